@@ -1,0 +1,1 @@
+"""The registry's HTTP API (FastAPI). A thin adapter over the ``landreg`` core."""

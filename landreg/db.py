@@ -1,0 +1,32 @@
+"""Connecting to the registry database: the configured URL or the embedded local cluster."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from landreg.localdb import LocalCluster
+from landreg.settings import Settings, get_settings
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use psycopg 3 for them."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def resolve_database_url(settings: Settings | None = None, start: bool = True) -> str:
+    """The database to use: ``LANDREG_DATABASE_URL``, else the embedded cluster (started on demand)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return sqlalchemy_url(settings.database_url)
+    cluster = LocalCluster.from_settings(settings)
+    if start:
+        cluster.ensure_running()
+    return cluster.url()
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    return create_engine(url or resolve_database_url(), pool_pre_ping=True, **kwargs)

@@ -1,0 +1,149 @@
+"""Recording parcels: create, change and retire them, with the actor, and read their history.
+
+The database enforces the rules (see the core migration); this module checks what it can before
+the round trip and turns the database's refusals into :class:`ParcelError` naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from landreg import STORAGE_SRID
+from landreg.models import Parcel, ParcelVersion
+from landreg.vocab import PARCEL_CODE_FIELDS
+
+#: Fields a caller may set; the rest (id, area, version, timestamps, actor) belong to the registry.
+EDITABLE_FIELDS = frozenset({
+    "ags", "local_ref", "name", "category", "status", "designation", "planning_status",
+    "previous_use", "contamination", "restriction_class", "availability", "ownership",
+    "owner_willing", "servicing", "owner_contact", "internal_notes", "publication_allowed",
+    "data_date", "is_sample", "geom",
+})
+
+# Database constraint -> the field it guards.
+_CONSTRAINT_FIELDS = {
+    "parcel_geom_valid": "geom",
+    "parcel_in_municipality": "ags",
+    "parcel_local_ref_unique": "local_ref",
+    "parcel_local_ref_not_blank": "local_ref",
+    "parcel_ags_fkey": "ags",
+    "parcel_restriction_class_code": "restriction_class",
+    "parcel_retired_read_only": "retired_at",
+    "parcel_never_deleted": "retired_at",
+    **{f"parcel_{field}_code": field for field in PARCEL_CODE_FIELDS},
+}
+
+
+class ParcelError(ValueError):
+    """A parcel was refused: ``field`` names what is wrong, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str, ref: str | None = None):
+        self.field, self.reason, self.ref = field, reason, ref
+        where = f"parcel {ref}: " if ref else ""
+        super().__init__(f"{where}{field}: {reason}")
+
+    @classmethod
+    def from_db(cls, exc: DBAPIError, ref: str | None = None) -> ParcelError:
+        diag = getattr(exc.orig, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        field = getattr(diag, "column_name", None) or _CONSTRAINT_FIELDS.get(constraint or "", "parcel")
+        message = getattr(diag, "message_primary", None) or str(exc.orig)
+        if constraint == "parcel_local_ref_unique":
+            message = "this reference is already used by another parcel of the municipality"
+        elif constraint == "parcel_ags_fkey":
+            message = "no municipality with this AGS is in the registry"
+        elif constraint in (None, "") and "violates not-null" in message:
+            field = getattr(diag, "column_name", field)
+            message = "is required"
+        return cls(field, message, ref)
+
+
+def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
+    """A 2D MultiPolygon from a Polygon or MultiPolygon; anything else is refused."""
+    if geometry is None or geometry.is_empty:
+        raise ParcelError("geom", "geometry is empty")
+    if shapely.has_z(geometry):
+        raise ParcelError("geom", "geometry has Z coordinates; parcels are 2D")
+    if geometry.geom_type == "Polygon":
+        return shapely.MultiPolygon([geometry])
+    if geometry.geom_type == "MultiPolygon":
+        return geometry
+    raise ParcelError("geom", f"geometry must be a Polygon or MultiPolygon, not a {geometry.geom_type}")
+
+
+def _check(attributes: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    unknown = set(attributes) - EDITABLE_FIELDS
+    if unknown:
+        raise ParcelError(sorted(unknown)[0], "is not a field a user can set", ref)
+    values = dict(attributes)
+    for field, codes in PARCEL_CODE_FIELDS.items():
+        value = values.get(field)
+        if value is not None and value not in codes.codes:
+            raise ParcelError(field, f"unknown value {value!r}; allowed: {', '.join(codes.codes)}", ref)
+    if "geom" in values:
+        values["geom"] = from_shape(to_multipolygon(values["geom"]), srid=STORAGE_SRID)
+    return values
+
+
+def _write(session: Session, parcel: Parcel, changes: dict[str, Any], actor: str) -> Parcel:
+    """Apply ``changes`` inside a savepoint: on refusal the session is as it was before."""
+    try:
+        with session.begin_nested():
+            session.add(parcel)
+            for field, value in changes.items():
+                setattr(parcel, field, value)
+            parcel.updated_by = actor
+            session.flush()
+    except DBAPIError as exc:
+        raise ParcelError.from_db(exc, parcel.local_ref) from None
+    session.refresh(parcel)
+    return parcel
+
+
+def create_parcel(session: Session, actor: str, **attributes: Any) -> Parcel:
+    """Record a new parcel. Its AGS is derived from the geometry when not given."""
+    ref = attributes.get("local_ref")
+    for required in ("local_ref", "category", "geom"):
+        if attributes.get(required) is None:
+            raise ParcelError(required, "is required", ref)
+    return _write(session, Parcel(created_by=actor), _check(attributes, ref), actor)
+
+
+def get_parcel(session: Session, parcel_id: uuid.UUID | str) -> Parcel:
+    parcel = session.get(Parcel, uuid.UUID(str(parcel_id)))
+    if parcel is None:
+        raise LookupError(f"no parcel with id {parcel_id}")
+    return parcel
+
+
+def update_parcel(session: Session, parcel_id: uuid.UUID | str, actor: str, **changes: Any) -> Parcel:
+    """Change a parcel; the previous state stays in its history. Changing nothing writes nothing."""
+    parcel = get_parcel(session, parcel_id)
+    return _write(session, parcel, _check(changes, parcel.local_ref), actor)
+
+
+def retire_parcel(session: Session, parcel_id: uuid.UUID | str, actor: str) -> Parcel:
+    """End-date a parcel: it leaves the current register but stays in the history."""
+    parcel = get_parcel(session, parcel_id)
+    if parcel.retired_at is not None:
+        raise ParcelError("retired_at", f"was already retired on {parcel.retired_at:%Y-%m-%d}", parcel.local_ref)
+    # the database stamps the exact time of retirement
+    return _write(session, parcel, {"retired_by": actor, "retired_at": func.now()}, actor)
+
+
+def history(session: Session, parcel_id: uuid.UUID | str) -> list[ParcelVersion]:
+    """Every state of the parcel, oldest first."""
+    query = (
+        select(ParcelVersion)
+        .where(ParcelVersion.parcel_id == uuid.UUID(str(parcel_id)))
+        .order_by(ParcelVersion.version)
+    )
+    return list(session.scalars(query))

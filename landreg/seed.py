@@ -1,0 +1,126 @@
+"""Loading the bundled data: municipalities, context layers and the sample parcels.
+
+Every step is idempotent: running ``landreg seed`` again keeps what is there and loads only
+what is missing, so the demo can be restarted without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import shapely
+from geoalchemy2.shape import from_shape
+from sqlalchemy import Connection, func, insert, select, text
+
+from landreg import STORAGE_SRID, geodata, sample
+from landreg.models import Parcel
+
+SAMPLE_ACTOR = "landreg-seed"
+
+
+@dataclass
+class SeedReport:
+    loaded: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"loaded {n:>6} {what}" for what, n in self.loaded.items()]
+        out += [f"kept   {n:>6} {what} (already loaded)" for what, n in self.kept.items()]
+        return out
+
+
+def load_municipalities(conn: Connection) -> int:
+    """Upsert all NRW municipalities (the RVR's 53 marked ``region = 'RVR'``)."""
+    gdf = geodata.read_nrw_municipalities()
+    rows = [
+        {
+            "ags": r.ags, "name": r.name, "district_ags": r.district_ags,
+            "district_name": r.district_name, "region": r.region,
+            "data_date": geodata.MUNICIPALITIES.data_date,
+            "source": geodata.MUNICIPALITIES.attribution,
+            "wkb": shapely.to_wkb(r.geometry),
+        }
+        for r in gdf.itertuples()
+    ]
+    conn.execute(
+        text("""
+        INSERT INTO municipality (ags, name, district_ags, district_name, region, data_date, source, geom)
+        VALUES (:ags, :name, :district_ags, :district_name, :region, :data_date, :source,
+                ST_Multi(ST_GeomFromWKB(:wkb, 25832)))
+        ON CONFLICT (ags) DO UPDATE SET
+            name = EXCLUDED.name, district_ags = EXCLUDED.district_ags,
+            district_name = EXCLUDED.district_name, region = EXCLUDED.region,
+            data_date = EXCLUDED.data_date, source = EXCLUDED.source, geom = EXCLUDED.geom
+        """),
+        rows,
+    )
+    return len(rows)
+
+
+def _context_rows(kind: str, gdf: gpd.GeoDataFrame, source: str) -> list[dict]:
+    attributes = gdf.drop(columns=["geometry", "name"], errors="ignore")
+    return [
+        {
+            "kind": kind,
+            "name": name,
+            "attributes": json.dumps({k: v for k, v in attrs.items() if v is not None and v == v}),
+            "source": source,
+            "wkb": shapely.to_wkb(geom),
+        }
+        for name, attrs, geom in zip(gdf["name"], attributes.to_dict("records"), gdf.geometry)
+    ]
+
+
+def load_context_layer(conn: Connection, kind: str, gdf: gpd.GeoDataFrame, source: str) -> int:
+    """Replace the features of one kind from one source, unless exactly these are loaded already."""
+    have = conn.execute(
+        text("SELECT count(*) FROM context_feature WHERE kind = :kind AND source = :source"),
+        {"kind": kind, "source": source},
+    ).scalar_one()
+    if have == len(gdf):
+        return 0
+    conn.execute(text("DELETE FROM context_feature WHERE kind = :kind AND source = :source"),
+                 {"kind": kind, "source": source})
+    conn.execute(
+        text("""
+        INSERT INTO context_feature (kind, name, attributes, source, geom)
+        VALUES (:kind, :name, CAST(:attributes AS jsonb), :source, ST_GeomFromWKB(:wkb, 25832))
+        """),
+        _context_rows(kind, gdf, source),
+    )
+    return len(gdf)
+
+
+def load_sample_parcels(conn: Connection, count: int, seed: int) -> int:
+    """Insert the generated Beispieldaten, unless sample parcels are there already."""
+    if conn.execute(select(func.count()).select_from(Parcel).where(Parcel.is_sample)).scalar_one():
+        return 0
+    gdf = sample.generate(count=count, seed=seed)
+    rows = []
+    for record in gdf.to_dict("records"):
+        record["geom"] = from_shape(record["geom"], srid=STORAGE_SRID)
+        rows.append(record | {"created_by": SAMPLE_ACTOR, "updated_by": SAMPLE_ACTOR})
+    conn.execute(insert(Parcel), rows)
+    return len(rows)
+
+
+def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
+    report = SeedReport()
+    report.loaded["municipalities (NRW, upserted)"] = load_municipalities(conn)
+    layers = [
+        ("bahnhof", geodata.read_rail_stations(), geodata.RAIL_STATIONS.attribution, "railway stations"),
+        ("haltestelle", geodata.read_transit_stops(), geodata.TRANSIT_STOPS.attribution, "transit stops"),
+    ]
+    for kind, gdf, source, label in layers:
+        n = load_context_layer(conn, kind, gdf, source)
+        (report.loaded if n else report.kept)[label] = n or len(gdf)
+    n = load_sample_parcels(conn, sample_count, sample_seed)
+    if n:
+        report.loaded["sample parcels (Beispieldaten)"] = n
+    else:
+        report.kept["sample parcels (Beispieldaten)"] = conn.execute(
+            select(func.count()).select_from(Parcel).where(Parcel.is_sample)
+        ).scalar_one()
+    return report

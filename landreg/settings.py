@@ -1,0 +1,44 @@
+"""All of landreg's settings, read from the environment (prefix ``LANDREG_``) or a ``.env`` file."""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """Where the embedded PostGIS cluster lives unless ``LANDREG_DATA_DIR`` says otherwise.
+
+    As root the server runs as an unprivileged user, who must be able to reach the directory;
+    ``/root`` is closed to others, so root's cluster lives under ``/var/lib``.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/landreg")
+    xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(xdg) / "landreg"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LANDREG_", env_file=".env", extra="ignore")
+
+    #: Any PostgreSQL with PostGIS, e.g. ``postgresql://user:pw@host/db``. Unset: the embedded
+    #: local cluster below, created and started on demand.
+    database_url: str | None = None
+    #: Directory of the embedded cluster (data, socket, log).
+    data_dir: Path = _default_data_dir()
+    #: Directory with initdb/pg_ctl; found automatically on Debian/Ubuntu when unset.
+    pg_bindir: Path | None = None
+    #: System user that runs the embedded server when landreg itself runs as root.
+    service_user: str = "landreg"
+    #: Where ``landreg serve`` listens.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Seed of the reproducible sample parcels (Beispieldaten) and how many to generate.
+    sample_seed: int = 20261121
+    sample_count: int = 3000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,5 @@
+"""Web maps of the registry (Folium). A thin adapter over the ``landreg`` core.
+
+The maps themselves (Standortkarte, Prioritätenkarte, Flächensicherungskarte, Gemeindeübersicht)
+are built by the maps issue; this package holds them.
+"""

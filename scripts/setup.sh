@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Sets up what landreg needs on Debian/Ubuntu, and nothing that is there already:
+#   - the system packages: Python >= 3.11 with venv, PostgreSQL + PostGIS (unless a database URL
+#     is given), installed with apt when we are root or may use sudo, otherwise named exactly;
+#   - the project's virtual environment in .venv with landreg and its test tools.
+# Usage: scripts/setup.sh [demo|test]   (test: also LANDREG_TEST_DATABASE_URL counts as a database)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+purpose=${1:-demo}
+say() { printf '\033[1m[landreg setup]\033[0m %s\n' "$*"; }
+
+# --- which system packages are missing --------------------------------------------------------
+python_ok() { "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+PYTHON=""
+for candidate in ${LANDREG_PYTHON:-} python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null && python_ok "$candidate"; then PYTHON=$candidate; break; fi
+done
+
+packages=()
+[ -n "$PYTHON" ] || packages+=(python3 python3-venv)
+
+needs_server=yes
+[ -n "${LANDREG_DATABASE_URL:-}" ] && needs_server=no
+[ "$purpose" = test ] && [ -n "${LANDREG_TEST_DATABASE_URL:-}" ] && needs_server=no
+
+pg_major() {  # newest PostgreSQL server installed under Debian's layout
+    ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed -E 's#.*/([0-9]+)/bin/initdb#\1#' | sort -n | tail -1
+}
+if [ "$needs_server" = yes ]; then
+    major=$(pg_major)
+    if [ -z "$major" ]; then
+        packages+=("postgresql-${LANDREG_PG_MAJOR:-15}" "postgresql-${LANDREG_PG_MAJOR:-15}-postgis-3")
+    elif [ ! -f "/usr/share/postgresql/$major/extension/postgis.control" ]; then
+        packages+=("postgresql-$major-postgis-3")
+    fi
+fi
+
+# --- install them, or say exactly what to install ---------------------------------------------
+if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt=(apt-get)
+    elif command -v sudo >/dev/null && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+        apt=(sudo apt-get)
+    else
+        say "Missing system packages. Please install them and run this again:"
+        echo "    sudo apt-get update && sudo apt-get install -y ${packages[*]}"
+        exit 1
+    fi
+    say "Installing ${packages[*]} (apt) ..."
+    export DEBIAN_FRONTEND=noninteractive
+    "${apt[@]}" update -qq
+    if ! "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; then
+        say "apt could not install ${packages[*]}."
+        say "On releases without PostgreSQL 15, set LANDREG_PG_MAJOR to the version they ship (e.g. 16)."
+        exit 1
+    fi
+    if [ -z "$PYTHON" ]; then
+        for candidate in python3.13 python3.12 python3.11 python3; do
+            if command -v "$candidate" >/dev/null && python_ok "$candidate"; then PYTHON=$candidate; break; fi
+        done
+        [ -n "$PYTHON" ] || { say "landreg needs Python 3.11 or newer; this system's python3 is older."; exit 1; }
+    fi
+fi
+
+# --- the virtual environment ------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    say "Creating the virtual environment (.venv) with $PYTHON ..."
+    "$PYTHON" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    say "Installing landreg and its dependencies into .venv (first time: a few minutes) ..."
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    touch .venv/.installed
+fi

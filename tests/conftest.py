@@ -1,0 +1,91 @@
+"""Test fixtures: a real, migrated PostGIS for the session; each test runs in a rolled-back transaction.
+
+The database is a throw-away embedded cluster in a temporary directory (the same mechanism as the
+embedded default), or the database named by ``LANDREG_TEST_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from landreg import migrate
+from landreg.db import sqlalchemy_url
+from landreg.localdb import LocalCluster, find_bindir
+from landreg.seed import load_municipalities
+from landreg.settings import get_settings
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The embedded test cluster, or None when LANDREG_TEST_DATABASE_URL is given."""
+    if os.environ.get("LANDREG_TEST_DATABASE_URL"):
+        yield None
+        return
+    root = Path(tempfile.mkdtemp(prefix="landreg-test-"))  # /tmp: reachable by the service user
+    cluster = LocalCluster(root=root, bindir=find_bindir(get_settings().pg_bindir), fast_unsafe=True)
+    cluster.ensure_running()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster) -> str:
+    if cluster is None:
+        return sqlalchemy_url(os.environ["LANDREG_TEST_DATABASE_URL"])
+    return cluster.url()
+
+
+@pytest.fixture(scope="session")
+def make_database(database_url):
+    """Factory for extra, empty databases beside the main test database (dropped at the end)."""
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    created = []
+
+    def make(name: str) -> str:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    """The test database, migrated to head, with the real NRW municipalities loaded."""
+    engine = create_engine(database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        load_municipalities(conn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine):
+    """A connection whose transaction is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture
+def session(conn):
+    """An ORM session inside the test's transaction; its commits become savepoints."""
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+        yield session
