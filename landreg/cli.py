@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from landreg import migrate as migrations
 from landreg.db import make_engine, resolve_database_url
+from landreg.importer import MODES
 from landreg.localdb import LocalCluster, LocalDatabaseError
 from landreg.settings import get_settings
 
@@ -145,6 +147,90 @@ def demo(
         if started:
             cluster.stop()
             typer.echo("embedded database stopped")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="GeoPackage, Shapefile (.shp/.zip), GeoJSON(Seq), FlatGeobuf, KML, "
+                                              "CSV or XLSX.")],
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    municipality: Annotated[str | None, typer.Option(help="AGS every row claims unless it names its own.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category of rows that name none, e.g. bauluecke.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column/value mapping.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that declares none, e.g. 25832 or 4326.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. cp1252, if the file does not say.")] = None,
+    mode: Annotated[str, typer.Option(help="all-or-nothing, or keep-valid (rejected rows go to a file).")] = MODES[0],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show mapping and validation; write nothing.")] = False,
+    retire_missing: Annotated[bool, typer.Option("--retire-missing",
+                                                 help="Retire current parcels absent from the file.")] = False,
+    rejected: Annotated[Path | None, typer.Option(help="keep-valid: file for the rejected rows.")] = None,
+    actor: Annotated[str, typer.Option(help="Who imports (recorded in the history).")] = os.environ.get("USER", "cli"),
+) -> None:
+    """Import a municipality's parcel file: validated, upserted on (AGS, reference), recorded."""
+    from rich.progress import Progress
+
+    from landreg.importer import ImportOptions, ImportRefused, import_file
+
+    options = ImportOptions(
+        actor=actor, layer=layer, municipality=municipality, category=category, mapping_file=mapping,
+        crs=crs, encoding=encoding, mode=mode, dry_run=dry_run, retire_missing=retire_missing,
+        rejected_path=rejected,
+    )
+    engine = make_engine()
+    _require_schema(engine)
+    try:
+        with Progress(transient=True) as bar, engine.begin() as conn:
+            task = bar.add_task(f"importing {file.name}", total=None)
+            report = import_file(conn, file, options, progress=lambda n: bar.advance(task, n))
+    except ImportRefused as exc:
+        raise _fail(f"import refused: {exc}") from None
+    for line in report.lines():
+        typer.echo(line)
+    if report.status == "rejected":
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def imports(limit: Annotated[int, typer.Option(help="How many of the latest imports.")] = 20) -> None:
+    """List the recorded imports, newest first."""
+    from sqlalchemy import text
+
+    engine = make_engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT id, started_at, actor, file_name, left(sha256, 12), status, rows_read,
+                   inserted, changed, unchanged, rejected, retired
+              FROM import_run ORDER BY started_at DESC LIMIT :limit"""), {"limit": limit}).all()
+    typer.echo("   id  started (UTC)     actor        file                      status     read    new "
+               "changed unchanged rejected retired")
+    for r in rows:
+        typer.echo(f"{r[0]:>5}  {r[1]:%Y-%m-%d %H:%M}  {r[2][:12]:<12} {r[3][:25]:<25} {r[5]:<9} "
+                   f"{r[6]:>6} {r[7]:>6} {r[8]:>7} {r[9]:>9} {r[10]:>8} {r[11]:>7}")
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Target file: .gpkg .geojson .csv .shp .fgb")],
+    municipality: Annotated[str | None, typer.Option(help="Only this AGS.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    include_retired: Annotated[bool, typer.Option("--include-retired")] = False,
+    public: Annotated[bool, typer.Option("--public", help="Leave out owner contact and internal notes.")] = False,
+    crs: Annotated[int, typer.Option(help="EPSG code of the output.")] = 25832,
+) -> None:
+    """Export a selection of parcels; the file imports again without changes."""
+    from landreg.export import ExportError, Selection, export_parcels
+
+    engine = make_engine()
+    _require_schema(engine)
+    selection = Selection(municipality, category, status, include_retired, confidential=not public)
+    try:
+        with engine.connect() as conn:
+            n = export_parcels(conn, output, selection, srid=crs)
+    except ExportError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{n} parcels written to {output}")
 
 
 def _require_schema(engine) -> None:

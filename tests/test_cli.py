@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from landreg import migrate
+
 
 def landreg(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LANDREG_")} | env
@@ -38,7 +40,7 @@ def test_seed_before_migrate_says_what_to_do(make_database):
 
 def test_migrate_and_seed_through_the_command(make_database):
     url = make_database("landreg_cli")
-    assert "schema at revision 0001" in landreg("migrate", LANDREG_DATABASE_URL=url).stdout
+    assert f"schema at revision {migrate.head_revision()}" in landreg("migrate", LANDREG_DATABASE_URL=url).stdout
     first = landreg("seed", "--count", "40", LANDREG_DATABASE_URL=url)
     assert "loaded     40 sample parcels" in first.stdout, first.stderr
     second = landreg("seed", "--count", "40", LANDREG_DATABASE_URL=url)

@@ -1,0 +1,188 @@
+"""Importing municipal parcel files: read, map, validate, upsert, record – all or nothing.
+
+``import_file`` is the one entry point (the CLI and the HTTP upload both call it)::
+
+    with engine.begin() as conn:
+        report = import_file(conn, Path("reserven.gpkg"), ImportOptions(actor="planer.essen"))
+
+The import runs inside a savepoint of the caller's transaction: when the file is refused
+(all-or-nothing with rejected rows), on a dry run, or when anything fails, the savepoint is
+rolled back and the register is exactly as it was. A process killed mid-import leaves an
+uncommitted transaction, which PostgreSQL discards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from landreg.importer import crs as crs_checks
+from landreg.importer import load
+from landreg.importer.crs import CRSProblem
+from landreg.importer.mapping import Mapping, MappingError, ValueRejected
+from landreg.importer.rejected import write_rejected
+from landreg.importer.report import ImportReport, RowIssue
+from landreg.importer.rows import PARCEL_FIELDS, staging_rows
+from landreg.importer.sources import SourceError, open_source
+
+__all__ = ["ImportRefused", "ImportOptions", "ImportReport", "RowIssue", "import_file"]
+
+MODES = ("all-or-nothing", "keep-valid")
+_IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
+
+
+class ImportRefused(ValueError):
+    """The file as a whole cannot be imported (unreadable, no CRS, wrong CRS, bad mapping)."""
+
+
+@dataclass
+class ImportOptions:
+    actor: str
+    layer: str | None = None
+    municipality: str | None = None  # AGS every row claims unless it names its own
+    category: str | None = None  # category of rows that name none
+    mapping_file: Path | None = None
+    crs: str | None = None  # for files without a CRS
+    encoding: str | None = None
+    wkt_column: str | None = None
+    x_column: str | None = None
+    y_column: str | None = None
+    mode: str = "all-or-nothing"
+    dry_run: bool = False
+    retire_missing: bool = False
+    rejected_path: Path | None = None  # keep-valid: where rejected rows go (default: beside the file)
+    checks: load.Checks = field(default_factory=load.Checks)
+    batch_size: int = 20_000
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _defaults(options: ImportOptions) -> dict:
+    defaults = {}
+    if options.category:
+        defaults["category"] = options.category
+    if options.municipality:
+        defaults["ags"] = options.municipality
+    return defaults
+
+
+def _check_position(source_crs, batch) -> None:
+    """Refuse the whole file when its coordinates do not fit its CRS (checked on the first batch)."""
+    usable = np.array([g is not None and not g.is_empty for g in batch.geometries])
+    if not usable.any():
+        return
+    points = shapely.point_on_surface(shapely.make_valid(batch.geometries[usable]))
+    problem = crs_checks.diagnose(source_crs, shapely.get_x(points), shapely.get_y(points))
+    if problem:
+        raise CRSProblem(problem)
+
+
+def import_file(conn: Connection, path: Path, options: ImportOptions,
+                progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import one file (or layer). Raises ImportRefused when the file as a whole is unusable."""
+    if options.mode not in MODES:
+        raise ImportRefused(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}")
+    path = Path(path)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        source = open_source(path, options.layer, options.encoding, options.wkt_column,
+                             options.x_column, options.y_column)
+        given = crs_checks.parse_crs(options.crs) if options.crs else None
+        source_crs = crs_checks.choose_crs(source.crs, given, path.name)
+        mapping = Mapping.build(source.columns, options.mapping_file, _defaults(options))
+        for name, value in mapping.defaults.items():
+            mapping.translate(name, value)
+    except (SourceError, CRSProblem, MappingError) as exc:
+        raise ImportRefused(str(exc)) from None
+    except ValueRejected as exc:
+        raise ImportRefused(f"default value: {exc}") from None
+
+    report = ImportReport(
+        file_name=path.name, sha256=sha256_of(path), layer=options.layer,
+        crs=f"EPSG:{source_crs.to_epsg()}" if source_crs.to_epsg() else source_crs.name,
+        mode=options.mode, dry_run=options.dry_run, mapping=dict(mapping.columns),
+        unmapped_columns=mapping.unmapped(source.columns), defaults=dict(mapping.defaults),
+    )
+    fields = [f for f in PARCEL_FIELDS if f in mapping.columns or f in mapping.defaults]
+    transformer = crs_checks.transformer(source_crs)
+
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK})
+        load.create_staging(conn)
+        for i, batch in enumerate(source.batches(options.batch_size)):
+            if i == 0:
+                _check_position(source_crs, batch)
+            report.rows_read += len(batch.rows)
+            load.copy_rows(conn, staging_rows(batch, mapping, transformer, report))
+            if progress:
+                progress(len(batch.rows))
+        if report.rows_read == 0:
+            raise SourceError(f"{path.name}: the file contains no features")
+        load.validate(conn, options.checks)
+        load.classify(conn, fields, options.checks)
+        load.collect(conn, report)
+        categories = [mapping.defaults["category"]] if "category" in mapping.defaults and \
+            "category" not in mapping.columns else None
+        missing = load.find_missing(conn, [options.municipality] if options.municipality else None, categories)
+        report.missing = [(ags, ref) for ags, ref, _ in missing]
+
+        if options.dry_run:
+            report.status = "dry-run"
+            savepoint.rollback()
+            return report
+        if report.rejections and options.mode == "all-or-nothing":
+            report.inserted = report.changed = report.unchanged = 0
+            report.status = "rejected"
+            savepoint.rollback()
+            _record(conn, report, started, options)
+            return report
+        load.apply(conn, fields, options.actor)
+        if options.retire_missing:
+            report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
+        report.status = "committed"
+        if report.rejections:
+            target = options.rejected_path or path.with_name(f"{path.stem}.rejected"
+                                                             f"{'.csv' if source.is_table else '.gpkg'}")
+            write_rejected(source, report.reasons_by_row(), target, source_crs)
+            report.rejected_file = str(target)
+        _record(conn, report, started, options)
+        savepoint.commit()
+        return report
+    except (SourceError, CRSProblem) as exc:
+        savepoint.rollback()
+        raise ImportRefused(str(exc)) from None
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+
+
+def _record(conn: Connection, report: ImportReport, started: dt.datetime, options: ImportOptions) -> None:
+    report.import_id = conn.execute(text("""
+    INSERT INTO import_run (started_at, actor, file_name, sha256, layer, mode, status,
+                            rows_read, inserted, changed, unchanged, rejected, retired, report)
+    VALUES (:started, :actor, :file_name, :sha256, :layer, :mode, :status,
+            :rows_read, :inserted, :changed, :unchanged, :rejected, :retired, CAST(:report AS jsonb))
+    RETURNING id
+    """), {
+        "started": started, "actor": options.actor, "file_name": report.file_name, "sha256": report.sha256,
+        "layer": report.layer, "mode": report.mode, "status": report.status, "rows_read": report.rows_read,
+        "inserted": report.inserted, "changed": report.changed, "unchanged": report.unchanged,
+        "rejected": report.rejected, "retired": report.retired,
+        "report": json.dumps(report.to_dict(), default=str),
+    }).scalar_one()

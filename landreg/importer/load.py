@@ -1,0 +1,259 @@
+"""The database side of an import: COPY into a staging table, validate set-wise, then upsert.
+
+Everything runs in the caller's transaction: rolled back, nothing of the import remains.
+Column names in the SQL below come from the fixed field lists of ``rows``, never from the file;
+every value is a bound parameter or travels through COPY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from landreg.importer.report import ImportReport
+from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
+
+# NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
+# or "leave as it is" (existing parcel).
+_NOT_NULL_DEFAULTS = {"status": "'potenzial'", "owner_willing": "'unbekannt'", "publication_allowed": "false",
+                      "is_sample": "false"}
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Tolerances of the set-wise checks."""
+
+    repair_tolerance: float = 0.01  # a repaired geometry may change the area by at most 1 %
+    min_area_m2: float = 10.0
+    max_area_m2: float = 20_000_000.0  # 2,000 ha
+    declared_area_tolerance: float = 0.10  # a stated area further off is noted
+    same_geometry_m: float = 0.001  # geometries closer than 1 mm count as unchanged
+
+
+def create_staging(conn: Connection) -> None:
+    conn.execute(text("""
+    CREATE TEMP TABLE import_staging (
+        row_no              integer PRIMARY KEY,
+        local_ref           text,
+        name                text,
+        category            text,
+        status              text,
+        designation         text,
+        planning_status     text,
+        previous_use        text,
+        contamination       text,
+        restriction_class   smallint,
+        availability        text,
+        ownership           text,
+        owner_willing       text,
+        servicing           text,
+        owner_contact       text,
+        internal_notes      text,
+        publication_allowed boolean,
+        data_date           date,
+        is_sample           boolean,
+        claimed_ags         text,
+        declared_area_m2    double precision,
+        geom                geometry(MultiPolygon, 25832) NOT NULL,
+        ags                 char(8),
+        share               double precision,
+        parcel_id           uuid,
+        action              text,
+        rejected            boolean NOT NULL DEFAULT false
+    ) ON COMMIT DROP;
+    CREATE TEMP TABLE import_issue (
+        row_no   integer NOT NULL,
+        field    text NOT NULL,
+        reason   text NOT NULL,
+        is_error boolean NOT NULL
+    ) ON COMMIT DROP;
+    """))
+
+
+def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
+    """Bulk-load staging rows through COPY."""
+    cursor = conn.connection.driver_connection.cursor()
+    n = 0
+    with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, params: dict | None = None) -> None:
+    """Mark rows found by ``select_bad`` (row_no plus columns for ``reason_sql``) as rejected, with reasons."""
+    conn.execute(text(f"""
+    WITH bad AS ({select_bad}),
+    issue AS (
+        INSERT INTO import_issue (row_no, field, reason, is_error)
+        SELECT row_no, :field, {reason_sql}, true FROM bad
+    )
+    UPDATE import_staging s SET rejected = true FROM bad WHERE s.row_no = bad.row_no
+    """), {"field": field, **(params or {})})
+
+
+def validate(conn: Connection, checks: Checks) -> None:
+    """Set-wise checks: geometry validity (with bounded repair), area, municipality, duplicates."""
+    conn.execute(text("""
+    WITH invalid AS (
+        SELECT row_no, ST_IsValidReason(geom) AS reason, ST_Area(geom) AS before,
+               ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)) AS repaired
+          FROM import_staging WHERE NOT rejected AND NOT ST_IsValid(geom)
+    ), judged AS (
+        SELECT *, ST_Area(repaired) AS after,
+               before > 0 AND NOT ST_IsEmpty(repaired)
+               AND abs(ST_Area(repaired) - before) <= :tolerance * before AS ok
+          FROM invalid
+    ), fixed AS (
+        UPDATE import_staging s SET geom = j.repaired FROM judged j WHERE s.row_no = j.row_no AND j.ok
+    ), issue AS (
+        INSERT INTO import_issue (row_no, field, reason, is_error)
+        SELECT row_no, 'geom',
+               CASE WHEN ok THEN format('geometry was not valid (%s) and was repaired; its area changed by %s %%',
+                                        reason, round((100 * abs(after - before) / before)::numeric, 3))
+                    ELSE format('geometry is not valid: %s; repairing it would change its area from %s m² to %s m², '
+                                'more than the %s %% tolerated', reason, round(before::numeric, 1),
+                                round(after::numeric, 1), round((:tolerance * 100)::numeric, 2)) END,
+               NOT ok
+          FROM judged
+    )
+    UPDATE import_staging s SET rejected = true FROM judged j WHERE s.row_no = j.row_no AND NOT j.ok
+    """), {"tolerance": checks.repair_tolerance})
+
+    _reject(conn, "geom",
+            "SELECT row_no, ST_Area(geom) AS area FROM import_staging "
+            "WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area",
+            "format('an area of %s m² is implausible for a parcel (expected %s to %s m²)', "
+            "round(area::numeric, 1), :min_area, :max_area)",
+            {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2})
+    conn.execute(text("""
+    INSERT INTO import_issue (row_no, field, reason, is_error)
+    SELECT row_no, 'declared_area_m2',
+           format('the file states %s m², the geometry measures %s m²', round(declared_area_m2::numeric, 1),
+                  round(ST_Area(geom)::numeric, 1)),
+           false
+      FROM import_staging
+     WHERE NOT rejected AND declared_area_m2 > 0
+       AND abs(ST_Area(geom) - declared_area_m2) > :tolerance * declared_area_m2
+    """), {"tolerance": checks.declared_area_tolerance})
+
+    _assign_municipality(conn)
+    _reject(conn, "local_ref", """
+        SELECT s.row_no, s.local_ref, d.rows FROM import_staging s
+          JOIN (SELECT ags, local_ref, array_agg(row_no ORDER BY row_no) AS rows FROM import_staging
+                 WHERE ags IS NOT NULL GROUP BY ags, local_ref HAVING count(*) > 1) d
+            ON d.ags = s.ags AND d.local_ref = s.local_ref
+    """, "format('reference %s appears more than once for this municipality in the file (rows %s)', "
+         "local_ref, array_to_string(rows, ', '))")
+
+
+def _assign_municipality(conn: Connection) -> None:
+    """The municipality holding the largest share of each parcel; a claimed AGS must be that one."""
+    conn.execute(text("CREATE INDEX ON import_staging USING gist (geom); ANALYZE import_staging"))
+    conn.execute(text("""
+    UPDATE import_staging s SET ags = m.ags, share = 1
+      FROM municipality m
+     WHERE NOT s.rejected AND ST_Covers(m.geom, s.geom)
+    """))
+    conn.execute(text("""
+    UPDATE import_staging s SET ags = best.ags, share = best.share
+      FROM (SELECT DISTINCT ON (s2.row_no) s2.row_no, m.ags,
+                   ST_Area(ST_Intersection(m.geom, s2.geom)) / ST_Area(s2.geom) AS share
+              FROM import_staging s2 JOIN municipality m ON ST_Intersects(m.geom, s2.geom)
+             WHERE NOT s2.rejected AND s2.ags IS NULL
+             ORDER BY s2.row_no, share DESC) best
+     WHERE s.row_no = best.row_no
+    """))
+    _reject(conn, "geom", "SELECT row_no FROM import_staging WHERE NOT rejected AND ags IS NULL",
+            "'lies outside every municipality in the registry'")
+    _reject(conn, "ags", """
+        SELECT row_no, claimed_ags FROM import_staging s
+         WHERE claimed_ags IS NOT NULL AND NOT EXISTS (SELECT FROM municipality m WHERE m.ags = s.claimed_ags)
+    """, "format('no municipality with AGS %s is in the registry', claimed_ags)")
+    _reject(conn, "ags", """
+        SELECT s.row_no, s.share, s.ags, found.name AS found_name, s.claimed_ags, claimed.name AS claimed_name
+          FROM import_staging s
+          JOIN municipality found ON found.ags = s.ags
+          JOIN municipality claimed ON claimed.ags = s.claimed_ags
+         WHERE NOT s.rejected AND s.claimed_ags <> s.ags
+    """, "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s', "
+         "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name)")
+
+
+def classify(conn: Connection, fields: list[str], checks: Checks) -> None:
+    """Mark each acceptable row as new, changed or unchanged against the current register."""
+    same = " AND ".join(f"p.{f} IS NOT DISTINCT FROM s.{f}" for f in fields if f != "local_ref")
+    same_geometry = ("(p.geom = s.geom OR (ST_NPoints(p.geom) = ST_NPoints(s.geom) "
+                     "AND ST_HausdorffDistance(p.geom, s.geom) < :same_geometry))")
+    conn.execute(text(f"""
+    UPDATE import_staging s
+       SET parcel_id = p.id,
+           action = CASE WHEN {same + ' AND ' if same else ''}{same_geometry} THEN 'unchanged' ELSE 'changed' END
+      FROM parcel p
+     WHERE NOT s.rejected AND p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL
+    """), {"same_geometry": checks.same_geometry_m})
+    _reject(conn, "local_ref", """
+        SELECT s.row_no, p.retired_at FROM import_staging s
+          JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref
+         WHERE NOT s.rejected AND p.retired_at IS NOT NULL
+    """, "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
+         "to_char(retired_at, 'YYYY-MM-DD'))")
+    conn.execute(text("UPDATE import_staging SET action = 'new' WHERE NOT rejected AND action IS NULL"))
+
+
+def collect(conn: Connection, report: ImportReport) -> None:
+    """Copy the database's findings into the report."""
+    for row, field, reason, is_error in conn.execute(text(
+        "SELECT row_no, field, reason, is_error FROM import_issue ORDER BY row_no, field"
+    )):
+        (report.reject if is_error else report.note)(row, field, reason)
+    counts = dict(conn.execute(text(
+        "SELECT action, count(*) FROM import_staging WHERE NOT rejected GROUP BY action"
+    )).all())
+    report.inserted, report.changed, report.unchanged = (counts.get(a, 0) for a in ("new", "changed", "unchanged"))
+
+
+def find_missing(conn: Connection, municipalities: list[str] | None, categories: list[str] | None) -> list[tuple]:
+    """Current parcels of the file's municipalities (and categories) that the file does not contain."""
+    return [tuple(r) for r in conn.execute(text("""
+    SELECT p.ags, p.local_ref, p.id FROM parcel p
+     WHERE p.retired_at IS NULL
+       AND p.ags IN (SELECT ags FROM import_staging WHERE ags IS NOT NULL
+                     UNION SELECT unnest(CAST(:municipalities AS text[])))
+       AND (CAST(:categories AS text[]) IS NULL OR p.category = ANY(CAST(:categories AS text[])))
+       AND NOT EXISTS (SELECT FROM import_staging s WHERE s.ags = p.ags AND s.local_ref = p.local_ref)
+     ORDER BY p.ags, p.local_ref
+    """), {"municipalities": municipalities or [], "categories": categories})]
+
+
+def apply(conn: Connection, fields: list[str], actor: str) -> None:
+    """Write new and changed rows; the parcel triggers version every change."""
+    assignments = [
+        f"{f} = coalesce(s.{f}, p.{f})" if f in _NOT_NULL_DEFAULTS else f"{f} = s.{f}"
+        for f in fields if f != "local_ref"
+    ]
+    conn.execute(text(f"""
+    UPDATE parcel p SET {', '.join([*assignments, 'geom = s.geom', 'updated_by = :actor'])}
+      FROM import_staging s WHERE s.action = 'changed' AND p.id = s.parcel_id
+    """), {"actor": actor})
+    values = ", ".join(
+        f"coalesce(s.{f}, {_NOT_NULL_DEFAULTS[f]})" if f in _NOT_NULL_DEFAULTS else f"s.{f}" for f in PARCEL_FIELDS
+    )
+    conn.execute(text(f"""
+    INSERT INTO parcel (ags, {', '.join(PARCEL_FIELDS)}, geom, created_by, updated_by)
+    SELECT s.ags, {values}, s.geom, :actor, :actor
+      FROM import_staging s WHERE s.action = 'new'
+     ORDER BY s.row_no
+    """), {"actor": actor})
+
+
+def retire(conn: Connection, parcel_ids: list, actor: str) -> int:
+    if not parcel_ids:
+        return 0
+    return conn.execute(text("""
+    UPDATE parcel SET retired_at = now(), retired_by = :actor, updated_by = :actor
+     WHERE id = ANY(:ids) AND retired_at IS NULL
+    """), {"actor": actor, "ids": parcel_ids}).rowcount

@@ -1,0 +1,268 @@
+"""Column mapping: which source column feeds which parcel field, and how its values translate.
+
+Municipal files come with German or English column names from many GIS tools. Columns are
+matched automatically by common names; a small YAML file can name them explicitly and add value
+maps::
+
+    columns:            # source column -> parcel field
+      Flächen-Nr: local_ref
+      Art der Fläche: category
+    values:             # per field: source value -> registry code
+      category:
+        Brache: brachflaeche
+        GE-Reserve: gewerbeflaeche
+    defaults:           # for fields the file lacks
+      status: verfuegbar
+
+Values are matched after normalising case, umlauts and punctuation, so "Brachfläche",
+"BRACHFLAECHE" and "brachflaeche" are the same; the German and English labels of every code
+(``landreg.vocab``) are accepted without any map.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from landreg.vocab import PARCEL_CODE_FIELDS, RESTRICTION_CLASS
+
+#: Fields an import can fill, with the column names recognised automatically (normalised).
+FIELD_SYNONYMS: dict[str, list[str]] = {
+    "local_ref": ["local_ref", "ref", "referenz", "kennung", "id_gemeinde", "flaechen_id", "flaechenid",
+                  "flaechen_nr", "flaechennr", "flaechennummer", "nr", "nummer", "objekt_id", "objektnr",
+                  "site_reference", "site_ref", "reference", "aktenzeichen", "id"],
+    "name": ["name", "bezeichnung", "flaechenname", "flaechenbezeichnung", "titel", "site_name", "standort",
+             "lagebezeichnung"],
+    "category": ["category", "kategorie", "flaechenart", "flaechentyp", "art", "typ", "type", "site_type"],
+    "status": ["status", "zustand", "lifecycle", "stand_der_entwicklung"],
+    "designation": ["designation", "planung", "festsetzung", "darstellung", "gebietsart", "baugebiet",
+                    "nutzungsart", "zoning", "planning_designation", "designat"],
+    "planning_status": ["planning_status", "planungsstand", "planungsrecht", "planrecht", "planning_state",
+                        "plan_stat"],
+    "previous_use": ["previous_use", "vornutzung", "fruehere_nutzung", "ehemalige_nutzung", "prev_use"],
+    "contamination": ["contamination", "altlasten", "altlast", "altlastenstatus", "kontamination", "contamin"],
+    "restriction_class": ["restriction_class", "restriktion", "restriktionsklasse", "restr_cls", "restriction"],
+    "availability": ["availability", "verfuegbarkeit", "verfuegbar_ab", "avail"],
+    "ownership": ["ownership", "eigentum", "eigentuemer_typ", "eigentumsverhaeltnisse", "eigentuemerart"],
+    "owner_willing": ["owner_willing", "verkaufsbereitschaft", "mitwirkungsbereitschaft", "eigentuemer_bereit",
+                      "owner_wil", "willing"],
+    "servicing": ["servicing", "erschliessung", "erschlossen", "erschliessungsstand"],
+    "owner_contact": ["owner_contact", "eigentuemer", "eigentuemerkontakt", "kontakt", "owner_cont", "owner"],
+    "internal_notes": ["internal_notes", "notizen", "bemerkung", "bemerkungen", "interne_notiz", "anmerkung",
+                       "notes", "int_notes"],
+    "publication_allowed": ["publication_allowed", "veroeffentlichung", "veroeffentlichen", "oeffentlich_sichtbar",
+                            "publizierbar", "publish", "pub_allowed", "pub_allow"],
+    "data_date": ["data_date", "stand", "datum", "erhebungsdatum", "survey_date", "last_updated"],
+    "is_sample": ["is_sample", "beispieldaten", "sample_data"],
+    "ags": ["ags", "gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8"],
+    "declared_area_m2": ["area_m2", "flaeche_m2", "flaeche", "groesse_m2", "groesse", "area"],
+    "declared_area_ha": ["flaeche_ha", "groesse_ha", "hectares", "area_ha"],
+}
+FIELDS = tuple(FIELD_SYNONYMS)
+
+_EXTRA_VALUES: dict[str, dict[str, str]] = {
+    "category": {"brache": "brachflaeche", "brownfield": "brachflaeche", "bf": "brachflaeche",
+                 "baulucke": "bauluecke", "infill": "bauluecke", "bl": "bauluecke",
+                 "gewerbe": "gewerbeflaeche", "ge": "gewerbeflaeche", "commercial": "gewerbeflaeche",
+                 "industrie": "industrieflaeche", "gi": "industrieflaeche", "industrial": "industrieflaeche"},
+    "status": {"frei": "verfuegbar", "available": "verfuegbar", "belegt": "genutzt", "vermarktet": "genutzt",
+               "in_planung": "potenzial", "umgewidmet": "andere_nutzung", "entfallen": "andere_nutzung"},
+    "contamination": {"keine": "keine_bekannt", "nein": "keine_bekannt", "none": "keine_bekannt",
+                      "ja": "verdacht", "altlastverdacht": "verdacht", "verdachtsflaeche": "verdacht",
+                      "saniert_teilweise": "untersucht"},
+    "availability": {"sofort": "kurzfristig", "kurz": "kurzfristig", "mittel": "mittelfristig",
+                     "lang": "langfristig", "nein": "nicht_verfuegbar", "none": "nicht_verfuegbar"},
+    "ownership": {"kommune": "oeffentlich", "stadt": "oeffentlich", "gemeinde": "oeffentlich",
+                  "land": "oeffentlich", "public": "oeffentlich", "privat": "privat_einzeln",
+                  "private": "privat_einzeln", "mehrere": "privat_mehrere", "zersplittert": "privat_mehrere"},
+    "owner_willing": {"yes": "ja", "no": "nein", "j": "ja", "n": "nein", "true": "ja", "false": "nein",
+                      "1": "ja", "0": "nein", "unknown": "unbekannt", "k_a": "unbekannt", "ka": "unbekannt"},
+    "servicing": {"ja": "erschlossen", "voll": "erschlossen", "vollstaendig": "erschlossen",
+                  "teilerschlossen": "teilweise", "partial": "teilweise", "nein": "unerschlossen",
+                  "none": "unerschlossen"},
+    "planning_status": {"bplan": "bplan_rechtskraeftig", "b_plan": "bplan_rechtskraeftig",
+                        "rechtskraeftig": "bplan_rechtskraeftig", "aufstellung": "bplan_in_aufstellung",
+                        "34": "paragraph_34", "p34": "paragraph_34", "innenbereich": "paragraph_34",
+                        "ohne": "keine", "none": "keine"},
+    "designation": {"gewerbegebiet": "GE", "industriegebiet": "GI", "mischgebiet": "MI",
+                    "wohngebiet": "WA", "allgemeines_wohngebiet": "WA", "gewerbe": "GE", "industrie": "GI"},
+}
+_TRUE = {"ja", "j", "yes", "y", "true", "wahr", "1", "x"}
+_FALSE = {"nein", "n", "no", "false", "falsch", "0", ""}
+
+
+def normalise(value: Any) -> str:
+    """Case-, umlaut- and punctuation-insensitive form: 'Brachfläche (GE)' -> 'brachflaeche_ge'."""
+    text = str(value).strip().casefold()
+    for umlaut, plain in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(umlaut, plain)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+
+
+class MappingError(ValueError):
+    """The mapping file or the column mapping is unusable; the message says why."""
+
+
+class ValueRejected(ValueError):
+    """One value cannot be translated; the message says why."""
+
+
+def _code_lookup(field_name: str) -> dict[str, str]:
+    codes = PARCEL_CODE_FIELDS[field_name]
+    lookup: dict[str, str] = {}
+    for code, (de, en) in codes.labels.items():
+        for alias in (code, de, en):
+            lookup[normalise(alias)] = code
+    for alias, code in _EXTRA_VALUES.get(field_name, {}).items():
+        lookup[normalise(alias)] = code
+    return lookup
+
+
+@dataclass
+class Mapping:
+    """Source column per field, value maps and defaults: everything that turns a source row into fields."""
+
+    columns: dict[str, str]  # field -> source column
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> normalised source value -> code
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lookups = {f: _code_lookup(f) for f in PARCEL_CODE_FIELDS}
+        for f, table in self.values.items():
+            self._lookups.setdefault(f, {}).update({normalise(k): v for k, v in table.items()})
+
+    @classmethod
+    def build(cls, source_columns: list[str], mapping_file: Path | None = None,
+              defaults: dict[str, Any] | None = None) -> Mapping:
+        """Explicit mapping from the file first, then automatic matching of the remaining columns."""
+        spec = _read_mapping_file(mapping_file) if mapping_file else {}
+        columns: dict[str, str] = {}
+        for source, target in (spec.get("columns") or {}).items():
+            if target not in FIELDS:
+                raise MappingError(f"mapping file: unknown field {target!r} for column {source!r}; "
+                                   f"fields are: {', '.join(FIELDS)}")
+            if source not in source_columns:
+                raise MappingError(f"mapping file: the file has no column {source!r}; "
+                                   f"its columns are: {', '.join(source_columns)}")
+            columns[target] = source
+        taken = set(columns.values())
+        by_normal = {normalise(c): c for c in source_columns if c not in taken}
+        for target, synonyms in FIELD_SYNONYMS.items():
+            if target in columns:
+                continue
+            for synonym in synonyms:
+                if synonym in by_normal:
+                    columns[target] = by_normal.pop(synonym)
+                    break
+        values = spec.get("values") or {}
+        for f in values:
+            if f not in PARCEL_CODE_FIELDS:
+                raise MappingError(f"mapping file: value maps are for code fields "
+                                   f"({', '.join(PARCEL_CODE_FIELDS)}), not {f!r}")
+        merged_defaults = dict(spec.get("defaults") or {}) | dict(defaults or {})
+        for f in merged_defaults:
+            if f not in FIELDS:
+                raise MappingError(f"unknown field {f!r} in defaults")
+        return cls(columns=columns, values=values, defaults=merged_defaults)
+
+    def unmapped(self, source_columns: list[str]) -> list[str]:
+        used = set(self.columns.values())
+        return [c for c in source_columns if c not in used]
+
+    # -- value translation ---------------------------------------------------------------
+    def translate(self, field_name: str, raw: Any) -> Any:
+        """The registry value for one source value; None for empty. Raises ValueRejected."""
+        if raw is None or (not isinstance(raw, str) and pd.isna(raw)) or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if field_name in self._lookups:
+            code = self._lookups[field_name].get(normalise(raw))
+            if code is None:
+                allowed = ", ".join(PARCEL_CODE_FIELDS[field_name].codes)
+                raise ValueRejected(f"unknown value {raw!r}; allowed: {allowed} (or add a value map)")
+            return code
+        if field_name == "restriction_class":
+            number = parse_number(raw)
+            if number not in (0, 1, 2):
+                raise ValueRejected(f"{raw!r} is not a restriction class ({', '.join(RESTRICTION_CLASS.codes)})")
+            return int(number)
+        if field_name in ("publication_allowed", "is_sample"):
+            return parse_bool(raw)
+        if field_name == "data_date":
+            return parse_date(raw)
+        if field_name in ("declared_area_m2", "declared_area_ha"):
+            return parse_number(raw)
+        if field_name == "ags":
+            return parse_ags(raw)
+        if isinstance(raw, numbers.Real) and float(raw).is_integer():
+            return str(int(raw))  # a reference read as 17.0 means "17"
+        return str(raw).strip()
+
+
+def parse_number(raw: Any) -> float:
+    """Numbers as written in German or English: '1.234,5', '1234,5', '1,234.5', '1234.5'."""
+    if isinstance(raw, numbers.Real):
+        return float(raw)
+    text = str(raw).strip().replace(" ", "").replace("\u00a0", "")
+    if re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", text) or re.fullmatch(r"-?\d+,\d+", text):
+        text = text.replace(".", "").replace(",", ".")
+    elif re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):
+        text = text.replace(",", "")
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueRejected(f"{raw!r} is not a number") from None
+
+
+def parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, numbers.Real) and raw in (0, 1):
+        return bool(raw)
+    value = normalise(raw)
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueRejected(f"{raw!r} is not yes/no (ja/nein)")
+
+
+def parse_date(raw: Any) -> dt.date:
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = str(raw).strip()
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise ValueRejected(f"{raw!r} is not a date (e.g. 2024-12-31 or 31.12.2024)")
+
+
+def parse_ags(raw: Any) -> str:
+    text = str(raw).strip()
+    if re.fullmatch(r"\d+(\.0)?", text):
+        text = text.split(".")[0].zfill(8)
+    if not re.fullmatch(r"\d{8}", text):
+        raise ValueRejected(f"{raw!r} is not an 8-digit AGS (Gemeindeschlüssel), e.g. 05913000")
+    return text
+
+
+def _read_mapping_file(path: Path) -> dict:
+    try:
+        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"mapping file {path}: {exc}") from None
+    if not isinstance(spec, dict) or set(spec) - {"columns", "values", "defaults"}:
+        raise MappingError(f"mapping file {path}: expected the sections columns, values, defaults")
+    return spec

@@ -1,0 +1,132 @@
+"""Turning one batch of source rows into staging rows: fields translated, geometry in EPSG:25832.
+
+What can be decided from a row alone is decided here (values, geometry type, dimensions,
+position in NRW); what needs the database (validity repair, municipality, duplicates, existing
+parcels) is decided in ``load``. Each problem becomes a :class:`RowIssue` naming row and field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from landreg.importer.crs import outside_nrw
+from landreg.importer.mapping import Mapping, ValueRejected
+from landreg.importer.report import ImportReport
+
+#: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
+PARCEL_FIELDS = (
+    "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use",
+    "contamination", "restriction_class", "availability", "ownership", "owner_willing", "servicing",
+    "owner_contact", "internal_notes", "publication_allowed", "data_date", "is_sample",
+)
+STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom")
+
+
+def _translate_column(mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray,
+                      report: ImportReport, rejected: np.ndarray) -> list:
+    """Translate a column value by value, each distinct value once."""
+    column = mapping.columns[field]
+    translated: dict[Any, Any] = {}
+    errors: dict[Any, str] = {}
+    for raw in pd.unique(values):
+        key = raw if not (isinstance(raw, float) and raw != raw) else None
+        try:
+            translated[key] = mapping.translate(field, key)
+        except ValueRejected as exc:
+            errors[key] = f"{exc} (column {column!r})"
+    out = []
+    for i, raw in enumerate(values.to_numpy(dtype=object)):
+        key = raw if not (isinstance(raw, float) and raw != raw) else None
+        if key in errors:
+            report.reject(int(rows[i]), field, errors[key])
+            rejected[i] = True
+            out.append(None)
+        else:
+            out.append(translated[key])
+    return out
+
+
+def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray) -> dict[str, list]:
+    n = len(batch.rows)
+    values: dict[str, list] = {}
+    for field in (*PARCEL_FIELDS, "ags", "declared_area_m2", "declared_area_ha"):
+        if field in mapping.columns:
+            values[field] = _translate_column(mapping, field, batch.attributes[mapping.columns[field]],
+                                              batch.rows, report, rejected)
+        else:
+            values[field] = [None] * n
+        if field in mapping.defaults:
+            default = mapping.translate(field, mapping.defaults[field])
+            values[field] = [default if v is None else v for v in values[field]]
+    for i in range(n):
+        for required in ("local_ref", "category"):
+            if values[required][i] is None and not rejected[i]:
+                where = f"column {mapping.columns[required]!r} is empty" if required in mapping.columns else \
+                    "no column holds it (map one, or give a default such as --category)"
+                report.reject(int(batch.rows[i]), required, f"is required: {where}")
+                rejected[i] = True
+    values["declared_area_m2"] = [
+        m if m is not None else (ha * 10_000 if ha is not None else None)
+        for m, ha in zip(values["declared_area_m2"], values.pop("declared_area_ha"))
+    ]
+    return values
+
+
+def _geometries(batch, transformer: Transformer | None, report: ImportReport, rejected: np.ndarray) -> np.ndarray:
+    geoms = batch.geometries.copy()
+    for i, row in enumerate(batch.rows):
+        reason = batch.problems.get(int(row))
+        if reason:
+            report.reject(int(row), "geom", reason)
+            rejected[i] = True
+            geoms[i] = None
+            continue
+        geom = geoms[i]
+        if geom.is_empty:
+            report.reject(int(row), "geom", "geometry is empty")
+        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
+            report.reject(int(row), "geom", f"a {geom.geom_type} where a polygon is needed: a parcel needs its outline")
+        else:
+            continue
+        rejected[i] = True
+        geoms[i] = None
+    ok = ~rejected & pd.notna(geoms)
+    has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
+    for i, z, m in zip(np.flatnonzero(ok), has_z, has_m):
+        if z or m:
+            dims = ("Z" if z else "") + ("M" if m else "")
+            report.note(int(batch.rows[i]), "geom", f"{dims} values dropped; parcels are 2D")
+    if ok.any():
+        flat = shapely.force_2d(geoms[ok])
+        if transformer is not None:
+            flat = shapely.transform(flat, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+        geoms[ok] = flat
+        minx, miny, maxx, maxy = shapely.bounds(flat).T
+        for i in np.flatnonzero(ok)[outside_nrw(minx, miny, maxx, maxy)]:
+            report.reject(int(batch.rows[i]), "geom", "lies outside North Rhine-Westphalia")
+            rejected[i] = True
+    return geoms
+
+
+def staging_rows(batch, mapping: Mapping, transformer: Transformer | None, report: ImportReport):
+    """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows."""
+    rejected = np.zeros(len(batch.rows), dtype=bool)
+    geoms = _geometries(batch, transformer, report, rejected)
+    values = _fields(batch, mapping, report, rejected)
+    keep = np.flatnonzero(~rejected)
+    multi = shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep])) \
+        if len(keep) else np.array([])
+    wkb = shapely.to_wkb(shapely.set_srid(multi, 25832), hex=True, include_srid=True) if len(keep) else []
+    columns = [values[f] for f in PARCEL_FIELDS]
+    for j, i in enumerate(keep):
+        yield (int(batch.rows[i]), *(col[i] for col in columns), values["ags"][i],
+               values["declared_area_m2"][i], wkb[j])
+
+
+def _part_index(geoms: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(geoms)), shapely.get_num_geometries(geoms))
