@@ -59,7 +59,7 @@ def export_parcels(conn: Connection, target: Path, selection: Selection, srid: i
     if driver is None:
         raise ExportError(f"unknown export format {target.suffix!r}; use one of {', '.join(DRIVERS)}")
     columns = [c for c in COLUMNS if selection.confidential or c not in CONFIDENTIAL]
-    result = conn.execution_options(yield_per=chunk).execute(text(f"""
+    result = conn.execute(text(f"""
         SELECT {', '.join(columns)}, ST_AsBinary(ST_Transform(geom, :srid)) AS wkb
           FROM parcel
          WHERE (CAST(:ags AS text) IS NULL OR ags = :ags)
@@ -68,7 +68,8 @@ def export_parcels(conn: Connection, target: Path, selection: Selection, srid: i
            AND (:include_retired OR retired_at IS NULL)
          ORDER BY ags, local_ref
     """), {"srid": srid, "ags": selection.municipality, "category": selection.category,
-           "status": selection.status, "include_retired": selection.include_retired})
+           "status": selection.status, "include_retired": selection.include_retired},
+        execution_options={"yield_per": chunk})
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg") if driver == "ESRI Shapefile" else ("", ".prj"):
         target.with_suffix(suffix if suffix else target.suffix).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ class Checks:
 
 def create_staging(conn: Connection) -> None:
     conn.execute(text("""
+    DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_issue;  -- an earlier import in this transaction
     CREATE TEMP TABLE import_staging (
         row_no              integer PRIMARY KEY,
         local_ref           text,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
-import shapely
 
 ERRORS_COLUMN = "import_errors"
 
@@ -19,24 +18,17 @@ def write_rejected(source, reasons: dict[int, list[str]], target: Path, crs) -> 
     target = Path(target)
     target.unlink(missing_ok=True)
     first = True
-    start = 1
-    with pyogrio.open_arrow(source.uri, layer=source.layer, encoding=source.encoding, use_pyarrow=True,
-                            read_geometry=not source.is_table) as (meta, reader):
-        geometry_name = meta.get("geometry_name") or "wkb_geometry"
-        for record_batch in reader:
-            frame = record_batch.to_pandas()
-            frame.index = range(start, start + len(frame))
-            start += len(frame)
-            picked = frame.loc[[r for r in frame.index if r in reasons]]
-            if picked.empty:
-                continue
-            picked[ERRORS_COLUMN] = ["; ".join(reasons[r]) for r in picked.index]
-            if source.is_table:
-                picked.to_csv(target, mode="w" if first else "a", header=first, index_label="source_row")
-            else:
-                wkb = picked.pop(geometry_name) if geometry_name in picked else None
-                geoms = shapely.from_wkb(wkb.to_numpy(), on_invalid="ignore") if wkb is not None else None
-                gdf = gpd.GeoDataFrame(picked.reset_index(names="source_row"), geometry=geoms, crs=crs)
-                pyogrio.write_dataframe(gdf, target, driver="GPKG", layer="rejected", append=not first,
-                                        promote_to_multi=False)
-            first = False
+    for rows, frame, geoms in source.frames():
+        picked = [i for i, row in enumerate(rows) if int(row) in reasons]
+        if not picked:
+            continue
+        out = frame.iloc[picked].copy()
+        out.insert(0, "source_row", rows[picked])
+        out[ERRORS_COLUMN] = ["; ".join(reasons[int(rows[i])]) for i in picked]
+        if source.is_table:
+            out.to_csv(target, mode="w" if first else "a", header=first, index=False)
+        else:
+            gdf = gpd.GeoDataFrame(out, geometry=list(geoms[picked]), crs=crs)
+            pyogrio.write_dataframe(gdf, target, driver="GPKG", layer="rejected", append=not first,
+                                    promote_to_multi=False)
+        first = False

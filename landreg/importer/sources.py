@@ -8,6 +8,7 @@ silently becoming an empty geometry.
 
 from __future__ import annotations
 
+import codecs
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,23 +62,52 @@ class Source:
             return [self.wkt_column]
         return list(self.xy_columns or ())
 
-    def batches(self, size: int = 20_000) -> Iterator[Batch]:
+    @property
+    def open_options(self) -> dict:
+        return {"HEADERS": "FORCE"} if self.path.suffix.lower() in (".xlsx", ".xls", ".ods") else {}
+
+    def frames(self, size: int = 20_000) -> Iterator[tuple[np.ndarray, pd.DataFrame, np.ndarray | None]]:
+        """(1-based rows, attributes, geometries or None for tables), batch by batch."""
         start = 1
         try:
-            with pyogrio.open_arrow(self.uri, layer=self.layer, encoding=self.encoding, batch_size=size,
-                                    use_pyarrow=True, read_geometry=not self.is_table) as (meta, reader):
-                geometry_name = meta.get("geometry_name") or "wkb_geometry"
-                for record_batch in reader:
-                    frame = record_batch.to_pandas()
-                    rows = np.arange(start, start + len(frame))
-                    start += len(frame)
-                    if self.is_table:
-                        yield self._table_batch(rows, frame)
-                    else:
-                        wkb = frame.pop(geometry_name).to_numpy() if geometry_name in frame else None
-                        yield _vector_batch(rows, frame, wkb)
+            for frame, geoms in self._read(size):
+                rows = np.arange(start, start + len(frame))
+                start += len(frame)
+                yield rows, frame, geoms
         except (DataSourceError, DataLayerError) as exc:
             raise SourceError(f"{self.path.name}: cannot be read (row {start} onwards): {exc}") from None
+
+    def _read(self, size: int):
+        if self.encoding and codecs.lookup(self.encoding).name != "utf-8":
+            # GDAL's Arrow stream is UTF-8 only: other encodings are read feature-wise, batch by batch
+            offset = 0
+            while True:
+                frame = pyogrio.read_dataframe(self.uri, layer=self.layer, encoding=self.encoding,
+                                               skip_features=offset, max_features=size,
+                                               read_geometry=not self.is_table, **self.open_options)
+                if len(frame) == 0:
+                    return
+                offset += len(frame)
+                geoms = frame.geometry.to_numpy() if not self.is_table else None
+                yield pd.DataFrame(frame.drop(columns="geometry", errors="ignore")), geoms
+                if len(frame) < size:
+                    return
+        with pyogrio.open_arrow(self.uri, layer=self.layer, batch_size=size, use_pyarrow=True,
+                                read_geometry=not self.is_table, **self.open_options) as (meta, reader):
+            geometry_name = meta.get("geometry_name") or "wkb_geometry"
+            for record_batch in reader:
+                frame = record_batch.to_pandas()
+                if self.is_table:
+                    yield frame, None
+                    continue
+                wkb = frame.pop(geometry_name).to_numpy() if geometry_name in frame else None
+                geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else \
+                    np.full(len(frame), None, dtype=object)
+                yield frame, geoms
+
+    def batches(self, size: int = 20_000) -> Iterator[Batch]:
+        for rows, frame, geoms in self.frames(size):
+            yield self._table_batch(rows, frame) if self.is_table else _vector_batch(rows, frame, geoms)
 
     def _table_batch(self, rows: np.ndarray, frame: pd.DataFrame) -> Batch:
         problems: dict[int, str] = {}
@@ -97,12 +127,8 @@ class Source:
         return Batch(rows, frame.drop(columns=self.geometry_columns), np.asarray(geoms, dtype=object), problems)
 
 
-def _vector_batch(rows: np.ndarray, frame: pd.DataFrame, wkb) -> Batch:
+def _vector_batch(rows: np.ndarray, frame: pd.DataFrame, geoms: np.ndarray) -> Batch:
     problems: dict[int, str] = {}
-    if wkb is None:
-        geoms = np.full(len(frame), None, dtype=object)
-    else:
-        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
     for i in np.flatnonzero(pd.isna(geoms)):
         problems[int(rows[i])] = "no geometry"
     return Batch(rows, frame, np.asarray(geoms, dtype=object), problems)
@@ -161,7 +187,8 @@ def open_source(path: Path, layer: str | None = None, encoding: str | None = Non
         if layer is not None and layer not in [name for name, _ in layers]:
             names = ", ".join(str(name) for name, _ in layers)
             raise SourceError(f"{path.name} has no layer {layer!r}; its layers are: {names}")
-        info = pyogrio.read_info(uri, layer=layer, encoding=encoding)
+        options = {"HEADERS": "FORCE"} if path.suffix.lower() in (".xlsx", ".xls", ".ods") else {}
+        info = pyogrio.read_info(uri, layer=layer, encoding=encoding, **options)
     except (DataSourceError, DataLayerError) as exc:
         raise SourceError(f"{path.name}: cannot be read as a geodata file (corrupt or truncated?): {exc}") from None
     columns = [str(c) for c in info["fields"]]
