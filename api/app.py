@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import routes
+from api import imports, routes
 from landreg import __version__
 from landreg.db import make_engine
 
@@ -28,4 +28,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(routes.router)
+    app.include_router(imports.router)
     return app

@@ -23,6 +23,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -100,7 +102,7 @@ def migrate(
 
 @app.command()
 def seed(
-    count: Annotated[int | None, typer.Option(help="Number of sample parcels.")] = None,
+    count: Annotated[int | None, typer.Option(help="Number of sample parcels (0: none).")] = None,
     sample_seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample generator.")] = None,
 ) -> None:
     """Load the bundled data: NRW municipalities, stations, stops, sample parcels (Beispieldaten)."""
@@ -110,7 +112,7 @@ def seed(
     engine = make_engine()
     _require_schema(engine)
     with engine.begin() as conn:
-        report = run_seed(conn, count or settings.sample_count, sample_seed or settings.sample_seed)
+        report = run_seed(conn, settings.sample_count if count is None else count, sample_seed or settings.sample_seed)
     for line in report.lines():
         typer.echo(line)
 
@@ -231,6 +233,51 @@ def export(
     except ExportError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{n} parcels written to {output}")
+
+
+@token_app.command("create")
+def token_create(
+    owner: Annotated[str, typer.Option(help="Person or service the token belongs to (recorded on every write).")],
+    role: Annotated[str, typer.Option(help="planner, ministry or admin.")],
+    ags: Annotated[list[str] | None, typer.Option(help="Municipality (AGS) of a planner; repeat for several.")] = None,
+) -> None:
+    """Create a token; it is shown once, only its hash is stored."""
+    from landreg.auth import TokenError, create_token
+
+    engine = make_engine()
+    _require_schema(engine)
+    try:
+        with engine.begin() as conn:
+            token_id, token = create_token(conn, owner, role, ags)
+    except TokenError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"token {token_id} for {owner} ({role}); keep it, it is not shown again:\n{token}")
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never the tokens themselves)."""
+    from landreg.auth import list_tokens
+
+    engine = make_engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        for t in list_tokens(conn):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            typer.echo(f"{t.id:>4}  {t.owner:<24} {t.role:<9} {','.join(a.strip() for a in t.ags) or '-':<20} {state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `landreg token list`.")]) -> None:
+    """Revoke a token at once."""
+    from landreg.auth import revoke_token
+
+    engine = make_engine()
+    _require_schema(engine)
+    with engine.begin() as conn:
+        if not revoke_token(conn, token_id):
+            raise _fail(f"no active token {token_id}")
+    typer.echo(f"token {token_id} revoked")
 
 
 def _require_schema(engine) -> None:

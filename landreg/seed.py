@@ -116,6 +116,8 @@ def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
     for kind, gdf, source, label in layers:
         n = load_context_layer(conn, kind, gdf, source)
         (report.loaded if n else report.kept)[label] = n or len(gdf)
+    if sample_count == 0:
+        return report
     n = load_sample_parcels(conn, sample_count, sample_seed)
     if n:
         report.loaded["sample parcels (Beispieldaten)"] = n

@@ -89,3 +89,26 @@ def session(conn):
     """An ORM session inside the test's transaction; its commits become savepoints."""
     with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def committed_engine(make_database, request):
+    """A database of the test module's own, migrated, with municipalities, whose data is committed.
+
+    For tests of the API as a client sees it: the app uses its own engine and pool. Tables are
+    emptied after each test by ``committed_db``.
+    """
+    url = make_database(f"landreg_{request.module.__name__.rsplit('.', 1)[-1]}")
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        load_municipalities(conn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def committed_db(committed_engine):
+    yield committed_engine
+    with committed_engine.begin() as conn:
+        conn.execute(text("TRUNCATE parcel, parcel_version, import_run, api_token, context_feature"))

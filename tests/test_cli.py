@@ -53,3 +53,40 @@ def test_unreachable_database_is_one_clear_message():
     result = landreg("migrate", LANDREG_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode == 2
     assert "Cannot reach the database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_export_and_tokens_through_the_command(make_database, tmp_path):
+    import geopandas as gpd
+
+    from tests.helpers import DORTMUND_REINOLDIKIRCHE, square_at
+
+    url = make_database("landreg_cli_import")
+    landreg("migrate", LANDREG_DATABASE_URL=url)
+    path = tmp_path / "reserven.gpkg"
+    gpd.GeoDataFrame({"ref": ["A", "B"], "category": ["bauluecke", "Wiese"]},
+                     geometry=[square_at(DORTMUND_REINOLDIKIRCHE, 40), square_at((7.47, 51.52), 40)],
+                     crs=25832).to_file(path)
+    assert "no municipalities yet" in landreg("import", str(path), LANDREG_DATABASE_URL=url).stderr
+    assert "sample parcels" not in landreg("seed", "--count", "0", LANDREG_DATABASE_URL=url).stdout
+
+    refused = landreg("import", str(path), LANDREG_DATABASE_URL=url)
+    assert refused.returncode == 1
+    assert "row 2, category: unknown value 'Wiese'" in refused.stdout and "status: rejected" in refused.stdout
+
+    kept = landreg("import", str(path), "--mode", "keep-valid", "--actor", "anna", LANDREG_DATABASE_URL=url)
+    assert kept.returncode == 0 and "new 1," in kept.stdout, kept.stdout
+    assert "reserven.rejected.gpkg" in kept.stdout
+    listing = landreg("imports", LANDREG_DATABASE_URL=url).stdout.splitlines()
+    assert "committed" in listing[1] and "rejected" in listing[2]
+
+    out = tmp_path / "out" / "export.geojson"
+    assert "1 parcels written" in landreg("export", "-o", str(out), LANDREG_DATABASE_URL=url).stdout
+
+    no_crs = landreg("import", str(tmp_path / "missing.gpkg"), LANDREG_DATABASE_URL=url)
+    assert no_crs.returncode == 2 and "no such file" in no_crs.stderr
+
+    created = landreg("token", "create", "--owner", "planer.do", "--role", "planner", "--ags", "05913000",
+                      LANDREG_DATABASE_URL=url)
+    assert created.stdout.strip().splitlines()[-1].startswith("lr_")
+    assert "planer.do" in landreg("token", "list", LANDREG_DATABASE_URL=url).stdout
+    assert "revoked" in landreg("token", "revoke", "1", LANDREG_DATABASE_URL=url).stdout

@@ -59,6 +59,7 @@ class ImportOptions:
     dry_run: bool = False
     retire_missing: bool = False
     rejected_path: Path | None = None  # keep-valid: where rejected rows go (default: beside the file)
+    allowed_ags: tuple[str, ...] | None = None  # a planner imports only for their municipalities
     checks: load.Checks = field(default_factory=load.Checks)
     batch_size: int = 20_000
 
@@ -120,6 +121,8 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
     fields = [f for f in PARCEL_FIELDS if f in mapping.columns or f in mapping.defaults]
     transformer = crs_checks.transformer(source_crs)
 
+    if not conn.execute(text("SELECT EXISTS (SELECT FROM municipality)")).scalar_one():
+        raise ImportRefused("the registry holds no municipalities yet: load them first with `landreg seed`")
     savepoint = conn.begin_nested()
     try:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK})
@@ -133,7 +136,7 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
                 progress(len(batch.rows))
         if report.rows_read == 0:
             raise SourceError(f"{path.name}: the file contains no features")
-        load.validate(conn, options.checks)
+        load.validate(conn, options.checks, options.allowed_ags)
         load.classify(conn, fields, options.checks)
         load.collect(conn, report)
         categories = [mapping.defaults["category"]] if "category" in mapping.defaults and \

@@ -96,7 +96,7 @@ def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, para
     """), {"field": field, **(params or {})})
 
 
-def validate(conn: Connection, checks: Checks) -> None:
+def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None) -> None:
     """Set-wise checks: geometry validity (with bounded repair), area, municipality, duplicates."""
     conn.execute(text("""
     WITH invalid AS (
@@ -142,6 +142,12 @@ def validate(conn: Connection, checks: Checks) -> None:
     """), {"tolerance": checks.declared_area_tolerance})
 
     _assign_municipality(conn)
+    if allowed_ags is not None:
+        _reject(conn, "ags", """
+            SELECT s.row_no, s.ags, m.name FROM import_staging s JOIN municipality m ON m.ags = s.ags
+             WHERE NOT s.rejected AND NOT s.ags = ANY(CAST(:allowed AS text[]))
+        """, "format('lies in %s %s, for which you may not import (your municipalities: %s)', "
+             "ags, name, array_to_string(CAST(:allowed AS text[]), ', '))", {"allowed": list(allowed_ags)})
     _reject(conn, "local_ref", """
         SELECT s.row_no, s.local_ref, d.rows FROM import_staging s
           JOIN (SELECT ags, local_ref, array_agg(row_no ORDER BY row_no) AS rows FROM import_staging

@@ -1,0 +1,46 @@
+"""Who is calling: bearer tokens resolved to a :class:`~landreg.auth.Principal`.
+
+No token: the anonymous public (investor) view. A wrong or revoked token: 401, never a silent
+downgrade to the public view.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from landreg.auth import Principal, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="API token created with `landreg token create`")
+
+
+def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
+    if credentials is None:
+        return None
+    with request.app.state.engine.begin() as conn:
+        principal = authenticate(conn, credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require_role(*roles: str):
+    def dependency(principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal:
+        if principal is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this needs an API token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}")
+        return principal
+
+    return dependency
+
+
+PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
+AuthenticatedDep = Annotated[Principal, Depends(require_role("planner", "ministry", "admin"))]
