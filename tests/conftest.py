@@ -64,13 +64,19 @@ def make_database(database_url):
     admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def engine(database_url):
-    """The test database, migrated to head, with the real NRW municipalities loaded."""
-    engine = create_engine(database_url)
+def _prepared_engine(url: str):
+    """An engine on ``url``, migrated to head, with the real NRW municipalities loaded."""
+    engine = create_engine(url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
         load_municipalities(conn)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    """The test database, migrated to head, with the real NRW municipalities loaded."""
+    engine = _prepared_engine(database_url)
     yield engine
     engine.dispose()
 
@@ -98,11 +104,7 @@ def committed_engine(make_database, request):
     For tests of the API as a client sees it: the app uses its own engine and pool. Tables are
     emptied after each test by ``committed_db``.
     """
-    url = make_database(f"landreg_{request.module.__name__.rsplit('.', 1)[-1]}")
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        load_municipalities(conn)
+    engine = _prepared_engine(make_database(f"landreg_{request.module.__name__.rsplit('.', 1)[-1]}"))
     yield engine
     engine.dispose()
 
