@@ -53,6 +53,11 @@ def load_municipalities(conn: Connection) -> int:
             name = EXCLUDED.name, district_ags = EXCLUDED.district_ags,
             district_name = EXCLUDED.district_name, region = EXCLUDED.region,
             data_date = EXCLUDED.data_date, source = EXCLUDED.source, geom = EXCLUDED.geom
+        WHERE (municipality.name, municipality.district_ags, municipality.district_name, municipality.region,
+               municipality.data_date, municipality.source)
+              IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.district_ags, EXCLUDED.district_name, EXCLUDED.region,
+                                EXCLUDED.data_date, EXCLUDED.source)
+           OR NOT ST_Equals(municipality.geom, EXCLUDED.geom)
         """),
         rows,
     )

@@ -126,6 +126,8 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
     savepoint = conn.begin_nested()
     try:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK})
+        # The set-wise checks look expensive to the planner; compiling them (JIT) costs more than it saves.
+        conn.execute(text("SET LOCAL jit = off"))
         load.create_staging(conn)
         for i, batch in enumerate(source.batches(options.batch_size)):
             if i == 0:

@@ -159,20 +159,43 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
 
 def _assign_municipality(conn: Connection) -> None:
     """The municipality holding the largest share of each parcel; a claimed AGS must be that one."""
-    conn.execute(text("CREATE INDEX ON import_staging USING gist (geom); ANALYZE import_staging"))
+    # Most parcels lie wholly inside one piece of a municipality. The pieces are the outer loop
+    # (OFFSET 0 keeps the planner from turning it round): PostGIS then prepares each piece once
+    # and tests every parcel in its box against it, ten times faster than the other way round.
     conn.execute(text("""
-    UPDATE import_staging s SET ags = m.ags, share = 1
-      FROM municipality m
-     WHERE NOT s.rejected AND ST_Covers(m.geom, s.geom)
+    CREATE INDEX import_staging_geom_idx ON import_staging USING gist (geom);
+    ANALYZE import_staging;
+    CREATE TEMP TABLE import_extent ON COMMIT DROP AS
+    SELECT ST_SetSRID(ST_Extent(geom)::geometry, 25832) AS box FROM import_staging WHERE NOT rejected;
+    CREATE TEMP TABLE import_location ON COMMIT DROP AS
+    SELECT DISTINCT ON (inside.row_no) inside.row_no, p.ags, 1.0::double precision AS share
+      FROM municipality_part p
+      JOIN import_extent e ON p.geom && e.box
+     CROSS JOIN LATERAL (SELECT s.row_no FROM import_staging s
+                          WHERE NOT s.rejected AND ST_Covers(p.geom, s.geom) OFFSET 0) inside;
+    CREATE UNIQUE INDEX ON import_location (row_no);
+    ANALYZE import_location;
+    """))
+    # The rest (on the seam of two pieces or two municipalities): the largest share.
+    conn.execute(text("""
+    INSERT INTO import_location
+    SELECT DISTINCT ON (row_no) row_no, ags, share
+      FROM (SELECT touching.row_no, p.ags, sum(touching.part_area) / min(touching.area) AS share
+              FROM municipality_part p
+              JOIN import_extent e ON p.geom && e.box
+             CROSS JOIN LATERAL (
+                   SELECT s.row_no, ST_Area(s.geom) AS area, ST_Area(ST_Intersection(p.geom, s.geom)) AS part_area
+                     FROM import_staging s
+                    WHERE NOT s.rejected AND ST_Intersects(p.geom, s.geom)
+                      AND NOT EXISTS (SELECT FROM import_location l WHERE l.row_no = s.row_no)
+                   OFFSET 0) touching
+             GROUP BY touching.row_no, p.ags) shares
+     ORDER BY row_no, share DESC
     """))
     conn.execute(text("""
-    UPDATE import_staging s SET ags = best.ags, share = best.share
-      FROM (SELECT DISTINCT ON (s2.row_no) s2.row_no, m.ags,
-                   ST_Area(ST_Intersection(m.geom, s2.geom)) / ST_Area(s2.geom) AS share
-              FROM import_staging s2 JOIN municipality m ON ST_Intersects(m.geom, s2.geom)
-             WHERE NOT s2.rejected AND s2.ags IS NULL
-             ORDER BY s2.row_no, share DESC) best
-     WHERE s.row_no = best.row_no
+    DROP INDEX import_staging_geom_idx;
+    UPDATE import_staging s SET ags = l.ags, share = l.share FROM import_location l WHERE s.row_no = l.row_no;
+    DROP TABLE import_location, import_extent;
     """))
     _reject(conn, "geom", "SELECT row_no FROM import_staging WHERE NOT rejected AND ags IS NULL",
             "'lies outside every municipality in the registry'")
@@ -237,7 +260,11 @@ def find_missing(conn: Connection, municipalities: list[str] | None, categories:
 
 
 def apply(conn: Connection, fields: list[str], actor: str) -> None:
-    """Write new and changed rows; the parcel triggers version every change."""
+    """Write new and changed rows; the parcel triggers version every change.
+
+    The locations were checked set-wise by ``validate``; the per-row trigger need not repeat it.
+    """
+    conn.execute(text("SET LOCAL landreg.locations_checked = 'on'"))
     assignments = [
         f"{f} = coalesce(s.{f}, p.{f})" if f in _NOT_NULL_DEFAULTS else f"{f} = s.{f}"
         for f in fields if f != "local_ref"
@@ -255,6 +282,7 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
       FROM import_staging s WHERE s.action = 'new'
      ORDER BY s.row_no
     """), {"actor": actor})
+    conn.execute(text("SET LOCAL landreg.locations_checked = 'off'"))
 
 
 def retire(conn: Connection, parcel_ids: list, actor: str) -> int:

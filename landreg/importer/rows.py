@@ -29,26 +29,21 @@ STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", 
 
 def _translate_column(mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray,
                       report: ImportReport, rejected: np.ndarray) -> list:
-    """Translate a column value by value, each distinct value once."""
+    """Translate a column: each distinct value once, then mapped over the rows."""
     column = mapping.columns[field]
+    values = values.astype(object).where(values.notna(), None)
     translated: dict[Any, Any] = {}
     errors: dict[Any, str] = {}
-    for raw in pd.unique(values):
-        key = raw if not (isinstance(raw, float) and raw != raw) else None
+    for raw in pd.unique(values.to_numpy()):
         try:
-            translated[key] = mapping.translate(field, key)
+            translated[raw] = mapping.translate(field, raw)
         except ValueRejected as exc:
-            errors[key] = f"{exc} (column {column!r})"
-    out = []
-    for i, raw in enumerate(values.to_numpy(dtype=object)):
-        key = raw if not (isinstance(raw, float) and raw != raw) else None
-        if key in errors:
-            report.reject(int(rows[i]), field, errors[key])
+            errors[raw] = f"{exc} (column {column!r})"
+    if errors:
+        for i in np.flatnonzero(values.isin(list(errors)).to_numpy()):
+            report.reject(int(rows[i]), field, errors[values.iloc[i]])
             rejected[i] = True
-            out.append(None)
-        else:
-            out.append(translated[key])
-    return out
+    return [translated.get(v) for v in values.to_numpy()]
 
 
 def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray) -> dict[str, list]:
