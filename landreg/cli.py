@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from sqlalchemy.exc import OperationalError
 
@@ -14,6 +15,7 @@ from landreg import migrate as migrations
 from landreg.db import make_engine, resolve_database_url
 from landreg.importer import MODES
 from landreg.localdb import LocalCluster, LocalDatabaseError
+from landreg.scoring import ProfileError, ensure_default_profiles, recompute, rescore_stale
 from landreg.settings import get_settings
 
 app = typer.Typer(
@@ -115,6 +117,13 @@ def seed(
         report = run_seed(conn, settings.sample_count if count is None else count, sample_seed or settings.sample_seed)
     for line in report.lines():
         typer.echo(line)
+    with engine.begin() as conn:
+        created = ensure_default_profiles(conn)
+        scored = rescore_stale(conn)
+    for profile in created:
+        typer.echo(f"created scoring profile {profile.name} (version {profile.version})")
+    if scored:
+        typer.echo(f"scored {scored} parcels under every profile")
 
 
 @app.command()
@@ -167,6 +176,7 @@ def import_(
                                                  help="Retire current parcels absent from the file.")] = False,
     rejected: Annotated[Path | None, typer.Option(help="keep-valid: file for the rejected rows.")] = None,
     actor: Annotated[str, typer.Option(help="Who imports (recorded in the history).")] = os.environ.get("USER", "cli"),
+    score: Annotated[bool, typer.Option(help="Re-score the imported parcels right after.")] = True,
 ) -> None:
     """Import a municipality's parcel file: validated, upserted on (AGS, reference), recorded."""
     from rich.progress import Progress
@@ -188,6 +198,9 @@ def import_(
         raise _fail(f"import refused: {exc}") from None
     for line in report.lines():
         typer.echo(line)
+    if score and report.status == "committed" and (report.inserted or report.changed):
+        with engine.begin() as conn:
+            typer.echo(f"re-scored {rescore_stale(conn)} parcels")
     if report.status == "rejected":
         raise typer.Exit(code=1)
 
@@ -278,6 +291,94 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `landreg 
         if not revoke_token(conn, token_id):
             raise _fail(f"no active token {token_id}")
     typer.echo(f"token {token_id} revoked")
+
+
+@app.command()
+def score(profile: Annotated[str | None, typer.Option(help="Only this profile (default: all).")] = None,
+          actor: Annotated[str, typer.Option(help="Recorded with the run.")] = os.environ.get("USER", "cli")) -> None:
+    """Recompute the scores of all current parcels (indicators in PostGIS, then each profile)."""
+    import time
+
+    from rich.console import Console
+
+    engine = make_engine()
+    _require_schema(engine)
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    with console.status("scoring") as status:
+        try:
+            evaluations = recompute(engine, actor, profile, progress=lambda step: status.update(f"scoring: {step}"))
+        except ProfileError as exc:
+            raise _fail(str(exc)) from None
+    for ev in evaluations:
+        scored = int((~np.isnan(ev.scores)).sum())
+        typer.echo(f"{ev.profile.name} v{ev.profile.version} ({ev.profile.method}): {scored} of {len(ev.scores)} "
+                   f"parcels scored, {sum(1 for e in ev.excluded_by if e)} excluded")
+        if ev.unavailable:
+            typer.echo(f"  not available (layer missing): {', '.join(ev.unavailable)}")
+        if ev.unchecked_exclusions:
+            typer.echo(f"  exclusions not checked (layer missing): {', '.join(ev.unchecked_exclusions)}")
+    typer.echo(f"done in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def rank(
+    profile: Annotated[str, typer.Option(help="Scoring profile.")],
+    municipality: Annotated[str | None, typer.Option(help="Only this AGS.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    top: Annotated[int, typer.Option(help="How many.")] = 20,
+) -> None:
+    """The best-ranked parcels of a profile."""
+    from landreg.scoring import current_profile, ranking
+
+    engine = make_engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        try:
+            p = current_profile(conn, profile)
+        except ProfileError as exc:
+            raise _fail(str(exc)) from None
+        rows = ranking(conn, p, municipality, category, top)
+    typer.echo(f"{p.title} (v{p.version}, {p.method})")
+    for r in rows:
+        flags = (" [veraltet/stale]" if r["stale"] else "") + (" [Beispieldaten]" if r["is_sample"] else "")
+        typer.echo(f"{r['rank']:>5} {r['score']:6.1f}  {r['ags']} {r['local_ref']:<10} {r['name'] or ''}{flags}")
+
+
+@app.command()
+def explain(
+    parcel: Annotated[str, typer.Argument(help="Parcel id, or AGS/reference such as 05913000/BF-0001.")],
+    profile: Annotated[str, typer.Option(help="Scoring profile.")],
+    lang: Annotated[str, typer.Option(help="de or en.")] = "de",
+) -> None:
+    """Why a parcel scores as it does, criterion by criterion, and what would move it up most."""
+    from sqlalchemy import text
+
+    from landreg.scoring import current_profile
+    from landreg.scoring import explain as explain_score
+
+    engine = make_engine()
+    _require_schema(engine)
+    with engine.begin() as conn:
+        if "/" in parcel:
+            ags, ref = parcel.split("/", 1)
+            parcel_id = conn.execute(text("SELECT id FROM parcel WHERE ags = :a AND local_ref = :r"),
+                                     {"a": ags, "r": ref}).scalar_one_or_none()
+        else:
+            parcel_id = parcel
+        try:
+            result = explain_score(conn, parcel_id, current_profile(conn, profile), lang)
+        except (ProfileError, LookupError) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"score {result['score']} under {result['profile']} v{result['profile_version']} "
+               f"({result['method']}), coverage {result['coverage']:.0%}"
+               + (f", excluded by {', '.join(result['excluded_by'])}" if result["excluded_by"] else ""))
+    for c in result["criteria"]:
+        value = "not available" if not c["available"] else f"{c['raw']} {c['unit']} -> {c['normalised']:.2f}"
+        contribution = "" if c["contribution"] is None else f"  +{c['contribution']:.1f}"
+        typer.echo(f"  {c['label']:<28} w={c['weight']:.2f}  {value}{contribution}")
+    if result["would_help_most"]:
+        typer.echo("would help most: " + ", ".join(f"{h['label']} (+{h['gain']:.1f})" for h in result["would_help_most"]))
 
 
 def _require_schema(engine) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from landreg import STORAGE_SRID
 from landreg.models import Parcel, ParcelVersion
+from landreg.scoring import rescore
 from landreg.vocab import PARCEL_CODE_FIELDS
 
 #: Fields a caller may set; the rest (id, area, version, timestamps, actor) belong to the registry.
@@ -105,6 +106,7 @@ def _write(session: Session, parcel: Parcel, changes: dict[str, Any], actor: str
     except DBAPIError as exc:
         raise ParcelError.from_db(exc, parcel.local_ref) from None
     session.refresh(parcel)
+    rescore(session.connection(), [parcel.id])  # scores are never stale after an edit
     return parcel
 
 

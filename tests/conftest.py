@@ -113,4 +113,4 @@ def committed_engine(make_database, request):
 def committed_db(committed_engine):
     yield committed_engine
     with committed_engine.begin() as conn:
-        conn.execute(text("TRUNCATE parcel, parcel_version, import_run, api_token, context_feature"))
+        conn.execute(text("TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile CASCADE"))

@@ -1,0 +1,194 @@
+"""Scoring parcels: raw values from the database, normalised and aggregated here, stored with
+the profile version and the parcel version that produced them.
+
+* ``recompute``: every current parcel under every (or one) current profile – the indicators
+  are computed by two connections in parallel, the scores written with COPY;
+* ``rescore``: a few parcels (after an edit or import), in the caller's transaction; TOPSIS
+  scores them against the ideals of the profile's last full run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+
+from landreg.scoring import indicators
+from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, normalise
+from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
+from landreg.scoring.profiles import Profile, current_profile, current_profiles
+
+_ATTRIBUTES = ("restriction_class", "availability", "contamination", "ownership", "owner_willing",
+               "planning_status", "servicing")
+
+
+@dataclass
+class Evaluation:
+    """Scores of a set of parcels under one profile, and how they came about."""
+
+    profile: Profile
+    frame: pd.DataFrame  # parcel_id, parcel_version, ags, category, raw values
+    criteria: list[str]
+    normalised: np.ndarray
+    weights: np.ndarray
+    scores: np.ndarray
+    coverage: np.ndarray
+    excluded_by: list[list[str]]
+    unavailable: list[str] = field(default_factory=list)  # criteria whose layer is missing
+    unchecked_exclusions: list[str] = field(default_factory=list)
+    reference: TopsisReference | None = None
+
+
+def load(conn: Connection, profile: Profile, parcel_ids: Sequence | None = None) -> pd.DataFrame:
+    """Raw values of the parcels a profile ranks (current parcels of its categories)."""
+    where = ["p.retired_at IS NULL"]
+    params: dict = {}
+    if profile.categories:
+        where.append("p.category = ANY(:categories)")
+        params["categories"] = list(profile.categories)
+    if parcel_ids is not None:
+        where.append("p.id = ANY(:ids)")
+        params["ids"] = list(parcel_ids)
+    rows = conn.execute(text(f"""
+        SELECT p.id AS parcel_id, p.version AS parcel_version, p.ags, p.category,
+               {', '.join('p.' + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
+               {', '.join('i.' + c for c in indicators.COLUMNS)}
+          FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version
+         WHERE {' AND '.join(where)}
+    """), params)
+    return pd.DataFrame(rows.all(), columns=list(rows.keys()))
+
+
+def _raw(frame: pd.DataFrame, key: str, profile: Profile) -> np.ndarray:
+    column = CATALOGUE[key].column
+    if key == "abstand":  # margin over the distance of the targeted Abstandserlass class
+        return frame[column].to_numpy(dtype=float) - ABSTAND_CLASSES[profile.abstand_class]
+    if CATALOGUE[key].function["type"] == "table":
+        return frame[column].to_numpy(dtype=object)
+    return frame[column].to_numpy(dtype=float)
+
+
+def evaluate(profile: Profile, frame: pd.DataFrame, layers: set[str],
+             reference: TopsisReference | None = None) -> Evaluation:
+    criteria = list(profile.weights)
+    weights = np.array([profile.weights[c] for c in criteria])
+    unavailable = [c for c in criteria if CATALOGUE[c].layer and CATALOGUE[c].layer not in layers]
+    normalised = np.column_stack([
+        np.full(len(frame), np.nan) if c in unavailable else normalise(profile.functions[c], _raw(frame, c, profile))
+        for c in criteria
+    ]) if len(frame) else np.empty((0, len(criteria)))
+    if profile.method == "topsis":
+        reference = reference or TopsisReference.of(normalised, weights)
+        scores = topsis(normalised, weights, reference)
+    else:
+        scores = weighted_sum(normalised, weights)
+    excluded_by: list[list[str]] = [[] for _ in range(len(frame))]
+    unchecked = []
+    for name in profile.exclusions:
+        _, _, layer, column = EXCLUSIONS[name]
+        if name == "owner_objection":
+            hit = (frame["owner_willing"] == "nein").to_numpy()
+        elif layer not in layers:
+            unchecked.append(name)
+            continue
+        else:
+            hit = frame[column].fillna(False).to_numpy(dtype=bool)
+        for i in np.flatnonzero(hit):
+            excluded_by[i].append(name)
+    scores = np.where([bool(e) for e in excluded_by], np.nan, scores) if len(frame) else scores
+    return Evaluation(profile, frame, criteria, normalised, weights, scores, coverage(normalised, weights),
+                      excluded_by, unavailable, unchecked, reference)
+
+
+def _store(conn: Connection, evaluation: Evaluation, replace_all: bool) -> None:
+    ids = list(evaluation.frame["parcel_id"])
+    if replace_all:
+        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": evaluation.profile.id})
+    else:
+        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p AND parcel_id = ANY(:ids)"),
+                     {"p": evaluation.profile.id, "ids": ids})
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy("COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by) "
+                     "FROM STDIN") as copy:
+        for parcel_id, version, score, covered, excluded in zip(
+            ids, evaluation.frame["parcel_version"], evaluation.scores, evaluation.coverage, evaluation.excluded_by
+        ):
+            copy.write_row((parcel_id, evaluation.profile.id, int(version),
+                            None if np.isnan(score) else round(float(score), 6), float(covered), excluded))
+
+
+def _last_reference(conn: Connection, profile: Profile) -> TopsisReference | None:
+    data = conn.execute(text("""
+        SELECT reference FROM scoring_run WHERE profile_id = :p ORDER BY finished_at DESC LIMIT 1
+    """), {"p": profile.id}).scalar_one_or_none()
+    return TopsisReference.from_json(data) if data else None
+
+
+def score_profile(conn: Connection, profile: Profile, actor: str) -> Evaluation:
+    """Score all parcels the profile ranks and record the run (stale indicators are refreshed first)."""
+    indicators.refresh_stale(conn)
+    evaluation = evaluate(profile, load(conn, profile), indicators.loaded_layers(conn))
+    _store(conn, evaluation, replace_all=True)
+    reference = evaluation.reference.to_json() if evaluation.reference else {}
+    conn.execute(text("""
+        INSERT INTO scoring_run (profile_id, actor, parcels, reference) VALUES (:p, :actor, :n, CAST(:ref AS jsonb))
+    """), {"p": profile.id, "actor": actor, "n": len(evaluation.frame),
+           "ref": json.dumps(reference | {"unavailable": evaluation.unavailable,
+                                          "unchecked_exclusions": evaluation.unchecked_exclusions})})
+    return evaluation
+
+
+def recompute(engine: Engine, actor: str, profile_name: str | None = None, workers: int = 2,
+              progress: Callable[[str], None] | None = None) -> list[Evaluation]:
+    """Full rescoring: indicators for all current parcels (in parallel), then each profile."""
+    say = progress or (lambda _: None)
+    say("indicators")
+
+    def shard(i: int) -> int:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL jit = off"))
+            return indicators.compute(conn, shard=(i, workers))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(shard, range(workers)))
+    evaluations = []
+    with engine.begin() as conn:
+        profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
+    for profile in profiles:
+        say(f"profile {profile.name} v{profile.version}")
+        with engine.begin() as conn:
+            evaluations.append(score_profile(conn, profile, actor))
+    return evaluations
+
+
+def rescore(conn: Connection, parcel_ids: Sequence) -> None:
+    """Re-score these parcels under every current profile, in the caller's transaction."""
+    if not parcel_ids:
+        return
+    indicators.compute(conn, parcel_ids)
+    layers = indicators.loaded_layers(conn)
+    for profile in current_profiles(conn):
+        frame = load(conn, profile, parcel_ids)
+        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p AND parcel_id = ANY(:ids)"),
+                     {"p": profile.id, "ids": list(parcel_ids)})
+        if len(frame):
+            reference = _last_reference(conn, profile) if profile.method == "topsis" else None
+            _store(conn, evaluate(profile, frame, layers, reference), replace_all=False)
+
+
+def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:
+    """Re-score every current parcel whose score is missing or older than the parcel or the context layers."""
+    ids = list(conn.execute(text("""
+        SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
+         WHERE p.retired_at IS NULL
+           AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
+                OR i.computed_at < (SELECT changed_at FROM context_state))
+    """)).scalars())
+    for start in range(0, len(ids), chunk):
+        rescore(conn, ids[start:start + chunk])
+    return len(ids)
