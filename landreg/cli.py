@@ -378,7 +378,8 @@ def explain(
         contribution = "" if c["contribution"] is None else f"  +{c['contribution']:.1f}"
         typer.echo(f"  {c['label']:<28} w={c['weight']:.2f}  {value}{contribution}")
     if result["would_help_most"]:
-        typer.echo("would help most: " + ", ".join(f"{h['label']} (+{h['gain']:.1f})" for h in result["would_help_most"]))
+        levers = ", ".join(f"{h['label']} (+{h['gain']:.1f})" for h in result["would_help_most"])
+        typer.echo(f"would help most: {levers}")
 
 
 def _require_schema(engine) -> None:
