@@ -44,9 +44,9 @@ def bench_size(db: BenchDatabase, n: int, ogr2ogr: str) -> list:
     env = {"LANDREG_DATABASE_URL": url}
     run_measured([landreg, "migrate"], env)
     run_measured([landreg, "seed", "--count", "0"], env)
-    ours = run_measured([landreg, "import", str(path), "--actor", "bench"], env)
+    ours = run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
     assert _count(url, "parcel") == n, f"landreg imported {_count(url, 'parcel')} of {n}:\n{ours.output}"
-    again = run_measured([landreg, "import", str(path), "--actor", "bench"], env)
+    again = run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
     assert f"unchanged {n}" in again.output, again.output
 
     return [

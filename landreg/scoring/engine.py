@@ -9,6 +9,7 @@ the profile version and the parcel version that produced them.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,11 +45,11 @@ class Evaluation:
     reference: TopsisReference | None = None
 
 
-def load(conn: Connection, profile: Profile, parcel_ids: Sequence | None = None) -> pd.DataFrame:
-    """Raw values of the parcels a profile ranks (current parcels of its categories)."""
+def load(conn: Connection, profile: Profile | None, parcel_ids: Sequence | None = None) -> pd.DataFrame:
+    """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile)."""
     where = ["p.retired_at IS NULL"]
     params: dict = {}
-    if profile.categories:
+    if profile and profile.categories:
         where.append("p.category = ANY(:categories)")
         params["categories"] = list(profile.categories)
     if parcel_ids is not None:
@@ -105,21 +106,22 @@ def evaluate(profile: Profile, frame: pd.DataFrame, layers: set[str],
                       excluded_by, unavailable, unchecked, reference)
 
 
-def _store(conn: Connection, evaluation: Evaluation, replace_all: bool) -> None:
-    ids = list(evaluation.frame["parcel_id"])
-    if replace_all:
-        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": evaluation.profile.id})
-    else:
-        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p AND parcel_id = ANY(:ids)"),
-                     {"p": evaluation.profile.id, "ids": ids})
+def _store(conn: Connection, evaluation: Evaluation) -> None:
+    """Write the scores with COPY (the caller has removed the ones they replace)."""
+    rows = pd.DataFrame({
+        "parcel_id": evaluation.frame["parcel_id"].astype(str),
+        "profile_id": evaluation.profile.id,
+        "parcel_version": evaluation.frame["parcel_version"].astype(int),
+        "score": np.round(evaluation.scores, 6),
+        "coverage": evaluation.coverage,
+        "excluded_by": ["{" + ",".join(e) + "}" for e in evaluation.excluded_by],
+    })
+    buffer = io.StringIO()
+    rows.to_csv(buffer, index=False, header=False, na_rep="")  # empty field: NULL in COPY's CSV format
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy("COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by) "
-                     "FROM STDIN") as copy:
-        for parcel_id, version, score, covered, excluded in zip(
-            ids, evaluation.frame["parcel_version"], evaluation.scores, evaluation.coverage, evaluation.excluded_by
-        ):
-            copy.write_row((parcel_id, evaluation.profile.id, int(version),
-                            None if np.isnan(score) else round(float(score), 6), float(covered), excluded))
+                     "FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
 
 
 def _last_reference(conn: Connection, profile: Profile) -> TopsisReference | None:
@@ -129,11 +131,21 @@ def _last_reference(conn: Connection, profile: Profile) -> TopsisReference | Non
     return TopsisReference.from_json(data) if data else None
 
 
-def score_profile(conn: Connection, profile: Profile, actor: str) -> Evaluation:
-    """Score all parcels the profile ranks and record the run (stale indicators are refreshed first)."""
-    indicators.refresh_stale(conn)
-    evaluation = evaluate(profile, load(conn, profile), indicators.loaded_layers(conn))
-    _store(conn, evaluation, replace_all=True)
+def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.DataFrame | None = None) -> Evaluation:
+    """Score all parcels the profile ranks and record the run.
+
+    ``parcels`` (from ``load`` with the profile None) spares reading them again for each profile;
+    without it, stale indicators are refreshed and the parcels read here.
+    """
+    if parcels is None:
+        indicators.refresh_stale(conn)
+        frame = load(conn, profile)
+    else:
+        frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
+        frame = frame.reset_index(drop=True)
+    evaluation = evaluate(profile, frame, indicators.loaded_layers(conn))
+    conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": profile.id})
+    _store(conn, evaluation)
     reference = evaluation.reference.to_json() if evaluation.reference else {}
     conn.execute(text("""
         INSERT INTO scoring_run (profile_id, actor, parcels, reference) VALUES (:p, :actor, :n, CAST(:ref AS jsonb))
@@ -159,10 +171,12 @@ def recompute(engine: Engine, actor: str, profile_name: str | None = None, worke
     evaluations = []
     with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
+        say("reading parcels")
+        parcels = load(conn, None)
     for profile in profiles:
         say(f"profile {profile.name} v{profile.version}")
         with engine.begin() as conn:
-            evaluations.append(score_profile(conn, profile, actor))
+            evaluations.append(score_profile(conn, profile, actor, parcels))
     return evaluations
 
 
@@ -170,15 +184,19 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
     """Re-score these parcels under every current profile, in the caller's transaction."""
     if not parcel_ids:
         return
-    indicators.compute(conn, parcel_ids)
+    profiles = current_profiles(conn)
+    if not profiles:
+        return
     layers = indicators.loaded_layers(conn)
-    for profile in current_profiles(conn):
-        frame = load(conn, profile, parcel_ids)
-        conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p AND parcel_id = ANY(:ids)"),
-                     {"p": profile.id, "ids": list(parcel_ids)})
+    indicators.compute(conn, parcel_ids, layers=layers)
+    parcels = load(conn, None, parcel_ids)
+    conn.execute(text("DELETE FROM parcel_score WHERE profile_id = ANY(:profiles) AND parcel_id = ANY(:ids)"),
+                 {"profiles": [p.id for p in profiles], "ids": list(parcel_ids)})
+    for profile in profiles:
+        frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
         if len(frame):
             reference = _last_reference(conn, profile) if profile.method == "topsis" else None
-            _store(conn, evaluate(profile, frame, layers, reference), replace_all=False)
+            _store(conn, evaluate(profile, frame.reset_index(drop=True), layers, reference))
 
 
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:

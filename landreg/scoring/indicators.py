@@ -61,13 +61,14 @@ def refresh_stale(conn: Connection) -> int:
     return compute(conn, ids) if ids else 0
 
 
-def compute(conn: Connection, parcel_ids: Sequence | None = None, shard: tuple[int, int] | None = None) -> int:
+def compute(conn: Connection, parcel_ids: Sequence | None = None, shard: tuple[int, int] | None = None,
+            layers: set[str] | None = None) -> int:
     """(Re)compute the indicators of the given parcels (default: all current ones); returns how many.
 
     ``shard = (i, n)`` computes only parcels whose id hashes to ``i`` of ``n``, so that ``n``
     connections can share a full run.
     """
-    layers = loaded_layers(conn)
+    layers = loaded_layers(conn) if layers is None else layers
     values = ", ".join(expr if kind in layers else "NULL" for kind, expr in _EXPRESSIONS.values())
     where = ["p.retired_at IS NULL"]
     params: dict = {}
