@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import imports, routes
+from api import imports, routes, scoring
 from landreg import __version__
 from landreg.db import make_engine
 
@@ -29,4 +29,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     app.include_router(routes.router)
     app.include_router(imports.router)
+    app.include_router(scoring.router)
     return app

@@ -43,4 +43,5 @@ def require_role(*roles: str):
 
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
+MinistryDep = Annotated[Principal, Depends(require_role("ministry"))]
 AuthenticatedDep = Annotated[Principal, Depends(require_role("planner", "ministry", "admin"))]

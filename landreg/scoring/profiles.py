@@ -87,8 +87,8 @@ def validate_definition(definition: dict) -> tuple[dict, list[str]]:
         raise ProfileError("the weights add up to 0: give at least one criterion a positive weight")
     if abs(total - 1) > 1e-9:
         notes.append(f"weights added up to {total:g}; they were normalised to sum 1")
-    for c in checked.values():
-        c["weight"] = c["weight"] / total
+        for c in checked.values():
+            c["weight"] = c["weight"] / total
     exclusions = list(definition.get("exclusions") or [])
     for e in exclusions:
         if e not in EXCLUSIONS:

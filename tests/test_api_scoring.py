@@ -1,0 +1,82 @@
+"""Scoring over HTTP: anyone reads profiles and public rankings; only the ministry changes profiles."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from landreg.auth import create_token
+from landreg.parcels import create_parcel
+from landreg.scoring import ensure_default_profiles, recompute
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+
+
+@pytest.fixture
+def world(committed_db):
+    with Session(committed_db) as session:
+        for ref, dx, published in (("PUB", 0, True), ("SECRET", 300, False)):
+            create_parcel(session, "t", local_ref=ref, category="bauluecke", publication_allowed=published,
+                          availability="kurzfristig", contamination="verdacht",
+                          geom=shapely.box(X0 + dx, Y0, X0 + dx + 40, Y0 + 40))
+        session.commit()
+    with committed_db.begin() as conn:
+        ensure_default_profiles(conn)
+        ministry = create_token(conn, "ministerium", "ministry")[1]
+        planner = create_token(conn, "planer.do", "planner", ["05913000"])[1]
+    recompute(committed_db, "test")
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+        yield client, {"Authorization": f"Bearer {ministry}"}, {"Authorization": f"Bearer {planner}"}
+
+
+def test_profiles_are_public(world):
+    client, _, _ = world
+    names = {p["name"] for p in client.get("/profiles").json()}
+    assert names == {"ministerium-revitalisierung", "investor-industrie", "wohnen-bauluecken"}
+    assert client.get("/profiles/wohnen-bauluecken").json()["weights"]["transit"] == 0.3
+    assert client.get("/profiles/nope").status_code == 404
+
+
+def test_anonymous_rankings_show_published_parcels_only(world):
+    client, ministry, _ = world
+    public = client.get("/profiles/wohnen-bauluecken/ranking").json()["parcels"]
+    assert [p["local_ref"] for p in public] == ["PUB"]
+    everything = client.get("/profiles/wohnen-bauluecken/ranking", headers=ministry).json()["parcels"]
+    assert {p["local_ref"] for p in everything} == {"PUB", "SECRET"}
+
+
+def test_explanations_hide_contamination_and_unpublished_parcels_from_the_public(world):
+    client, ministry, _ = world
+    ranked = client.get("/profiles/wohnen-bauluecken/ranking", headers=ministry).json()["parcels"]
+    ids = {p["local_ref"]: p["parcel_id"] for p in ranked}
+    public = client.get(f"/profiles/wohnen-bauluecken/parcels/{ids['PUB']}/explanation").json()
+    assert public["score"] is not None and public["profile_version"] == 1
+    assert client.get(f"/profiles/wohnen-bauluecken/parcels/{ids['SECRET']}/explanation").status_code == 404
+    revitalisation = client.get(f"/profiles/ministerium-revitalisierung/parcels/{ids['PUB']}/explanation")
+    assert revitalisation.status_code == 404  # a Baulücke is not ranked by the brownfield profile
+
+
+def test_only_the_ministry_changes_profiles_and_a_change_is_a_new_scored_version(world):
+    client, ministry, planner = world
+    body = {"title": "Wohnen", "purpose": "test", "definition": {
+        "categories": ["bauluecke"], "criteria": {"availability": 1, "owner_willing": 1}}}
+    assert client.put("/profiles/wohnen-bauluecken", json=body).status_code == 401
+    assert client.put("/profiles/wohnen-bauluecken", json=body, headers=planner).status_code == 403
+    saved = client.put("/profiles/wohnen-bauluecken", json=body, headers=ministry).json()
+    assert saved["profile"]["version"] == 2 and "normalised" in saved["notes"][0]
+    ranked = client.get("/profiles/wohnen-bauluecken/ranking").json()
+    assert ranked["version"] == 2 and ranked["parcels"][0]["score"] == pytest.approx(75.0)  # (1 + 0.5) / 2
+    assert [v["version"] for v in client.get("/profiles/wohnen-bauluecken/versions").json()] == [1, 2]
+    bad = dict(body, definition={"criteria": {"availability": -1}})
+    assert client.put("/profiles/wohnen-bauluecken", json=bad, headers=ministry).status_code == 422
+
+
+def test_sensitivity_is_for_the_ministry(world):
+    client, ministry, _ = world
+    assert client.get("/profiles/wohnen-bauluecken/sensitivity").status_code == 401
+    report = client.get("/profiles/wohnen-bauluecken/sensitivity?change=0.3&top=2", headers=ministry).json()
+    assert report["change"] == 0.3 and report["parcels"] == 2
