@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api import imports, routes, scoring
+from api import imports, ogc, openapi30, routes, scoring
 from landreg import __version__
 from landreg.db import make_engine
 
@@ -27,7 +30,31 @@ def create_app(database_url: str | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
     )
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.include_router(ogc.router)
     app.include_router(routes.router)
     app.include_router(imports.router)
     app.include_router(scoring.router)
+
+    @app.get("/api", include_in_schema=False)
+    def openapi_30() -> JSONResponse:
+        return JSONResponse(
+            openapi30.downgrade(app.openapi()), media_type="application/vnd.oai.openapi+json;version=3.0"
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        """The database is down or unreachable: 503, and the pool reconnects once it is back."""
+        return JSONResponse(
+            {"detail": "the database is not reachable; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await database_unavailable(request, exc)
+        raise exc
+
     return app

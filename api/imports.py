@@ -22,17 +22,22 @@ SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojson
 def _save(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
     name = Path(upload.filename or "upload").name
     if Path(name).suffix.lower() not in allowed:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            f"{name}: unsupported file type; send one of {', '.join(sorted(allowed))} "
-                            "(a Shapefile as .zip)")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"{name}: unsupported file type; send one of {', '.join(sorted(allowed))} (a Shapefile as .zip)",
+        )
     target = directory / name
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
     return target
 
 
-@router.post("", summary="Import a parcel file (multipart upload)", status_code=status.HTTP_201_CREATED,
-             responses={200: {"description": "dry run"}, 422: {"description": "file refused or rows rejected"}})
+@router.post(
+    "",
+    summary="Import a parcel file (multipart upload)",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "dry run"}, 422: {"description": "file refused or rows rejected"}},
+)
 def upload(
     request: Request,
     principal: PlannerDep,
@@ -51,10 +56,18 @@ def upload(
         directory = Path(tmp)
         path = _save(file, directory, SUFFIXES)
         options = ImportOptions(
-            actor=principal.owner, layer=layer, municipality=municipality, category=category,
+            actor=principal.owner,
+            layer=layer,
+            municipality=municipality,
+            category=category,
             mapping_file=_save(mapping, directory, {".yaml", ".yml"}) if mapping else None,
-            crs=crs, encoding=encoding, mode=mode, dry_run=dry_run, retire_missing=retire_missing,
-            rejected_path=directory / "rejected.gpkg", allowed_ags=principal.ags,
+            crs=crs,
+            encoding=encoding,
+            mode=mode,
+            dry_run=dry_run,
+            retire_missing=retire_missing,
+            rejected_path=directory / "rejected.gpkg",
+            allowed_ags=principal.ags,
         )
         try:
             with request.app.state.engine.begin() as conn:
@@ -70,11 +83,14 @@ def upload(
 @router.get("", summary="Recorded imports, newest first")
 def list_imports(request: Request, principal: AuthenticatedDep, limit: int = 50) -> list[dict]:
     with request.app.state.engine.connect() as conn:
-        rows = conn.execute(text("""
+        rows = conn.execute(
+            text("""
             SELECT id, started_at, actor, file_name, sha256, status, rows_read, inserted, changed, unchanged,
                    rejected, retired
               FROM import_run WHERE :all OR actor = :actor ORDER BY started_at DESC LIMIT :limit
-        """), {"all": principal.role != "planner", "actor": principal.owner, "limit": min(limit, 500)}).mappings()
+        """),
+            {"all": principal.role != "planner", "actor": principal.owner, "limit": min(limit, 500)},
+        ).mappings()
         return [dict(r) for r in rows]
 
 

@@ -21,10 +21,18 @@ router = APIRouter(prefix="/profiles", tags=["Scoring"])
 
 
 def _public(profile: Profile) -> dict:
-    return {"name": profile.name, "version": profile.version, "title": profile.title, "purpose": profile.purpose,
-            "method": profile.method, "categories": list(profile.categories), "weights": profile.weights,
-            "value_functions": profile.functions, "exclusions": list(profile.exclusions),
-            "abstand_class": profile.abstand_class}
+    return {
+        "name": profile.name,
+        "version": profile.version,
+        "title": profile.title,
+        "purpose": profile.purpose,
+        "method": profile.method,
+        "categories": list(profile.categories),
+        "weights": profile.weights,
+        "value_functions": profile.functions,
+        "exclusions": list(profile.exclusions),
+        "abstand_class": profile.abstand_class,
+    }
 
 
 def _profile(conn, name: str) -> Profile:
@@ -49,9 +57,16 @@ def get_profile(request: Request, name: str) -> dict:
 @router.get("/{name}/versions", summary="Every version of a profile, oldest first")
 def list_versions(request: Request, name: str) -> list[dict]:
     with request.app.state.engine.connect() as conn:
-        rows = conn.execute(text("""
+        rows = (
+            conn.execute(
+                text("""
             SELECT version, created_at, created_by FROM scoring_profile WHERE name = :name ORDER BY version
-        """), {"name": name}).mappings().all()
+        """),
+                {"name": name},
+            )
+            .mappings()
+            .all()
+        )
         if not rows:
             _profile(conn, name)
         return [dict(r) for r in rows]
@@ -68,8 +83,12 @@ def get_version(request: Request, name: str, version: int) -> dict:
 
 @router.put("/{name}", summary="Save a profile (a change becomes a new version, scored at once)")
 def put_profile(
-    request: Request, name: str, principal: MinistryDep,
-    title: Annotated[str, Body()], purpose: Annotated[str, Body()], definition: Annotated[dict, Body()],
+    request: Request,
+    name: str,
+    principal: MinistryDep,
+    title: Annotated[str, Body()],
+    purpose: Annotated[str, Body()],
+    definition: Annotated[dict, Body()],
 ) -> dict:
     try:
         with request.app.state.engine.begin() as conn:
@@ -83,7 +102,9 @@ def put_profile(
 
 @router.get("/{name}/ranking", summary="Ranked parcels (anonymous callers: published parcels only)")
 def get_ranking(
-    request: Request, name: str, principal: PrincipalDep,
+    request: Request,
+    name: str,
+    principal: PrincipalDep,
     ags: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -96,16 +117,26 @@ def get_ranking(
         r["parcel_id"] = str(r["parcel_id"])
         r.pop("publication_allowed")
         r["score"] = round(r["score"], 2)
-    return {"profile": name, "version": profile.version, "parcels": rows,
-            "note": "Beispieldaten" if any(r["is_sample"] for r in rows) else None}
+    return {
+        "profile": name,
+        "version": profile.version,
+        "parcels": rows,
+        "note": "Beispieldaten" if any(r["is_sample"] for r in rows) else None,
+    }
 
 
 @router.get("/{name}/parcels/{parcel_id}/explanation", summary="Why a parcel scores as it does")
-def get_explanation(request: Request, name: str, parcel_id: uuid.UUID, principal: PrincipalDep,
-                    lang: Annotated[str, Query(pattern="^(de|en)$")] = "de") -> dict:
+def get_explanation(
+    request: Request,
+    name: str,
+    parcel_id: uuid.UUID,
+    principal: PrincipalDep,
+    lang: Annotated[str, Query(pattern="^(de|en)$")] = "de",
+) -> dict:
     with request.app.state.engine.begin() as conn:
-        published = conn.execute(text("SELECT publication_allowed FROM parcel WHERE id = :id AND retired_at IS NULL"),
-                                 {"id": parcel_id}).scalar_one_or_none()
+        published = conn.execute(
+            text("SELECT publication_allowed FROM parcel WHERE id = :id AND retired_at IS NULL"), {"id": parcel_id}
+        ).scalar_one_or_none()
         if published is None or (principal is None and not published):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parcel {parcel_id}")
         try:
@@ -120,8 +151,12 @@ def get_explanation(request: Request, name: str, parcel_id: uuid.UUID, principal
 
 
 @router.get("/{name}/sensitivity", summary="How stable the top-N is when each weight changes by ±change")
-def get_sensitivity(request: Request, name: str, principal: MinistryDep,
-                    change: Annotated[float, Query(gt=0, lt=1)] = 0.2,
-                    top: Annotated[int, Query(ge=1, le=1000)] = 20) -> dict:
+def get_sensitivity(
+    request: Request,
+    name: str,
+    principal: MinistryDep,
+    change: Annotated[float, Query(gt=0, lt=1)] = 0.2,
+    top: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> dict:
     with request.app.state.engine.connect() as conn:
         return sensitivity(conn, _profile(conn, name), change, top)

@@ -24,16 +24,18 @@ def get_principal(
     with request.app.state.engine.begin() as conn:
         principal = authenticate(conn, credentials.credentials)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
 def require_role(*roles: str):
     def dependency(principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal:
         if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this needs an API token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "this needs an API token", headers={"WWW-Authenticate": "Bearer"}
+            )
         if principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}")
         return principal

@@ -39,8 +39,9 @@ class Run:
 def run_measured(cmd: list[str], env: dict | None = None) -> Run:
     """Run a command to completion; its wall time and peak RSS (children of it not counted)."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True, text=True,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     seconds = time.perf_counter() - started
     lines = result.stderr.strip().splitlines()
     if result.returncode != 0:
@@ -85,8 +86,12 @@ def ensure_apt(program: str, package: str) -> str:
         return found
     if os.geteuid() != 0:
         raise SystemExit(f"{program} is missing: sudo apt-get install {package}")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, capture_output=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+    )
     return shutil.which(program)
 
 

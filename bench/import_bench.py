@@ -35,9 +35,26 @@ def bench_size(db: BenchDatabase, n: int, ogr2ogr: str) -> list:
     landreg = str(VENV_BIN / "landreg")
 
     url = db.fresh("bench_ogr")
-    peer = run_measured([ogr2ogr, "-f", "PostgreSQL", f"PG:{db.libpq('bench_ogr')}", str(path), "-nln", "parcels",
-                         "-nlt", "MULTIPOLYGON", "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST",
-                         "--config", "PG_USE_COPY", "YES"])
+    peer = run_measured(
+        [
+            ogr2ogr,
+            "-f",
+            "PostgreSQL",
+            f"PG:{db.libpq('bench_ogr')}",
+            str(path),
+            "-nln",
+            "parcels",
+            "-nlt",
+            "MULTIPOLYGON",
+            "-lco",
+            "GEOMETRY_NAME=geom",
+            "-lco",
+            "SPATIAL_INDEX=GIST",
+            "--config",
+            "PG_USE_COPY",
+            "YES",
+        ]
+    )
     assert _count(url, "parcels") == n, "ogr2ogr lost rows"
 
     url = db.fresh("bench_landreg")
@@ -51,8 +68,10 @@ def bench_size(db: BenchDatabase, n: int, ogr2ogr: str) -> list:
 
     return [
         f"{n:,}",
-        f"{ours.seconds:.1f} s ({n / ours.seconds:,.0f}/s)", f"{ours.peak_rss_mb:,.0f} MB",
-        f"{peer.seconds:.1f} s ({n / peer.seconds:,.0f}/s)", f"{peer.peak_rss_mb:,.0f} MB",
+        f"{ours.seconds:.1f} s ({n / ours.seconds:,.0f}/s)",
+        f"{ours.peak_rss_mb:,.0f} MB",
+        f"{peer.seconds:.1f} s ({n / peer.seconds:,.0f}/s)",
+        f"{peer.peak_rss_mb:,.0f} MB",
         f"{peer.seconds / ours.seconds:.2f}",
         f"{again.seconds:.1f} s",
     ]
@@ -69,15 +88,24 @@ def main() -> None:
     finally:
         db.close()
     table = markdown_table(
-        ["parcels", "landreg import", "landreg peak RSS", "ogr2ogr (COPY)", "ogr2ogr peak RSS",
-         "ratio (ogr2ogr time / landreg time, >1: landreg faster)", "landreg re-import (all unchanged)"],
+        [
+            "parcels",
+            "landreg import",
+            "landreg peak RSS",
+            "ogr2ogr (COPY)",
+            "ogr2ogr peak RSS",
+            "ratio (ogr2ogr time / landreg time, >1: landreg faster)",
+            "landreg re-import (all unchanged)",
+        ],
         rows,
     )
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{dt.date.today():%Y-%m-%d}-import.md"
-    out.write_text(f"# Import benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-                   f"`python bench/import_bench.py --sizes {' '.join(map(str, args.sizes))}`\n\n{table}\n")
+    out.write_text(
+        f"# Import benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
+        f"`python bench/import_bench.py --sizes {' '.join(map(str, args.sizes))}`\n\n{table}\n"
+    )
     print(f"written to {out}", file=sys.stderr)
 
 

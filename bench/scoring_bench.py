@@ -27,7 +27,7 @@ from landreg.scoring.criteria import CATALOGUE, normalise
 from landreg.scoring.methods import weighted_sum
 from landreg.scoring.profiles import current_profiles
 
-PEER = '''
+PEER = """
 import sys, time
 import geopandas as gpd, numpy as np, pandas as pd
 from sqlalchemy import create_engine, text
@@ -35,22 +35,33 @@ sys.path.insert(0, {bench!r}); sys.path.insert(0, {root!r})
 from scoring_bench import peer_scores
 engine = create_engine({url!r})
 peer_scores(engine)
-'''
+"""
 
 
 def peer_scores(engine) -> None:
     """The geopandas way: read everything, sjoin_nearest / sjoin dwithin, pandas arithmetic, write back."""
-    parcels = gpd.read_postgis("""SELECT id, category, restriction_class, availability, contamination, ownership,
+    parcels = gpd.read_postgis(
+        """SELECT id, category, restriction_class, availability, contamination, ownership,
                                          owner_willing, planning_status, servicing, area_m2 / 10000.0 AS area_ha, geom
-                                    FROM parcel WHERE retired_at IS NULL""", engine, geom_col="geom")
-    context = gpd.read_postgis("SELECT kind, attributes->>'products' AS products, geom FROM context_feature",
-                               engine, geom_col="geom")
+                                    FROM parcel WHERE retired_at IS NULL""",
+        engine,
+        geom_col="geom",
+    )
+    context = gpd.read_postgis(
+        "SELECT kind, attributes->>'products' AS products, geom FROM context_feature", engine, geom_col="geom"
+    )
     stations = context[context["kind"] == "bahnhof"][["geom"]]
     stops = context[context["kind"] == "haltestelle"].copy()
     stops["service"] = np.select(
-        [stops["products"].str.contains("regional|suburban|national|ice|ic", na=False),
-         stops["products"].str.contains("subway|tram", na=False), stops["products"].str.contains("bus", na=False),
-         stops["products"].str.contains("taxi", na=False)], [1.0, 0.8, 0.5, 0.2], 0.3)
+        [
+            stops["products"].str.contains("regional|suburban|national|ice|ic", na=False),
+            stops["products"].str.contains("subway|tram", na=False),
+            stops["products"].str.contains("bus", na=False),
+            stops["products"].str.contains("taxi", na=False),
+        ],
+        [1.0, 0.8, 0.5, 0.2],
+        0.3,
+    )
     near = gpd.sjoin_nearest(parcels[["id", "geom"]], stations, distance_col="dist_rail_station_m")
     parcels = parcels.merge(near.drop_duplicates("id")[["id", "dist_rail_station_m"]], on="id", how="left")
     pairs = gpd.sjoin(parcels[["id", "geom"]], stops[["service", "geom"]], predicate="dwithin", distance=1000)
@@ -64,13 +75,24 @@ def peer_scores(engine) -> None:
             subset = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
             criteria = list(profile.weights)
             weights = np.array([profile.weights[c] for c in criteria])
-            values = np.column_stack([
-                np.full(len(subset), np.nan) if CATALOGUE[c].column not in subset
-                else normalise(profile.functions[c], subset[CATALOGUE[c].column].to_numpy(
-                    dtype=object if CATALOGUE[c].function["type"] == "table" else float))
-                for c in criteria])
-            rows.append(pd.DataFrame({"parcel_id": subset["id"], "profile_id": profile.id,
-                                      "score": weighted_sum(values, weights)}))
+            values = np.column_stack(
+                [
+                    np.full(len(subset), np.nan)
+                    if CATALOGUE[c].column not in subset
+                    else normalise(
+                        profile.functions[c],
+                        subset[CATALOGUE[c].column].to_numpy(
+                            dtype=object if CATALOGUE[c].function["type"] == "table" else float
+                        ),
+                    )
+                    for c in criteria
+                ]
+            )
+            rows.append(
+                pd.DataFrame(
+                    {"parcel_id": subset["id"], "profile_id": profile.id, "score": weighted_sum(values, weights)}
+                )
+            )
         pd.concat(rows).to_sql("peer_score", conn, if_exists="replace", index=False, chunksize=50_000)
 
 
@@ -82,8 +104,13 @@ def edit_latency(url: str, edits: int = 30) -> list[float]:
     for i, parcel_id in enumerate(ids):
         with Session(engine) as session:
             started = time.perf_counter()
-            update_parcel(session, parcel_id, "bench", availability="kurzfristig" if i % 2 else "langfristig",
-                          restriction_class=i % 3)
+            update_parcel(
+                session,
+                parcel_id,
+                "bench",
+                availability="kurzfristig" if i % 2 else "langfristig",
+                restriction_class=i % 3,
+            )
             session.commit()
             timings.append((time.perf_counter() - started) * 1000)
     engine.dispose()
@@ -105,26 +132,40 @@ def main() -> None:
         run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
         ours = run_measured([landreg, "score", "--actor", "bench"], env)
         import pathlib
+
         bench_dir = pathlib.Path(__file__).resolve().parent
-        peer = run_measured([str(VENV_BIN / "python"), "-c", PEER.format(
-            bench=str(bench_dir), root=str(bench_dir.parent), url=url)])
+        peer = run_measured(
+            [str(VENV_BIN / "python"), "-c", PEER.format(bench=str(bench_dir), root=str(bench_dir.parent), url=url)]
+        )
         edits = edit_latency(url)
     finally:
         db.close()
     n = args.size
     table = markdown_table(
         ["what", "landreg", "peer: geopandas sjoin_nearest", "ratio (peer / landreg, >1: landreg faster)"],
-        [[f"full rescoring, {n:,} parcels, 3 profiles", f"{ours.seconds:.1f} s, {ours.peak_rss_mb:,.0f} MB",
-          f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB", f"{peer.seconds / ours.seconds:.2f}"],
-         ["one parcel edited and re-scored (30 edits)",
-          f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
-          f"max {max(edits):.1f} ms", "—", "target < 50 ms"]],
+        [
+            [
+                f"full rescoring, {n:,} parcels, 3 profiles",
+                f"{ours.seconds:.1f} s, {ours.peak_rss_mb:,.0f} MB",
+                f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB",
+                f"{peer.seconds / ours.seconds:.2f}",
+            ],
+            [
+                "one parcel edited and re-scored (30 edits)",
+                f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
+                f"max {max(edits):.1f} ms",
+                "—",
+                "target < 50 ms",
+            ],
+        ],
     )
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{dt.date.today():%Y-%m-%d}-scoring.md"
-    out.write_text(f"# Scoring benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-                   f"`python bench/scoring_bench.py --size {n}`\n\n{table}\n")
+    out.write_text(
+        f"# Scoring benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
+        f"`python bench/scoring_bench.py --size {n}`\n\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -52,35 +52,48 @@ def create_token(conn: Connection, owner: str, role: str, ags: list[str] | None 
             raise TokenError(f"{key!r} is not an 8-digit AGS")
     if role == "planner" and not ags:
         raise TokenError("a planner's token needs at least one municipality (--ags)")
-    unknown = set(ags) - set(conn.execute(text("SELECT ags FROM municipality WHERE ags = ANY(:a)"),
-                                          {"a": ags}).scalars())
+    unknown = set(ags) - set(
+        conn.execute(text("SELECT ags FROM municipality WHERE ags = ANY(:a)"), {"a": ags}).scalars()
+    )
     if unknown:
         raise TokenError(f"no municipality with AGS {', '.join(sorted(unknown))} in the registry")
     token = _PREFIX + secrets.token_urlsafe(32)
-    token_id = conn.execute(text("""
+    token_id = conn.execute(
+        text("""
         INSERT INTO api_token (owner, role, ags, token_sha256) VALUES (:owner, :role, :ags, :digest) RETURNING id
-    """), {"owner": owner, "role": role, "ags": ags, "digest": _digest(token)}).scalar_one()
+    """),
+        {"owner": owner, "role": role, "ags": ags, "digest": _digest(token)},
+    ).scalar_one()
     return token_id, token
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token; None otherwise."""
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         UPDATE api_token SET last_used_at = now()
          WHERE token_sha256 = :digest AND revoked_at IS NULL
         RETURNING id, owner, role, ags
-    """), {"digest": _digest(token)}).one_or_none()
+    """),
+        {"digest": _digest(token)},
+    ).one_or_none()
     if row is None:
         return None
     return Principal(row.id, row.owner, row.role, tuple(a.strip() for a in row.ags))
 
 
 def revoke_token(conn: Connection, token_id: int) -> bool:
-    return conn.execute(text("UPDATE api_token SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
-                        {"id": token_id}).rowcount == 1
+    return (
+        conn.execute(
+            text("UPDATE api_token SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"), {"id": token_id}
+        ).rowcount
+        == 1
+    )
 
 
 def list_tokens(conn: Connection):
-    return conn.execute(text("""
+    return conn.execute(
+        text("""
         SELECT id, owner, role, ags, created_at, revoked_at, last_used_at FROM api_token ORDER BY id
-    """)).all()
+    """)
+    ).all()

@@ -22,8 +22,7 @@ app = typer.Typer(
     help="landreg – Flächenregister Ruhr: registry of Brachflächen, Baulücken and industrial land.",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).",
-                     no_args_is_help=True)
+db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -162,8 +161,9 @@ def demo(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="GeoPackage, Shapefile (.shp/.zip), GeoJSON(Seq), FlatGeobuf, KML, "
-                                              "CSV or XLSX.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoPackage, Shapefile (.shp/.zip), GeoJSON(Seq), FlatGeobuf, KML, CSV or XLSX.")
+    ],
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
     municipality: Annotated[str | None, typer.Option(help="AGS every row claims unless it names its own.")] = None,
     category: Annotated[str | None, typer.Option(help="Category of rows that name none, e.g. bauluecke.")] = None,
@@ -172,8 +172,9 @@ def import_(
     encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. cp1252, if the file does not say.")] = None,
     mode: Annotated[str, typer.Option(help="all-or-nothing, or keep-valid (rejected rows go to a file).")] = MODES[0],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show mapping and validation; write nothing.")] = False,
-    retire_missing: Annotated[bool, typer.Option("--retire-missing",
-                                                 help="Retire current parcels absent from the file.")] = False,
+    retire_missing: Annotated[
+        bool, typer.Option("--retire-missing", help="Retire current parcels absent from the file.")
+    ] = False,
     rejected: Annotated[Path | None, typer.Option(help="keep-valid: file for the rejected rows.")] = None,
     actor: Annotated[str, typer.Option(help="Who imports (recorded in the history).")] = os.environ.get("USER", "cli"),
     score: Annotated[bool, typer.Option(help="Re-score the imported parcels right after.")] = True,
@@ -184,8 +185,16 @@ def import_(
     from landreg.importer import ImportOptions, ImportRefused, import_file
 
     options = ImportOptions(
-        actor=actor, layer=layer, municipality=municipality, category=category, mapping_file=mapping,
-        crs=crs, encoding=encoding, mode=mode, dry_run=dry_run, retire_missing=retire_missing,
+        actor=actor,
+        layer=layer,
+        municipality=municipality,
+        category=category,
+        mapping_file=mapping,
+        crs=crs,
+        encoding=encoding,
+        mode=mode,
+        dry_run=dry_run,
+        retire_missing=retire_missing,
         rejected_path=rejected,
     )
     engine = make_engine()
@@ -213,15 +222,22 @@ def imports(limit: Annotated[int, typer.Option(help="How many of the latest impo
     engine = make_engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        rows = conn.execute(text("""
+        rows = conn.execute(
+            text("""
             SELECT id, started_at, actor, file_name, left(sha256, 12), status, rows_read,
                    inserted, changed, unchanged, rejected, retired
-              FROM import_run ORDER BY started_at DESC LIMIT :limit"""), {"limit": limit}).all()
-    typer.echo("   id  started (UTC)     actor        file                      status     read    new "
-               "changed unchanged rejected retired")
+              FROM import_run ORDER BY started_at DESC LIMIT :limit"""),
+            {"limit": limit},
+        ).all()
+    typer.echo(
+        "   id  started (UTC)     actor        file                      status     read    new "
+        "changed unchanged rejected retired"
+    )
     for r in rows:
-        typer.echo(f"{r[0]:>5}  {r[1]:%Y-%m-%d %H:%M}  {r[2][:12]:<12} {r[3][:25]:<25} {r[5]:<9} "
-                   f"{r[6]:>6} {r[7]:>6} {r[8]:>7} {r[9]:>9} {r[10]:>8} {r[11]:>7}")
+        typer.echo(
+            f"{r[0]:>5}  {r[1]:%Y-%m-%d %H:%M}  {r[2][:12]:<12} {r[3][:25]:<25} {r[5]:<9} "
+            f"{r[6]:>6} {r[7]:>6} {r[8]:>7} {r[9]:>9} {r[10]:>8} {r[11]:>7}"
+        )
 
 
 @app.command()
@@ -294,8 +310,10 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `landreg 
 
 
 @app.command()
-def score(profile: Annotated[str | None, typer.Option(help="Only this profile (default: all).")] = None,
-          actor: Annotated[str, typer.Option(help="Recorded with the run.")] = os.environ.get("USER", "cli")) -> None:
+def score(
+    profile: Annotated[str | None, typer.Option(help="Only this profile (default: all).")] = None,
+    actor: Annotated[str, typer.Option(help="Recorded with the run.")] = os.environ.get("USER", "cli"),
+) -> None:
     """Recompute the scores of all current parcels (indicators in PostGIS, then each profile)."""
     import time
 
@@ -312,8 +330,10 @@ def score(profile: Annotated[str | None, typer.Option(help="Only this profile (d
             raise _fail(str(exc)) from None
     for ev in evaluations:
         scored = int((~np.isnan(ev.scores)).sum())
-        typer.echo(f"{ev.profile.name} v{ev.profile.version} ({ev.profile.method}): {scored} of {len(ev.scores)} "
-                   f"parcels scored, {sum(1 for e in ev.excluded_by if e)} excluded")
+        typer.echo(
+            f"{ev.profile.name} v{ev.profile.version} ({ev.profile.method}): {scored} of {len(ev.scores)} "
+            f"parcels scored, {sum(1 for e in ev.excluded_by if e)} excluded"
+        )
         if ev.unavailable:
             typer.echo(f"  not available (layer missing): {', '.join(ev.unavailable)}")
         if ev.unchecked_exclusions:
@@ -362,17 +382,20 @@ def explain(
     with engine.begin() as conn:
         if "/" in parcel:
             ags, ref = parcel.split("/", 1)
-            parcel_id = conn.execute(text("SELECT id FROM parcel WHERE ags = :a AND local_ref = :r"),
-                                     {"a": ags, "r": ref}).scalar_one_or_none()
+            parcel_id = conn.execute(
+                text("SELECT id FROM parcel WHERE ags = :a AND local_ref = :r"), {"a": ags, "r": ref}
+            ).scalar_one_or_none()
         else:
             parcel_id = parcel
         try:
             result = explain_score(conn, parcel_id, current_profile(conn, profile), lang)
         except (ProfileError, LookupError) as exc:
             raise _fail(str(exc)) from None
-    typer.echo(f"score {result['score']} under {result['profile']} v{result['profile_version']} "
-               f"({result['method']}), coverage {result['coverage']:.0%}"
-               + (f", excluded by {', '.join(result['excluded_by'])}" if result["excluded_by"] else ""))
+    typer.echo(
+        f"score {result['score']} under {result['profile']} v{result['profile_version']} "
+        f"({result['method']}), coverage {result['coverage']:.0%}"
+        + (f", excluded by {', '.join(result['excluded_by'])}" if result["excluded_by"] else "")
+    )
     for c in result["criteria"]:
         value = "not available" if not c["available"] else f"{c['raw']} {c['unit']} -> {c['normalised']:.2f}"
         contribution = "" if c["contribution"] is None else f"  +{c['contribution']:.1f}"

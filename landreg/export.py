@@ -19,18 +19,49 @@ from sqlalchemy import Connection, text
 
 from landreg import STORAGE_SRID
 
-DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV",
-           ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf"}
+DRIVERS = {
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".csv": "CSV",
+    ".shp": "ESRI Shapefile",
+    ".fgb": "FlatGeobuf",
+}
 CONFIDENTIAL = ("owner_contact", "internal_notes")
 COLUMNS = (
-    "id", "ags", "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use",
-    "contamination", "restriction_class", "availability", "ownership", "owner_willing", "servicing",
-    "owner_contact", "internal_notes", "publication_allowed", "data_date", "is_sample", "area_m2", "version",
+    "id",
+    "ags",
+    "local_ref",
+    "name",
+    "category",
+    "status",
+    "designation",
+    "planning_status",
+    "previous_use",
+    "contamination",
+    "restriction_class",
+    "availability",
+    "ownership",
+    "owner_willing",
+    "servicing",
+    "owner_contact",
+    "internal_notes",
+    "publication_allowed",
+    "data_date",
+    "is_sample",
+    "area_m2",
+    "version",
 )
 SHAPEFILE_NAMES = {
-    "designation": "designat", "planning_status": "plan_stat", "previous_use": "prev_use",
-    "contamination": "contamin", "restriction_class": "restr_cls", "availability": "avail",
-    "owner_willing": "owner_wil", "owner_contact": "owner_cont", "internal_notes": "int_notes",
+    "designation": "designat",
+    "planning_status": "plan_stat",
+    "previous_use": "prev_use",
+    "contamination": "contamin",
+    "restriction_class": "restr_cls",
+    "availability": "avail",
+    "owner_willing": "owner_wil",
+    "owner_contact": "owner_cont",
+    "internal_notes": "int_notes",
     "publication_allowed": "pub_allow",
 }
 
@@ -51,25 +82,34 @@ class Selection:
     confidential: bool = True  # False: the public view (no owner contact, no internal notes)
 
 
-def export_parcels(conn: Connection, target: Path, selection: Selection, srid: int = STORAGE_SRID,
-                   chunk: int = 50_000) -> int:
+def export_parcels(
+    conn: Connection, target: Path, selection: Selection, srid: int = STORAGE_SRID, chunk: int = 50_000
+) -> int:
     """Write the selected parcels to ``target`` (format by suffix); returns how many."""
     target = Path(target)
     driver = DRIVERS.get(target.suffix.lower())
     if driver is None:
         raise ExportError(f"unknown export format {target.suffix!r}; use one of {', '.join(DRIVERS)}")
     columns = [c for c in COLUMNS if selection.confidential or c not in CONFIDENTIAL]
-    result = conn.execute(text(f"""
-        SELECT {', '.join(columns)}, ST_AsBinary(ST_Transform(geom, :srid)) AS wkb
+    result = conn.execute(
+        text(f"""
+        SELECT {", ".join(columns)}, ST_AsBinary(ST_Transform(geom, :srid)) AS wkb
           FROM parcel
          WHERE (CAST(:ags AS text) IS NULL OR ags = :ags)
            AND (CAST(:category AS text) IS NULL OR category = :category)
            AND (CAST(:status AS text) IS NULL OR status = :status)
            AND (:include_retired OR retired_at IS NULL)
          ORDER BY ags, local_ref
-    """), {"srid": srid, "ags": selection.municipality, "category": selection.category,
-           "status": selection.status, "include_retired": selection.include_retired},
-        execution_options={"yield_per": chunk})
+    """),
+        {
+            "srid": srid,
+            "ags": selection.municipality,
+            "category": selection.category,
+            "status": selection.status,
+            "include_retired": selection.include_retired,
+        },
+        execution_options={"yield_per": chunk},
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg") if driver == "ESRI Shapefile" else ("", ".prj"):
         target.with_suffix(suffix if suffix else target.suffix).unlink(missing_ok=True)

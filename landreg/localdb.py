@@ -121,8 +121,14 @@ class LocalCluster:
         self._check_socket_path()
         self._prepare_dirs()
         self._pg(
-            "initdb", "-D", str(self.pgdata), "-U", ROLE, "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8",
+            "initdb",
+            "-D",
+            str(self.pgdata),
+            "-U",
+            ROLE,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
         )
         conf = [
             "# written by landreg: Unix socket only, inside the cluster's directory",
@@ -140,7 +146,15 @@ class LocalCluster:
 
     def start(self) -> None:
         result = self._pg(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.pgdata), "-l", str(self.log_file),
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.log_file),
             check=False,
         )
         if result.returncode != 0:
@@ -202,13 +216,9 @@ class LocalCluster:
         if os.geteuid() == 0 and program in _SERVER_PROGRAMS:
             user = _ensure_service_user(self.service_user)
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
-        result = subprocess.run(
-            [str(exe), *args], capture_output=True, text=True, env=_clean_env(), **kwargs
-        )
+        result = subprocess.run([str(exe), *args], capture_output=True, text=True, env=_clean_env(), **kwargs)
         if check and result.returncode != 0:
-            raise LocalDatabaseError(
-                f"{program} {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
-            )
+            raise LocalDatabaseError(f"{program} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result
 
 
@@ -226,9 +236,19 @@ def _ensure_service_user(name: str) -> pwd.struct_passwd:
         pass
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     subprocess.run(
-        [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", name],
-        check=True, capture_output=True,
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=True,
+        capture_output=True,
     )
     return pwd.getpwnam(name)
 

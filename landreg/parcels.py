@@ -22,12 +22,30 @@ from landreg.scoring import rescore
 from landreg.vocab import PARCEL_CODE_FIELDS
 
 #: Fields a caller may set; the rest (id, area, version, timestamps, actor) belong to the registry.
-EDITABLE_FIELDS = frozenset({
-    "ags", "local_ref", "name", "category", "status", "designation", "planning_status",
-    "previous_use", "contamination", "restriction_class", "availability", "ownership",
-    "owner_willing", "servicing", "owner_contact", "internal_notes", "publication_allowed",
-    "data_date", "is_sample", "geom",
-})
+EDITABLE_FIELDS = frozenset(
+    {
+        "ags",
+        "local_ref",
+        "name",
+        "category",
+        "status",
+        "designation",
+        "planning_status",
+        "previous_use",
+        "contamination",
+        "restriction_class",
+        "availability",
+        "ownership",
+        "owner_willing",
+        "servicing",
+        "owner_contact",
+        "internal_notes",
+        "publication_allowed",
+        "data_date",
+        "is_sample",
+        "geom",
+    }
+)
 
 # Database constraint -> the field it guards.
 _CONSTRAINT_FIELDS = {

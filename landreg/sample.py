@@ -40,8 +40,14 @@ _DIST = {
     "status": {
         "bauluecke": {"verfuegbar": 50, "potenzial": 30, "reserviert": 10, "genutzt": 10},
         "brachflaeche": {"potenzial": 40, "verfuegbar": 30, "in_entwicklung": 15, "reserviert": 10, "genutzt": 5},
-        "*": {"verfuegbar": 45, "potenzial": 20, "reserviert": 15, "in_entwicklung": 10, "genutzt": 7,
-              "andere_nutzung": 3},
+        "*": {
+            "verfuegbar": 45,
+            "potenzial": 20,
+            "reserviert": 15,
+            "in_entwicklung": 10,
+            "genutzt": 7,
+            "andere_nutzung": 3,
+        },
     },
     "designation": {
         "bauluecke": {"WA": 70, "MI": 20, "WR": 10},
@@ -55,8 +61,15 @@ _DIST = {
     },
     "previous_use": {
         "bauluecke": {None: 70, "Wohnen": 15, "Garten": 15},
-        "brachflaeche": {"Bergbau (Zeche)": 30, "Eisen- und Stahlindustrie": 20, "Bahnfläche": 15,
-                         "Chemische Industrie": 10, "Kraftwerk": 5, "Militär (Kaserne)": 5, "Gewerbe": 15},
+        "brachflaeche": {
+            "Bergbau (Zeche)": 30,
+            "Eisen- und Stahlindustrie": 20,
+            "Bahnfläche": 15,
+            "Chemische Industrie": 10,
+            "Kraftwerk": 5,
+            "Militär (Kaserne)": 5,
+            "Gewerbe": 15,
+        },
         "*": {None: 50, "Landwirtschaft": 30, "Gewerbe": 20},
     },
     "contamination": {
@@ -190,7 +203,7 @@ def _attributes(rng, category: str, muni, number: int, poly) -> dict:
         "owner_willing": _attribute(rng, "owner_willing", category),
         "servicing": servicing,
         "owner_contact": f"Beispiel-Eigentümer {muni['ags']}-{prefix}{number:04d}, "
-                         f"Tel. 0000 {rng.integers(100000, 999999)}",
+        f"Tel. 0000 {rng.integers(100000, 999999)}",
         "internal_notes": "Beispieldaten: interne Notiz (vertraulich)",
         "publication_allowed": bool(rng.random() < 0.85),
         "data_date": _FIRST_DATE + dt.timedelta(days=int(rng.integers(0, _DATE_SPAN_DAYS))),

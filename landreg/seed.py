@@ -36,8 +36,11 @@ def load_municipalities(conn: Connection) -> int:
     gdf = geodata.read_nrw_municipalities()
     rows = [
         {
-            "ags": r.ags, "name": r.name, "district_ags": r.district_ags,
-            "district_name": r.district_name, "region": r.region,
+            "ags": r.ags,
+            "name": r.name,
+            "district_ags": r.district_ags,
+            "district_name": r.district_name,
+            "region": r.region,
             "data_date": geodata.MUNICIPALITIES.data_date,
             "source": geodata.MUNICIPALITIES.attribution,
             "wkb": shapely.to_wkb(r.geometry),
@@ -86,8 +89,9 @@ def load_context_layer(conn: Connection, kind: str, gdf: gpd.GeoDataFrame, sourc
     ).scalar_one()
     if have == len(gdf):
         return 0
-    conn.execute(text("DELETE FROM context_feature WHERE kind = :kind AND source = :source"),
-                 {"kind": kind, "source": source})
+    conn.execute(
+        text("DELETE FROM context_feature WHERE kind = :kind AND source = :source"), {"kind": kind, "source": source}
+    )
     conn.execute(
         text("""
         INSERT INTO context_feature (kind, name, attributes, source, geom)

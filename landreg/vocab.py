@@ -26,96 +26,129 @@ class CodeList:
         return en if lang == "en" else de
 
 
-CATEGORY = CodeList("category", {
-    "brachflaeche": ("Brachfläche", "Brownfield"),
-    "bauluecke": ("Baulücke", "Vacant infill lot"),
-    "gewerbeflaeche": ("Gewerbefläche", "Commercial land"),
-    "industrieflaeche": ("Industriefläche", "Industrial land"),
-})
+CATEGORY = CodeList(
+    "category",
+    {
+        "brachflaeche": ("Brachfläche", "Brownfield"),
+        "bauluecke": ("Baulücke", "Vacant infill lot"),
+        "gewerbeflaeche": ("Gewerbefläche", "Commercial land"),
+        "industrieflaeche": ("Industriefläche", "Industrial land"),
+    },
+)
 
 # Lifecycle of a parcel in the reserve. ``genutzt`` (taken up) and ``andere_nutzung`` (lost to
 # another use) leave the reserve stock; the difference matters for Flächensicherung.
-STATUS = CodeList("status", {
-    "potenzial": ("Potenzialfläche", "Potential site"),
-    "verfuegbar": ("Verfügbar", "Available"),
-    "reserviert": ("Reserviert", "Reserved"),
-    "in_entwicklung": ("In Entwicklung", "Under development"),
-    "genutzt": ("Genutzt (wiedergenutzt)", "Taken up (reused)"),
-    "andere_nutzung": ("Andere Nutzung (Verlust)", "Converted to other use (lost)"),
-})
+STATUS = CodeList(
+    "status",
+    {
+        "potenzial": ("Potenzialfläche", "Potential site"),
+        "verfuegbar": ("Verfügbar", "Available"),
+        "reserviert": ("Reserviert", "Reserved"),
+        "in_entwicklung": ("In Entwicklung", "Under development"),
+        "genutzt": ("Genutzt (wiedergenutzt)", "Taken up (reused)"),
+        "andere_nutzung": ("Andere Nutzung (Verlust)", "Converted to other use (lost)"),
+    },
+)
 
 # Land-use designation in the plan (FNP/B-Plan) or regional plan (GIB, ASB).
-DESIGNATION = CodeList("designation", {
-    "GI": ("Industriegebiet (GI)", "Industrial area (GI)"),
-    "GE": ("Gewerbegebiet (GE)", "Commercial area (GE)"),
-    "GIB": ("Bereich für gewerbliche und industrielle Nutzungen (GIB)", "Regional industrial zone (GIB)"),
-    "G": ("Gewerbliche Baufläche (FNP)", "Commercial building land (FNP)"),
-    "SO": ("Sondergebiet (SO)", "Special area (SO)"),
-    "MI": ("Mischgebiet (MI)", "Mixed area (MI)"),
-    "MU": ("Urbanes Gebiet (MU)", "Urban area (MU)"),
-    "MK": ("Kerngebiet (MK)", "Core area (MK)"),
-    "WA": ("Allgemeines Wohngebiet (WA)", "General residential area (WA)"),
-    "WR": ("Reines Wohngebiet (WR)", "Pure residential area (WR)"),
-    "W": ("Wohnbaufläche (FNP)", "Residential building land (FNP)"),
-    "ASB": ("Allgemeiner Siedlungsbereich (ASB)", "General settlement area (ASB)"),
-    "F": ("Fläche für Landwirtschaft/Wald/Grün (F)", "Open land (F)"),
-})
+DESIGNATION = CodeList(
+    "designation",
+    {
+        "GI": ("Industriegebiet (GI)", "Industrial area (GI)"),
+        "GE": ("Gewerbegebiet (GE)", "Commercial area (GE)"),
+        "GIB": ("Bereich für gewerbliche und industrielle Nutzungen (GIB)", "Regional industrial zone (GIB)"),
+        "G": ("Gewerbliche Baufläche (FNP)", "Commercial building land (FNP)"),
+        "SO": ("Sondergebiet (SO)", "Special area (SO)"),
+        "MI": ("Mischgebiet (MI)", "Mixed area (MI)"),
+        "MU": ("Urbanes Gebiet (MU)", "Urban area (MU)"),
+        "MK": ("Kerngebiet (MK)", "Core area (MK)"),
+        "WA": ("Allgemeines Wohngebiet (WA)", "General residential area (WA)"),
+        "WR": ("Reines Wohngebiet (WR)", "Pure residential area (WR)"),
+        "W": ("Wohnbaufläche (FNP)", "Residential building land (FNP)"),
+        "ASB": ("Allgemeiner Siedlungsbereich (ASB)", "General settlement area (ASB)"),
+        "F": ("Fläche für Landwirtschaft/Wald/Grün (F)", "Open land (F)"),
+    },
+)
 
-PLANNING_STATUS = CodeList("planning_status", {
-    "bplan_rechtskraeftig": ("B-Plan rechtskräftig", "Zoning plan in force"),
-    "bplan_in_aufstellung": ("B-Plan in Aufstellung", "Zoning plan in preparation"),
-    "fnp": ("Darstellung im FNP", "Land-use plan designation"),
-    "paragraph_34": ("Innenbereich (§ 34 BauGB)", "Built-up area (§ 34 BauGB)"),
-    "keine": ("Kein Planungsrecht", "No planning permission"),
-})
+PLANNING_STATUS = CodeList(
+    "planning_status",
+    {
+        "bplan_rechtskraeftig": ("B-Plan rechtskräftig", "Zoning plan in force"),
+        "bplan_in_aufstellung": ("B-Plan in Aufstellung", "Zoning plan in preparation"),
+        "fnp": ("Darstellung im FNP", "Land-use plan designation"),
+        "paragraph_34": ("Innenbereich (§ 34 BauGB)", "Built-up area (§ 34 BauGB)"),
+        "keine": ("Kein Planungsrecht", "No planning permission"),
+    },
+)
 
-CONTAMINATION = CodeList("contamination", {
-    "keine_bekannt": ("Keine Altlasten bekannt", "None known"),
-    "saniert": ("Saniert", "Remediated"),
-    "untersucht": ("Untersucht", "Investigated"),
-    "verdacht": ("Altlastverdacht", "Suspected"),
-})
+CONTAMINATION = CodeList(
+    "contamination",
+    {
+        "keine_bekannt": ("Keine Altlasten bekannt", "None known"),
+        "saniert": ("Saniert", "Remediated"),
+        "untersucht": ("Untersucht", "Investigated"),
+        "verdacht": ("Altlastverdacht", "Suspected"),
+    },
+)
 
-AVAILABILITY = CodeList("availability", {
-    "kurzfristig": ("Kurzfristig (< 1 Jahr)", "Short term (< 1 year)"),
-    "mittelfristig": ("Mittelfristig (1–5 Jahre)", "Medium term (1–5 years)"),
-    "langfristig": ("Langfristig (> 5 Jahre)", "Long term (> 5 years)"),
-    "nicht_verfuegbar": ("Nicht verfügbar", "Not available"),
-})
+AVAILABILITY = CodeList(
+    "availability",
+    {
+        "kurzfristig": ("Kurzfristig (< 1 Jahr)", "Short term (< 1 year)"),
+        "mittelfristig": ("Mittelfristig (1–5 Jahre)", "Medium term (1–5 years)"),
+        "langfristig": ("Langfristig (> 5 Jahre)", "Long term (> 5 years)"),
+        "nicht_verfuegbar": ("Nicht verfügbar", "Not available"),
+    },
+)
 
-OWNERSHIP = CodeList("ownership", {
-    "oeffentlich": ("Öffentlich", "Public"),
-    "privat_einzeln": ("Privat (ein Eigentümer)", "Private (single owner)"),
-    "privat_mehrere": ("Privat (mehrere Eigentümer)", "Private (fragmented)"),
-})
+OWNERSHIP = CodeList(
+    "ownership",
+    {
+        "oeffentlich": ("Öffentlich", "Public"),
+        "privat_einzeln": ("Privat (ein Eigentümer)", "Private (single owner)"),
+        "privat_mehrere": ("Privat (mehrere Eigentümer)", "Private (fragmented)"),
+    },
+)
 
-OWNER_WILLING = CodeList("owner_willing", {
-    "ja": ("Ja", "Yes"),
-    "nein": ("Nein", "No"),
-    "unbekannt": ("Unbekannt", "Unknown"),
-})
+OWNER_WILLING = CodeList(
+    "owner_willing",
+    {
+        "ja": ("Ja", "Yes"),
+        "nein": ("Nein", "No"),
+        "unbekannt": ("Unbekannt", "Unknown"),
+    },
+)
 
-SERVICING = CodeList("servicing", {
-    "erschlossen": ("Erschlossen", "Serviced"),
-    "teilweise": ("Teilweise erschlossen", "Partly serviced"),
-    "unerschlossen": ("Unerschlossen", "Not serviced"),
-})
+SERVICING = CodeList(
+    "servicing",
+    {
+        "erschlossen": ("Erschlossen", "Serviced"),
+        "teilweise": ("Teilweise erschlossen", "Partly serviced"),
+        "unerschlossen": ("Unerschlossen", "Not serviced"),
+    },
+)
 
-RESTRICTION_CLASS = CodeList("restriction_class", {
-    "0": ("Restriktionsfrei", "No restriction"),
-    "1": ("Leichte Restriktionen", "Minor restrictions"),
-    "2": ("Schwere Restriktionen", "Severe restrictions"),
-})
+RESTRICTION_CLASS = CodeList(
+    "restriction_class",
+    {
+        "0": ("Restriktionsfrei", "No restriction"),
+        "1": ("Leichte Restriktionen", "Minor restrictions"),
+        "2": ("Schwere Restriktionen", "Severe restrictions"),
+    },
+)
 
-CONTEXT_KIND = CodeList("context_kind", {
-    "bahnhof": ("Bahnhof", "Railway station"),
-    "haltestelle": ("ÖPNV-Haltestelle", "Public transport stop"),
-    "autobahnanschluss": ("Autobahnanschluss", "Motorway junction"),
-    "hafen": ("Hafen", "Port"),
-    "wohngebiet": ("Wohngebiet", "Residential area"),
-    "ueberschwemmungsgebiet": ("Überschwemmungsgebiet", "Flood zone"),
-    "schutzgebiet": ("Schutzgebiet", "Protected area"),
-})
+CONTEXT_KIND = CodeList(
+    "context_kind",
+    {
+        "bahnhof": ("Bahnhof", "Railway station"),
+        "haltestelle": ("ÖPNV-Haltestelle", "Public transport stop"),
+        "autobahnanschluss": ("Autobahnanschluss", "Motorway junction"),
+        "hafen": ("Hafen", "Port"),
+        "wohngebiet": ("Wohngebiet", "Residential area"),
+        "ueberschwemmungsgebiet": ("Überschwemmungsgebiet", "Flood zone"),
+        "schutzgebiet": ("Schutzgebiet", "Protected area"),
+    },
+)
 
 #: Parcel fields that hold a code from a list, and the list.
 PARCEL_CODE_FIELDS: dict[str, CodeList] = {

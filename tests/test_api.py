@@ -1,4 +1,4 @@
-"""The API skeleton: landing page, health, OpenAPI, and a summary that hides unpublished parcels."""
+"""The API's own documents: OpenAPI 3.1 and 3.0, health, statistics labels in both languages."""
 
 from __future__ import annotations
 
@@ -6,41 +6,52 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import get_connection
 from landreg import migrate
 from landreg.parcels import create_parcel
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, square_at
 
 
 @pytest.fixture
-def client(database_url, conn):
-    app = create_app(database_url)
-    app.dependency_overrides[get_connection] = lambda: conn  # see the test's own transaction
-    with TestClient(app) as client:
+def client(engine, database_url):
+    with TestClient(create_app(database_url)) as client:
         yield client
 
 
-def test_landing_page_links_to_the_openapi_document(client):
-    body = client.get("/").json()
-    rels = {link["rel"]: link["href"] for link in body["links"]}
-    assert rels["service-desc"].endswith("/openapi.json")
+def test_openapi_documents(client):
     assert client.get("/openapi.json").json()["info"]["title"].startswith("landreg")
+    legacy = client.get("/api").json()
+    assert legacy["openapi"] == "3.0.3"
+    assert '"type": "null"' not in str(legacy).replace("'", '"')
 
 
-def test_health_reports_postgis_and_schema(client):
-    body = client.get("/health").json()
+def test_ready_reports_postgis_and_schema(client):
+    body = client.get("/ready").json()
     assert body["status"] == "ok" and body["postgis"].startswith("3.")
     assert body["schema_revision"] == migrate.head_revision()
 
 
-def test_summary_counts_only_published_parcels(client, session):
-    create_parcel(session, "t", local_ref="A", category="bauluecke", publication_allowed=True,
-                  geom=square_at(DORTMUND_REINOLDIKIRCHE, 50, 10))
-    create_parcel(session, "t", local_ref="B", category="bauluecke", publication_allowed=False,
-                  geom=square_at((7.48, 51.52), 80, 10))
-    body = client.get("/summary").json()
-    assert body["categories"] == [
-        {"category": "bauluecke", "label": "Baulücke", "parcels": 1, "area_ha": 0.05}
-    ]
-    assert body["sample_data"] is False
-    assert client.get("/summary?lang=en").json()["categories"][0]["label"] == "Vacant infill lot"
+def test_statistics_in_german_and_english(committed_db):
+    from sqlalchemy.orm import Session
+
+    with Session(committed_db) as session:
+        create_parcel(
+            session,
+            "t",
+            local_ref="A",
+            category="bauluecke",
+            status="verfuegbar",
+            geom=square_at(DORTMUND_REINOLDIKIRCHE, 50, 10),
+        )
+        session.commit()
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+        de = client.get("/statistics?by=municipality,category").json()["groups"][0]
+        assert (de["municipality_name"], de["category_label"], de["area_ha"], de["available_area_ha"]) == (
+            "Dortmund",
+            "Baulücke",
+            0.05,
+            0.05,
+        )
+        assert de["by_status"] == {"Verfügbar": 1}
+        en = client.get("/statistics?by=category&lang=en").json()["groups"][0]
+        assert en["category_label"] == "Vacant infill lot" and en["by_status"] == {"Available": 1}
+        assert client.get("/statistics?by=owner").status_code == 422

@@ -34,9 +34,11 @@ def bearer(token) -> dict:
 @pytest.fixture
 def gpkg(tmp_path):
     path = tmp_path / "reserven.gpkg"
-    gpd.GeoDataFrame({"ref": ["DO-1", "E-1"], "category": ["bauluecke", "gewerbeflaeche"]},
-                     geometry=[square_at(DORTMUND_REINOLDIKIRCHE, 40), square_at(ESSEN_HBF, 40)],
-                     crs=25832).to_file(path)
+    gpd.GeoDataFrame(
+        {"ref": ["DO-1", "E-1"], "category": ["bauluecke", "gewerbeflaeche"]},
+        geometry=[square_at(DORTMUND_REINOLDIKIRCHE, 40), square_at(ESSEN_HBF, 40)],
+        crs=25832,
+    ).to_file(path)
     return path
 
 
@@ -70,10 +72,13 @@ def test_the_import_is_listed_for_its_planner(client, tokens, gpkg):
     assert report["file_name"] == "reserven.gpkg" and report["inserted"] == 1
 
 
-@pytest.mark.parametrize("headers, code", [
-    ({}, 401),
-    ({"Authorization": "Bearer lr_wrong"}, 401),
-])
+@pytest.mark.parametrize(
+    "headers, code",
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer lr_wrong"}, 401),
+    ],
+)
 def test_uploads_need_a_valid_token(client, gpkg, headers, code):
     assert upload(client, gpkg, headers).status_code == code
 

@@ -20,9 +20,16 @@ X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 def world(committed_db):
     with Session(committed_db) as session:
         for ref, dx, published in (("PUB", 0, True), ("SECRET", 300, False)):
-            create_parcel(session, "t", local_ref=ref, category="bauluecke", publication_allowed=published,
-                          availability="kurzfristig", contamination="verdacht",
-                          geom=shapely.box(X0 + dx, Y0, X0 + dx + 40, Y0 + 40))
+            create_parcel(
+                session,
+                "t",
+                local_ref=ref,
+                category="bauluecke",
+                publication_allowed=published,
+                availability="kurzfristig",
+                contamination="verdacht",
+                geom=shapely.box(X0 + dx, Y0, X0 + dx + 40, Y0 + 40),
+            )
         session.commit()
     with committed_db.begin() as conn:
         ensure_default_profiles(conn)
@@ -62,8 +69,11 @@ def test_explanations_hide_contamination_and_unpublished_parcels_from_the_public
 
 def test_only_the_ministry_changes_profiles_and_a_change_is_a_new_scored_version(world):
     client, ministry, planner = world
-    body = {"title": "Wohnen", "purpose": "test", "definition": {
-        "categories": ["bauluecke"], "criteria": {"availability": 1, "owner_willing": 1}}}
+    body = {
+        "title": "Wohnen",
+        "purpose": "test",
+        "definition": {"categories": ["bauluecke"], "criteria": {"availability": 1, "owner_willing": 1}},
+    }
     assert client.put("/profiles/wohnen-bauluecken", json=body).status_code == 401
     assert client.put("/profiles/wohnen-bauluecken", json=body, headers=planner).status_code == 403
     saved = client.put("/profiles/wohnen-bauluecken", json=body, headers=ministry).json()

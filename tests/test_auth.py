@@ -32,12 +32,15 @@ def test_wrong_tokens_are_refused(conn):
     assert authenticate(conn, "' OR 1=1 --") is None
 
 
-@pytest.mark.parametrize("role, ags, message", [
-    ("planner", [], "needs at least one municipality"),
-    ("planner", ["5113000"], "not an 8-digit AGS"),
-    ("planner", ["05999999"], "no municipality with AGS 05999999"),
-    ("king", [], "unknown role"),
-])
+@pytest.mark.parametrize(
+    "role, ags, message",
+    [
+        ("planner", [], "needs at least one municipality"),
+        ("planner", ["5113000"], "not an 8-digit AGS"),
+        ("planner", ["05999999"], "no municipality with AGS 05999999"),
+        ("king", [], "unknown role"),
+    ],
+)
 def test_bad_token_requests_are_explained(conn, role, ags, message):
     with pytest.raises(TokenError, match=message):
         create_token(conn, "x", role, ags)

@@ -11,8 +11,9 @@ from landreg import migrate
 
 def landreg(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LANDREG_")} | env
-    return subprocess.run([sys.executable, "-m", "landreg.cli", *args], capture_output=True,
-                          text=True, env=environment, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "landreg.cli", *args], capture_output=True, text=True, env=environment, timeout=120
+    )
 
 
 def test_missing_postgresql_is_one_clear_message(tmp_path):
@@ -63,9 +64,11 @@ def test_import_export_and_tokens_through_the_command(make_database, tmp_path):
     url = make_database("landreg_cli_import")
     landreg("migrate", LANDREG_DATABASE_URL=url)
     path = tmp_path / "reserven.gpkg"
-    gpd.GeoDataFrame({"ref": ["A", "B"], "category": ["bauluecke", "Wiese"]},
-                     geometry=[square_at(DORTMUND_REINOLDIKIRCHE, 40), square_at((7.47, 51.52), 40)],
-                     crs=25832).to_file(path)
+    gpd.GeoDataFrame(
+        {"ref": ["A", "B"], "category": ["bauluecke", "Wiese"]},
+        geometry=[square_at(DORTMUND_REINOLDIKIRCHE, 40), square_at((7.47, 51.52), 40)],
+        crs=25832,
+    ).to_file(path)
     assert "no municipalities yet" in landreg("import", str(path), LANDREG_DATABASE_URL=url).stderr
     assert "sample parcels" not in landreg("seed", "--count", "0", LANDREG_DATABASE_URL=url).stdout
 
@@ -85,8 +88,9 @@ def test_import_export_and_tokens_through_the_command(make_database, tmp_path):
     no_crs = landreg("import", str(tmp_path / "missing.gpkg"), LANDREG_DATABASE_URL=url)
     assert no_crs.returncode == 2 and "no such file" in no_crs.stderr
 
-    created = landreg("token", "create", "--owner", "planer.do", "--role", "planner", "--ags", "05913000",
-                      LANDREG_DATABASE_URL=url)
+    created = landreg(
+        "token", "create", "--owner", "planer.do", "--role", "planner", "--ags", "05913000", LANDREG_DATABASE_URL=url
+    )
     assert created.stdout.strip().splitlines()[-1].startswith("lr_")
     assert "planer.do" in landreg("token", "list", LANDREG_DATABASE_URL=url).stdout
     assert "revoked" in landreg("token", "revoke", "1", LANDREG_DATABASE_URL=url).stdout

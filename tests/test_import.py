@@ -24,16 +24,24 @@ def near(lonlat, east_m: float = 0, north_m: float = 0, size: float = 40):
 
 
 def frame(rows: list[dict], crs=25832) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(pd.DataFrame(rows).drop(columns="geometry"),
-                            geometry=[r["geometry"] for r in rows], crs=crs)
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows).drop(columns="geometry"), geometry=[r["geometry"] for r in rows], crs=crs
+    )
 
 
 def three_parcels() -> gpd.GeoDataFrame:
-    return frame([
-        {"Flächen-Nr": "BL-1", "Bezeichnung": "Lücke Kampstraße", "Kategorie": "Baulücke", "geometry": near(DO)},
-        {"Flächen-Nr": "BF-2", "Bezeichnung": "Zeche West", "Kategorie": "Brache", "geometry": near(DO, 100)},
-        {"Flächen-Nr": "GE-3", "Bezeichnung": "Gewerbe Ost", "Kategorie": "Gewerbefläche", "geometry": near(DO, 200)},
-    ])
+    return frame(
+        [
+            {"Flächen-Nr": "BL-1", "Bezeichnung": "Lücke Kampstraße", "Kategorie": "Baulücke", "geometry": near(DO)},
+            {"Flächen-Nr": "BF-2", "Bezeichnung": "Zeche West", "Kategorie": "Brache", "geometry": near(DO, 100)},
+            {
+                "Flächen-Nr": "GE-3",
+                "Bezeichnung": "Gewerbe Ost",
+                "Kategorie": "Gewerbefläche",
+                "geometry": near(DO, 200),
+            },
+        ]
+    )
 
 
 def run(conn, path, **options):
@@ -81,12 +89,16 @@ def test_a_changed_row_becomes_a_new_version(conn, gpkg, tmp_path):
     changed.to_file(path)
     report = run(conn, path)
     assert (report.changed, report.unchanged) == (2, 1)
-    versions = conn.execute(text("""
+    versions = conn.execute(
+        text("""
         SELECT v.local_ref, v.version, v.name, round(v.area_m2) FROM parcel_version v ORDER BY 1, 2
-    """)).all()
+    """)
+    ).all()
     assert [tuple(v) for v in versions if v[0] in ("BL-1", "BF-2")] == [
-        ("BF-2", 1, "Zeche West", 1600), ("BF-2", 2, "Zeche West", 2500),
-        ("BL-1", 1, "Lücke Kampstraße", 1600), ("BL-1", 2, "Lücke Kampstraße (neu)", 1600),
+        ("BF-2", 1, "Zeche West", 1600),
+        ("BF-2", 2, "Zeche West", 2500),
+        ("BL-1", 1, "Lücke Kampstraße", 1600),
+        ("BL-1", 2, "Lücke Kampstraße (neu)", 1600),
     ]
 
 
@@ -110,8 +122,10 @@ def test_dry_run_shows_the_report_and_writes_nothing(conn, gpkg):
 
 def test_every_import_is_recorded(conn, gpkg):
     report = run(conn, gpkg)
-    row = conn.execute(text("SELECT actor, file_name, sha256, status, inserted FROM import_run WHERE id = :id"),
-                       {"id": report.import_id}).one()
+    row = conn.execute(
+        text("SELECT actor, file_name, sha256, status, inserted FROM import_run WHERE id = :id"),
+        {"id": report.import_id},
+    ).one()
     assert tuple(row) == ("planer.test", "reserven.gpkg", report.sha256, "committed", 3)
     assert len(report.sha256) == 64
 
@@ -122,8 +136,9 @@ def _rejected_with(conn, tmp_path, rows, name="bad.gpkg", **options):
     frame(rows).to_file(path)
     report = run(conn, path, **options)
     assert report.status == "rejected" and count(conn) == 0, report.lines()
-    recorded = conn.execute(text("SELECT status, rejected FROM import_run WHERE id = :id"),
-                            {"id": report.import_id}).one()
+    recorded = conn.execute(
+        text("SELECT status, rejected FROM import_run WHERE id = :id"), {"id": report.import_id}
+    ).one()
     assert tuple(recorded) == ("rejected", report.rejected)
     return report
 
@@ -131,10 +146,14 @@ def _rejected_with(conn, tmp_path, rows, name="bad.gpkg", **options):
 def test_a_bow_tie_polygon_is_refused_with_its_row(conn, tmp_path):
     x, y = utm(*DO)
     bowtie = shapely.Polygon([(x, y), (x + 100, y + 100), (x + 100, y), (x, y + 100)])
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "OK-1", "category": "bauluecke", "geometry": near(DO, 300)},
-        {"ref": "BOW", "category": "bauluecke", "geometry": bowtie},
-    ])
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "OK-1", "category": "bauluecke", "geometry": near(DO, 300)},
+            {"ref": "BOW", "category": "bauluecke", "geometry": bowtie},
+        ],
+    )
     [issue] = report.rejections
     assert (issue.row, issue.field) == (2, "geom")
     assert "Self-intersection" in issue.reason and "tolerated" in issue.reason
@@ -143,8 +162,17 @@ def test_a_bow_tie_polygon_is_refused_with_its_row(conn, tmp_path):
 def test_a_slightly_invalid_polygon_is_repaired_and_says_so(conn, tmp_path):
     x, y = utm(*DO)
     # a 100 x 100 square whose ring touches itself in a 1 m spike
-    spiky = shapely.Polygon([(x, y), (x + 100, y), (x + 100, y + 100), (x + 50, y + 100), (x + 50, y + 101),
-                             (x + 50, y + 100), (x, y + 100)])
+    spiky = shapely.Polygon(
+        [
+            (x, y),
+            (x + 100, y),
+            (x + 100, y + 100),
+            (x + 50, y + 100),
+            (x + 50, y + 101),
+            (x + 50, y + 100),
+            (x, y + 100),
+        ]
+    )
     path = tmp_path / "spike.gpkg"
     frame([{"ref": "S", "category": "bauluecke", "geometry": spiky}]).to_file(path)
     report = run(conn, path)
@@ -153,52 +181,77 @@ def test_a_slightly_invalid_polygon_is_repaired_and_says_so(conn, tmp_path):
     assert count(conn, "SELECT round(area_m2) FROM parcel") == 10_000
 
 
-@pytest.mark.parametrize("geometry, reason", [
-    (shapely.Point(393_000, 5_708_000), "a Point where a polygon is needed"),
-    (shapely.LineString([(393_000, 5_708_000), (393_100, 5_708_000)]), "a LineString where a polygon"),
-    (shapely.Polygon(), "empty"),
-])
+@pytest.mark.parametrize(
+    "geometry, reason",
+    [
+        (shapely.Point(393_000, 5_708_000), "a Point where a polygon is needed"),
+        (shapely.LineString([(393_000, 5_708_000), (393_100, 5_708_000)]), "a LineString where a polygon"),
+        (shapely.Polygon(), "empty"),
+    ],
+)
 def test_empty_and_non_polygonal_geometries_are_refused(conn, tmp_path, geometry, reason):
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "OK", "category": "bauluecke", "geometry": near(DO)},
-        {"ref": "X", "category": "bauluecke", "geometry": geometry},
-    ])
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "OK", "category": "bauluecke", "geometry": near(DO)},
+            {"ref": "X", "category": "bauluecke", "geometry": geometry},
+        ],
+    )
     assert [(i.row, i.field) for i in report.rejections] == [(2, "geom")]
     assert reason in report.rejections[0].reason
 
 
 def test_a_parcel_in_essen_claimed_for_dortmund_is_refused(conn, tmp_path):
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "E-1", "category": "bauluecke", "geometry": near(ESSEN_HBF)},
-    ], municipality="05913000")
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "E-1", "category": "bauluecke", "geometry": near(ESSEN_HBF)},
+        ],
+        municipality="05913000",
+    )
     [issue] = report.rejections
     assert issue.field == "ags"
     assert "05113000 Essen" in issue.reason and "05913000 Dortmund" in issue.reason
 
 
 def test_a_parcel_outside_nrw_is_refused(conn, tmp_path):
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "OK", "category": "bauluecke", "geometry": near(DO)},
-        {"ref": "OK2", "category": "bauluecke", "geometry": near(DO, 100)},
-        {"ref": "B-1", "category": "bauluecke", "geometry": square_at(BERLIN_ALEXANDERPLATZ, 40)},
-    ])
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "OK", "category": "bauluecke", "geometry": near(DO)},
+            {"ref": "OK2", "category": "bauluecke", "geometry": near(DO, 100)},
+            {"ref": "B-1", "category": "bauluecke", "geometry": square_at(BERLIN_ALEXANDERPLATZ, 40)},
+        ],
+    )
     assert [(i.row, i.field, i.reason) for i in report.rejections] == [
-        (3, "geom", "lies outside North Rhine-Westphalia")]
+        (3, "geom", "lies outside North Rhine-Westphalia")
+    ]
 
 
 def test_duplicate_references_are_refused_naming_both_rows(conn, tmp_path):
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "D", "category": "bauluecke", "geometry": near(DO)},
-        {"ref": "D", "category": "bauluecke", "geometry": near(DO, 100)},
-    ])
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "D", "category": "bauluecke", "geometry": near(DO)},
+            {"ref": "D", "category": "bauluecke", "geometry": near(DO, 100)},
+        ],
+    )
     assert [(i.row, i.field) for i in report.rejections] == [(1, "local_ref"), (2, "local_ref")]
     assert "rows 1, 2" in report.rejections[0].reason
 
 
 def test_unknown_category_values_are_refused_with_the_allowed_ones(conn, tmp_path):
-    report = _rejected_with(conn, tmp_path, [
-        {"ref": "W", "category": "Wiese", "geometry": near(DO)},
-    ])
+    report = _rejected_with(
+        conn,
+        tmp_path,
+        [
+            {"ref": "W", "category": "Wiese", "geometry": near(DO)},
+        ],
+    )
     [issue] = report.rejections
     assert issue.field == "category" and "'Wiese'" in issue.reason and "bauluecke" in issue.reason
 
@@ -221,8 +274,9 @@ def test_a_csv_with_an_unclosed_ring_names_the_row(conn, tmp_path):
 # -- whole-file problems: refused before anything is written ---------------------------------
 def test_geographic_coordinates_declared_as_utm_are_refused(conn, tmp_path):
     path = tmp_path / "degrees.gpkg"
-    degrees = gpd.GeoDataFrame({"ref": ["A"], "category": ["bauluecke"]},
-                               geometry=[shapely.box(7.466, 51.513, 7.467, 51.514)], crs=25832)
+    degrees = gpd.GeoDataFrame(
+        {"ref": ["A"], "category": ["bauluecke"]}, geometry=[shapely.box(7.466, 51.513, 7.467, 51.514)], crs=25832
+    )
     degrees.to_file(path)
     with pytest.raises(ImportRefused, match="look like longitude/latitude.*--crs 4326"):
         run(conn, path)
@@ -231,16 +285,16 @@ def test_geographic_coordinates_declared_as_utm_are_refused(conn, tmp_path):
 def test_swapped_axes_are_recognised(conn, tmp_path):
     x, y = utm(*DO)
     path = tmp_path / "swapped.gpkg"
-    swapped = gpd.GeoDataFrame({"ref": ["A"], "category": ["bauluecke"]},
-                               geometry=[shapely.box(y, x, y + 40, x + 40)], crs=25832)
+    swapped = gpd.GeoDataFrame(
+        {"ref": ["A"], "category": ["bauluecke"]}, geometry=[shapely.box(y, x, y + 40, x + 40)], crs=25832
+    )
     swapped.to_file(path)
     with pytest.raises(ImportRefused, match="axes appear to be swapped"):
         run(conn, path)
 
 
 def test_gauss_krueger_declared_as_utm_is_named(conn, tmp_path):
-    gk = gpd.GeoDataFrame({"ref": ["A"], "category": ["bauluecke"]},
-                          geometry=[near(DO)], crs=25832).to_crs(31467)
+    gk = gpd.GeoDataFrame({"ref": ["A"], "category": ["bauluecke"]}, geometry=[near(DO)], crs=25832).to_crs(31467)
     gk = gk.set_crs(25832, allow_override=True)
     path = tmp_path / "gk.gpkg"
     gk.to_file(path)
@@ -267,10 +321,13 @@ def test_a_file_in_lon_lat_is_transformed(conn, tmp_path):
     assert area == pytest.approx(1600, abs=0.01)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "the file is empty"),
-    (b"PK\x03\x04 this is not really a zip", "not a readable zip archive"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "the file is empty"),
+        (b"PK\x03\x04 this is not really a zip", "not a readable zip archive"),
+    ],
+)
 def test_empty_and_corrupt_archives_are_refused(conn, tmp_path, content, message):
     path = tmp_path / "broken.zip"
     path.write_bytes(content)
@@ -297,8 +354,16 @@ def test_a_zip_without_a_shapefile_says_what_it_holds(conn, tmp_path):
 def test_a_zipped_cp1252_shapefile_keeps_its_umlauts(conn, tmp_path):
     shp = tmp_path / "shp" / "flaechen.shp"
     shp.parent.mkdir()
-    data = frame([{"NR": "K-1", "NAME": "Brachfläche Zeche Königsborn", "ART": "Brachfläche",
-                   "geometry": near((7.6615, 51.5365))}])  # Unna-Königsborn
+    data = frame(
+        [
+            {
+                "NR": "K-1",
+                "NAME": "Brachfläche Zeche Königsborn",
+                "ART": "Brachfläche",
+                "geometry": near((7.6615, 51.5365)),
+            }
+        ]
+    )  # Unna-Königsborn
     pyogrio.write_dataframe(data, shp, encoding="cp1252")
     assert b"Brachfl\xe4che Zeche K\xf6nigsborn" in shp.with_suffix(".dbf").read_bytes()
     archive = tmp_path / "flaechen.zip"
@@ -314,10 +379,12 @@ def test_a_zipped_cp1252_shapefile_keeps_its_umlauts(conn, tmp_path):
 # -- keep-valid: the valid rows land, the rejected go to a file that can be fixed and re-imported
 def test_keep_valid_lands_the_valid_rows_and_writes_the_rejected(conn, tmp_path):
     path = tmp_path / "mixed.gpkg"
-    frame([
-        {"ref": "A", "category": "bauluecke", "geometry": near(DO)},
-        {"ref": "B", "category": "Wiese", "geometry": near(DO, 100)},
-    ]).to_file(path)
+    frame(
+        [
+            {"ref": "A", "category": "bauluecke", "geometry": near(DO)},
+            {"ref": "B", "category": "Wiese", "geometry": near(DO, 100)},
+        ]
+    ).to_file(path)
     report = run(conn, path, mode="keep-valid")
     assert (report.status, report.inserted, report.rejected) == ("committed", 1, 1)
     rejected = gpd.read_file(report.rejected_file)
@@ -341,8 +408,9 @@ def test_a_german_spreadsheet_with_a_mapping_file(conn, tmp_path):
         encoding="cp1252",
     )
     mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("columns:\n  Art der Fläche: category\nvalues:\n  category:\n    GE-Reserve: gewerbeflaeche\n",
-                       encoding="utf-8")
+    mapping.write_text(
+        "columns:\n  Art der Fläche: category\nvalues:\n  category:\n    GE-Reserve: gewerbeflaeche\n", encoding="utf-8"
+    )
     report = import_file(conn, csv, ImportOptions(actor="t", crs="25832", mapping_file=mapping, encoding="cp1252"))
     # x/y give a point: the registry needs an outline, and says so
     assert report.status == "rejected"
@@ -354,29 +422,43 @@ def test_a_german_spreadsheet_with_a_mapping_file(conn, tmp_path):
 
 def test_values_are_translated_with_german_conventions(conn, tmp_path):
     path = tmp_path / "werte.gpkg"
-    frame([{"ref": "V", "Kategorie": "Industrie", "Restriktion": "2", "Veröffentlichung": "nein",
-            "Stand": "01.03.2025", "Eigentum": "Stadt", "Erschließung": "teilerschlossen",
-            "Fläche (ha)": "0,16", "geometry": near(DO)}]).to_file(path)
+    frame(
+        [
+            {
+                "ref": "V",
+                "Kategorie": "Industrie",
+                "Restriktion": "2",
+                "Veröffentlichung": "nein",
+                "Stand": "01.03.2025",
+                "Eigentum": "Stadt",
+                "Erschließung": "teilerschlossen",
+                "Fläche (ha)": "0,16",
+                "geometry": near(DO),
+            }
+        ]
+    ).to_file(path)
     report = run(conn, path)
     assert report.inserted == 1 and not report.notes, report.lines()
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT category, restriction_class, publication_allowed, data_date::text, ownership, servicing FROM parcel
-    """)).one()
+    """)
+    ).one()
     assert tuple(row) == ("industrieflaeche", 2, False, "2025-03-01", "oeffentlich", "teilweise")
 
 
 def test_z_values_are_dropped_with_a_note(conn, tmp_path):
     path = tmp_path / "3d.gpkg"
     flat = near(DO)
-    frame([{"ref": "Z", "category": "bauluecke",
-            "geometry": shapely.force_3d(flat, 55.0)}]).to_file(path)
+    frame([{"ref": "Z", "category": "bauluecke", "geometry": shapely.force_3d(flat, 55.0)}]).to_file(path)
     report = run(conn, path)
     assert report.inserted == 1 and "Z values dropped" in report.notes[0].reason
 
 
 # -- formats and round trips ---------------------------------------------------------------
-@pytest.mark.parametrize("suffix, driver", [
-    (".geojsonl", "GeoJSONSeq"), (".fgb", "FlatGeobuf"), (".kml", "KML"), (".xlsx", None)])
+@pytest.mark.parametrize(
+    "suffix, driver", [(".geojsonl", "GeoJSONSeq"), (".fgb", "FlatGeobuf"), (".kml", "KML"), (".xlsx", None)]
+)
 def test_other_formats_land(conn, tmp_path, suffix, driver):
     path = tmp_path / f"reserven{suffix}"
     data = three_parcels()
@@ -397,11 +479,13 @@ def test_other_formats_land(conn, tmp_path, suffix, driver):
 @pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".csv", ".shp", ".fgb"])
 def test_an_export_imports_again_without_changes(conn, gpkg, tmp_path, suffix):
     run(conn, gpkg)
-    conn.execute(text("""
+    conn.execute(
+        text("""
         UPDATE parcel SET status = 'verfuegbar', restriction_class = 1, owner_contact = 'Frau Öztürk',
                publication_allowed = true, data_date = '2025-06-30', owner_willing = 'ja'
          WHERE local_ref = 'BL-1'
-    """))
+    """)
+    )
     out = tmp_path / f"export{suffix}"
     assert export_parcels(conn, out, Selection(municipality="05913000")) == 3
     report = run(conn, out)

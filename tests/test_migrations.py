@@ -50,7 +50,7 @@ def test_upgrading_an_existing_database_keeps_its_data(make_database):
 
 def test_spatial_indexes_exist_where_queries_need_them(engine):
     with engine.connect() as conn:
-        gist = set(conn.execute(text(
-            "SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%USING gist (geom)%'"
-        )).scalars())
+        gist = set(
+            conn.execute(text("SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%USING gist (geom)%'")).scalars()
+        )
     assert {"municipality", "parcel", "context_feature"} <= gist

@@ -74,12 +74,14 @@ def test_non_polygonal_empty_and_3d_geometries_are_refused(session, geom, reason
 def test_the_database_itself_refuses_invalid_geometry(conn):
     """Clients that bypass the core (psql, QGIS) meet the same rule."""
     with pytest.raises(DBAPIError, match="Self-intersection"):
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO parcel (local_ref, category, created_by, updated_by, geom)
             VALUES ('SQL-1', 'bauluecke', 'psql', 'psql',
                     ST_GeomFromText('MULTIPOLYGON(((390000 5710000, 390100 5710100, 390100 5710000,
                                                      390000 5710100, 390000 5710000)))', 25832))
-        """))
+        """)
+        )
 
 
 def test_duplicate_reference_within_a_municipality_is_refused(session):

@@ -25,17 +25,32 @@ def rect(dx: float, w: float, h: float) -> shapely.Polygon:
 @pytest.fixture
 def parcels(session):
     """A: 1 ha, available now, no restriction; B: 5 ha, medium term, minor; C: 9 ha, medium term, severe."""
-    specs = [("A", rect(0, 100, 100), "kurzfristig", 0), ("B", rect(400, 200, 250), "mittelfristig", 1),
-             ("C", rect(800, 300, 300), "mittelfristig", 2)]
-    return {ref: create_parcel(session, "t", local_ref=ref, category="gewerbeflaeche", geom=geom,
-                               availability=availability, restriction_class=restriction).id
-            for ref, geom, availability, restriction in specs}
+    specs = [
+        ("A", rect(0, 100, 100), "kurzfristig", 0),
+        ("B", rect(400, 200, 250), "mittelfristig", 1),
+        ("C", rect(800, 300, 300), "mittelfristig", 2),
+    ]
+    return {
+        ref: create_parcel(
+            session,
+            "t",
+            local_ref=ref,
+            category="gewerbeflaeche",
+            geom=geom,
+            availability=availability,
+            restriction_class=restriction,
+        ).id
+        for ref, geom, availability, restriction in specs
+    }
 
 
 def scores(conn, profile) -> dict[str, float]:
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         SELECT p.local_ref, s.score FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id WHERE s.profile_id = :p
-    """), {"p": profile.id}).all()
+    """),
+        {"p": profile.id},
+    ).all()
     return {ref: score for ref, score in rows}
 
 
@@ -47,9 +62,11 @@ def test_weighted_sum_by_hand(conn, parcels):
     p = profile(conn, THREE)
     score_profile(conn, p, "t")
     size_a = (1.0 - 0.2) / (5.0 - 0.2)  # 1 ha on the 0.2 ha (0) .. 5 ha (1) line
-    expected = {"A": 100 * (0.5 * 1 + 0.3 * 1 + 0.2 * size_a),
-                "B": 100 * (0.5 * 0.6 + 0.3 * 0.5 + 0.2 * 1),
-                "C": 100 * (0.5 * 0.6 + 0.3 * 0 + 0.2 * 1)}
+    expected = {
+        "A": 100 * (0.5 * 1 + 0.3 * 1 + 0.2 * size_a),
+        "B": 100 * (0.5 * 0.6 + 0.3 * 0.5 + 0.2 * 1),
+        "C": 100 * (0.5 * 0.6 + 0.3 * 0 + 0.2 * 1),
+    }
     assert scores(conn, p) == pytest.approx(expected, abs=1e-4)
     ranked = ranking(conn, p)
     assert [(r["local_ref"], r["rank"]) for r in ranked] == [("A", 1), ("B", 2), ("C", 3)]
@@ -81,10 +98,13 @@ def test_a_missing_layer_is_not_available_never_zero(conn, parcels):
     assert result["coverage"] == 0.5 and result["not_available"] == ["rail_station"]
 
     # a station 1,000 m east of A's east edge: the distance is exact, the criterion counts
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO context_feature (kind, name, source, geom)
         VALUES ('bahnhof', 'Test Hbf', 'test', ST_SetSRID(ST_MakePoint(:x, :y), 25832))
-    """), {"x": X0 + 100 + 1000, "y": Y0 + 50})
+    """),
+        {"x": X0 + 100 + 1000, "y": Y0 + 50},
+    )
     rescore(conn, list(parcels.values()))
     result = explain(conn, parcels["A"], current_profile(conn, "test"))
     station = next(c for c in result["criteria"] if c["key"] == "rail_station")
@@ -94,11 +114,14 @@ def test_a_missing_layer_is_not_available_never_zero(conn, parcels):
 
 
 def test_transit_access_weighs_service_and_distance(conn, parcels):
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO context_feature (kind, name, attributes, source, geom) VALUES
         ('haltestelle', 'Bus', '{"products": "bus"}', 'test', ST_SetSRID(ST_MakePoint(:x, :y1), 25832)),
         ('haltestelle', 'S-Bahn', '{"products": "suburban,regional"}', 'test', ST_SetSRID(ST_MakePoint(:x, :y2), 25832))
-    """), {"x": X0 + 50, "y1": Y0 - 200, "y2": Y0 - 900})
+    """),
+        {"x": X0 + 50, "y1": Y0 - 200, "y2": Y0 - 900},
+    )
     p = profile(conn, {"transit": 1.0})
     result = explain(conn, parcels["A"], p)
     transit = result["criteria"][0]
@@ -108,8 +131,14 @@ def test_transit_access_weighs_service_and_distance(conn, parcels):
 
 def test_ties_share_a_rank(conn, session):
     for ref, dx in (("T1", 0), ("T2", 200), ("T3", 400)):
-        create_parcel(session, "t", local_ref=ref, category="bauluecke", geom=rect(dx, 30, 30),
-                      availability="kurzfristig" if ref != "T3" else "langfristig")
+        create_parcel(
+            session,
+            "t",
+            local_ref=ref,
+            category="bauluecke",
+            geom=rect(dx, 30, 30),
+            availability="kurzfristig" if ref != "T3" else "langfristig",
+        )
     p = profile(conn, {"availability": 1.0})
     score_profile(conn, p, "t")
     assert [(r["local_ref"], r["rank"]) for r in ranking(conn, p)] == [("T1", 1), ("T2", 1), ("T3", 3)]
@@ -121,16 +150,21 @@ def test_weights_are_normalised_and_the_user_told(conn):
     assert "normalised" in notes[0]
 
 
-@pytest.mark.parametrize("criteria, message", [
-    ({"availability": -1}, "0 or more"),
-    ({"availability": float("nan")}, "0 or more"),
-    ({"availability": 0}, "add up to 0"),
-    ({"wind": 1}, "unknown criterion"),
-    ({"size": {"weight": 1, "function": {"type": "linear", "worst": float("nan"), "best": 5}}}, "finite number"),
-    ({"size": {"weight": 1, "function": {"type": "linear", "worst": 5, "best": 5}}}, "must differ"),
-    ({"availability": {"weight": 1, "function": {"type": "table", "values": {"kurzfristig": 1.5}}}},
-     "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "criteria, message",
+    [
+        ({"availability": -1}, "0 or more"),
+        ({"availability": float("nan")}, "0 or more"),
+        ({"availability": 0}, "add up to 0"),
+        ({"wind": 1}, "unknown criterion"),
+        ({"size": {"weight": 1, "function": {"type": "linear", "worst": float("nan"), "best": 5}}}, "finite number"),
+        ({"size": {"weight": 1, "function": {"type": "linear", "worst": 5, "best": 5}}}, "must differ"),
+        (
+            {"availability": {"weight": 1, "function": {"type": "table", "values": {"kurzfristig": 1.5}}}},
+            "between 0 and 1",
+        ),
+    ],
+)
 def test_bad_profiles_are_refused(conn, criteria, message):
     with pytest.raises(ProfileError, match=message):
         save_profile(conn, "test", "Test", "t", {"criteria": criteria}, "t")
@@ -153,25 +187,35 @@ def test_an_edit_is_rescored_at_once(conn, session, parcels):
     before = scores(conn, p)["C"]
     update_parcel(session, parcels["C"], "t", restriction_class=0)
     assert scores(conn, p)["C"] == pytest.approx(before + 100 * 0.3)
-    stale = conn.execute(text("""
+    stale = conn.execute(
+        text("""
         SELECT count(*) FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id WHERE s.parcel_version <> p.version
-    """)).scalar_one()
+    """)
+    ).scalar_one()
     assert stale == 0
 
 
 def test_exclusions_remove_parcels_from_the_ranking(conn, session, parcels):
     update_parcel(session, parcels["B"], "t", owner_willing="nein")
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO context_feature (kind, name, source, geom)
         VALUES ('ueberschwemmungsgebiet', 'HQ100', 'test', ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 25832), 30))
-    """), {"x": X0 + 800, "y": Y0})
+    """),
+        {"x": X0 + 800, "y": Y0},
+    )
     p = profile(conn, THREE, exclusions=["owner_objection", "flood_zone", "protected_area"])
     ev = score_profile(conn, p, "t")
     assert ev.unchecked_exclusions == ["protected_area"]
-    excluded = dict(conn.execute(text("""
+    excluded = dict(
+        conn.execute(
+            text("""
         SELECT p.local_ref, s.excluded_by FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
          WHERE s.profile_id = :p
-    """), {"p": p.id}).all())
+    """),
+            {"p": p.id},
+        ).all()
+    )
     assert excluded == {"A": [], "B": ["owner_objection"], "C": ["flood_zone"]}
     assert [r["local_ref"] for r in ranking(conn, p)] == ["A"]
 

@@ -32,26 +32,32 @@ def test_seed_loads_municipalities_layers_and_sample_parcels(conn, report):
 def test_seeding_again_loads_nothing_twice(conn, report):
     again = seed(conn, sample_count=COUNT, sample_seed=11)
     assert again.kept == {"railway stations": 197, "transit stops": 14567, "sample parcels (Beispieldaten)": COUNT}
-    counts = conn.execute(text("""
+    counts = conn.execute(
+        text("""
         SELECT (SELECT count(*) FROM parcel), (SELECT count(*) FROM context_feature),
                (SELECT count(*) FROM municipality)
-    """)).one()
+    """)
+    ).one()
     assert tuple(counts) == (COUNT, 197 + 14567, 396)
 
 
 def test_stations_are_transformed_to_utm(conn, report):
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT attributes, ST_X(geom), ST_Y(geom) FROM context_feature
          WHERE kind = 'bahnhof' AND name = 'Dortmund Hbf'
-    """)).one()
+    """)
+    ).one()
     attributes = row[0] if isinstance(row[0], dict) else json.loads(row[0])
     x, y = Transformer.from_crs(4326, 25832, always_xy=True).transform(attributes["lon"], attributes["lat"])
     assert (row[1], row[2]) == (pytest.approx(x, abs=0.01), pytest.approx(y, abs=0.01))
 
 
 def test_every_sample_parcel_lies_in_the_municipality_it_was_stored_with(conn, report):
-    outside = conn.execute(text("""
+    outside = conn.execute(
+        text("""
         SELECT count(*) FROM parcel p JOIN municipality m ON m.ags = p.ags
          WHERE p.is_sample AND NOT ST_Covers(m.geom, p.geom)
-    """)).scalar_one()
+    """)
+    ).scalar_one()
     assert outside == 0

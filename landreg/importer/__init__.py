@@ -92,16 +92,18 @@ def _check_position(source_crs, batch) -> None:
         raise CRSProblem(problem)
 
 
-def import_file(conn: Connection, path: Path, options: ImportOptions,
-                progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_file(
+    conn: Connection, path: Path, options: ImportOptions, progress: Callable[[int], None] | None = None
+) -> ImportReport:
     """Import one file (or layer). Raises ImportRefused when the file as a whole is unusable."""
     if options.mode not in MODES:
         raise ImportRefused(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}")
     path = Path(path)
     started = dt.datetime.now(dt.UTC)
     try:
-        source = open_source(path, options.layer, options.encoding, options.wkt_column,
-                             options.x_column, options.y_column)
+        source = open_source(
+            path, options.layer, options.encoding, options.wkt_column, options.x_column, options.y_column
+        )
         given = crs_checks.parse_crs(options.crs) if options.crs else None
         source_crs = crs_checks.choose_crs(source.crs, given, path.name)
         mapping = Mapping.build(source.columns, options.mapping_file, _defaults(options))
@@ -113,10 +115,15 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
         raise ImportRefused(f"default value: {exc}") from None
 
     report = ImportReport(
-        file_name=path.name, sha256=sha256_of(path), layer=options.layer,
+        file_name=path.name,
+        sha256=sha256_of(path),
+        layer=options.layer,
         crs=f"EPSG:{source_crs.to_epsg()}" if source_crs.to_epsg() else source_crs.name,
-        mode=options.mode, dry_run=options.dry_run, mapping=dict(mapping.columns),
-        unmapped_columns=mapping.unmapped(source.columns), defaults=dict(mapping.defaults),
+        mode=options.mode,
+        dry_run=options.dry_run,
+        mapping=dict(mapping.columns),
+        unmapped_columns=mapping.unmapped(source.columns),
+        defaults=dict(mapping.defaults),
     )
     fields = [f for f in PARCEL_FIELDS if f in mapping.columns or f in mapping.defaults]
     transformer = crs_checks.transformer(source_crs)
@@ -141,8 +148,11 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
         load.validate(conn, options.checks, options.allowed_ags)
         load.classify(conn, fields, options.checks)
         load.collect(conn, report)
-        categories = [mapping.defaults["category"]] if "category" in mapping.defaults and \
-            "category" not in mapping.columns else None
+        categories = (
+            [mapping.defaults["category"]]
+            if "category" in mapping.defaults and "category" not in mapping.columns
+            else None
+        )
         missing = load.find_missing(conn, [options.municipality] if options.municipality else None, categories)
         report.missing = [(ags, ref) for ags, ref, _ in missing]
 
@@ -161,8 +171,9 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
             report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
         report.status = "committed"
         if report.rejections:
-            target = options.rejected_path or path.with_name(f"{path.stem}.rejected"
-                                                             f"{'.csv' if source.is_table else '.gpkg'}")
+            target = options.rejected_path or path.with_name(
+                f"{path.stem}.rejected{'.csv' if source.is_table else '.gpkg'}"
+            )
             write_rejected(source, report.reasons_by_row(), target, source_crs)
             report.rejected_file = str(target)
         _record(conn, report, started, options)
@@ -178,16 +189,28 @@ def import_file(conn: Connection, path: Path, options: ImportOptions,
 
 
 def _record(conn: Connection, report: ImportReport, started: dt.datetime, options: ImportOptions) -> None:
-    report.import_id = conn.execute(text("""
+    report.import_id = conn.execute(
+        text("""
     INSERT INTO import_run (started_at, actor, file_name, sha256, layer, mode, status,
                             rows_read, inserted, changed, unchanged, rejected, retired, report)
     VALUES (:started, :actor, :file_name, :sha256, :layer, :mode, :status,
             :rows_read, :inserted, :changed, :unchanged, :rejected, :retired, CAST(:report AS jsonb))
     RETURNING id
-    """), {
-        "started": started, "actor": options.actor, "file_name": report.file_name, "sha256": report.sha256,
-        "layer": report.layer, "mode": report.mode, "status": report.status, "rows_read": report.rows_read,
-        "inserted": report.inserted, "changed": report.changed, "unchanged": report.unchanged,
-        "rejected": report.rejected, "retired": report.retired,
-        "report": json.dumps(report.to_dict(), default=str),
-    }).scalar_one()
+    """),
+        {
+            "started": started,
+            "actor": options.actor,
+            "file_name": report.file_name,
+            "sha256": report.sha256,
+            "layer": report.layer,
+            "mode": report.mode,
+            "status": report.status,
+            "rows_read": report.rows_read,
+            "inserted": report.inserted,
+            "changed": report.changed,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+            "retired": report.retired,
+            "report": json.dumps(report.to_dict(), default=str),
+        },
+    ).scalar_one()

@@ -79,26 +79,38 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray) -> str | None:
     if not crs.is_geographic and degrees_like:
         lon_first = np.median(x) < np.median(y)
         hint = "--crs 4326" if lon_first else "--crs 4326 after swapping the columns (latitude was given first)"
-        return (f"the coordinates look like longitude/latitude in degrees (e.g. {x[0]:.5f}, {y[0]:.5f}), "
-                f"but the file declares {name}; declare them as such with {hint}")
+        return (
+            f"the coordinates look like longitude/latitude in degrees (e.g. {x[0]:.5f}, {y[0]:.5f}), "
+            f"but the file declares {name}; declare them as such with {hint}"
+        )
     if crs.is_geographic and not degrees_like:
-        return (f"the coordinates look like projected metres (e.g. {x[0]:.1f}, {y[0]:.1f}), but the file "
-                f"declares {name} (degrees); declare the projected CRS, e.g. --crs 25832")
+        return (
+            f"the coordinates look like projected metres (e.g. {x[0]:.1f}, {y[0]:.1f}), but the file "
+            f"declares {name} (degrees); declare the projected CRS, e.g. --crs 25832"
+        )
     swapped_x, swapped_y = _to_storage(crs, y, x)
     if np.mean(_inside_nrw(swapped_x, swapped_y)) >= 0.5:
-        return (f"the axes appear to be swapped: with x and y exchanged the parcels lie in NRW "
-                f"(first point {x[0]:.5f}, {y[0]:.5f}); exchange the x and y columns")
+        return (
+            f"the axes appear to be swapped: with x and y exchanged the parcels lie in NRW "
+            f"(first point {x[0]:.5f}, {y[0]:.5f}); exchange the x and y columns"
+        )
     median_x, median_y = float(np.median(x)), float(np.median(y))
     if 5_550_000 < median_y < 5_850_000:
         if 2_250_000 < median_x < 2_700_000 or 3_250_000 < median_x < 3_700_000:
             zone = 2 if median_x < 3_000_000 else 3
-            return (f"the coordinates look like Gauß-Krüger zone {zone} (x ≈ {median_x:,.0f}), "
-                    f"not {name}; declare --crs {31464 + zone}")
+            return (
+                f"the coordinates look like Gauß-Krüger zone {zone} (x ≈ {median_x:,.0f}), "
+                f"not {name}; declare --crs {31464 + zone}"
+            )
         if 32_250_000 < median_x < 32_600_000:
-            return (f"the coordinates carry the zone prefix 32 (x ≈ {median_x:,.0f}): they are EPSG:4647, "
-                    f"not {name}; declare --crs 4647")
-    return (f"the parcels do not lie in North Rhine-Westphalia (first point {x[0]:.1f}, {y[0]:.1f} in {name}); "
-            "check the coordinates and the CRS")
+            return (
+                f"the coordinates carry the zone prefix 32 (x ≈ {median_x:,.0f}): they are EPSG:4647, "
+                f"not {name}; declare --crs 4647"
+            )
+    return (
+        f"the parcels do not lie in North Rhine-Westphalia (first point {x[0]:.1f}, {y[0]:.1f} in {name}); "
+        "check the coordinates and the CRS"
+    )
 
 
 def outside_nrw(minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray) -> np.ndarray:

@@ -17,8 +17,12 @@ from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
 
 # NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
 # or "leave as it is" (existing parcel).
-_NOT_NULL_DEFAULTS = {"status": "'potenzial'", "owner_willing": "'unbekannt'", "publication_allowed": "false",
-                      "is_sample": "false"}
+_NOT_NULL_DEFAULTS = {
+    "status": "'potenzial'",
+    "owner_willing": "'unbekannt'",
+    "publication_allowed": "false",
+    "is_sample": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class Checks:
 
 
 def create_staging(conn: Connection) -> None:
-    conn.execute(text("""
+    conn.execute(
+        text("""
     DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_issue;  -- an earlier import in this transaction
     CREATE TEMP TABLE import_staging (
         row_no              integer PRIMARY KEY,
@@ -70,7 +75,8 @@ def create_staging(conn: Connection) -> None:
         reason   text NOT NULL,
         is_error boolean NOT NULL
     ) ON COMMIT DROP;
-    """))
+    """)
+    )
 
 
 def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
@@ -86,19 +92,23 @@ def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
 
 def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, params: dict | None = None) -> None:
     """Mark rows found by ``select_bad`` (row_no plus columns for ``reason_sql``) as rejected, with reasons."""
-    conn.execute(text(f"""
+    conn.execute(
+        text(f"""
     WITH bad AS ({select_bad}),
     issue AS (
         INSERT INTO import_issue (row_no, field, reason, is_error)
         SELECT row_no, :field, {reason_sql}, true FROM bad
     )
     UPDATE import_staging s SET rejected = true FROM bad WHERE s.row_no = bad.row_no
-    """), {"field": field, **(params or {})})
+    """),
+        {"field": field, **(params or {})},
+    )
 
 
 def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None) -> None:
     """Set-wise checks: geometry validity (with bounded repair), area, municipality, duplicates."""
-    conn.execute(text("""
+    conn.execute(
+        text("""
     WITH invalid AS (
         SELECT row_no, ST_IsValidReason(geom) AS reason, ST_Area(geom) AS before,
                ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)) AS repaired
@@ -122,15 +132,21 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
           FROM judged
     )
     UPDATE import_staging s SET rejected = true FROM judged j WHERE s.row_no = j.row_no AND NOT j.ok
-    """), {"tolerance": checks.repair_tolerance})
+    """),
+        {"tolerance": checks.repair_tolerance},
+    )
 
-    _reject(conn, "geom",
-            "SELECT row_no, ST_Area(geom) AS area FROM import_staging "
-            "WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area",
-            "format('an area of %s m² is implausible for a parcel (expected %s to %s m²)', "
-            "round(area::numeric, 1), :min_area, :max_area)",
-            {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2})
-    conn.execute(text("""
+    _reject(
+        conn,
+        "geom",
+        "SELECT row_no, ST_Area(geom) AS area FROM import_staging "
+        "WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area",
+        "format('an area of %s m² is implausible for a parcel (expected %s to %s m²)', "
+        "round(area::numeric, 1), :min_area, :max_area)",
+        {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2},
+    )
+    conn.execute(
+        text("""
     INSERT INTO import_issue (row_no, field, reason, is_error)
     SELECT row_no, 'declared_area_m2',
            format('the file states %s m², the geometry measures %s m²', round(declared_area_m2::numeric, 1),
@@ -139,22 +155,35 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
       FROM import_staging
      WHERE NOT rejected AND declared_area_m2 > 0
        AND abs(ST_Area(geom) - declared_area_m2) > :tolerance * declared_area_m2
-    """), {"tolerance": checks.declared_area_tolerance})
+    """),
+        {"tolerance": checks.declared_area_tolerance},
+    )
 
     _assign_municipality(conn)
     if allowed_ags is not None:
-        _reject(conn, "ags", """
+        _reject(
+            conn,
+            "ags",
+            """
             SELECT s.row_no, s.ags, m.name FROM import_staging s JOIN municipality m ON m.ags = s.ags
              WHERE NOT s.rejected AND NOT s.ags = ANY(CAST(:allowed AS text[]))
-        """, "format('lies in %s %s, for which you may not import (your municipalities: %s)', "
-             "ags, name, array_to_string(CAST(:allowed AS text[]), ', '))", {"allowed": list(allowed_ags)})
-    _reject(conn, "local_ref", """
+        """,
+            "format('lies in %s %s, for which you may not import (your municipalities: %s)', "
+            "ags, name, array_to_string(CAST(:allowed AS text[]), ', '))",
+            {"allowed": list(allowed_ags)},
+        )
+    _reject(
+        conn,
+        "local_ref",
+        """
         SELECT s.row_no, s.local_ref, d.rows FROM import_staging s
           JOIN (SELECT ags, local_ref, array_agg(row_no ORDER BY row_no) AS rows FROM import_staging
                  WHERE ags IS NOT NULL GROUP BY ags, local_ref HAVING count(*) > 1) d
             ON d.ags = s.ags AND d.local_ref = s.local_ref
-    """, "format('reference %s appears more than once for this municipality in the file (rows %s)', "
-         "local_ref, array_to_string(rows, ', '))")
+    """,
+        "format('reference %s appears more than once for this municipality in the file (rows %s)', "
+        "local_ref, array_to_string(rows, ', '))",
+    )
 
 
 def _assign_municipality(conn: Connection) -> None:
@@ -162,7 +191,8 @@ def _assign_municipality(conn: Connection) -> None:
     # Most parcels lie wholly inside one piece of a municipality. The pieces are the outer loop
     # (OFFSET 0 keeps the planner from turning it round): PostGIS then prepares each piece once
     # and tests every parcel in its box against it, ten times faster than the other way round.
-    conn.execute(text("""
+    conn.execute(
+        text("""
     CREATE INDEX import_staging_geom_idx ON import_staging USING gist (geom);
     ANALYZE import_staging;
     CREATE TEMP TABLE import_extent ON COMMIT DROP AS
@@ -175,9 +205,11 @@ def _assign_municipality(conn: Connection) -> None:
                           WHERE NOT s.rejected AND ST_Covers(p.geom, s.geom) OFFSET 0) inside;
     CREATE UNIQUE INDEX ON import_location (row_no);
     ANALYZE import_location;
-    """))
+    """)
+    )
     # The rest (on the seam of two pieces or two municipalities): the largest share.
-    conn.execute(text("""
+    conn.execute(
+        text("""
     INSERT INTO import_location
     SELECT DISTINCT ON (row_no) row_no, ags, share
       FROM (SELECT touching.row_no, p.ags, sum(touching.part_area) / min(touching.area) AS share
@@ -191,64 +223,94 @@ def _assign_municipality(conn: Connection) -> None:
                    OFFSET 0) touching
              GROUP BY touching.row_no, p.ags) shares
      ORDER BY row_no, share DESC
-    """))
-    conn.execute(text("""
+    """)
+    )
+    conn.execute(
+        text("""
     DROP INDEX import_staging_geom_idx;
     UPDATE import_staging s SET ags = l.ags, share = l.share FROM import_location l WHERE s.row_no = l.row_no;
     DROP TABLE import_location, import_extent;
-    """))
-    _reject(conn, "geom", "SELECT row_no FROM import_staging WHERE NOT rejected AND ags IS NULL",
-            "'lies outside every municipality in the registry'")
-    _reject(conn, "ags", """
+    """)
+    )
+    _reject(
+        conn,
+        "geom",
+        "SELECT row_no FROM import_staging WHERE NOT rejected AND ags IS NULL",
+        "'lies outside every municipality in the registry'",
+    )
+    _reject(
+        conn,
+        "ags",
+        """
         SELECT row_no, claimed_ags FROM import_staging s
          WHERE claimed_ags IS NOT NULL AND NOT EXISTS (SELECT FROM municipality m WHERE m.ags = s.claimed_ags)
-    """, "format('no municipality with AGS %s is in the registry', claimed_ags)")
-    _reject(conn, "ags", """
+    """,
+        "format('no municipality with AGS %s is in the registry', claimed_ags)",
+    )
+    _reject(
+        conn,
+        "ags",
+        """
         SELECT s.row_no, s.share, s.ags, found.name AS found_name, s.claimed_ags, claimed.name AS claimed_name
           FROM import_staging s
           JOIN municipality found ON found.ags = s.ags
           JOIN municipality claimed ON claimed.ags = s.claimed_ags
          WHERE NOT s.rejected AND s.claimed_ags <> s.ags
-    """, "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s', "
-         "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name)")
+    """,
+        "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s', "
+        "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name)",
+    )
 
 
 def classify(conn: Connection, fields: list[str], checks: Checks) -> None:
     """Mark each acceptable row as new, changed or unchanged against the current register."""
     same = " AND ".join(f"p.{f} IS NOT DISTINCT FROM s.{f}" for f in fields if f != "local_ref")
-    same_geometry = ("(p.geom = s.geom OR (ST_NPoints(p.geom) = ST_NPoints(s.geom) "
-                     "AND ST_HausdorffDistance(p.geom, s.geom) < :same_geometry))")
-    conn.execute(text(f"""
+    same_geometry = (
+        "(p.geom = s.geom OR (ST_NPoints(p.geom) = ST_NPoints(s.geom) "
+        "AND ST_HausdorffDistance(p.geom, s.geom) < :same_geometry))"
+    )
+    conn.execute(
+        text(f"""
     UPDATE import_staging s
        SET parcel_id = p.id,
-           action = CASE WHEN {same + ' AND ' if same else ''}{same_geometry} THEN 'unchanged' ELSE 'changed' END
+           action = CASE WHEN {same + " AND " if same else ""}{same_geometry} THEN 'unchanged' ELSE 'changed' END
       FROM parcel p
      WHERE NOT s.rejected AND p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL
-    """), {"same_geometry": checks.same_geometry_m})
-    _reject(conn, "local_ref", """
+    """),
+        {"same_geometry": checks.same_geometry_m},
+    )
+    _reject(
+        conn,
+        "local_ref",
+        """
         SELECT s.row_no, p.retired_at FROM import_staging s
           JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref
          WHERE NOT s.rejected AND p.retired_at IS NOT NULL
-    """, "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
-         "to_char(retired_at, 'YYYY-MM-DD'))")
+    """,
+        "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
+        "to_char(retired_at, 'YYYY-MM-DD'))",
+    )
     conn.execute(text("UPDATE import_staging SET action = 'new' WHERE NOT rejected AND action IS NULL"))
 
 
 def collect(conn: Connection, report: ImportReport) -> None:
     """Copy the database's findings into the report."""
-    for row, field, reason, is_error in conn.execute(text(
-        "SELECT row_no, field, reason, is_error FROM import_issue ORDER BY row_no, field"
-    )):
+    for row, field, reason, is_error in conn.execute(
+        text("SELECT row_no, field, reason, is_error FROM import_issue ORDER BY row_no, field")
+    ):
         (report.reject if is_error else report.note)(row, field, reason)
-    counts = dict(conn.execute(text(
-        "SELECT action, count(*) FROM import_staging WHERE NOT rejected GROUP BY action"
-    )).all())
+    counts = dict(
+        conn.execute(text("SELECT action, count(*) FROM import_staging WHERE NOT rejected GROUP BY action")).all()
+    )
     report.inserted, report.changed, report.unchanged = (counts.get(a, 0) for a in ("new", "changed", "unchanged"))
 
 
 def find_missing(conn: Connection, municipalities: list[str] | None, categories: list[str] | None) -> list[tuple]:
     """Current parcels of the file's municipalities (and categories) that the file does not contain."""
-    return [tuple(r) for r in conn.execute(text("""
+    return [
+        tuple(r)
+        for r in conn.execute(
+            text("""
     SELECT p.ags, p.local_ref, p.id FROM parcel p
      WHERE p.retired_at IS NULL
        AND p.ags IN (SELECT ags FROM import_staging WHERE ags IS NOT NULL
@@ -256,7 +318,10 @@ def find_missing(conn: Connection, municipalities: list[str] | None, categories:
        AND (CAST(:categories AS text[]) IS NULL OR p.category = ANY(CAST(:categories AS text[])))
        AND NOT EXISTS (SELECT FROM import_staging s WHERE s.ags = p.ags AND s.local_ref = p.local_ref)
      ORDER BY p.ags, p.local_ref
-    """), {"municipalities": municipalities or [], "categories": categories})]
+    """),
+            {"municipalities": municipalities or [], "categories": categories},
+        )
+    ]
 
 
 def apply(conn: Connection, fields: list[str], actor: str) -> None:
@@ -267,28 +332,38 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
     conn.execute(text("SET LOCAL landreg.locations_checked = 'on'"))
     assignments = [
         f"{f} = coalesce(s.{f}, p.{f})" if f in _NOT_NULL_DEFAULTS else f"{f} = s.{f}"
-        for f in fields if f != "local_ref"
+        for f in fields
+        if f != "local_ref"
     ]
-    conn.execute(text(f"""
-    UPDATE parcel p SET {', '.join([*assignments, 'geom = s.geom', 'updated_by = :actor'])}
+    conn.execute(
+        text(f"""
+    UPDATE parcel p SET {", ".join([*assignments, "geom = s.geom", "updated_by = :actor"])}
       FROM import_staging s WHERE s.action = 'changed' AND p.id = s.parcel_id
-    """), {"actor": actor})
+    """),
+        {"actor": actor},
+    )
     values = ", ".join(
         f"coalesce(s.{f}, {_NOT_NULL_DEFAULTS[f]})" if f in _NOT_NULL_DEFAULTS else f"s.{f}" for f in PARCEL_FIELDS
     )
-    conn.execute(text(f"""
-    INSERT INTO parcel (ags, {', '.join(PARCEL_FIELDS)}, geom, created_by, updated_by)
+    conn.execute(
+        text(f"""
+    INSERT INTO parcel (ags, {", ".join(PARCEL_FIELDS)}, geom, created_by, updated_by)
     SELECT s.ags, {values}, s.geom, :actor, :actor
       FROM import_staging s WHERE s.action = 'new'
      ORDER BY s.row_no
-    """), {"actor": actor})
+    """),
+        {"actor": actor},
+    )
     conn.execute(text("SET LOCAL landreg.locations_checked = 'off'"))
 
 
 def retire(conn: Connection, parcel_ids: list, actor: str) -> int:
     if not parcel_ids:
         return 0
-    return conn.execute(text("""
+    return conn.execute(
+        text("""
     UPDATE parcel SET retired_at = now(), retired_by = :actor, updated_by = :actor
      WHERE id = ANY(:ids) AND retired_at IS NULL
-    """), {"actor": actor, "ids": parcel_ids}).rowcount
+    """),
+        {"actor": actor, "ids": parcel_ids},
+    ).rowcount

@@ -36,30 +36,94 @@ from landreg.vocab import PARCEL_CODE_FIELDS, RESTRICTION_CLASS
 
 #: Fields an import can fill, with the column names recognised automatically (normalised).
 FIELD_SYNONYMS: dict[str, list[str]] = {
-    "local_ref": ["local_ref", "ref", "referenz", "kennung", "id_gemeinde", "flaechen_id", "flaechenid",
-                  "flaechen_nr", "flaechennr", "flaechennummer", "nr", "nummer", "objekt_id", "objektnr",
-                  "site_reference", "site_ref", "reference", "aktenzeichen", "id"],
-    "name": ["name", "bezeichnung", "flaechenname", "flaechenbezeichnung", "titel", "site_name", "standort",
-             "lagebezeichnung"],
+    "local_ref": [
+        "local_ref",
+        "ref",
+        "referenz",
+        "kennung",
+        "id_gemeinde",
+        "flaechen_id",
+        "flaechenid",
+        "flaechen_nr",
+        "flaechennr",
+        "flaechennummer",
+        "nr",
+        "nummer",
+        "objekt_id",
+        "objektnr",
+        "site_reference",
+        "site_ref",
+        "reference",
+        "aktenzeichen",
+        "id",
+    ],
+    "name": [
+        "name",
+        "bezeichnung",
+        "flaechenname",
+        "flaechenbezeichnung",
+        "titel",
+        "site_name",
+        "standort",
+        "lagebezeichnung",
+    ],
     "category": ["category", "kategorie", "flaechenart", "flaechentyp", "art", "typ", "type", "site_type"],
     "status": ["status", "zustand", "lifecycle", "stand_der_entwicklung"],
-    "designation": ["designation", "planung", "festsetzung", "darstellung", "gebietsart", "baugebiet",
-                    "nutzungsart", "zoning", "planning_designation", "designat"],
-    "planning_status": ["planning_status", "planungsstand", "planungsrecht", "planrecht", "planning_state",
-                        "plan_stat"],
+    "designation": [
+        "designation",
+        "planung",
+        "festsetzung",
+        "darstellung",
+        "gebietsart",
+        "baugebiet",
+        "nutzungsart",
+        "zoning",
+        "planning_designation",
+        "designat",
+    ],
+    "planning_status": [
+        "planning_status",
+        "planungsstand",
+        "planungsrecht",
+        "planrecht",
+        "planning_state",
+        "plan_stat",
+    ],
     "previous_use": ["previous_use", "vornutzung", "fruehere_nutzung", "ehemalige_nutzung", "prev_use"],
     "contamination": ["contamination", "altlasten", "altlast", "altlastenstatus", "kontamination", "contamin"],
     "restriction_class": ["restriction_class", "restriktion", "restriktionsklasse", "restr_cls", "restriction"],
     "availability": ["availability", "verfuegbarkeit", "verfuegbar_ab", "avail"],
     "ownership": ["ownership", "eigentum", "eigentuemer_typ", "eigentumsverhaeltnisse", "eigentuemerart"],
-    "owner_willing": ["owner_willing", "verkaufsbereitschaft", "mitwirkungsbereitschaft", "eigentuemer_bereit",
-                      "owner_wil", "willing"],
+    "owner_willing": [
+        "owner_willing",
+        "verkaufsbereitschaft",
+        "mitwirkungsbereitschaft",
+        "eigentuemer_bereit",
+        "owner_wil",
+        "willing",
+    ],
     "servicing": ["servicing", "erschliessung", "erschlossen", "erschliessungsstand"],
     "owner_contact": ["owner_contact", "eigentuemer", "eigentuemerkontakt", "kontakt", "owner_cont", "owner"],
-    "internal_notes": ["internal_notes", "notizen", "bemerkung", "bemerkungen", "interne_notiz", "anmerkung",
-                       "notes", "int_notes"],
-    "publication_allowed": ["publication_allowed", "veroeffentlichung", "veroeffentlichen", "oeffentlich_sichtbar",
-                            "publizierbar", "publish", "pub_allowed", "pub_allow"],
+    "internal_notes": [
+        "internal_notes",
+        "notizen",
+        "bemerkung",
+        "bemerkungen",
+        "interne_notiz",
+        "anmerkung",
+        "notes",
+        "int_notes",
+    ],
+    "publication_allowed": [
+        "publication_allowed",
+        "veroeffentlichung",
+        "veroeffentlichen",
+        "oeffentlich_sichtbar",
+        "publizierbar",
+        "publish",
+        "pub_allowed",
+        "pub_allow",
+    ],
     "data_date": ["data_date", "stand", "datum", "erhebungsdatum", "survey_date", "last_updated"],
     "is_sample": ["is_sample", "beispieldaten", "sample_data"],
     "ags": ["ags", "gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8"],
@@ -69,31 +133,99 @@ FIELD_SYNONYMS: dict[str, list[str]] = {
 FIELDS = tuple(FIELD_SYNONYMS)
 
 _EXTRA_VALUES: dict[str, dict[str, str]] = {
-    "category": {"brache": "brachflaeche", "brownfield": "brachflaeche", "bf": "brachflaeche",
-                 "baulucke": "bauluecke", "infill": "bauluecke", "bl": "bauluecke",
-                 "gewerbe": "gewerbeflaeche", "ge": "gewerbeflaeche", "commercial": "gewerbeflaeche",
-                 "industrie": "industrieflaeche", "gi": "industrieflaeche", "industrial": "industrieflaeche"},
-    "status": {"frei": "verfuegbar", "available": "verfuegbar", "belegt": "genutzt", "vermarktet": "genutzt",
-               "in_planung": "potenzial", "umgewidmet": "andere_nutzung", "entfallen": "andere_nutzung"},
-    "contamination": {"keine": "keine_bekannt", "nein": "keine_bekannt", "none": "keine_bekannt",
-                      "ja": "verdacht", "altlastverdacht": "verdacht", "verdachtsflaeche": "verdacht",
-                      "saniert_teilweise": "untersucht"},
-    "availability": {"sofort": "kurzfristig", "kurz": "kurzfristig", "mittel": "mittelfristig",
-                     "lang": "langfristig", "nein": "nicht_verfuegbar", "none": "nicht_verfuegbar"},
-    "ownership": {"kommune": "oeffentlich", "stadt": "oeffentlich", "gemeinde": "oeffentlich",
-                  "land": "oeffentlich", "public": "oeffentlich", "privat": "privat_einzeln",
-                  "private": "privat_einzeln", "mehrere": "privat_mehrere", "zersplittert": "privat_mehrere"},
-    "owner_willing": {"yes": "ja", "no": "nein", "j": "ja", "n": "nein", "true": "ja", "false": "nein",
-                      "1": "ja", "0": "nein", "unknown": "unbekannt", "k_a": "unbekannt", "ka": "unbekannt"},
-    "servicing": {"ja": "erschlossen", "voll": "erschlossen", "vollstaendig": "erschlossen",
-                  "teilerschlossen": "teilweise", "partial": "teilweise", "nein": "unerschlossen",
-                  "none": "unerschlossen"},
-    "planning_status": {"bplan": "bplan_rechtskraeftig", "b_plan": "bplan_rechtskraeftig",
-                        "rechtskraeftig": "bplan_rechtskraeftig", "aufstellung": "bplan_in_aufstellung",
-                        "34": "paragraph_34", "p34": "paragraph_34", "innenbereich": "paragraph_34",
-                        "ohne": "keine", "none": "keine"},
-    "designation": {"gewerbegebiet": "GE", "industriegebiet": "GI", "mischgebiet": "MI",
-                    "wohngebiet": "WA", "allgemeines_wohngebiet": "WA", "gewerbe": "GE", "industrie": "GI"},
+    "category": {
+        "brache": "brachflaeche",
+        "brownfield": "brachflaeche",
+        "bf": "brachflaeche",
+        "baulucke": "bauluecke",
+        "infill": "bauluecke",
+        "bl": "bauluecke",
+        "gewerbe": "gewerbeflaeche",
+        "ge": "gewerbeflaeche",
+        "commercial": "gewerbeflaeche",
+        "industrie": "industrieflaeche",
+        "gi": "industrieflaeche",
+        "industrial": "industrieflaeche",
+    },
+    "status": {
+        "frei": "verfuegbar",
+        "available": "verfuegbar",
+        "belegt": "genutzt",
+        "vermarktet": "genutzt",
+        "in_planung": "potenzial",
+        "umgewidmet": "andere_nutzung",
+        "entfallen": "andere_nutzung",
+    },
+    "contamination": {
+        "keine": "keine_bekannt",
+        "nein": "keine_bekannt",
+        "none": "keine_bekannt",
+        "ja": "verdacht",
+        "altlastverdacht": "verdacht",
+        "verdachtsflaeche": "verdacht",
+        "saniert_teilweise": "untersucht",
+    },
+    "availability": {
+        "sofort": "kurzfristig",
+        "kurz": "kurzfristig",
+        "mittel": "mittelfristig",
+        "lang": "langfristig",
+        "nein": "nicht_verfuegbar",
+        "none": "nicht_verfuegbar",
+    },
+    "ownership": {
+        "kommune": "oeffentlich",
+        "stadt": "oeffentlich",
+        "gemeinde": "oeffentlich",
+        "land": "oeffentlich",
+        "public": "oeffentlich",
+        "privat": "privat_einzeln",
+        "private": "privat_einzeln",
+        "mehrere": "privat_mehrere",
+        "zersplittert": "privat_mehrere",
+    },
+    "owner_willing": {
+        "yes": "ja",
+        "no": "nein",
+        "j": "ja",
+        "n": "nein",
+        "true": "ja",
+        "false": "nein",
+        "1": "ja",
+        "0": "nein",
+        "unknown": "unbekannt",
+        "k_a": "unbekannt",
+        "ka": "unbekannt",
+    },
+    "servicing": {
+        "ja": "erschlossen",
+        "voll": "erschlossen",
+        "vollstaendig": "erschlossen",
+        "teilerschlossen": "teilweise",
+        "partial": "teilweise",
+        "nein": "unerschlossen",
+        "none": "unerschlossen",
+    },
+    "planning_status": {
+        "bplan": "bplan_rechtskraeftig",
+        "b_plan": "bplan_rechtskraeftig",
+        "rechtskraeftig": "bplan_rechtskraeftig",
+        "aufstellung": "bplan_in_aufstellung",
+        "34": "paragraph_34",
+        "p34": "paragraph_34",
+        "innenbereich": "paragraph_34",
+        "ohne": "keine",
+        "none": "keine",
+    },
+    "designation": {
+        "gewerbegebiet": "GE",
+        "industriegebiet": "GI",
+        "mischgebiet": "MI",
+        "wohngebiet": "WA",
+        "allgemeines_wohngebiet": "WA",
+        "gewerbe": "GE",
+        "industrie": "GI",
+    },
 }
 _TRUE = {"ja", "j", "yes", "y", "true", "wahr", "1", "x"}
 _FALSE = {"nein", "n", "no", "false", "falsch", "0", ""}
@@ -141,18 +273,21 @@ class Mapping:
             self._lookups.setdefault(f, {}).update({normalise(k): v for k, v in table.items()})
 
     @classmethod
-    def build(cls, source_columns: list[str], mapping_file: Path | None = None,
-              defaults: dict[str, Any] | None = None) -> Mapping:
+    def build(
+        cls, source_columns: list[str], mapping_file: Path | None = None, defaults: dict[str, Any] | None = None
+    ) -> Mapping:
         """Explicit mapping from the file first, then automatic matching of the remaining columns."""
         spec = _read_mapping_file(mapping_file) if mapping_file else {}
         columns: dict[str, str] = {}
         for source, target in (spec.get("columns") or {}).items():
             if target not in FIELDS:
-                raise MappingError(f"mapping file: unknown field {target!r} for column {source!r}; "
-                                   f"fields are: {', '.join(FIELDS)}")
+                raise MappingError(
+                    f"mapping file: unknown field {target!r} for column {source!r}; fields are: {', '.join(FIELDS)}"
+                )
             if source not in source_columns:
-                raise MappingError(f"mapping file: the file has no column {source!r}; "
-                                   f"its columns are: {', '.join(source_columns)}")
+                raise MappingError(
+                    f"mapping file: the file has no column {source!r}; its columns are: {', '.join(source_columns)}"
+                )
             columns[target] = source
         taken = set(columns.values())
         by_normal = {normalise(c): c for c in source_columns if c not in taken}
@@ -166,8 +301,9 @@ class Mapping:
         values = spec.get("values") or {}
         for f in values:
             if f not in PARCEL_CODE_FIELDS:
-                raise MappingError(f"mapping file: value maps are for code fields "
-                                   f"({', '.join(PARCEL_CODE_FIELDS)}), not {f!r}")
+                raise MappingError(
+                    f"mapping file: value maps are for code fields ({', '.join(PARCEL_CODE_FIELDS)}), not {f!r}"
+                )
         merged_defaults = dict(spec.get("defaults") or {}) | dict(defaults or {})
         for f in merged_defaults:
             if f not in FIELDS:

@@ -29,6 +29,7 @@ def write_rejected(source, reasons: dict[int, list[str]], target: Path, crs) -> 
             out.to_csv(target, mode="w" if first else "a", header=first, index=False)
         else:
             gdf = gpd.GeoDataFrame(out, geometry=list(geoms[picked]), crs=crs)
-            pyogrio.write_dataframe(gdf, target, driver="GPKG", layer="rejected", append=not first,
-                                    promote_to_multi=False)
+            pyogrio.write_dataframe(
+                gdf, target, driver="GPKG", layer="rejected", append=not first, promote_to_multi=False
+            )
         first = False

@@ -68,15 +68,19 @@ class ImportReport:
 
     def lines(self, show: int = 50) -> list[str]:
         """The report as text for the terminal."""
-        out = [f"{self.file_name} ({self.crs}, sha256 {self.sha256[:12]}…), mode {self.mode}"
-               + (", DRY RUN: nothing written" if self.dry_run else "")]
+        out = [
+            f"{self.file_name} ({self.crs}, sha256 {self.sha256[:12]}…), mode {self.mode}"
+            + (", DRY RUN: nothing written" if self.dry_run else "")
+        ]
         out.append("column mapping:")
         out += [f"  {column!r:>28} -> {target}" for target, column in self.mapping.items()]
         out += [f"  {'(default)':>28} -> {target} = {value!r}" for target, value in self.defaults.items()]
         if self.unmapped_columns:
             out.append(f"  not used: {', '.join(self.unmapped_columns)}")
-        out.append(f"rows read {self.rows_read}: new {self.inserted}, changed {self.changed}, "
-                   f"unchanged {self.unchanged}, rejected {self.rejected}, retired {self.retired}")
+        out.append(
+            f"rows read {self.rows_read}: new {self.inserted}, changed {self.changed}, "
+            f"unchanged {self.unchanged}, rejected {self.rejected}, retired {self.retired}"
+        )
         if self.rejections:
             by_reason = Counter(i.field for i in self.rejections)
             out.append("rejected rows (" + ", ".join(f"{f}: {n}" for f, n in by_reason.most_common()) + "):")
@@ -89,8 +93,11 @@ class ImportReport:
             if len(self.notes) > show:
                 out.append(f"  … and {len(self.notes) - show} more")
         if self.missing:
-            out.append(f"{len(self.missing)} current parcels of these municipalities are not in the file"
-                       + (" and were retired" if self.retired else " (use --retire-missing to retire them)") + ":")
+            out.append(
+                f"{len(self.missing)} current parcels of these municipalities are not in the file"
+                + (" and were retired" if self.retired else " (use --retire-missing to retire them)")
+                + ":"
+            )
             out += [f"  {ags} {ref}" for ags, ref in self.missing[:show]]
         if self.rejected_file:
             out.append(f"rejected rows with their reasons written to {self.rejected_file}")

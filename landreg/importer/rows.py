@@ -20,15 +20,31 @@ from landreg.importer.report import ImportReport
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
 PARCEL_FIELDS = (
-    "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use",
-    "contamination", "restriction_class", "availability", "ownership", "owner_willing", "servicing",
-    "owner_contact", "internal_notes", "publication_allowed", "data_date", "is_sample",
+    "local_ref",
+    "name",
+    "category",
+    "status",
+    "designation",
+    "planning_status",
+    "previous_use",
+    "contamination",
+    "restriction_class",
+    "availability",
+    "ownership",
+    "owner_willing",
+    "servicing",
+    "owner_contact",
+    "internal_notes",
+    "publication_allowed",
+    "data_date",
+    "is_sample",
 )
 STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom")
 
 
-def _translate_column(mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray,
-                      report: ImportReport, rejected: np.ndarray) -> list:
+def _translate_column(
+    mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray, report: ImportReport, rejected: np.ndarray
+) -> list:
     """Translate a column: each distinct value once, then mapped over the rows."""
     column = mapping.columns[field]
     values = values.astype(object).where(values.notna(), None)
@@ -51,8 +67,9 @@ def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray)
     values: dict[str, list] = {}
     for field in (*PARCEL_FIELDS, "ags", "declared_area_m2", "declared_area_ha"):
         if field in mapping.columns:
-            values[field] = _translate_column(mapping, field, batch.attributes[mapping.columns[field]],
-                                              batch.rows, report, rejected)
+            values[field] = _translate_column(
+                mapping, field, batch.attributes[mapping.columns[field]], batch.rows, report, rejected
+            )
         else:
             values[field] = [None] * n
         if field in mapping.defaults:
@@ -61,8 +78,11 @@ def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray)
     for i in range(n):
         for required in ("local_ref", "category"):
             if values[required][i] is None and not rejected[i]:
-                where = f"column {mapping.columns[required]!r} is empty" if required in mapping.columns else \
-                    "no column holds it (map one, or give a default such as --category)"
+                where = (
+                    f"column {mapping.columns[required]!r} is empty"
+                    if required in mapping.columns
+                    else "no column holds it (map one, or give a default such as --category)"
+                )
                 report.reject(int(batch.rows[i]), required, f"is required: {where}")
                 rejected[i] = True
     values["declared_area_m2"] = [
@@ -114,13 +134,21 @@ def staging_rows(batch, mapping: Mapping, transformer: Transformer | None, repor
     geoms = _geometries(batch, transformer, report, rejected)
     values = _fields(batch, mapping, report, rejected)
     keep = np.flatnonzero(~rejected)
-    multi = shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep])) \
-        if len(keep) else np.array([])
+    multi = (
+        shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep]))
+        if len(keep)
+        else np.array([])
+    )
     wkb = shapely.to_wkb(shapely.set_srid(multi, 25832), hex=True, include_srid=True) if len(keep) else []
     columns = [values[f] for f in PARCEL_FIELDS]
     for j, i in enumerate(keep):
-        yield (int(batch.rows[i]), *(col[i] for col in columns), values["ags"][i],
-               values["declared_area_m2"][i], wkb[j])
+        yield (
+            int(batch.rows[i]),
+            *(col[i] for col in columns),
+            values["ags"][i],
+            values["declared_area_m2"][i],
+            wkb[j],
+        )
 
 
 def _part_index(geoms: np.ndarray) -> np.ndarray:

@@ -82,9 +82,15 @@ class Source:
             # GDAL's Arrow stream is UTF-8 only: other encodings are read feature-wise, batch by batch
             offset = 0
             while True:
-                frame = pyogrio.read_dataframe(self.uri, layer=self.layer, encoding=self.encoding,
-                                               skip_features=offset, max_features=size,
-                                               read_geometry=not self.is_table, **self.open_options)
+                frame = pyogrio.read_dataframe(
+                    self.uri,
+                    layer=self.layer,
+                    encoding=self.encoding,
+                    skip_features=offset,
+                    max_features=size,
+                    read_geometry=not self.is_table,
+                    **self.open_options,
+                )
                 if len(frame) == 0:
                     return
                 offset += len(frame)
@@ -92,8 +98,14 @@ class Source:
                 yield pd.DataFrame(frame.drop(columns="geometry", errors="ignore")), geoms
                 if len(frame) < size:
                     return
-        with pyogrio.open_arrow(self.uri, layer=self.layer, batch_size=size, use_pyarrow=True,
-                                read_geometry=not self.is_table, **self.open_options) as (meta, reader):
+        with pyogrio.open_arrow(
+            self.uri,
+            layer=self.layer,
+            batch_size=size,
+            use_pyarrow=True,
+            read_geometry=not self.is_table,
+            **self.open_options,
+        ) as (meta, reader):
             geometry_name = meta.get("geometry_name") or "wkb_geometry"
             for record_batch in reader:
                 frame = record_batch.to_pandas()
@@ -101,8 +113,11 @@ class Source:
                     yield frame, None
                     continue
                 wkb = frame.pop(geometry_name).to_numpy() if geometry_name in frame else None
-                geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else \
-                    np.full(len(frame), None, dtype=object)
+                geoms = (
+                    shapely.from_wkb(wkb, on_invalid="ignore")
+                    if wkb is not None
+                    else np.full(len(frame), None, dtype=object)
+                )
                 yield frame, geoms
 
     def batches(self, size: int = 20_000) -> Iterator[Batch]:
@@ -155,8 +170,9 @@ def _zip_uri(path: Path) -> str:
         listing = ", ".join(names[:10]) + (" …" if len(names) > 10 else "") if names else "nothing"
         raise SourceError(f"{path.name}: the zip archive holds no shapefile (.shp); it contains: {listing}")
     if len(shapefiles) > 1:
-        raise SourceError(f"{path.name}: the zip archive holds several shapefiles ({', '.join(shapefiles)}); "
-                          "import them one by one")
+        raise SourceError(
+            f"{path.name}: the zip archive holds several shapefiles ({', '.join(shapefiles)}); import them one by one"
+        )
     return f"/vsizip/{path}/{shapefiles[0]}"
 
 
@@ -169,9 +185,14 @@ def _pick(columns: list[str], candidates: list[str], given: str | None, what: st
     return next((by_normal[c] for c in candidates if c in by_normal), None)
 
 
-def open_source(path: Path, layer: str | None = None, encoding: str | None = None,
-                wkt_column: str | None = None, x_column: str | None = None,
-                y_column: str | None = None) -> Source:
+def open_source(
+    path: Path,
+    layer: str | None = None,
+    encoding: str | None = None,
+    wkt_column: str | None = None,
+    x_column: str | None = None,
+    y_column: str | None = None,
+) -> Source:
     """Open a file (or one layer of it) and find its columns, CRS and geometry."""
     path = Path(path)
     if not path.exists():
@@ -203,8 +224,10 @@ def open_source(path: Path, layer: str | None = None, encoding: str | None = Non
             x = _pick(columns, X_COLUMNS, x_column, "x")
             y = _pick(columns, Y_COLUMNS, y_column, "y")
             if not (x and y):
-                raise SourceError(f"{path.name}: found no geometry: a table needs a WKT column (e.g. 'wkt') "
-                                  f"or x/y columns; its columns are: {', '.join(columns)}")
+                raise SourceError(
+                    f"{path.name}: found no geometry: a table needs a WKT column (e.g. 'wkt') "
+                    f"or x/y columns; its columns are: {', '.join(columns)}"
+                )
             source.xy_columns = (x, y)
         source.columns = [c for c in columns if c not in source.geometry_columns]
     if source.feature_count == 0:

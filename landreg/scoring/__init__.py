@@ -12,5 +12,15 @@ from landreg.scoring.engine import recompute, rescore, rescore_stale
 from landreg.scoring.explain import explain, ranking, sensitivity
 from landreg.scoring.profiles import ProfileError, current_profile, ensure_default_profiles, save_profile
 
-__all__ = ["ProfileError", "current_profile", "ensure_default_profiles", "explain", "ranking", "recompute",
-           "rescore", "rescore_stale", "save_profile", "sensitivity"]
+__all__ = [
+    "ProfileError",
+    "current_profile",
+    "ensure_default_profiles",
+    "explain",
+    "ranking",
+    "recompute",
+    "rescore",
+    "rescore_stale",
+    "save_profile",
+    "sensitivity",
+]

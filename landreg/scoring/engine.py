@@ -24,8 +24,15 @@ from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, nor
 from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
 from landreg.scoring.profiles import Profile, current_profile, current_profiles
 
-_ATTRIBUTES = ("restriction_class", "availability", "contamination", "ownership", "owner_willing",
-               "planning_status", "servicing")
+_ATTRIBUTES = (
+    "restriction_class",
+    "availability",
+    "contamination",
+    "ownership",
+    "owner_willing",
+    "planning_status",
+    "servicing",
+)
 
 
 @dataclass
@@ -55,13 +62,16 @@ def load(conn: Connection, profile: Profile | None, parcel_ids: Sequence | None 
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         SELECT p.id AS parcel_id, p.version AS parcel_version, p.ags, p.category,
-               {', '.join('p.' + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
-               {', '.join('i.' + c for c in indicators.COLUMNS)}
+               {", ".join("p." + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
+               {", ".join("i." + c for c in indicators.COLUMNS)}
           FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version
-         WHERE {' AND '.join(where)}
-    """), params)
+         WHERE {" AND ".join(where)}
+    """),
+        params,
+    )
     return pd.DataFrame(rows.all(), columns=list(rows.keys()))
 
 
@@ -74,15 +84,24 @@ def _raw(frame: pd.DataFrame, key: str, profile: Profile) -> np.ndarray:
     return frame[column].to_numpy(dtype=float)
 
 
-def evaluate(profile: Profile, frame: pd.DataFrame, layers: set[str],
-             reference: TopsisReference | None = None) -> Evaluation:
+def evaluate(
+    profile: Profile, frame: pd.DataFrame, layers: set[str], reference: TopsisReference | None = None
+) -> Evaluation:
     criteria = list(profile.weights)
     weights = np.array([profile.weights[c] for c in criteria])
     unavailable = [c for c in criteria if CATALOGUE[c].layer and CATALOGUE[c].layer not in layers]
-    normalised = np.column_stack([
-        np.full(len(frame), np.nan) if c in unavailable else normalise(profile.functions[c], _raw(frame, c, profile))
-        for c in criteria
-    ]) if len(frame) else np.empty((0, len(criteria)))
+    normalised = (
+        np.column_stack(
+            [
+                np.full(len(frame), np.nan)
+                if c in unavailable
+                else normalise(profile.functions[c], _raw(frame, c, profile))
+                for c in criteria
+            ]
+        )
+        if len(frame)
+        else np.empty((0, len(criteria)))
+    )
     if profile.method == "topsis":
         reference = reference or TopsisReference.of(normalised, weights)
         scores = topsis(normalised, weights, reference)
@@ -102,32 +121,50 @@ def evaluate(profile: Profile, frame: pd.DataFrame, layers: set[str],
         for i in np.flatnonzero(hit):
             excluded_by[i].append(name)
     scores = np.where([bool(e) for e in excluded_by], np.nan, scores) if len(frame) else scores
-    return Evaluation(profile, frame, criteria, normalised, weights, scores, coverage(normalised, weights),
-                      excluded_by, unavailable, unchecked, reference)
+    return Evaluation(
+        profile,
+        frame,
+        criteria,
+        normalised,
+        weights,
+        scores,
+        coverage(normalised, weights),
+        excluded_by,
+        unavailable,
+        unchecked,
+        reference,
+    )
 
 
 def _store(conn: Connection, evaluation: Evaluation) -> None:
     """Write the scores with COPY (the caller has removed the ones they replace)."""
-    rows = pd.DataFrame({
-        "parcel_id": evaluation.frame["parcel_id"].astype(str),
-        "profile_id": evaluation.profile.id,
-        "parcel_version": evaluation.frame["parcel_version"].astype(int),
-        "score": np.round(evaluation.scores, 6),
-        "coverage": evaluation.coverage,
-        "excluded_by": ["{" + ",".join(e) + "}" for e in evaluation.excluded_by],
-    })
+    rows = pd.DataFrame(
+        {
+            "parcel_id": evaluation.frame["parcel_id"].astype(str),
+            "profile_id": evaluation.profile.id,
+            "parcel_version": evaluation.frame["parcel_version"].astype(int),
+            "score": np.round(evaluation.scores, 6),
+            "coverage": evaluation.coverage,
+            "excluded_by": ["{" + ",".join(e) + "}" for e in evaluation.excluded_by],
+        }
+    )
     buffer = io.StringIO()
     rows.to_csv(buffer, index=False, header=False, na_rep="")  # empty field: NULL in COPY's CSV format
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy("COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by) "
-                     "FROM STDIN (FORMAT csv)") as copy:
+    with cursor.copy(
+        "COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by) "
+        "FROM STDIN (FORMAT csv)"
+    ) as copy:
         copy.write(buffer.getvalue())
 
 
 def _last_reference(conn: Connection, profile: Profile) -> TopsisReference | None:
-    data = conn.execute(text("""
+    data = conn.execute(
+        text("""
         SELECT reference FROM scoring_run WHERE profile_id = :p ORDER BY finished_at DESC LIMIT 1
-    """), {"p": profile.id}).scalar_one_or_none()
+    """),
+        {"p": profile.id},
+    ).scalar_one_or_none()
     return TopsisReference.from_json(data) if data else None
 
 
@@ -147,16 +184,30 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
     conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": profile.id})
     _store(conn, evaluation)
     reference = evaluation.reference.to_json() if evaluation.reference else {}
-    conn.execute(text("""
+    conn.execute(
+        text("""
         INSERT INTO scoring_run (profile_id, actor, parcels, reference) VALUES (:p, :actor, :n, CAST(:ref AS jsonb))
-    """), {"p": profile.id, "actor": actor, "n": len(evaluation.frame),
-           "ref": json.dumps(reference | {"unavailable": evaluation.unavailable,
-                                          "unchecked_exclusions": evaluation.unchecked_exclusions})})
+    """),
+        {
+            "p": profile.id,
+            "actor": actor,
+            "n": len(evaluation.frame),
+            "ref": json.dumps(
+                reference
+                | {"unavailable": evaluation.unavailable, "unchecked_exclusions": evaluation.unchecked_exclusions}
+            ),
+        },
+    )
     return evaluation
 
 
-def recompute(engine: Engine, actor: str, profile_name: str | None = None, workers: int = 2,
-              progress: Callable[[str], None] | None = None) -> list[Evaluation]:
+def recompute(
+    engine: Engine,
+    actor: str,
+    profile_name: str | None = None,
+    workers: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> list[Evaluation]:
     """Full rescoring: indicators for all current parcels (in parallel), then each profile."""
     say = progress or (lambda _: None)
     say("indicators")
@@ -190,8 +241,10 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
     layers = indicators.loaded_layers(conn)
     indicators.compute(conn, parcel_ids, layers=layers)
     parcels = load(conn, None, parcel_ids)
-    conn.execute(text("DELETE FROM parcel_score WHERE profile_id = ANY(:profiles) AND parcel_id = ANY(:ids)"),
-                 {"profiles": [p.id for p in profiles], "ids": list(parcel_ids)})
+    conn.execute(
+        text("DELETE FROM parcel_score WHERE profile_id = ANY(:profiles) AND parcel_id = ANY(:ids)"),
+        {"profiles": [p.id for p in profiles], "ids": list(parcel_ids)},
+    )
     for profile in profiles:
         frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
         if len(frame):
@@ -201,12 +254,16 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
 
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:
     """Re-score every current parcel whose score is missing or older than the parcel or the context layers."""
-    ids = list(conn.execute(text("""
+    ids = list(
+        conn.execute(
+            text("""
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
          WHERE p.retired_at IS NULL
            AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
                 OR i.computed_at < (SELECT changed_at FROM context_state))
-    """)).scalars())
+    """)
+        ).scalars()
+    )
     for start in range(0, len(ids), chunk):
-        rescore(conn, ids[start:start + chunk])
+        rescore(conn, ids[start : start + chunk])
     return len(ids)

@@ -15,10 +15,18 @@ from landreg.scoring.methods import topsis, weighted_sum
 from landreg.scoring.profiles import Profile
 
 
-def ranking(conn: Connection, profile: Profile, ags: str | None = None, category: str | None = None,
-            limit: int = 20, offset: int = 0, published_only: bool = False) -> list[dict]:
+def ranking(
+    conn: Connection,
+    profile: Profile,
+    ags: str | None = None,
+    category: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    published_only: bool = False,
+) -> list[dict]:
     """Ranked parcels of a profile, with rank overall, in their municipality and in their category."""
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         WITH ranked AS (
             SELECT s.parcel_id, s.score, s.coverage,
                    s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale,
@@ -34,8 +42,16 @@ def ranking(conn: Connection, profile: Profile, ags: str | None = None, category
          WHERE (CAST(:ags AS text) IS NULL OR ags = :ags) AND (CAST(:category AS text) IS NULL OR category = :category)
          ORDER BY rank, local_ref
          LIMIT :limit OFFSET :offset
-    """), {"profile": profile.id, "ags": ags, "category": category, "limit": limit, "offset": offset,
-           "published_only": published_only}).mappings()
+    """),
+        {
+            "profile": profile.id,
+            "ags": ags,
+            "category": category,
+            "limit": limit,
+            "offset": offset,
+            "published_only": published_only,
+        },
+    ).mappings()
     return [dict(r) for r in rows]
 
 
@@ -57,8 +73,10 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
     indicators.compute(conn, [parcel_id])  # current by construction (cheap for one parcel)
     frame = load(conn, profile, [parcel_id])
     if frame.empty:
-        raise LookupError(f"parcel {parcel_id} is retired, unknown, or not ranked by profile {profile.name} "
-                          f"(categories: {', '.join(profile.categories) or 'all'})")
+        raise LookupError(
+            f"parcel {parcel_id} is retired, unknown, or not ranked by profile {profile.name} "
+            f"(categories: {', '.join(profile.categories) or 'all'})"
+        )
     layers = indicators.loaded_layers(conn)
     reference = _last_reference(conn, profile) if profile.method == "topsis" else None
     ev = evaluate(profile, frame, layers, reference)
@@ -73,26 +91,40 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
         improved[j] = 1.0
         gain = _score(profile, improved[None, :], weights, ev)[0] - base if available else None
         raw = _raw(frame, key, profile)[0]
-        criteria.append(CriterionExplanation(
-            key, CATALOGUE[key].label(lang), CATALOGUE[key].unit,
-            None if raw is None or (isinstance(raw, float) and np.isnan(raw)) else
-            (round(float(raw), 3) if isinstance(raw, float | np.floating) else raw),
-            None if not available else round(float(v), 4), round(float(weights[j]), 4),
-            round(100 * weights[j] * v / covered, 2) if available and profile.method == "weighted_sum" else None,
-            available, None if gain is None else round(float(gain), 2),
-        ))
-    stored = conn.execute(text("""
+        criteria.append(
+            CriterionExplanation(
+                key,
+                CATALOGUE[key].label(lang),
+                CATALOGUE[key].unit,
+                None
+                if raw is None or (isinstance(raw, float) and np.isnan(raw))
+                else (round(float(raw), 3) if isinstance(raw, float | np.floating) else raw),
+                None if not available else round(float(v), 4),
+                round(float(weights[j]), 4),
+                round(100 * weights[j] * v / covered, 2) if available and profile.method == "weighted_sum" else None,
+                available,
+                None if gain is None else round(float(gain), 2),
+            )
+        )
+    stored = conn.execute(
+        text("""
         SELECT s.score, s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
           FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
          WHERE s.profile_id = :p AND s.parcel_id = :id
-    """), {"p": profile.id, "id": parcel_id}).one_or_none()
+    """),
+        {"p": profile.id, "id": parcel_id},
+    ).one_or_none()
     helpful = sorted((c for c in criteria if c.gain_if_best), key=lambda c: -c.gain_if_best)
     return {
-        "parcel_id": str(parcel_id), "profile": profile.name, "profile_version": profile.version,
-        "method": profile.method, "score": None if np.isnan(ev.scores[0]) else round(float(ev.scores[0]), 2),
+        "parcel_id": str(parcel_id),
+        "profile": profile.name,
+        "profile_version": profile.version,
+        "method": profile.method,
+        "score": None if np.isnan(ev.scores[0]) else round(float(ev.scores[0]), 2),
         "stored_score": None if stored is None or stored.score is None else round(stored.score, 2),
         "stored_score_stale": None if stored is None else stored.stale,
-        "coverage": round(covered, 4), "excluded_by": ev.excluded_by[0],
+        "coverage": round(covered, 4),
+        "excluded_by": ev.excluded_by[0],
         "not_available": [c.key for c in criteria if not c.available],
         "criteria": [c.__dict__ for c in criteria],
         "would_help_most": [{"criterion": c.key, "label": c.label, "gain": c.gain_if_best} for c in helpful[:3]],
@@ -123,20 +155,34 @@ def sensitivity(conn: Connection, profile: Profile, change: float = 0.2, top: in
             scores = topsis(values, weights) if profile.method == "topsis" else weighted_sum(values, weights)
             new_top = np.argsort(-scores, kind="stable")[:n]
             tau = kendalltau(base[base_top], scores[base_top]).statistic if n > 1 else 1.0
-            results.append({"criterion": key, "change": sign * change,
-                            "top_n_kept": len(set(base_top) & set(new_top)) / n if n else 1.0,
-                            "kendall_tau_top_n": None if np.isnan(tau) else round(float(tau), 4)})
+            results.append(
+                {
+                    "criterion": key,
+                    "change": sign * change,
+                    "top_n_kept": len(set(base_top) & set(new_top)) / n if n else 1.0,
+                    "kendall_tau_top_n": None if np.isnan(tau) else round(float(tau), 4),
+                }
+            )
     kept = [r["top_n_kept"] for r in results]
     taus = [r["kendall_tau_top_n"] for r in results if r["kendall_tau_top_n"] is not None]
-    return {"profile": profile.name, "profile_version": profile.version, "parcels": int(eligible.sum()),
-            "top_n": n, "change": change, "min_top_n_kept": min(kept, default=1.0),
-            "min_kendall_tau": min(taus, default=1.0), "variations": results}
+    return {
+        "profile": profile.name,
+        "profile_version": profile.version,
+        "parcels": int(eligible.sum()),
+        "top_n": n,
+        "change": change,
+        "min_top_n_kept": min(kept, default=1.0),
+        "min_kendall_tau": min(taus, default=1.0),
+        "variations": results,
+    }
 
 
 def stale_scores(conn: Connection) -> int:
     """How many stored scores predate their parcel's current version or the context layers."""
-    return conn.execute(text("""
+    return conn.execute(
+        text("""
         SELECT count(*) FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
          WHERE p.retired_at IS NULL
            AND (s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state))
-    """)).scalar_one()
+    """)
+    ).scalar_one()

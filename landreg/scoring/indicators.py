@@ -33,9 +33,12 @@ def _within(kind: str) -> str:
 
 _EXPRESSIONS = {
     "dist_rail_station_m": ("bahnhof", _nearest("bahnhof")),
-    "transit_access": ("haltestelle", f"""(SELECT max(service * greatest(0, 1 - d / {TRANSIT_RADIUS_M}))
+    "transit_access": (
+        "haltestelle",
+        f"""(SELECT max(service * greatest(0, 1 - d / {TRANSIT_RADIUS_M}))
                  FROM (SELECT {_SERVICE} AS service, ST_Distance(c.geom, p.geom) AS d FROM context_feature c
-                        WHERE c.kind = 'haltestelle' ORDER BY c.geom <-> p.geom LIMIT {TRANSIT_CANDIDATES}) near)"""),
+                        WHERE c.kind = 'haltestelle' ORDER BY c.geom <-> p.geom LIMIT {TRANSIT_CANDIDATES}) near)""",
+    ),
     "dist_motorway_m": ("autobahnanschluss", _nearest("autobahnanschluss")),
     "dist_port_m": ("hafen", _nearest("hafen")),
     "dist_residential_m": ("wohngebiet", _nearest("wohngebiet")),
@@ -52,17 +55,25 @@ def loaded_layers(conn: Connection) -> set[str]:
 
 def refresh_stale(conn: Connection) -> int:
     """Recompute the indicators that are missing, or older than their parcel or the context layers."""
-    ids = list(conn.execute(text("""
+    ids = list(
+        conn.execute(
+            text("""
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
          WHERE p.retired_at IS NULL
            AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
                 OR i.computed_at < (SELECT changed_at FROM context_state))
-    """)).scalars())
+    """)
+        ).scalars()
+    )
     return compute(conn, ids) if ids else 0
 
 
-def compute(conn: Connection, parcel_ids: Sequence | None = None, shard: tuple[int, int] | None = None,
-            layers: set[str] | None = None) -> int:
+def compute(
+    conn: Connection,
+    parcel_ids: Sequence | None = None,
+    shard: tuple[int, int] | None = None,
+    layers: set[str] | None = None,
+) -> int:
     """(Re)compute the indicators of the given parcels (default: all current ones); returns how many.
 
     ``shard = (i, n)`` computes only parcels whose id hashes to ``i`` of ``n``, so that ``n``
@@ -79,10 +90,13 @@ def compute(conn: Connection, parcel_ids: Sequence | None = None, shard: tuple[i
         where.append("abs(hashtext(p.id::text)) % :shards = :shard")
         params |= {"shard": shard[0], "shards": shard[1]}
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", *COLUMNS))
-    return conn.execute(text(f"""
-        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, {', '.join(COLUMNS)})
+    return conn.execute(
+        text(f"""
+        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, {", ".join(COLUMNS)})
         SELECT p.id, p.version, clock_timestamp(), {values}
           FROM parcel p
-         WHERE {' AND '.join(where)}
+         WHERE {" AND ".join(where)}
         ON CONFLICT (parcel_id) DO UPDATE SET {updates}
-    """), params).rowcount
+    """),
+        params,
+    ).rowcount

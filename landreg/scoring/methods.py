@@ -33,13 +33,18 @@ class TopsisReference:
     anti_ideal: np.ndarray
 
     def to_json(self) -> dict:
-        return {k: [None if np.isnan(x) else float(x) for x in getattr(self, k)]
-                for k in ("norms", "ideal", "anti_ideal")}
+        return {
+            k: [None if np.isnan(x) else float(x) for x in getattr(self, k)] for k in ("norms", "ideal", "anti_ideal")
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> TopsisReference:
-        return cls(*(np.array([np.nan if x is None else x for x in data[k]], dtype=float)
-                     for k in ("norms", "ideal", "anti_ideal")))
+        return cls(
+            *(
+                np.array([np.nan if x is None else x for x in data[k]], dtype=float)
+                for k in ("norms", "ideal", "anti_ideal")
+            )
+        )
 
     @classmethod
     def of(cls, values: np.ndarray, weights: np.ndarray) -> TopsisReference:

@@ -48,10 +48,19 @@ class Profile:
     @classmethod
     def from_row(cls, row) -> Profile:
         d = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
-        return cls(row.id, row.name, row.version, row.title, row.purpose, row.method,
-                   tuple(d["categories"]), {k: v["weight"] for k, v in d["criteria"].items()},
-                   {k: v["function"] for k, v in d["criteria"].items()}, tuple(d["exclusions"]),
-                   d["abstand_class"])
+        return cls(
+            row.id,
+            row.name,
+            row.version,
+            row.title,
+            row.purpose,
+            row.method,
+            tuple(d["categories"]),
+            {k: v["weight"] for k, v in d["criteria"].items()},
+            {k: v["function"] for k, v in d["criteria"].items()},
+            tuple(d["exclusions"]),
+            d["abstand_class"],
+        )
 
 
 def validate_definition(definition: dict) -> tuple[dict, list[str]]:
@@ -96,25 +105,39 @@ def validate_definition(definition: dict) -> tuple[dict, list[str]]:
     abstand_class = definition.get("abstand_class", "V")
     if abstand_class not in ABSTAND_CLASSES:
         raise ProfileError(f"unknown Abstandserlass class {abstand_class!r}; classes are I to VII")
-    return {"method": method, "categories": categories, "criteria": checked, "exclusions": exclusions,
-            "abstand_class": abstand_class}, notes
+    return {
+        "method": method,
+        "categories": categories,
+        "criteria": checked,
+        "exclusions": exclusions,
+        "abstand_class": abstand_class,
+    }, notes
 
 
-def save_profile(conn: Connection, name: str, title: str, purpose: str, definition: dict,
-                 actor: str) -> tuple[Profile, list[str]]:
+def save_profile(
+    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str
+) -> tuple[Profile, list[str]]:
     """Store a profile; a changed definition becomes the next version, an unchanged one is kept."""
     stored, notes = validate_definition(definition)
     current = current_profile(conn, name, missing_ok=True)
-    if current and (current.title, current.purpose) == (title, purpose) and \
-            _definition_of(conn, current.id) == stored:
+    if current and (current.title, current.purpose) == (title, purpose) and _definition_of(conn, current.id) == stored:
         return current, notes + [f"unchanged: still version {current.version}"]
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         INSERT INTO scoring_profile (name, version, title, purpose, method, definition, created_by)
         VALUES (:name, coalesce((SELECT max(version) FROM scoring_profile WHERE name = :name), 0) + 1,
                 :title, :purpose, :method, CAST(:definition AS jsonb), :actor)
         RETURNING *
-    """), {"name": name, "title": title, "purpose": purpose, "method": stored["method"],
-           "definition": json.dumps(stored), "actor": actor}).one()
+    """),
+        {
+            "name": name,
+            "title": title,
+            "purpose": purpose,
+            "method": stored["method"],
+            "definition": json.dumps(stored),
+            "actor": actor,
+        },
+    ).one()
     return Profile.from_row(row), notes
 
 
@@ -123,9 +146,12 @@ def _definition_of(conn: Connection, profile_id: int) -> dict:
 
 
 def current_profile(conn: Connection, name: str, missing_ok: bool = False) -> Profile | None:
-    row = conn.execute(text("""
+    row = conn.execute(
+        text("""
         SELECT * FROM scoring_profile WHERE name = :name ORDER BY version DESC LIMIT 1
-    """), {"name": name}).one_or_none()
+    """),
+        {"name": name},
+    ).one_or_none()
     if row is None:
         if missing_ok:
             return None
@@ -135,17 +161,21 @@ def current_profile(conn: Connection, name: str, missing_ok: bool = False) -> Pr
 
 
 def profile_version(conn: Connection, name: str, version: int) -> Profile:
-    row = conn.execute(text("SELECT * FROM scoring_profile WHERE name = :name AND version = :version"),
-                       {"name": name, "version": version}).one_or_none()
+    row = conn.execute(
+        text("SELECT * FROM scoring_profile WHERE name = :name AND version = :version"),
+        {"name": name, "version": version},
+    ).one_or_none()
     if row is None:
         raise ProfileError(f"scoring profile {name!r} has no version {version}")
     return Profile.from_row(row)
 
 
 def current_profiles(conn: Connection) -> list[Profile]:
-    rows = conn.execute(text("""
+    rows = conn.execute(
+        text("""
         SELECT DISTINCT ON (name) * FROM scoring_profile ORDER BY name, version DESC
-    """)).all()
+    """)
+    ).all()
     return [Profile.from_row(r) for r in rows]
 
 
@@ -154,27 +184,59 @@ DEFAULT_PROFILES = {
     "ministerium-revitalisierung": (
         "Revitalisierung (Ministerium)",
         "Which brownfields to revitalise first: low risk, secured planning, good transit, available soon",
-        {"method": "weighted_sum", "categories": ["brachflaeche"],
-         "criteria": {"contamination": 0.15, "restriction_class": 0.15, "availability": 0.10,
-                      "planning_status": 0.10, "servicing": 0.10, "size": 0.10, "rail_station": 0.10,
-                      "transit": 0.15, "owner_willing": 0.05},
-         "exclusions": ["flood_zone", "protected_area"]},
+        {
+            "method": "weighted_sum",
+            "categories": ["brachflaeche"],
+            "criteria": {
+                "contamination": 0.15,
+                "restriction_class": 0.15,
+                "availability": 0.10,
+                "planning_status": 0.10,
+                "servicing": 0.10,
+                "size": 0.10,
+                "rail_station": 0.10,
+                "transit": 0.15,
+                "owner_willing": 0.05,
+            },
+            "exclusions": ["flood_zone", "protected_area"],
+        },
     ),
     "investor-industrie": (
         "Industriestandort (Investor)",
         "Large, available, unrestricted sites with motorway access for industry and logistics",
-        {"method": "weighted_sum", "categories": ["gewerbeflaeche", "industrieflaeche", "brachflaeche"],
-         "criteria": {"size": 0.20, "availability": 0.20, "restriction_class": 0.15, "motorway": 0.15,
-                      "servicing": 0.10, "planning_status": 0.10, "owner_willing": 0.05, "ownership": 0.05},
-         "exclusions": ["flood_zone", "owner_objection"], "abstand_class": "IV"},
+        {
+            "method": "weighted_sum",
+            "categories": ["gewerbeflaeche", "industrieflaeche", "brachflaeche"],
+            "criteria": {
+                "size": 0.20,
+                "availability": 0.20,
+                "restriction_class": 0.15,
+                "motorway": 0.15,
+                "servicing": 0.10,
+                "planning_status": 0.10,
+                "owner_willing": 0.05,
+                "ownership": 0.05,
+            },
+            "exclusions": ["flood_zone", "owner_objection"],
+            "abstand_class": "IV",
+        },
     ),
     "wohnen-bauluecken": (
         "Wohnen in Baulücken",
         "Infill lots for housing: well served by public transport, available, owner willing",
-        {"method": "weighted_sum", "categories": ["bauluecke"],
-         "criteria": {"transit": 0.30, "rail_station": 0.15, "availability": 0.20, "owner_willing": 0.15,
-                      "servicing": 0.10, "planning_status": 0.10},
-         "exclusions": ["flood_zone", "protected_area", "owner_objection"]},
+        {
+            "method": "weighted_sum",
+            "categories": ["bauluecke"],
+            "criteria": {
+                "transit": 0.30,
+                "rail_station": 0.15,
+                "availability": 0.20,
+                "owner_willing": 0.15,
+                "servicing": 0.10,
+                "planning_status": 0.10,
+            },
+            "exclusions": ["flood_zone", "protected_area", "owner_objection"],
+        },
     ),
 }
 

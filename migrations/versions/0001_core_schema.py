@@ -35,8 +35,13 @@ CODES = {
     "servicing": ["erschlossen", "teilweise", "unerschlossen"],
 }
 CONTEXT_KINDS = [
-    "bahnhof", "haltestelle", "autobahnanschluss", "hafen", "wohngebiet",
-    "ueberschwemmungsgebiet", "schutzgebiet",
+    "bahnhof",
+    "haltestelle",
+    "autobahnanschluss",
+    "hafen",
+    "wohngebiet",
+    "ueberschwemmungsgebiet",
+    "schutzgebiet",
 ]
 
 # The parcel's attributes, copied into every version row.

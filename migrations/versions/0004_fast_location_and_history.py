@@ -20,9 +20,27 @@ branch_labels = None
 depends_on = None
 
 VERSIONED = [
-    "ags", "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use",
-    "contamination", "restriction_class", "availability", "ownership", "owner_willing", "servicing",
-    "owner_contact", "internal_notes", "publication_allowed", "data_date", "is_sample", "geom", "area_m2",
+    "ags",
+    "local_ref",
+    "name",
+    "category",
+    "status",
+    "designation",
+    "planning_status",
+    "previous_use",
+    "contamination",
+    "restriction_class",
+    "availability",
+    "ownership",
+    "owner_willing",
+    "servicing",
+    "owner_contact",
+    "internal_notes",
+    "publication_allowed",
+    "data_date",
+    "is_sample",
+    "geom",
+    "area_m2",
 ]
 _COLUMNS = ", ".join(VERSIONED)
 _NEW_COLUMNS = ", ".join(f"n.{c}" for c in VERSIONED)
@@ -212,7 +230,8 @@ def downgrade() -> None:
     CREATE TRIGGER parcel_after_write AFTER INSERT OR UPDATE ON parcel
         FOR EACH ROW EXECUTE FUNCTION parcel_after_write();
     """)
-    op.execute(_before_write("""
+    op.execute(
+        _before_write("""
         IF TG_OP = 'UPDATE' AND NEW.geom = OLD.geom AND NEW.ags IS NOT DISTINCT FROM OLD.ags THEN
             RETURN NEW;
         END IF;
@@ -224,7 +243,8 @@ def downgrade() -> None:
          WHERE ST_Intersects(m.geom, NEW.geom)
          ORDER BY share DESC
          LIMIT 1;
-"""))
+""")
+    )
     op.execute("""
     DROP TRIGGER municipality_subdivide ON municipality;
     DROP FUNCTION municipality_subdivide();

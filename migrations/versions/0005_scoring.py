@@ -19,14 +19,14 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-KINDS = ["bahnhof", "haltestelle", "autobahnanschluss", "hafen", "wohngebiet", "ueberschwemmungsgebiet",
-         "schutzgebiet"]
+KINDS = ["bahnhof", "haltestelle", "autobahnanschluss", "hafen", "wohngebiet", "ueberschwemmungsgebiet", "schutzgebiet"]
 
 
 def upgrade() -> None:
     for kind in KINDS:
-        op.execute(f"CREATE INDEX context_feature_{kind}_geom_idx ON context_feature USING gist (geom) "
-                   f"WHERE kind = '{kind}'")
+        op.execute(
+            f"CREATE INDEX context_feature_{kind}_geom_idx ON context_feature USING gist (geom) WHERE kind = '{kind}'"
+        )
     op.execute("""
     CREATE TABLE context_state (
         singleton  boolean PRIMARY KEY DEFAULT true CONSTRAINT context_state_singleton CHECK (singleton),
