@@ -11,11 +11,11 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pyproj import Transformer
 from sqlalchemy import func, select, text
@@ -175,6 +175,8 @@ def _collection_body(request: Request, conn, collection: Collection) -> dict:
                 "href": f"{href}/queryables",
                 "type": "application/schema+json",
             },
+            # the draft relation name that GDAL before 3.7 looks for
+            {"rel": "queryables", "href": f"{href}/queryables", "type": "application/schema+json"},
         ],
     }
     bbox = extent(conn, collection)
@@ -195,22 +197,26 @@ def collections(request: Request):
     return HTMLResponse(render.collections(body)) if _format(request) == "html" else body
 
 
-@router.get("/collections/{collection_id}", summary="One feature collection")
-def collection(request: Request, collection_id: str):
+@router.get("/collections/{collectionId}", summary="One feature collection")
+def collection(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
     c = _collection(collection_id)
     with request.app.state.engine.connect() as conn:
         body = _collection_body(request, conn, c)
     return HTMLResponse(render.collections({"collections": [body]})) if _format(request) == "html" else body
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Properties usable in filters")
-def queryables(request: Request, collection_id: str, principal: PrincipalDep):
+@router.get("/collections/{collectionId}/queryables", summary="Properties usable in filters")
+def queryables(request: Request, collection_id: Annotated[str, Path(alias="collectionId")], principal: PrincipalDep):
     schema = queryables_schema(_collection(collection_id), principal is not None)
     schema |= {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{_base(request)}/collections/{collection_id}/queryables",
+        # the draft form (a list of ids) that GDAL before 3.7 reads; JSON Schema ignores the extra keyword
+        "queryables": [{"id": name} for name in schema["properties"] if name != "geom"],
     }
-    return JSONResponse(schema, media_type="application/schema+json")
+    accept = request.headers.get("accept", "")
+    plain_json = "application/json" in accept and "application/schema+json" not in accept  # older clients
+    return JSONResponse(schema, media_type="application/json" if plain_json else "application/schema+json")
 
 
 # -- items ----------------------------------------------------------------------------------
@@ -257,13 +263,33 @@ def _bbox(value: str | None) -> list[float] | None:
 
 
 @router.get(
-    "/collections/{collection_id}/items",
+    "/collections/{collectionId}/items",
     summary="Features, with filters and paging",
     response_class=Response,
     responses={200: {"content": {_GEOJSON: {}, "text/html": {}, "text/csv": {}}}},
 )
-def items(request: Request, collection_id: str, principal: PrincipalDep):
-    _only(request, _ITEMS_PARAMS)
+def items(
+    request: Request,
+    collection_id: Annotated[str, Path(alias="collectionId")],
+    principal: PrincipalDep,
+    f: Annotated[str | None, Query(description="json (GeoJSON), html or csv")] = None,
+    lang: Annotated[str | None, Query(description="de or en (HTML labels)")] = None,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    crs: Annotated[str | None, Query(description="output CRS URI")] = None,
+    datetime: Annotated[str | None, Query(description="parcels as of this instant")] = None,
+    limit: Annotated[str | None, Query(description=f"1 to {LIMIT_MAX}, default {LIMIT_DEFAULT}")] = None,
+    offset: Annotated[str | None, Query()] = None,
+    filter: Annotated[str | None, Query(description="CQL2 filter")] = None,  # noqa: A002 - the OGC name
+    filter_lang: Annotated[
+        Literal["cql2-text", "cql2-json", "cql-text"] | None,
+        Query(alias="filter-lang", description="cql-text: the draft name of cql2-text, for older clients"),
+    ] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
+    sortby: Annotated[str | None, Query(description="e.g. -area_m2,name")] = None,
+    properties: Annotated[str | None, Query(description="comma-separated property names")] = None,
+):
+    """Query parameters named like a queryable property filter by equality (``?category=bauluecke``)."""
     c = _collection(collection_id)
     q = request.query_params
     fmt = _format(request, ("json", "html", "csv"))
@@ -274,7 +300,16 @@ def items(request: Request, collection_id: str, principal: PrincipalDep):
     if at is not None and not c.is_parcels:
         at = None  # other collections have no history: datetime matches everything
     src = source(c, principal is not None, at)
-    conditions = []
+    unknown = sorted(set(q) - _ITEMS_PARAMS - set(src.properties))
+    if unknown:
+        raise HTTPException(
+            400,
+            f"unknown query parameter(s): {', '.join(unknown)}; allowed: "
+            f"{', '.join(sorted(_ITEMS_PARAMS))} and the queryables",
+        )
+    conditions = [
+        src.properties[name] == _typed(src.properties[name], q[name]) for name in sorted(set(q) & set(src.properties))
+    ]
     bbox = _bbox(q.get("bbox"))
     if bbox:
         conditions.append(bbox_filter(src, bbox, *_crs(q.get("bbox-crs"), "bbox-crs")))
@@ -283,7 +318,8 @@ def items(request: Request, collection_id: str, principal: PrincipalDep):
     if q.get("filter"):
         filter_srid, filter_flip = _crs(q.get("filter-crs"), "filter-crs")
         try:
-            node = cql.parse(q["filter"], q.get("filter-lang", "cql2-text"))
+            language = {"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text"))
+            node = cql.parse(q["filter"], language)
             conditions.append(cql.to_sql(node, src.properties, src.geometry, filter_srid))
         except cql.FilterError as exc:
             raise HTTPException(400, f"filter: {exc}") from None
@@ -328,6 +364,22 @@ def items(request: Request, collection_id: str, principal: PrincipalDep):
     return StreamingResponse(_stream(collection_part, features), media_type=_GEOJSON, headers=headers)
 
 
+def _typed(column, value: str):
+    """A query parameter's text as the column's type (400 when it does not fit)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = str
+    try:
+        if python_type is bool:
+            return {"true": True, "false": False}[value.lower()]
+        if python_type in (dt.date, dt.datetime):
+            return python_type.fromisoformat(value)
+        return python_type(value)
+    except (KeyError, ValueError):
+        raise HTTPException(400, f"{column.key}={value!r} is not a valid {python_type.__name__}") from None
+
+
 def _stream(head: dict, features: list) -> Iterator[bytes]:
     prefix = json.dumps(head)[:-1]
     yield (prefix + ', "features": [').encode()
@@ -357,7 +409,13 @@ def _etag(version: int) -> str:
 
 
 def _one(
-    request: Request, c: Collection, feature_id: str, principal, srid: int, flip: bool, at: dt.datetime | None = None
+    request: Request,
+    c: Collection,
+    feature_id: Annotated[str, Path(alias="featureId")],
+    principal,
+    srid: int,
+    flip: bool,
+    at: dt.datetime | None = None,
 ):
     src = source(c, principal is not None, at)
     with request.app.state.engine.connect() as conn:
@@ -366,12 +424,17 @@ def _one(
 
 
 @router.get(
-    "/collections/{collection_id}/items/{feature_id}",
+    "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
     response_class=Response,
     responses={200: {"content": {_GEOJSON: {}, "text/html": {}}}},
 )
-def item(request: Request, collection_id: str, feature_id: str, principal: PrincipalDep):
+def item(
+    request: Request,
+    collection_id: Annotated[str, Path(alias="collectionId")],
+    feature_id: Annotated[str, Path(alias="featureId")],
+    principal: PrincipalDep,
+):
     _only(request, {"f", "lang", "crs", "datetime"})
     c = _collection(collection_id)
     fmt = _format(request)
@@ -396,8 +459,8 @@ def item(request: Request, collection_id: str, feature_id: str, principal: Princ
     return JSONResponse(feature, media_type=_GEOJSON, headers=headers)
 
 
-@router.get("/collections/parcels/items/{feature_id}/history", summary="Every version of a parcel")
-def history(request: Request, feature_id: uuid.UUID, principal: PrincipalDep):
+@router.get("/collections/parcels/items/{featureId}/history", summary="Every version of a parcel")
+def history(request: Request, feature_id: Annotated[uuid.UUID, Path(alias="featureId")], principal: PrincipalDep):
     confidential = principal is not None
     fields = ("local_ref", "name", "category", "status", "designation", "availability", "area_m2")
     with request.app.state.engine.connect() as conn:
@@ -520,10 +583,10 @@ def _change(request: Request, feature_id: uuid.UUID, principal, if_match, attrib
         return parcel.version
 
 
-@router.put("/collections/parcels/items/{feature_id}", status_code=204, summary="Replace a parcel (planners)")
+@router.put("/collections/parcels/items/{featureId}", status_code=204, summary="Replace a parcel (planners)")
 def replace(
     request: Request,
-    feature_id: uuid.UUID,
+    feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
     principal: PlannerDep,
     feature: Annotated[dict, Body()],
     if_match: Annotated[str | None, Header()] = None,
@@ -539,10 +602,10 @@ def replace(
     return Response(status_code=204, headers={"ETag": _etag(version)})
 
 
-@router.patch("/collections/parcels/items/{feature_id}", status_code=204, summary="Update a parcel (planners)")
+@router.patch("/collections/parcels/items/{featureId}", status_code=204, summary="Update a parcel (planners)")
 def patch(
     request: Request,
-    feature_id: uuid.UUID,
+    feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
     principal: PlannerDep,
     feature: Annotated[dict, Body()],
     if_match: Annotated[str | None, Header()] = None,
@@ -553,12 +616,15 @@ def patch(
 
 
 @router.delete(
-    "/collections/parcels/items/{feature_id}",
+    "/collections/parcels/items/{featureId}",
     status_code=204,
     summary="Retire a parcel (planners): end-dated, kept in the history",
 )
 def delete(
-    request: Request, feature_id: uuid.UUID, principal: PlannerDep, if_match: Annotated[str | None, Header()] = None
+    request: Request,
+    feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
+    principal: PlannerDep,
+    if_match: Annotated[str | None, Header()] = None,
 ):
     _change(request, feature_id, principal, if_match, None)
     return Response(status_code=204)

@@ -36,6 +36,11 @@ if [ "$needs_server" = yes ]; then
     fi
 fi
 
+# The tests also drive GDAL's command line tools against the API (OAPIF driver).
+if [ "$purpose" = test ] && ! command -v ogrinfo >/dev/null; then
+    packages+=(gdal-bin)
+fi
+
 # --- install them, or say exactly what to install ---------------------------------------------
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then

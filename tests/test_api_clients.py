@@ -1,0 +1,81 @@
+"""Real clients against a live server on loopback: GDAL's OAPIF driver and OWSLib."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import shapely
+import uvicorn
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from landreg.parcels import create_parcel
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+PARCELS = 25  # more than one page of 10, to exercise paging
+
+
+@pytest.fixture(scope="module")
+def server(committed_engine):
+    with Session(committed_engine) as session:
+        for i in range(PARCELS):
+            create_parcel(session, "seed", local_ref=f"L{i:02d}", category="bauluecke" if i % 5 else "brachflaeche",
+                          publication_allowed=True, geom=shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40))
+        session.commit()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(committed_engine.url.render_as_string(hide_password=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+ogrinfo = shutil.which("ogrinfo")
+
+
+@pytest.mark.skipif(ogrinfo is None, reason="GDAL command line tools (gdal-bin) not installed")
+def test_gdal_reads_all_parcels_through_paging(server):
+    result = subprocess.run(
+        [ogrinfo, "-ro", "-al", "-so", "-oo", "PAGE_SIZE=10", f"OAPIF:{server}", "parcels"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"Feature Count: {PARCELS}" in result.stdout
+    listing = subprocess.run([ogrinfo, "-ro", "-q", "-oo", "PAGE_SIZE=10", f"OAPIF:{server}", "parcels"],
+                             capture_output=True, text=True, timeout=60)
+    assert listing.stdout.count("OGRFeature(parcels)") == PARCELS
+
+
+@pytest.mark.skipif(ogrinfo is None, reason="GDAL command line tools (gdal-bin) not installed")
+def test_gdal_pushes_attribute_filters_to_the_server(server):
+    result = subprocess.run(
+        [ogrinfo, "-ro", "-q", "--debug", "ON", f"OAPIF:{server}", "parcels", "-where", "category = 'brachflaeche'"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("OGRFeature(parcels)") == PARCELS // 5
+    requests = [line for line in result.stderr.splitlines() if "/collections/parcels/items" in line]
+    assert any("filter=" in line for line in requests), "\n".join(requests)
+
+
+def test_owslib_lists_collections_items_and_queryables(server):
+    from owslib.ogcapi.features import Features
+
+    api = Features(server)
+    assert "parcels" in [c["id"] for c in api.collections()["collections"]]
+    lon, lat = 7.46, 51.50
+    page = api.collection_items("parcels", bbox=[lon, lat, lon + 0.1, lat + 0.05], limit=5)
+    assert page["numberReturned"] == 5 and page["numberMatched"] == PARCELS
+    assert "category" in api.collection_queryables("parcels")["properties"]
