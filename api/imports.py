@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.security import AuthenticatedDep, PlannerDep
+from api.security import ERRORS, AuthenticatedDep, PlannerDep
 from landreg.importer import MODES, ImportOptions, ImportRefused, import_file
 
-router = APIRouter(prefix="/imports", tags=["Import"])
+router = APIRouter(prefix="/imports", tags=["Import"], responses=ERRORS)
 SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".csv", ".xlsx"}
 
 
@@ -81,7 +81,9 @@ def upload(
 
 
 @router.get("", summary="Recorded imports, newest first")
-def list_imports(request: Request, principal: AuthenticatedDep, limit: int = 50) -> list[dict]:
+def list_imports(
+    request: Request, principal: AuthenticatedDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict]:
     with request.app.state.engine.connect() as conn:
         rows = conn.execute(
             text("""
@@ -89,7 +91,7 @@ def list_imports(request: Request, principal: AuthenticatedDep, limit: int = 50)
                    rejected, retired
               FROM import_run WHERE :all OR actor = :actor ORDER BY started_at DESC LIMIT :limit
         """),
-            {"all": principal.role != "planner", "actor": principal.owner, "limit": min(limit, 500)},
+            {"all": principal.role != "planner", "actor": principal.owner, "limit": limit},
         ).mappings()
         return [dict(r) for r in rows]
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api import render
-from api.security import PlannerDep, PrincipalDep
+from api.security import ERRORS, PlannerDep, PrincipalDep
 from landreg import STORAGE_SRID, cql
 from landreg.features import (
     COLLECTIONS,
@@ -39,7 +39,15 @@ from landreg.features import (
 )
 from landreg.parcels import EDITABLE_FIELDS, ParcelError, create_parcel, get_parcel, retire_parcel, update_parcel
 
-router = APIRouter(tags=["OGC API – Features"])
+router = APIRouter(
+    tags=["OGC API – Features"],
+    responses=ERRORS
+    | {
+        410: {"description": "the parcel was retired"},
+        412: {"description": "If-Match does not match the current ETag"},
+        428: {"description": "If-Match is required for changes"},
+    },
+)
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

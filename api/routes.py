@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import text
 
+from api.security import ERRORS
 from landreg import summary
 from landreg.vocab import CATEGORY, STATUS
 
-router = APIRouter(tags=["Registry"])
+router = APIRouter(tags=["Registry"], responses=ERRORS)
 
 
 @router.get("/health", summary="Liveness: the process answers (the database is checked by /ready)")

@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from sqlalchemy import text
 
-from api.security import MinistryDep, PrincipalDep
+from api.security import ERRORS, MinistryDep, PrincipalDep
 from landreg.scoring import ProfileError, current_profile, explain, ranking, save_profile, sensitivity
 from landreg.scoring.engine import score_profile
 from landreg.scoring.profiles import Profile, current_profiles, profile_version
 
-router = APIRouter(prefix="/profiles", tags=["Scoring"])
+router = APIRouter(prefix="/profiles", tags=["Scoring"], responses=ERRORS)
 
 
 def _public(profile: Profile) -> dict:

@@ -43,6 +43,16 @@ def require_role(*roles: str):
     return dependency
 
 
+#: Error answers every route may give; declared so that the OpenAPI document lists them.
+ERRORS = {
+    400: {"description": "invalid parameter, with a message naming it"},
+    401: {"description": "missing, wrong or revoked token"},
+    403: {"description": "the token's role or municipality does not allow this"},
+    404: {"description": "not found (or not visible to the caller)"},
+    422: {"description": "refused: the message names the field and the reason"},
+    503: {"description": "the database is not reachable"},
+}
+
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
 MinistryDep = Annotated[Principal, Depends(require_role("ministry"))]

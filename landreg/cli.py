@@ -9,7 +9,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
 from landreg.db import make_engine, resolve_database_url
@@ -418,6 +418,9 @@ def main() -> None:
         raise SystemExit(2) from None
     except OperationalError as exc:
         typer.secho(f"Cannot reach the database: {exc.orig}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+    except DBAPIError as exc:
+        typer.secho(f"The database refused: {exc.orig}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
 
 

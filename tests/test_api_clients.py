@@ -5,8 +5,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import shapely
@@ -14,6 +16,7 @@ import uvicorn
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from landreg.auth import create_token
 from landreg.parcels import create_parcel
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
@@ -25,8 +28,14 @@ PARCELS = 25  # more than one page of 10, to exercise paging
 def server(committed_engine):
     with Session(committed_engine) as session:
         for i in range(PARCELS):
-            create_parcel(session, "seed", local_ref=f"L{i:02d}", category="bauluecke" if i % 5 else "brachflaeche",
-                          publication_allowed=True, geom=shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40))
+            create_parcel(
+                session,
+                "seed",
+                local_ref=f"L{i:02d}",
+                category="bauluecke" if i % 5 else "brachflaeche",
+                publication_allowed=True,
+                geom=shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40),
+            )
         session.commit()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,11 +60,18 @@ ogrinfo = shutil.which("ogrinfo")
 def test_gdal_reads_all_parcels_through_paging(server):
     result = subprocess.run(
         [ogrinfo, "-ro", "-al", "-so", "-oo", "PAGE_SIZE=10", f"OAPIF:{server}", "parcels"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert f"Feature Count: {PARCELS}" in result.stdout
-    listing = subprocess.run([ogrinfo, "-ro", "-q", "-oo", "PAGE_SIZE=10", f"OAPIF:{server}", "parcels"],
-                             capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [ogrinfo, "-ro", "-q", "-oo", "PAGE_SIZE=10", f"OAPIF:{server}", "parcels"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listing.stdout.count("OGRFeature(parcels)") == PARCELS
 
 
@@ -63,7 +79,10 @@ def test_gdal_reads_all_parcels_through_paging(server):
 def test_gdal_pushes_attribute_filters_to_the_server(server):
     result = subprocess.run(
         [ogrinfo, "-ro", "-q", "--debug", "ON", f"OAPIF:{server}", "parcels", "-where", "category = 'brachflaeche'"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("OGRFeature(parcels)") == PARCELS // 5
     requests = [line for line in result.stderr.splitlines() if "/collections/parcels/items" in line]
@@ -79,3 +98,31 @@ def test_owslib_lists_collections_items_and_queryables(server):
     page = api.collection_items("parcels", bbox=[lon, lat, lon + 0.1, lat + 0.05], limit=5)
     assert page["numberReturned"] == 5 and page["numberMatched"] == PARCELS
     assert "category" in api.collection_queryables("parcels")["properties"]
+
+
+def test_schemathesis_finds_no_server_error_nor_undocumented_answer(server, committed_engine):
+    """Property-based requests generated from the OpenAPI document, anonymous and as a planner."""
+    with committed_engine.begin() as conn:
+        token = create_token(conn, "schemathesis", "planner", ["05913000"])[1]
+    cli = str(Path(sys.executable).parent / "schemathesis")
+    for headers in ([], ["-H", f"Authorization: Bearer {token}"]):
+        result = subprocess.run(
+            [
+                cli,
+                "run",
+                f"{server}/openapi.json",
+                "-c",
+                "not_a_server_error,status_code_conformance,response_schema_conformance",
+                "-n",
+                "15",
+                "--request-timeout",
+                "30",
+                "--seed",
+                "1",
+                *headers,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stdout[-4000:]
