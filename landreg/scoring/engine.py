@@ -62,17 +62,32 @@ def load(conn: Connection, profile: Profile | None, parcel_ids: Sequence | None 
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
-    rows = conn.execute(
-        text(f"""
+    query = f"""
         SELECT p.id AS parcel_id, p.version AS parcel_version, p.ags, p.category,
                {", ".join("p." + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
                {", ".join("i." + c for c in indicators.COLUMNS)}
           FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version
          WHERE {" AND ".join(where)}
-    """),
-        params,
-    )
+    """
+    if not params:  # all parcels: COPY and a CSV reader are several times faster than row objects
+        return _copy_frame(conn, query)
+    rows = conn.execute(text(query), params)
     return pd.DataFrame(rows.all(), columns=list(rows.keys()))
+
+
+def _copy_frame(conn: Connection, query: str) -> pd.DataFrame:
+    """The result of a parameterless query, read with COPY ... TO STDOUT (CSV)."""
+    buffer = io.BytesIO()
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    text_columns = ["parcel_id", "ags", "category", *[a for a in _ATTRIBUTES if a != "restriction_class"]]
+    frame = pd.read_csv(buffer, dtype={c: "object" for c in text_columns})
+    for flag in ("in_flood_zone", "in_protected_area"):
+        frame[flag] = frame[flag].map({"t": True, "f": False})
+    return frame
 
 
 def _raw(frame: pd.DataFrame, key: str, profile: Profile) -> np.ndarray:

@@ -1,0 +1,194 @@
+"""API benchmark: landreg's OGC API against tipg serving the same table, same server, same client.
+
+Both run as one uvicorn process on loopback; tipg is installed into its own virtual environment
+in bench/cache/tipg-venv on first use. The client (httpx, asyncio) sends a fixed, seeded
+sequence of requests with 1 and 8 concurrent clients: items in a 1.5 km bbox (limit 100), items
+with a CQL2 filter, single features. landreg answers as for an anonymous caller (public view,
+access control included); tipg has no access control.
+
+    python bench/api_bench.py --size 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+from common import RESULTS, ROOT, VENV_BIN, BenchDatabase, markdown_table, run_measured, stats
+from generate import generate
+from sqlalchemy import create_engine, text
+
+TIPG_VENV = ROOT / "bench" / "cache" / "tipg-venv"
+RVR_BOX = (6.5, 51.3, 7.9, 51.75)  # lon/lat box around the RVR
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tipg_python() -> str:
+    python = TIPG_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
+    return str(python)
+
+
+def _start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code < 500:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+def _requests(kind: str, base: str, collection: str, ids: list[str], n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    urls = []
+    for _ in range(n):
+        lon = rng.uniform(RVR_BOX[0], RVR_BOX[2] - 0.02)
+        lat = rng.uniform(RVR_BOX[1], RVR_BOX[3] - 0.014)
+        bbox = f"{lon:.5f},{lat:.5f},{lon + 0.02:.5f},{lat + 0.014:.5f}"
+        if kind == "bbox":
+            urls.append(f"{base}/collections/{collection}/items?bbox={bbox}&limit=100")
+        elif kind == "cql2":
+            urls.append(
+                f"{base}/collections/{collection}/items?bbox={bbox}&limit=100&filter-lang=cql2-text"
+                f"&filter=category%3D%27bauluecke%27%20AND%20area_m2%3E2000"
+            )
+        else:
+            urls.append(f"{base}/collections/{collection}/items/{rng.choice(ids)}")
+    return urls
+
+
+async def _load(urls: list[str], concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    queue = list(reversed(urls))
+    async with httpx.AsyncClient(timeout=60, headers={"Accept": "application/geo+json"}) as client:
+
+        async def worker():
+            while queue:
+                url = queue.pop()
+                started = time.perf_counter()
+                response = await client.get(url)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+def measure(base: str, collection: str, ids: list[str], kind: str, concurrency: int, n: int) -> dict:
+    asyncio.run(_load(_requests(kind, base, collection, ids, 20, seed=99), concurrency))  # warm-up
+    latencies, seconds = asyncio.run(_load(_requests(kind, base, collection, ids, n, seed=7), concurrency))
+    return stats(latencies) | {"rps": n / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    path = generate(args.size)
+    tipg_python = _tipg_python()
+    db = BenchDatabase()
+    servers = []
+    try:
+        url = db.fresh("bench_api")
+        env = {"LANDREG_DATABASE_URL": url}
+        landreg = str(VENV_BIN / "landreg")
+        run_measured([landreg, "migrate"], env)
+        run_measured([landreg, "seed", "--count", "0"], env)
+        run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            ids = [
+                str(i)
+                for i in conn.execute(
+                    text("SELECT id FROM parcel WHERE publication_allowed ORDER BY id LIMIT 5000")
+                ).scalars()
+            ]
+            conn.execute(text("ANALYZE"))
+        engine.dispose()
+        ours_port, tipg_port = _port(), _port()
+        servers.append(
+            _start(
+                [
+                    str(VENV_BIN / "uvicorn"),
+                    "--factory",
+                    "api.app:create_app",
+                    "--port",
+                    str(ours_port),
+                    "--log-level",
+                    "warning",
+                ],
+                env | {"PYTHONPATH": str(ROOT)},
+                ours_port,
+            )
+        )
+        libpq = f"postgresql://landreg@/bench_api?host={db.cluster.socket_dir}&port=5432"
+        servers.append(
+            _start(
+                [tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
+                {"DATABASE_URL": libpq, "TIPG_NAME": "tipg", "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
+                tipg_port,
+            )
+        )
+        rows = []
+        for kind, label in (
+            ("bbox", "items, bbox + limit 100"),
+            ("cql2", "items, bbox + CQL2 filter"),
+            ("feature", "single feature"),
+        ):
+            for concurrency in (1, 8):
+                ours = measure(f"http://127.0.0.1:{ours_port}", "parcels", ids, kind, concurrency, args.requests)
+                peer = measure(f"http://127.0.0.1:{tipg_port}", "public.parcel", ids, kind, concurrency, args.requests)
+                rows.append(
+                    [
+                        f"{label}, {concurrency} client{'s' if concurrency > 1 else ''}",
+                        f"{ours['median']:.1f} / {ours['p95']:.1f} ms, {ours['rps']:.0f} req/s",
+                        f"{peer['median']:.1f} / {peer['p95']:.1f} ms, {peer['rps']:.0f} req/s",
+                        f"{ours['rps'] / peer['rps']:.2f}",
+                    ]
+                )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        db.close()
+    table = markdown_table(
+        [
+            "request (median / p95 latency, throughput)",
+            "landreg",
+            "tipg",
+            "ratio (landreg req/s / tipg req/s, >1: landreg faster)",
+        ],
+        rows,
+    )
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-api.md"
+    out.write_text(
+        f"# API benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
+        f"`python bench/api_bench.py --size {args.size} --requests {args.requests}`\n\n{table}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
