@@ -142,11 +142,10 @@ def main() -> None:
                 ours_port,
             )
         )
-        libpq = f"postgresql://landreg@/bench_api?host={db.cluster.socket_dir}&port=5432"
         servers.append(
             _start(
                 [tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
-                {"DATABASE_URL": libpq, "TIPG_NAME": "tipg", "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
+                {"DATABASE_URL": db.tcp_url("bench_api"), "TIPG_NAME": "tipg", "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
                 tipg_port,
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,10 @@ class BenchDatabase:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="landreg-bench-"))
-        self.cluster = LocalCluster(root=self.root, bindir=find_bindir())
+        with socket.socket() as s:  # a free loopback port, for peers that only speak TCP (tipg)
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.cluster = LocalCluster(root=self.root, bindir=find_bindir(), port=self.port, listen="127.0.0.1")
         self.cluster.ensure_running()
         self.admin = create_engine(self.cluster.url(), isolation_level="AUTOCOMMIT")
 
@@ -71,7 +75,10 @@ class BenchDatabase:
         return self.cluster.url(name)
 
     def libpq(self, name: str) -> str:
-        return f"host={self.cluster.socket_dir} port=5432 dbname={name} user=landreg"
+        return f"host={self.cluster.socket_dir} port={self.port} dbname={name} user=landreg"
+
+    def tcp_url(self, name: str) -> str:
+        return f"postgresql://landreg@127.0.0.1:{self.port}/{name}"
 
     def close(self) -> None:
         self.admin.dispose()

@@ -23,7 +23,7 @@ from landreg.settings import Settings
 
 DATABASE = "landreg"
 ROLE = "landreg"
-PORT = 5432  # only names the socket file; the cluster listens on no TCP port
+PORT = 5432  # names the socket file; TCP only where `listen` asks for it
 _SOCKET_PATH_MAX = 107  # sun_path limit on Linux
 _SERVER_PROGRAMS = {"initdb", "pg_ctl"}  # these refuse to run as root
 
@@ -66,6 +66,8 @@ class LocalCluster:
     bindir: Path
     service_user: str = "landreg"
     fast_unsafe: bool = False  # fsync off: for throw-away test clusters only
+    port: int = PORT
+    listen: str = ""  # TCP addresses to listen on besides the socket ("" = none; benchmarks use loopback)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalCluster:
@@ -89,11 +91,11 @@ class LocalCluster:
 
     def url(self, database: str = DATABASE) -> str:
         """SQLAlchemy URL of a database in this cluster, over the Unix socket."""
-        return f"postgresql+psycopg://{ROLE}@/{database}?host={self.socket_dir}&port={PORT}"
+        return f"postgresql+psycopg://{ROLE}@/{database}?host={self.socket_dir}&port={self.port}"
 
     def libpq_url(self, database: str = DATABASE) -> str:
         """The same for psql and other libpq clients."""
-        return f"postgresql://{ROLE}@/{database}?host={self.socket_dir}&port={PORT}"
+        return f"postgresql://{ROLE}@/{database}?host={self.socket_dir}&port={self.port}"
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -131,10 +133,10 @@ class LocalCluster:
             "--locale=C.UTF-8",
         )
         conf = [
-            "# written by landreg: Unix socket only, inside the cluster's directory",
-            "listen_addresses = ''",
+            "# written by landreg: a Unix socket inside the cluster's directory",
+            f"listen_addresses = '{self.listen}'",
             f"unix_socket_directories = '{self.socket_dir}'",
-            f"port = {PORT}",
+            f"port = {self.port}",
         ]
         if self.fast_unsafe:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
@@ -142,7 +144,7 @@ class LocalCluster:
         with conf_file.open("a") as f:
             f.write("\n".join(conf) + "\n")
         self.start()
-        self._pg("createdb", "-h", str(self.socket_dir), "-p", str(PORT), "-U", ROLE, DATABASE)
+        self._pg("createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", ROLE, DATABASE)
 
     def start(self) -> None:
         result = self._pg(
@@ -171,7 +173,7 @@ class LocalCluster:
         return True
 
     def create_database(self, name: str) -> None:
-        self._pg("createdb", "-h", str(self.socket_dir), "-p", str(PORT), "-U", ROLE, name)
+        self._pg("createdb", "-h", str(self.socket_dir), "-p", str(self.port), "-U", ROLE, name)
 
     # -- helpers -------------------------------------------------------------------------
     def _check_postgis(self) -> None:
@@ -184,7 +186,7 @@ class LocalCluster:
             )
 
     def _check_socket_path(self) -> None:
-        socket = self.socket_dir / f".s.PGSQL.{PORT}"
+        socket = self.socket_dir / f".s.PGSQL.{self.port}"
         if len(str(socket)) > _SOCKET_PATH_MAX:
             raise LocalDatabaseError(
                 f"The socket path {socket} is longer than Unix allows ({_SOCKET_PATH_MAX} "
