@@ -18,7 +18,7 @@ import shapely
 from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pyproj import Transformer
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from api import render
@@ -36,6 +36,9 @@ from landreg.features import (
     queryables_schema,
     sort_clauses,
     source,
+)
+from landreg.features import (
+    feature_id as feature_id_of,
 )
 from landreg.parcels import EDITABLE_FIELDS, ParcelError, create_parcel, get_parcel, retire_parcel, update_parcel
 
@@ -341,12 +344,23 @@ def items(
         order = sort_clauses(src, q.get("sortby"))
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    stmt = (
-        select(feature_json(src, srid, flip, properties).label("f"), func.count().over().label("n"))
+    # the page first (ids, count of all matches), then the GeoJSON of just the page's features
+    page = (
+        select(
+            src.id_column.label("page_id"),
+            func.count().over().label("n"),
+            func.row_number().over(order_by=order).label("position"),
+        )
         .where(*conditions)
         .order_by(*order)
         .limit(limit)
         .offset(offset)
+        .subquery("page")
+    )
+    stmt = (
+        select(cast(feature_json(src, srid, flip, properties), Text).label("f"), page.c.n)
+        .select_from(src.query.join(page, src.id_column == page.c.page_id))
+        .order_by(page.c.position)
     )
     with request.app.state.engine.connect() as conn:
         rows = conn.execute(stmt).all()
@@ -355,7 +369,8 @@ def items(
             if rows
             else conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one()
         )
-    features = [r.f for r in rows]
+    raw = [r.f for r in rows]  # GeoJSON text as PostGIS wrote it
+    features = [json.loads(f) for f in raw] if fmt != "json" else raw
     links = _paging_links(request, offset, limit, len(features), matched)
     headers = {"Content-Crs": f"<{_crs_uri(srid, flip)}>"}
     if fmt == "html":
@@ -388,11 +403,11 @@ def _typed(column, value: str):
         raise HTTPException(400, f"{column.key}={value!r} is not a valid {python_type.__name__}") from None
 
 
-def _stream(head: dict, features: list) -> Iterator[bytes]:
+def _stream(head: dict, features: list[str]) -> Iterator[bytes]:
     prefix = json.dumps(head)[:-1]
     yield (prefix + ', "features": [').encode()
     for i, feature in enumerate(features):
-        yield ((", " if i else "") + json.dumps(feature, ensure_ascii=False)).encode()
+        yield ((", " if i else "") + feature).encode()
     yield b"]}"
 
 
@@ -427,7 +442,10 @@ def _one(
 ):
     src = source(c, principal is not None, at)
     with request.app.state.engine.connect() as conn:
-        row = conn.execute(select(feature_json(src, srid, flip).label("f")).where(src.id_column == feature_id)).first()
+        key = feature_id_of(c, feature_id)
+        if key is None:
+            return None
+        row = conn.execute(select(feature_json(src, srid, flip).label("f")).where(src.id_column == key)).first()
     return None if row is None else row.f
 
 

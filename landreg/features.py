@@ -9,6 +9,7 @@ history when a datetime is given ("as of that date").
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import JSON, Connection, String, and_, cast, func, literal, select, true
@@ -127,7 +128,7 @@ def source(collection: Collection, confidential: bool, at: dt.datetime | None = 
         if not confidential:
             where = and_(where, table.publication_allowed)
         id_col = Parcel.id if at is None else ParcelVersion.parcel_id
-        return _subquery(columns, where, cast(id_col, String), table.geom, table)
+        return _subquery(columns, where, id_col, table.geom, table)
     if collection.id == "municipalities":
         columns = {
             "ags": Municipality.ags,
@@ -141,7 +142,7 @@ def source(collection: Collection, confidential: bool, at: dt.datetime | None = 
     return _subquery(
         columns,
         ContextFeature.kind == collection.id,
-        cast(ContextFeature.id, String),
+        ContextFeature.id,
         ContextFeature.geom,
         ContextFeature,
     )
@@ -162,12 +163,24 @@ def feature_json(src: Source, srid: int, flip: bool, properties: list[str] | Non
         "type",
         "Feature",
         "id",
-        src.id_column,
+        cast(src.id_column, String),
         "geometry",
         cast(func.ST_AsGeoJSON(output_geometry(src.geometry, srid, flip), DIGITS[srid]), JSON),
         "properties",
         func.json_build_object(*pairs),
     )
+
+
+def feature_id(collection: Collection, value: str):
+    """A feature id from a URL in the type of the collection's key; None when it cannot be one."""
+    try:
+        if collection.is_parcels:
+            return uuid.UUID(value)
+        if collection.id == "municipalities":
+            return value
+        return int(value)
+    except ValueError:
+        return None
 
 
 def bbox_filter(src: Source, bbox: list[float], srid: int, flip: bool) -> ColumnElement:
