@@ -29,4 +29,8 @@ def resolve_database_url(settings: Settings | None = None, start: bool = True) -
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:
-    return create_engine(url or resolve_database_url(), pool_pre_ping=True, **kwargs)
+    """An engine for landreg's work: short queries over spatial indexes, where PostgreSQL's JIT
+    compilation (triggered by the large cost estimates of spatial joins) costs more than it saves."""
+    return create_engine(
+        url or resolve_database_url(), pool_pre_ping=True, connect_args={"options": "-c jit=off"}, **kwargs
+    )
