@@ -18,6 +18,7 @@ from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from landreg import STORAGE_SRID
+from landreg.models import PARCEL_ATTRIBUTES
 
 DRIVERS = {
     ".gpkg": "GPKG",
@@ -28,30 +29,7 @@ DRIVERS = {
     ".fgb": "FlatGeobuf",
 }
 CONFIDENTIAL = ("owner_contact", "internal_notes")
-COLUMNS = (
-    "id",
-    "ags",
-    "local_ref",
-    "name",
-    "category",
-    "status",
-    "designation",
-    "planning_status",
-    "previous_use",
-    "contamination",
-    "restriction_class",
-    "availability",
-    "ownership",
-    "owner_willing",
-    "servicing",
-    "owner_contact",
-    "internal_notes",
-    "publication_allowed",
-    "data_date",
-    "is_sample",
-    "area_m2",
-    "version",
-)
+COLUMNS = ("id", "ags", *PARCEL_ATTRIBUTES, "area_m2", "version")
 SHAPEFILE_NAMES = {
     "designation": "designat",
     "planning_status": "plan_stat",

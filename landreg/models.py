@@ -16,6 +16,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from landreg import STORAGE_SRID
 
+#: A parcel's own attributes, in the order exports and imports use (without key, geometry and bookkeeping).
+PARCEL_ATTRIBUTES = (
+    "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use", "contamination",
+    "restriction_class", "availability", "ownership", "owner_willing", "servicing", "owner_contact",
+    "internal_notes", "publication_allowed", "data_date", "is_sample",
+)  # fmt: skip
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: DateTime(timezone=True)}

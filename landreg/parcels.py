@@ -17,35 +17,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from landreg import STORAGE_SRID
-from landreg.models import Parcel, ParcelVersion
+from landreg.models import PARCEL_ATTRIBUTES, Parcel, ParcelVersion
 from landreg.scoring import rescore
 from landreg.vocab import PARCEL_CODE_FIELDS
 
 #: Fields a caller may set; the rest (id, area, version, timestamps, actor) belong to the registry.
-EDITABLE_FIELDS = frozenset(
-    {
-        "ags",
-        "local_ref",
-        "name",
-        "category",
-        "status",
-        "designation",
-        "planning_status",
-        "previous_use",
-        "contamination",
-        "restriction_class",
-        "availability",
-        "ownership",
-        "owner_willing",
-        "servicing",
-        "owner_contact",
-        "internal_notes",
-        "publication_allowed",
-        "data_date",
-        "is_sample",
-        "geom",
-    }
-)
+EDITABLE_FIELDS = frozenset({"ags", *PARCEL_ATTRIBUTES, "geom"})
 
 # Database constraint -> the field it guards.
 _CONSTRAINT_FIELDS = {

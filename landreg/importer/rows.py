@@ -17,28 +17,10 @@ from pyproj import Transformer
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.report import ImportReport
+from landreg.models import PARCEL_ATTRIBUTES
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
-PARCEL_FIELDS = (
-    "local_ref",
-    "name",
-    "category",
-    "status",
-    "designation",
-    "planning_status",
-    "previous_use",
-    "contamination",
-    "restriction_class",
-    "availability",
-    "ownership",
-    "owner_willing",
-    "servicing",
-    "owner_contact",
-    "internal_notes",
-    "publication_allowed",
-    "data_date",
-    "is_sample",
-)
+PARCEL_FIELDS = PARCEL_ATTRIBUTES
 STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom")
 
 
