@@ -330,7 +330,7 @@ def items(
         try:
             language = {"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text"))
             node = cql.parse(q["filter"], language)
-            conditions.append(cql.to_sql(node, src.properties, src.geometry, filter_srid))
+            conditions.append(cql.to_sql(node, src.properties, src.geometry, filter_srid, filter_flip))
         except cql.FilterError as exc:
             raise HTTPException(400, f"filter: {exc}") from None
     properties = None

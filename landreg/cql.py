@@ -56,8 +56,13 @@ _SPATIAL = {
 }
 
 
-def to_sql(node, queryables: dict[str, ColumnElement], geometry: ColumnElement, filter_srid: int = 4326):
-    """The SQL expression of a parsed filter over the given queryable columns."""
+def to_sql(
+    node, queryables: dict[str, ColumnElement], geometry: ColumnElement, filter_srid: int = 4326, flip: bool = False
+):
+    """The SQL expression of a parsed filter over the given queryable columns.
+
+    ``flip``: the filter CRS orders its axes latitude first (EPSG:4326 as a URI), so literals are swapped.
+    """
 
     def value(v: Any):
         if isinstance(v, ast.Attribute):
@@ -65,13 +70,17 @@ def to_sql(node, queryables: dict[str, ColumnElement], geometry: ColumnElement, 
         if isinstance(v, values.Geometry):
             return _geometry(json.dumps(v.geometry))
         if isinstance(v, values.Envelope):
-            return func.ST_Transform(func.ST_MakeEnvelope(v.x1, v.y1, v.x2, v.y2, filter_srid), STORAGE_SRID)
+            x1, y1, x2, y2 = (v.y1, v.x1, v.y2, v.x2) if flip else (v.x1, v.y1, v.x2, v.y2)
+            return func.ST_Transform(func.ST_MakeEnvelope(x1, y1, x2, y2, filter_srid), STORAGE_SRID)
         if isinstance(v, ast.Node):
             raise FilterError(f"{type(v).__name__} is not supported in filters")
         return literal(v)
 
     def _geometry(geojson: str):
-        return func.ST_Transform(func.ST_SetSRID(func.ST_GeomFromGeoJSON(geojson), filter_srid), STORAGE_SRID)
+        literal_geometry = func.ST_SetSRID(func.ST_GeomFromGeoJSON(geojson), filter_srid)
+        if flip:
+            literal_geometry = func.ST_FlipCoordinates(literal_geometry)
+        return func.ST_Transform(literal_geometry, STORAGE_SRID)
 
     def attribute(a: ast.Attribute):
         if a.name in ("geom", "geometry"):

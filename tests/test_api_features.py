@@ -149,6 +149,13 @@ def test_filters_bbox_and_sorting(api):
         client.get("/collections/parcels/items", params={"filter": f"S_INTERSECTS(geom, POINT({lon} {lat}))"})
     )
     assert [f["properties"]["local_ref"] for f in spatial] == ["P0"]
+    lat_first = features(
+        client.get(
+            "/collections/parcels/items",
+            params={"filter": f"S_INTERSECTS(geom, POINT({lat} {lon}))", "filter-crs": f"{EPSG}4326"},
+        )
+    )
+    assert [f["properties"]["local_ref"] for f in lat_first] == ["P0"]  # EPSG:4326 as a URI is latitude first
     box = features(
         client.get(
             "/collections/parcels/items",

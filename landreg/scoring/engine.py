@@ -269,16 +269,7 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
 
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:
     """Re-score every current parcel whose score is missing or older than the parcel or the context layers."""
-    ids = list(
-        conn.execute(
-            text("""
-        SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
-         WHERE p.retired_at IS NULL
-           AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
-                OR i.computed_at < (SELECT changed_at FROM context_state))
-    """)
-        ).scalars()
-    )
+    ids = indicators.stale_parcel_ids(conn)
     for start in range(0, len(ids), chunk):
         rescore(conn, ids[start : start + chunk])
     return len(ids)

@@ -53,9 +53,9 @@ def loaded_layers(conn: Connection) -> set[str]:
     return set(conn.execute(text("SELECT DISTINCT kind FROM context_feature")).scalars())
 
 
-def refresh_stale(conn: Connection) -> int:
-    """Recompute the indicators that are missing, or older than their parcel or the context layers."""
-    ids = list(
+def stale_parcel_ids(conn: Connection) -> list:
+    """Current parcels whose indicators are missing, or older than the parcel or the context layers."""
+    return list(
         conn.execute(
             text("""
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
@@ -65,6 +65,11 @@ def refresh_stale(conn: Connection) -> int:
     """)
         ).scalars()
     )
+
+
+def refresh_stale(conn: Connection) -> int:
+    """Recompute the indicators of the parcels ``stale_parcel_ids`` names."""
+    ids = stale_parcel_ids(conn)
     return compute(conn, ids) if ids else 0
 
 
