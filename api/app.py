@@ -9,7 +9,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api import imports, ogc, openapi30, routes, scoring
+from api import imports, maps, ogc, openapi30, routes, scoring, tiles
 from landreg import __version__
 from landreg.db import make_engine
 
@@ -35,6 +35,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(imports.router)
     app.include_router(scoring.router)
+    app.include_router(tiles.router)
+    app.mount(maps.STATIC_PATH, maps.static_files, name="map-assets")
+    app.include_router(maps.router)
 
     @app.get("/api", include_in_schema=False)
     def openapi_30() -> JSONResponse:

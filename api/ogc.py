@@ -72,6 +72,11 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
     "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
 LIMIT_DEFAULT, LIMIT_MAX = 100, 10_000
 _ITEMS_PARAMS = {
@@ -187,6 +192,11 @@ def _collection_body(request: Request, conn, collection: Collection) -> dict:
             },
             # the draft relation name that GDAL before 3.7 looks for
             {"rel": "queryables", "href": f"{href}/queryables", "type": "application/schema+json"},
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "href": f"{href}/tiles",
+                "type": "application/json",
+            },
         ],
     }
     bbox = extent(conn, collection)
@@ -326,13 +336,7 @@ def items(
     elif "bbox-crs" in q:
         raise HTTPException(400, "bbox-crs needs bbox")
     if q.get("filter"):
-        filter_srid, filter_flip = _crs(q.get("filter-crs"), "filter-crs")
-        try:
-            language = {"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text"))
-            node = cql.parse(q["filter"], language)
-            conditions.append(cql.to_sql(node, src.properties, src.geometry, filter_srid, filter_flip))
-        except cql.FilterError as exc:
-            raise HTTPException(400, f"filter: {exc}") from None
+        conditions.append(filter_condition(q, src))
     properties = None
     if q.get("properties") is not None:
         properties = [p for p in q["properties"].split(",") if p]
@@ -384,6 +388,17 @@ def items(
         "links": links,
     }
     return Response(_collection_json(collection_part, features), media_type=_GEOJSON, headers=headers)
+
+
+def filter_condition(q, src):
+    """The CQL2 ``filter`` of a request (with filter-lang and filter-crs) as an SQL condition."""
+    filter_srid, filter_flip = _crs(q.get("filter-crs"), "filter-crs")
+    try:
+        language = {"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text"))
+        node = cql.parse(q["filter"], language)
+        return cql.to_sql(node, src.properties, src.geometry, filter_srid, filter_flip)
+    except cql.FilterError as exc:
+        raise HTTPException(400, f"filter: {exc}") from None
 
 
 def _typed(column, value: str):

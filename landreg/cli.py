@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -408,6 +409,16 @@ def explain(
 def _require_schema(engine) -> None:
     if migrations.current_revision(engine) != migrations.head_revision():
         raise _fail("The database schema is not up to date: run `landreg migrate` first.")
+
+
+def _add_plugin_commands() -> None:
+    """Commands of landreg's other packages (``maps``: ``landreg map``), found by entry point so
+    that the core does not import them."""
+    for entry in entry_points(group="landreg.commands"):
+        app.command(entry.name)(entry.load())
+
+
+_add_plugin_commands()
 
 
 def main() -> None:

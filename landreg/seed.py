@@ -40,7 +40,7 @@ def load_municipalities(conn: Connection) -> int:
             "name": r.name,
             "district_ags": r.district_ags,
             "district_name": r.district_name,
-            "region": r.region,
+            "region": r.region if isinstance(r.region, str) else None,  # NaN after dissolve means none
             "data_date": geodata.MUNICIPALITIES.data_date,
             "source": geodata.MUNICIPALITIES.attribution,
             "wkb": shapely.to_wkb(r.geometry),

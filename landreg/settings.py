@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     #: Seed of the reproducible sample parcels (Beispieldaten) and how many to generate.
     sample_seed: int = 20261121
     sample_count: int = 3000
+    #: Maps embed up to this many parcels as GeoJSON; with more they draw them from vector tiles.
+    map_embed_max: int = 1500
 
 
 @lru_cache

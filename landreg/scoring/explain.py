@@ -131,6 +131,34 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
     }
 
 
+def drivers(conn: Connection, profile: Profile, parcel_ids: list, lang: str = "de", top: int = 3) -> dict[str, dict]:
+    """For many parcels at once: the criteria that add most to each score, and the main weakness.
+
+    Strengths are ranked by weight x normalised value (in a weighted sum, the score points the
+    criterion adds); the weakness is the criterion whose shortfall costs most (weight x (1 - value)).
+    """
+    frame = load(conn, profile, parcel_ids)
+    if frame.empty:
+        return {}
+    ev = evaluate(profile, frame, indicators.loaded_layers(conn), _last_reference(conn, profile))
+    strength = ev.weights * ev.normalised  # NaN where a criterion could not be evaluated
+    shortfall = ev.weights * (1 - ev.normalised)
+    labels = [CATALOGUE[key].label(lang) for key in ev.criteria]
+    result = {}
+    for i, parcel_id in enumerate(frame["parcel_id"].astype(str)):
+        covered = ev.coverage[i] or 1.0
+        order = [j for j in np.argsort(-np.nan_to_num(strength[i], nan=-1.0)) if strength[i, j] > 0][:top]
+        points = 100 / covered if profile.method == "weighted_sum" else None
+        worst = int(np.nanargmax(shortfall[i])) if not np.all(np.isnan(shortfall[i])) else None
+        result[parcel_id] = {
+            "drivers": [
+                [labels[j], None if points is None else round(float(strength[i, j] * points), 1)] for j in order
+            ],
+            "weakness": labels[worst] if worst is not None and shortfall[i, worst] > 0 else None,
+        }
+    return result
+
+
 def _score(profile: Profile, values: np.ndarray, weights: np.ndarray, ev) -> np.ndarray:
     if profile.method == "topsis":
         return topsis(values, weights, ev.reference)

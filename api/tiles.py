@@ -1,0 +1,107 @@
+"""OGC API – Tiles: Mapbox vector tiles of every collection, with the caller's access rights.
+
+Tiles are built by PostGIS (:mod:`landreg.tiles`); the same ``filter`` (CQL2) as on the items
+accepts the same queryables, and ``profile`` adds the parcels' scores, so maps can colour by
+priority. Every tile has a strong ETag; anonymous tiles may be cached by shared caches, tiles with
+confidential content only privately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+
+from api.ogc import _base, _collection, _lang, _only, filter_condition
+from api.security import ERRORS, PrincipalDep
+from landreg import tiles
+from landreg.features import source
+from landreg.scoring.profiles import current_profile
+
+router = APIRouter(tags=["OGC API – Tiles"], responses=ERRORS)
+
+MVT = "application/vnd.mapbox-vector-tile"
+_TILE_PARAMS = {"filter", "filter-lang", "filter-crs", "profile"}
+MAX_AGE = 60  # seconds; edits show on maps within a minute
+
+
+@router.get("/tileMatrixSets", summary="Tile matrix sets")
+def tile_matrix_sets(request: Request):
+    href = f"{_base(request)}/tileMatrixSets/WebMercatorQuad"
+    return {
+        "tileMatrixSets": [
+            {
+                "id": "WebMercatorQuad",
+                "title": tiles.TMS.title,
+                "uri": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+                "links": [{"rel": "self", "href": href, "type": "application/json"}],
+            }
+        ]
+    }
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set's definition")
+def tile_matrix_set(tms_id: Annotated[str, Path(alias="tileMatrixSetId")]):
+    if tms_id != "WebMercatorQuad":
+        raise HTTPException(404, f"no tile matrix set {tms_id!r}; landreg serves WebMercatorQuad")
+    return tiles.TMS.model_dump(mode="json", exclude_none=True)
+
+
+@router.get("/collections/{collectionId}/tiles", summary="The collection's tilesets")
+def tilesets(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
+    c = _collection(collection_id)
+    meta = tiles.tileset_metadata(c, _base(request), _lang(request))
+    entry = {k: meta[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI", "links")}
+    return {"tilesets": [entry], "links": [{"rel": "self", "href": str(request.url), "type": "application/json"}]}
+
+
+@router.get("/collections/{collectionId}/tiles/WebMercatorQuad", summary="The collection's WebMercatorQuad tileset")
+def tileset(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
+    return tiles.tileset_metadata(_collection(collection_id), _base(request), _lang(request))
+
+
+@router.get(
+    "/collections/{collectionId}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
+    summary="A vector tile",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}, "description": "Mapbox vector tile"}, 304: {"description": "unchanged"}},
+)
+def tile(
+    request: Request,
+    principal: PrincipalDep,
+    collection_id: Annotated[str, Path(alias="collectionId")],
+    z: Annotated[int, Path(alias="tileMatrix", ge=tiles.MIN_ZOOM, le=tiles.MAX_ZOOM)],
+    y: Annotated[int, Path(alias="tileRow", ge=0)],
+    x: Annotated[int, Path(alias="tileCol", ge=0)],
+    filter: Annotated[str | None, Query(description="CQL2 filter on the queryables")] = None,  # noqa: A002
+    filter_lang: Annotated[Literal["cql2-text", "cql2-json"] | None, Query(alias="filter-lang")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
+    profile: Annotated[str | None, Query(description="parcels: add the score under this profile")] = None,
+):
+    c = _collection(collection_id)
+    _only(request, _TILE_PARAMS)
+    q = request.query_params
+    confidential = principal is not None
+    src = source(c, confidential)
+    conditions = [filter_condition(q, src)] if q.get("filter") else []
+    with request.app.state.engine.connect() as conn:
+        chosen = None
+        if profile is not None:
+            chosen = current_profile(conn, profile, missing_ok=True)
+            if chosen is None:
+                raise HTTPException(400, f"profile: no scoring profile {profile!r}")
+        try:
+            statement = tiles.tile_statement(c, confidential, tiles.TileRequest(z, x, y), conditions, chosen, src)
+        except tiles.TileError as exc:
+            raise HTTPException(404, str(exc)) from None
+        body = tiles.render_tile(conn, statement)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"{'private' if confidential else 'public'}, max-age={MAX_AGE}",
+        "Vary": "Authorization",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=MVT, headers=headers)

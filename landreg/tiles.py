@@ -1,0 +1,208 @@
+"""Mapbox vector tiles of the feature collections, built by PostGIS in one statement per tile.
+
+Tiles read the same rows a caller may see through the feature API (:func:`features.source`):
+anonymous tiles carry only public attributes of published parcels. Tile addressing follows
+OGC API – Tiles (``{z}/{y}/{x}`` in the WebMercatorQuad tile matrix set, as morecantile defines
+it); ``ST_TileEnvelope`` computes the same envelopes in the database.
+
+Below :data:`DETAIL_ZOOM` a tile of a million parcels would hold tens of thousands of polygons
+too small to see, so parcels are aggregated into grid cells (points with count and area) and the
+tile stays small; from :data:`DETAIL_ZOOM` on every parcel is a polygon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import morecantile
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from landreg import STORAGE_SRID
+from landreg.features import Collection, Source, source
+from landreg.scoring.profiles import Profile
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+MIN_ZOOM, MAX_ZOOM = 0, 22
+DETAIL_ZOOM = 13  # parcels as polygons from this zoom on
+EXTENT = 4096  # tile coordinate units per side
+BUFFER = 64  # units of geometry kept beyond the tile edge, so outlines do not end at tile borders
+GRID_CELLS = 32  # aggregation cells per tile side below DETAIL_ZOOM
+# Aggregated cells are drawn as circles: a tile also carries the cells of this margin (whole cells,
+# so a circle cut by a tile edge is completed by its neighbour tile, with the same count).
+CELL_MARGIN = 3
+WEB_MERCATOR = 3857
+_SCORE = table("parcel_score", column("parcel_id"), column("profile_id"), column("score"))
+
+# What a parcel tile carries (the popups need these; everything else is one click away in the API).
+PARCEL_TILE_PROPERTIES = (
+    "ags",
+    "local_ref",
+    "name",
+    "category",
+    "status",
+    "availability",
+    "designation",
+    "restriction_class",
+    "area_m2",
+    "is_sample",
+)
+CONFIDENTIAL_TILE_PROPERTIES = ("contamination", "publication_allowed")
+
+
+class TileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    z: int
+    x: int
+    y: int
+
+    def check(self) -> None:
+        if not MIN_ZOOM <= self.z <= MAX_ZOOM:
+            raise TileError(f"zoom level {self.z} outside {MIN_ZOOM}..{MAX_ZOOM}")
+        if not TMS.is_valid(morecantile.Tile(self.x, self.y, self.z)):
+            top = TMS.matrix(self.z).matrixWidth - 1
+            raise TileError(f"tile {self.z}/{self.y}/{self.x} does not exist: row and column run from 0 to {top}")
+
+
+def tile_properties(collection: Collection, src: Source, confidential: bool) -> dict[str, ColumnElement]:
+    if not collection.is_parcels:
+        return dict(src.properties)
+    names = PARCEL_TILE_PROPERTIES + (CONFIDENTIAL_TILE_PROPERTIES if confidential else ("contamination_flag",))
+    props = {n: src.properties[n] for n in names}
+    props["area_m2"] = cast(func.round(props["area_m2"]), Integer)  # square metres are precise enough on a map
+    return props
+
+
+def tile_statement(
+    collection: Collection,
+    confidential: bool,
+    tile: TileRequest,
+    conditions: list[ColumnElement] | None = None,
+    profile: Profile | None = None,
+    src: Source | None = None,
+):
+    """The SQL statement answering one tile (one bytea value, empty when no feature is in it).
+
+    ``conditions`` are filters on ``src`` (e.g. a CQL2 filter); ``profile`` adds each parcel's
+    score under that profile as the property ``score``.
+    """
+    tile.check()
+    src = src if src is not None else source(collection, confidential)
+    envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
+    bounds = TMS.xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
+    aggregated = collection.is_parcels and tile.z < DETAIL_ZOOM
+    buffer = CELL_MARGIN * EXTENT // GRID_CELLS if aggregated else BUFFER
+    margin = (bounds.right - bounds.left) * buffer / EXTENT
+    search = func.ST_Transform(func.ST_Expand(envelope, margin), STORAGE_SRID)
+    props = tile_properties(collection, src, confidential)
+    rows = src.query
+    score = None
+    if profile is not None and collection.is_parcels:
+        rows = rows.outerjoin(_SCORE, (_SCORE.c.parcel_id == src.id_column) & (_SCORE.c.profile_id == profile.id))
+        score = cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float)
+    where = [src.geometry.op("&&")(search), *(conditions or [])]
+    if aggregated:
+        layer = _aggregated(rows, where, src, props, score, envelope, tile, buffer)
+    else:
+        layer = (
+            select(
+                cast(src.id_column, String).label("id"),
+                *[value.label(name) for name, value in props.items()],
+                *([score.label("score")] if score is not None else []),
+                func.ST_AsMVTGeom(func.ST_Transform(src.geometry, WEB_MERCATOR), envelope, EXTENT, BUFFER, True).label(
+                    "geom"
+                ),
+            )
+            .select_from(rows)
+            .where(*where)
+            .subquery("layer")
+        )
+    mvt = func.ST_AsMVT(literal_column("layer.*"), collection.id, EXTENT, "geom")
+    return select(func.coalesce(mvt, b"")).select_from(layer)
+
+
+def _aggregated(rows, where, src: Source, props, score, envelope, tile: TileRequest, buffer: int):
+    """Parcels pooled into GRID_CELLS x GRID_CELLS cells: one point per cell with count and area."""
+    left, bottom, right, top = TMS.xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
+    cell = (right - left) / GRID_CELLS
+    point = func.ST_Transform(func.ST_PointOnSurface(src.geometry), WEB_MERCATOR)
+    members = (
+        select(
+            point.label("pt"),
+            props["category"].label("category"),
+            src.properties["area_m2"].label("area_m2"),
+            props["availability"].label("availability"),
+            *([score.label("score")] if score is not None else []),
+        )
+        .select_from(rows)
+        .where(*where)
+        .subquery("members")
+    )
+    key = func.ST_SnapToGrid(members.c.pt, left + cell / 2, bottom + cell / 2, cell, cell)
+    extra = [func.max(members.c.score).label("score")] if score is not None else []
+    return (
+        select(
+            cast(func.count(), Integer).label("parcels"),
+            cast(func.round(func.sum(members.c.area_m2)), BigInteger).label("area_m2"),
+            func.mode().within_group(members.c.category).label("category"),
+            cast(func.count().filter(members.c.availability == "kurzfristig"), Integer).label("short_term"),
+            *extra,
+            func.ST_AsMVTGeom(func.ST_Centroid(func.ST_Collect(members.c.pt)), envelope, EXTENT, buffer, True).label("geom"),
+        )
+        .group_by(key)
+        .subquery("layer")
+    )
+
+
+def render_tile(conn: Connection, statement) -> bytes:
+    return bytes(conn.execute(statement).scalar_one())
+
+
+def tileset_metadata(collection: Collection, base_url: str, lang: str = "de") -> dict:
+    """OGC API – Tiles tileset description of one collection in WebMercatorQuad."""
+    template = f"{base_url}/collections/{collection.id}/tiles/WebMercatorQuad/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
+    return {
+        "title": collection.title(lang),
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "links": [
+            {
+                "rel": "self",
+                "type": "application/json",
+                "href": f"{base_url}/collections/{collection.id}/tiles/WebMercatorQuad",
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                "type": "application/json",
+                "href": f"{base_url}/tileMatrixSets/WebMercatorQuad",
+            },
+            {"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": True, "href": template},
+        ],
+        "layers": [
+            {
+                "id": collection.id,
+                "title": collection.title(lang),
+                "dataType": "vector",
+                "minTileMatrix": str(MIN_ZOOM),
+                "maxTileMatrix": str(MAX_ZOOM),
+            }
+        ],
+    }

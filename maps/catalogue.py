@@ -1,0 +1,205 @@
+"""The four maps of the registry, each a function from (connection, options, context) to a Folium map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+import branca.colormap
+import folium
+import numpy as np
+from sqlalchemy import Connection
+
+from landreg.scoring.explain import drivers
+from landreg.scoring.profiles import current_profile
+from maps import assets, base
+from maps.base import Context
+from maps.data import Selection, municipalities, municipality_names, reserves_by_municipality, rvr_ags
+from maps.options import MapOptions, OptionError
+from maps.texts import code_labels, field_labels, t
+
+AVAILABLE = {
+    "status": ["potenzial", "verfuegbar"],
+    "availability": ["kurzfristig", "mittelfristig", "langfristig"],
+}
+INDUSTRIAL = {"category": ["gewerbeflaeche", "industrieflaeche"]}
+STATUS_COLORS = {
+    "potenzial": "#9ecae1",
+    "verfuegbar": "#31a354",
+    "reserviert": "#fdae6b",
+    "in_entwicklung": "#756bb1",
+    "genutzt": "#636363",
+    "andere_nutzung": "#e31a1c",
+}
+
+
+def _profile(conn: Connection, opts: MapOptions, default: str):
+    name = opts.profile or default
+    profile = current_profile(conn, name, missing_ok=True)
+    if profile is None and opts.profile:
+        raise OptionError(f"profile: no scoring profile {opts.profile!r}")
+    opts.profile = profile.name if profile else None
+    return profile
+
+
+def _shown(lang: str, summary: dict, how: str) -> str:
+    return t("shown_tiles" if how == "tiles" else "shown", lang, n=f"{summary['count']:,}".replace(",", "."))
+
+
+def standortkarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
+    """Investors: available sites by category, with the public facts and the investor priority."""
+    profile = _profile(conn, opts, "investor-industrie")
+    selection = Selection(ctx.confidential, opts.parcel_filter(AVAILABLE), profile)
+    summary = selection.summary(conn)
+    names = municipality_names(conn)
+    m = base.new_map(opts, ctx, summary["bbox"])
+    base.configure(m, opts, ctx, names, "category")
+    how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
+    base.add_boundaries(m, municipalities(conn), opts.lang)
+    base.add_title(m, opts, "standortkarte", summary, _shown(opts.lang, summary, how))
+    base.add_legend(m, t("legend", opts.lang), base.category_legend(opts.lang))
+    if ctx.api_url is not None:
+        _filter_form(m, opts, conn, names)
+    return base.finish(m)
+
+
+def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
+    """Ministry: parcels coloured by score for a profile, the top N listed with their main drivers."""
+    profile = _profile(conn, opts, "ministerium-revitalisierung")
+    if profile is None:
+        raise OptionError("no scoring profile in the registry; run `landreg score` first")
+    selection = Selection(ctx.confidential, opts.parcel_filter(), profile)
+    summary = selection.summary(conn)
+    m = base.new_map(opts, ctx, summary["bbox"])
+    base.configure(m, opts, ctx, municipality_names(conn), "score")
+    how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
+    top = selection.features(conn, limit=opts.top, ranked=True)
+    explained = drivers(conn, profile, [f["id"] for f in top], opts.lang)
+    for rank, feature in enumerate(top, start=1):
+        feature["properties"] |= {"rank": rank, "highlight": True, **explained.get(feature["id"], {})}
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": top},
+        name=t("top", opts.lang, n=len(top)),
+        on_each_feature=folium.utilities.JsCode("function (f, l) { landreg.bindFeature(f, l); }"),
+    ).add_to(m)
+    base.add_boundaries(m, municipalities(conn), opts.lang)
+    base.add_title(
+        m,
+        opts,
+        "prioritaetenkarte",
+        summary,
+        f"{profile.title} (v{profile.version}) · " + _shown(opts.lang, summary, how),
+    )
+    base.add_legend(m, t("score_for", opts.lang, profile=profile.name), base.score_legend(opts.lang))
+    names = municipality_names(conn)
+    items = "".join(
+        f"<li>{escape(f['properties'].get('name') or f['properties']['local_ref'])} "
+        f"({escape(names.get(f['properties']['ags'], ''))}): <b>{f['properties']['score']:.1f}</b></li>"
+        for f in top
+    )
+    base.add_box(m, "lr-list", f"<b>{t('top', opts.lang, n=len(top))}</b><ol class='lr-top'>{items}</ol>")
+    return base.finish(m)
+
+
+def flaechensicherungskarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
+    """Industrial and commercial reserves by status; losses to other uses stand out in red."""
+    selection = Selection(ctx.confidential, opts.parcel_filter(INDUSTRIAL))
+    summary = selection.summary(conn)
+    m = base.new_map(opts, ctx, summary["bbox"])
+    base.configure(m, opts, ctx, municipality_names(conn), "status")
+    m.get_root().header.add_child(
+        folium.Element(f"<script>window.LANDREG.statusColors = {STATUS_COLORS!r};</script>".replace("'", '"'))
+    )
+    how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
+    base.add_boundaries(m, municipalities(conn), opts.lang)
+    base.add_title(m, opts, "flaechensicherungskarte", summary, _shown(opts.lang, summary, how))
+    labels = code_labels(opts.lang)["status"]
+    base.add_legend(m, t("legend", opts.lang), [(c, labels[s]) for s, c in STATUS_COLORS.items()])
+    return base.finish(m)
+
+
+def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
+    """Ministry and public: a choropleth of the municipalities by available reserve area."""
+    if opts.metric != "available_ha":
+        raise OptionError(f"metric: {opts.metric!r} is not available; use available_ha")
+    boundaries = municipalities(conn, opts.ags or None)
+    reserves = reserves_by_municipality(conn, ctx.confidential, opts.ags or None)
+    values = []
+    for feature in boundaries["features"]:
+        figures = reserves.get(feature["id"], {"parcels": 0, "available_ha": 0.0})
+        feature["properties"] |= figures
+        values.append(figures["available_ha"])
+    label = t(opts.metric, opts.lang)
+    bounds = sorted(set(np.quantile(values, [0, 0.2, 0.4, 0.6, 0.8, 1]).round(1))) if values else [0, 1]
+    if len(bounds) < 2:
+        bounds = [bounds[0], bounds[0] + 1]
+    scale = branca.colormap.linear.YlGn_05.scale(bounds[0], bounds[-1]).to_step(index=bounds)
+    summary = {"count": sum(r["parcels"] for r in reserves.values()), "data_date": None, "sample": _sample(conn, ctx)}
+    m = base.new_map(opts, ctx, None)
+    base.configure(m, opts, ctx, {}, "category")
+    folium.GeoJson(
+        boundaries,
+        name=label,
+        style_function=lambda f: {
+            "fillColor": scale(f["properties"]["available_ha"]),
+            "fillOpacity": 0.75,
+            "color": "#444444",
+            "weight": 1,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "available_ha", "parcels"],
+            aliases=[t("municipality", opts.lang), label, t("count", opts.lang)],
+        ),
+    ).add_to(m)
+    base.add_title(m, opts, "gemeindeuebersicht", summary, label)
+    entries = [(scale(low), f"{low:g}–{high:g}") for low, high in zip(bounds, bounds[1:])]
+    base.add_legend(m, label, list(reversed(entries)))
+    return base.finish(m)
+
+
+def _sample(conn: Connection, ctx: Context) -> bool:
+    return Selection(ctx.confidential).summary(conn)["sample"]
+
+
+def _filter_form(m: folium.Map, opts: MapOptions, conn: Connection, names: dict[str, str]) -> None:
+    """A GET form that reloads the map with other filters (served maps only)."""
+    lang = opts.lang
+
+    def select(name: str, options: list[tuple[str, str]], chosen: list[str]) -> str:
+        entries = [f'<option value="">{t("all", lang)}</option>'] + [
+            f'<option value="{escape(v)}"{" selected" if v in chosen else ""}>{escape(label)}</option>'
+            for v, label in options
+        ]
+        return f'<select name="{name}">{"".join(entries)}</select>'
+
+    codes, fields = code_labels(lang), field_labels(lang)
+    rvr = sorted(((a, names[a]) for a in rvr_ags(conn)), key=lambda e: e[1])
+    form = (
+        f'<details><summary><b>{t("filter", lang)}</b></summary><form method="get">'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f"<label>{fields['category']}"
+        f"{select('category', list(codes['category'].items()), opts.category)}</label>"
+        f"<label>{fields['availability']}"
+        f"{select('availability', [(c, codes['availability'][c]) for c in AVAILABLE['availability']], opts.availability)}</label>"
+        f"<label>{t('municipality', lang)}{select('ags', rvr, opts.ags)}</label>"
+        f'<label>{t("min_area", lang)}<input name="min_area" type="number" min="0" value="{opts.min_area or ""}"></label>'
+        f'<label>{t("max_area", lang)}<input name="max_area" type="number" min="0" value="{opts.max_area or ""}"></label>'
+        f'<button type="submit">{t("apply", lang)}</button></form></details>'
+    )
+    base.add_box(m, "lr-filter", form)
+
+
+MAPS: dict[str, Callable[[Connection, MapOptions, Context], folium.Map]] = {
+    "standortkarte": standortkarte,
+    "prioritaetenkarte": prioritaetenkarte,
+    "flaechensicherungskarte": flaechensicherungskarte,
+    "gemeindeuebersicht": gemeindeuebersicht,
+}
+
+
+def render(conn: Connection, name: str, opts: MapOptions, ctx: Context, standalone: bool = False) -> str:
+    """The map's HTML; ``standalone``: with every script inlined (for files)."""
+    if name not in MAPS:
+        raise OptionError(f"no map {name!r}; maps: {', '.join(MAPS)}")
+    html = MAPS[name](conn, opts.check(), ctx).get_root().render()
+    return assets.inline(html, ctx.static_url) if standalone else html

@@ -1,0 +1,129 @@
+"""What the maps read from the registry: always through the caller's view of the parcels
+(:func:`landreg.features.source`), so a public map can never carry a confidential field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import Connection, Float, Numeric, cast, column, func, select, table, text
+
+from landreg import cql
+from landreg.features import COLLECTIONS, Source, source
+from landreg.scoring.profiles import Profile
+from landreg.tiles import tile_properties
+
+_SCORE = table("parcel_score", column("parcel_id"), column("profile_id"), column("score"))
+PARCELS = COLLECTIONS["parcels"]
+
+
+class Selection:
+    """The parcels a map shows: the caller's visible parcels narrowed by the map's filter."""
+
+    def __init__(self, confidential: bool, node=None, profile: Profile | None = None):
+        self.confidential = confidential
+        self.node = node
+        self.profile = profile
+        self.src: Source = source(PARCELS, confidential)
+        self.where = [cql.to_sql(node, self.src.properties, self.src.geometry)] if node is not None else []
+
+    def _rows(self):
+        rows = self.src.query
+        if self.profile is not None:
+            rows = rows.outerjoin(
+                _SCORE, (_SCORE.c.parcel_id == self.src.id_column) & (_SCORE.c.profile_id == self.profile.id)
+            )
+        return rows
+
+    def _score(self):
+        return cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float).label("score")
+
+    def summary(self, conn: Connection) -> dict:
+        """Count, data date, whether sample data is among them, and the extent (CRS84)."""
+        p = self.src.properties
+        row = conn.execute(
+            select(
+                func.count(),
+                func.max(p["data_date"]),
+                func.bool_or(p["is_sample"]),
+                func.ST_Extent(func.ST_Transform(self.src.geometry, 4326)),
+            ).where(*self.where)
+        ).one()
+        box = None
+        if row[3]:
+            numbers = row[3][row[3].index("(") + 1 : -1].replace(",", " ").split()
+            box = [float(v) for v in numbers]
+        return {"count": row[0], "data_date": row[1], "sample": bool(row[2]), "bbox": box}
+
+    def features(self, conn: Connection, limit: int | None = None, ranked: bool = False) -> list[dict]:
+        """GeoJSON features (CRS84) with the tile properties (and score); ``ranked``: best score first."""
+        props = tile_properties(PARCELS, self.src, self.confidential)
+        columns = [
+            self.src.id_column.label("id"),
+            func.ST_AsGeoJSON(func.ST_Transform(self.src.geometry, 4326), 6).label("geometry"),
+            *[value.label(name) for name, value in props.items()],
+        ]
+        if self.profile is not None:
+            columns.append(self._score())
+        query = select(*columns).select_from(self._rows()).where(*self.where)
+        if ranked:
+            query = query.where(_SCORE.c.score.is_not(None)).order_by(_SCORE.c.score.desc(), self.src.id_column)
+        rows = conn.execute(query.limit(limit)).mappings()
+        features = []
+        for r in rows:
+            properties = {k: _plain(v) for k, v in r.items() if k not in ("geometry",) and v is not None}
+            properties["id"] = str(r["id"])
+            features.append(
+                {"type": "Feature", "id": str(r["id"]), "geometry": json.loads(r["geometry"]), "properties": properties}
+            )
+        return features
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def municipality_names(conn: Connection) -> dict[str, str]:
+    return dict(conn.execute(text("SELECT ags, name FROM municipality")).all())
+
+
+def rvr_ags(conn: Connection) -> list[str]:
+    return list(conn.execute(text("SELECT ags FROM municipality WHERE region = 'RVR' ORDER BY ags")).scalars())
+
+
+def municipalities(conn: Connection, ags: list[str] | None = None, tolerance_m: float = 25.0) -> dict:
+    """Municipal boundaries (the RVR's, or the given ones), simplified for the web, as GeoJSON."""
+    rows = conn.execute(
+        text("""
+        SELECT ags, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, :tol), 4326), 5) AS g
+          FROM municipality
+         WHERE CASE WHEN CAST(:ags AS text[]) IS NULL THEN region = 'RVR' ELSE ags = ANY(CAST(:ags AS text[])) END
+         ORDER BY ags
+    """),
+        {"tol": tolerance_m, "ags": ags or None},
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": r.ags, "geometry": json.loads(r.g), "properties": {"ags": r.ags, "name": r.name}}
+            for r in rows
+        ],
+    }
+
+
+def reserves_by_municipality(conn: Connection, confidential: bool, ags: list[str] | None = None) -> dict[str, dict]:
+    """Per municipality: available reserve area (ha, parcels not taken up or lost, available at some time)
+    and parcel count, of the parcels the caller may see."""
+    src = source(PARCELS, confidential)
+    p = src.properties
+    available = p["status"].in_(("potenzial", "verfuegbar", "reserviert", "in_entwicklung")) & (
+        p["availability"] != "nicht_verfuegbar"
+    )
+    query = select(
+        p["ags"],
+        func.count().filter(available).label("parcels"),
+        func.coalesce(func.sum(p["area_m2"]).filter(available), 0).label("area_m2"),
+    ).group_by(p["ags"])
+    if ags:
+        query = query.where(p["ags"].in_(ags))
+    return {r.ags: {"parcels": r.parcels, "available_ha": round(r.area_m2 / 10_000, 2)} for r in conn.execute(query)}

@@ -1,0 +1,95 @@
+"""What the maps say, in German and English (German first). Code lists come from :mod:`landreg.vocab`."""
+
+from __future__ import annotations
+
+from landreg import vocab
+
+LANGS = ("de", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "standortkarte": ("Standortkarte", "Site map"),
+    "standortkarte.sub": ("Verfügbare Flächen für Investoren", "Available sites for investors"),
+    "prioritaetenkarte": ("Prioritätenkarte", "Priority map"),
+    "prioritaetenkarte.sub": ("Wo die Wiedernutzung beginnen sollte", "Where reuse should start"),
+    "flaechensicherungskarte": ("Flächensicherungskarte", "Safeguarding map"),
+    "flaechensicherungskarte.sub": (
+        "Gewerbe- und Industrieflächenreserven und ihr Planungsdruck",
+        "Commercial and industrial reserves and the planning pressure on them",
+    ),
+    "gemeindeuebersicht": ("Gemeindeübersicht", "Municipal overview"),
+    "gemeindeuebersicht.sub": ("Flächenreserven je Gemeinde", "Land reserves per municipality"),
+    "parcels": ("Flächen", "Parcels"),
+    "municipalities": ("Gemeindegrenzen", "Municipal boundaries"),
+    "osm": ("OpenStreetMap (Hintergrund)", "OpenStreetMap (background)"),
+    "legend": ("Legende", "Legend"),
+    "sample": ("Beispieldaten – keine echten Flächen", "Sample data – not real parcels"),
+    "data_date": ("Datenstand", "Data as of"),
+    "count": ("Flächen", "parcels"),
+    "area": ("Fläche", "Area"),
+    "municipality": ("Gemeinde", "Municipality"),
+    "score": ("Priorität", "Priority"),
+    "score_for": ("Priorität (Profil {profile})", "Priority (profile {profile})"),
+    "not_scored": ("nicht bewertet", "not scored"),
+    "drivers": ("Wichtigste Gründe", "Main drivers"),
+    "weakness": ("Größtes Defizit", "Main weakness"),
+    "points": ("Punkte", "points"),
+    "contamination_flag": ("Altlastverdacht", "Suspected contamination"),
+    "yes": ("ja", "yes"),
+    "no": ("nein", "no"),
+    "details": ("Details", "Details"),
+    "zoom_in": ("Hineinzoomen für einzelne Flächen", "Zoom in for single parcels"),
+    "short_term": ("kurzfristig verfügbar", "available short term"),
+    "top": ("Top {n}", "Top {n}"),
+    "rank": ("Rang", "Rank"),
+    "filter": ("Filter", "Filter"),
+    "apply": ("Anwenden", "Apply"),
+    "all": ("alle", "all"),
+    "min_area": ("Mindestfläche (m²)", "Minimum area (m²)"),
+    "max_area": ("Höchstfläche (m²)", "Maximum area (m²)"),
+    "language": ("English", "Deutsch"),
+    "shown": ("{n} Flächen gezeigt", "{n} parcels shown"),
+    "shown_tiles": ("{n} Flächen (Vektorkacheln)", "{n} parcels (vector tiles)"),
+    "available_ha": ("Verfügbare Reserve (ha)", "Available reserve (ha)"),
+    "years_of_supply": ("Reichweite (Jahre)", "Years of supply"),
+    "no_data": ("keine Angabe", "no data"),
+    "pressure": ("Planungsdruck", "Planning pressure"),
+    "watch": ("Beobachtungsliste", "Watch list"),
+    "conflict": ("Konflikt der Planprüfung", "Plan check conflict"),
+    "abstand_class": ("Abstandsklasse möglich", "Distance class possible"),
+}
+
+
+def t(key: str, lang: str = "de", **values) -> str:
+    de, en = TEXT[key]
+    return (en if lang == "en" else de).format(**values)
+
+
+def code_labels(lang: str) -> dict[str, dict[str, str]]:
+    """Code → label for every code list a popup shows."""
+    lists = (
+        vocab.CATEGORY,
+        vocab.STATUS,
+        vocab.AVAILABILITY,
+        vocab.DESIGNATION,
+        vocab.RESTRICTION_CLASS,
+        vocab.CONTAMINATION,
+    )
+    return {cl.name: {code: cl.label(code, lang) for code in cl.codes} for cl in lists}
+
+
+def field_labels(lang: str) -> dict[str, str]:
+    de_en = {
+        "name": ("Name", "Name"),
+        "local_ref": ("Kennung", "Reference"),
+        "ags": ("Gemeinde", "Municipality"),
+        "category": ("Kategorie", "Category"),
+        "status": ("Status", "Status"),
+        "availability": ("Verfügbarkeit", "Availability"),
+        "designation": ("Planungsrecht", "Designation"),
+        "restriction_class": ("Restriktionen", "Restrictions"),
+        "area_m2": ("Fläche", "Area"),
+        "contamination": ("Altlasten", "Contamination"),
+        "contamination_flag": ("Altlastverdacht", "Suspected contamination"),
+        "score": ("Priorität", "Priority"),
+    }
+    return {k: (en if lang == "en" else de) for k, (de, en) in de_en.items()}
