@@ -164,7 +164,9 @@ def _aggregated(rows, where, src: Source, props, score, envelope, tile: TileRequ
             func.mode().within_group(members.c.category).label("category"),
             cast(func.count().filter(members.c.availability == "kurzfristig"), Integer).label("short_term"),
             *extra,
-            func.ST_AsMVTGeom(func.ST_Centroid(func.ST_Collect(members.c.pt)), envelope, EXTENT, buffer, True).label("geom"),
+            func.ST_AsMVTGeom(func.ST_Centroid(func.ST_Collect(members.c.pt)), envelope, EXTENT, buffer, True).label(
+                "geom"
+            ),
         )
         .group_by(key)
         .subquery("layer")

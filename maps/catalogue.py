@@ -23,6 +23,7 @@ AVAILABLE = {
     "availability": ["kurzfristig", "mittelfristig", "langfristig"],
 }
 INDUSTRIAL = {"category": ["gewerbeflaeche", "industrieflaeche"]}
+RESERVE_COLORS = ["#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"]  # ColorBrewer YlGn, 5 classes
 STATUS_COLORS = {
     "potenzial": "#9ecae1",
     "verfuegbar": "#31a354",
@@ -133,7 +134,8 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
     bounds = sorted(set(np.quantile(values, [0, 0.2, 0.4, 0.6, 0.8, 1]).round(1))) if values else [0, 1]
     if len(bounds) < 2:
         bounds = [bounds[0], bounds[0] + 1]
-    scale = branca.colormap.linear.YlGn_05.scale(bounds[0], bounds[-1]).to_step(index=bounds)
+    palette = RESERVE_COLORS[: len(bounds) - 1]
+    scale = branca.colormap.StepColormap(palette, index=bounds, vmin=bounds[0], vmax=bounds[-1])
     summary = {"count": sum(r["parcels"] for r in reserves.values()), "data_date": None, "sample": _sample(conn, ctx)}
     m = base.new_map(opts, ctx, None)
     base.configure(m, opts, ctx, {}, "category")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Connection, Float, Numeric, cast, column, func, select, table, text
+from sqlalchemy import Connection, Date, Float, Numeric, cast, column, func, select, table, text
 
 from landreg import cql
 from landreg.features import COLLECTIONS, Source, source
+from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
 from landreg.tiles import tile_properties
 
@@ -39,12 +40,15 @@ class Selection:
         return cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float).label("score")
 
     def summary(self, conn: Connection) -> dict:
-        """Count, data date, whether sample data is among them, and the extent (CRS84)."""
+        """Count, data date, whether sample data is among them, and the extent (CRS84).
+
+        The data date is the newest survey date of the parcels shown, else the registry's last change."""
         p = self.src.properties
+        last_change = select(cast(func.max(Parcel.updated_at), Date)).scalar_subquery()
         row = conn.execute(
             select(
                 func.count(),
-                func.max(p["data_date"]),
+                func.coalesce(func.max(p["data_date"]), last_change),
                 func.bool_or(p["is_sample"]),
                 func.ST_Extent(func.ST_Transform(self.src.geometry, 4326)),
             ).where(*self.where)

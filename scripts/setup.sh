@@ -37,8 +37,25 @@ if [ "$needs_server" = yes ]; then
 fi
 
 # The tests also drive GDAL's command line tools against the API (OAPIF driver).
+# Optional: without them those tests are skipped with a message naming the package.
+optional=()
 if [ "$purpose" = test ] && ! command -v ogrinfo >/dev/null; then
-    packages+=(gdal-bin)
+    optional+=(gdal-bin)
+fi
+# ... and open the investor map in headless Chromium (Selenium drives Debian's chromedriver).
+if [ "$purpose" = test ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+    optional+=(chromium chromium-driver)
+fi
+can_apt=no
+if [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null && { sudo -n true 2>/dev/null || [ -t 0 ]; }; }; then
+    can_apt=yes
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+    if [ "$can_apt" = yes ]; then
+        packages+=("${optional[@]}")
+    else
+        say "Not installed (no root or sudo): ${optional[*]} - the tests that need them are skipped."
+    fi
 fi
 
 # --- install them, or say exactly what to install ---------------------------------------------

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import shapely
-import uvicorn
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from landreg.auth import create_token
 from landreg.parcels import create_parcel
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, live_server, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 PARCELS = 25  # more than one page of 10, to exercise paging
@@ -37,20 +33,8 @@ def server(committed_engine):
                 geom=shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40),
             )
         session.commit()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(committed_engine.url.render_as_string(hide_password=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(committed_engine.url.render_as_string(hide_password=False))) as url:
+        yield url
 
 
 ogrinfo = shutil.which("ogrinfo")

@@ -140,7 +140,8 @@ def drivers(conn: Connection, profile: Profile, parcel_ids: list, lang: str = "d
     frame = load(conn, profile, parcel_ids)
     if frame.empty:
         return {}
-    ev = evaluate(profile, frame, indicators.loaded_layers(conn), _last_reference(conn, profile))
+    reference = _last_reference(conn, profile) if profile.method == "topsis" else None
+    ev = evaluate(profile, frame, indicators.loaded_layers(conn), reference)
     strength = ev.weights * ev.normalised  # NaN where a criterion could not be evaluated
     shortfall = ev.weights * (1 - ev.normalised)
     labels = [CATALOGUE[key].label(lang) for key in ev.criteria]
