@@ -9,7 +9,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api import imports, maps, ogc, openapi30, routes, scoring, tiles
+from api import imports, maps, ogc, openapi30, routes, safeguarding, scoring, tiles
 from landreg import __version__
 from landreg.db import make_engine
 
@@ -36,6 +36,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(scoring.router)
     app.include_router(tiles.router)
+    app.include_router(safeguarding.router)
     app.mount(maps.STATIC_PATH, maps.static_files, name="map-assets")
     app.include_router(maps.router)
 

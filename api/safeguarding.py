@@ -1,0 +1,95 @@
+"""Flächensicherung endpoints: plan checks (planners, ministry), the Flächenbilanz (public, aggregated
+only) and the watch list (planners, ministry)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+from pyproj import Transformer
+
+from api.security import ERRORS, AuthenticatedDep
+from landreg import STORAGE_SRID
+from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, watch_list
+
+router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses=ERRORS)
+
+
+class PlanCheckRequest(BaseModel):
+    name: str = Field(description="name of the plan, e.g. 'B-Plan 123'")
+    intended_use: str = Field(description="designation code of the planned use, e.g. WA, GE, MI")
+    geometry: dict[str, Any] = Field(description="GeoJSON (Multi)Polygon of the plan area")
+    crs: int = Field(4326, description="EPSG code of the geometry (4326: lon/lat as in GeoJSON)")
+    classes: dict[str, str] | None = Field(
+        None, description="Abstandserlass class per category, e.g. {'gewerbeflaeche': 'V'}"
+    )
+    record: bool = Field(True, description="store the check so that its conflicts reach the watch list")
+
+
+@router.post("/plan-checks", status_code=201, summary="Check a proposed plan against industrial land")
+def post_plan_check(request: Request, body: PlanCheckRequest, principal: AuthenticatedDep) -> dict:
+    try:
+        geom = shapely.geometry.shape(body.geometry)
+    except Exception as exc:  # shapely raises several kinds for malformed GeoJSON
+        raise HTTPException(422, f"geometry: not GeoJSON ({exc})") from None
+    if body.crs != STORAGE_SRID:
+        to_storage = Transformer.from_crs(body.crs, STORAGE_SRID, always_xy=True)
+        geom = shapely.ops.transform(to_storage.transform, geom)
+    with request.app.state.engine.begin() as conn:
+        try:
+            check = check_plan(
+                conn, geom, body.intended_use, body.classes, (principal.owner, body.name) if body.record else None
+            )
+        except PlanError as exc:
+            raise HTTPException(422, str(exc)) from None
+    return check.as_dict()
+
+
+def _instant(value: str) -> dt.datetime:
+    """A date means the end of that day (the stock "as of 31.12."); a date-time is taken as given."""
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1)
+            return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        instant = dt.datetime.fromisoformat(value)
+        return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise HTTPException(400, f"dates: {value!r} is not an ISO date or date-time") from None
+
+
+@router.get("/balance", summary="Flächenbilanz: stock, additions, take-up, losses, years of supply")
+def get_balance(
+    request: Request,
+    dates: Annotated[str, Query(description="comma-separated ISO dates, ascending (a date: end of that day)")],
+    ags: Annotated[str | None, Query(description="municipality (AGS); none: the whole registry")] = None,
+    category: Annotated[list[str] | None, Query(description="categories (default: commercial and industrial)")] = None,
+    window_years: Annotated[float, Query(gt=0, le=30, description="years of take-up to average")] = 3.0,
+    f: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+):
+    instants = [_instant(v.strip()) for v in dates.split(",") if v.strip()]
+    with request.app.state.engine.connect() as conn:
+        try:
+            result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
+        except PlanError as exc:
+            raise HTTPException(400, str(exc)) from None
+    if f == "json":
+        return result
+    out = io.StringIO()
+    fields = ["date", "reserve_m2", "restriction_free_available_m2", "take_up_per_year_m2", "years_of_supply"]
+    writer = csv.DictWriter(out, fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(result["stocks"])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.get("/watch-list", summary="Industrial land changing away from industrial use, newest first")
+def get_watch_list(
+    request: Request, principal: AuthenticatedDep, ags: Annotated[list[str] | None, Query()] = None
+) -> list[dict]:
+    with request.app.state.engine.connect() as conn:
+        return watch_list(conn, ags)

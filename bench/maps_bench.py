@@ -1,0 +1,209 @@
+"""Maps benchmark: vector tiles against the raw SQL (the floor) and tipg, map HTML sizes, and the
+time until the investor map draws its first parcel in headless Chromium.
+
+    python bench/maps_bench.py --size 1000000
+
+Tiles: a seeded set of tiles over the RVR at z10, z13 and z16, each fetched from landreg's tile
+endpoint (anonymous: public parcels, access control included), computed by the same SQL
+statement run directly over one psycopg connection (what psql would do: no HTTP, no Python
+web stack), and fetched from tipg's tile endpoint for the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import shutil
+import time
+
+import httpx
+import morecantile
+import psycopg
+from api_bench import _port, _start, _tipg_python
+from common import RESULTS, ROOT, VENV_BIN, BenchDatabase, markdown_table, run_measured, stats
+from generate import generate
+from sqlalchemy import create_engine
+from sqlalchemy.dialects import postgresql
+
+from landreg import tiles
+from landreg.features import COLLECTIONS
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+RVR_BOX = (6.6, 51.35, 7.8, 51.7)
+MAPS = ("standortkarte", "prioritaetenkarte", "flaechensicherungskarte", "gemeindeuebersicht")
+
+
+def tile_set(z: int, n: int, seed: int) -> list[morecantile.Tile]:
+    rng = random.Random(seed + z)
+    return [TMS.tile(rng.uniform(RVR_BOX[0], RVR_BOX[2]), rng.uniform(RVR_BOX[1], RVR_BOX[3]), z) for _ in range(n)]
+
+
+def raw_sql(tile: morecantile.Tile) -> str:
+    statement = tiles.tile_statement(COLLECTIONS["parcels"], False, tiles.TileRequest(tile.z, tile.x, tile.y))
+    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def time_http(client: httpx.Client, urls: list[str]) -> tuple[list[float], list[int]]:
+    latencies, sizes = [], []
+    for url in urls:
+        started = time.perf_counter()
+        response = client.get(url)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+        sizes.append(len(response.content))
+    return latencies, sizes
+
+
+def time_sql(conninfo: str, statements: list[str]) -> list[float]:
+    latencies = []
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET jit = off")
+        for sql in statements:
+            started = time.perf_counter()
+            conn.execute(sql).fetchone()
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def first_parcel_seconds(url: str, runs: int) -> list[float]:
+    """Seconds from navigation until the first parcel path is in the page, in fresh browser tabs."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    found = "return document.querySelector('.leaflet-overlay-pane path, .leaflet-tile-container path') !== null"
+    results = []
+    try:
+        for _ in range(runs + 1):  # the first run warms the browser's caches of scripts, not of tiles
+            driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+            started = time.perf_counter()
+            driver.get(url)
+            while not driver.execute_script(found):
+                if time.perf_counter() - started > 60:
+                    raise RuntimeError("no parcel drawn within 60 s")
+                time.sleep(0.02)
+            results.append(time.perf_counter() - started)
+    finally:
+        driver.quit()
+    return results[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--tiles", type=int, default=30, help="tiles per zoom level")
+    parser.add_argument("--browser-runs", type=int, default=5)
+    args = parser.parse_args()
+    path = generate(args.size)
+    tipg_python = _tipg_python()
+    db = BenchDatabase()
+    servers = []
+    rows, sizes_rows = [], []
+    try:
+        url = db.fresh("bench_maps")
+        env = {"LANDREG_DATABASE_URL": url}
+        landreg = str(VENV_BIN / "landreg")
+        run_measured([landreg, "migrate"], env)
+        run_measured([landreg, "seed", "--count", "0"], env)
+        run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
+        run_measured([landreg, "score"], env)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        engine.dispose()
+        ours_port, tipg_port = _port(), _port()
+        servers.append(
+            _start(
+                [str(VENV_BIN / "uvicorn"), "--factory", "api.app:create_app", "--port", str(ours_port)]
+                + ["--log-level", "warning"],
+                env | {"PYTHONPATH": str(ROOT)},
+                ours_port,
+            )
+        )
+        servers.append(
+            _start(
+                [tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
+                {"DATABASE_URL": db.tcp_url("bench_maps"), "TIPG_NAME": "tipg"},
+                tipg_port,
+            )
+        )
+        ours, peer = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
+        conninfo = db.libpq("bench_maps")
+        with httpx.Client(timeout=120) as client:
+            for z in (10, 13, 16):
+                warm, chosen = tile_set(z, 5, seed=1), tile_set(z, args.tiles, seed=2)
+                path_of = "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
+                tipg_of = "/collections/public.parcel/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                for tileset in (warm, chosen):
+                    ours_t, ours_sizes = time_http(
+                        client, [ours + path_of.format(z=t.z, x=t.x, y=t.y) for t in tileset]
+                    )
+                    sql_t = time_sql(conninfo, [raw_sql(t) for t in tileset])
+                    tipg_t, tipg_sizes = time_http(
+                        client, [peer + tipg_of.format(z=t.z, x=t.x, y=t.y) for t in tileset]
+                    )
+                o, s, p = stats(ours_t), stats(sql_t), stats(tipg_t)
+                rows.append(
+                    [
+                        f"tile z{z} ({args.tiles} tiles)",
+                        f"{o['median']:.1f} / {o['p95']:.1f} ms, {sum(ours_sizes) / len(ours_sizes) / 1024:.0f} KiB",
+                        f"{s['median']:.1f} / {s['p95']:.1f} ms",
+                        f"{p['median']:.1f} / {p['p95']:.1f} ms, {sum(tipg_sizes) / len(tipg_sizes) / 1024:.0f} KiB",
+                        f"{o['median'] / s['median']:.2f}",
+                        f"{p['median'] / o['median']:.2f}",
+                    ]
+                )
+            for name in MAPS:
+                response = client.get(f"{ours}/maps/{name}")
+                response.raise_for_status()
+                sizes_rows.append([name, f"{len(response.content) / 1e6:.3f} MB", "< 1 MB"])
+        lon, lat = 7.012, 51.455  # Essen centre: dense parcels
+        drawn = stats(
+            [
+                1000 * s
+                for s in first_parcel_seconds(
+                    f"{ours}/maps/standortkarte?lat={lat}&lon={lon}&zoom=15", args.browser_runs
+                )
+            ]
+        )
+        sizes_rows.append(
+            [
+                "standortkarte: first parcel drawn (Chromium, z15)",
+                f"{drawn['median'] / 1000:.2f} s (max {drawn['max'] / 1000:.2f} s)",
+                "< 3 s",
+            ]
+        )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        db.close()
+    tile_table = markdown_table(
+        [
+            "tiles (median / p95)",
+            "landreg API",
+            "raw SQL (floor)",
+            "tipg",
+            "landreg / raw SQL (goal <= 1.3)",
+            "tipg / landreg (>1: landreg faster)",
+        ],
+        rows,
+    )
+    map_table = markdown_table(["map", "landreg", "goal"], sizes_rows)
+    print(tile_table, map_table, sep="\n\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-maps.md"
+    out.write_text(
+        f"# Maps benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
+        f"`python bench/maps_bench.py --size {args.size} --tiles {args.tiles}`\n\n{tile_table}\n\n{map_table}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

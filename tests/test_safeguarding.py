@@ -1,0 +1,173 @@
+"""Flächensicherung with hand-built geometries whose overlaps and distances are computed here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from landreg.auth import create_token
+from landreg.parcels import create_parcel, update_parcel
+from landreg.safeguarding import PlanError, balance, check_plan, strictest_class, watch_list
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
+
+GE = shapely.box(X0, Y0, X0 + 200, Y0 + 100)
+GI = shapely.box(X0 + 300, Y0, X0 + 500, Y0 + 150)
+PLAN = shapely.box(X0 + 150, Y0 - 50, X0 + 350, Y0 + 60)  # overlaps both
+
+
+def _create(session, ref, geom, **attrs):
+    values = {"category": "gewerbeflaeche", "status": "verfuegbar", "publication_allowed": True} | attrs
+    return create_parcel(session, "planer.do", local_ref=ref, geom=geom, **values)
+
+
+def test_plan_overlapping_two_industrial_parcels_reports_exact_areas_and_losses(session):
+    _create(session, "GE1", GE)
+    _create(session, "GI1", GI, category="industrieflaeche", designation="GI")
+    _create(session, "BL1", shapely.box(X0 + 200, Y0 - 40, X0 + 260, Y0 - 10), category="bauluecke")  # not industrial
+    session.flush()
+    check = check_plan(session.connection(), PLAN, "WA")
+    affected = {p["local_ref"]: p["affected_m2"] for p in check.parcels}
+    assert affected == pytest.approx({"GE1": GE.intersection(PLAN).area, "GI1": GI.intersection(PLAN).area})
+    assert GE.intersection(PLAN).area == 50 * 60 and GI.intersection(PLAN).area == 50 * 60  # by hand
+    assert check.loss_by_municipality == pytest.approx({"05913000": 6000.0})
+    assert check.loss_region_m2 == pytest.approx(6000.0)
+    assert check.conflict and {p["conflict"] for p in check.parcels} == {"flaechensicherung"}
+    same_use = check_plan(session.connection(), PLAN, "GI")
+    assert not same_use.conflict and same_use.loss_region_m2 == 0  # industrial stays industrial
+
+
+@pytest.mark.parametrize(("gap", "conflict"), [(250, True), (350, False)])
+def test_housing_near_a_class_v_site_is_an_abstandserlass_conflict_within_300_m(session, gap, conflict):
+    site = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
+    _create(session, "GE-V", site)
+    housing = shapely.box(X0 + 100 + gap, Y0, X0 + 300 + gap, Y0 + 100)
+    session.flush()
+    check = check_plan(session.connection(), housing, "WA", classes={"gewerbeflaeche": "V"})
+    assert bool(check.abstand) is conflict
+    if conflict:
+        (hit,) = check.abstand
+        assert hit["distance_m"] == pytest.approx(site.distance(housing)) and hit["required_m"] == 300
+    assert check.parcels == []  # nothing is built over
+    industrial = check_plan(session.connection(), housing, "GE")
+    assert industrial.abstand == []  # the Abstandserlass protects housing only
+
+
+def test_bad_plans_are_refused(session):
+    with pytest.raises(PlanError, match="intended_use"):
+        check_plan(session.connection(), PLAN, "Wohnen")
+    with pytest.raises(PlanError, match="polygon"):
+        check_plan(session.connection(), shapely.Point(X0, Y0), "WA")
+    with pytest.raises(PlanError, match="not a valid polygon"):
+        check_plan(
+            session.connection(), shapely.Polygon([(X0, Y0), (X0 + 10, Y0 + 10), (X0 + 10, Y0), (X0, Y0 + 10)]), "WA"
+        )
+    with pytest.raises(PlanError, match="class"):
+        check_plan(session.connection(), PLAN, "WA", classes={"gewerbeflaeche": "IX"})
+
+
+def _now(engine) -> dt.datetime:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+def test_balance_over_three_dates_accounts_for_every_square_metre(committed_db):
+    """D1: A, B, C created. D2: B reused, C re-planned to housing, D created. D3: A grows."""
+    a, b, c, d = (shapely.box(X0 + 300 * i, Y0, X0 + 300 * i + 100 + 10 * i, Y0 + 100) for i in range(4))
+    with Session(committed_db) as s:
+        ids = {
+            ref: _create(s, ref, g, restriction_class=0, availability="kurzfristig").id
+            for ref, g in zip("ABC", (a, b, c))
+        }
+        s.commit()
+    d1 = _now(committed_db)
+    with Session(committed_db) as s:
+        update_parcel(s, ids["B"], "planer.do", status="genutzt")
+        update_parcel(s, ids["C"], "planer.do", status="andere_nutzung", designation="WA")
+        _create(s, "D", d, restriction_class=2)
+        s.commit()
+    d2 = _now(committed_db)
+    a2 = shapely.box(X0, Y0, X0 + 100, Y0 + 150)
+    with Session(committed_db) as s:
+        update_parcel(s, ids["A"], "planer.do", geom=a2)
+        s.commit()
+    d3 = _now(committed_db)
+    with committed_db.connect() as conn:
+        result = balance(conn, [d1, d2, d3], ags="05913000", window_years=1)
+        stocks = [s["reserve_m2"] for s in result["stocks"]]
+        assert stocks == pytest.approx([a.area + b.area + c.area, a.area + d.area, a2.area + d.area])
+        first, second = result["changes"]
+        assert first == pytest.approx(
+            {
+                "from": d1.isoformat(),
+                "to": d2.isoformat(),
+                "additions_m2": d.area,
+                "take_up_m2": b.area,
+                "lost_m2": c.area,
+                "removed_m2": 0,
+                "area_changes_m2": 0,
+            }
+        )
+        assert second["area_changes_m2"] == pytest.approx(a2.area - a.area)
+        for (before, after), change in zip(zip(stocks, stocks[1:]), result["changes"]):
+            flows = change["additions_m2"] - change["take_up_m2"] - change["lost_m2"] - change["removed_m2"]
+            assert after == pytest.approx(before + flows + change["area_changes_m2"])
+        # years of supply at D3: restriction-free available reserve (A only; D has restrictions) / take-up per year
+        last = result["stocks"][-1]
+        assert last["restriction_free_available_m2"] == pytest.approx(a2.area)
+        assert last["take_up_per_year_m2"] == pytest.approx(b.area)
+        assert last["years_of_supply"] == pytest.approx(a2.area / b.area, abs=0.01)
+        # the balance agrees with the parcel history summed directly
+        history = conn.execute(
+            text("""SELECT sum(area_m2) FROM parcel_version WHERE valid_from <= :t AND (valid_to IS NULL OR valid_to > :t)
+                    AND status IN ('potenzial', 'verfuegbar', 'reserviert', 'in_entwicklung')"""),
+            {"t": d3},
+        ).scalar_one()
+        assert last["reserve_m2"] == pytest.approx(history)
+        watched = watch_list(conn)
+    assert [(w["local_ref"], w["reason"]) for w in watched] == [("C", "nutzungsaenderung")]
+    assert watched[0]["actor"] == "planer.do"
+
+
+def test_strictest_class_that_fits():
+    assert strictest_class(1600) == "I"
+    assert strictest_class(320) == "V"
+    assert strictest_class(99) == "keine"
+    assert strictest_class(None) is None
+
+
+def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
+    with Session(committed_db) as s:
+        _create(s, "GE1", GE)
+        s.commit()
+    with committed_db.begin() as conn:
+        planner = {"Authorization": f"Bearer {create_token(conn, 'planer.do', 'planner', ['05913000'])[1]}"}
+        ministry = {"Authorization": f"Bearer {create_token(conn, 'ministerium', 'ministry')[1]}"}
+    plan = shapely.ops.transform(lambda x, y: TO_WGS84.transform(x, y), PLAN)
+    body = {"name": "B-Plan 123 Wohnen am Hafen", "intended_use": "WA", "geometry": shapely.geometry.mapping(plan)}
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+        assert client.post("/safeguarding/plan-checks", json=body).status_code == 401
+        answer = client.post("/safeguarding/plan-checks", json=body, headers=planner)
+        assert answer.status_code == 201, answer.text
+        result = answer.json()
+        assert result["conflict"] and result["loss_region_m2"] == pytest.approx(
+            3000, abs=1
+        )  # 50 m x 60 m (plan reprojected twice)
+        watched = client.get("/safeguarding/watch-list", headers=ministry).json()
+        assert [(w["local_ref"], w["reason"], w["actor"]) for w in watched] == [
+            ("GE1", "planpruefung:flaechensicherung", "planer.do")
+        ]
+        assert client.get("/safeguarding/watch-list").status_code == 401
+        public = client.get("/safeguarding/balance", params={"dates": dt.date.today().isoformat(), "ags": "05913000"})
+        assert public.status_code == 200 and public.json()["stocks"][0]["reserve_m2"] == pytest.approx(GE.area)
+        bad = client.post("/safeguarding/plan-checks", json=body | {"intended_use": "Wohnen"}, headers=planner)
+        assert bad.status_code == 422 and "intended_use" in bad.json()["detail"]
