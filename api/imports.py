@@ -19,7 +19,7 @@ router = APIRouter(prefix="/imports", tags=["Import"], responses=ERRORS)
 SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".csv", ".xlsx"}
 
 
-def _save(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
+def save_upload(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
     name = Path(upload.filename or "upload").name
     if Path(name).suffix.lower() not in allowed:
         raise HTTPException(
@@ -54,13 +54,13 @@ def upload(
 ) -> JSONResponse:
     with tempfile.TemporaryDirectory(prefix="landreg-upload-") as tmp:
         directory = Path(tmp)
-        path = _save(file, directory, SUFFIXES)
+        path = save_upload(file, directory, SUFFIXES)
         options = ImportOptions(
             actor=principal.owner,
             layer=layer,
             municipality=municipality,
             category=category,
-            mapping_file=_save(mapping, directory, {".yaml", ".yml"}) if mapping else None,
+            mapping_file=save_upload(mapping, directory, {".yaml", ".yml"}) if mapping else None,
             crs=crs,
             encoding=encoding,
             mode=mode,

@@ -27,7 +27,15 @@ STATIC_PATH = "/maps/static"
 static_files = StaticFiles(directory=assets.STATIC_DIR)
 
 _LISTS = ("category", "availability", "status", "ags")
-_NUMBERS = {"min_area": float, "max_area": float, "lat": float, "lon": float, "zoom": int, "top": int}
+_NUMBERS = {
+    "min_area": float,
+    "max_area": float,
+    "lat": float,
+    "lon": float,
+    "zoom": int,
+    "top": int,
+    "plan_check": int,
+}
 _TEXTS = ("lang", "profile", "metric")
 
 

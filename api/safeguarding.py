@@ -6,16 +6,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from pyproj import Transformer
 
+from api.imports import save_upload
 from api.security import ERRORS, AuthenticatedDep
 from landreg import STORAGE_SRID
-from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, watch_list
+from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
 
 router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses=ERRORS)
 
@@ -47,6 +50,33 @@ def post_plan_check(request: Request, body: PlanCheckRequest, principal: Authent
             )
         except PlanError as exc:
             raise HTTPException(422, str(exc)) from None
+    return check.as_dict()
+
+
+PLAN_FILES = {".gml", ".xml", ".geojson", ".json", ".gpkg", ".zip", ".fgb", ".kml"}
+
+
+@router.post("/plan-checks/file", status_code=201, summary="Check a plan file (XPlanGML, GeoJSON, GeoPackage …)")
+def post_plan_check_file(
+    request: Request,
+    principal: AuthenticatedDep,
+    file: Annotated[UploadFile, File(description="XPlanGML (*_Plan/*_Bereich), GeoJSON, GeoPackage, zipped Shapefile")],
+    intended_use: Annotated[str, Form(description="designation code of the planned use, e.g. WA")],
+    name: Annotated[str | None, Form()] = None,
+    layer: Annotated[str | None, Form()] = None,
+    crs: Annotated[int | None, Form(description="EPSG code when the file declares none")] = None,
+    record: Annotated[bool, Form()] = True,
+) -> dict:
+    with tempfile.TemporaryDirectory(prefix="landreg-plan-") as tmp:
+        path = save_upload(file, Path(tmp), PLAN_FILES)
+        with request.app.state.engine.begin() as conn:
+            try:
+                area, file_name = read_plan_area(path, layer, crs)
+                check = check_plan(
+                    conn, area, intended_use, record=(principal.owner, name or file_name) if record else None
+                )
+            except PlanError as exc:
+                raise HTTPException(422, str(exc)) from None
     return check.as_dict()
 
 

@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
+from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.db import make_engine, resolve_database_url
 from landreg.importer import MODES
 from landreg.localdb import LocalCluster, LocalDatabaseError
@@ -27,6 +28,8 @@ db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABAS
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(safeguarding_app, name="safeguarding")
+app.add_typer(context_app, name="context")
 
 
 def _fail(message: str) -> typer.Exit:

@@ -12,12 +12,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Connection, String, and_, cast, func, literal, select, true
+from sqlalchemy import JSON, Connection, Integer, String, and_, cast, column, func, literal, null, select, table, true
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
+from landreg.safeguarding import abstand_columns
 from landreg.vocab import CONTEXT_KIND, PARCEL_CODE_FIELDS
 
 # Output CRSs: URI -> (SRID, whether the URI's axis order is latitude first)
@@ -110,6 +111,20 @@ def _subquery(columns: dict[str, ColumnElement], where, id_col: ColumnElement, g
     return Source(sub, {n: sub.c[n] for n in columns}, sub.c.id, sub.c.geom)
 
 
+_INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
+
+
+def _residential_distance(at: dt.datetime | None) -> ColumnElement:
+    """Distance to the nearest residential area (context layer) of the current parcel version."""
+    if at is not None:  # indicators exist for current versions only
+        return null()
+    return (
+        select(_INDICATOR.c.dist_residential_m)
+        .where(_INDICATOR.c.parcel_id == Parcel.id, _INDICATOR.c.parcel_version == Parcel.version)
+        .scalar_subquery()
+    )
+
+
 def source(collection: Collection, confidential: bool, at: dt.datetime | None = None) -> Source:
     """The rows of a collection a caller may see (``confidential``: planners, ministry, admin)."""
     if collection.is_parcels:
@@ -117,6 +132,8 @@ def source(collection: Collection, confidential: bool, at: dt.datetime | None = 
         table = ParcelVersion if at is not None else Parcel
         columns = {n: getattr(table, n) for n in names}
         columns["version"] = table.version
+        name, number = abstand_columns(_residential_distance(at))
+        columns["abstand_class"], columns["abstand_class_number"] = name, cast(number, Integer)
         if not confidential:  # a coarse flag instead of the contamination details
             columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
         if at is None:

@@ -14,8 +14,13 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
 import shapely
-from sqlalchemy import Connection, text
+from pyogrio.errors import DataSourceError
+from sqlalchemy import Connection, case, literal, null, text
 
 from landreg import STORAGE_SRID
 from landreg.scoring.criteria import ABSTAND_CLASSES
@@ -49,6 +54,46 @@ class PlanCheck:
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
+
+
+def read_plan_area(path: Path, layer: str | None = None, crs: int | None = None) -> tuple[shapely.MultiPolygon, str]:
+    """The plan area of a file (GeoJSON, GeoPackage, Shapefile, XPlanGML …) in EPSG:25832, and its name.
+
+    XPlanGML: the ``*_Bereich`` layer when there is one, else ``*_Plan`` (their geometry is the
+    Geltungsbereich); other files: their only layer. All features are united into one area.
+    """
+    try:
+        layers = [name for name, _ in pyogrio.list_layers(path)]
+    except (DataSourceError, OSError) as exc:
+        raise PlanError(f"{path.name}: cannot be read as a geodata file ({exc})") from None
+    if layer is None:
+        preferred = [n for n in layers if n.endswith("_Bereich")] or [n for n in layers if n.endswith("_Plan")]
+        if preferred:
+            layer = preferred[0]
+        elif len(layers) == 1:
+            layer = layers[0]
+        else:
+            raise PlanError(f"{path.name} has several layers ({', '.join(layers)}); choose one")
+    elif layer not in layers:
+        raise PlanError(f"{path.name} has no layer {layer!r}; layers: {', '.join(layers)}")
+    frame = gpd.read_file(path, layer=layer)
+    if frame.empty:
+        raise PlanError(f"{path.name}: layer {layer!r} has no features")
+    if frame.crs is None:
+        if crs is None:
+            raise PlanError(f"{path.name} declares no CRS; give it (e.g. 25832)")
+        frame = frame.set_crs(crs)
+    area = shapely.union_all(frame.to_crs(STORAGE_SRID).geometry.to_numpy())
+    return _plan_geometry(area), _plan_name(path, layer, layers, frame)
+
+
+def _plan_name(path: Path, layer: str, layers: list[str], frame: gpd.GeoDataFrame) -> str:
+    """The plan's name: of the XPlanGML *_Plan feature (a Bereich has none), else of the feature, else the file."""
+    plan_layer = layer.removesuffix("_Bereich") + "_Plan"
+    if layer.endswith("_Bereich") and plan_layer in layers:
+        frame = gpd.read_file(path, layer=plan_layer, ignore_geometry=True)
+    names = [str(n) for n in frame.get("name", []) if isinstance(n, str) and n]
+    return names[0] if names else path.stem
 
 
 def _plan_geometry(geometry) -> shapely.MultiPolygon:
@@ -323,6 +368,59 @@ def watch_list(conn: Connection, ags: list[str] | None = None, since: dt.datetim
             continue
         out.append({k: (str(v) if k == "parcel_id" else v) for k, v in r.items()})
     return sorted(out, key=lambda r: r["at"], reverse=True)
+
+
+def supply_by_municipality(
+    conn: Connection, at: dt.datetime, window_years: float = 3.0, categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES
+) -> dict[str, dict]:
+    """Per municipality at ``at``: restriction-free available reserve, annual take-up and years of
+    supply, as :func:`balance` computes them, in one pass over the history."""
+    rows = conn.execute(
+        text("""
+        WITH versions AS (
+            SELECT v.*, lag(v.status) OVER w AS previous_status, lag(v.area_m2) OVER w AS previous_area
+              FROM parcel_version v WHERE v.category = ANY(:categories)
+            WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
+        )
+        SELECT ags,
+               coalesce(sum(area_m2) FILTER (WHERE valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)
+                   AND status = ANY(:reserve) AND coalesce(restriction_class, 0) = 0
+                   AND coalesce(availability, '') <> 'nicht_verfuegbar'), 0) AS free_m2,
+               coalesce(sum(previous_area) FILTER (WHERE status = 'genutzt' AND previous_status = ANY(:reserve)
+                   AND valid_from > :since AND valid_from <= :at), 0) AS taken_m2
+          FROM versions GROUP BY ags
+    """),
+        {
+            "categories": list(categories),
+            "reserve": list(RESERVE_STATUSES),
+            "at": at,
+            "since": at - dt.timedelta(days=round(365.25 * window_years)),
+        },
+    )
+    out = {}
+    for r in rows:
+        per_year = float(r.taken_m2) / window_years
+        out[r.ags] = {
+            "restriction_free_available_m2": round(float(r.free_m2), 2),
+            "take_up_per_year_m2": round(per_year, 2),
+            "years_of_supply": round(float(r.free_m2) / per_year, 2) if per_year > 0 else None,
+        }
+    return out
+
+
+def abstand_columns(distance):
+    """SQL for the strictest Abstandserlass class that fits a distance to housing, as its name
+    ("III", "keine") and as a number (1 = I … 7 = VII, 8 = none fits), e.g. to filter "class III
+    possible" as ``abstand_class_number <= 3``; NULL where the distance is unknown."""
+    ordered = list(ABSTAND_CLASSES.items())  # strictest first
+    name = case(
+        *[(distance >= d, literal(c)) for c, d in ordered], else_=case((distance.is_(None), null()), else_="keine")
+    )
+    number = case(
+        *[(distance >= d, literal(i)) for i, (_, d) in enumerate(ordered, start=1)],
+        else_=case((distance.is_(None), null()), else_=len(ordered) + 1),
+    )
+    return name, number
 
 
 def strictest_class(distance_to_housing_m: float | None) -> str | None:

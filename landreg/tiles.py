@@ -59,6 +59,7 @@ PARCEL_TILE_PROPERTIES = (
     "restriction_class",
     "area_m2",
     "is_sample",
+    "abstand_class",
 )
 CONFIDENTIAL_TILE_PROPERTIES = ("contamination", "publication_allowed")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable
 from html import escape
 
@@ -10,11 +12,19 @@ import folium
 import numpy as np
 from sqlalchemy import Connection
 
+from landreg.safeguarding import supply_by_municipality, watch_list
 from landreg.scoring.explain import drivers
 from landreg.scoring.profiles import current_profile
 from maps import assets, base
 from maps.base import Context
-from maps.data import Selection, municipalities, municipality_names, reserves_by_municipality, rvr_ags
+from maps.data import (
+    Selection,
+    municipalities,
+    municipality_names,
+    plan_check,
+    reserves_by_municipality,
+    rvr_ags,
+)
 from maps.options import MapOptions, OptionError
 from maps.texts import code_labels, field_labels, t
 
@@ -103,39 +113,85 @@ def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> foliu
 
 
 def flaechensicherungskarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
-    """Industrial and commercial reserves by status; losses to other uses stand out in red."""
+    """Industrial and commercial reserves by status; losses to other uses stand out in red. Signed-in
+    callers also see the watch list and, with ``plan_check``, a recorded plan check's area and conflicts."""
+    if opts.plan_check is not None and not ctx.confidential:
+        raise OptionError("plan_check: plan checks are internal; this needs a planner's or the ministry's token")
     selection = Selection(ctx.confidential, opts.parcel_filter(INDUSTRIAL))
     summary = selection.summary(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
     base.configure(m, opts, ctx, municipality_names(conn), "status")
     m.get_root().header.add_child(
-        folium.Element(f"<script>window.LANDREG.statusColors = {STATUS_COLORS!r};</script>".replace("'", '"'))
+        folium.Element(f"<script>window.LANDREG.statusColors = {json.dumps(STATUS_COLORS)};</script>")
     )
     how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
+    if ctx.confidential:
+        entries = {e["parcel_id"]: e for e in reversed(watch_list(conn, opts.ags or None))}  # newest wins
+        _highlighted(m, selection, conn, entries, t("watch", opts.lang), lambda e: f"{e['at']:%d.%m.%Y}: {e['detail']}")
+    if opts.plan_check is not None:
+        check = plan_check(conn, opts.plan_check)
+        if check is None:
+            raise OptionError(f"plan_check: no plan check {opts.plan_check}")
+        folium.GeoJson(
+            {"type": "Feature", "geometry": check["geometry"], "properties": {"name": check["name"]}},
+            name=f"{t('conflict', opts.lang)}: {check['name']} ({check['intended_use']})",
+            style_function=lambda _: {"color": "#e31a1c", "weight": 3, "dashArray": "8 6", "fillOpacity": 0.08},
+            tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+        ).add_to(m)
+        conflicts = {pid: {"detail": c} for pid, c in check["parcels"].items() if c != "keiner"}
+        _highlighted(m, selection, conn, conflicts, t("conflict", opts.lang), lambda e: e["detail"])
     base.add_boundaries(m, municipalities(conn), opts.lang)
     base.add_title(m, opts, "flaechensicherungskarte", summary, _shown(opts.lang, summary, how))
     labels = code_labels(opts.lang)["status"]
-    base.add_legend(m, t("legend", opts.lang), [(c, labels[s]) for s, c in STATUS_COLORS.items()])
+    legend = [(c, labels[s]) for s, c in STATUS_COLORS.items()]
+    if ctx.confidential:
+        legend.append(("#ffffff; border: 3px solid #e31a1c", t("pressure", opts.lang)))
+    base.add_legend(m, t("legend", opts.lang), legend)
     return base.finish(m)
 
 
+def _highlighted(m, selection: Selection, conn: Connection, entries: dict[str, dict], name: str, describe) -> None:
+    """Parcels outlined in red, with why (their "pressure") in the popup."""
+    features = selection.features(conn, ids=list(entries))
+    for feature in features:
+        feature["properties"] |= {"highlight": True, "pressure": describe(entries[feature["id"]])}
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=f"{name} ({len(features)})",
+        on_each_feature=folium.utilities.JsCode("function (f, l) { landreg.bindFeature(f, l); }"),
+    ).add_to(m)
+
+
+METRICS = ("available_ha", "years_of_supply")
+
+
 def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
-    """Ministry and public: a choropleth of the municipalities by available reserve area."""
-    if opts.metric != "available_ha":
-        raise OptionError(f"metric: {opts.metric!r} is not available; use available_ha")
+    """Ministry and public: a choropleth of the municipalities by available reserve area (all categories)
+    or years of supply of restriction-free industrial land (aggregates only, so public)."""
+    if opts.metric not in METRICS:
+        raise OptionError(f"metric: {opts.metric!r} is not one of {', '.join(METRICS)}")
     boundaries = municipalities(conn, opts.ags or None)
     reserves = reserves_by_municipality(conn, ctx.confidential, opts.ags or None)
+    supply = supply_by_municipality(conn, dt.datetime.now(dt.UTC)) if opts.metric == "years_of_supply" else {}
     values = []
     for feature in boundaries["features"]:
         figures = reserves.get(feature["id"], {"parcels": 0, "available_ha": 0.0})
-        feature["properties"] |= figures
-        values.append(figures["available_ha"])
+        years = supply.get(feature["id"], {}).get("years_of_supply")
+        feature["properties"] |= figures | {"years_of_supply": years if years is not None else t("no_data", opts.lang)}
+        value = figures["available_ha"] if opts.metric == "available_ha" else years
+        if value is not None:
+            values.append(value)
     label = t(opts.metric, opts.lang)
     bounds = sorted(set(np.quantile(values, [0, 0.2, 0.4, 0.6, 0.8, 1]).round(1))) if values else [0, 1]
     if len(bounds) < 2:
         bounds = [bounds[0], bounds[0] + 1]
     palette = RESERVE_COLORS[: len(bounds) - 1]
     scale = branca.colormap.StepColormap(palette, index=bounds, vmin=bounds[0], vmax=bounds[-1])
+
+    def fill(properties: dict) -> str:
+        value = properties[opts.metric]
+        return scale(value) if isinstance(value, int | float) else base.NO_SCORE_COLOR
+
     summary = {"count": sum(r["parcels"] for r in reserves.values()), "data_date": None, "sample": _sample(conn, ctx)}
     m = base.new_map(opts, ctx, None)
     base.configure(m, opts, ctx, {}, "category")
@@ -143,19 +199,24 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
         boundaries,
         name=label,
         style_function=lambda f: {
-            "fillColor": scale(f["properties"]["available_ha"]),
+            "fillColor": fill(f["properties"]),
             "fillOpacity": 0.75,
-            "color": "#444444",
+            "color": "#444",
             "weight": 1,
         },
         tooltip=folium.GeoJsonTooltip(
-            fields=["name", "available_ha", "parcels"],
-            aliases=[t("municipality", opts.lang), label, t("count", opts.lang)],
+            fields=["name", "available_ha", "years_of_supply", "parcels"],
+            aliases=[
+                t("municipality", opts.lang),
+                t("available_ha", opts.lang),
+                t("years_of_supply", opts.lang),
+                t("count", opts.lang),
+            ],
         ),
     ).add_to(m)
     base.add_title(m, opts, "gemeindeuebersicht", summary, label)
     entries = [(scale(low), f"{low:g}–{high:g}") for low, high in zip(bounds, bounds[1:])]
-    base.add_legend(m, label, list(reversed(entries)))
+    base.add_legend(m, label, list(reversed(entries)) + [(base.NO_SCORE_COLOR, t("no_data", opts.lang))])
     return base.finish(m)
 
 

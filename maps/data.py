@@ -59,8 +59,11 @@ class Selection:
             box = [float(v) for v in numbers]
         return {"count": row[0], "data_date": row[1], "sample": bool(row[2]), "bbox": box}
 
-    def features(self, conn: Connection, limit: int | None = None, ranked: bool = False) -> list[dict]:
-        """GeoJSON features (CRS84) with the tile properties (and score); ``ranked``: best score first."""
+    def features(
+        self, conn: Connection, limit: int | None = None, ranked: bool = False, ids: list[str] | None = None
+    ) -> list[dict]:
+        """GeoJSON features (CRS84) with the tile properties (and score); ``ranked``: best score first;
+        ``ids``: only these parcels (if the selection has them)."""
         props = tile_properties(PARCELS, self.src, self.confidential)
         columns = [
             self.src.id_column.label("id"),
@@ -70,6 +73,8 @@ class Selection:
         if self.profile is not None:
             columns.append(self._score())
         query = select(*columns).select_from(self._rows()).where(*self.where)
+        if ids is not None:
+            query = query.where(self.src.id_column.in_(ids))
         if ranked:
             query = query.where(_SCORE.c.score.is_not(None)).order_by(_SCORE.c.score.desc(), self.src.id_column)
         rows = conn.execute(query.limit(limit)).mappings()
@@ -131,3 +136,24 @@ def reserves_by_municipality(conn: Connection, confidential: bool, ags: list[str
     if ags:
         query = query.where(p["ags"].in_(ags))
     return {r.ags: {"parcels": r.parcels, "available_ha": round(r.area_m2 / 10_000, 2)} for r in conn.execute(query)}
+
+
+def plan_check(conn: Connection, check_id: int) -> dict | None:
+    """A recorded plan check: name, use, its area (GeoJSON, CRS84) and its parcels with their conflicts."""
+    row = (
+        conn.execute(
+            text("""SELECT id, name, intended_use, conflict, actor, checked_at,
+                       ST_AsGeoJSON(ST_Transform(geom, 4326), 6) AS g FROM plan_check WHERE id = :id"""),
+            {"id": check_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    parcels = dict(
+        conn.execute(
+            text("SELECT parcel_id::text, conflict FROM plan_check_parcel WHERE plan_check_id = :id"), {"id": check_id}
+        ).all()
+    )
+    return dict(row) | {"geometry": json.loads(row["g"]), "parcels": parcels}

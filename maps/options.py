@@ -30,7 +30,8 @@ class MapOptions:
     max_area: float | None = None
     profile: str | None = None  # scoring profile (priority colours, popups)
     top: int = 20  # Prioritätenkarte: how many parcels the list shows
-    metric: str = "available_ha"  # Gemeindeübersicht
+    metric: str = "available_ha"  # Gemeindeübersicht: available_ha or years_of_supply
+    plan_check: int | None = None  # Flächensicherungskarte: show this recorded plan check
     lat: float | None = None  # start view; default: the selection's extent
     lon: float | None = None
     zoom: int | None = None

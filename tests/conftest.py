@@ -113,4 +113,6 @@ def committed_engine(make_database, request):
 def committed_db(committed_engine):
     yield committed_engine
     with committed_engine.begin() as conn:
-        conn.execute(text("TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile CASCADE"))
+        conn.execute(
+            text("TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile, plan_check CASCADE")
+        )

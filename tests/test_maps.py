@@ -207,6 +207,9 @@ def test_gemeindeuebersicht_sums_available_reserve_per_municipality(world):
     assert municipalities["05113000"]["available_ha"] == 6.0  # 300 m x 200 m
     assert municipalities["05911000"]["available_ha"] == 0
     assert "Verfügbare Reserve (ha)" in html
+    years = client.get("/maps/gemeindeuebersicht", params={"metric": "years_of_supply", "lang": "en"})
+    assert years.status_code == 200 and "Years of supply" in years.text and "no data" in years.text
+    assert client.get("/maps/gemeindeuebersicht", params={"metric": "beauty"}).status_code == 400
 
 
 def test_flaechensicherungskarte_shows_industrial_reserves_by_status(world):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
 
+import geopandas as gpd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -167,7 +172,102 @@ def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
             ("GE1", "planpruefung:flaechensicherung", "planer.do")
         ]
         assert client.get("/safeguarding/watch-list").status_code == 401
+        # the Flächensicherungskarte shows the check's area and conflicts to the ministry, not to the public
+        page = client.get("/maps/flaechensicherungskarte", params={"plan_check": result["id"]}, headers=ministry)
+        assert page.status_code == 200
+        layer_name = "Konflikt der Planprüfung: B-Plan 123 Wohnen am Hafen (WA)"
+        assert layer_name in page.text or json.dumps(layer_name)[1:-1] in page.text  # as folium escapes it
+        assert "Beobachtungsliste (1)" in page.text and "Planungsdruck" in page.text
+        assert client.get("/maps/flaechensicherungskarte", params={"plan_check": result["id"]}).status_code == 400
+        assert "Beobachtungsliste" not in client.get("/maps/flaechensicherungskarte").text
         public = client.get("/safeguarding/balance", params={"dates": dt.date.today().isoformat(), "ags": "05913000"})
         assert public.status_code == 200 and public.json()["stocks"][0]["reserve_m2"] == pytest.approx(GE.area)
         bad = client.post("/safeguarding/plan-checks", json=body | {"intended_use": "Wohnen"}, headers=planner)
         assert bad.status_code == 422 and "intended_use" in bad.json()["detail"]
+
+
+def _xplan(ring: shapely.Polygon) -> str:
+    """A minimal XPlanGML 5.4 document: a BP_Plan and its BP_Bereich with the same Geltungsbereich."""
+    pos = " ".join(f"{x:.2f} {y:.2f}" for x, y in ring.exterior.coords)
+    polygon = (
+        '<gml:Polygon gml:id="{id}" srsName="EPSG:25832"><gml:exterior><gml:LinearRing>'
+        f"<gml:posList>{pos}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>"
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<xplan:XPlanAuszug xmlns:xplan="http://www.xplanung.de/xplangml/5/4" xmlns:gml="http://www.opengis.net/gml/3.2" gml:id="A">
+  <gml:featureMember><xplan:BP_Plan gml:id="P"><xplan:name>B-Plan 77 Wohnen an der Zeche</xplan:name>
+    <xplan:raeumlicherGeltungsbereich>{polygon.format(id="G1")}</xplan:raeumlicherGeltungsbereich></xplan:BP_Plan></gml:featureMember>
+  <gml:featureMember><xplan:BP_Bereich gml:id="B"><xplan:nummer>0</xplan:nummer>
+    <xplan:geltungsbereich>{polygon.format(id="G2")}</xplan:geltungsbereich></xplan:BP_Bereich></gml:featureMember>
+</xplan:XPlanAuszug>"""
+
+
+def test_xplangml_plans_are_checked_from_the_command_line_and_by_upload(committed_db, tmp_path):
+    with Session(committed_db) as s:
+        _create(s, "GE1", GE)
+        s.commit()
+    plan_file = tmp_path / "bplan77.gml"
+    plan_file.write_text(_xplan(PLAN), encoding="utf-8")
+    env = {"LANDREG_DATABASE_URL": committed_db.url.render_as_string(hide_password=False), "PATH": "/usr/bin:/bin"}
+    cli = str(Path(sys.executable).parent / "landreg")
+    done = subprocess.run(
+        [cli, "safeguarding", "plan-check", str(plan_file), "--use", "WA", "--actor", "planer.do"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "B-Plan 77 Wohnen an der Zeche (WA): KONFLIKT" in done.stdout
+    assert "loss for the region: 0.30 ha" in done.stdout  # 50 m x 60 m
+    listed = subprocess.run([cli, "safeguarding", "watch-list"], capture_output=True, text=True, env=env)
+    assert "GE1" in listed.stdout and "planpruefung:flaechensicherung" in listed.stdout and "1 entries" in listed.stdout
+    wrong = subprocess.run(
+        [cli, "safeguarding", "plan-check", str(plan_file), "--use", "Wohnen"], capture_output=True, text=True, env=env
+    )
+    assert wrong.returncode == 2 and "intended_use" in wrong.stderr
+    with committed_db.begin() as conn:
+        planner = {"Authorization": f"Bearer {create_token(conn, 'planer.do', 'planner', ['05913000'])[1]}"}
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+        answer = client.post(
+            "/safeguarding/plan-checks/file",
+            files={"file": ("bplan77.gml", plan_file.read_bytes(), "application/gml+xml")},
+            data={"intended_use": "MI", "record": "false"},
+            headers=planner,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["loss_region_m2"] == pytest.approx(3000, abs=1)  # the file holds coordinates to 1 cm
+        refused = client.post(
+            "/safeguarding/plan-checks/file",
+            files={"file": ("plan.txt", b"nothing", "text/plain")},
+            data={"intended_use": "MI"},
+            headers=planner,
+        )
+        assert refused.status_code == 422
+
+
+def test_abstand_class_per_parcel_follows_the_nearest_residential_area(committed_db, tmp_path):
+    """A parcel 350 m from housing allows class V (300 m) but not IV (500 m); filterable in the API."""
+    site = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
+    housing = shapely.box(X0 + 450, Y0, X0 + 650, Y0 + 100)  # 350 m east of the site
+    with Session(committed_db) as s:
+        _create(s, "SITE", site)
+        s.commit()
+    layer = tmp_path / "wohngebiete.geojson"
+    gpd.GeoDataFrame({"bezeichnung": ["Wohnquartier Ost"]}, geometry=[housing], crs=25832).to_file(layer)
+    env = {"LANDREG_DATABASE_URL": committed_db.url.render_as_string(hide_password=False), "PATH": "/usr/bin:/bin"}
+    cli = str(Path(sys.executable).parent / "landreg")
+    done = subprocess.run(
+        [cli, "context", "load", "wohngebiet", str(layer), "--source", "Test, CC0", "--name-column", "bezeichnung"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wohngebiet: 1 features loaded" in done.stdout
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+        (feature,) = client.get("/collections/parcels/items").json()["features"]
+        assert site.distance(housing) == 350
+        assert feature["properties"]["abstand_class"] == "V" and feature["properties"]["abstand_class_number"] == 5
+        fits = client.get("/collections/parcels/items", params={"filter": "abstand_class_number <= 5"}).json()
+        too_strict = client.get("/collections/parcels/items", params={"filter": "abstand_class_number <= 4"}).json()
+        assert fits["numberMatched"] == 1 and too_strict["numberMatched"] == 0

@@ -247,14 +247,15 @@ def recompute(
 
 
 def rescore(conn: Connection, parcel_ids: Sequence) -> None:
-    """Re-score these parcels under every current profile, in the caller's transaction."""
+    """Recompute these parcels' indicators and re-score them under every current profile, in the caller's
+    transaction."""
     if not parcel_ids:
         return
+    layers = indicators.loaded_layers(conn)
+    indicators.compute(conn, parcel_ids, layers=layers)  # also without profiles: the Abstand class needs them
     profiles = current_profiles(conn)
     if not profiles:
         return
-    layers = indicators.loaded_layers(conn)
-    indicators.compute(conn, parcel_ids, layers=layers)
     parcels = load(conn, None, parcel_ids)
     conn.execute(
         text("DELETE FROM parcel_score WHERE profile_id = ANY(:profiles) AND parcel_id = ANY(:ids)"),

@@ -1,0 +1,160 @@
+"""``landreg safeguarding …`` (Flächensicherung) and ``landreg context load``: the commands of the
+safeguarding issue, kept beside the main CLI module."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import geopandas as gpd
+import typer
+
+from landreg import STORAGE_SRID
+from landreg.db import make_engine
+from landreg.safeguarding import (
+    INDUSTRIAL_CATEGORIES,
+    PlanError,
+    balance,
+    check_plan,
+    read_plan_area,
+    watch_list,
+)
+from landreg.vocab import CONTEXT_KIND
+
+safeguarding_app = typer.Typer(help="Flächensicherung: plan checks, Flächenbilanz, watch list.", no_args_is_help=True)
+context_app = typer.Typer(help="Context layers used for scoring and the Abstandserlass.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _ha(m2: float) -> str:
+    return f"{m2 / 10_000:,.2f} ha".replace(",", " ")
+
+
+@safeguarding_app.command("plan-check")
+def plan_check(
+    plan: Annotated[
+        Path, typer.Argument(help="Plan area: GeoJSON, GeoPackage, Shapefile or XPlanGML (*_Plan/*_Bereich)")
+    ],
+    use: Annotated[str, typer.Option("--use", help="Intended use (designation code, e.g. WA, MI, GE)")],
+    layer: Annotated[str | None, typer.Option(help="Layer of the file")] = None,
+    crs: Annotated[int | None, typer.Option(help="EPSG code when the file declares none")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the plan (default: from the file)")] = None,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Store the check for the watch list")] = True,
+    actor: Annotated[str, typer.Option(help="Recorded with the check")] = os.environ.get("USER", "cli"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON")] = False,
+) -> None:
+    """Check a proposed plan against industrial land (Flächensicherung and Abstandserlass)."""
+    try:
+        area, file_name = read_plan_area(plan, layer, crs)
+        with make_engine().begin() as conn:
+            check = check_plan(conn, area, use, record=(actor, name or file_name) if record else None)
+    except PlanError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(check.as_dict(), default=str, ensure_ascii=False, indent=2))
+        return
+    verdict = "KONFLIKT / conflict" if check.conflict else "kein Konflikt / no conflict"
+    typer.echo(f"{name or file_name} ({use}): {verdict}")
+    for p in check.parcels:
+        typer.echo(
+            f"  {p['local_ref']:<14} {p['municipality']:<22} {p['status']:<14} {_ha(p['affected_m2'])} ({p['conflict']})"
+        )
+    for ags, lost in check.loss_by_municipality.items():
+        typer.echo(f"  loss of industrial reserve in {ags}: {_ha(lost)}")
+    if check.loss_region_m2:
+        typer.echo(f"  loss for the region: {_ha(check.loss_region_m2)}")
+    for a in check.abstand:
+        typer.echo(
+            f"  Abstandserlass: {a['local_ref']} at {a['distance_m']:.0f} m, class {a['abstand_class']} needs {a['required_m']} m"
+        )
+    if check.id is not None:
+        typer.echo(f"recorded as plan check {check.id}")
+
+
+@safeguarding_app.command("balance")
+def balance_command(
+    dates: Annotated[list[str], typer.Argument(help="ISO dates, ascending (a date: the end of that day)")],
+    ags: Annotated[str | None, typer.Option(help="Municipality (AGS); default: the whole registry")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Categories (default: commercial and industrial)")] = None,
+    window_years: Annotated[float, typer.Option(help="Years of take-up to average for the years of supply")] = 3.0,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Stocks as CSV")] = False,
+) -> None:
+    """The Flächenbilanz: stock at each date, additions, take-up, losses, years of supply."""
+    try:
+        instants = [
+            dt.datetime.combine(dt.date.fromisoformat(d) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            for d in dates
+        ]
+    except ValueError as exc:
+        raise _fail(f"dates: {exc}") from None
+    try:
+        with make_engine().connect() as conn:
+            result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
+    except PlanError as exc:
+        raise _fail(str(exc)) from None
+    if as_csv:
+        fields = ["date", "reserve_m2", "restriction_free_available_m2", "take_up_per_year_m2", "years_of_supply"]
+        writer = csv.DictWriter(sys.stdout, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(result["stocks"])
+        return
+    for day, stock in zip(dates, result["stocks"]):
+        years = "-" if stock["years_of_supply"] is None else f"{stock['years_of_supply']:.1f}"
+        typer.echo(
+            f"{day}: reserve {_ha(stock['reserve_m2'])}, restriction-free {_ha(stock['restriction_free_available_m2'])},"
+            f" take-up {_ha(stock['take_up_per_year_m2'])}/year, years of supply {years}"
+        )
+    for change in result["changes"]:
+        typer.echo(
+            f"{change['from'][:10]} -> {change['to'][:10]}: +{_ha(change['additions_m2'])} added,"
+            f" -{_ha(change['take_up_m2'])} taken up, -{_ha(change['lost_m2'])} lost to other uses,"
+            f" -{_ha(change['removed_m2'])} retired, {_ha(change['area_changes_m2'])} area changes"
+        )
+
+
+@safeguarding_app.command("watch-list")
+def watch_list_command(ags: Annotated[list[str] | None, typer.Option(help="Only these municipalities")] = None) -> None:
+    """Industrial parcels changing away from industrial use, newest first."""
+    with make_engine().connect() as conn:
+        entries = watch_list(conn, ags)
+    for e in entries:
+        typer.echo(
+            f"{e['at']:%Y-%m-%d} {e['ags']} {e['local_ref']:<14} {e['reason']:<34} {e['actor']:<16} {e['detail']}"
+        )
+    typer.echo(f"{len(entries)} entries")
+
+
+@context_app.command("load")
+def context_load(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(CONTEXT_KIND.codes)}")],
+    file: Annotated[Path, typer.Argument(help="Geodata file (any format GDAL reads)")],
+    source: Annotated[str, typer.Option(help="Source and licence, shown with the layer")],
+    layer: Annotated[str | None, typer.Option(help="Layer of the file")] = None,
+    name_column: Annotated[str | None, typer.Option(help="Column with the features' names")] = None,
+) -> None:
+    """Load (or replace) a context layer, e.g. residential areas (wohngebiet) for the Abstandserlass."""
+    from landreg.scoring import rescore_stale
+    from landreg.seed import load_context_layer
+
+    if kind not in CONTEXT_KIND.codes:
+        raise _fail(f"unknown kind {kind!r}; kinds: {', '.join(CONTEXT_KIND.codes)}")
+    frame = gpd.read_file(file, layer=layer)
+    if frame.crs is None:
+        raise _fail(f"{file.name} declares no CRS")
+    frame = frame.to_crs(STORAGE_SRID)
+    frame["name"] = frame[name_column].astype(str) if name_column else None
+    with make_engine().begin() as conn:
+        loaded = load_context_layer(conn, kind, frame, source)
+        rescored = rescore_stale(conn)
+    typer.echo(
+        f"{kind}: {loaded} features loaded ({'unchanged' if not loaded else 'replaced'}); {rescored} parcels re-scored"
+    )
