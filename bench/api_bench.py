@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import random
 import socket
@@ -22,7 +21,7 @@ import sys
 import time
 
 import httpx
-from common import RESULTS, ROOT, VENV_BIN, BenchDatabase, markdown_table, run_measured, stats
+from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats
 from generate import generate
 from sqlalchemy import create_engine, text
 
@@ -100,12 +99,8 @@ def measure(base: str, collection: str, ids: list[str], kind: str, concurrency: 
     return stats(latencies) | {"rps": n / seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=300)
-    args = parser.parse_args()
-    path = generate(args.size)
+def run(size: int, requests: int) -> Report:
+    path = generate(size)
     tipg_python = _tipg_python()
     db = BenchDatabase()
     servers = []
@@ -149,15 +144,15 @@ def main() -> None:
                 tipg_port,
             )
         )
-        rows = []
+        rows, summary = [], []
         for kind, label in (
             ("bbox", "items, bbox + limit 100"),
             ("cql2", "items, bbox + CQL2 filter"),
             ("feature", "single feature"),
         ):
             for concurrency in (1, 8):
-                ours = measure(f"http://127.0.0.1:{ours_port}", "parcels", ids, kind, concurrency, args.requests)
-                peer = measure(f"http://127.0.0.1:{tipg_port}", "public.parcel", ids, kind, concurrency, args.requests)
+                ours = measure(f"http://127.0.0.1:{ours_port}", "parcels", ids, kind, concurrency, requests)
+                peer = measure(f"http://127.0.0.1:{tipg_port}", "public.parcel", ids, kind, concurrency, requests)
                 rows.append(
                     [
                         f"{label}, {concurrency} client{'s' if concurrency > 1 else ''}",
@@ -165,6 +160,9 @@ def main() -> None:
                         f"{peer['median']:.1f} / {peer['p95']:.1f} ms, {peer['rps']:.0f} req/s",
                         f"{ours['rps'] / peer['rps']:.2f}",
                     ]
+                )
+                summary.append(
+                    [f"API {rows[-1][0]} ({size:,} parcels)", rows[-1][1], f"tipg: {rows[-1][2]}", rows[-1][3]]
                 )
     finally:
         for server in servers:
@@ -180,13 +178,22 @@ def main() -> None:
         ],
         rows,
     )
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-api.md"
-    out.write_text(
-        f"# API benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-        f"`python bench/api_bench.py --size {args.size} --requests {args.requests}`\n\n{table}\n"
+    return Report(
+        f"API benchmark, {size:,} parcels",
+        f"python bench/api_bench.py --size {size} --requests {requests}",
+        table,
+        summary,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    report = run(args.size, args.requests)
+    print(report.table)
+    print(f"written to {report.save('api')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

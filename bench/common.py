@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
@@ -106,3 +107,26 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    """One benchmark's outcome: its detail table, and rows for the summary of ``bench/run.py``
+    (what, landreg, peer, ratio with >1 meaning landreg is better)."""
+
+    name: str
+    command: str
+    table: str
+    summary: list[list[str]]
+
+    def markdown(self) -> str:
+        return f"## {self.name}\n\n`{self.command}`\n\n{self.table}\n"
+
+    def save(self, stem: str) -> Path:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"{dt.date.today():%Y-%m-%d}-{stem}.md"
+        out.write_text(f"# {self.name} {dt.datetime.now():%Y-%m-%d %H:%M}\n\n`{self.command}`\n\n{self.table}\n")
+        return out
+
+
+SUMMARY_HEADER = ["benchmark", "landreg", "peer", "ratio (>1: landreg better)"]

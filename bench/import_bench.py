@@ -12,11 +12,10 @@ fresh databases of the same embedded PostgreSQL, one after the other.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
 import pyogrio
-from common import RESULTS, VENV_BIN, BenchDatabase, ensure_apt, markdown_table, run_measured
+from common import VENV_BIN, BenchDatabase, Report, ensure_apt, markdown_table, run_measured
 from generate import generate
 from sqlalchemy import create_engine, text
 
@@ -66,25 +65,45 @@ def bench_size(db: BenchDatabase, n: int, ogr2ogr: str) -> list:
     again = run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
     assert f"unchanged {n}" in again.output, again.output
 
-    return [
-        f"{n:,}",
-        f"{ours.seconds:.1f} s ({n / ours.seconds:,.0f}/s)",
-        f"{ours.peak_rss_mb:,.0f} MB",
-        f"{peer.seconds:.1f} s ({n / peer.seconds:,.0f}/s)",
-        f"{peer.peak_rss_mb:,.0f} MB",
-        f"{peer.seconds / ours.seconds:.2f}",
-        f"{again.seconds:.1f} s",
-    ]
+    return (
+        ours,
+        peer,
+        [
+            f"{n:,}",
+            f"{ours.seconds:.1f} s ({n / ours.seconds:,.0f}/s)",
+            f"{ours.peak_rss_mb:,.0f} MB",
+            f"{peer.seconds:.1f} s ({n / peer.seconds:,.0f}/s)",
+            f"{peer.peak_rss_mb:,.0f} MB",
+            f"{peer.seconds / ours.seconds:.2f}",
+            f"{again.seconds:.1f} s",
+        ],
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    args = parser.parse_args()
+def run(sizes: list[int]) -> Report:
     ogr2ogr = ensure_apt("ogr2ogr", "gdal-bin")
     db = BenchDatabase()
+    rows, summary = [], []
     try:
-        rows = [bench_size(db, n, ogr2ogr) for n in args.sizes]
+        for n in sizes:
+            ours, peer, row = bench_size(db, n, ogr2ogr)
+            rows.append(row)
+            summary.append(
+                [
+                    f"import {row[0]} parcels (GeoPackage)",
+                    row[1],
+                    f"ogr2ogr: {row[3]}",
+                    f"{peer.seconds / ours.seconds:.2f}",
+                ]
+            )
+            summary.append(
+                [
+                    f"peak memory, import {row[0]}",
+                    row[2],
+                    f"ogr2ogr: {row[4]}",
+                    f"{peer.peak_rss_mb / ours.peak_rss_mb:.2f}",
+                ]
+            )
     finally:
         db.close()
     table = markdown_table(
@@ -99,14 +118,17 @@ def main() -> None:
         ],
         rows,
     )
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-import.md"
-    out.write_text(
-        f"# Import benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-        f"`python bench/import_bench.py --sizes {' '.join(map(str, args.sizes))}`\n\n{table}\n"
+    return Report(
+        "Import benchmark", f"python bench/import_bench.py --sizes {' '.join(map(str, sizes))}", table, summary
     )
-    print(f"written to {out}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    report = run(parser.parse_args().sizes)
+    print(report.table)
+    print(f"written to {report.save('import')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

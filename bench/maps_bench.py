@@ -12,16 +12,16 @@ web stack), and fetched from tipg's tile endpoint for the same table.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import shutil
+import sys
 import time
 
 import httpx
 import morecantile
 import psycopg
 from api_bench import _port, _start, _tipg_python
-from common import RESULTS, ROOT, VENV_BIN, BenchDatabase, markdown_table, run_measured, stats
+from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats
 from generate import generate
 from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql
@@ -94,17 +94,12 @@ def first_parcel_seconds(url: str, runs: int) -> list[float]:
     return results[1:]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1_000_000)
-    parser.add_argument("--tiles", type=int, default=30, help="tiles per zoom level")
-    parser.add_argument("--browser-runs", type=int, default=5)
-    args = parser.parse_args()
-    path = generate(args.size)
+def run(size: int, n_tiles: int = 30, browser_runs: int = 5) -> Report:
+    path = generate(size)
     tipg_python = _tipg_python()
     db = BenchDatabase()
     servers = []
-    rows, sizes_rows = [], []
+    rows, sizes_rows, summary = [], [], []
     try:
         url = db.fresh("bench_maps")
         env = {"LANDREG_DATABASE_URL": url}
@@ -137,7 +132,7 @@ def main() -> None:
         conninfo = db.libpq("bench_maps")
         with httpx.Client(timeout=120) as client:
             for z in (10, 13, 16):
-                warm, chosen = tile_set(z, 5, seed=1), tile_set(z, args.tiles, seed=2)
+                warm, chosen = tile_set(z, 5, seed=1), tile_set(z, n_tiles, seed=2)
                 path_of = "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
                 tipg_of = "/collections/public.parcel/tiles/WebMercatorQuad/{z}/{x}/{y}"
                 for tileset in (warm, chosen):
@@ -151,7 +146,7 @@ def main() -> None:
                 o, s, p = stats(ours_t), stats(sql_t), stats(tipg_t)
                 rows.append(
                     [
-                        f"tile z{z} ({args.tiles} tiles)",
+                        f"tile z{z} ({n_tiles} tiles)",
                         f"{o['median']:.1f} / {o['p95']:.1f} ms, {sum(ours_sizes) / len(ours_sizes) / 1024:.0f} KiB",
                         f"{s['median']:.1f} / {s['p95']:.1f} ms",
                         f"{p['median']:.1f} / {p['p95']:.1f} ms, {sum(tipg_sizes) / len(tipg_sizes) / 1024:.0f} KiB",
@@ -159,17 +154,27 @@ def main() -> None:
                         f"{p['median'] / o['median']:.2f}",
                     ]
                 )
+                summary.append(
+                    [
+                        f"tile z{z} (median, {size:,} parcels)",
+                        f"{o['median']:.1f} ms",
+                        f"raw SQL: {s['median']:.1f} ms",
+                        f"{s['median'] / o['median']:.2f} (goal >= 0.77)",
+                    ]
+                )
+                summary.append(
+                    [f"tile z{z} vs tipg", f"{o['median']:.1f} ms", f"tipg: {p['median']:.1f} ms", rows[-1][5]]
+                )
             for name in MAPS:
                 response = client.get(f"{ours}/maps/{name}")
                 response.raise_for_status()
                 sizes_rows.append([name, f"{len(response.content) / 1e6:.3f} MB", "< 1 MB"])
+                summary.append([f"map HTML: {name}", sizes_rows[-1][1], "— (goal < 1 MB)", "—"])
         lon, lat = 7.012, 51.455  # Essen centre: dense parcels
         drawn = stats(
             [
                 1000 * s
-                for s in first_parcel_seconds(
-                    f"{ours}/maps/standortkarte?lat={lat}&lon={lon}&zoom=15", args.browser_runs
-                )
+                for s in first_parcel_seconds(f"{ours}/maps/standortkarte?lat={lat}&lon={lon}&zoom=15", browser_runs)
             ]
         )
         sizes_rows.append(
@@ -196,13 +201,19 @@ def main() -> None:
         rows,
     )
     map_table = markdown_table(["map", "landreg", "goal"], sizes_rows)
-    print(tile_table, map_table, sep="\n\n")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-maps.md"
-    out.write_text(
-        f"# Maps benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-        f"`python bench/maps_bench.py --size {args.size} --tiles {args.tiles}`\n\n{tile_table}\n\n{map_table}\n"
-    )
+    command = f"python bench/maps_bench.py --size {size} --tiles {n_tiles} --browser-runs {browser_runs}"
+    return Report(f"Maps benchmark, {size:,} parcels", command, f"{tile_table}\n\n{map_table}", summary)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--tiles", type=int, default=30, help="tiles per zoom level")
+    parser.add_argument("--browser-runs", type=int, default=5)
+    args = parser.parse_args()
+    report = run(args.size, args.tiles, args.browser_runs)
+    print(report.table)
+    print(f"written to {report.save('maps')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,15 @@ PostGIS. Also measured: re-scoring one edited parcel (the core's edit path), tar
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from common import RESULTS, VENV_BIN, BenchDatabase, markdown_table, run_measured
+from common import VENV_BIN, BenchDatabase, Report, markdown_table, run_measured
 from generate import generate
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -117,11 +118,8 @@ def edit_latency(url: str, edits: int = 30) -> list[float]:
     return timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1_000_000)
-    args = parser.parse_args()
-    path = generate(args.size)
+def run(size: int) -> Report:
+    path = generate(size)
     db = BenchDatabase()
     try:
         url = db.fresh("bench_scoring")
@@ -131,41 +129,42 @@ def main() -> None:
         run_measured([landreg, "seed", "--count", "0"], env)
         run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
         ours = run_measured([landreg, "score", "--actor", "bench"], env)
-        import pathlib
-
-        bench_dir = pathlib.Path(__file__).resolve().parent
+        bench_dir = Path(__file__).resolve().parent
         peer = run_measured(
             [str(VENV_BIN / "python"), "-c", PEER.format(bench=str(bench_dir), root=str(bench_dir.parent), url=url)]
         )
         edits = edit_latency(url)
     finally:
         db.close()
-    n = args.size
+    edit_figure = (
+        f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
+        f"max {max(edits):.1f} ms"
+    )
+    full = [
+        f"full rescoring, {size:,} parcels, 3 profiles",
+        f"{ours.seconds:.1f} s, {ours.peak_rss_mb:,.0f} MB",
+        f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB",
+        f"{peer.seconds / ours.seconds:.2f}",
+    ]
     table = markdown_table(
         ["what", "landreg", "peer: geopandas sjoin_nearest", "ratio (peer / landreg, >1: landreg faster)"],
-        [
-            [
-                f"full rescoring, {n:,} parcels, 3 profiles",
-                f"{ours.seconds:.1f} s, {ours.peak_rss_mb:,.0f} MB",
-                f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB",
-                f"{peer.seconds / ours.seconds:.2f}",
-            ],
-            [
-                "one parcel edited and re-scored (30 edits)",
-                f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
-                f"max {max(edits):.1f} ms",
-                "—",
-                "target < 50 ms",
-            ],
-        ],
+        [full, ["one parcel edited and re-scored (30 edits)", edit_figure, "—", "target < 50 ms"]],
     )
-    print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today():%Y-%m-%d}-scoring.md"
-    out.write_text(
-        f"# Scoring benchmark {dt.datetime.now():%Y-%m-%d %H:%M}\n\n"
-        f"`python bench/scoring_bench.py --size {n}`\n\n{table}\n"
+    summary = [
+        [full[0], full[1], f"geopandas: {full[2]}", full[3]],
+        [f"one parcel edit re-scored ({size:,} parcels)", edit_figure, "— (target < 50 ms)", "—"],
+    ]
+    return Report(
+        f"Scoring benchmark, {size:,} parcels", f"python bench/scoring_bench.py --size {size}", table, summary
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    report = run(parser.parse_args().size)
+    print(report.table)
+    print(f"written to {report.save('scoring')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""All benchmarks in one run (``make bench``): landreg against its peers, side by side, at state scale.
+
+    python bench/run.py            # 100k / 300k / 1M parcels; about 30 minutes on 2 cores
+    python bench/run.py --quick    # 100k parcels only; about 5 minutes
+
+Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
+own venv, geopandas from landreg's venv), measures with warm-up and repetition, and reports
+ratios against the peer measured in the same run. The figures of every benchmark and one summary
+table go to ``bench/results/<date>.md``; the summary is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+
+import api_bench
+import import_bench
+import maps_bench
+import scoring_bench
+from common import RESULTS, SUMMARY_HEADER, markdown_table
+
+
+def plan(quick: bool) -> list[tuple[str, callable]]:
+    if quick:
+        n = 100_000
+        return [
+            ("import", lambda: import_bench.run([n])),
+            ("scoring", lambda: scoring_bench.run(n)),
+            ("api", lambda: api_bench.run(n, 100)),
+            ("maps", lambda: maps_bench.run(n, 10, 3)),
+        ]
+    return [
+        ("import", lambda: import_bench.run([100_000, 300_000, 1_000_000])),
+        *[(f"scoring {n}", lambda n=n: scoring_bench.run(n)) for n in (100_000, 300_000, 1_000_000)],
+        ("api", lambda: api_bench.run(1_000_000, 200)),
+        ("maps", lambda: maps_bench.run(1_000_000, 30, 5)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k parcels only (about 5 minutes)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    reports, timings = [], []
+    for name, step in plan(args.quick):
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        reports.append(step())
+        timings.append(f"{name}: {time.perf_counter() - t0:.0f} s")
+        print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    total = time.perf_counter() - started
+    summary = markdown_table(SUMMARY_HEADER, [row for report in reports for row in report.summary])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{dt.date.today():%Y-%m-%d}{'-quick' if args.quick else ''}.md"
+    out.write_text(
+        f"# landreg benchmarks {dt.datetime.now():%Y-%m-%d %H:%M}{' (quick)' if args.quick else ''}\n\n"
+        f"`python bench/run.py{' --quick' if args.quick else ''}` on this machine (2 cores); total {total / 60:.1f} min "
+        f"({', '.join(timings)}). Ratios compare with the peer measured in the same run; >1 means landreg is "
+        f"faster or smaller.\n\n## Summary\n\n{summary}\n\n" + "\n".join(r.markdown() for r in reports)
+    )
+    print(summary)
+    print(f"\ntotal {total / 60:.1f} min; written to {out}")
+
+
+if __name__ == "__main__":
+    main()
