@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import JSON, Connection, Integer, String, and_, cast, column, func, literal, null, select, table, true
 from sqlalchemy.sql import Select
@@ -114,25 +115,32 @@ def _subquery(columns: dict[str, ColumnElement], where, id_col: ColumnElement, g
 _INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
 
 
-def _residential_distance(at: dt.datetime | None) -> ColumnElement:
-    """Distance to the nearest residential area (context layer) of the current parcel version."""
-    if at is not None:  # indicators exist for current versions only
-        return null()
-    return (
-        select(_INDICATOR.c.dist_residential_m)
-        .where(_INDICATOR.c.parcel_id == Parcel.id, _INDICATOR.c.parcel_version == Parcel.version)
-        .scalar_subquery()
-    )
-
-
 def source(collection: Collection, confidential: bool, at: dt.datetime | None = None) -> Source:
-    """The rows of a collection a caller may see (``confidential``: planners, ministry, admin)."""
+    """The rows of a collection a caller may see (``confidential``: planners, ministry, admin).
+
+    Without ``at`` the construct is built once per collection and view and reused: building it
+    costs more Python time than a small query costs the database.
+    """
+    if at is None:
+        return _current_source(collection.id, confidential)
+    return _build_source(collection, confidential, at)
+
+
+@lru_cache(maxsize=None)
+def _current_source(collection_id: str, confidential: bool) -> Source:
+    return _build_source(COLLECTIONS[collection_id], confidential, None)
+
+
+def _build_source(collection: Collection, confidential: bool, at: dt.datetime | None) -> Source:
     if collection.is_parcels:
         names = _PUBLIC_PARCEL + (_CONFIDENTIAL_PARCEL if confidential else ())
         table = ParcelVersion if at is not None else Parcel
         columns = {n: getattr(table, n) for n in names}
         columns["version"] = table.version
-        name, number = abstand_columns(_residential_distance(at))
+        # the Abstand class from the distance to housing of the current version (indicators exist
+        # for current versions only); one outer join, which PostgreSQL drops when unused
+        distance = _INDICATOR.c.dist_residential_m if at is None else null()
+        name, number = abstand_columns(distance)
         columns["abstand_class"], columns["abstand_class_number"] = name, cast(number, Integer)
         if not confidential:  # a coarse flag instead of the contamination details
             columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
@@ -145,7 +153,12 @@ def source(collection: Collection, confidential: bool, at: dt.datetime | None = 
         if not confidential:
             where = and_(where, table.publication_allowed)
         id_col = Parcel.id if at is None else ParcelVersion.parcel_id
-        return _subquery(columns, where, id_col, table.geom, table)
+        rows = table
+        if at is None:
+            rows = Parcel.__table__.outerjoin(
+                _INDICATOR, (_INDICATOR.c.parcel_id == Parcel.id) & (_INDICATOR.c.parcel_version == Parcel.version)
+            )
+        return _subquery(columns, where, id_col, table.geom, rows)
     if collection.id == "municipalities":
         columns = {
             "ags": Municipality.ags,
