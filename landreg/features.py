@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import JSON, Connection, Integer, String, and_, cast, column, func, literal, null, select, table, true
 from sqlalchemy.sql import Select
@@ -126,7 +126,7 @@ def source(collection: Collection, confidential: bool, at: dt.datetime | None = 
     return _build_source(collection, confidential, at)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _current_source(collection_id: str, confidential: bool) -> Source:
     return _build_source(COLLECTIONS[collection_id], confidential, None)
 
@@ -257,10 +257,9 @@ def queryables_schema(collection: Collection, confidential: bool) -> dict:
             "$ref": "https://geojson.org/schema/Geometry.json",
         }
     }
-    for name, column in src.properties.items():
-        python_type = getattr(column.type, "python_type", str) if hasattr(column, "type") else str
+    for name, value in src.properties.items():
         try:
-            python_type = column.type.python_type
+            python_type = value.type.python_type
         except NotImplementedError:
             python_type = dict
         json_type = {int: "integer", float: "number", bool: "boolean", dict: "object"}.get(python_type, "string")
