@@ -32,6 +32,7 @@ from landreg.features import (
     bbox_filter,
     extent,
     feature_json,
+    listed_collections,
     queryables_schema,
     sort_clauses,
     source,
@@ -209,9 +210,12 @@ def _collection_body(request: Request, conn, collection: Collection) -> dict:
 
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request):
+    """The registry's collections; a context layer is listed once it holds features (it is loaded
+    with ``landreg context load``), while its URLs answer, empty, before that too."""
     with request.app.state.engine.connect() as conn:
+        listed = listed_collections(conn)
         body = {
-            "collections": [_collection_body(request, conn, c) for c in COLLECTIONS.values()],
+            "collections": [_collection_body(request, conn, c) for c in listed],
             "links": [{"rel": "self", "href": f"{_base(request)}/collections", "type": "application/json"}],
         }
     return HTMLResponse(render.collections(body)) if _format(request) == "html" else body
@@ -488,11 +492,14 @@ def item(
     base = f"{_base(request)}/collections/{collection_id}"
     feature["links"] = [
         {"rel": "self", "href": f"{base}/items/{feature_id}", "type": _GEOJSON},
+        {"rel": "alternate", "href": f"{base}/items/{feature_id}?f=html", "type": "text/html"},
         {"rel": "collection", "href": base, "type": "application/json"},
     ]
     headers = {"Content-Crs": f"<{_crs_uri(srid, flip)}>"}
     if c.is_parcels:
-        feature["links"].append({"rel": "version-history", "href": f"{base}/items/{feature_id}/history"})
+        feature["links"].append(
+            {"rel": "version-history", "href": f"{base}/items/{feature_id}/history", "type": "application/json"}
+        )
         headers["ETag"] = _etag(feature["properties"]["version"])
     if fmt == "html":
         return HTMLResponse(render.item(c, feature, _lang(request), srid), headers=headers)

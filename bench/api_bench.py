@@ -21,7 +21,7 @@ import sys
 import time
 
 import httpx
-from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats
+from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats, vacuum
 from generate import generate
 from sqlalchemy import create_engine, text
 
@@ -119,8 +119,8 @@ def run(size: int, requests: int) -> Report:
                     text("SELECT id FROM parcel WHERE publication_allowed ORDER BY id LIMIT 5000")
                 ).scalars()
             ]
-            conn.execute(text("ANALYZE"))
         engine.dispose()
+        vacuum(url)
         ours_port, tipg_port = _port(), _port()
         servers.append(
             _start(

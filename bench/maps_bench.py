@@ -21,9 +21,8 @@ import httpx
 import morecantile
 import psycopg
 from api_bench import _port, _start, _tipg_python
-from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats
+from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats, vacuum
 from generate import generate
-from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql
 
 from landreg import tiles
@@ -108,10 +107,7 @@ def run(size: int, n_tiles: int = 30, browser_runs: int = 5) -> Report:
         run_measured([landreg, "seed", "--count", "0"], env)
         run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
         run_measured([landreg, "score"], env)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
-        engine.dispose()
+        vacuum(url)
         ours_port, tipg_port = _port(), _port()
         servers.append(
             _start(

@@ -13,7 +13,22 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import JSON, Connection, Integer, String, and_, cast, column, func, literal, null, select, table, true
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Integer,
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    literal,
+    null,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -90,6 +105,18 @@ COLLECTIONS: dict[str, Collection] = {
         for kind, (de, en) in CONTEXT_KIND.labels.items()
     },
 }
+
+
+def listed_collections(conn: Connection) -> list[Collection]:
+    """Parcels, municipalities and the context layers that hold features."""
+    loaded = set(
+        conn.execute(
+            text("""SELECT k FROM unnest(CAST(:kinds AS text[])) AS k
+                     WHERE EXISTS (SELECT FROM context_feature WHERE kind = k)"""),  # one index probe per kind
+            {"kinds": list(CONTEXT_KIND.codes)},
+        ).scalars()
+    )
+    return [c for c in COLLECTIONS.values() if c.id not in CONTEXT_KIND.codes or c.id in loaded]
 
 
 @dataclass

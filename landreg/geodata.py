@@ -42,7 +42,8 @@ RAIL_STATIONS = Source(
 )
 TRANSIT_STOPS = Source(
     GEO_DIR / "rvr_hafas_stops_4326.gpkg",
-    "DB InfraGO AG, HAFAS-Haltestellen, CC BY 4.0; © OpenStreetMap contributors, ODbL",
+    # no ";" in attributions: GDAL takes a GeoJSON string with one for a list of data sources
+    "DB InfraGO AG, HAFAS-Haltestellen, CC BY 4.0 / © OpenStreetMap contributors, ODbL",
 )
 
 

@@ -70,3 +70,35 @@ def test_a_socket_path_too_long_for_unix_is_explained(tmp_path):
     cluster = LocalCluster(root=tmp_path / ("x" * 120), bindir=find_bindir())
     with pytest.raises(LocalDatabaseError, match="LANDREG_DATA_DIR"):
         cluster.init()
+
+
+def test_the_api_answers_503_while_the_database_is_down_and_recovers_without_a_restart():
+    """A restarted database: the pool's connections are dead; the API says 503 meanwhile, then
+    reconnects by itself."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from landreg import migrate
+
+    root = Path(tempfile.mkdtemp(prefix="landreg-outage-"))
+    cluster = LocalCluster(root=root, bindir=find_bindir(), fast_unsafe=True)
+    try:
+        cluster.ensure_running()
+        engine = create_engine(cluster.url())
+        migrate.upgrade(engine)
+        engine.dispose()
+        with TestClient(create_app(cluster.url())) as client:
+            assert client.get("/ready").status_code == 200
+            assert client.get("/collections/parcels/items").status_code == 200  # pooled connections exist
+            cluster.stop()
+            for path in ("/ready", "/collections/parcels/items", "/maps/standortkarte"):
+                down = client.get(path)
+                assert down.status_code == 503, (path, down.status_code, down.text[:200])
+                assert down.headers["retry-after"] == "5"
+            assert client.get("/health").status_code == 200  # the process itself lives
+            cluster.ensure_running()
+            assert client.get("/ready").status_code == 200
+            assert client.get("/collections/parcels/items").json()["numberMatched"] == 0
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
