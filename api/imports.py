@@ -23,7 +23,7 @@ def save_upload(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
     name = Path(upload.filename or "upload").name
     if Path(name).suffix.lower() not in allowed:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             f"{name}: unsupported file type; send one of {', '.join(sorted(allowed))} (a Shapefile as .zip)",
         )
     target = directory / name
@@ -73,7 +73,7 @@ def upload(
             with request.app.state.engine.begin() as conn:
                 report = import_file(conn, path, options)
         except ImportRefused as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise HTTPException(422, str(exc)) from None
     code = {"committed": 201, "dry-run": 200}.get(report.status, 422)
     body = report.to_dict()
     body.pop("rejected_file", None)  # a server path; the rejected rows are in "rejections"

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pyproj import Transformer
 from sqlalchemy import Text, cast, func, select, text
@@ -567,7 +567,7 @@ def _attributes(feature: dict, content_crs: str | None, partial: bool) -> dict:
 
 def _refused(exc: ParcelError) -> HTTPException:
     return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY, {"field": exc.field, "reason": exc.reason, "message": str(exc)}
+        422, {"field": exc.field, "reason": exc.reason, "message": str(exc)}
     )
 
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import shapely
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
@@ -42,7 +43,7 @@ def post_plan_check(request: Request, body: PlanCheckRequest, principal: Authent
         raise HTTPException(422, f"geometry: not GeoJSON ({exc})") from None
     if body.crs != STORAGE_SRID:
         to_storage = Transformer.from_crs(body.crs, STORAGE_SRID, always_xy=True)
-        geom = shapely.ops.transform(to_storage.transform, geom)
+        geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
     with request.app.state.engine.begin() as conn:
         try:
             check = check_plan(

@@ -96,7 +96,7 @@ def put_profile(
             if not any(n.startswith("unchanged") for n in notes):
                 score_profile(conn, profile, principal.owner)
     except ProfileError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     return {"profile": _public(profile), "notes": notes}
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -157,7 +158,7 @@ def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
     with committed_db.begin() as conn:
         planner = {"Authorization": f"Bearer {create_token(conn, 'planer.do', 'planner', ['05913000'])[1]}"}
         ministry = {"Authorization": f"Bearer {create_token(conn, 'ministerium', 'ministry')[1]}"}
-    plan = shapely.ops.transform(lambda x, y: TO_WGS84.transform(x, y), PLAN)
+    plan = shapely.transform(PLAN, lambda xy: np.column_stack(TO_WGS84.transform(xy[:, 0], xy[:, 1])))
     body = {"name": "B-Plan 123 Wohnen am Hafen", "intended_use": "WA", "geometry": shapely.geometry.mapping(plan)}
     with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
         assert client.post("/safeguarding/plan-checks", json=body).status_code == 401
