@@ -84,7 +84,7 @@ def tile(
     q = request.query_params
     confidential = principal is not None
     src = source(c, confidential)
-    conditions = [filter_condition(q, src)] if q.get("filter") else []
+    conditions = [filter_condition(q, src)] if q.get("filter") else []  # else: a reused statement
     with request.app.state.engine.connect() as conn:
         chosen = None
         if profile is not None:
@@ -92,10 +92,12 @@ def tile(
             if chosen is None:
                 raise HTTPException(400, f"profile: no scoring profile {profile!r}")
         try:
-            statement = tiles.tile_statement(c, confidential, tiles.TileRequest(z, x, y), conditions, chosen, src)
+            statement, params = tiles.tile_query(
+                c, confidential, tiles.TileRequest(z, x, y), conditions, chosen, src if conditions else None
+            )
         except tiles.TileError as exc:
             raise HTTPException(404, str(exc)) from None
-        body = tiles.render_tile(conn, statement)
+        body = tiles.render_tile(conn, statement, params)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {
         "ETag": etag,

@@ -39,8 +39,10 @@ def tile_set(z: int, n: int, seed: int) -> list[morecantile.Tile]:
 
 
 def raw_sql(tile: morecantile.Tile) -> str:
-    statement = tiles.tile_statement(COLLECTIONS["parcels"], False, tiles.TileRequest(tile.z, tile.x, tile.y))
-    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+    """The SQL the API runs for an anonymous tile, with its values written in."""
+    statement, params = tiles.tile_query(COLLECTIONS["parcels"], False, tiles.TileRequest(tile.z, tile.x, tile.y))
+    bound = statement.params({k: v for k, v in params.items() if v is not None})
+    return str(bound.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def time_http(client: httpx.Client, urls: list[str]) -> tuple[list[float], list[int]]:

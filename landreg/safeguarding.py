@@ -334,39 +334,42 @@ def watch_list(conn: Connection, ags: list[str] | None = None, since: dt.datetim
     """Industrial parcels that changed away from industrial use, and those touched by a recorded
     plan check with a conflict: newest first, with the date and the actor."""
     rows = conn.execute(
-        text("""
-        WITH changes AS (
-            SELECT v.parcel_id, v.valid_from AS at, v.actor, v.ags, v.local_ref, v.name,
-                   lag(v.category) OVER w AS old_category, v.category,
-                   lag(v.designation) OVER w AS old_designation, v.designation,
-                   lag(v.status) OVER w AS old_status, v.status
-              FROM parcel_version v
-            WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
+        text(f"""
+        WITH versions AS (  -- the history of parcels that were ever industrial, in the chosen municipalities
+            SELECT v.* FROM parcel_version v
+             WHERE v.parcel_id IN (SELECT parcel_id FROM parcel_version p WHERE {_INDUSTRIAL_SQL})
+               AND (CAST(:ags AS text[]) IS NULL OR v.ags = ANY(CAST(:ags AS text[])))
+        ), changes AS (
+            SELECT parcel_id, valid_from AS at, actor, ags, local_ref, name,
+                   lag(category) OVER w AS old_category, category,
+                   lag(designation) OVER w AS old_designation, designation,
+                   lag(status) OVER w AS old_status, status
+              FROM versions
+            WINDOW w AS (PARTITION BY parcel_id ORDER BY version)
         )
-        SELECT 'nutzungsaenderung' AS reason, parcel_id, at, actor, ags, local_ref, name,
-               concat_ws(' -> ', coalesce(old_category, '') || '/' || coalesce(old_designation, '') || '/' || old_status,
-                         category || '/' || coalesce(designation, '') || '/' || status) AS detail
-          FROM changes
-         WHERE ((old_category IN ('gewerbeflaeche', 'industrieflaeche') AND category NOT IN ('gewerbeflaeche', 'industrieflaeche'))
-             OR (old_designation IN ('GI', 'GE', 'GIB', 'G') AND designation IS DISTINCT FROM old_designation
-                 AND coalesce(designation, '') NOT IN ('GI', 'GE', 'GIB', 'G'))
-             OR (old_status IS DISTINCT FROM 'andere_nutzung' AND status = 'andere_nutzung'
-                 AND category IN ('gewerbeflaeche', 'industrieflaeche')))
-        UNION ALL
-        SELECT 'planpruefung:' || cp.conflict, cp.parcel_id, c.checked_at, c.actor, p.ags, p.local_ref, p.name,
-               c.name || ' (' || c.intended_use || ')'
-          FROM plan_check_parcel cp JOIN plan_check c ON c.id = cp.plan_check_id JOIN parcel p ON p.id = cp.parcel_id
-         WHERE cp.conflict <> 'keiner'
+        SELECT * FROM (
+            SELECT 'nutzungsaenderung' AS reason, parcel_id, at, actor, ags, local_ref, name,
+                   concat_ws(' -> ', concat_ws('/', old_category, old_designation, old_status),
+                             concat_ws('/', category, designation, status)) AS detail
+              FROM changes
+             WHERE (old_category IN ('gewerbeflaeche', 'industrieflaeche')
+                    AND category NOT IN ('gewerbeflaeche', 'industrieflaeche'))
+                OR (old_designation IN ('GI', 'GE', 'GIB', 'G')
+                    AND coalesce(designation, '') NOT IN ('GI', 'GE', 'GIB', 'G'))
+                OR (old_status IS DISTINCT FROM 'andere_nutzung' AND status = 'andere_nutzung'
+                    AND category IN ('gewerbeflaeche', 'industrieflaeche'))
+            UNION ALL
+            SELECT 'planpruefung:' || cp.conflict, cp.parcel_id, c.checked_at, c.actor, p.ags, p.local_ref, p.name,
+                   c.name || ' (' || c.intended_use || ')'
+              FROM plan_check_parcel cp JOIN plan_check c ON c.id = cp.plan_check_id JOIN parcel p ON p.id = cp.parcel_id
+             WHERE cp.conflict <> 'keiner' AND (CAST(:ags AS text[]) IS NULL OR p.ags = ANY(CAST(:ags AS text[])))
+        ) entries
+         WHERE CAST(:since AS timestamptz) IS NULL OR at >= :since
+         ORDER BY at DESC, local_ref
     """),
+        {"ags": ags or None, "since": since},
     ).mappings()
-    out = []
-    for r in rows:
-        if ags and r["ags"] not in ags:
-            continue
-        if since and r["at"] < since:
-            continue
-        out.append({k: (str(v) if k == "parcel_id" else v) for k, v in r.items()})
-    return sorted(out, key=lambda r: r["at"], reverse=True)
+    return [{k: (str(v) if k == "parcel_id" else v) for k, v in r.items()} for r in rows]
 
 
 def supply_by_municipality(

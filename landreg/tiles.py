@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import morecantile
 from sqlalchemy import (
@@ -22,7 +23,9 @@ from sqlalchemy import (
     Float,
     Integer,
     Numeric,
+    Select,
     String,
+    bindparam,
     cast,
     column,
     func,
@@ -35,7 +38,7 @@ from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID
-from landreg.features import Collection, Source, source
+from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
 from landreg.vocab import CATEGORY
 
@@ -97,37 +100,72 @@ def tile_properties(collection: Collection, src: Source, confidential: bool) -> 
     return props
 
 
-def tile_statement(
+def tile_query(
     collection: Collection,
     confidential: bool,
     tile: TileRequest,
     conditions: list[ColumnElement] | None = None,
     profile: Profile | None = None,
     src: Source | None = None,
-):
-    """The SQL statement answering one tile (one bytea value, empty when no feature is in it).
+) -> tuple[Select, dict]:
+    """The SQL statement answering one tile (one bytea value, empty when no feature is in it) and
+    its parameters.
 
     ``conditions`` are filters on ``src`` (e.g. a CQL2 filter); ``profile`` adds each parcel's
-    score under that profile as the property ``score``.
+    score under that profile as the property ``score``. Without conditions the statement depends
+    only on the collection, the view, the zoom's kind and whether scores are wanted, so it is built
+    once and reused: building it costs more than a small tile costs the database.
     """
     tile.check()
-    src = src if src is not None else source(collection, confidential)
-    envelope = func.ST_TileEnvelope(tile.z, tile.x, tile.y)
-    bounds = TMS.xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
     aggregated = collection.is_parcels and tile.z < DETAIL_ZOOM
+    left, _, right, _ = TMS.xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
     buffer = CELL_MARGIN * EXTENT // GRID_CELLS if aggregated else BUFFER
-    reach = buffer + (2 * EXTENT // GRID_CELLS if aggregated else 0)
-    margin = (bounds.right - bounds.left) * reach / EXTENT
-    search = func.ST_Transform(func.ST_Expand(envelope, margin), STORAGE_SRID)
+    reach = buffer + (2 * EXTENT // GRID_CELLS if aggregated else 0)  # whole cells: see CELL_MARGIN
+    params = {
+        "z": tile.z,
+        "x": tile.x,
+        "y": tile.y,
+        "margin": (right - left) * reach / EXTENT,
+        "cell": cell_size(tile.z),
+        "profile_id": profile.id if profile is not None else None,
+    }
+    with_score = profile is not None and collection.is_parcels
+    if conditions or src is not None:
+        statement = _build(collection, confidential, aggregated, with_score, conditions or [], src)
+    else:
+        statement = _reused(collection.id, confidential, aggregated, with_score)
+    return statement, params
+
+
+@cache
+def _reused(collection_id: str, confidential: bool, aggregated: bool, with_score: bool) -> Select:
+    return _build(COLLECTIONS[collection_id], confidential, aggregated, with_score, [], None)
+
+
+def _build(
+    collection: Collection,
+    confidential: bool,
+    aggregated: bool,
+    with_score: bool,
+    conditions: list[ColumnElement],
+    src: Source | None,
+) -> Select:
+    src = src if src is not None else source(collection, confidential)
+    envelope = func.ST_TileEnvelope(
+        bindparam("z", type_=Integer), bindparam("x", type_=Integer), bindparam("y", type_=Integer)
+    )
+    search = func.ST_Transform(func.ST_Expand(envelope, bindparam("margin", type_=Float)), STORAGE_SRID)
     props = tile_properties(collection, src, confidential)
     rows = src.query
     score = None
-    if profile is not None and collection.is_parcels:
-        rows = rows.outerjoin(_SCORE, (_SCORE.c.parcel_id == src.id_column) & (_SCORE.c.profile_id == profile.id))
+    if with_score:
+        profile_id = bindparam("profile_id", type_=Integer)
+        rows = rows.outerjoin(_SCORE, (_SCORE.c.parcel_id == src.id_column) & (_SCORE.c.profile_id == profile_id))
         score = cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float)
-    where = [src.geometry.op("&&")(search), *(conditions or [])]
+    where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:
-        layer = _aggregated(rows, where, src, props, score, envelope, tile, buffer)
+        buffer = CELL_MARGIN * EXTENT // GRID_CELLS
+        layer = _aggregated(rows, where, src, props, score, envelope, buffer)
     else:
         layer = (
             select(
@@ -146,7 +184,7 @@ def tile_statement(
     return select(func.coalesce(mvt, b"")).select_from(layer)
 
 
-def _aggregated(rows, where, src: Source, props, score, envelope, tile: TileRequest, buffer: int):
+def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int):
     """Parcels pooled into grid cells: one point per cell (the mean of its parcels' bbox centres)
     with count and area.
 
@@ -154,7 +192,7 @@ def _aggregated(rows, where, src: Source, props, score, envelope, tile: TileRequ
     latitude), so a cell is the same in every tile that shows it, and grouping by integer cell
     numbers needs neither a geometry sort nor a transformation per parcel.
     """
-    cell = cell_size(tile.z)
+    cell = bindparam("cell", type_=Float)
     x = (func.ST_XMin(src.geometry) + func.ST_XMax(src.geometry)) / 2
     y = (func.ST_YMin(src.geometry) + func.ST_YMax(src.geometry)) / 2
     members = (
@@ -201,10 +239,10 @@ def cell_size(z: int) -> float:
     return 2 * math.pi * 6378137 / 2**z / GRID_CELLS * math.cos(math.radians(NRW_LATITUDE))
 
 
-def render_tile(conn: Connection, statement) -> bytes:
-    # aggregating a low-zoom tile groups a few hundred thousand parcels: in memory, not on disk
-    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    return bytes(conn.execute(statement).scalar_one())
+def render_tile(conn: Connection, statement: Select, params: dict) -> bytes:
+    if params["z"] < DETAIL_ZOOM:  # aggregating groups a few hundred thousand parcels: in memory, not on disk
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    return bytes(conn.execute(statement, params).scalar_one())
 
 
 def tileset_metadata(collection: Collection, base_url: str, lang: str = "de") -> dict:

@@ -177,9 +177,7 @@ def score_legend(lang: str) -> list[tuple[str, str]]:
     return list(reversed(entries)) + [(NO_SCORE_COLOR, t("not_scored", lang))]
 
 
-def add_parcels(
-    m: folium.Map, ctx: Context, selection: Selection, count: int, conn, name: str, highlight: set[str] = frozenset()
-) -> str:
+def add_parcels(m: folium.Map, ctx: Context, selection: Selection, count: int, conn, name: str) -> str:
     """The selected parcels as a layer; returns how: ``"geojson"`` or ``"tiles"``."""
     if ctx.api_url is not None and not ctx.confidential and count > ctx.embed_max:
         params = {}
@@ -204,18 +202,19 @@ def add_parcels(
             f"{count} parcels are too many to embed in one page (at most {EMBED_LIMIT}); narrow the filter"
             + (" or draw the map from a landreg API (--api-url) with vector tiles" if ctx.api_url is None else "")
         )
-    features = selection.features(conn)
-    for feature in features:
-        if feature["id"] in highlight:
-            feature["properties"]["highlight"] = True
+    add_features(m, selection.features(conn), name)
+    if ctx.api_url is not None:
+        m.add_child(Script(f"landreg.explainOnOpen({m.get_name()});"))
+    return "geojson"
+
+
+def add_features(m: folium.Map, features: list[dict], name: str) -> None:
+    """Parcels embedded as GeoJSON, styled and with popups by the page's script."""
     folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=name,
         on_each_feature=JsCode("function (feature, layer) { landreg.bindFeature(feature, layer); }"),
     ).add_to(m)
-    if ctx.api_url is not None:
-        m.add_child(Script(f"landreg.explainOnOpen({m.get_name()});"))
-    return "geojson"
 
 
 def add_boundaries(m: folium.Map, geojson: dict, lang: str, show: bool = True) -> None:

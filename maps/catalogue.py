@@ -81,18 +81,15 @@ def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> foliu
         raise OptionError("no scoring profile in the registry; run `landreg score` first")
     selection = Selection(ctx.confidential, opts.parcel_filter(), profile)
     summary = selection.summary(conn)
+    names = municipality_names(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
-    base.configure(m, opts, ctx, municipality_names(conn), "score")
+    base.configure(m, opts, ctx, names, "score")
     how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
     top = selection.features(conn, limit=opts.top, ranked=True)
     explained = drivers(conn, profile, [f["id"] for f in top], opts.lang)
     for rank, feature in enumerate(top, start=1):
         feature["properties"] |= {"rank": rank, "highlight": True, **explained.get(feature["id"], {})}
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": top},
-        name=t("top", opts.lang, n=len(top)),
-        on_each_feature=folium.utilities.JsCode("function (f, l) { landreg.bindFeature(f, l); }"),
-    ).add_to(m)
+    base.add_features(m, top, t("top", opts.lang, n=len(top)))
     base.add_boundaries(m, municipalities(conn), opts.lang)
     base.add_title(
         m,
@@ -102,7 +99,6 @@ def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> foliu
         f"{profile.title} (v{profile.version}) · " + _shown(opts.lang, summary, how),
     )
     base.add_legend(m, t("score_for", opts.lang, profile=profile.name), base.score_legend(opts.lang))
-    names = municipality_names(conn)
     items = "".join(
         f"<li>{escape(f['properties'].get('name') or f['properties']['local_ref'])} "
         f"({escape(names.get(f['properties']['ags'], ''))}): <b>{f['properties']['score']:.1f}</b></li>"
@@ -155,11 +151,7 @@ def _highlighted(m, selection: Selection, conn: Connection, entries: dict[str, d
     features = selection.features(conn, ids=list(entries))
     for feature in features:
         feature["properties"] |= {"highlight": True, "pressure": describe(entries[feature["id"]])}
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=f"{name} ({len(features)})",
-        on_each_feature=folium.utilities.JsCode("function (f, l) { landreg.bindFeature(f, l); }"),
-    ).add_to(m)
+    base.add_features(m, features, f"{name} ({len(features)})")
 
 
 METRICS = ("available_ha", "years_of_supply")
