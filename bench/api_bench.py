@@ -21,8 +21,7 @@ import sys
 import time
 
 import httpx
-from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats, vacuum
-from generate import generate
+from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, vacuum
 from sqlalchemy import create_engine, text
 
 TIPG_VENV = ROOT / "bench" / "cache" / "tipg-venv"
@@ -99,18 +98,16 @@ def measure(base: str, collection: str, ids: list[str], kind: str, concurrency: 
     return stats(latencies) | {"rps": n / seconds}
 
 
-def run(size: int, requests: int) -> Report:
-    path = generate(size)
+def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | None = None) -> Report:
+    """``db`` and ``name``: an already loaded database to use (else one is loaded here)."""
     tipg_python = _tipg_python()
-    db = BenchDatabase()
+    own = db is None
+    db = db or BenchDatabase()
+    name = name or "bench_api"
     servers = []
     try:
-        url = db.fresh("bench_api")
+        url = load_parcels(db, name, size) if own else db.cluster.url(name)
         env = {"LANDREG_DATABASE_URL": url}
-        landreg = str(VENV_BIN / "landreg")
-        run_measured([landreg, "migrate"], env)
-        run_measured([landreg, "seed", "--count", "0"], env)
-        run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
         engine = create_engine(url)
         with engine.connect() as conn:
             ids = [
@@ -140,7 +137,7 @@ def run(size: int, requests: int) -> Report:
         servers.append(
             _start(
                 [tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
-                {"DATABASE_URL": db.tcp_url("bench_api"), "TIPG_NAME": "tipg", "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
+                {"DATABASE_URL": db.tcp_url(name), "TIPG_NAME": "tipg", "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
                 tipg_port,
             )
         )
@@ -168,7 +165,8 @@ def run(size: int, requests: int) -> Report:
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
-        db.close()
+        if own:
+            db.close()
     table = markdown_table(
         [
             "request (median / p95 latency, throughput)",

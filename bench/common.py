@@ -87,6 +87,20 @@ class BenchDatabase:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def load_parcels(db: BenchDatabase, name: str, size: int) -> str:
+    """A fresh database ``name`` with the municipalities and the generated parcels (not scored)."""
+    from generate import generate
+
+    path = generate(size)
+    url = db.fresh(name)
+    env = {"LANDREG_DATABASE_URL": url}
+    landreg = str(VENV_BIN / "landreg")
+    run_measured([landreg, "migrate"], env)
+    run_measured([landreg, "seed", "--count", "0"], env)
+    run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
+    return url
+
+
 def vacuum(url: str) -> None:
     """VACUUM ANALYZE after a bulk load: statistics, hint bits and the visibility map, as autovacuum
     would leave a production database. Without it the first server to read each page pays for

@@ -21,8 +21,7 @@ import httpx
 import morecantile
 import psycopg
 from api_bench import _port, _start, _tipg_python
-from common import ROOT, VENV_BIN, BenchDatabase, Report, markdown_table, run_measured, stats, vacuum
-from generate import generate
+from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured, stats, vacuum
 from sqlalchemy.dialects import postgresql
 
 from landreg import tiles
@@ -95,20 +94,22 @@ def first_parcel_seconds(url: str, runs: int) -> list[float]:
     return results[1:]
 
 
-def run(size: int, n_tiles: int = 30, browser_runs: int = 5) -> Report:
-    path = generate(size)
+def run(
+    size: int, n_tiles: int = 30, browser_runs: int = 5, db: BenchDatabase | None = None, name: str | None = None
+) -> Report:
+    """``db`` and ``name``: an already loaded and scored database to use (else one is prepared here)."""
     tipg_python = _tipg_python()
-    db = BenchDatabase()
+    own = db is None
+    db = db or BenchDatabase()
+    name = name or "bench_maps"
     servers = []
     rows, sizes_rows, summary = [], [], []
     try:
-        url = db.fresh("bench_maps")
+        if own:
+            url = load_parcels(db, name, size)
+            run_measured([str(VENV_BIN / "landreg"), "score"], {"LANDREG_DATABASE_URL": url})
+        url = db.cluster.url(name)
         env = {"LANDREG_DATABASE_URL": url}
-        landreg = str(VENV_BIN / "landreg")
-        run_measured([landreg, "migrate"], env)
-        run_measured([landreg, "seed", "--count", "0"], env)
-        run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
-        run_measured([landreg, "score"], env)
         vacuum(url)
         ours_port, tipg_port = _port(), _port()
         servers.append(
@@ -122,12 +123,12 @@ def run(size: int, n_tiles: int = 30, browser_runs: int = 5) -> Report:
         servers.append(
             _start(
                 [tipg_python, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
-                {"DATABASE_URL": db.tcp_url("bench_maps"), "TIPG_NAME": "tipg"},
+                {"DATABASE_URL": db.tcp_url(name), "TIPG_NAME": "tipg"},
                 tipg_port,
             )
         )
         ours, peer = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
-        conninfo = db.libpq("bench_maps")
+        conninfo = db.libpq(name)
         with httpx.Client(timeout=120) as client:
             for z in (10, 13, 16):
                 warm, chosen = tile_set(z, 5, seed=1), tile_set(z, n_tiles, seed=2)
@@ -186,7 +187,8 @@ def run(size: int, n_tiles: int = 30, browser_runs: int = 5) -> Report:
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
-        db.close()
+        if own:
+            db.close()
     tile_table = markdown_table(
         [
             "tiles (median / p95)",

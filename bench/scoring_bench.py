@@ -18,8 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from common import VENV_BIN, BenchDatabase, Report, markdown_table, run_measured
-from generate import generate
+from common import VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -118,24 +117,22 @@ def edit_latency(url: str, edits: int = 30) -> list[float]:
     return timings
 
 
-def run(size: int) -> Report:
-    path = generate(size)
-    db = BenchDatabase()
+def run(size: int, db: BenchDatabase | None = None, name: str = "bench_scoring") -> Report:
+    """``db``: a cluster to leave the scored database ``name`` in, for the benchmarks after this one."""
+    own = db is None
+    db = db or BenchDatabase()
     try:
-        url = db.fresh("bench_scoring")
+        url = load_parcels(db, name, size)
         env = {"LANDREG_DATABASE_URL": url}
-        landreg = str(VENV_BIN / "landreg")
-        run_measured([landreg, "migrate"], env)
-        run_measured([landreg, "seed", "--count", "0"], env)
-        run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
-        ours = run_measured([landreg, "score", "--actor", "bench"], env)
+        ours = run_measured([str(VENV_BIN / "landreg"), "score", "--actor", "bench"], env)
         bench_dir = Path(__file__).resolve().parent
         peer = run_measured(
             [str(VENV_BIN / "python"), "-c", PEER.format(bench=str(bench_dir), root=str(bench_dir.parent), url=url)]
         )
         edits = edit_latency(url)
     finally:
-        db.close()
+        if own:
+            db.close()
     edit_figure = (
         f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
         f"max {max(edits):.1f} ms"
