@@ -566,9 +566,7 @@ def _attributes(feature: dict, content_crs: str | None, partial: bool) -> dict:
 
 
 def _refused(exc: ParcelError) -> HTTPException:
-    return HTTPException(
-        422, {"field": exc.field, "reason": exc.reason, "message": str(exc)}
-    )
+    return HTTPException(422, {"field": exc.field, "reason": exc.reason, "message": str(exc)})
 
 
 def _check_municipality(principal, ags: str | None) -> None:

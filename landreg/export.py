@@ -41,6 +41,7 @@ SHAPEFILE_NAMES = {
     "owner_contact": "owner_cont",
     "internal_notes": "int_notes",
     "publication_allowed": "pub_allow",
+    "abstand_class": "abstand_kl",
 }
 
 

@@ -63,6 +63,7 @@ _PUBLIC_PARCEL = (
     "area_m2",
     "data_date",
     "is_sample",
+    "abstand_class",
 )
 _CONFIDENTIAL_PARCEL = ("contamination", "owner_willing", "owner_contact", "internal_notes", "publication_allowed")
 
@@ -168,7 +169,7 @@ def _build_source(collection: Collection, confidential: bool, at: dt.datetime | 
         # for current versions only); one outer join, which PostgreSQL drops when unused
         distance = _INDICATOR.c.dist_residential_m if at is None else null()
         name, number = abstand_columns(distance)
-        columns["abstand_class"], columns["abstand_class_number"] = name, cast(number, Integer)
+        columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)
         if not confidential:  # a coarse flag instead of the contamination details
             columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
         if at is None:

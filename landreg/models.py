@@ -20,7 +20,7 @@ from landreg import STORAGE_SRID
 PARCEL_ATTRIBUTES = (
     "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use", "contamination",
     "restriction_class", "availability", "ownership", "owner_willing", "servicing", "owner_contact",
-    "internal_notes", "publication_allowed", "data_date", "is_sample",
+    "internal_notes", "publication_allowed", "data_date", "is_sample", "abstand_class",
 )  # fmt: skip
 
 
@@ -62,6 +62,7 @@ class _ParcelAttributes:
     publication_allowed: Mapped[bool] = mapped_column(server_default=text("false"))
     data_date: Mapped[dt.date | None]
     is_sample: Mapped[bool] = mapped_column(server_default=text("false"))
+    abstand_class: Mapped[str | None]  # Abstandserlass class the parcel is kept for (I strictest … VII)
 
 
 class Parcel(_ParcelAttributes, Base):

@@ -31,7 +31,8 @@ RESIDENTIAL_USES = ("WA", "WR", "W", "MI", "MU", "MK", "ASB")
 USES = INDUSTRIAL_DESIGNATIONS + RESIDENTIAL_USES + ("SO", "F")
 #: Statuses of land that is still a reserve (not taken up, not lost).
 RESERVE_STATUSES = ("potenzial", "verfuegbar", "reserviert", "in_entwicklung")
-#: The Abstandserlass class an industrial parcel is kept for, by category, unless the check says otherwise.
+#: The Abstandserlass class an industrial parcel is kept for when it records none, by category
+#: (a plan check may say otherwise).
 DEFAULT_CLASSES = {"industrieflaeche": "III", "gewerbeflaeche": "V"}
 
 _INDUSTRIAL_SQL = "(p.category IN ('gewerbeflaeche', 'industrieflaeche') OR p.designation IN ('GI', 'GE', 'GIB', 'G'))"
@@ -113,7 +114,8 @@ def check_plan(
 ) -> PlanCheck:
     """Check a proposed plan area (EPSG:25832) with its intended use (a designation code).
 
-    ``classes``: Abstandserlass class per category (default :data:`DEFAULT_CLASSES`).
+    ``classes``: Abstandserlass class per category for parcels that have no class of their own
+    (default :data:`DEFAULT_CLASSES`).
     ``record``: (actor, plan name) to store the check for the watch list.
     """
     if intended_use not in USES:
@@ -162,11 +164,12 @@ def check_plan(
 
 def _abstand_conflicts(conn: Connection, params: dict, classes: dict[str, str]) -> list[dict]:
     """Industrial parcels (existing or reserved) closer to the planned housing than their class allows."""
-    widest = max(ABSTAND_CLASSES[c] for c in classes.values())
+    widest = max(ABSTAND_CLASSES.values())  # a parcel may be kept for any class
     rows = conn.execute(
         text(f"""
         WITH plan AS (SELECT ST_SetSRID(ST_GeomFromWKB(:wkb), :srid) AS g)
-        SELECT p.id, p.ags, p.local_ref, p.name, p.category, p.status, ST_Distance(p.geom, plan.g) AS distance_m
+        SELECT p.id, p.ags, p.local_ref, p.name, p.category, p.status, p.abstand_class AS own_class,
+               ST_Distance(p.geom, plan.g) AS distance_m
           FROM parcel p, plan
          WHERE p.retired_at IS NULL AND p.status <> 'andere_nutzung' AND {_INDUSTRIAL_SQL}
            AND ST_DWithin(p.geom, plan.g, :widest)
@@ -176,11 +179,11 @@ def _abstand_conflicts(conn: Connection, params: dict, classes: dict[str, str]) 
     ).mappings()
     conflicts = []
     for row in rows:
-        klass = classes.get(row["category"], DEFAULT_CLASSES["gewerbeflaeche"])
+        klass = row["own_class"] or classes.get(row["category"], DEFAULT_CLASSES["gewerbeflaeche"])
         required = ABSTAND_CLASSES[klass]
         if row["distance_m"] < required:
             conflicts.append(
-                {k: (str(v) if k == "id" else v) for k, v in row.items()}
+                {k: (str(v) if k == "id" else v) for k, v in row.items() if k != "own_class"}
                 | {"abstand_class": klass, "required_m": required, "conflict": "abstandserlass"}
             )
     return conflicts
@@ -413,7 +416,7 @@ def supply_by_municipality(
 def abstand_columns(distance):
     """SQL for the strictest Abstandserlass class that fits a distance to housing, as its name
     ("III", "keine") and as a number (1 = I … 7 = VII, 8 = none fits), e.g. to filter "class III
-    possible" as ``abstand_class_number <= 3``; NULL where the distance is unknown."""
+    possible" as ``abstand_class_possible_number <= 3``; NULL where the distance is unknown."""
     ordered = list(ABSTAND_CLASSES.items())  # strictest first
     name = case(
         *[(distance >= d, literal(c)) for c, d in ordered], else_=case((distance.is_(None), null()), else_="keine")

@@ -69,6 +69,7 @@ PARCEL_TILE_PROPERTIES = (
     "area_m2",
     "is_sample",
     "abstand_class",
+    "abstand_class_possible",
 )
 CONFIDENTIAL_TILE_PROPERTIES = ("contamination", "publication_allowed")
 

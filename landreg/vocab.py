@@ -150,6 +150,20 @@ CONTEXT_KIND = CodeList(
     },
 )
 
+# The Abstandserlass NRW distance classes (minimum distance to housing).
+ABSTAND_CLASS = CodeList(
+    "abstand_class",
+    {
+        "I": ("Klasse I (1500 m)", "Class I (1500 m)"),
+        "II": ("Klasse II (1000 m)", "Class II (1000 m)"),
+        "III": ("Klasse III (700 m)", "Class III (700 m)"),
+        "IV": ("Klasse IV (500 m)", "Class IV (500 m)"),
+        "V": ("Klasse V (300 m)", "Class V (300 m)"),
+        "VI": ("Klasse VI (200 m)", "Class VI (200 m)"),
+        "VII": ("Klasse VII (100 m)", "Class VII (100 m)"),
+    },
+)
+
 #: Parcel fields that hold a code from a list, and the list.
 PARCEL_CODE_FIELDS: dict[str, CodeList] = {
     "category": CATEGORY,
@@ -161,4 +175,5 @@ PARCEL_CODE_FIELDS: dict[str, CodeList] = {
     "ownership": OWNERSHIP,
     "owner_willing": OWNER_WILLING,
     "servicing": SERVICING,
+    "abstand_class": ABSTAND_CLASS,
 }

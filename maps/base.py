@@ -106,6 +106,7 @@ def configure(m: folium.Map, opts: MapOptions, ctx: Context, names: dict[str, st
                 "rank",
                 "pressure",
                 "abstand_class",
+                "abstand_class_possible",
                 "score_for",
             )
         }

@@ -55,7 +55,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "pressure": ("Planungsdruck", "Planning pressure"),
     "watch": ("Beobachtungsliste", "Watch list"),
     "conflict": ("Konflikt der Planprüfung", "Plan check conflict"),
-    "abstand_class": ("Abstandsklasse möglich", "Distance class possible"),
+    "abstand_class": ("Abstandsklasse (Ziel)", "Distance class (target)"),
+    "abstand_class_possible": ("Abstandsklasse möglich", "Distance class possible"),
 }
 
 

@@ -482,7 +482,7 @@ def test_an_export_imports_again_without_changes(conn, gpkg, tmp_path, suffix):
     conn.execute(
         text("""
         UPDATE parcel SET status = 'verfuegbar', restriction_class = 1, owner_contact = 'Frau Öztürk',
-               publication_allowed = true, data_date = '2025-06-30', owner_willing = 'ja'
+               publication_allowed = true, data_date = '2025-06-30', owner_willing = 'ja', abstand_class = 'IV'
          WHERE local_ref = 'BL-1'
     """)
     )

@@ -268,7 +268,22 @@ def test_abstand_class_per_parcel_follows_the_nearest_residential_area(committed
     with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
         (feature,) = client.get("/collections/parcels/items").json()["features"]
         assert site.distance(housing) == 350
-        assert feature["properties"]["abstand_class"] == "V" and feature["properties"]["abstand_class_number"] == 5
-        fits = client.get("/collections/parcels/items", params={"filter": "abstand_class_number <= 5"}).json()
-        too_strict = client.get("/collections/parcels/items", params={"filter": "abstand_class_number <= 4"}).json()
+        props = feature["properties"]
+        assert props["abstand_class_possible"] == "V" and props["abstand_class_possible_number"] == 5
+        fits = client.get("/collections/parcels/items", params={"filter": "abstand_class_possible_number <= 5"})
+        too_strict = client.get("/collections/parcels/items", params={"filter": "abstand_class_possible_number <= 4"})
+        fits, too_strict = fits.json(), too_strict.json()
         assert fits["numberMatched"] == 1 and too_strict["numberMatched"] == 0
+
+
+def test_a_parcels_own_abstand_class_overrides_its_categorys_default(session):
+    """Commercial land defaults to class V (300 m); a parcel kept for class III needs 700 m."""
+    site = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
+    _create(session, "GE-III", site, abstand_class="III")
+    housing = shapely.box(X0 + 600, Y0, X0 + 700, Y0 + 100)  # 500 m away
+    session.flush()
+    (hit,) = check_plan(session.connection(), housing, "WA").abstand
+    assert (hit["local_ref"], hit["abstand_class"], hit["required_m"]) == ("GE-III", "III", 700)
+    assert hit["distance_m"] == pytest.approx(500)
+    with pytest.raises(Exception, match="abstand_class"):
+        _create(session, "GE-X", shapely.box(X0, Y0 + 200, X0 + 50, Y0 + 250), abstand_class="IX")

@@ -60,6 +60,7 @@ def create_staging(conn: Connection) -> None:
         publication_allowed boolean,
         data_date           date,
         is_sample           boolean,
+        abstand_class       text,
         claimed_ags         text,
         declared_area_m2    double precision,
         geom                geometry(MultiPolygon, 25832) NOT NULL,

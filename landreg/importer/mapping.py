@@ -92,6 +92,7 @@ FIELD_SYNONYMS: dict[str, list[str]] = {
     "previous_use": ["previous_use", "vornutzung", "fruehere_nutzung", "ehemalige_nutzung", "prev_use"],
     "contamination": ["contamination", "altlasten", "altlast", "altlastenstatus", "kontamination", "contamin"],
     "restriction_class": ["restriction_class", "restriktion", "restriktionsklasse", "restr_cls", "restriction"],
+    "abstand_class": ["abstand_class", "abstandsklasse", "abstandserlass", "abstand_kl", "distance_class"],
     "availability": ["availability", "verfuegbarkeit", "verfuegbar_ab", "avail"],
     "ownership": ["ownership", "eigentum", "eigentuemer_typ", "eigentumsverhaeltnisse", "eigentuemerart"],
     "owner_willing": [

@@ -70,6 +70,7 @@
     if (p.rank) { html += row(T.rank, number(p.rank, 0)); }
     if (p.pressure) { html += row(T.pressure, esc(p.pressure)); }
     if (p.abstand_class) { html += row(T.abstand_class, esc(p.abstand_class)); }
+    if (p.abstand_class_possible) { html += row(T.abstand_class_possible, esc(p.abstand_class_possible)); }
     html += "</table>";
     if (p.drivers) { html += drivers(p.drivers, p.weakness); }
     else if (c.explainUrl && c.profile && p.score !== undefined && p.score !== null) {
