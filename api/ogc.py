@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from functools import cache
 from typing import Annotated, Literal
 
 import numpy as np
@@ -17,7 +18,7 @@ import shapely
 from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pyproj import Transformer
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from api import render
@@ -458,13 +459,24 @@ def _one(
     flip: bool,
     at: dt.datetime | None = None,
 ):
-    src = source(c, principal is not None, at)
+    key = feature_id_of(c, feature_id)
+    if key is None:
+        return None
+    if at is None:
+        statement = _feature_statement(c.id, principal is not None, srid, flip)
+    else:
+        src = source(c, principal is not None, at)
+        statement = select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
     with request.app.state.engine.connect() as conn:
-        key = feature_id_of(c, feature_id)
-        if key is None:
-            return None
-        row = conn.execute(select(feature_json(src, srid, flip).label("f")).where(src.id_column == key)).first()
+        row = conn.execute(statement, {"key": key}).first()
     return None if row is None else row.f
+
+
+@cache
+def _feature_statement(collection_id: str, confidential: bool, srid: int, flip: bool):
+    """One current feature by its id: built once per collection, view and output CRS."""
+    src = source(COLLECTIONS[collection_id], confidential)
+    return select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
 
 
 @router.get(

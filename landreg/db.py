@@ -33,6 +33,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
 
     * JIT off: PostgreSQL's JIT compilation (triggered by the large cost estimates of spatial
       joins) costs more than it saves;
+    * no prepared statements and custom plans always: a generic plan cannot know how selective a
+      bounding box or filter is (a wrong guess costs far more than the millisecond of planning it
+      saves), and unprepared statements also pass through PgBouncer in transaction mode;
     * a pool that keeps enough connections for a busy API (a new connection first loads PostGIS
       and its catalogue caches: tens of milliseconds), reusing the most recent one first so that
       idle extras are not kept warm needlessly; pre-ping so that a restarted database is
@@ -43,6 +46,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         "pool_size": 10,
         "max_overflow": 20,
         "pool_use_lifo": True,
-        "connect_args": {"options": "-c jit=off"},
+        "connect_args": {
+            "options": "-c jit=off -c plan_cache_mode=force_custom_plan",
+            "prepare_threshold": None,
+        },
     }
     return create_engine(url or resolve_database_url(), **(options | kwargs))

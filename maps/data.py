@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from geoalchemy2 import Geometry
+from geoalchemy2.shape import to_shape
 from sqlalchemy import Connection, Date, Float, Numeric, cast, column, func, select, table, text
 
 from landreg import cql
@@ -50,13 +52,13 @@ class Selection:
                 func.count(),
                 func.coalesce(func.max(p["data_date"]), last_change),
                 func.bool_or(p["is_sample"]),
-                func.ST_Extent(func.ST_Transform(self.src.geometry, 4326)),
+                # the extent of the boxes in EPSG:25832, transformed once (not every parcel)
+                func.ST_Transform(func.ST_SetSRID(cast(func.ST_Extent(self.src.geometry), Geometry), 25832), 4326),
             ).where(*self.where)
         ).one()
         box = None
-        if row[3]:
-            numbers = row[3][row[3].index("(") + 1 : -1].replace(",", " ").split()
-            box = [float(v) for v in numbers]
+        if row[3] is not None:
+            box = list(to_shape(row[3]).bounds)
         return {"count": row[0], "data_date": row[1], "sample": bool(row[2]), "bbox": box}
 
     def features(
