@@ -30,8 +30,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
     )
-    # level 4: nearly the size of level 9 at a third of the time (16 -> 5 ms for 200 KB)
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=4)
+    # level 1: 3.6 ms for 200 KB of GeoJSON or tiles where level 9 takes 16 ms, for 19 % more bytes
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.include_router(ogc.router)
     app.include_router(routes.router)
     app.include_router(imports.router)

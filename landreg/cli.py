@@ -139,6 +139,9 @@ def serve(
 
     settings = get_settings()
     resolve_database_url(settings)  # start the embedded database before the first request
+    engine = make_engine()
+    _require_schema(engine)  # an old schema would answer every request with an error
+    engine.dispose()
     uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
 
 
