@@ -15,6 +15,7 @@ import shapely
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from pyproj import Transformer
+from pyproj.exceptions import CRSError
 
 from api.imports import save_upload
 from api.security import ERRORS, AuthenticatedDep
@@ -42,7 +43,10 @@ def post_plan_check(request: Request, body: PlanCheckRequest, principal: Authent
     except Exception as exc:  # shapely raises several kinds for malformed GeoJSON
         raise HTTPException(422, f"geometry: not GeoJSON ({exc})") from None
     if body.crs != STORAGE_SRID:
-        to_storage = Transformer.from_crs(body.crs, STORAGE_SRID, always_xy=True)
+        try:
+            to_storage = Transformer.from_crs(body.crs, STORAGE_SRID, always_xy=True)
+        except CRSError:
+            raise HTTPException(422, f"crs: EPSG:{body.crs} is not a known coordinate reference system") from None
         geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
     with request.app.state.engine.begin() as conn:
         try:

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pyogrio
 import shapely
 from pyogrio.errors import DataSourceError
+from pyproj.exceptions import CRSError
 from sqlalchemy import Connection, case, literal, null, text
 
 from landreg import STORAGE_SRID
@@ -82,7 +83,10 @@ def read_plan_area(path: Path, layer: str | None = None, crs: int | None = None)
     if frame.crs is None:
         if crs is None:
             raise PlanError(f"{path.name} declares no CRS; give it (e.g. 25832)")
-        frame = frame.set_crs(crs)
+        try:
+            frame = frame.set_crs(crs)
+        except CRSError:
+            raise PlanError(f"crs: EPSG:{crs} is not a known coordinate reference system") from None
     area = shapely.union_all(frame.to_crs(STORAGE_SRID).geometry.to_numpy())
     return _plan_geometry(area), _plan_name(path, layer, layers, frame)
 

@@ -185,6 +185,8 @@ def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
         assert public.status_code == 200 and public.json()["stocks"][0]["reserve_m2"] == pytest.approx(GE.area)
         bad = client.post("/safeguarding/plan-checks", json=body | {"intended_use": "Wohnen"}, headers=planner)
         assert bad.status_code == 422 and "intended_use" in bad.json()["detail"]
+        bad = client.post("/safeguarding/plan-checks", json=body | {"crs": 99999}, headers=planner)
+        assert bad.status_code == 422 and "EPSG:99999" in bad.json()["detail"]
 
 
 def _xplan(ring: shapely.Polygon) -> str:
