@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from landreg.auth import Principal, authenticate
@@ -16,13 +17,18 @@ from landreg.auth import Principal, authenticate
 _bearer = HTTPBearer(auto_error=False, description="API token created with `landreg token create`")
 
 
-def get_principal(
+def _authenticate(request: Request, token: str) -> Principal | None:
+    with request.app.state.engine.begin() as conn:
+        return authenticate(conn, token)
+
+
+async def get_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal | None:
+    """Async, so that anonymous requests (most of them) skip a hop to the thread pool."""
     if credentials is None:
         return None
-    with request.app.state.engine.begin() as conn:
-        principal = authenticate(conn, credentials.credentials)
+    principal = await run_in_threadpool(_authenticate, request, credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}

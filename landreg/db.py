@@ -28,7 +28,7 @@ def resolve_database_url(settings: Settings | None = None, start: bool = True) -
     return cluster.url()
 
 
-def make_engine(url: str | None = None, **kwargs) -> Engine:
+def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engine:
     """An engine for landreg's work: short queries over spatial indexes.
 
     * JIT off: PostgreSQL's JIT compilation (triggered by the large cost estimates of spatial
@@ -39,15 +39,20 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     * a pool that keeps enough connections for a busy API (a new connection first loads PostGIS
       and its catalogue caches: tens of milliseconds), reusing the most recent one first so that
       idle extras are not kept warm needlessly; pre-ping so that a restarted database is
-      reconnected without an error.
+      reconnected without an error;
+    * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
+      bounding-box queries of a request take; those that aggregate much ask for them themselves.
     """
+    settings = "-c jit=off -c plan_cache_mode=force_custom_plan"
+    if serving:
+        settings += " -c max_parallel_workers_per_gather=0"
     options = {
         "pool_pre_ping": True,
         "pool_size": 10,
         "max_overflow": 20,
         "pool_use_lifo": True,
         "connect_args": {
-            "options": "-c jit=off -c plan_cache_mode=force_custom_plan",
+            "options": settings,
             "prepare_threshold": None,
         },
     }

@@ -241,8 +241,10 @@ def cell_size(z: int) -> float:
 
 
 def render_tile(conn: Connection, statement: Select, params: dict) -> bytes:
-    if params["z"] < DETAIL_ZOOM:  # aggregating groups a few hundred thousand parcels: in memory, not on disk
-        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    if params["z"] < DETAIL_ZOOM:
+        # aggregating groups a few hundred thousand parcels: in memory, not on disk, and with
+        # parallel workers (which the API's connections leave off for short requests)
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 2")
     return bytes(conn.execute(statement, params).scalar_one())
 
 
