@@ -216,6 +216,37 @@ def test_a_parcel_in_essen_claimed_for_dortmund_is_refused(conn, tmp_path):
     assert "05113000 Essen" in issue.reason and "05913000 Dortmund" in issue.reason
 
 
+def test_a_parcel_across_a_municipal_border_goes_to_the_larger_share(conn, tmp_path):
+    # a point on the border of Essen and Bochum, and a rectangle across it, off-centre
+    x, y = conn.execute(
+        text("""
+        SELECT ST_X(p), ST_Y(p) FROM (
+            SELECT ST_PointOnSurface(ST_Intersection(ST_Buffer(e.geom, 1), ST_Buffer(b.geom, 1))) AS p
+              FROM municipality e, municipality b WHERE e.ags = '05113000' AND b.ags = '05911000') border
+    """)
+    ).one()
+    parcel = shapely.box(x - 50, y - 50, x + 110, y + 110)
+    # the shares, computed independently against the whole municipalities (not the importer's pieces)
+    shares = conn.execute(
+        text("""
+        SELECT ags, name, ST_Area(ST_Intersection(geom, ST_GeomFromText(:wkt, 25832))) / :area AS share
+          FROM municipality WHERE ST_Intersects(geom, ST_GeomFromText(:wkt, 25832)) ORDER BY share DESC
+    """),
+        {"wkt": parcel.wkt, "area": parcel.area},
+    ).all()
+    assert len(shares) == 2 and 0.55 < shares[0].share < 0.95, shares  # it does straddle the border
+    larger, smaller = shares
+
+    path = tmp_path / "border.gpkg"
+    frame([{"ref": "GRENZE", "category": "gewerbeflaeche", "geometry": parcel}]).to_file(path)
+    claimed_wrongly = run(conn, path, municipality=smaller.ags)
+    [issue] = claimed_wrongly.rejections
+    assert f"lies in {larger.ags} {larger.name} ({round(larger.share * 100)} % of its area)" in issue.reason
+    report = run(conn, path)
+    assert report.status == "committed", report.lines()
+    assert count(conn, "SELECT ags FROM parcel WHERE local_ref = 'GRENZE'") == larger.ags
+
+
 def test_a_parcel_outside_nrw_is_refused(conn, tmp_path):
     report = _rejected_with(
         conn,

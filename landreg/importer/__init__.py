@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +29,11 @@ from landreg.importer import crs as crs_checks
 from landreg.importer import load
 from landreg.importer.crs import CRSProblem
 from landreg.importer.mapping import Mapping, MappingError, ValueRejected
+from landreg.importer.places import Municipalities
 from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, staging_rows
-from landreg.importer.sources import SourceError, open_source
+from landreg.importer.sources import Batch, SourceError, open_source
 
 __all__ = ["ImportRefused", "ImportOptions", "ImportReport", "RowIssue", "import_file"]
 
@@ -136,11 +138,16 @@ def import_file(
         # The set-wise checks look expensive to the planner; compiling them (JIT) costs more than it saves.
         conn.execute(text("SET LOCAL jit = off"))
         load.create_staging(conn)
-        for i, batch in enumerate(source.batches(options.batch_size)):
+        places = Municipalities.load(conn)
+
+        def prepare(i: int, batch: Batch) -> list[tuple]:
             if i == 0:
                 _check_position(source_crs, batch)
+            return list(staging_rows(batch, mapping, transformer, report, places, options.checks))
+
+        for batch, rows in _read_ahead(source.batches(options.batch_size), prepare):
             report.rows_read += len(batch.rows)
-            load.copy_rows(conn, staging_rows(batch, mapping, transformer, report))
+            load.copy_rows(conn, rows)
             if progress:
                 progress(len(batch.rows))
         if report.rows_read == 0:
@@ -186,6 +193,26 @@ def import_file(
         if savepoint.is_active:
             savepoint.rollback()
         raise
+
+
+def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], list[tuple]]):
+    """(batch, prepared rows), the next batch read and prepared in a thread while this one is copied.
+
+    Reading (GDAL) and the geometry work (GEOS) release the GIL, so the two overlap on two cores;
+    at most two batches are in memory.
+    """
+
+    def next_prepared(i: int):
+        batch = next(batches, None)
+        return None if batch is None else (batch, prepare(i, batch))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
+        ahead = pool.submit(next_prepared, 0)
+        i = 0
+        while (done := ahead.result()) is not None:
+            i += 1
+            ahead = pool.submit(next_prepared, i)
+            yield done
 
 
 def _record(conn: Connection, report: ImportReport, started: dt.datetime, options: ImportOptions) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from sqlalchemy import Connection, text
 
 from landreg.importer.report import ImportReport
@@ -22,6 +24,17 @@ _NOT_NULL_DEFAULTS = {
     "owner_willing": "'unbekannt'",
     "publication_allowed": "false",
     "is_sample": "false",
+}
+
+
+# Binary COPY needs each staging column's type; the others are text.
+_STAGING_TYPES = {
+    "row_no": "int4",
+    "restriction_class": "int2",
+    "publication_allowed": "bool",
+    "data_date": "date",
+    "is_sample": "bool",
+    "declared_area_m2": "float8",
 }
 
 
@@ -67,7 +80,7 @@ def create_staging(conn: Connection) -> None:
         ags                 char(8),
         share               double precision,
         parcel_id           uuid,
-        action              text,
+        action              text NOT NULL DEFAULT 'new',  -- or 'changed', 'unchanged' (classify)
         rejected            boolean NOT NULL DEFAULT false
     ) ON COMMIT DROP;
     CREATE TEMP TABLE import_issue (
@@ -80,11 +93,25 @@ def create_staging(conn: Connection) -> None:
     )
 
 
+class _WKB(Dumper):
+    """EWKB bytes as they are: the binary form PostGIS reads for a geometry value."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: bytes) -> bytes:
+        return obj
+
+
 def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
-    """Bulk-load staging rows through COPY."""
-    cursor = conn.connection.driver_connection.cursor()
+    """Bulk-load staging rows through binary COPY (no text formatting of the geometries)."""
+    driver = conn.connection.driver_connection
+    geometry = driver.execute("SELECT 'geometry'::regtype::oid").fetchone()[0]
+    cursor = driver.cursor()
+    cursor.adapters.register_dumper(bytes, type(f"WKB{geometry}", (_WKB,), {"oid": geometry}))
     n = 0
-    with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        # geom, then ags (char(8) reads the binary form of text) and share
+        copy.set_types([_STAGING_TYPES.get(c, "text") for c in STAGING_COLUMNS[:-3]] + [geometry, "text", "float8"])
         for row in rows:
             copy.write_row(row)
             n += 1
@@ -107,36 +134,7 @@ def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, para
 
 
 def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None) -> None:
-    """Set-wise checks: geometry validity (with bounded repair), area, municipality, duplicates."""
-    conn.execute(
-        text("""
-    WITH invalid AS (
-        SELECT row_no, ST_IsValidReason(geom) AS reason, ST_Area(geom) AS before,
-               ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)) AS repaired
-          FROM import_staging WHERE NOT rejected AND NOT ST_IsValid(geom)
-    ), judged AS (
-        SELECT *, ST_Area(repaired) AS after,
-               before > 0 AND NOT ST_IsEmpty(repaired)
-               AND abs(ST_Area(repaired) - before) <= :tolerance * before AS ok
-          FROM invalid
-    ), fixed AS (
-        UPDATE import_staging s SET geom = j.repaired FROM judged j WHERE s.row_no = j.row_no AND j.ok
-    ), issue AS (
-        INSERT INTO import_issue (row_no, field, reason, is_error)
-        SELECT row_no, 'geom',
-               CASE WHEN ok THEN format('geometry was not valid (%s) and was repaired; its area changed by %s %%',
-                                        reason, round((100 * abs(after - before) / before)::numeric, 3))
-                    ELSE format('geometry is not valid: %s; repairing it would change its area from %s m² to %s m², '
-                                'more than the %s %% tolerated', reason, round(before::numeric, 1),
-                                round(after::numeric, 1), round((:tolerance * 100)::numeric, 2)) END,
-               NOT ok
-          FROM judged
-    )
-    UPDATE import_staging s SET rejected = true FROM judged j WHERE s.row_no = j.row_no AND NOT j.ok
-    """),
-        {"tolerance": checks.repair_tolerance},
-    )
-
+    """Set-wise checks: area, municipality, duplicates (validity and location come from ``rows``)."""
     _reject(
         conn,
         "geom",
@@ -160,7 +158,7 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
         {"tolerance": checks.declared_area_tolerance},
     )
 
-    _assign_municipality(conn)
+    _check_municipality(conn)
     if allowed_ags is not None:
         _reject(
             conn,
@@ -187,52 +185,8 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
     )
 
 
-def _assign_municipality(conn: Connection) -> None:
-    """The municipality holding the largest share of each parcel; a claimed AGS must be that one."""
-    # Most parcels lie wholly inside one piece of a municipality. The pieces are the outer loop
-    # (OFFSET 0 keeps the planner from turning it round): PostGIS then prepares each piece once
-    # and tests every parcel in its box against it, ten times faster than the other way round.
-    conn.execute(
-        text("""
-    CREATE INDEX import_staging_geom_idx ON import_staging USING gist (geom);
-    ANALYZE import_staging;
-    CREATE TEMP TABLE import_extent ON COMMIT DROP AS
-    SELECT ST_SetSRID(ST_Extent(geom)::geometry, 25832) AS box FROM import_staging WHERE NOT rejected;
-    CREATE TEMP TABLE import_location ON COMMIT DROP AS
-    SELECT DISTINCT ON (inside.row_no) inside.row_no, p.ags, 1.0::double precision AS share
-      FROM municipality_part p
-      JOIN import_extent e ON p.geom && e.box
-     CROSS JOIN LATERAL (SELECT s.row_no FROM import_staging s
-                          WHERE NOT s.rejected AND ST_Covers(p.geom, s.geom) OFFSET 0) inside;
-    CREATE UNIQUE INDEX ON import_location (row_no);
-    ANALYZE import_location;
-    """)
-    )
-    # The rest (on the seam of two pieces or two municipalities): the largest share.
-    conn.execute(
-        text("""
-    INSERT INTO import_location
-    SELECT DISTINCT ON (row_no) row_no, ags, share
-      FROM (SELECT touching.row_no, p.ags, sum(touching.part_area) / min(touching.area) AS share
-              FROM municipality_part p
-              JOIN import_extent e ON p.geom && e.box
-             CROSS JOIN LATERAL (
-                   SELECT s.row_no, ST_Area(s.geom) AS area, ST_Area(ST_Intersection(p.geom, s.geom)) AS part_area
-                     FROM import_staging s
-                    WHERE NOT s.rejected AND ST_Intersects(p.geom, s.geom)
-                      AND NOT EXISTS (SELECT FROM import_location l WHERE l.row_no = s.row_no)
-                   OFFSET 0) touching
-             GROUP BY touching.row_no, p.ags) shares
-     ORDER BY row_no, share DESC
-    """)
-    )
-    conn.execute(
-        text("""
-    DROP INDEX import_staging_geom_idx;
-    UPDATE import_staging s SET ags = l.ags, share = l.share FROM import_location l WHERE s.row_no = l.row_no;
-    DROP TABLE import_location, import_extent;
-    """)
-    )
+def _check_municipality(conn: Connection) -> None:
+    """Every row lies in a municipality (found by ``places`` while reading), the one it claims if any."""
     _reject(
         conn,
         "geom",
@@ -291,7 +245,6 @@ def classify(conn: Connection, fields: list[str], checks: Checks) -> None:
         "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
         "to_char(retired_at, 'YYYY-MM-DD'))",
     )
-    conn.execute(text("UPDATE import_staging SET action = 'new' WHERE NOT rejected AND action IS NULL"))
 
 
 def collect(conn: Connection, report: ImportReport) -> None:
@@ -339,7 +292,7 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
     conn.execute(
         text(f"""
     UPDATE parcel p SET {", ".join([*assignments, "geom = s.geom", "updated_by = :actor"])}
-      FROM import_staging s WHERE s.action = 'changed' AND p.id = s.parcel_id
+      FROM import_staging s WHERE s.action = 'changed' AND NOT s.rejected AND p.id = s.parcel_id
     """),
         {"actor": actor},
     )
@@ -350,8 +303,8 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
         text(f"""
     INSERT INTO parcel (ags, {", ".join(PARCEL_FIELDS)}, geom, created_by, updated_by)
     SELECT s.ags, {values}, s.geom, :actor, :actor
-      FROM import_staging s WHERE s.action = 'new'
-     ORDER BY s.row_no
+      FROM import_staging s WHERE s.action = 'new' AND NOT s.rejected
+     ORDER BY s.geom  -- neighbours in the spatial index are inserted together: fewer pages touched
     """),
         {"actor": actor},
     )

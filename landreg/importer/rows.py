@@ -14,14 +14,18 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from landreg import STORAGE_SRID
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
+from landreg.importer.places import Municipalities
 from landreg.importer.report import ImportReport
 from landreg.models import PARCEL_ATTRIBUTES
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
 PARCEL_FIELDS = PARCEL_ATTRIBUTES
-STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom")
+STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom", "ags", "share")
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+_COLLECTIONS = (4, 5, 6, 7)  # Multi* and GeometryCollection
 
 
 def _translate_column(
@@ -75,53 +79,98 @@ def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray)
 
 
 def _geometries(batch, transformer: Transformer | None, report: ImportReport, rejected: np.ndarray) -> np.ndarray:
+    """The batch's polygons in EPSG:25832 (2D); None where the row is rejected."""
     geoms = batch.geometries.copy()
-    for i, row in enumerate(batch.rows):
-        reason = batch.problems.get(int(row))
-        if reason:
-            report.reject(int(row), "geom", reason)
-            rejected[i] = True
-            geoms[i] = None
-            continue
-        geom = geoms[i]
-        if geom.is_empty:
-            report.reject(int(row), "geom", "geometry is empty")
-        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            report.reject(int(row), "geom", f"a {geom.geom_type} where a polygon is needed: a parcel needs its outline")
+    for row, reason in batch.problems.items():  # unreadable: no geometry at all
+        report.reject(row, "geom", reason)
+    missing = pd.isna(geoms)
+    rejected |= missing
+    present = np.flatnonzero(~missing)
+    empty = shapely.is_empty(geoms[present])
+    polygonal = np.isin(shapely.get_type_id(geoms[present]), _POLYGONAL)
+    for i, is_empty, is_polygonal in zip(present, empty, polygonal):
+        if is_empty:
+            report.reject(int(batch.rows[i]), "geom", "geometry is empty")
+        elif not is_polygonal:
+            report.reject(
+                int(batch.rows[i]),
+                "geom",
+                f"a {geoms[i].geom_type} where a polygon is needed: a parcel needs its outline",
+            )
         else:
             continue
         rejected[i] = True
-        geoms[i] = None
-    ok = ~rejected & pd.notna(geoms)
-    has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
-    for i, z, m in zip(np.flatnonzero(ok), has_z, has_m):
+    geoms[rejected] = None
+    ok = np.flatnonzero(~rejected)
+    for i, z, m in zip(ok, shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])):
         if z or m:
             dims = ("Z" if z else "") + ("M" if m else "")
             report.note(int(batch.rows[i]), "geom", f"{dims} values dropped; parcels are 2D")
-    if ok.any():
+    if len(ok):
         flat = shapely.force_2d(geoms[ok])
         if transformer is not None:
             flat = shapely.transform(flat, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         geoms[ok] = flat
         minx, miny, maxx, maxy = shapely.bounds(flat).T
-        for i in np.flatnonzero(ok)[outside_nrw(minx, miny, maxx, maxy)]:
+        for i in ok[outside_nrw(minx, miny, maxx, maxy)]:
             report.reject(int(batch.rows[i]), "geom", "lies outside North Rhine-Westphalia")
             rejected[i] = True
+            geoms[i] = None
     return geoms
 
 
-def staging_rows(batch, mapping: Mapping, transformer: Transformer | None, report: ImportReport):
+def _repair(geoms: np.ndarray, rows: np.ndarray, report: ImportReport, rejected: np.ndarray, tolerance: float) -> None:
+    """Invalid geometries: repaired when that changes the area by at most ``tolerance``, else rejected.
+
+    The same GEOS functions as PostGIS's ST_IsValid, ST_MakeValid and ST_CollectionExtract.
+    """
+    ok = np.flatnonzero(~rejected)
+    for i in ok[~shapely.is_valid(geoms[ok])]:
+        geom = geoms[i]
+        reason, before = shapely.is_valid_reason(geom), geom.area
+        repaired = _polygons(shapely.make_valid(geom))
+        after = repaired.area
+        if before > 0 and not repaired.is_empty and abs(after - before) <= tolerance * before:
+            report.note(
+                int(rows[i]),
+                "geom",
+                f"geometry was not valid ({reason}) and was repaired; "
+                f"its area changed by {100 * abs(after - before) / before:.3f} %",
+            )
+            geoms[i] = repaired
+        else:
+            report.reject(
+                int(rows[i]),
+                "geom",
+                f"geometry is not valid: {reason}; repairing it would change its area from {before:.1f} m² "
+                f"to {after:.1f} m², more than the {tolerance * 100:.2f} % tolerated",
+            )
+            rejected[i] = True
+            geoms[i] = None
+
+
+def _polygons(geom) -> shapely.MultiPolygon:
+    """The polygons of a geometry (of a collection, at any depth) as one multipolygon."""
+    parts = shapely.get_parts(geom)
+    while np.isin(shapely.get_type_id(parts), _COLLECTIONS).any():
+        parts = shapely.get_parts(parts)
+    return shapely.MultiPolygon(list(parts[shapely.get_type_id(parts) == 3]))
+
+
+def staging_rows(
+    batch, mapping: Mapping, transformer: Transformer | None, report: ImportReport, places: Municipalities, checks
+):
     """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows."""
     rejected = np.zeros(len(batch.rows), dtype=bool)
     geoms = _geometries(batch, transformer, report, rejected)
+    _repair(geoms, batch.rows, report, rejected, checks.repair_tolerance)
     values = _fields(batch, mapping, report, rejected)
     keep = np.flatnonzero(~rejected)
-    multi = (
-        shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep]))
-        if len(keep)
-        else np.array([])
-    )
-    wkb = shapely.to_wkb(shapely.set_srid(multi, 25832), hex=True, include_srid=True) if len(keep) else []
+    if not len(keep):
+        return
+    multi = shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep]))
+    ags, share = places.locate(multi)
+    wkb = shapely.to_wkb(shapely.set_srid(multi, STORAGE_SRID), include_srid=True)
     columns = [values[f] for f in PARCEL_FIELDS]
     for j, i in enumerate(keep):
         yield (
@@ -130,6 +179,8 @@ def staging_rows(batch, mapping: Mapping, transformer: Transformer | None, repor
             values["ags"][i],
             values["declared_area_m2"][i],
             wkb[j],
+            ags[j],
+            None if np.isnan(share[j]) else float(share[j]),
         )
 
 
