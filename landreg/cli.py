@@ -15,10 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from landreg import migrate as migrations
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.db import make_engine, resolve_database_url
-from landreg.importer import MODES
 from landreg.localdb import LocalCluster, LocalDatabaseError
-from landreg.scoring import ProfileError, ensure_default_profiles, recompute, rescore_stale
 from landreg.settings import get_settings
+from landreg.vocab import IMPORT_MODES
 
 app = typer.Typer(
     help="landreg – Flächenregister Ruhr: registry of Brachflächen, Baulücken and industrial land.",
@@ -111,6 +110,7 @@ def seed(
     sample_seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample generator.")] = None,
 ) -> None:
     """Load the bundled data: NRW municipalities, stations, stops, sample parcels (Beispieldaten)."""
+    from landreg.scoring import ensure_default_profiles, rescore_stale
     from landreg.seed import seed as run_seed
 
     settings = get_settings()
@@ -177,7 +177,9 @@ def import_(
     mapping: Annotated[Path | None, typer.Option(help="YAML column/value mapping.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of a file that declares none, e.g. 25832 or 4326.")] = None,
     encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. cp1252, if the file does not say.")] = None,
-    mode: Annotated[str, typer.Option(help="all-or-nothing, or keep-valid (rejected rows go to a file).")] = MODES[0],
+    mode: Annotated[
+        str, typer.Option(help="all-or-nothing, or keep-valid (rejected rows go to a file).")
+    ] = IMPORT_MODES[0],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show mapping and validation; write nothing.")] = False,
     retire_missing: Annotated[
         bool, typer.Option("--retire-missing", help="Retire current parcels absent from the file.")
@@ -190,6 +192,7 @@ def import_(
     from rich.progress import Progress
 
     from landreg.importer import ImportOptions, ImportRefused, import_file
+    from landreg.scoring import rescore_stale
 
     options = ImportOptions(
         actor=actor,
@@ -326,6 +329,8 @@ def score(
 
     from rich.console import Console
 
+    from landreg.scoring import ProfileError, recompute
+
     engine = make_engine()
     _require_schema(engine)
     console = Console(stderr=True)
@@ -356,7 +361,7 @@ def rank(
     top: Annotated[int, typer.Option(help="How many.")] = 20,
 ) -> None:
     """The best-ranked parcels of a profile."""
-    from landreg.scoring import current_profile, ranking
+    from landreg.scoring import ProfileError, current_profile, ranking
 
     engine = make_engine()
     _require_schema(engine)
@@ -381,7 +386,7 @@ def explain(
     """Why a parcel scores as it does, criterion by criterion, and what would move it up most."""
     from sqlalchemy import text
 
-    from landreg.scoring import current_profile
+    from landreg.scoring import ProfileError, current_profile
     from landreg.scoring import explain as explain_score
 
     engine = make_engine()

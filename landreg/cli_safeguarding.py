@@ -11,20 +11,14 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import geopandas as gpd
 import typer
 
 from landreg import STORAGE_SRID
 from landreg.db import make_engine
-from landreg.safeguarding import (
-    INDUSTRIAL_CATEGORIES,
-    PlanError,
-    balance,
-    check_plan,
-    read_plan_area,
-    watch_list,
-)
 from landreg.vocab import CONTEXT_KIND
+
+# The commands import what they need (geopandas, the safeguarding module) when they run: every
+# other ``landreg`` command starts without paying for them.
 
 safeguarding_app = typer.Typer(help="Flächensicherung: plan checks, Flächenbilanz, watch list.", no_args_is_help=True)
 context_app = typer.Typer(help="Context layers used for scoring and the Abstandserlass.", no_args_is_help=True)
@@ -53,6 +47,8 @@ def plan_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON")] = False,
 ) -> None:
     """Check a proposed plan against industrial land (Flächensicherung and Abstandserlass)."""
+    from landreg.safeguarding import PlanError, check_plan, read_plan_area
+
     try:
         area, file_name = read_plan_area(plan, layer, crs)
         with make_engine().begin() as conn:
@@ -89,6 +85,8 @@ def balance_command(
     as_csv: Annotated[bool, typer.Option("--csv", help="Stocks as CSV")] = False,
 ) -> None:
     """The Flächenbilanz: stock at each date, additions, take-up, losses, years of supply."""
+    from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance
+
     try:
         instants = [
             dt.datetime.combine(dt.date.fromisoformat(d) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -124,6 +122,8 @@ def balance_command(
 @safeguarding_app.command("watch-list")
 def watch_list_command(ags: Annotated[list[str] | None, typer.Option(help="Only these municipalities")] = None) -> None:
     """Industrial parcels changing away from industrial use, newest first."""
+    from landreg.safeguarding import watch_list
+
     with make_engine().connect() as conn:
         entries = watch_list(conn, ags)
     for e in entries:
@@ -142,6 +142,8 @@ def context_load(
     name_column: Annotated[str | None, typer.Option(help="Column with the features' names")] = None,
 ) -> None:
     """Load (or replace) a context layer, e.g. residential areas (wohngebiet) for the Abstandserlass."""
+    import geopandas as gpd
+
     from landreg.scoring import rescore_stale
     from landreg.seed import load_context_layer
 

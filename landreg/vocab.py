@@ -177,3 +177,6 @@ PARCEL_CODE_FIELDS: dict[str, CodeList] = {
     "servicing": SERVICING,
     "abstand_class": ABSTAND_CLASS,
 }
+
+#: How an import treats rejected rows: refuse the whole file, or land the valid rows.
+IMPORT_MODES = ("all-or-nothing", "keep-valid")

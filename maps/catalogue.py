@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from landreg.safeguarding import supply_by_municipality, watch_list
 from landreg.scoring.explain import drivers
 from landreg.scoring.profiles import current_profile
-from maps import assets, base
+from maps import MAP_NAMES, assets, base
 from maps.base import Context
 from maps.data import (
     Selection,
@@ -250,6 +250,7 @@ MAPS: dict[str, Callable[[Connection, MapOptions, Context], folium.Map]] = {
     "flaechensicherungskarte": flaechensicherungskarte,
     "gemeindeuebersicht": gemeindeuebersicht,
 }
+assert tuple(MAPS) == MAP_NAMES
 
 
 def render(conn: Connection, name: str, opts: MapOptions, ctx: Context, standalone: bool = False) -> str:

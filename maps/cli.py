@@ -12,15 +12,13 @@ from typing import Annotated
 import typer
 
 from landreg.db import make_engine
-from maps.base import Context, MapError
-from maps.catalogue import MAPS, render
-from maps.options import MapOptions, OptionError
+from maps import MAP_NAMES
 
 STATIC_PLACEHOLDER = "landreg-static"  # linked while rendering, inlined before writing
 
 
 def map_command(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(MAPS)}")],
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(MAP_NAMES)}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
     lang: Annotated[str, typer.Option(help="de or en")] = "de",
     category: Annotated[list[str] | None, typer.Option(help="Only this category; repeat for several")] = None,
@@ -40,6 +38,10 @@ def map_command(
     embed_max: Annotated[int, typer.Option(help="With --api-url: embed up to this many parcels")] = 1500,
 ) -> None:
     """Write a map (Standortkarte, Prioritätenkarte, Flächensicherungskarte, Gemeindeübersicht) to a file."""
+    from maps.base import Context, MapError
+    from maps.catalogue import render
+    from maps.options import MapOptions, OptionError
+
     opts = MapOptions(
         lang=lang,
         category=category or [],

@@ -34,10 +34,11 @@ from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, staging_rows
 from landreg.importer.sources import Batch, SourceError, open_source
+from landreg.vocab import IMPORT_MODES
 
 __all__ = ["ImportRefused", "ImportOptions", "ImportReport", "RowIssue", "import_file"]
 
-MODES = ("all-or-nothing", "keep-valid")
+MODES = IMPORT_MODES
 _IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
 
 

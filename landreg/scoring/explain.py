@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import kendalltau
 from sqlalchemy import Connection, text
 
 from landreg.scoring import indicators
@@ -183,6 +182,8 @@ def sensitivity(conn: Connection, profile: Profile, change: float = 0.2, top: in
             weights /= weights.sum()
             scores = topsis(values, weights) if profile.method == "topsis" else weighted_sum(values, weights)
             new_top = np.argsort(-scores, kind="stable")[:n]
+            from scipy.stats import kendalltau  # scipy takes 0.7 s to import: only when needed
+
             tau = kendalltau(base[base_top], scores[base_top]).statistic if n > 1 else 1.0
             results.append(
                 {
