@@ -36,6 +36,19 @@ def _install_hint(major: str = "15") -> str:
     return f"sudo apt-get install postgresql-{major} postgresql-{major}-postgis-3"
 
 
+def _sizing() -> list[str]:
+    """Memory and WAL for a registry of a million parcels (~1 GB with indexes and history).
+
+    PostgreSQL's defaults (128 MB of buffers, a checkpoint every GB of WAL) suit a small machine
+    shared with much else; an eighth of the memory (up to 1 GB) keeps the parcels a map or an
+    API request touches in the server's own cache, and a larger WAL allowance lets a state-wide
+    import finish without forced checkpoints. Compressed full-page images halve that WAL.
+    """
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    buffers_mb = max(128, min(1024, memory // 8 // 2**20))
+    return [f"shared_buffers = '{buffers_mb}MB'", "max_wal_size = '4GB'", "wal_compression = on"]
+
+
 def find_bindir(configured: Path | None = None) -> Path:
     """The directory with ``initdb`` and ``pg_ctl``: configured, Debian's newest, or on PATH."""
     if configured:
@@ -140,6 +153,8 @@ class LocalCluster:
         ]
         if self.fast_unsafe:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        else:
+            conf += _sizing()
         conf_file = self.pgdata / "postgresql.auto.conf"
         with conf_file.open("a") as f:
             f.write("\n".join(conf) + "\n")
