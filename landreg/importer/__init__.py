@@ -137,7 +137,9 @@ def import_file(
     try:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK})
         # The set-wise checks look expensive to the planner; compiling them (JIT) costs more than it saves.
-        conn.execute(text("SET LOCAL jit = off"))
+        # The parcel triggers run their statements once per row: let them keep their cached plans
+        # (the engine's force_custom_plan, right for bounding-box queries, would re-plan each).
+        conn.execute(text("SET LOCAL jit = off; SET LOCAL plan_cache_mode = auto"))
         load.create_staging(conn)
         places = Municipalities.load(conn)
 

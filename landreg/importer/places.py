@@ -31,8 +31,12 @@ class Municipalities:
         shapely.prepare(parts)
         return cls(np.array([ags for ags, _ in rows], dtype=object), parts, shapely.STRtree(parts))
 
-    def locate(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """AGS (None: outside every municipality) and the share of the area in it, per geometry."""
+    def locate(self, geoms: np.ndarray, claimed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """AGS (None: outside every municipality) and the share of the area in it, per geometry.
+
+        ``claimed``: the AGS each row claims (or None). The share is computed where it decides
+        between municipalities or will be reported (a claim of another one); elsewhere it is NaN.
+        """
         n = len(geoms)
         ags = np.full(n, None, dtype=object)
         share = np.full(n, np.nan)
@@ -42,17 +46,25 @@ class Municipalities:
         part_idx, geom_idx = shapely.STRtree(geoms).query(self.parts, predicate="covers")
         ags[geom_idx] = self.ags[part_idx]
         share[geom_idx] = 1.0
-        # The rest (on the seam of two pieces or municipalities): the largest share of the area.
         rest = np.flatnonzero(pd.isna(ags))
-        if len(rest):
-            geom_idx, part_idx = self.tree.query(geoms[rest], predicate="intersects")
-            areas = shapely.area(shapely.intersection(geoms[rest][geom_idx], self.parts[part_idx]))
-            shares: dict[tuple[int, str], float] = {}
-            for g, a, area in zip(geom_idx, self.ags[part_idx], areas):
-                shares[(g, a)] = shares.get((g, a), 0.0) + area
-            totals = shapely.area(geoms[rest])
-            for (g, a), area in shares.items():
-                s = area / totals[g] if totals[g] > 0 else 0.0
-                if s > 0 and (np.isnan(share[rest[g]]) or s > share[rest[g]]):
-                    ags[rest[g]], share[rest[g]] = a, s
+        if not len(rest):
+            return ags, share
+        # The rest lie on the seam of two pieces (of one municipality: most of them) or across a border.
+        geom_idx, part_idx = self.tree.query(geoms[rest], predicate="intersects")
+        candidates = pd.DataFrame({"g": geom_idx, "ags": self.ags[part_idx]})
+        kinds = candidates.groupby("g")["ags"].agg(["nunique", "first"])
+        single = kinds[kinds["nunique"] == 1]
+        rows = rest[single.index.to_numpy()]
+        plain = pd.isna(claimed[rows]) | (claimed[rows] == single["first"].to_numpy())
+        ags[rows[plain]] = single["first"].to_numpy()[plain]  # one municipality, not disputed
+        # Across a border, or claimed for another municipality: the largest share of the area.
+        shared = np.isin(geom_idx, single.index.to_numpy()[plain], invert=True)
+        geom_idx, part_idx = geom_idx[shared], part_idx[shared]
+        areas = shapely.area(shapely.intersection(geoms[rest][geom_idx], self.parts[part_idx]))
+        totals = shapely.area(geoms[rest])
+        sums = pd.DataFrame({"g": geom_idx, "ags": self.ags[part_idx], "area": areas}).groupby(["g", "ags"]).sum()
+        for (g, a), area in sums["area"].items():
+            s = area / totals[g] if totals[g] > 0 else 0.0
+            if s > 0 and (np.isnan(share[rest[g]]) or s > share[rest[g]]):
+                ags[rest[g]], share[rest[g]] = a, s
         return ags, share

@@ -102,12 +102,12 @@ def _geometries(batch, transformer: Transformer | None, report: ImportReport, re
         rejected[i] = True
     geoms[rejected] = None
     ok = np.flatnonzero(~rejected)
-    for i, z, m in zip(ok, shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])):
-        if z or m:
-            dims = ("Z" if z else "") + ("M" if m else "")
-            report.note(int(batch.rows[i]), "geom", f"{dims} values dropped; parcels are 2D")
+    has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
+    for j in np.flatnonzero(has_z | has_m):
+        dims = ("Z" if has_z[j] else "") + ("M" if has_m[j] else "")
+        report.note(int(batch.rows[ok[j]]), "geom", f"{dims} values dropped; parcels are 2D")
     if len(ok):
-        flat = shapely.force_2d(geoms[ok])
+        flat = shapely.force_2d(geoms[ok]) if (has_z | has_m).any() else geoms[ok]
         if transformer is not None:
             flat = shapely.transform(flat, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
         geoms[ok] = flat
@@ -169,7 +169,7 @@ def staging_rows(
     if not len(keep):
         return
     multi = shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep]))
-    ags, share = places.locate(multi)
+    ags, share = places.locate(multi, np.array(values["ags"], dtype=object)[keep])
     wkb = shapely.to_wkb(shapely.set_srid(multi, STORAGE_SRID), include_srid=True)
     columns = [values[f] for f in PARCEL_FIELDS]
     for j, i in enumerate(keep):
