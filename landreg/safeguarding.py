@@ -20,7 +20,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataSourceError
 from pyproj.exceptions import CRSError
-from sqlalchemy import Connection, case, literal, null, text
+from sqlalchemy import Connection, Integer, String, case, literal_column, null, text
 
 from landreg import STORAGE_SRID
 from landreg.scoring.criteria import ABSTAND_CLASSES
@@ -421,13 +421,18 @@ def abstand_columns(distance):
     """SQL for the strictest Abstandserlass class that fits a distance to housing, as its name
     ("III", "keine") and as a number (1 = I … 7 = VII, 8 = none fits), e.g. to filter "class III
     possible" as ``abstand_class_possible_number <= 3``; NULL where the distance is unknown."""
+    # The classes and distances are the code's constants, written into the SQL: as bound
+    # parameters they were 32 of a feature query's 60, and psycopg caches the parsing of a query
+    # only up to 50 parameters.
     ordered = list(ABSTAND_CLASSES.items())  # strictest first
+    metres = {d: literal_column(str(int(d)), Integer) for _, d in ordered}
     name = case(
-        *[(distance >= d, literal(c)) for c, d in ordered], else_=case((distance.is_(None), null()), else_="keine")
+        *[(distance >= metres[d], literal_column(f"'{c}'", String)) for c, d in ordered],
+        else_=case((distance.is_(None), null()), else_=literal_column("'keine'", String)),
     )
     number = case(
-        *[(distance >= d, literal(i)) for i, (_, d) in enumerate(ordered, start=1)],
-        else_=case((distance.is_(None), null()), else_=len(ordered) + 1),
+        *[(distance >= metres[d], literal_column(str(i), Integer)) for i, (_, d) in enumerate(ordered, start=1)],
+        else_=case((distance.is_(None), null()), else_=literal_column(str(len(ordered) + 1), Integer)),
     )
     return name, number
 
