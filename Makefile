@@ -4,7 +4,7 @@ demo:
 	./run demo
 test:
 	./run test
-# Not part of the tests: about 30 minutes on 2 cores (bench-quick: about 5).
+# Not part of the tests: about 20 minutes on 2 cores (bench-quick: about 3).
 bench:
 	./run bench
 bench-quick:

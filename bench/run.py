@@ -1,7 +1,7 @@
 """All benchmarks in one run (``make bench``): landreg against its peers, side by side, at state scale.
 
-    python bench/run.py            # 100k / 300k / 1M parcels; about 30 minutes on 2 cores
-    python bench/run.py --quick    # 100k parcels only; about 5 minutes
+    python bench/run.py            # 100k / 300k / 1M parcels; about 20 minutes on 2 cores
+    python bench/run.py --quick    # 100k parcels only; about 3 minutes
 
 Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
 own venv, geopandas from landreg's venv), measures with warm-up and repetition, and reports
@@ -46,7 +46,7 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100k parcels only (about 5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="100k parcels only (about 3 minutes)")
     args = parser.parse_args()
     started = time.perf_counter()
     reports, timings = [], []
