@@ -247,6 +247,45 @@ def test_a_parcel_across_a_municipal_border_goes_to_the_larger_share(conn, tmp_p
     assert count(conn, "SELECT ags FROM parcel WHERE local_ref = 'GRENZE'") == larger.ags
 
 
+def test_a_parcel_that_only_touches_the_state_border_is_outside_every_municipality(conn, tmp_path):
+    # a triangle outside NRW sharing one edge of a border municipality's outline (Emmerich am Rhein),
+    # touching no other municipality
+    outline = conn.execute(
+        text("SELECT ST_AsBinary(ST_ExteriorRing(geom)) FROM municipality_part WHERE ags = '05154012' LIMIT 1")
+    ).scalar_one()
+    ring = shapely.from_wkb(bytes(outline))
+    for (ax, ay), (bx, by) in zip(ring.coords, ring.coords[1:]):
+        length = ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
+        if length < 20:
+            continue
+        mid_x, mid_y = (ax + bx) / 2, (ay + by) / 2
+        # the apex 10 m off the edge's midpoint, on the side no municipality covers
+        for side in (1, -1):
+            apex = (mid_x - side * (by - ay) / length * 10, mid_y + side * (bx - ax) / length * 10)
+            triangle = shapely.Polygon([(ax, ay), (bx, by), apex])
+            sharing_area = conn.execute(
+                text(
+                    "SELECT count(*) FROM municipality WHERE ST_Relate(geom, ST_GeomFromText(:wkt, 25832), 'T********')"
+                ),
+                {"wkt": triangle.wkt},
+            ).scalar_one()
+            touching = conn.execute(
+                text("SELECT count(*) FROM municipality WHERE ST_Touches(geom, ST_GeomFromText(:wkt, 25832))"),
+                {"wkt": triangle.wkt},
+            ).scalar_one()
+            if sharing_area == 0 and touching == 1 and triangle.area >= 50:
+                break
+        else:
+            continue
+        break
+    else:
+        pytest.fail("no outline edge on the state border found")
+    report = _rejected_with(conn, tmp_path, [{"ref": "AUSSEN", "category": "bauluecke", "geometry": triangle}])
+    assert [(i.row, i.field, i.reason) for i in report.rejections] == [
+        (1, "geom", "lies outside every municipality in the registry")
+    ]
+
+
 def test_a_parcel_outside_nrw_is_refused(conn, tmp_path):
     report = _rejected_with(
         conn,

@@ -51,6 +51,8 @@ class Municipalities:
             return ags, share
         # The rest lie on the seam of two pieces (of one municipality: most of them) or across a border.
         geom_idx, part_idx = self.tree.query(geoms[rest], predicate="intersects")
+        inside = ~shapely.touches(geoms[rest][geom_idx], self.parts[part_idx])  # sharing area, not just an edge
+        geom_idx, part_idx = geom_idx[inside], part_idx[inside]
         candidates = pd.DataFrame({"g": geom_idx, "ags": self.ags[part_idx]})
         kinds = candidates.groupby("g")["ags"].agg(["nunique", "first"])
         single = kinds[kinds["nunique"] == 1]
