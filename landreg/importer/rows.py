@@ -1,8 +1,10 @@
 """Turning one batch of source rows into staging rows: fields translated, geometry in EPSG:25832.
 
-What can be decided from a row alone is decided here (values, geometry type, dimensions,
-position in NRW); what needs the database (validity repair, municipality, duplicates, existing
-parcels) is decided in ``load``. Each problem becomes a :class:`RowIssue` naming row and field.
+What can be decided from a row alone is decided here, while the file is read: values, geometry
+type, dimensions, position in NRW, validity (with bounded repair) and the municipality (``places``).
+What needs the whole file or the register (area plausibility, claimed municipality, duplicates,
+existing parcels) is decided set-wise in ``load``. Each problem becomes a :class:`RowIssue` naming
+row and field.
 """
 
 from __future__ import annotations
