@@ -45,6 +45,9 @@ def _sizing() -> list[str]:
     import finish without forced checkpoints. Compressed full-page images halve that WAL.
     """
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = Path("/sys/fs/cgroup/memory.max")  # a container may get less than the machine has
+    if limit.exists() and limit.read_text().strip().isdigit():
+        memory = min(memory, int(limit.read_text()))
     buffers_mb = max(128, min(1024, memory // 8 // 2**20))
     return [f"shared_buffers = '{buffers_mb}MB'", "max_wal_size = '4GB'", "wal_compression = on"]
 
