@@ -85,7 +85,11 @@ class Parcel(_ParcelAttributes, Base):
 
 
 class ParcelVersion(_ParcelAttributes, Base):
-    """One state of a parcel, valid in ``[valid_from, valid_to)``; written by the database."""
+    """One state of a parcel, valid in ``[valid_from, valid_to)``; written by the database.
+
+    ``parcel_version`` is a view: the ended versions (table ``parcel_past_version``) and the
+    current row of each parcel that is not retired (open ended).
+    """
 
     __tablename__ = "parcel_version"
 

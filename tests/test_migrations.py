@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, inspect, text
 from landreg import migrate
 from landreg.seed import load_municipalities
 
-CORE_TABLES = {"municipality", "parcel", "parcel_version", "context_feature"}
+CORE_TABLES = {"municipality", "parcel", "parcel_past_version", "context_feature"}
 
 
 def _tables(engine) -> set[str]:
@@ -54,3 +54,37 @@ def test_spatial_indexes_exist_where_queries_need_them(engine):
             conn.execute(text("SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%USING gist (geom)%'")).scalars()
         )
     assert {"municipality", "parcel", "context_feature"} <= gist
+
+
+_HISTORY = "SELECT parcel_id, version, valid_from, valid_to, actor, status, ST_AsEWKB(geom) FROM parcel_version"
+
+
+def test_moving_the_current_versions_out_of_the_history_table_keeps_every_version(make_database):
+    """0012 keeps only ended versions in a table; the view shows the same versions as before."""
+    engine = create_engine(make_database("landreg_history"))
+    try:
+        migrate.upgrade(engine, "0011")
+        with engine.begin() as conn:
+            load_municipalities(conn)
+            square = "ST_Multi(ST_Buffer(ST_Transform(ST_SetSRID(ST_Point(7.466, 51.5138), 4326), 25832), :r, 1))"
+            for ref, r in (("kept", 30), ("changed", 40), ("retired", 50)):
+                conn.execute(
+                    text(f"INSERT INTO parcel (local_ref, category, geom, created_by) VALUES (:ref, 'bauluecke', {square}, 'a')"),
+                    {"ref": ref, "r": r},
+                )
+            conn.execute(text("UPDATE parcel SET status = 'verfuegbar', updated_by = 'b' WHERE local_ref <> 'kept'"))
+            conn.execute(text("UPDATE parcel SET retired_at = now(), retired_by = 'c' WHERE local_ref = 'retired'"))
+            before = conn.execute(text(f"{_HISTORY} ORDER BY 1, 2")).all()
+        assert len(before) == 5 and sum(v.valid_to is None for v in before) == 2
+
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text(f"{_HISTORY} ORDER BY 1, 2")).all() == before
+            past = conn.execute(text("SELECT count(*) FROM parcel_past_version")).scalar_one()
+        assert past == 3  # version 1 of "changed" and of "retired", version 2 of "retired"
+
+        migrate.downgrade(engine, "0011")
+        with engine.connect() as conn:
+            assert conn.execute(text(f"{_HISTORY} ORDER BY 1, 2")).all() == before
+    finally:
+        engine.dispose()
