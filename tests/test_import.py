@@ -446,6 +446,62 @@ def test_a_zipped_cp1252_shapefile_keeps_its_umlauts(conn, tmp_path):
     assert tuple(row) == ("Brachfläche Zeche Königsborn", "brachflaeche", "05978036")
 
 
+# -- all-or-nothing, written batch by batch while the file is read ------------------------
+def seven_parcels(**last) -> list[dict]:
+    """Seven parcels in Dortmund; ``last`` changes the seventh (in the fourth batch of two)."""
+    rows = [{"ref": f"S-{i}", "category": "bauluecke", "geometry": near(DO, 100 * i)} for i in range(1, 8)]
+    rows[-1].update(last)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("last", "field", "reason"),
+    [
+        ({"geometry": near(DO, 700, size=2)}, "geom", "an area of 4.0 m² is implausible"),  # checked in the database
+        ({"category": "Wiese"}, "category", "unknown value 'Wiese'"),  # checked while reading
+        ({"ref": "S-1"}, "local_ref", "appears more than once for this municipality in the file (rows 1, 7)"),
+    ],
+)
+def test_a_refused_row_in_a_later_batch_undoes_the_batches_already_written(conn, tmp_path, last, field, reason):
+    report = _rejected_with(conn, tmp_path, seven_parcels(**last), batch_size=2)
+    assert (7, field) in [(i.row, i.field) for i in report.rejections]
+    assert any(reason in i.reason for i in report.rejections if i.row == 7), report.lines()
+    assert count(conn, "SELECT count(*) FROM parcel_version") == 0
+
+
+def test_a_retired_reference_in_a_later_batch_undoes_the_changes_already_written(conn, tmp_path):
+    path = tmp_path / "seven.gpkg"
+    frame(seven_parcels()).to_file(path)
+    run(conn, path, batch_size=2)
+    conn.execute(text("UPDATE parcel SET retired_at = now(), retired_by = 't' WHERE local_ref = 'S-7'"))
+    changed = seven_parcels()
+    for row in changed[:6]:  # every earlier row changes: three batches would be written
+        row["category"] = "brachflaeche"
+    frame(changed).to_file(path)
+    report = run(conn, path, batch_size=2)
+    assert report.status == "rejected" and [(i.row, i.field) for i in report.rejections] == [(7, "local_ref")]
+    assert "was retired on" in report.rejections[0].reason
+    assert count(conn, "SELECT count(*) FROM parcel WHERE category = 'bauluecke' AND version = 1") == 7
+    assert count(conn, "SELECT count(*) FROM parcel_version") == 7
+
+
+def test_batch_by_batch_writes_the_same_as_one_batch(conn, tmp_path):
+    path = tmp_path / "seven.gpkg"
+    frame(seven_parcels()).to_file(path)
+    first = run(conn, path, batch_size=2)
+    assert (first.status, first.inserted) == ("committed", 7)
+    changed = seven_parcels(geometry=near(DO, 700, size=50))
+    changed[2]["category"] = "brachflaeche"
+    frame(changed).to_file(path)
+    again = run(conn, path, batch_size=2)
+    assert (again.inserted, again.changed, again.unchanged) == (0, 2, 5)
+    versions = conn.execute(
+        text("SELECT local_ref, max(version), count(*) FROM parcel_version GROUP BY 1 HAVING count(*) > 1 ORDER BY 1")
+    ).all()
+    assert [tuple(v) for v in versions] == [("S-3", 2, 2), ("S-7", 2, 2)]
+    assert count(conn, "SELECT round(area_m2) FROM parcel WHERE local_ref = 'S-7'") == 2500
+
+
 # -- keep-valid: the valid rows land, the rejected go to a file that can be fixed and re-imported
 def test_keep_valid_lands_the_valid_rows_and_writes_the_rejected(conn, tmp_path):
     path = tmp_path / "mixed.gpkg"

@@ -69,7 +69,9 @@ def test_moving_the_current_versions_out_of_the_history_table_keeps_every_versio
             square = "ST_Multi(ST_Buffer(ST_Transform(ST_SetSRID(ST_Point(7.466, 51.5138), 4326), 25832), :r, 1))"
             for ref, r in (("kept", 30), ("changed", 40), ("retired", 50)):
                 conn.execute(
-                    text(f"INSERT INTO parcel (local_ref, category, geom, created_by) VALUES (:ref, 'bauluecke', {square}, 'a')"),
+                    text(
+                        f"INSERT INTO parcel (local_ref, category, geom, created_by) VALUES (:ref, 'bauluecke', {square}, 'a')"
+                    ),
                     {"ref": ref, "r": r},
                 )
             conn.execute(text("UPDATE parcel SET status = 'verfuegbar', updated_by = 'b' WHERE local_ref <> 'kept'"))

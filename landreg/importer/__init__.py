@@ -9,6 +9,11 @@ The import runs inside a savepoint of the caller's transaction: when the file is
 (all-or-nothing with rejected rows), on a dry run, or when anything fails, the savepoint is
 rolled back and the register is exactly as it was. A process killed mid-import leaves an
 uncommitted transaction, which PostgreSQL discards.
+
+An all-or-nothing import writes batch by batch while the next batch is read (reading and
+writing take about as long, on two cores), until a row is refused: from then on it only
+checks the rest, for a complete report, and rolls everything back. Keep-valid and dry runs
+check the whole file before writing.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ from landreg.importer.mapping import Mapping, MappingError, ValueRejected
 from landreg.importer.places import Municipalities
 from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, RowIssue
-from landreg.importer.rows import PARCEL_FIELDS, staging_rows
+from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
 from landreg.importer.sources import Batch, SourceError, open_source
 from landreg.vocab import IMPORT_MODES
 
 __all__ = ["ImportRefused", "ImportOptions", "ImportReport", "RowIssue", "import_file"]
 
 MODES = IMPORT_MODES
+_AGS, _LOCAL_REF = STAGING_COLUMNS.index("ags"), STAGING_COLUMNS.index("local_ref")
 _IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
 
 
@@ -143,20 +149,36 @@ def import_file(
         load.create_staging(conn)
         places = Municipalities.load(conn)
 
-        def prepare(i: int, batch: Batch) -> list[tuple]:
+        streaming = options.mode == "all-or-nothing" and not options.dry_run
+        keys = _Keys() if streaming else None
+
+        def prepare(i: int, batch: Batch) -> tuple[list[tuple], bool]:
             if i == 0:
                 _check_position(source_crs, batch)
-            return list(staging_rows(batch, mapping, transformer, report, places, options.checks))
+            rows = list(staging_rows(batch, mapping, transformer, report, places, options.checks))
+            return rows, keys is not None and keys.repeated(rows)
 
-        for batch, rows in _read_ahead(source.batches(options.batch_size), prepare):
+        done = _Done()
+        for batch, (rows, repeated) in _read_ahead(source.batches(options.batch_size), prepare):
             report.rows_read += len(batch.rows)
             load.copy_rows(conn, rows)
+            if streaming:
+                # write this batch while the next one is read, as long as nothing was refused
+                streaming = not (report.rejections or repeated)
+                if streaming:
+                    window = (int(batch.rows[0]), int(batch.rows[-1]))
+                    streaming = _write_batch(conn, options, fields, window, done)
             if progress:
                 progress(len(batch.rows))
         if report.rows_read == 0:
             raise SourceError(f"{path.name}: the file contains no features")
-        load.validate(conn, options.checks, options.allowed_ags)
-        load.classify(conn, fields, options.checks)
+        end = report.rows_read
+        if done.validated < end:
+            load.validate(conn, options.checks, options.allowed_ags, _rest(done.validated, end))
+        if done.written < end:  # all rows written: the unique (AGS, reference) constraint held for each
+            load.reject_duplicates(conn)
+        if done.classified < end:
+            load.classify(conn, fields, options.checks, _rest(done.classified, end))
         load.collect(conn, report)
         categories = (
             [mapping.defaults["category"]]
@@ -176,7 +198,8 @@ def import_file(
             savepoint.rollback()
             _record(conn, report, started, options)
             return report
-        load.apply(conn, fields, options.actor)
+        if done.written < end:
+            load.apply(conn, fields, options.actor, _rest(done.written, end))
         if options.retire_missing:
             report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
         report.status = "committed"
@@ -198,7 +221,7 @@ def import_file(
         raise
 
 
-def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], list[tuple]]):
+def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], tuple]):
     """(batch, prepared rows), the next batch read and prepared in a thread while this one is copied.
 
     Reading (GDAL) and the geometry work (GEOS) release the GIL, so the two overlap on two cores;
@@ -216,6 +239,56 @@ def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], list[t
             i += 1
             ahead = pool.submit(next_prepared, i)
             yield done
+
+
+@dataclass
+class _Done:
+    """Up to which row the file has been validated, classified and written batch by batch."""
+
+    validated: int = 0
+    classified: int = 0
+    written: int = 0
+
+
+def _write_batch(conn: Connection, options: ImportOptions, fields: list[str], window: load.Rows, done: _Done) -> bool:
+    """Check, classify and write one batch of an all-or-nothing import; False once a row is refused.
+
+    Rows written here are undone with the savepoint if a later row is refused.
+    """
+    load.validate(conn, options.checks, options.allowed_ags, window)
+    done.validated = window[1]
+    if load.has_errors(conn, window):
+        return False
+    load.classify(conn, fields, options.checks, window)
+    done.classified = window[1]
+    if load.has_errors(conn, window):
+        return False
+    load.apply(conn, fields, options.actor, window)
+    done.written = window[1]
+    return True
+
+
+def _rest(done: int, end: int) -> load.Rows | None:
+    """The rows after ``done`` (None: the whole file)."""
+    return None if done == 0 else (done + 1, end)
+
+
+class _Keys:
+    """The (AGS, reference) keys of the rows read so far, to stop writing batch by batch at a repeat.
+
+    A repeated reference would otherwise be taken for a change of the parcel an earlier batch
+    wrote. Hashes only (bounded memory); a collision merely ends the batch-by-batch writing
+    early, and the set-wise duplicate check then decides exactly.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def repeated(self, rows: list[tuple]) -> bool:
+        before = len(self.seen)
+        keys = [hash((row[_AGS], row[_LOCAL_REF])) for row in rows if row[_AGS] is not None]
+        self.seen.update(keys)
+        return len(self.seen) - before < len(keys)
 
 
 def _record(conn: Connection, report: ImportReport, started: dt.datetime, options: ImportOptions) -> None:

@@ -1,5 +1,7 @@
 """The database side of an import: COPY into a staging table, validate set-wise, then upsert.
 
+Each step works on a window of rows (a batch and the ones after it) or on the whole file.
+
 Everything runs in the caller's transaction: rolled back, nothing of the import remains.
 Column names in the SQL below come from the fixed field lists of ``rows``, never from the file;
 every value is a bound parameter or travels through COPY.
@@ -133,19 +135,35 @@ def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, para
     )
 
 
-def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None) -> None:
-    """Set-wise checks: area, municipality, duplicates (validity and location come from ``rows``)."""
+Rows = tuple[int, int]  # first and last row number of a window of the file (a batch and those after it)
+
+
+def _window(rows: Rows | None, alias: str = "import_staging") -> tuple[str, dict]:
+    """SQL condition and parameters restricting staging rows to ``rows`` (all rows when None)."""
+    if rows is None:
+        return "", {}
+    return f" AND {alias}.row_no BETWEEN :first_row AND :last_row", {"first_row": rows[0], "last_row": rows[1]}
+
+
+def validate(
+    conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None, rows: Rows | None = None
+) -> None:
+    """Set-wise checks of the rows in ``rows``: area, municipality (validity and location come from ``rows``).
+
+    Duplicates need the whole file: ``reject_duplicates`` once all rows are staged.
+    """
+    window, params = _window(rows)
     _reject(
         conn,
         "geom",
         "SELECT row_no, ST_Area(geom) AS area FROM import_staging "
-        "WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area",
+        f"WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area{window}",
         "format('an area of %s m² is implausible for a parcel (expected %s to %s m²)', "
         "round(area::numeric, 1), :min_area, :max_area)",
-        {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2},
+        {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2, **params},
     )
     conn.execute(
-        text("""
+        text(f"""
     INSERT INTO import_issue (row_no, field, reason, is_error)
     SELECT row_no, 'declared_area_m2',
            format('the file states %s m², the geometry measures %s m²', round(declared_area_m2::numeric, 1),
@@ -153,24 +171,28 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
            false
       FROM import_staging
      WHERE NOT rejected AND declared_area_m2 > 0
-       AND abs(ST_Area(geom) - declared_area_m2) > :tolerance * declared_area_m2
+       AND abs(ST_Area(geom) - declared_area_m2) > :tolerance * declared_area_m2{window}
     """),
-        {"tolerance": checks.declared_area_tolerance},
+        {"tolerance": checks.declared_area_tolerance, **params},
     )
 
-    _check_municipality(conn)
+    _check_municipality(conn, rows)
     if allowed_ags is not None:
         _reject(
             conn,
             "ags",
-            """
+            f"""
             SELECT s.row_no, s.ags, m.name FROM import_staging s JOIN municipality m ON m.ags = s.ags
-             WHERE NOT s.rejected AND NOT s.ags = ANY(CAST(:allowed AS text[]))
+             WHERE NOT s.rejected AND NOT s.ags = ANY(CAST(:allowed AS text[])){_window(rows, "s")[0]}
         """,
             "format('lies in %s %s, for which you may not import (your municipalities: %s)', "
             "ags, name, array_to_string(CAST(:allowed AS text[]), ', '))",
-            {"allowed": list(allowed_ags)},
+            {"allowed": list(allowed_ags), **params},
         )
+
+
+def reject_duplicates(conn: Connection) -> None:
+    """Rows of the whole file that share their reference with another row of the same municipality."""
     _reject(
         conn,
         "local_ref",
@@ -185,40 +207,53 @@ def validate(conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | No
     )
 
 
-def _check_municipality(conn: Connection) -> None:
+def has_errors(conn: Connection, rows: Rows) -> bool:
+    """Whether the database's checks so far refused any row in ``rows``."""
+    return conn.execute(
+        text("SELECT EXISTS (SELECT FROM import_issue WHERE is_error AND row_no BETWEEN :first_row AND :last_row)"),
+        {"first_row": rows[0], "last_row": rows[1]},
+    ).scalar_one()
+
+
+def _check_municipality(conn: Connection, rows: Rows | None) -> None:
     """Every row lies in a municipality (found by ``places`` while reading), the one it claims if any."""
+    window, params = _window(rows, "s")
     _reject(
         conn,
         "geom",
-        "SELECT row_no FROM import_staging WHERE NOT rejected AND ags IS NULL",
+        f"SELECT row_no FROM import_staging s WHERE NOT rejected AND ags IS NULL{window}",
         "'lies outside every municipality in the registry'",
+        params,
     )
     _reject(
         conn,
         "ags",
-        """
+        f"""
         SELECT row_no, claimed_ags FROM import_staging s
-         WHERE claimed_ags IS NOT NULL AND NOT EXISTS (SELECT FROM municipality m WHERE m.ags = s.claimed_ags)
+         WHERE claimed_ags IS NOT NULL AND NOT EXISTS (SELECT FROM municipality m WHERE m.ags = s.claimed_ags){window}
     """,
         "format('no municipality with AGS %s is in the registry', claimed_ags)",
+        params,
     )
     _reject(
         conn,
         "ags",
-        """
+        f"""
         SELECT s.row_no, s.share, s.ags, found.name AS found_name, s.claimed_ags, claimed.name AS claimed_name
           FROM import_staging s
           JOIN municipality found ON found.ags = s.ags
           JOIN municipality claimed ON claimed.ags = s.claimed_ags
-         WHERE NOT s.rejected AND s.claimed_ags <> s.ags
+         WHERE NOT s.rejected AND s.claimed_ags <> s.ags{window}
     """,
         "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s', "
         "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name)",
+        params,
     )
 
 
-def classify(conn: Connection, fields: list[str], checks: Checks) -> None:
-    """Mark each acceptable row as new, changed or unchanged against the current register."""
+def classify(conn: Connection, fields: list[str], checks: Checks, rows: Rows | None = None) -> None:
+    """Mark each acceptable row (of ``rows``) as new, changed or unchanged against the current register."""
+    window, params = _window(rows, "s")
     same = " AND ".join(f"p.{f} IS NOT DISTINCT FROM s.{f}" for f in fields if f != "local_ref")
     same_geometry = (
         "(p.geom = s.geom OR (ST_NPoints(p.geom) = ST_NPoints(s.geom) "
@@ -230,20 +265,21 @@ def classify(conn: Connection, fields: list[str], checks: Checks) -> None:
        SET parcel_id = p.id,
            action = CASE WHEN {same + " AND " if same else ""}{same_geometry} THEN 'unchanged' ELSE 'changed' END
       FROM parcel p
-     WHERE NOT s.rejected AND p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL
+     WHERE NOT s.rejected AND p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL{window}
     """),
-        {"same_geometry": checks.same_geometry_m},
+        {"same_geometry": checks.same_geometry_m, **params},
     )
     _reject(
         conn,
         "local_ref",
-        """
+        f"""
         SELECT s.row_no, p.retired_at FROM import_staging s
           JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref
-         WHERE NOT s.rejected AND p.retired_at IS NOT NULL
+         WHERE NOT s.rejected AND p.retired_at IS NOT NULL{window}
     """,
         "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
         "to_char(retired_at, 'YYYY-MM-DD'))",
+        params,
     )
 
 
@@ -278,11 +314,12 @@ def find_missing(conn: Connection, municipalities: list[str] | None, categories:
     ]
 
 
-def apply(conn: Connection, fields: list[str], actor: str) -> None:
-    """Write new and changed rows; the parcel triggers version every change.
+def apply(conn: Connection, fields: list[str], actor: str, rows: Rows | None = None) -> None:
+    """Write the new and changed rows (of ``rows``); the parcel triggers version every change.
 
     The locations were checked set-wise by ``validate``; the per-row trigger need not repeat it.
     """
+    window, params = _window(rows, "s")
     conn.execute(text("SET LOCAL landreg.locations_checked = 'on'"))
     assignments = [
         f"{f} = coalesce(s.{f}, p.{f})" if f in _NOT_NULL_DEFAULTS else f"{f} = s.{f}"
@@ -292,9 +329,9 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
     conn.execute(
         text(f"""
     UPDATE parcel p SET {", ".join([*assignments, "geom = s.geom", "updated_by = :actor"])}
-      FROM import_staging s WHERE s.action = 'changed' AND NOT s.rejected AND p.id = s.parcel_id
+      FROM import_staging s WHERE s.action = 'changed' AND NOT s.rejected AND p.id = s.parcel_id{window}
     """),
-        {"actor": actor},
+        {"actor": actor, **params},
     )
     values = ", ".join(
         f"coalesce(s.{f}, {_NOT_NULL_DEFAULTS[f]})" if f in _NOT_NULL_DEFAULTS else f"s.{f}" for f in PARCEL_FIELDS
@@ -303,10 +340,10 @@ def apply(conn: Connection, fields: list[str], actor: str) -> None:
         text(f"""
     INSERT INTO parcel (ags, {", ".join(PARCEL_FIELDS)}, geom, created_by, updated_by)
     SELECT s.ags, {values}, s.geom, :actor, :actor
-      FROM import_staging s WHERE s.action = 'new' AND NOT s.rejected
+      FROM import_staging s WHERE s.action = 'new' AND NOT s.rejected{window}
      ORDER BY s.geom  -- neighbours in the spatial index are inserted together: fewer pages touched
     """),
-        {"actor": actor},
+        {"actor": actor, **params},
     )
     conn.execute(text("SET LOCAL landreg.locations_checked = 'off'"))
 
