@@ -259,13 +259,17 @@ def classify(conn: Connection, fields: list[str], checks: Checks, rows: Rows | N
         "(p.geom = s.geom OR (ST_NPoints(p.geom) = ST_NPoints(s.geom) "
         "AND ST_HausdorffDistance(p.geom, s.geom) < :same_geometry))"
     )
+    # Looked up row by row through the unique index: a batch is small against the register, and
+    # the planner, without statistics of the staging table, would hash the whole register per batch.
     conn.execute(
         text(f"""
     UPDATE import_staging s
        SET parcel_id = p.id,
            action = CASE WHEN {same + " AND " if same else ""}{same_geometry} THEN 'unchanged' ELSE 'changed' END
-      FROM parcel p
-     WHERE NOT s.rejected AND p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL{window}
+      FROM import_staging t
+     CROSS JOIN LATERAL (SELECT * FROM parcel p
+                          WHERE p.ags = t.ags AND p.local_ref = t.local_ref AND p.retired_at IS NULL LIMIT 1) p
+     WHERE s.row_no = t.row_no AND NOT t.rejected{_window(rows, "t")[0]}
     """),
         {"same_geometry": checks.same_geometry_m, **params},
     )
@@ -274,8 +278,9 @@ def classify(conn: Connection, fields: list[str], checks: Checks, rows: Rows | N
         "local_ref",
         f"""
         SELECT s.row_no, p.retired_at FROM import_staging s
-          JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref
-         WHERE NOT s.rejected AND p.retired_at IS NOT NULL{window}
+         CROSS JOIN LATERAL (SELECT p.retired_at FROM parcel p
+                              WHERE p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NOT NULL LIMIT 1) p
+         WHERE NOT s.rejected{window}
     """,
         "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
         "to_char(retired_at, 'YYYY-MM-DD'))",

@@ -9,6 +9,7 @@ row and field.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -170,21 +171,24 @@ def staging_rows(
     keep = np.flatnonzero(~rejected)
     if not len(keep):
         return
-    multi = shapely.multipolygons(shapely.get_parts(geoms[keep]), indices=_part_index(geoms[keep]))
-    ags, share = places.locate(multi, np.array(values["ags"], dtype=object)[keep])
-    wkb = shapely.to_wkb(shapely.set_srid(multi, STORAGE_SRID), include_srid=True)
-    columns = [values[f] for f in PARCEL_FIELDS]
-    for j, i in enumerate(keep):
-        yield (
-            int(batch.rows[i]),
-            *(col[i] for col in columns),
-            values["ags"][i],
-            values["declared_area_m2"][i],
-            wkb[j],
-            ags[j],
-            None if np.isnan(share[j]) else float(share[j]),
-        )
+    ags, share = places.locate(geoms[keep], np.array(values["ags"], dtype=object)[keep])
+    shares = [None if v != v else v for v in share.tolist()]  # NaN: not computed
+    columns = [values[f] for f in (*PARCEL_FIELDS, "ags", "declared_area_m2")]
+    if len(keep) < len(batch.rows):
+        columns = [[column[i] for i in keep] for column in columns]
+    # column-wise, zipped in C: a tuple per row built in Python took a second per 100,000 rows
+    yield from zip(batch.rows[keep].tolist(), *columns, _multipolygon_ewkb(geoms[keep]), ags.tolist(), shares)
 
 
-def _part_index(geoms: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(len(geoms)), shapely.get_num_geometries(geoms))
+_EWKB_MULTIPOLYGON = struct.pack("<BIi", 1, 0x2000_0006, STORAGE_SRID)  # little endian, type 6 with SRID
+_ONE_PART = struct.pack("<I", 1)
+
+
+def _multipolygon_ewkb(geoms: np.ndarray) -> list[bytes]:
+    """EWKB MultiPolygons with the storage SRID, of polygons or multipolygons.
+
+    Written around GEOS's WKB: a polygon becomes the single part of a multipolygon by a header,
+    without building a new geometry (half a second per 100,000 rows).
+    """
+    wkb = shapely.to_wkb(geoms, byte_order=1, output_dimension=2, include_srid=False).tolist()
+    return [_EWKB_MULTIPOLYGON + (b[5:] if b[1] == 6 else _ONE_PART + b) for b in wkb]
