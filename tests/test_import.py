@@ -485,6 +485,16 @@ def test_a_retired_reference_in_a_later_batch_undoes_the_changes_already_written
     assert count(conn, "SELECT count(*) FROM parcel_version") == 7
 
 
+def test_a_row_the_database_refuses_while_writing_is_a_clear_refusal_and_nothing_lands(conn, tmp_path):
+    """A database rule the importer's own checks do not know, met in a later batch."""
+    conn.execute(text("ALTER TABLE parcel ADD CONSTRAINT test_no_s7 CHECK (local_ref <> 'S-7')"))
+    path = tmp_path / "seven.gpkg"
+    frame(seven_parcels()).to_file(path)
+    with pytest.raises(ImportRefused, match=r"refused a row while writing.*test_no_s7.*S-7"):
+        run(conn, path, batch_size=2)
+    assert count(conn) == 0 and count(conn, "SELECT count(*) FROM import_run") == 0
+
+
 def test_batch_by_batch_writes_the_same_as_one_batch(conn, tmp_path):
     path = tmp_path / "seven.gpkg"
     frame(seven_parcels()).to_file(path)

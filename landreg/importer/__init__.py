@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from landreg.importer import crs as crs_checks
 from landreg.importer import load
@@ -215,10 +216,25 @@ def import_file(
     except (SourceError, CRSProblem) as exc:
         savepoint.rollback()
         raise ImportRefused(str(exc)) from None
+    except IntegrityError as exc:
+        # A rule of the database the checks above did not foresee (for instance a geometry that
+        # shapely's GEOS finds valid and PostGIS's older GEOS does not): refused, nothing written.
+        savepoint.rollback()
+        raise ImportRefused(_refused_write(exc)) from None
     except BaseException:
         if savepoint.is_active:
             savepoint.rollback()
         raise
+
+
+def _refused_write(exc: IntegrityError) -> str:
+    diag = exc.orig.diag
+    detail = diag.message_detail or ""
+    return (
+        f"the database refused a row while writing, so nothing was imported: {diag.message_primary}"
+        + (f" (rule {diag.constraint_name})" if diag.constraint_name else "")
+        + (f"; {detail[:200]}{'…' if len(detail) > 200 else ''}" if detail else "")
+    )
 
 
 def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], tuple]):
