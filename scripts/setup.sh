@@ -2,7 +2,8 @@
 # Sets up what landreg needs on Debian/Ubuntu, and nothing that is there already:
 #   - the system packages: Python >= 3.11 with venv, PostgreSQL + PostGIS (unless a database URL
 #     is given), installed with apt when we are root or may use sudo, otherwise named exactly;
-#   - the project's virtual environment in .venv with landreg and its test tools.
+#   - the project's virtual environment in .venv with landreg and its test tools, in the exact
+#     versions of requirements.lock.
 # Usage: scripts/setup.sh [demo|test]   (test: also LANDREG_TEST_DATABASE_URL counts as a database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,9 +91,11 @@ if [ ! -x .venv/bin/python ]; then
     say "Creating the virtual environment (.venv) with $PYTHON ..."
     "$PYTHON" -m venv .venv
 fi
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-    say "Installing landreg and its dependencies into .venv (first time: a few minutes) ..."
+# The exact versions in requirements.lock (scripts/lock.sh refreshes it), then landreg itself.
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] || [ requirements.lock -nt .venv/.installed ]; then
+    say "Installing landreg and its dependencies (requirements.lock) into .venv (first time: a few minutes) ..."
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet -r requirements.lock
+    .venv/bin/python -m pip install --quiet --no-deps -e .
     touch .venv/.installed
 fi
