@@ -10,8 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api import imports, maps, ogc, openapi30, routes, safeguarding, scoring, tiles
+from api.errors import add_exception_handlers
+from api.security import flush_token_usage
 from api.timing import ServerTimingMiddleware
 from landreg import __version__
+from landreg.auth import TokenUsage
 from landreg.db import make_engine
 
 
@@ -19,7 +22,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(database_url, serving=True)
+        app.state.token_usage = TokenUsage()
         yield
+        flush_token_usage(app)
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -48,6 +53,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return JSONResponse(
             openapi30.downgrade(app.openapi()), media_type="application/vnd.oai.openapi+json;version=3.0"
         )
+
+    add_exception_handlers(app)
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:

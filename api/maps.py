@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.ogc import _base, _lang
 from api.security import ERRORS, PrincipalDep
+from landreg.access import view_of
 from landreg.settings import get_settings
 from maps import assets
 from maps.base import Context, MapError
@@ -81,7 +82,7 @@ def show(request: Request, name: Annotated[str, Path()], principal: PrincipalDep
     ctx = Context(
         static_url=STATIC_PATH,
         api_url=_base(request),
-        confidential=principal is not None,
+        view=view_of(principal),
         embed_max=get_settings().map_embed_max,
     )
     try:

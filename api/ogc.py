@@ -10,38 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from functools import cache
 from typing import Annotated, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pyproj import Transformer
-from sqlalchemy import Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from api import render
-from api.security import ERRORS, PlannerDep, PrincipalDep
-from landreg import STORAGE_SRID, cql
+from api.security import ERRORS, PlannerDep, ViewDep
+from landreg import STORAGE_SRID, fields, params, register
+from landreg.errors import InvalidParameter, NotFound
 from landreg.features import (
     COLLECTIONS,
     CRS84,
     CRSS,
     Collection,
-    QueryError,
-    bbox_filter,
     extent,
-    feature_json,
     listed_collections,
     queryables_schema,
-    sort_clauses,
-    source,
 )
-from landreg.features import (
-    feature_id as feature_id_of,
-)
-from landreg.parcels import EDITABLE_FIELDS, ParcelError, create_parcel, get_parcel, retire_parcel, update_parcel
+from landreg.register import LIMIT_DEFAULT, LIMIT_MAX, OFFSET_MAX
 
 router = APIRouter(
     tags=["OGC API – Features"],
@@ -80,7 +71,6 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
-LIMIT_DEFAULT, LIMIT_MAX = 100, 10_000
 _ITEMS_PARAMS = {
     "f",
     "lang",
@@ -109,29 +99,22 @@ def _format(request: Request, allowed=("json", "html")) -> str:
         accept = request.headers.get("accept", "")
         f = "html" if "text/html" in accept and "html" in allowed else "json"
     if f not in allowed:
-        raise HTTPException(400, f"unknown format f={f!r}; use one of {', '.join(allowed)}")
+        raise InvalidParameter(f"unknown format f={f!r}; use one of {', '.join(allowed)}", "f")
     return f
 
 
 def _only(request: Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise HTTPException(
-            400, f"unknown query parameter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        raise InvalidParameter(
+            f"unknown query parameter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", unknown[0]
         )
 
 
 def _collection(collection_id: str) -> Collection:
     if collection_id not in COLLECTIONS:
-        raise HTTPException(404, f"no collection {collection_id!r}; collections: {', '.join(COLLECTIONS)}")
+        raise NotFound(f"no collection {collection_id!r}; collections: {', '.join(COLLECTIONS)}")
     return COLLECTIONS[collection_id]
-
-
-def _crs(uri: str | None, what: str) -> tuple[int, bool]:
-    uri = uri or CRS84
-    if uri not in CRSS:
-        raise HTTPException(400, f"{what} {uri!r} is not supported; use one of {', '.join(CRSS)}")
-    return CRSS[uri]
 
 
 def _lang(request: Request) -> str:
@@ -231,8 +214,8 @@ def collection(request: Request, collection_id: Annotated[str, Path(alias="colle
 
 
 @router.get("/collections/{collectionId}/queryables", summary="Properties usable in filters")
-def queryables(request: Request, collection_id: Annotated[str, Path(alias="collectionId")], principal: PrincipalDep):
-    schema = queryables_schema(_collection(collection_id), principal is not None)
+def queryables(request: Request, collection_id: Annotated[str, Path(alias="collectionId")], view: ViewDep):
+    schema = queryables_schema(_collection(collection_id), view, _lang(request))
     schema |= {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{_base(request)}/collections/{collection_id}/queryables",
@@ -245,48 +228,6 @@ def queryables(request: Request, collection_id: Annotated[str, Path(alias="colle
 
 
 # -- items ----------------------------------------------------------------------------------
-def _parse_datetime(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if "/" in value:
-        raise HTTPException(
-            400,
-            "datetime: parcels are answered as of one instant (e.g. 2025-01-01T00:00:00Z); intervals are not supported",
-        )
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(23, 59, 59, 999999))
-        except ValueError:
-            raise HTTPException(400, f"datetime {value!r} is not an RFC 3339 date or date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise HTTPException(400, f"{name} must be a whole number, not {value!r}") from None
-    if not low <= number <= high:
-        raise HTTPException(400, f"{name} must lie between {low} and {high}")
-    return number
-
-
-def _bbox(value: str | None) -> list[float] | None:
-    if value is None:
-        return None
-    try:
-        numbers = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise HTTPException(400, f"bbox {value!r} must be 4 or 6 comma-separated numbers") from None
-    if len(numbers) not in (4, 6) or any(n != n for n in numbers):
-        raise HTTPException(400, f"bbox {value!r} must be 4 or 6 comma-separated numbers")
-    return numbers
-
-
 @router.get(
     "/collections/{collectionId}/items",
     summary="Features, with filters and paging",
@@ -296,7 +237,7 @@ def _bbox(value: str | None) -> list[float] | None:
 def items(
     request: Request,
     collection_id: Annotated[str, Path(alias="collectionId")],
-    principal: PrincipalDep,
+    view: ViewDep,
     f: Annotated[str | None, Query(description="json (GeoJSON), html or csv")] = None,
     lang: Annotated[str | None, Query(description="de or en (HTML labels)")] = None,
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs")] = None,
@@ -304,7 +245,7 @@ def items(
     crs: Annotated[str | None, Query(description="output CRS URI")] = None,
     datetime: Annotated[str | None, Query(description="parcels as of this instant")] = None,
     limit: Annotated[str | None, Query(description=f"1 to {LIMIT_MAX}, default {LIMIT_DEFAULT}")] = None,
-    offset: Annotated[str | None, Query()] = None,
+    offset: Annotated[str | None, Query(description=f"0 to {OFFSET_MAX}")] = None,
     filter: Annotated[str | None, Query(description="CQL2 filter")] = None,  # noqa: A002 - the OGC name
     filter_lang: Annotated[
         Literal["cql2-text", "cql2-json", "cql-text"] | None,
@@ -318,108 +259,50 @@ def items(
     c = _collection(collection_id)
     q = request.query_params
     fmt = _format(request, ("json", "html", "csv"))
-    srid, flip = _crs(q.get("crs"), "crs")
-    limit = _int(q.get("limit"), "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
-    offset = _int(q.get("offset"), "offset", 0, 0, 10**9)
-    at = _parse_datetime(q.get("datetime"))
-    if at is not None and not c.is_parcels:
-        at = None  # other collections have no history: datetime matches everything
-    src = source(c, principal is not None, at)
-    unknown = sorted(set(q) - _ITEMS_PARAMS - set(src.properties))
+    query = register.FeatureQuery(
+        c,
+        view,
+        *params.crs(q.get("crs"), "crs"),
+        at=params.instant(q.get("datetime")),
+        limit=params.whole_number(q.get("limit"), "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
+        offset=params.whole_number(q.get("offset"), "offset", 0, 0, OFFSET_MAX),
+        bbox=params.bbox(q.get("bbox")),
+        bbox_crs=params.crs(q.get("bbox-crs"), "bbox-crs"),
+        filter=q.get("filter") or None,
+        filter_lang={"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text")),
+        filter_crs=params.crs(q.get("filter-crs"), "filter-crs"),
+        sortby=q.get("sortby"),
+        properties=None if q.get("properties") is None else [p for p in q["properties"].split(",") if p],
+    )
+    if query.bbox is None and "bbox-crs" in q:
+        raise InvalidParameter("bbox-crs needs bbox", "bbox-crs")
+    queryable = register.queryable_names(c, view, query.at)
+    unknown = sorted(set(q) - _ITEMS_PARAMS - set(queryable))
     if unknown:
-        raise HTTPException(
-            400,
+        raise InvalidParameter(
             f"unknown query parameter(s): {', '.join(unknown)}; allowed: "
             f"{', '.join(sorted(_ITEMS_PARAMS))} and the queryables",
+            unknown[0],
         )
-    conditions = [
-        src.properties[name] == _typed(src.properties[name], q[name]) for name in sorted(set(q) & set(src.properties))
-    ]
-    bbox = _bbox(q.get("bbox"))
-    if bbox:
-        conditions.append(bbox_filter(src, bbox, *_crs(q.get("bbox-crs"), "bbox-crs")))
-    elif "bbox-crs" in q:
-        raise HTTPException(400, "bbox-crs needs bbox")
-    if q.get("filter"):
-        conditions.append(filter_condition(q, src))
-    properties = None
-    if q.get("properties") is not None:
-        properties = [p for p in q["properties"].split(",") if p]
-        unknown = [p for p in properties if p not in src.properties]
-        if unknown:
-            raise HTTPException(400, f"properties: unknown {', '.join(unknown)}; known: {', '.join(src.properties)}")
-    try:
-        order = sort_clauses(src, q.get("sortby"))
-    except QueryError as exc:
-        raise HTTPException(400, str(exc)) from None
-    # the page first (ids, count of all matches), then the GeoJSON of just the page's features
-    page = (
-        select(
-            src.id_column.label("page_id"),
-            func.count().over().label("n"),
-            func.row_number().over(order_by=order).label("position"),
-        )
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
-    stmt = (
-        select(cast(feature_json(src, srid, flip, properties), Text).label("f"), page.c.n)
-        .select_from(src.query.join(page, src.id_column == page.c.page_id))
-        .order_by(page.c.position)
-    )
+    query.equals = {name: q[name] for name in set(q) & set(queryable)}
     with request.app.state.engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-        matched = (
-            rows[0].n
-            if rows
-            else conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one()
-        )
-    raw = [r.f for r in rows]  # GeoJSON text as PostGIS wrote it
+        page = register.features_page(conn, query)
+    raw = page.features  # GeoJSON text as PostGIS wrote it
     features = [json.loads(f) for f in raw] if fmt != "json" else raw
-    links = _paging_links(request, offset, limit, len(features), matched)
-    headers = {"Content-Crs": f"<{_crs_uri(srid, flip)}>"}
+    links = _paging_links(request, query.offset, query.limit, len(features), page.matched)
+    headers = {"Content-Crs": f"<{params.crs_uri(query.srid, query.flip)}>"}
     if fmt == "html":
-        return HTMLResponse(render.items(c, features, matched, links, _lang(request), srid), headers=headers)
+        return HTMLResponse(render.items(c, features, page.matched, links, _lang(request), query.srid), headers=headers)
     if fmt == "csv":
         return Response(render.csv(features), media_type="text/csv; charset=utf-8", headers=headers)
     collection_part = {
         "type": "FeatureCollection",
-        "numberMatched": matched,
+        "numberMatched": page.matched,
         "numberReturned": len(features),
         "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "links": links,
     }
     return Response(_collection_json(collection_part, features), media_type=_GEOJSON, headers=headers)
-
-
-def filter_condition(q, src):
-    """The CQL2 ``filter`` of a request (with filter-lang and filter-crs) as an SQL condition."""
-    filter_srid, filter_flip = _crs(q.get("filter-crs"), "filter-crs")
-    try:
-        language = {"cql-text": "cql2-text"}.get(q.get("filter-lang"), q.get("filter-lang", "cql2-text"))
-        node = cql.parse(q["filter"], language)
-        return cql.to_sql(node, src.properties, src.geometry, filter_srid, filter_flip)
-    except cql.FilterError as exc:
-        raise HTTPException(400, f"filter: {exc}") from None
-
-
-def _typed(column, value: str):
-    """A query parameter's text as the column's type (400 when it does not fit)."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        python_type = str
-    try:
-        if python_type is bool:
-            return {"true": True, "false": False}[value.lower()]
-        if python_type in (dt.date, dt.datetime):
-            return python_type.fromisoformat(value)
-        return python_type(value)
-    except (KeyError, ValueError):
-        raise HTTPException(400, f"{column.key}={value!r} is not a valid {python_type.__name__}") from None
 
 
 def _collection_json(head: dict, features: list[str]) -> bytes:
@@ -428,10 +311,6 @@ def _collection_json(head: dict, features: list[str]) -> bytes:
     One body, not a stream: a page is bounded by the limit, and streaming it feature by feature
     cost a thread switch per feature (a hundred per page)."""
     return (json.dumps(head)[:-1] + ', "features": [' + ", ".join(features) + "]}").encode()
-
-
-def _crs_uri(srid: int, flip: bool) -> str:
-    return next(uri for uri, value in CRSS.items() if value == (srid, flip))
 
 
 def _paging_links(request: Request, offset: int, limit: int, returned: int, matched: int) -> list[dict]:
@@ -446,39 +325,6 @@ def _paging_links(request: Request, offset: int, limit: int, returned: int, matc
     return links
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _one(
-    request: Request,
-    c: Collection,
-    feature_id: Annotated[str, Path(alias="featureId")],
-    principal,
-    srid: int,
-    flip: bool,
-    at: dt.datetime | None = None,
-):
-    key = feature_id_of(c, feature_id)
-    if key is None:
-        return None
-    if at is None:
-        statement = _feature_statement(c.id, principal is not None, srid, flip)
-    else:
-        src = source(c, principal is not None, at)
-        statement = select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
-    with request.app.state.engine.connect() as conn:
-        row = conn.execute(statement, {"key": key}).first()
-    return None if row is None else row.f
-
-
-@cache
-def _feature_statement(collection_id: str, confidential: bool, srid: int, flip: bool):
-    """One current feature by its id: built once per collection, view and output CRS."""
-    src = source(COLLECTIONS[collection_id], confidential)
-    return select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
-
-
 @router.get(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
@@ -489,66 +335,47 @@ def item(
     request: Request,
     collection_id: Annotated[str, Path(alias="collectionId")],
     feature_id: Annotated[str, Path(alias="featureId")],
-    principal: PrincipalDep,
+    view: ViewDep,
 ):
     _only(request, {"f", "lang", "crs", "datetime"})
     c = _collection(collection_id)
     fmt = _format(request)
-    srid, flip = _crs(request.query_params.get("crs"), "crs")
-    at = _parse_datetime(request.query_params.get("datetime")) if c.is_parcels else None
-    feature = _one(request, c, feature_id, principal, srid, flip, at)
-    if feature is None:
-        raise HTTPException(
-            404, f"no feature {feature_id!r} in {collection_id}" + (f" as of {at:%Y-%m-%d}" if at else "")
-        )
+    srid, flip = params.crs(request.query_params.get("crs"), "crs")
+    at = params.instant(request.query_params.get("datetime"))
+    with request.app.state.engine.connect() as conn:
+        feature = register.one_feature(conn, c, view, feature_id, srid, flip, at)
     base = f"{_base(request)}/collections/{collection_id}"
     feature["links"] = [
         {"rel": "self", "href": f"{base}/items/{feature_id}", "type": _GEOJSON},
         {"rel": "alternate", "href": f"{base}/items/{feature_id}?f=html", "type": "text/html"},
         {"rel": "collection", "href": base, "type": "application/json"},
     ]
-    headers = {"Content-Crs": f"<{_crs_uri(srid, flip)}>"}
+    headers = {"Content-Crs": f"<{params.crs_uri(srid, flip)}>"}
     if c.is_parcels:
         feature["links"].append(
             {"rel": "version-history", "href": f"{base}/items/{feature_id}/history", "type": "application/json"}
         )
-        headers["ETag"] = _etag(feature["properties"]["version"])
+        headers["ETag"] = params.etag(feature["properties"]["version"])
     if fmt == "html":
         return HTMLResponse(render.item(c, feature, _lang(request), srid), headers=headers)
     return JSONResponse(feature, media_type=_GEOJSON, headers=headers)
 
 
 @router.get("/collections/parcels/items/{featureId}/history", summary="Every version of a parcel")
-def history(request: Request, feature_id: Annotated[uuid.UUID, Path(alias="featureId")], principal: PrincipalDep):
-    confidential = principal is not None
-    fields = ("local_ref", "name", "category", "status", "designation", "availability", "area_m2")
+def history(request: Request, feature_id: Annotated[uuid.UUID, Path(alias="featureId")], view: ViewDep):
     with request.app.state.engine.connect() as conn:
-        rows = (
-            conn.execute(
-                text(f"""
-            SELECT version, valid_from, valid_to, {"actor," if confidential else ""} {", ".join(fields)},
-                   publication_allowed
-              FROM parcel_version WHERE parcel_id = :id ORDER BY version
-        """),
-                {"id": feature_id},
-            )
-            .mappings()
-            .all()
-        )
-    visible = [dict(r) for r in rows if confidential or r["publication_allowed"]]
-    if not visible:
-        raise HTTPException(404, f"no parcel {feature_id}")
-    return {"id": str(feature_id), "versions": visible}
+        versions = register.parcel_history(conn, view, feature_id)
+    return {"id": str(feature_id), "versions": versions}
 
 
 # -- Part 4: create, replace, update, retire -------------------------------------------------
 def _geometry_from(feature: dict, content_crs: str | None):
     uri = (content_crs or f"<{CRS84}>").strip("<>")
-    srid, flip = _crs(uri, "Content-Crs")
+    srid, flip = params.crs(uri, "Content-Crs")
     try:
         geom = shapely.geometry.shape(feature["geometry"])
-    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
-        raise HTTPException(400, f"geometry: not a GeoJSON geometry ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        raise InvalidParameter(f"geometry: not a GeoJSON geometry ({exc})", "geometry") from None
     if flip:
         geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
     if srid != STORAGE_SRID:
@@ -557,51 +384,28 @@ def _geometry_from(feature: dict, content_crs: str | None):
     return geom
 
 
-def _attributes(feature: dict, content_crs: str | None, partial: bool) -> dict:
+def _attributes(feature, content_crs: str | None, partial: bool) -> dict:
+    """The parcel attributes of a GeoJSON Feature body (the registry's own fields are ignored)."""
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        raise HTTPException(400, "the body must be a GeoJSON Feature")
+        raise InvalidParameter("the body must be a GeoJSON Feature", "body")
     props = feature.get("properties") or {}
-    unknown = sorted(set(props) - EDITABLE_FIELDS - {"version", "area_m2"})
+    if not isinstance(props, dict):
+        raise InvalidParameter("properties: must be an object of parcel fields", "properties")
+    derived = {f.name for f in fields.DERIVED}
+    unknown = sorted(set(props) - fields.EDITABLE - derived)
     if unknown:
-        raise HTTPException(400, f"properties not editable: {', '.join(unknown)}")
-    attributes = {k: v for k, v in props.items() if k in EDITABLE_FIELDS}
+        raise InvalidParameter(f"properties not editable: {', '.join(unknown)}", unknown[0])
+    attributes = {k: v for k, v in props.items() if k in fields.EDITABLE}
     if feature.get("geometry") is not None:
         attributes["geom"] = _geometry_from(feature, content_crs)
     elif not partial:
-        raise HTTPException(400, "geometry: a parcel needs its outline")
-    if "data_date" in attributes and attributes["data_date"]:
+        raise InvalidParameter("geometry: a parcel needs its outline", "geometry")
+    if attributes.get("data_date"):
         try:
             attributes["data_date"] = dt.date.fromisoformat(attributes["data_date"])
         except (TypeError, ValueError):
-            raise HTTPException(400, "data_date: not a date (YYYY-MM-DD)") from None
+            raise InvalidParameter("data_date: not a date (YYYY-MM-DD)", "data_date") from None
     return attributes
-
-
-def _refused(exc: ParcelError) -> HTTPException:
-    return HTTPException(422, {"field": exc.field, "reason": exc.reason, "message": str(exc)})
-
-
-def _check_municipality(principal, ags: str | None) -> None:
-    if ags is not None and ags not in principal.ags:
-        raise HTTPException(403, f"your token may edit parcels of {', '.join(principal.ags)} only, not {ags}")
-
-
-def _locked(session: Session, feature_id: uuid.UUID, if_match: str | None, principal):
-    if if_match is None:
-        raise HTTPException(
-            428, "changes need If-Match with the feature's ETag (so two planners never overwrite each other)"
-        )
-    try:
-        parcel = get_parcel(session, feature_id)
-    except LookupError:
-        raise HTTPException(404, f"no parcel {feature_id}") from None
-    session.refresh(parcel, with_for_update=True)
-    if parcel.retired_at is not None:
-        raise HTTPException(410, f"parcel {feature_id} was retired on {parcel.retired_at:%Y-%m-%d}")
-    _check_municipality(principal, parcel.ags)
-    if if_match.strip() not in (_etag(parcel.version), "*"):
-        raise HTTPException(412, f"the parcel has changed (now version {parcel.version}); reload it and try again")
-    return parcel
 
 
 @router.post("/collections/parcels/items", status_code=201, summary="Create a parcel (planners)")
@@ -612,30 +416,17 @@ def create(
     content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
 ):
     attributes = _attributes(feature, content_crs, partial=False)
-    _check_municipality(principal, attributes.get("ags"))
     with Session(request.app.state.engine) as session:
-        try:
-            parcel = create_parcel(session, principal.owner, **attributes)
-        except ParcelError as exc:
-            raise _refused(exc) from None
-        _check_municipality(principal, parcel.ags)  # derived from the geometry
+        parcel = register.create(session, principal, attributes)
         session.commit()
         location = f"{_base(request)}/collections/parcels/items/{parcel.id}"
-        return Response(status_code=201, headers={"Location": location, "ETag": _etag(parcel.version)})
+        return Response(status_code=201, headers={"Location": location, "ETag": params.etag(parcel.version)})
 
 
-def _change(request: Request, feature_id: uuid.UUID, principal, if_match, attributes: dict | None):
+def _committed(request: Request, change, *args) -> int:
+    """Run a change use case in its own session, commit it, and answer the parcel's new version."""
     with Session(request.app.state.engine) as session:
-        parcel = _locked(session, feature_id, if_match, principal)
-        try:
-            if attributes is None:
-                retire_parcel(session, parcel.id, principal.owner)
-            else:
-                _check_municipality(principal, attributes.get("ags", parcel.ags))
-                update_parcel(session, parcel.id, principal.owner, **attributes)
-                _check_municipality(principal, parcel.ags)
-        except ParcelError as exc:
-            raise _refused(exc) from None
+        parcel = change(session, *args)
         session.commit()
         return parcel.version
 
@@ -650,13 +441,9 @@ def replace(
     content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
 ):
     attributes = _attributes(feature, content_crs, partial=False)
-    attributes = {
-        f: None
-        for f in EDITABLE_FIELDS
-        - {"ags", "local_ref", "category", "geom", "status", "owner_willing", "publication_allowed", "is_sample"}
-    } | attributes
-    version = _change(request, feature_id, principal, if_match, attributes)
-    return Response(status_code=204, headers={"ETag": _etag(version)})
+    expected = params.expected_versions(if_match)
+    version = _committed(request, register.replace, principal, feature_id, expected, attributes)
+    return Response(status_code=204, headers={"ETag": params.etag(version)})
 
 
 @router.patch("/collections/parcels/items/{featureId}", status_code=204, summary="Update a parcel (planners)")
@@ -668,8 +455,10 @@ def patch(
     if_match: Annotated[str | None, Header()] = None,
     content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
 ):
-    version = _change(request, feature_id, principal, if_match, _attributes(feature, content_crs, partial=True))
-    return Response(status_code=204, headers={"ETag": _etag(version)})
+    attributes = _attributes(feature, content_crs, partial=True)
+    expected = params.expected_versions(if_match)
+    version = _committed(request, register.update, principal, feature_id, expected, attributes)
+    return Response(status_code=204, headers={"ETag": params.etag(version)})
 
 
 @router.delete(
@@ -683,5 +472,5 @@ def delete(
     principal: PlannerDep,
     if_match: Annotated[str | None, Header()] = None,
 ):
-    _change(request, feature_id, principal, if_match, None)
+    _committed(request, register.retire, principal, feature_id, params.expected_versions(if_match))
     return Response(status_code=204)

@@ -10,7 +10,7 @@ import json
 
 import shapely
 
-from landreg.vocab import PARCEL_CODE_FIELDS
+from landreg.fields import CODE_FIELDS
 
 _STYLE = """<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
@@ -82,8 +82,8 @@ def _svg(features: list[dict], width: int = 640, height: int = 400) -> str:
 
 
 def _value(name: str, value, lang: str) -> str:
-    if name in PARCEL_CODE_FIELDS and isinstance(value, str) and value in PARCEL_CODE_FIELDS[name].labels:
-        return PARCEL_CODE_FIELDS[name].label(value, lang)
+    if name in CODE_FIELDS and isinstance(value, str) and value in CODE_FIELDS[name].labels:
+        return CODE_FIELDS[name].label(value, lang)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return "" if value is None else str(value)

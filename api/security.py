@@ -6,20 +6,41 @@ downgrade to the public view.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 
-from landreg.auth import Principal, authenticate
+from landreg.access import View, view_of
+from landreg.auth import Principal, TokenUsage, authenticate
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="API token created with `landreg token create`")
 
 
 def _authenticate(request: Request, token: str) -> Principal | None:
-    with request.app.state.engine.begin() as conn:
-        return authenticate(conn, token)
+    """Who the token belongs to (a read); its use is recorded in memory and written now and then."""
+    with request.app.state.engine.connect() as conn:
+        principal = authenticate(conn, token)
+    if principal is not None:
+        usage: TokenUsage = request.app.state.token_usage
+        usage.record(principal.token_id)
+        if usage.due():
+            flush_token_usage(request.app)
+    return principal
+
+
+def flush_token_usage(app) -> None:
+    """Write when tokens were last used; a failure (a read-only database) is logged, not the request's."""
+    try:
+        with app.state.engine.begin() as conn:
+            app.state.token_usage.flush(conn)
+    except DBAPIError as exc:
+        log.warning("could not record token use: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
 
 
 async def get_principal(
@@ -60,6 +81,13 @@ ERRORS = {
 }
 
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+
+
+def get_view(principal: PrincipalDep) -> View:
+    return view_of(principal)
+
+
+ViewDep = Annotated[View, Depends(get_view)]
 PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
 MinistryDep = Annotated[Principal, Depends(require_role("ministry"))]
 AuthenticatedDep = Annotated[Principal, Depends(require_role("planner", "ministry", "admin"))]

@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from api.ogc import _base, _collection, _lang, _only, filter_condition
-from api.security import ERRORS, PrincipalDep
-from landreg import tiles
+from api.ogc import _base, _collection, _lang, _only
+from api.security import ERRORS, ViewDep
+from landreg import params, tiles
+from landreg.errors import InvalidParameter
 from landreg.features import source
+from landreg.register import filter_condition
 from landreg.scoring.profiles import current_profile
 
 router = APIRouter(tags=["OGC API – Tiles"], responses=ERRORS)
@@ -69,7 +71,7 @@ def tileset(request: Request, collection_id: Annotated[str, Path(alias="collecti
 )
 def tile(
     request: Request,
-    principal: PrincipalDep,
+    view: ViewDep,
     collection_id: Annotated[str, Path(alias="collectionId")],
     z: Annotated[int, Path(alias="tileMatrix", ge=tiles.MIN_ZOOM, le=tiles.MAX_ZOOM)],
     y: Annotated[int, Path(alias="tileRow", ge=0)],
@@ -82,26 +84,25 @@ def tile(
     c = _collection(collection_id)
     _only(request, _TILE_PARAMS)
     q = request.query_params
-    confidential = principal is not None
-    src = source(c, confidential)
-    conditions = [filter_condition(q, src)] if q.get("filter") else []  # else: a reused statement
+    src = source(c, view)
+    conditions = []  # none: a reused statement
+    if q.get("filter"):
+        crs = params.crs(q.get("filter-crs"), "filter-crs")
+        conditions.append(filter_condition(src, q["filter"], q.get("filter-lang", "cql2-text"), crs))
     with request.app.state.engine.connect() as conn:
         chosen = None
         if profile is not None:
             chosen = current_profile(conn, profile, missing_ok=True)
             if chosen is None:
-                raise HTTPException(400, f"profile: no scoring profile {profile!r}")
-        try:
-            statement, params = tiles.tile_query(
-                c, confidential, tiles.TileRequest(z, x, y), conditions, chosen, src if conditions else None
-            )
-        except tiles.TileError as exc:
-            raise HTTPException(404, str(exc)) from None
-        body = tiles.render_tile(conn, statement, params)
+                raise InvalidParameter(f"profile: no scoring profile {profile!r}", "profile")
+        statement, values = tiles.tile_query(
+            c, view, tiles.TileRequest(z, x, y), conditions, chosen, src if conditions else None
+        )
+        body = tiles.render_tile(conn, statement, values)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {
         "ETag": etag,
-        "Cache-Control": f"{'private' if confidential else 'public'}, max-age={MAX_AGE}",
+        "Cache-Control": f"{'private' if view.confidential else 'public'}, max-age={MAX_AGE}",
         "Vary": "Authorization",
     }
     if etag in request.headers.get("if-none-match", ""):

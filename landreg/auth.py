@@ -6,36 +6,30 @@
 
 A token is shown once when it is created; the database keeps only its SHA-256 (tokens are 256
 random bits, so no salt or slow hash is needed to make the stored hash useless to a thief).
+
+Authenticating reads only: when a token was last used is collected in memory
+(:class:`TokenUsage`) and written in one statement now and then, so that a request with a token
+works on a read-only replica too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+import threading
 
 from sqlalchemy import Connection, text
 
-ROLES = ("planner", "ministry", "admin")
+from landreg.access import ROLES, Principal
+
+__all__ = ["ROLES", "Principal", "TokenError", "TokenUsage", "authenticate", "create_token", "revoke_token"]
 _PREFIX = "lr_"
 
 
 class TokenError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a token's owner and what the token allows."""
-
-    token_id: int
-    owner: str
-    role: str
-    ags: tuple[str, ...] = ()
-
-    def may_edit(self, ags: str) -> bool:
-        return self.role == "planner" and ags in self.ags
 
 
 def _digest(token: str) -> str:
@@ -70,16 +64,57 @@ def create_token(conn: Connection, owner: str, role: str, ags: list[str] | None 
 def authenticate(conn: Connection, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token; None otherwise."""
     row = conn.execute(
-        text("""
-        UPDATE api_token SET last_used_at = now()
-         WHERE token_sha256 = :digest AND revoked_at IS NULL
-        RETURNING id, owner, role, ags
-    """),
+        text("SELECT id, owner, role, ags FROM api_token WHERE token_sha256 = :digest AND revoked_at IS NULL"),
         {"digest": _digest(token)},
     ).one_or_none()
     if row is None:
         return None
     return Principal(row.id, row.owner, row.role, tuple(a.strip() for a in row.ags))
+
+
+class TokenUsage:
+    """When tokens were last used, collected in memory and written at most every ``interval``.
+
+    :meth:`record` is called per request (no database work); :meth:`flush` writes what was
+    collected in one statement, on the primary. A process that dies loses at most ``interval`` of
+    "last used" times, which are informational.
+    """
+
+    def __init__(self, interval: dt.timedelta = dt.timedelta(minutes=1)):
+        self.interval = interval
+        self._seen: dict[int, dt.datetime] = {}
+        self._lock = threading.Lock()
+        self._flushed = dt.datetime.now(dt.UTC)
+
+    def record(self, token_id: int) -> None:
+        with self._lock:
+            self._seen[token_id] = dt.datetime.now(dt.UTC)
+
+    def due(self) -> bool:
+        return bool(self._seen) and dt.datetime.now(dt.UTC) - self._flushed >= self.interval
+
+    def flush(self, conn: Connection) -> int:
+        """Write the collected times (never moving one back); returns how many tokens."""
+        with self._lock:
+            seen, self._seen = self._seen, {}
+            self._flushed = dt.datetime.now(dt.UTC)
+        if not seen:
+            return 0
+        try:
+            conn.execute(
+                text("""
+                UPDATE api_token t SET last_used_at = greatest(t.last_used_at, u.at)
+                  FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) AS u(id, at)
+                 WHERE t.id = u.id
+            """),
+                {"ids": list(seen), "ats": list(seen.values())},
+            )
+        except Exception:
+            with self._lock:  # not lost: written with the next flush
+                for token_id, at in seen.items():
+                    self._seen[token_id] = max(at, self._seen.get(token_id, at))
+            raise
+        return len(seen)
 
 
 def revoke_token(conn: Connection, token_id: int) -> bool:

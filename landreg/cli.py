@@ -257,15 +257,24 @@ def export(
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
     include_retired: Annotated[bool, typer.Option("--include-retired")] = False,
-    public: Annotated[bool, typer.Option("--public", help="Leave out owner contact and internal notes.")] = False,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Exactly what the public API shows: published parcels only, without confidential fields.",
+        ),
+    ] = False,
     crs: Annotated[int, typer.Option(help="EPSG code of the output.")] = 25832,
 ) -> None:
     """Export a selection of parcels; the file imports again without changes."""
+    from landreg.access import FULL, PUBLIC
     from landreg.export import ExportError, Selection, export_parcels
 
+    if public and include_retired:
+        raise _fail("--include-retired does not go with --public: the public never sees retired parcels")
     engine = make_engine()
     _require_schema(engine)
-    selection = Selection(municipality, category, status, include_retired, confidential=not public)
+    selection = Selection(municipality, category, status, include_retired, view=PUBLIC if public else FULL)
     try:
         with engine.connect() as conn:
             n = export_parcels(conn, output, selection, srid=crs)

@@ -19,11 +19,12 @@ from sqlalchemy import and_, between, func, literal, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID
+from landreg.errors import InvalidParameter
 
 LANGUAGES = ("cql2-text", "cql2-json")
 
 
-class FilterError(ValueError):
+class FilterError(InvalidParameter):
     """The filter cannot be parsed or uses what it may not; the message says which."""
 
 

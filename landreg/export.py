@@ -1,13 +1,15 @@
 """Exporting a selection of parcels to GeoPackage, GeoJSON, CSV, Shapefile or FlatGeobuf.
 
-Exports round-trip: ``landreg import`` of an export changes nothing. Shapefile field names are
-limited to 10 characters, so a Shapefile gets the short names below (which the importer
-recognises); a CSV carries its geometry as WKT and its CRS in a ``.prj`` beside it.
+An export writes what the feature API shows the same view (:func:`landreg.features.source`):
+the same rows and the same fields, so ``--public`` is exactly the anonymous API's view. Exports
+round-trip: ``landreg import`` of an export changes nothing. Shapefile field names are limited to
+10 characters, so a Shapefile gets the registry's short names (which the importer recognises); a
+CSV carries its geometry as WKT and its CRS in a ``.prj`` beside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,10 +17,11 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, String, cast, func, select
 
-from landreg import STORAGE_SRID
-from landreg.models import PARCEL_ATTRIBUTES
+from landreg import STORAGE_SRID, fields
+from landreg.access import FULL, View
+from landreg.features import COLLECTIONS, source
 
 DRIVERS = {
     ".gpkg": "GPKG",
@@ -28,21 +31,7 @@ DRIVERS = {
     ".shp": "ESRI Shapefile",
     ".fgb": "FlatGeobuf",
 }
-CONFIDENTIAL = ("owner_contact", "internal_notes")
-COLUMNS = ("id", "ags", *PARCEL_ATTRIBUTES, "area_m2", "version")
-SHAPEFILE_NAMES = {
-    "designation": "designat",
-    "planning_status": "plan_stat",
-    "previous_use": "prev_use",
-    "contamination": "contamin",
-    "restriction_class": "restr_cls",
-    "availability": "avail",
-    "owner_willing": "owner_wil",
-    "owner_contact": "owner_cont",
-    "internal_notes": "int_notes",
-    "publication_allowed": "pub_allow",
-    "abstand_class": "abstand_kl",
-}
+SHAPEFILE_NAMES = {f.name: f.shapefile_name for f in fields.ALL if f.shapefile_name}
 
 
 _APPENDABLE = {"GPKG", "ESRI Shapefile", "CSV"}
@@ -58,7 +47,13 @@ class Selection:
     category: str | None = None
     status: str | None = None
     include_retired: bool = False
-    confidential: bool = True  # False: the public view (no owner contact, no internal notes)
+    view: View = field(default=FULL)  # access.PUBLIC: what the anonymous API shows
+
+
+def export_columns(view: View) -> list[str]:
+    """The columns of an export for ``view``: ``id`` and the exportable fields it may see."""
+    visible = source(COLLECTIONS["parcels"], view).properties
+    return ["id", *(name for name in visible if fields.field(name).export)]
 
 
 def export_parcels(
@@ -69,26 +64,28 @@ def export_parcels(
     driver = DRIVERS.get(target.suffix.lower())
     if driver is None:
         raise ExportError(f"unknown export format {target.suffix!r}; use one of {', '.join(DRIVERS)}")
-    columns = [c for c in COLUMNS if selection.confidential or c not in CONFIDENTIAL]
-    result = conn.execute(
-        text(f"""
-        SELECT {", ".join(columns)}, ST_AsBinary(ST_Transform(geom, :srid)) AS wkb
-          FROM parcel
-         WHERE (CAST(:ags AS text) IS NULL OR ags = :ags)
-           AND (CAST(:category AS text) IS NULL OR category = :category)
-           AND (CAST(:status AS text) IS NULL OR status = :status)
-           AND (:include_retired OR retired_at IS NULL)
-         ORDER BY ags, local_ref
-    """),
-        {
-            "srid": srid,
-            "ags": selection.municipality,
-            "category": selection.category,
-            "status": selection.status,
-            "include_retired": selection.include_retired,
-        },
-        execution_options={"yield_per": chunk},
+    src = source(COLLECTIONS["parcels"], selection.view, include_retired=selection.include_retired)
+    p = src.properties
+    columns = export_columns(selection.view)
+    conditions = [
+        p[name] == value
+        for name, value in (
+            ("ags", selection.municipality),
+            ("category", selection.category),
+            ("status", selection.status),
+        )
+        if value is not None
+    ]
+    query = (
+        select(
+            cast(src.id_column, String).label("id"),
+            *[p[c].label(c) for c in columns[1:]],
+            func.ST_AsBinary(func.ST_Transform(src.geometry, srid)).label("wkb"),
+        )
+        .where(*conditions)
+        .order_by(p["ags"], p["local_ref"])
     )
+    result = conn.execute(query, execution_options={"yield_per": chunk})
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg") if driver == "ESRI Shapefile" else ("", ".prj"):
         target.with_suffix(suffix if suffix else target.suffix).unlink(missing_ok=True)
@@ -109,7 +106,6 @@ def export_parcels(
 
 def _frame(rows, srid: int) -> gpd.GeoDataFrame:
     frame = pd.DataFrame([dict(r._mapping) for r in rows])
-    frame["id"] = frame["id"].astype(str)
     return gpd.GeoDataFrame(frame.drop(columns="wkb"), geometry=shapely.from_wkb(frame["wkb"]), crs=srid)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     cast,
     column,
     func,
@@ -32,10 +33,12 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from landreg import STORAGE_SRID
+from landreg import STORAGE_SRID, fields
+from landreg.access import PUBLIC, View, sees_confidential, visible_parcels, visible_versions
+from landreg.errors import InvalidParameter
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
 from landreg.safeguarding import abstand_columns
-from landreg.vocab import CONTEXT_KIND, PARCEL_CODE_FIELDS
+from landreg.vocab import CONTEXT_KIND
 
 # Output CRSs: URI -> (SRID, whether the URI's axis order is latitude first)
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -46,30 +49,16 @@ CRSS = {
     "http://www.opengis.net/def/crs/EPSG/0/3857": (3857, False),
 }
 DIGITS = {4326: 7, 25832: 2, 3857: 2}
-
-_PUBLIC_PARCEL = (
-    "ags",
-    "local_ref",
-    "name",
-    "category",
-    "status",
-    "designation",
-    "planning_status",
-    "previous_use",
-    "restriction_class",
-    "availability",
-    "ownership",
-    "servicing",
-    "area_m2",
-    "data_date",
-    "is_sample",
-    "abstand_class",
-)
-_CONFIDENTIAL_PARCEL = ("contamination", "owner_willing", "owner_contact", "internal_notes", "publication_allowed")
+#: Where each CRS is defined (x min, y min, x max, y max): a bbox outside is refused, not transformed.
+_CRS_BOUNDS = {
+    4326: (-180.0, -90.0, 180.0, 90.0),
+    3857: (-20037508.35, -20048966.11, 20037508.35, 20048966.11),
+    25832: (-2_000_000.0, 0.0, 3_000_000.0, 10_000_000.0),
+}
 
 
-class QueryError(ValueError):
-    pass
+class QueryError(InvalidParameter):
+    """A query parameter that cannot be answered; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -143,50 +132,63 @@ def _subquery(columns: dict[str, ColumnElement], where, id_col: ColumnElement, g
 _INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
 
 
-def source(collection: Collection, confidential: bool, at: dt.datetime | None = None) -> Source:
-    """The rows of a collection a caller may see (``confidential``: planners, ministry, admin).
+def source(collection: Collection, view: View, at: dt.datetime | None = None, include_retired: bool = False) -> Source:
+    """The rows of a collection the ``view`` may see, with the fields it may see (see
+    :mod:`landreg.access`); ``at``: parcels as of that instant, from their history;
+    ``include_retired``: retired parcels too, where the view may see them.
 
     Without ``at`` the construct is built once per collection and view and reused: building it
     costs more Python time than a small query costs the database.
     """
     if at is None:
-        return _current_source(collection.id, confidential)
-    return _build_source(collection, confidential, at)
+        return _current_source(collection.id, view, include_retired)
+    return _build_source(collection, view, at)
 
 
-@cache
-def _current_source(collection_id: str, confidential: bool) -> Source:
-    return _build_source(COLLECTIONS[collection_id], confidential, None)
+@lru_cache(maxsize=256)
+def _current_source(collection_id: str, view: View, include_retired: bool) -> Source:
+    return _build_source(COLLECTIONS[collection_id], view, None, include_retired)
 
 
-def _build_source(collection: Collection, confidential: bool, at: dt.datetime | None) -> Source:
+def _parcel_columns(view: View, table) -> dict[str, ColumnElement]:
+    """The parcel fields the view may see, in registry order: confidential ones only where the view
+    sees the row's confidential facts (NULL elsewhere), none at all in the public view."""
+    own = sees_confidential(view, table.ags)
+    columns: dict[str, ColumnElement] = {}
+    for f in (fields.AGS, *fields.ATTRIBUTES):
+        value = getattr(table, f.name)
+        if f.confidential:
+            if view.kind == "public":
+                continue
+            if view.kind == "planner":
+                value = case((own, value), else_=null())
+        columns[f.name] = value
+    columns["area_m2"], columns["version"] = table.area_m2, table.version
+    return columns
+
+
+def _build_source(collection: Collection, view: View, at: dt.datetime | None, include_retired: bool = False) -> Source:
     if collection.is_parcels:
-        names = _PUBLIC_PARCEL + (_CONFIDENTIAL_PARCEL if confidential else ())
         table = ParcelVersion if at is not None else Parcel
-        columns = {n: getattr(table, n) for n in names}
-        columns["version"] = table.version
+        columns = _parcel_columns(view, table)
         # the Abstand class from the distance to housing of the current version (indicators exist
         # for current versions only); one outer join, which PostgreSQL drops when unused
         distance = _INDICATOR.c.dist_residential_m if at is None else null()
         name, number = abstand_columns(distance)
         columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)
-        if not confidential:  # a coarse flag instead of the contamination details
-            columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
+        # public on purpose (see the field registry): suspected or investigated, not which
+        columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
         if at is None:
-            where = Parcel.retired_at.is_(None)
-        else:
-            where = and_(
-                ParcelVersion.valid_from <= at, (ParcelVersion.valid_to.is_(None)) | (ParcelVersion.valid_to > at)
-            )
-        if not confidential:
-            where = and_(where, table.publication_allowed)
-        id_col = Parcel.id if at is None else ParcelVersion.parcel_id
-        rows = table
-        if at is None:
+            where = visible_parcels(view, Parcel, include_retired)
             rows = Parcel.__table__.outerjoin(
                 _INDICATOR, (_INDICATOR.c.parcel_id == Parcel.id) & (_INDICATOR.c.parcel_version == Parcel.version)
             )
-        return _subquery(columns, where, id_col, table.geom, rows)
+            return _subquery(columns, where, Parcel.id, Parcel.geom, rows)
+        period = and_(
+            ParcelVersion.valid_from <= at, (ParcelVersion.valid_to.is_(None)) | (ParcelVersion.valid_to > at)
+        )
+        where = and_(period, visible_versions(view, ParcelVersion, Parcel))
+        return _subquery(columns, where, ParcelVersion.parcel_id, ParcelVersion.geom, ParcelVersion)
     if collection.id == "municipalities":
         columns = {
             "ags": Municipality.ags,
@@ -247,6 +249,11 @@ def bbox_filter(src: Source, bbox: list[float], srid: int, flip: bool) -> Column
     x1, y1, x2, y2 = bbox
     if flip:
         x1, y1, x2, y2 = y1, x1, y2, x2
+    limits = _CRS_BOUNDS.get(srid)
+    if limits is not None and not (limits[0] <= x1 <= x2 <= limits[2] and limits[1] <= y1 <= y2 <= limits[3]):
+        raise QueryError(
+            f"bbox: {bbox} must lie within {limits} of EPSG:{srid} (minimum before maximum on each axis)", "bbox"
+        )
     envelope = func.ST_Transform(func.ST_MakeEnvelope(x1, y1, x2, y2, srid), STORAGE_SRID)
     return func.ST_Intersects(src.geometry, envelope)
 
@@ -268,7 +275,7 @@ def sort_clauses(src: Source, sortby: str | None) -> list:
 
 def extent(conn: Connection, collection: Collection) -> list[float] | None:
     """The collection's bbox in CRS84 (over all features; small, so no confidentiality issue)."""
-    src = source(collection, confidential=False)
+    src = source(collection, PUBLIC)
     box = conn.execute(select(func.ST_Extent(func.ST_Transform(src.geometry, 4326)))).scalar_one()
     if not box:
         return None
@@ -276,8 +283,10 @@ def extent(conn: Connection, collection: Collection) -> list[float] | None:
     return [round(float(v), 6) for v in numbers]
 
 
-def queryables_schema(collection: Collection, confidential: bool) -> dict:
-    src = source(collection, confidential)
+def queryables_schema(collection: Collection, view: View, lang: str = "de") -> dict:
+    """The JSON Schema of what the view may filter on; parcel fields with their registry labels and
+    code lists."""
+    src = source(collection, view)
     props: dict = {
         "geom": {
             "title": "Geometrie / geometry",
@@ -286,15 +295,22 @@ def queryables_schema(collection: Collection, confidential: bool) -> dict:
         }
     }
     for name, value in src.properties.items():
-        try:
-            python_type = value.type.python_type
-        except NotImplementedError:
-            python_type = dict
+        declared = fields.field(name) if collection.is_parcels else None
+        if declared is not None:
+            python_type = declared.python_type
+        else:
+            try:
+                python_type = value.type.python_type
+            except NotImplementedError:
+                python_type = dict
         json_type = {int: "integer", float: "number", bool: "boolean", dict: "object"}.get(python_type, "string")
-        entry: dict = {"title": name, "type": json_type}
+        entry: dict = {"title": declared.label(lang) if declared else name, "type": json_type}
         if python_type in (dt.date, dt.datetime):
             entry["format"] = "date" if python_type is dt.date else "date-time"
-        if name in PARCEL_CODE_FIELDS and collection.is_parcels:
-            entry["enum"] = list(PARCEL_CODE_FIELDS[name].codes)
+        if declared is not None and declared.codes is not None:
+            codes = declared.codes.codes
+            entry["enum"] = [int(c) for c in codes] if python_type is int else list(codes)
+        if declared is not None and declared.description:
+            entry["description"] = declared.description
         props[name] = entry
-    return {"type": "object", "title": collection.title_de, "properties": props, "additionalProperties": False}
+    return {"type": "object", "title": collection.title(lang), "properties": props, "additionalProperties": False}

@@ -10,18 +10,11 @@ import datetime as dt
 import uuid
 
 from geoalchemy2 import Geometry
-from sqlalchemy import Computed, DateTime, FetchedValue, ForeignKey, SmallInteger, String, text
+from sqlalchemy import Computed, DateTime, FetchedValue, ForeignKey, String, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from landreg import STORAGE_SRID
-
-#: A parcel's own attributes, in the order exports and imports use (without key, geometry and bookkeeping).
-PARCEL_ATTRIBUTES = (
-    "local_ref", "name", "category", "status", "designation", "planning_status", "previous_use", "contamination",
-    "restriction_class", "availability", "ownership", "owner_willing", "servicing", "owner_contact",
-    "internal_notes", "publication_allowed", "data_date", "is_sample", "abstand_class",
-)  # fmt: skip
+from landreg import STORAGE_SRID, fields
 
 
 class Base(DeclarativeBase):
@@ -41,28 +34,20 @@ class Municipality(Base):
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=False)
 
 
-class _ParcelAttributes:
-    """Columns a parcel and each of its versions share."""
+def _attribute_column(f: fields.Field):
+    default = {"server_default": text(f.default)} if f.default is not None else {}
+    return mapped_column(f.sqlalchemy_type, nullable=not f.not_null, **default)
 
-    local_ref: Mapped[str]
-    name: Mapped[str | None]
-    category: Mapped[str]
-    status: Mapped[str] = mapped_column(server_default=text("'potenzial'"))
-    designation: Mapped[str | None]
-    planning_status: Mapped[str | None]
-    previous_use: Mapped[str | None]
-    contamination: Mapped[str | None]
-    restriction_class: Mapped[int | None] = mapped_column(SmallInteger)
-    availability: Mapped[str | None]
-    ownership: Mapped[str | None]
-    owner_willing: Mapped[str] = mapped_column(server_default=text("'unbekannt'"))
-    servicing: Mapped[str | None]
-    owner_contact: Mapped[str | None]  # confidential
-    internal_notes: Mapped[str | None]  # confidential
-    publication_allowed: Mapped[bool] = mapped_column(server_default=text("false"))
-    data_date: Mapped[dt.date | None]
-    is_sample: Mapped[bool] = mapped_column(server_default=text("false"))
-    abstand_class: Mapped[str | None]  # Abstandserlass class the parcel is kept for (I strictest … VII)
+
+#: Columns a parcel and each of its versions share: one per attribute of the field registry.
+_ParcelAttributes = type(
+    "_ParcelAttributes",
+    (),
+    {
+        "__doc__": "Columns a parcel and each of its versions share.",
+        **{f.name: _attribute_column(f) for f in fields.ATTRIBUTES},
+    },
+)
 
 
 class Parcel(_ParcelAttributes, Base):

@@ -17,12 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from landreg import STORAGE_SRID
-from landreg.models import PARCEL_ATTRIBUTES, Parcel, ParcelVersion
+from landreg.fields import CODE_FIELDS, EDITABLE
+from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
-from landreg.vocab import PARCEL_CODE_FIELDS
-
-#: Fields a caller may set; the rest (id, area, version, timestamps, actor) belong to the registry.
-EDITABLE_FIELDS = frozenset({"ags", *PARCEL_ATTRIBUTES, "geom"})
 
 # Database constraint -> the field it guards.
 _CONSTRAINT_FIELDS = {
@@ -34,7 +31,7 @@ _CONSTRAINT_FIELDS = {
     "parcel_restriction_class_code": "restriction_class",
     "parcel_retired_read_only": "retired_at",
     "parcel_never_deleted": "retired_at",
-    **{f"parcel_{field}_code": field for field in PARCEL_CODE_FIELDS},
+    **{f"parcel_{field}_code": field for field in CODE_FIELDS},
 }
 
 
@@ -76,11 +73,11 @@ def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def _check(attributes: dict[str, Any], ref: str | None) -> dict[str, Any]:
-    unknown = set(attributes) - EDITABLE_FIELDS
+    unknown = set(attributes) - EDITABLE
     if unknown:
         raise ParcelError(sorted(unknown)[0], "is not a field a user can set", ref)
     values = dict(attributes)
-    for field, codes in PARCEL_CODE_FIELDS.items():
+    for field, codes in CODE_FIELDS.items():
         value = values.get(field)
         if value is not None and value not in codes.codes:
             raise ParcelError(field, f"unknown value {value!r}; allowed: {', '.join(codes.codes)}", ref)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import morecantile
 from sqlalchemy import (
@@ -37,7 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
-from landreg import STORAGE_SRID
+from landreg import STORAGE_SRID, fields
+from landreg.access import View
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
 from landreg.vocab import CATEGORY
@@ -55,23 +56,6 @@ CELL_MARGIN = 3
 NRW_LATITUDE = 51.5
 WEB_MERCATOR = 3857
 _SCORE = table("parcel_score", column("parcel_id"), column("profile_id"), column("score"))
-
-# What a parcel tile carries (the popups need these; everything else is one click away in the API).
-PARCEL_TILE_PROPERTIES = (
-    "ags",
-    "local_ref",
-    "name",
-    "category",
-    "status",
-    "availability",
-    "designation",
-    "restriction_class",
-    "area_m2",
-    "is_sample",
-    "abstand_class",
-    "abstand_class_possible",
-)
-CONFIDENTIAL_TILE_PROPERTIES = ("contamination", "publication_allowed")
 
 
 class TileError(ValueError):
@@ -92,18 +76,18 @@ class TileRequest:
             raise TileError(f"tile {self.z}/{self.y}/{self.x} does not exist: row and column run from 0 to {top}")
 
 
-def tile_properties(collection: Collection, src: Source, confidential: bool) -> dict[str, ColumnElement]:
+def tile_properties(collection: Collection, src: Source) -> dict[str, ColumnElement]:
+    """What a tile (and a map popup) carries: the registry's tile fields among those the view sees."""
     if not collection.is_parcels:
         return dict(src.properties)
-    names = PARCEL_TILE_PROPERTIES + (CONFIDENTIAL_TILE_PROPERTIES if confidential else ("contamination_flag",))
-    props = {n: src.properties[n] for n in names}
+    props = {f.name: src.properties[f.name] for f in fields.tile_fields() if f.name in src.properties}
     props["area_m2"] = cast(func.round(props["area_m2"]), Integer)  # square metres are precise enough on a map
     return props
 
 
 def tile_query(
     collection: Collection,
-    confidential: bool,
+    view: View,
     tile: TileRequest,
     conditions: list[ColumnElement] | None = None,
     profile: Profile | None = None,
@@ -132,31 +116,31 @@ def tile_query(
     }
     with_score = profile is not None and collection.is_parcels
     if conditions or src is not None:
-        statement = _build(collection, confidential, aggregated, with_score, conditions or [], src)
+        statement = _build(collection, view, aggregated, with_score, conditions or [], src)
     else:
-        statement = _reused(collection.id, confidential, aggregated, with_score)
+        statement = _reused(collection.id, view, aggregated, with_score)
     return statement, params
 
 
-@cache
-def _reused(collection_id: str, confidential: bool, aggregated: bool, with_score: bool) -> Select:
-    return _build(COLLECTIONS[collection_id], confidential, aggregated, with_score, [], None)
+@lru_cache(maxsize=256)
+def _reused(collection_id: str, view: View, aggregated: bool, with_score: bool) -> Select:
+    return _build(COLLECTIONS[collection_id], view, aggregated, with_score, [], None)
 
 
 def _build(
     collection: Collection,
-    confidential: bool,
+    view: View,
     aggregated: bool,
     with_score: bool,
     conditions: list[ColumnElement],
     src: Source | None,
 ) -> Select:
-    src = src if src is not None else source(collection, confidential)
+    src = src if src is not None else source(collection, view)
     envelope = func.ST_TileEnvelope(
         bindparam("z", type_=Integer), bindparam("x", type_=Integer), bindparam("y", type_=Integer)
     )
     search = func.ST_Transform(func.ST_Expand(envelope, bindparam("margin", type_=Float)), STORAGE_SRID)
-    props = tile_properties(collection, src, confidential)
+    props = tile_properties(collection, src)
     rows = src.query
     score = None
     if with_score:

@@ -164,19 +164,5 @@ ABSTAND_CLASS = CodeList(
     },
 )
 
-#: Parcel fields that hold a code from a list, and the list.
-PARCEL_CODE_FIELDS: dict[str, CodeList] = {
-    "category": CATEGORY,
-    "status": STATUS,
-    "designation": DESIGNATION,
-    "planning_status": PLANNING_STATUS,
-    "contamination": CONTAMINATION,
-    "availability": AVAILABILITY,
-    "ownership": OWNERSHIP,
-    "owner_willing": OWNER_WILLING,
-    "servicing": SERVICING,
-    "abstand_class": ABSTAND_CLASS,
-}
-
 #: How an import treats rejected rows: refuse the whole file, or land the valid rows.
 IMPORT_MODES = ("all-or-nothing", "keep-valid")

@@ -14,6 +14,7 @@ from folium.utilities import JsCode
 from jinja2 import Template
 from pygeofilter.backends.cql2_json import to_cql2
 
+from landreg.access import PUBLIC, View
 from maps import assets
 from maps.data import Selection
 from maps.options import MapOptions
@@ -48,8 +49,13 @@ class Context:
 
     static_url: str
     api_url: str | None
-    confidential: bool = False
+    view: View = PUBLIC
     embed_max: int = 1500
+
+    @property
+    def confidential(self) -> bool:
+        """Whether the map can carry anything the public may not see."""
+        return self.view.confidential
 
 
 class Script(MacroElement):
@@ -87,7 +93,7 @@ def configure(m: folium.Map, opts: MapOptions, ctx: Context, names: dict[str, st
     lang = opts.lang
     config = {
         "lang": lang,
-        "labels": field_labels(lang),
+        "labels": field_labels(lang, ctx.view),
         "codes": code_labels(lang),
         "text": {
             key: t(key, lang, profile=opts.profile or "")

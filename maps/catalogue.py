@@ -60,7 +60,7 @@ def _shown(lang: str, summary: dict, how: str) -> str:
 def standortkarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
     """Investors: available sites by category, with the public facts and the investor priority."""
     profile = _profile(conn, opts, "investor-industrie")
-    selection = Selection(ctx.confidential, opts.parcel_filter(AVAILABLE), profile)
+    selection = Selection(ctx.view, opts.parcel_filter(AVAILABLE), profile)
     summary = selection.summary(conn)
     names = municipality_names(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
@@ -79,7 +79,7 @@ def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> foliu
     profile = _profile(conn, opts, "ministerium-revitalisierung")
     if profile is None:
         raise OptionError("no scoring profile in the registry; run `landreg score` first")
-    selection = Selection(ctx.confidential, opts.parcel_filter(), profile)
+    selection = Selection(ctx.view, opts.parcel_filter(), profile)
     summary = selection.summary(conn)
     names = municipality_names(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
@@ -113,7 +113,7 @@ def flaechensicherungskarte(conn: Connection, opts: MapOptions, ctx: Context) ->
     callers also see the watch list and, with ``plan_check``, a recorded plan check's area and conflicts."""
     if opts.plan_check is not None and not ctx.confidential:
         raise OptionError("plan_check: plan checks are internal; this needs a planner's or the ministry's token")
-    selection = Selection(ctx.confidential, opts.parcel_filter(INDUSTRIAL))
+    selection = Selection(ctx.view, opts.parcel_filter(INDUSTRIAL))
     summary = selection.summary(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
     base.configure(m, opts, ctx, municipality_names(conn), "status")
@@ -163,7 +163,7 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
     if opts.metric not in METRICS:
         raise OptionError(f"metric: {opts.metric!r} is not one of {', '.join(METRICS)}")
     boundaries = municipalities(conn, opts.ags or None)
-    reserves = reserves_by_municipality(conn, ctx.confidential, opts.ags or None)
+    reserves = reserves_by_municipality(conn, ctx.view, opts.ags or None)
     supply = supply_by_municipality(conn, dt.datetime.now(dt.UTC)) if opts.metric == "years_of_supply" else {}
     values = []
     for feature in boundaries["features"]:
@@ -213,7 +213,7 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
 
 
 def _sample(conn: Connection, ctx: Context) -> bool:
-    return Selection(ctx.confidential).summary(conn)["sample"]
+    return Selection(ctx.view).summary(conn)["sample"]
 
 
 def _filter_form(m: folium.Map, opts: MapOptions, conn: Connection, names: dict[str, str]) -> None:

@@ -53,7 +53,9 @@ def map_command(
         profile=profile,
         top=top,
     )
-    ctx = Context(STATIC_PLACEHOLDER, api_url.rstrip("/") if api_url else None, internal, embed_max)
+    from landreg.access import FULL, PUBLIC
+
+    ctx = Context(STATIC_PLACEHOLDER, api_url.rstrip("/") if api_url else None, FULL if internal else PUBLIC, embed_max)
     try:
         with make_engine().connect() as conn:
             html = render(conn, name, opts, ctx, standalone=True)

@@ -11,6 +11,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import Connection, Date, Float, Numeric, cast, column, func, select, table, text
 
 from landreg import cql
+from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
@@ -23,11 +24,11 @@ PARCELS = COLLECTIONS["parcels"]
 class Selection:
     """The parcels a map shows: the caller's visible parcels narrowed by the map's filter."""
 
-    def __init__(self, confidential: bool, node=None, profile: Profile | None = None):
-        self.confidential = confidential
+    def __init__(self, view: View, node=None, profile: Profile | None = None):
+        self.view = view
         self.node = node
         self.profile = profile
-        self.src: Source = source(PARCELS, confidential)
+        self.src: Source = source(PARCELS, view)
         self.where = [cql.to_sql(node, self.src.properties, self.src.geometry)] if node is not None else []
 
     def _rows(self):
@@ -66,7 +67,7 @@ class Selection:
     ) -> list[dict]:
         """GeoJSON features (CRS84) with the tile properties (and score); ``ranked``: best score first;
         ``ids``: only these parcels (if the selection has them)."""
-        props = tile_properties(PARCELS, self.src, self.confidential)
+        props = tile_properties(PARCELS, self.src)
         columns = [
             self.src.id_column.label("id"),
             func.ST_AsGeoJSON(func.ST_Transform(self.src.geometry, 4326), 6).label("geometry"),
@@ -122,10 +123,10 @@ def municipalities(conn: Connection, ags: list[str] | None = None, tolerance_m: 
     }
 
 
-def reserves_by_municipality(conn: Connection, confidential: bool, ags: list[str] | None = None) -> dict[str, dict]:
+def reserves_by_municipality(conn: Connection, view: View, ags: list[str] | None = None) -> dict[str, dict]:
     """Per municipality: available reserve area (ha, parcels not taken up or lost, available at some time)
     and parcel count, of the parcels the caller may see."""
-    src = source(PARCELS, confidential)
+    src = source(PARCELS, view)
     p = src.properties
     available = p["status"].in_(("potenzial", "verfuegbar", "reserviert", "in_entwicklung")) & (
         p["availability"] != "nicht_verfuegbar"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from landreg import vocab
+from landreg import fields, vocab
+from landreg.access import PUBLIC, View
 
 LANGS = ("de", "en")
 
@@ -78,19 +79,8 @@ def code_labels(lang: str) -> dict[str, dict[str, str]]:
     return {cl.name: {code: cl.label(code, lang) for code in cl.codes} for cl in lists}
 
 
-def field_labels(lang: str) -> dict[str, str]:
-    de_en = {
-        "name": ("Name", "Name"),
-        "local_ref": ("Kennung", "Reference"),
-        "ags": ("Gemeinde", "Municipality"),
-        "category": ("Kategorie", "Category"),
-        "status": ("Status", "Status"),
-        "availability": ("Verfügbarkeit", "Availability"),
-        "designation": ("Planungsrecht", "Designation"),
-        "restriction_class": ("Restriktionen", "Restrictions"),
-        "area_m2": ("Fläche", "Area"),
-        "contamination": ("Altlasten", "Contamination"),
-        "contamination_flag": ("Altlastverdacht", "Suspected contamination"),
-        "score": ("Priorität", "Priority"),
-    }
-    return {k: (en if lang == "en" else de) for k, (de, en) in de_en.items()}
+def field_labels(lang: str, view: View = PUBLIC) -> dict[str, str]:
+    """The labels of what a map's popups show (the field registry's tile fields the view may see),
+    and the score's."""
+    shown = fields.tile_fields() if view.confidential else fields.public(fields.tile_fields())
+    return {f.name: f.label(lang) for f in shown} | {"score": "Priority" if lang == "en" else "Priorität"}

@@ -7,8 +7,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from landreg.fields import CODE_FIELDS
 from landreg.parcels import ParcelError, create_parcel, history, retire_parcel, update_parcel
-from landreg.vocab import PARCEL_CODE_FIELDS
 from tests.helpers import BERLIN_ALEXANDERPLATZ, DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, square_at, utm
 
 
@@ -101,10 +101,10 @@ def test_unknown_code_is_refused_with_the_allowed_values(session):
     assert "bauluecke" in err.value.reason
 
 
-@pytest.mark.parametrize("field", sorted(PARCEL_CODE_FIELDS))
+@pytest.mark.parametrize("field", sorted(CODE_FIELDS))
 def test_database_accepts_every_code_of_the_core_and_nothing_else(session, conn, field):
     parcel = new(session, f"V-{field}")
-    for code in PARCEL_CODE_FIELDS[field].codes:
+    for code in CODE_FIELDS[field].codes:
         update_parcel(session, parcel.id, "tester", **{field: code})
     with pytest.raises(DBAPIError, match=f"parcel_{field}_code"):
         with conn.begin_nested():

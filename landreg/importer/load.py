@@ -16,28 +16,18 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from sqlalchemy import Connection, text
 
+from landreg import fields
 from landreg.importer.report import ImportReport
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
 
 # NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
 # or "leave as it is" (existing parcel).
-_NOT_NULL_DEFAULTS = {
-    "status": "'potenzial'",
-    "owner_willing": "'unbekannt'",
-    "publication_allowed": "false",
-    "is_sample": "false",
-}
+_NOT_NULL_DEFAULTS = {f.name: f.default for f in fields.ATTRIBUTES if f.default is not None}
 
 
-# Binary COPY needs each staging column's type; the others are text.
-_STAGING_TYPES = {
-    "row_no": "int4",
-    "restriction_class": "int2",
-    "publication_allowed": "bool",
-    "data_date": "date",
-    "is_sample": "bool",
-    "declared_area_m2": "float8",
-}
+# Binary COPY needs each staging column's type.
+_STAGING_TYPES = {"row_no": "int4", "declared_area_m2": "float8"} | {f.name: f.copy_type for f in fields.ATTRIBUTES}
+_ATTRIBUTE_COLUMNS = ",\n".join(f"        {f.name:<20}{f.sql_type}" for f in fields.ATTRIBUTES)
 
 
 @dataclass(frozen=True)
@@ -53,29 +43,11 @@ class Checks:
 
 def create_staging(conn: Connection) -> None:
     conn.execute(
-        text("""
+        text(f"""
     DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_issue;  -- an earlier import in this transaction
     CREATE TEMP TABLE import_staging (
         row_no              integer PRIMARY KEY,
-        local_ref           text,
-        name                text,
-        category            text,
-        status              text,
-        designation         text,
-        planning_status     text,
-        previous_use        text,
-        contamination       text,
-        restriction_class   smallint,
-        availability        text,
-        ownership           text,
-        owner_willing       text,
-        servicing           text,
-        owner_contact       text,
-        internal_notes      text,
-        publication_allowed boolean,
-        data_date           date,
-        is_sample           boolean,
-        abstand_class       text,
+{_ATTRIBUTE_COLUMNS},
         claimed_ags         text,
         declared_area_m2    double precision,
         geom                geometry(MultiPolygon, 25832) NOT NULL,

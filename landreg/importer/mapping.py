@@ -32,104 +32,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from landreg.vocab import PARCEL_CODE_FIELDS, RESTRICTION_CLASS
+from landreg import fields
+from landreg.fields import CODE_FIELDS
 
 #: Fields an import can fill, with the column names recognised automatically (normalised).
-FIELD_SYNONYMS: dict[str, list[str]] = {
-    "local_ref": [
-        "local_ref",
-        "ref",
-        "referenz",
-        "kennung",
-        "id_gemeinde",
-        "flaechen_id",
-        "flaechenid",
-        "flaechen_nr",
-        "flaechennr",
-        "flaechennummer",
-        "nr",
-        "nummer",
-        "objekt_id",
-        "objektnr",
-        "site_reference",
-        "site_ref",
-        "reference",
-        "aktenzeichen",
-        "id",
-    ],
-    "name": [
-        "name",
-        "bezeichnung",
-        "flaechenname",
-        "flaechenbezeichnung",
-        "titel",
-        "site_name",
-        "standort",
-        "lagebezeichnung",
-    ],
-    "category": ["category", "kategorie", "flaechenart", "flaechentyp", "art", "typ", "type", "site_type"],
-    "status": ["status", "zustand", "lifecycle", "stand_der_entwicklung"],
-    "designation": [
-        "designation",
-        "planung",
-        "festsetzung",
-        "darstellung",
-        "gebietsart",
-        "baugebiet",
-        "nutzungsart",
-        "zoning",
-        "planning_designation",
-        "designat",
-    ],
-    "planning_status": [
-        "planning_status",
-        "planungsstand",
-        "planungsrecht",
-        "planrecht",
-        "planning_state",
-        "plan_stat",
-    ],
-    "previous_use": ["previous_use", "vornutzung", "fruehere_nutzung", "ehemalige_nutzung", "prev_use"],
-    "contamination": ["contamination", "altlasten", "altlast", "altlastenstatus", "kontamination", "contamin"],
-    "restriction_class": ["restriction_class", "restriktion", "restriktionsklasse", "restr_cls", "restriction"],
-    "abstand_class": ["abstand_class", "abstandsklasse", "abstandserlass", "abstand_kl", "distance_class"],
-    "availability": ["availability", "verfuegbarkeit", "verfuegbar_ab", "avail"],
-    "ownership": ["ownership", "eigentum", "eigentuemer_typ", "eigentumsverhaeltnisse", "eigentuemerart"],
-    "owner_willing": [
-        "owner_willing",
-        "verkaufsbereitschaft",
-        "mitwirkungsbereitschaft",
-        "eigentuemer_bereit",
-        "owner_wil",
-        "willing",
-    ],
-    "servicing": ["servicing", "erschliessung", "erschlossen", "erschliessungsstand"],
-    "owner_contact": ["owner_contact", "eigentuemer", "eigentuemerkontakt", "kontakt", "owner_cont", "owner"],
-    "internal_notes": [
-        "internal_notes",
-        "notizen",
-        "bemerkung",
-        "bemerkungen",
-        "interne_notiz",
-        "anmerkung",
-        "notes",
-        "int_notes",
-    ],
-    "publication_allowed": [
-        "publication_allowed",
-        "veroeffentlichung",
-        "veroeffentlichen",
-        "oeffentlich_sichtbar",
-        "publizierbar",
-        "publish",
-        "pub_allowed",
-        "pub_allow",
-    ],
-    "data_date": ["data_date", "stand", "datum", "erhebungsdatum", "survey_date", "last_updated"],
-    "is_sample": ["is_sample", "beispieldaten", "sample_data"],
-    "ags": ["ags", "gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8"],
-    "declared_area_m2": ["area_m2", "flaeche_m2", "flaeche", "groesse_m2", "groesse", "area"],
-    "declared_area_ha": ["flaeche_ha", "groesse_ha", "hectares", "area_ha"],
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    **{f.name: f.column_names() for f in (*fields.ATTRIBUTES, fields.AGS)},
+    # what a file may state besides the parcel's fields: the area it claims, compared with the geometry's
+    "declared_area_m2": ("area_m2", "flaeche_m2", "flaeche", "groesse_m2", "groesse", "area"),
+    "declared_area_ha": ("flaeche_ha", "groesse_ha", "hectares", "area_ha"),
 }
 FIELDS = tuple(FIELD_SYNONYMS)
 
@@ -250,7 +161,7 @@ class ValueRejected(ValueError):
 
 
 def _code_lookup(field_name: str) -> dict[str, str]:
-    codes = PARCEL_CODE_FIELDS[field_name]
+    codes = CODE_FIELDS[field_name]
     lookup: dict[str, str] = {}
     for code, (de, en) in codes.labels.items():
         for alias in (code, de, en):
@@ -269,7 +180,7 @@ class Mapping:
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lookups = {f: _code_lookup(f) for f in PARCEL_CODE_FIELDS}
+        self._lookups = {f: _code_lookup(f) for f in CODE_FIELDS}
         for f, table in self.values.items():
             self._lookups.setdefault(f, {}).update({normalise(k): v for k, v in table.items()})
 
@@ -301,9 +212,9 @@ class Mapping:
                     break
         values = spec.get("values") or {}
         for f in values:
-            if f not in PARCEL_CODE_FIELDS:
+            if f not in CODE_FIELDS:
                 raise MappingError(
-                    f"mapping file: value maps are for code fields ({', '.join(PARCEL_CODE_FIELDS)}), not {f!r}"
+                    f"mapping file: value maps are for code fields ({', '.join(CODE_FIELDS)}), not {f!r}"
                 )
         merged_defaults = dict(spec.get("defaults") or {}) | dict(defaults or {})
         for f in merged_defaults:
@@ -323,22 +234,24 @@ class Mapping:
         if field_name in self._lookups:
             code = self._lookups[field_name].get(normalise(raw))
             if code is None:
-                allowed = ", ".join(PARCEL_CODE_FIELDS[field_name].codes)
+                allowed = ", ".join(CODE_FIELDS[field_name].codes)
                 raise ValueRejected(f"unknown value {raw!r}; allowed: {allowed} (or add a value map)")
             return code
-        if field_name == "restriction_class":
-            number = parse_number(raw)
-            if number not in (0, 1, 2):
-                raise ValueRejected(f"{raw!r} is not a restriction class ({', '.join(RESTRICTION_CLASS.codes)})")
-            return int(number)
-        if field_name in ("publication_allowed", "is_sample"):
-            return parse_bool(raw)
-        if field_name == "data_date":
-            return parse_date(raw)
         if field_name in ("declared_area_m2", "declared_area_ha"):
             return parse_number(raw)
         if field_name == "ags":
             return parse_ags(raw)
+        declared = fields.field(field_name)
+        if declared.python_type is int:
+            number = parse_number(raw)
+            codes = declared.codes.codes if declared.codes else None
+            if not number.is_integer() or (codes is not None and str(int(number)) not in codes):
+                raise ValueRejected(f"{raw!r} is not a {declared.label_en.lower()} ({', '.join(codes or ())})")
+            return int(number)
+        if declared.python_type is bool:
+            return parse_bool(raw)
+        if declared.python_type is dt.date:
+            return parse_date(raw)
         if isinstance(raw, numbers.Real) and float(raw).is_integer():
             return str(int(raw))  # a reference read as 17.0 means "17"
         return str(raw).strip()

@@ -18,14 +18,14 @@ import shapely
 from pyproj import Transformer
 
 from landreg import STORAGE_SRID
+from landreg.fields import ATTRIBUTE_NAMES
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
 from landreg.importer.report import ImportReport
-from landreg.models import PARCEL_ATTRIBUTES
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
-PARCEL_FIELDS = PARCEL_ATTRIBUTES
+PARCEL_FIELDS = ATTRIBUTE_NAMES
 STAGING_COLUMNS = ("row_no", *PARCEL_FIELDS, "claimed_ags", "declared_area_m2", "geom", "ags", "share")
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 _COLLECTIONS = (4, 5, 6, 7)  # Multi* and GeometryCollection

@@ -1,0 +1,87 @@
+"""Domain refusals to HTTP answers, in one table (as tipg and titiler do).
+
+Routes raise the core's exceptions and never decide a status code for them. Every error answer
+has the same body: ``{"detail": <message>, "status": <code>}`` and, where one input is at fault,
+``"field"`` (and ``"reason"``); a malformed parameter caught by FastAPI's own validation is a 400
+of the same shape.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from landreg.access import AccessDenied
+from landreg.auth import TokenError
+from landreg.errors import DomainError, Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
+from landreg.export import ExportError
+from landreg.params import etag
+from landreg.parcels import ParcelError
+from landreg.scoring.profiles import ProfileError
+from landreg.tiles import TileError
+
+#: Exception class -> HTTP status; the first class in this order that an exception is an instance of wins.
+STATUS_CODES: dict[type[Exception], int] = {
+    VersionConflict: 412,
+    VersionRequired: 428,
+    Gone: 410,
+    NotFound: 404,
+    AccessDenied: 403,
+    ParcelError: 422,
+    ProfileError: 422,
+    ExportError: 422,
+    TokenError: 422,
+    TileError: 404,  # a tile outside the matrix does not exist
+    InvalidParameter: 400,
+    DomainError: 400,
+}
+
+
+def error_body(status: int, detail, field: str | None = None, **extra) -> dict:
+    body = {"detail": detail, "status": status}
+    if field is not None:
+        body["field"] = field
+    return body | extra
+
+
+def _status_of(exc: Exception) -> int:
+    return next(code for cls, code in STATUS_CODES.items() if isinstance(exc, cls))
+
+
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = _status_of(exc)
+    extra: dict = {}
+    headers: dict[str, str] = {}
+    if isinstance(exc, ParcelError):
+        extra = {"reason": exc.reason}
+    if isinstance(exc, VersionConflict):
+        headers["ETag"] = etag(exc.current_version)
+    return JSONResponse(
+        error_body(status, str(exc), getattr(exc, "field", None), **extra), status_code=status, headers=headers
+    )
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A parameter of the wrong type or range: 400, naming it and what it takes."""
+    problems = []
+    first_field = None
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body", "header")]
+        name = ".".join(location) or "request"
+        first_field = first_field or name
+        problems.append(f"{name}: {error.get('msg', 'invalid')}")
+    return JSONResponse(error_body(400, "; ".join(problems), first_field), status_code=400)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """HTTPExceptions raised by routes and by Starlette (404 of an unknown path, 405), same shape."""
+    return JSONResponse(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    for cls in STATUS_CODES:
+        app.add_exception_handler(cls, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

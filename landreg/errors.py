@@ -1,0 +1,53 @@
+"""The domain's refusals. Adapters map each class to their own answer in one place
+(``api/errors.py``: class → HTTP status; the CLI prints the message and exits non-zero).
+
+Messages name the field and say what would be accepted; they never contain server paths.
+"""
+
+from __future__ import annotations
+
+from landreg.access import AccessDenied
+
+
+class DomainError(Exception):
+    """Base of the refusals a caller can act on; ``field`` names the input at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidParameter(DomainError, ValueError):
+    """A parameter has the wrong type, range or form."""
+
+
+class NotFound(DomainError, LookupError):
+    """Nothing of that id exists, or nothing the caller may see."""
+
+
+class Gone(DomainError):
+    """It existed, and was retired."""
+
+
+class VersionRequired(DomainError):
+    """A change without the version it was based on (no If-Match): refused so nobody overwrites
+    another person's change unseen."""
+
+
+class VersionConflict(DomainError):
+    """The parcel changed since the caller read it."""
+
+    def __init__(self, message: str, current_version: int):
+        super().__init__(message)
+        self.current_version = current_version
+
+
+__all__ = [
+    "AccessDenied",
+    "DomainError",
+    "Gone",
+    "InvalidParameter",
+    "NotFound",
+    "VersionConflict",
+    "VersionRequired",
+]

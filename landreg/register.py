@@ -1,0 +1,286 @@
+"""The register's use cases: what the API, the CLI and web pages do with parcels, defined once.
+
+Reading: a page of features (filters, sort, CRS, paging, total), one feature, a parcel's history,
+each through the caller's view (:mod:`landreg.access`). Writing: create, replace, update and
+retire with optimistic locking (the version the caller based the change on) and the permission
+check of the parcel's municipality, before and after the change (a geometry can move a parcel).
+Each raises the refusals of :mod:`landreg.errors`; adapters only translate them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Text, bindparam, cast, func, select, text
+from sqlalchemy.orm import Session
+
+from landreg import cql, fields, params, parcels
+from landreg.access import AccessDenied, Principal, View, require_edit, view_of
+from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
+from landreg.features import (
+    COLLECTIONS,
+    Collection,
+    Source,
+    bbox_filter,
+    feature_id,
+    feature_json,
+    sort_clauses,
+    source,
+)
+from landreg.models import Parcel
+
+LIMIT_DEFAULT, LIMIT_MAX = 100, 10_000
+OFFSET_MAX = 10**9
+
+
+@dataclass
+class FeatureQuery:
+    """What a page of features asks for; values already checked by :mod:`landreg.params`."""
+
+    collection: Collection
+    view: View
+    srid: int = 4326
+    flip: bool = False
+    at: dt.datetime | None = None
+    limit: int = LIMIT_DEFAULT
+    offset: int = 0
+    equals: dict[str, str] = field(default_factory=dict)  # property -> its value as text
+    bbox: list[float] | None = None
+    bbox_crs: tuple[int, bool] = (4326, False)
+    filter: str | None = None
+    filter_lang: str = "cql2-text"
+    filter_crs: tuple[int, bool] = (4326, False)
+    sortby: str | None = None
+    properties: list[str] | None = None
+
+
+@dataclass
+class Page:
+    features: list[str]  # GeoJSON text of each feature, as PostGIS wrote it
+    matched: int
+
+
+def queryable_names(collection: Collection, view: View, at: dt.datetime | None = None) -> list[str]:
+    return list(source(collection, view, at if collection.is_parcels else None).properties)
+
+
+def features_page(conn: Connection, q: FeatureQuery) -> Page:
+    """One page of the features the view may see that match the query, and how many match in all."""
+    at = q.at if q.collection.is_parcels else None  # other collections have no history
+    src = source(q.collection, q.view, at)
+    conditions = []
+    for name, value in sorted(q.equals.items()):
+        if name not in src.properties:
+            raise InvalidParameter(f"{name} is not queryable; queryables: {', '.join(src.properties)}", name)
+        column = src.properties[name]
+        declared = fields.field(name) if q.collection.is_parcels else None
+        conditions.append(column == params.typed(_python_type(column, declared), value, name))
+    if q.bbox:
+        conditions.append(bbox_filter(src, q.bbox, *q.bbox_crs))
+    if q.filter:
+        conditions.append(filter_condition(src, q.filter, q.filter_lang, q.filter_crs))
+    if q.properties is not None:
+        params.names(",".join(q.properties), list(src.properties), "properties")
+    order = sort_clauses(src, q.sortby)
+    # the page first (ids, count of all matches), then the GeoJSON of just the page's features
+    page = (
+        select(
+            src.id_column.label("page_id"),
+            func.count().over().label("n"),
+            func.row_number().over(order_by=order).label("position"),
+        )
+        .where(*conditions)
+        .order_by(*order)
+        .limit(q.limit)
+        .offset(q.offset)
+        .subquery("page")
+    )
+    stmt = (
+        select(cast(feature_json(src, q.srid, q.flip, q.properties), Text).label("f"), page.c.n)
+        .select_from(src.query.join(page, src.id_column == page.c.page_id))
+        .order_by(page.c.position)
+    )
+    rows = conn.execute(stmt).all()
+    if rows:
+        matched = rows[0].n
+    else:
+        matched = conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one()
+    return Page([r.f for r in rows], matched)
+
+
+def filter_condition(src: Source, text_: str, language: str = "cql2-text", crs=(4326, False)):
+    """A CQL2 filter (text or JSON) on what ``src`` lets its view query, as an SQL condition."""
+    return cql.to_sql(cql.parse(text_, language), src.properties, src.geometry, *crs)
+
+
+def _python_type(column, declared) -> type:
+    if declared is not None:
+        return declared.python_type
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return str
+
+
+def one_feature(
+    conn: Connection,
+    collection: Collection,
+    view: View,
+    key: str,
+    srid: int = 4326,
+    flip: bool = False,
+    at: dt.datetime | None = None,
+) -> dict:
+    """One feature the view may see, as a GeoJSON dict; :class:`NotFound` otherwise."""
+    value = feature_id(collection, key)
+    if at is not None and not collection.is_parcels:
+        at = None
+    row = None
+    if value is not None:
+        if at is None:
+            statement = _feature_statement(collection.id, view, srid, flip)
+        else:
+            src = source(collection, view, at)
+            statement = select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
+        row = conn.execute(statement, {"key": value}).first()
+    if row is None:
+        raise NotFound(f"no feature {key!r} in {collection.id}" + (f" as of {at:%Y-%m-%d}" if at else ""))
+    return row.f
+
+
+@lru_cache(maxsize=512)
+def _feature_statement(collection_id: str, view: View, srid: int, flip: bool):
+    """One current feature by its id: built once per collection, view and output CRS."""
+    src = source(COLLECTIONS[collection_id], view)
+    return select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
+
+
+#: What a parcel's history lists of each version (the public fields that say what changed).
+HISTORY_FIELDS = ("local_ref", "name", "category", "status", "designation", "availability", "area_m2")
+
+
+def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[dict]:
+    """Every version of a parcel the view may see, oldest first (who changed it: for those who may
+    see the parcel's confidential facts)."""
+    from landreg.access import sees_confidential, visible_versions
+    from landreg.models import ParcelVersion
+
+    v = ParcelVersion
+    actor = func.coalesce(sees_confidential(view, v.ags), False)
+    rows = conn.execute(
+        select(
+            v.version, v.valid_from, v.valid_to, actor.label("sees_actor"), v.actor,
+            *[getattr(v, name) for name in HISTORY_FIELDS],
+        )
+        .where(v.parcel_id == parcel_id, visible_versions(view, v, Parcel))
+        .order_by(v.version)
+    ).mappings()  # fmt: skip
+    versions = []
+    for r in rows:
+        entry = {k: r[k] for k in ("version", "valid_from", "valid_to")}
+        if r["sees_actor"]:
+            entry["actor"] = r["actor"]
+        versions.append(entry | {name: r[name] for name in HISTORY_FIELDS})
+    if not versions:
+        raise NotFound(f"no parcel {parcel_id}")
+    return versions
+
+
+# -- changes ----------------------------------------------------------------------------------
+def create(session: Session, principal: Principal | None, attributes: dict[str, Any]) -> Parcel:
+    """Record a new parcel in the principal's municipality (given, or derived from the geometry)."""
+    if "ags" in attributes:
+        require_edit(principal, attributes["ags"])
+    else:
+        require_edit(principal, principal.ags[0] if principal and principal.ags else None)
+    with session.begin_nested():
+        parcel = parcels.create_parcel(session, principal.owner, **attributes)
+        require_edit(principal, parcel.ags)  # the AGS the database derived; refused: undone
+    return parcel
+
+
+def _locked(session: Session, principal: Principal | None, parcel_id: uuid.UUID, expected) -> Parcel:
+    """The parcel, locked for the change, after the checks every change needs."""
+    if expected is None:
+        raise VersionRequired(
+            "changes need the version they are based on (If-Match with the feature's ETag), "
+            "so two planners never overwrite each other"
+        )
+    parcel = session.get(Parcel, parcel_id, with_for_update=True, populate_existing=True)
+    if parcel is None or not _may_see(session, principal, parcel):
+        raise NotFound(f"no parcel {parcel_id}")
+    if parcel.retired_at is not None:
+        raise Gone(f"parcel {parcel_id} was retired on {parcel.retired_at:%Y-%m-%d}")
+    require_edit(principal, parcel.ags)
+    if expected != "*" and parcel.version not in expected:
+        raise VersionConflict(
+            f"the parcel has changed (now version {parcel.version}); reload it and try again", parcel.version
+        )
+    return parcel
+
+
+def _may_see(session: Session, principal: Principal | None, parcel: Parcel) -> bool:
+    view = view_of(principal)
+    return view.kind == "full" or parcel.publication_allowed or parcel.ags in view.ags
+
+
+def replace(
+    session: Session, principal: Principal | None, parcel_id: uuid.UUID, expected, attributes: dict[str, Any]
+) -> Parcel:
+    """Replace every attribute: those not given are cleared, except the ones the registry keeps
+    (required ones and those with a default; see :data:`landreg.fields.KEPT_ON_REPLACE`)."""
+    cleared = {name: None for name in fields.EDITABLE - fields.KEPT_ON_REPLACE}
+    return update(session, principal, parcel_id, expected, cleared | attributes)
+
+
+def update(
+    session: Session, principal: Principal | None, parcel_id: uuid.UUID, expected, attributes: dict[str, Any]
+) -> Parcel:
+    """Change the given attributes; the previous state stays in the history."""
+    with session.begin_nested():
+        parcel = _locked(session, principal, parcel_id, expected)
+        if "ags" in attributes:
+            require_edit(principal, attributes["ags"])
+        parcels.update_parcel(session, parcel.id, principal.owner, **attributes)
+        require_edit(principal, parcel.ags)  # a new geometry may lie in another municipality
+    return parcel
+
+
+def retire(session: Session, principal: Principal | None, parcel_id: uuid.UUID, expected) -> Parcel:
+    """End-date the parcel: it leaves the current register and stays in the history."""
+    with session.begin_nested():
+        parcel = _locked(session, principal, parcel_id, expected)
+        parcels.retire_parcel(session, parcel.id, principal.owner)
+    return parcel
+
+
+_IMPORT_COLUMNS = """id, started_at, actor, file_name, sha256, status, rows_read, inserted, changed, unchanged,
+                      rejected, retired"""
+
+
+def imports(conn: Connection, principal: Principal | None, limit: int = 20) -> list[dict]:
+    """The latest imports, newest first: a planner's own, everybody's for the ministry and admins
+    (the operator at the command line is :data:`landreg.access.OPERATOR`)."""
+    if principal is None:
+        raise AccessDenied("the list of imports needs a token")
+    rows = conn.execute(
+        text(f"""SELECT {_IMPORT_COLUMNS} FROM import_run WHERE :all OR actor = :actor
+                  ORDER BY started_at DESC LIMIT :limit"""),
+        {"all": _sees_all_imports(principal), "actor": principal.owner, "limit": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def import_report(conn: Connection, principal: Principal | None, import_id: int) -> dict:
+    row = conn.execute(text("SELECT actor, report FROM import_run WHERE id = :id"), {"id": import_id}).one_or_none()
+    if row is None or not (_sees_all_imports(principal) or row.actor == principal.owner):
+        raise NotFound(f"no import {import_id}")
+    return row.report
+
+
+def _sees_all_imports(principal: Principal | None) -> bool:
+    return principal is not None and principal.role != "planner"

@@ -1,0 +1,111 @@
+"""The registry's named domain predicates, each defined once.
+
+Every output that counts, filters or colours parcels by one of these notions uses the function
+here: statistics, maps, the Flächenbilanz, the plan check, the watch list, tiles and rankings.
+Each predicate takes anything with the parcel's columns as attributes (the ``Parcel`` or
+``ParcelVersion`` model, a subquery's ``.c``, a :func:`row` alias for text SQL) and returns an SQL
+condition; :func:`sql` renders one for statements written as text.
+
+Three figures of land that can be used mean different things and carry different names:
+
+========================  ============================  =================================================
+predicate                 label                         meaning
+========================  ============================  =================================================
+:func:`is_reserve`        Reserve                       not yet taken up nor lost to another use
+:func:`is_available`      verfügbar (Status)            status ``verfuegbar``: the municipality offers it
+:func:`is_restriction_free`  restriktionsfreie Reserve  reserve without restrictions (class 0) that is
+                                                        available at some time: the numerator of the
+                                                        years of supply
+========================  ============================  =================================================
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import and_, column, func, or_, table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+from landreg.vocab import STATUS
+
+#: Categories of commercial and industrial land (Gewerbe- und Industrieflächen).
+INDUSTRIAL_CATEGORIES = ("gewerbeflaeche", "industrieflaeche")
+#: Designations of commercial and industrial use in a plan (B-Plan, FNP, regional plan).
+INDUSTRIAL_DESIGNATIONS = ("GI", "GE", "GIB", "G")
+#: Uses that bring housing, so that the Abstandserlass applies to them.
+RESIDENTIAL_DESIGNATIONS = ("WA", "WR", "W", "MI", "MU", "MK", "ASB")
+#: Statuses of land that is still a reserve (not taken up, not lost to another use).
+RESERVE_STATUSES = ("potenzial", "verfuegbar", "reserviert", "in_entwicklung")
+#: The status a municipality gives land it offers now.
+AVAILABLE_STATUS = "verfuegbar"
+#: Taken up (reused) and lost to another use: the two ways out of the reserve.
+TAKEN_UP_STATUS, LOST_STATUS = "genutzt", "andere_nutzung"
+NOT_AVAILABLE = "nicht_verfuegbar"
+
+assert set(RESERVE_STATUSES) | {TAKEN_UP_STATUS, LOST_STATUS} == set(STATUS.codes)
+
+#: (German, English) labels of the figures the predicates count, used by every page and table.
+LABELS = {
+    "reserve": ("Reserve", "Reserve"),
+    "available": ("verfügbar (Status)", "available (status)"),
+    "restriction_free": ("restriktionsfreie Reserve", "restriction-free reserve"),
+}
+
+
+def label(figure: str, lang: str = "de") -> str:
+    de, en = LABELS[figure]
+    return en if lang == "en" else de
+
+
+def is_industrial(p) -> ColumnElement:
+    """Commercial or industrial land: by category, or by a commercial/industrial designation."""
+    return or_(p.category.in_(INDUSTRIAL_CATEGORIES), p.designation.in_(INDUSTRIAL_DESIGNATIONS))
+
+
+def is_industrial_category(p) -> ColumnElement:
+    return p.category.in_(INDUSTRIAL_CATEGORIES)
+
+
+def is_reserve(p) -> ColumnElement:
+    """Still a reserve: neither taken up nor lost to another use."""
+    return p.status.in_(RESERVE_STATUSES)
+
+
+def is_available(p) -> ColumnElement:
+    """Offered now: the status ``verfuegbar`` ("verfügbar (Status)")."""
+    return p.status == AVAILABLE_STATUS
+
+
+def is_restriction_free(p) -> ColumnElement:
+    """Reserve without restrictions (class 0 or none recorded) that is available at some time
+    ("restriktionsfreie Reserve"): what the years of supply divide by the take-up."""
+    return and_(
+        is_reserve(p),
+        func.coalesce(p.restriction_class, 0) == 0,
+        func.coalesce(p.availability, "") != NOT_AVAILABLE,
+    )
+
+
+def is_offered(p) -> ColumnElement:
+    """What the investors' site map shows: reserve that is potential or available (not reserved for
+    someone nor under development) with a known time of availability."""
+    return and_(
+        p.status.in_(("potenzial", AVAILABLE_STATUS)),
+        p.availability.in_(("kurzfristig", "mittelfristig", "langfristig")),
+    )
+
+
+@cache
+def row(alias: str = "p"):
+    """A stand-in for a parcel row named ``alias`` in a statement written as text."""
+    return table(
+        alias, column("category"), column("designation"), column("status"), column("restriction_class"),
+        column("availability"),
+    )  # fmt: skip
+
+
+def sql(predicate, alias: str = "p") -> str:
+    """The predicate as SQL text on the parcel row ``alias``; its values are the code's constants."""
+    expression = predicate(row(alias))
+    return str(expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
