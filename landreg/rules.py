@@ -25,7 +25,8 @@ from functools import cache
 
 from sqlalchemy import and_, column, func, or_, table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList, ColumnElement
 
 from landreg.vocab import STATUS
 
@@ -96,16 +97,51 @@ def is_offered(p) -> ColumnElement:
     )
 
 
+def is_industrial_designation(p) -> ColumnElement:
+    """Designated for commercial or industrial use in a plan (B-Plan, FNP, regional plan)."""
+    return p.designation.in_(INDUSTRIAL_DESIGNATIONS)
+
+
+def is_taken_up(p) -> ColumnElement:
+    """Reused: the status ``genutzt``, one way out of the reserve (the take-up of the Flächenbilanz)."""
+    return p.status == TAKEN_UP_STATUS
+
+
+def is_lost(p) -> ColumnElement:
+    """Lost to another use: the status ``andere_nutzung``, the other way out of the reserve."""
+    return p.status == LOST_STATUS
+
+
+def code_choices(predicate) -> dict[str, tuple[str, ...]]:
+    """A predicate that is a choice of codes per field (``a IN (…) AND b = …``) as {field: codes}, for
+    filters not written in SQL (a map's CQL2 filter, a form's choices); ValueError for any other."""
+    expression = predicate(row())
+    is_and = isinstance(expression, BooleanClauseList) and expression.operator is operators.and_
+    choices: dict[str, tuple[str, ...]] = {}
+    for part in expression.clauses if is_and else [expression]:
+        if not (
+            isinstance(part, BinaryExpression)
+            and part.operator in (operators.in_op, operators.eq)
+            and isinstance(part.right, BindParameter)
+            and part.left.name not in choices
+        ):
+            raise ValueError(f"{predicate.__name__} is not a choice of codes per field")
+        value = part.right.value
+        choices[part.left.name] = tuple(value) if part.operator is operators.in_op else (value,)
+    return choices
+
+
 @cache
 def row(alias: str = "p"):
     """A stand-in for a parcel row named ``alias`` in a statement written as text."""
     return table(
         alias, column("category"), column("designation"), column("status"), column("restriction_class"),
         column("availability"),
-    )  # fmt: skip
+    ).c  # fmt: skip
 
 
 def sql(predicate, alias: str = "p") -> str:
-    """The predicate as SQL text on the parcel row ``alias``; its values are the code's constants."""
+    """The predicate as SQL text on the parcel row ``alias``, in parentheses (so that it combines with
+    ``AND``/``NOT`` as written); its values are the code's constants."""
     expression = predicate(row(alias))
-    return str(expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return f"({expression.compile(dialect=postgresql.dialect(), compile_kwargs={'literal_binds': True})})"
