@@ -37,7 +37,7 @@ from landreg import STORAGE_SRID, fields
 from landreg.access import PUBLIC, View, sees_confidential, visible_parcels, visible_versions
 from landreg.errors import InvalidParameter
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
-from landreg.safeguarding import abstand_columns
+from landreg.safeguarding.abstand import abstand_columns
 from landreg.vocab import CONTEXT_KIND
 
 # Output CRSs: URI -> (SRID, whether the URI's axis order is latitude first)

@@ -1,0 +1,43 @@
+"""Flächensicherung: see industrial land being lost before it is lost, and account for every hectare.
+
+* :mod:`~landreg.safeguarding.plans`: reading a plan's area from a file (XPlanGML, GeoJSON …);
+* :mod:`~landreg.safeguarding.plan_check`: :func:`check_plan`, which industrial/commercial parcels
+  a proposed plan touches (areas exact in EPSG:25832), the reserve lost per municipality and for
+  the region, and Abstandserlass conflicts of housing planned too close to industrial land;
+* :mod:`~landreg.safeguarding.balance`: :func:`balance`, the Flächenbilanz between dates, from the
+  parcel history alone, and :func:`supply_by_municipality`;
+* :mod:`~landreg.safeguarding.watch`: :func:`watch_list`, industrial parcels that changed away
+  from industrial use or were touched by a recorded plan check with a conflict;
+* :mod:`~landreg.safeguarding.abstand`: the Abstandserlass classes that fit a distance.
+
+What is industrial, reserve, taken up, lost or restriction-free is defined once, in
+:mod:`landreg.rules`; the names below are re-exported from there for existing callers.
+"""
+
+from __future__ import annotations
+
+from landreg.rules import INDUSTRIAL_CATEGORIES, INDUSTRIAL_DESIGNATIONS, RESERVE_STATUSES
+from landreg.rules import RESIDENTIAL_DESIGNATIONS as RESIDENTIAL_USES
+from landreg.safeguarding.abstand import DEFAULT_CLASSES, abstand_columns, strictest_class
+from landreg.safeguarding.balance import balance, supply_by_municipality
+from landreg.safeguarding.plan_check import USES, PlanCheck, check_plan
+from landreg.safeguarding.plans import PlanError, read_plan_area
+from landreg.safeguarding.watch import watch_list
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "INDUSTRIAL_CATEGORIES",
+    "INDUSTRIAL_DESIGNATIONS",
+    "RESERVE_STATUSES",
+    "RESIDENTIAL_USES",
+    "USES",
+    "PlanCheck",
+    "PlanError",
+    "abstand_columns",
+    "balance",
+    "check_plan",
+    "read_plan_area",
+    "strictest_class",
+    "supply_by_municipality",
+    "watch_list",
+]

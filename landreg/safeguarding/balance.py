@@ -1,0 +1,163 @@
+"""The Flächenbilanz: stock, additions, take-up, losses and years of supply between dates, from the
+parcel history alone; and the years of supply of every municipality in one pass.
+
+What counts as reserve, take-up, loss and restriction-free reserve is :mod:`landreg.rules`'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, text
+
+from landreg import rules
+from landreg.rules import INDUSTRIAL_CATEGORIES
+from landreg.safeguarding.plans import PlanError
+
+_STATE_AT = f"""
+    SELECT v.parcel_id, v.category, v.status, v.area_m2, v.restriction_class, v.availability,
+           {rules.sql(rules.is_reserve, "v")} AS reserve
+      FROM parcel_version v
+     WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+       AND v.category = ANY(:categories) AND (CAST(:ags AS text) IS NULL OR v.ags = :ags)
+"""
+#: Columns of a version ``v`` in a window ``w`` over its parcel's versions: whether the version
+#: before was reserve, and its area (take-up is reserve that becomes taken up, counted with that area).
+_BEFORE = f"lag({rules.sql(rules.is_reserve, 'v')}) OVER w AS was_reserve, lag(v.area_m2) OVER w AS previous_area"
+
+
+def balance(
+    conn: Connection,
+    dates: list[dt.datetime],
+    ags: str | None = None,
+    categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES,
+    window_years: float = 3.0,
+) -> dict:
+    """The Flächenbilanz at each date and between consecutive dates, from the parcel history.
+
+    Between two dates every parcel is compared with itself: reserve area that appears is an
+    addition, reserve that becomes ``genutzt`` is take-up, reserve that becomes ``andere_nutzung``
+    (or leaves the categories) is a loss, reserve retired is removed; the stock at the later date is
+    the stock before plus additions minus the rest, to the square metre. Years of supply: reserve
+    that is restriction-free and available (:func:`landreg.rules.is_restriction_free`), divided by
+    the average annual take-up over ``window_years`` before the date (take-up counted event by
+    event from the history).
+    """
+    if len(dates) < 1 or sorted(dates) != list(dates):
+        raise PlanError("dates: give one or more dates in ascending order")
+    base = {"categories": list(categories), "ags": ags}
+    stocks = []
+    for at in dates:
+        rows = conn.execute(
+            text(f"""
+            SELECT category, status, round(sum(area_m2)::numeric, 2) AS area_m2, count(*) AS parcels
+              FROM ({_STATE_AT}) s GROUP BY category, status ORDER BY category, status
+        """),
+            base | {"at": at},
+        ).mappings()
+        by = [dict(r) | {"area_m2": float(r["area_m2"])} for r in rows]
+        reserve = sum(r["area_m2"] for r in by if r["status"] in rules.RESERVE_STATUSES)
+        free = conn.execute(
+            text(f"""
+            SELECT coalesce(sum(area_m2), 0) FROM ({_STATE_AT}) s WHERE {rules.sql(rules.is_restriction_free, "s")}
+        """),
+            base | {"at": at},
+        ).scalar_one()
+        since = at - dt.timedelta(days=round(365.25 * window_years))
+        taken = _take_up(conn, base, since, at)
+        per_year = taken / window_years
+        stocks.append(
+            {
+                "date": at.isoformat(),
+                "by_category_status": by,
+                "reserve_m2": round(reserve, 2),
+                "restriction_free_available_m2": round(float(free), 2),
+                "take_up_per_year_m2": round(per_year, 2),
+                "years_of_supply": round(float(free) / per_year, 2) if per_year > 0 else None,
+            }
+        )
+    changes = [
+        {"from": a.isoformat(), "to": b.isoformat(), **_flows(conn, base, a, b)} for a, b in zip(dates, dates[1:])
+    ]
+    return {
+        "ags": ags,
+        "categories": list(categories),
+        "window_years": window_years,
+        "stocks": stocks,
+        "changes": changes,
+    }
+
+
+def _flows(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime) -> dict:
+    row = (
+        conn.execute(
+            text(f"""
+        WITH a AS ({_STATE_AT.replace(":at", ":start")}), b AS ({_STATE_AT.replace(":at", ":end")})
+        SELECT
+          coalesce(sum(b.area_m2) FILTER (WHERE b.reserve AND NOT coalesce(a.reserve, false)), 0) AS additions_m2,
+          coalesce(sum(a.area_m2) FILTER (WHERE a.reserve AND {rules.sql(rules.is_taken_up, "b")}), 0) AS take_up_m2,
+          coalesce(sum(a.area_m2) FILTER (WHERE a.reserve AND {rules.sql(rules.is_lost, "b")}), 0) AS lost_m2,
+          coalesce(sum(a.area_m2) FILTER (WHERE a.reserve AND b.parcel_id IS NULL), 0) AS removed_m2,
+          coalesce(sum(b.area_m2 - a.area_m2) FILTER (WHERE a.reserve AND b.reserve), 0) AS area_changes_m2
+          FROM a FULL JOIN b ON a.parcel_id = b.parcel_id
+    """),
+            base | {"start": start, "end": end},
+        )
+        .mappings()
+        .one()
+    )
+    return {k: round(float(v), 2) for k, v in row.items()}
+
+
+def _take_up(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime) -> float:
+    """Reserve area that was taken up within (start, end], event by event from the history."""
+    return float(
+        conn.execute(
+            text(f"""
+            SELECT coalesce(sum(previous_area), 0) FROM (
+                SELECT v.valid_from, v.status, v.category, v.ags, {_BEFORE}
+                  FROM parcel_version v
+                WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
+            ) t
+             WHERE {rules.sql(rules.is_taken_up, "t")} AND was_reserve AND valid_from > :start AND valid_from <= :end
+               AND category = ANY(:categories) AND (CAST(:ags AS text) IS NULL OR ags = :ags)
+        """),
+            base | {"start": start, "end": end},
+        ).scalar_one()
+    )
+
+
+def supply_by_municipality(
+    conn: Connection, at: dt.datetime, window_years: float = 3.0, categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES
+) -> dict[str, dict]:
+    """Per municipality at ``at``: restriction-free available reserve, annual take-up and years of
+    supply, as :func:`balance` computes them, in one pass over the history."""
+    rows = conn.execute(
+        text(f"""
+        WITH versions AS (
+            SELECT v.*, {_BEFORE}
+              FROM parcel_version v WHERE v.category = ANY(:categories)
+            WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
+        )
+        SELECT v.ags,
+               coalesce(sum(v.area_m2) FILTER (WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+                   AND {rules.sql(rules.is_restriction_free, "v")}), 0) AS free_m2,
+               coalesce(sum(v.previous_area) FILTER (WHERE {rules.sql(rules.is_taken_up, "v")} AND v.was_reserve
+                   AND v.valid_from > :since AND v.valid_from <= :at), 0) AS taken_m2
+          FROM versions v GROUP BY v.ags
+    """),
+        {
+            "categories": list(categories),
+            "at": at,
+            "since": at - dt.timedelta(days=round(365.25 * window_years)),
+        },
+    )
+    out = {}
+    for r in rows:
+        per_year = float(r.taken_m2) / window_years
+        out[r.ags] = {
+            "restriction_free_available_m2": round(float(r.free_m2), 2),
+            "take_up_per_year_m2": round(per_year, 2),
+            "years_of_supply": round(float(r.free_m2) / per_year, 2) if per_year > 0 else None,
+        }
+    return out
