@@ -5,45 +5,114 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.security import ERRORS
-from landreg import summary
+from api.security import ERRORS, ViewDep
+from landreg import rules, summary
 from landreg.vocab import CATEGORY, STATUS
 
 router = APIRouter(tags=["Registry"], responses=ERRORS)
 
 
+class Health(BaseModel):
+    status: str = Field(description="`ok` while the process answers")
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ok` when the database answers (otherwise the answer is 503)")
+    postgis: str = Field(description="version of the PostGIS library")
+    schema_revision: str | None = Field(description="Alembic revision of the schema (null: not migrated)")
+
+
+class FigureLabel(BaseModel):
+    figure: str = Field(description="name of the figure in landreg.rules (its predicate is `is_<figure>`)")
+    de: str = Field(description="German label")
+    en: str = Field(description="English label")
+
+
+def _figure_key(figure: str) -> str:
+    return f"{figure}_area_ha"
+
+
+#: What each area figure of a group counts (the definitions of landreg.rules).
+FIGURE_FIELDS = {
+    _figure_key(f): f"{rules.label(f)} / {rules.label(f, 'en')}, ha: {' '.join(is_.__doc__.split())}"
+    for f, is_ in rules.FIGURES.items()
+}
+
+
+class StatisticsGroup(BaseModel):
+    ags: str | None = Field(None, description="municipality (AGS); when grouped by municipality")
+    category: str | None = Field(None, description="category code; when grouped by category")
+    municipality_name: str | None = Field(None, description="when grouped by municipality")
+    parcels: int = Field(description="number of current parcels")
+    sample: bool = Field(description="whether sample data is among them")
+    category_label: str | None = Field(None, description="the category's label in the chosen language")
+    area_ha: float = Field(description="area of all current parcels (ha)")
+    available_area_ha: float = Field(description=FIGURE_FIELDS["available_area_ha"])
+    reserve_area_ha: float = Field(description=FIGURE_FIELDS["reserve_area_ha"])
+    restriction_free_area_ha: float = Field(description=FIGURE_FIELDS["restriction_free_area_ha"])
+    by_status: dict[str, int] = Field(description="number of parcels by status (its label in the chosen language)")
+
+
+assert {_figure_key(f) for f in rules.FIGURES} <= set(StatisticsGroup.model_fields)
+
+
+class Statistics(BaseModel):
+    by: list[str] = Field(description="the grouping")
+    note: str | None = Field(description="`Beispieldaten` when sample data is counted")
+    figures: dict[str, FigureLabel] = Field(description="which figure each `*_area_ha` key of a group is")
+    groups: list[StatisticsGroup]
+
+
 @router.get("/health", summary="Liveness: the process answers (the database is checked by /ready)")
-def health() -> dict:
-    return {"status": "ok"}
+def health() -> Health:
+    return Health(status="ok")
 
 
 @router.get("/ready", summary="Readiness: database reachable, schema and PostGIS version (503 when not)")
-def ready(request: Request) -> dict:
+def ready(request: Request) -> Readiness:
     with request.app.state.engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
-    return {"status": "ok", "postgis": postgis, "schema_revision": revision}
+    return Readiness(status="ok", postgis=postgis, schema_revision=revision)
 
 
-@router.get("/statistics", summary="Current parcels per municipality and/or category: count, area, available area")
+@router.get(
+    "/statistics",
+    summary="Current parcels per municipality and/or category: count, area, reserve, available, restriction-free",
+    description=(
+        "Counts only the parcels the caller may see: anonymous callers the published parcels (the "
+        "public view), planners those and every parcel of their municipalities, the ministry and "
+        "admins every current parcel.\n\n"
+        "Three figures of land that can be used, each defined once in `landreg/rules.py` and named in "
+        "`figures`: `available_area_ha` is *verfügbar (Status)* (status `verfuegbar`), "
+        "`reserve_area_ha` is *Reserve* (neither taken up nor lost to another use), "
+        "`restriction_free_area_ha` is *restriktionsfreie Reserve* (reserve without restrictions that "
+        "is available at some time, as in the Flächenbilanz)."
+    ),
+    response_model_exclude_unset=True,
+)
 def statistics(
     request: Request,
+    view: ViewDep,
     by: Annotated[str, Query(pattern="^(municipality|category|municipality,category)$")] = "category",
     lang: Annotated[str, Query(pattern="^(de|en)$")] = "de",
-) -> dict:
+) -> Statistics:
     groups = by.split(",")
     with request.app.state.engine.connect() as conn:
-        rows = summary.by_group(conn, groups)
+        rows = summary.by_group(conn, groups, view)
     out = []
     for r in rows:
         entry = dict(r)
         if "category" in entry:
             entry["category_label"] = CATEGORY.label(entry["category"], lang)
         entry["area_ha"] = round(entry.pop("area_m2") / 10_000, 2)
-        entry["available_area_ha"] = round(entry.pop("available_area_m2") / 10_000, 2)
+        for figure in rules.FIGURES:
+            entry[_figure_key(figure)] = round(entry.pop(f"{figure}_area_m2") / 10_000, 2)
         entry["by_status"] = {STATUS.label(s, lang): n for s, n in (entry.pop("by_status") or {}).items()}
-        out.append(entry)
+        out.append(StatisticsGroup(**entry))
     sample = any(r["sample"] for r in rows)
-    return {"by": groups, "note": "Beispieldaten" if sample else None, "groups": out}
+    figures = {_figure_key(f): FigureLabel(figure=f, de=de, en=en) for f, (de, en) in rules.LABELS.items()}
+    return Statistics(by=groups, note="Beispieldaten" if sample else None, figures=figures, groups=out)

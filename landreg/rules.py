@@ -97,6 +97,12 @@ def is_offered(p) -> ColumnElement:
     )
 
 
+#: The three figures of land that can be used, by name (the keys of :data:`LABELS`): what each counts.
+#: Outputs name a figure's area ``<name>_area_m2``/``_ha`` or ``<name>_ha`` and show its label.
+FIGURES = {"reserve": is_reserve, "available": is_available, "restriction_free": is_restriction_free}
+assert set(FIGURES) == set(LABELS)
+
+
 def is_industrial_designation(p) -> ColumnElement:
     """Designated for commercial or industrial use in a plan (B-Plan, FNP, regional plan)."""
     return p.designation.in_(INDUSTRIAL_DESIGNATIONS)

@@ -1,35 +1,52 @@
-"""Aggregate figures of the current register."""
+"""Aggregate figures of the current register, over the parcels the caller may see."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Integer, cast, func, select
 
-_GROUPS = {"municipality": ("p.ags", "m.name AS municipality_name"), "category": ("p.category", None)}
+from landreg import rules
+from landreg.access import View, visible_parcels
+from landreg.models import Municipality, Parcel
+
+_GROUPS = {"municipality": Parcel.ags, "category": Parcel.category}
 
 
-def by_group(conn: Connection, groups: list[str]):
-    """Count, area, available area and counts by status of current parcels, per group.
+def by_group(conn: Connection, groups: list[str], view: View):
+    """Count, area, the area of each figure of :data:`landreg.rules.FIGURES` (``<figure>_area_m2``)
+    and counts by status of the current parcels ``view`` may see (:func:`landreg.access.visible_parcels`),
+    per group.
 
     ``groups`` come from a fixed set (municipality, category); aggregates reveal no single parcel.
     """
-    keys = [_GROUPS[g][0] for g in groups]
-    extra = [_GROUPS[g][1] for g in groups if _GROUPS[g][1]]
-    return (
-        conn.execute(
-            text(f"""
-        SELECT {", ".join(keys + extra)}, count(*) AS parcels, sum(p.area_m2) AS area_m2,
-               coalesce(sum(p.area_m2) FILTER (WHERE p.status = 'verfuegbar'), 0) AS available_area_m2,
-               bool_or(p.is_sample) AS sample,
-               (SELECT jsonb_object_agg(status, n) FROM (
-                    SELECT q.status, count(*) AS n FROM parcel q
-                     WHERE q.retired_at IS NULL {"".join(f" AND q.{k[2:]} = {k}" for k in keys)}
-                     GROUP BY q.status) s) AS by_status
-          FROM parcel p JOIN municipality m ON m.ags = p.ags
-         WHERE p.retired_at IS NULL
-         GROUP BY {", ".join(keys + [e.split(" AS ")[0] for e in extra])}
-         ORDER BY {", ".join(keys)}
-    """)
+    keys = [_GROUPS[g] for g in groups]
+    names = [Municipality.name.label("municipality_name")] if "municipality" in groups else []
+    per_status = (  # the counts by status first, then everything summed over the statuses
+        select(
+            *keys,
+            *names,
+            Parcel.status,
+            func.count().label("n"),
+            func.sum(Parcel.area_m2).label("area_m2"),
+            *[func.sum(Parcel.area_m2).filter(is_(Parcel)).label(f"{f}_area_m2") for f, is_ in rules.FIGURES.items()],
+            func.bool_or(Parcel.is_sample).label("sample"),
         )
-        .mappings()
-        .all()
+        .join(Municipality, Municipality.ags == Parcel.ags)
+        .where(visible_parcels(view, Parcel))
+        .group_by(*keys, *names, Parcel.status)
+        .subquery("s")
     )
+    s = per_status.c
+    outer = [s[c.key] for c in keys] + [s[n.key] for n in names]
+    query = (
+        select(
+            *outer,
+            cast(func.sum(s.n), Integer).label("parcels"),
+            func.sum(s.area_m2).label("area_m2"),
+            *[func.coalesce(func.sum(s[f"{f}_area_m2"]), 0).label(f"{f}_area_m2") for f in rules.FIGURES],
+            func.bool_or(s.sample).label("sample"),
+            func.jsonb_object_agg(s.status, s.n).label("by_status"),
+        )
+        .group_by(*outer)
+        .order_by(*[s[c.key] for c in keys])
+    )
+    return conn.execute(query).mappings().all()

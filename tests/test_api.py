@@ -40,6 +40,7 @@ def test_statistics_in_german_and_english(committed_db):
             local_ref="A",
             category="bauluecke",
             status="verfuegbar",
+            publication_allowed=True,  # anonymous statistics count published parcels only
             geom=square_at(DORTMUND_REINOLDIKIRCHE, 50, 10),
         )
         session.commit()
@@ -51,6 +52,7 @@ def test_statistics_in_german_and_english(committed_db):
             0.05,
             0.05,
         )
+        assert (de["reserve_area_ha"], de["restriction_free_area_ha"]) == (0.05, 0.05)
         assert de["by_status"] == {"Verfügbar": 1}
         en = client.get("/statistics?by=category&lang=en").json()["groups"][0]
         assert en["category_label"] == "Vacant infill lot" and en["by_status"] == {"Available": 1}
