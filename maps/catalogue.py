@@ -12,6 +12,7 @@ import folium
 import numpy as np
 from sqlalchemy import Connection
 
+from landreg import rules
 from landreg.safeguarding import supply_by_municipality, watch_list
 from landreg.scoring.explain import drivers
 from landreg.scoring.profiles import current_profile
@@ -28,11 +29,10 @@ from maps.data import (
 from maps.options import MapOptions, OptionError
 from maps.texts import code_labels, field_labels, t
 
-AVAILABLE = {
-    "status": ["potenzial", "verfuegbar"],
-    "availability": ["kurzfristig", "mittelfristig", "langfristig"],
-}
-INDUSTRIAL = {"category": ["gewerbeflaeche", "industrieflaeche"]}
+#: The Standortkarte's default filter: what is offered to investors (:func:`landreg.rules.is_offered`).
+OFFERED = rules.code_choices(rules.is_offered)
+#: The Flächensicherungskarte's default filter: commercial and industrial land by category.
+INDUSTRIAL = rules.code_choices(rules.is_industrial_category)
 RESERVE_COLORS = ["#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837"]  # ColorBrewer YlGn, 5 classes
 STATUS_COLORS = {
     "potenzial": "#9ecae1",
@@ -58,9 +58,10 @@ def _shown(lang: str, summary: dict, how: str) -> str:
 
 
 def standortkarte(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
-    """Investors: available sites by category, with the public facts and the investor priority."""
+    """Investors: the sites offered (:func:`landreg.rules.is_offered`) by category, with the public facts
+    and the investor priority."""
     profile = _profile(conn, opts, "investor-industrie")
-    selection = Selection(ctx.view, opts.parcel_filter(AVAILABLE), profile)
+    selection = Selection(ctx.view, opts.parcel_filter(OFFERED), profile)
     summary = selection.summary(conn)
     names = municipality_names(conn)
     m = base.new_map(opts, ctx, summary["bbox"])
@@ -154,23 +155,36 @@ def _highlighted(m, selection: Selection, conn: Connection, entries: dict[str, d
     base.add_features(m, features, f"{name} ({len(features)})")
 
 
-METRICS = ("available_ha", "years_of_supply")
+#: The figures a Gemeindeübersicht colours by: the area (ha) of a figure of landreg.rules, or the years
+#: of supply of the Flächenbilanz.
+AREA_METRICS = tuple(f"{figure}_ha" for figure in ("available", "restriction_free", "reserve"))
+assert {m.removesuffix("_ha") for m in AREA_METRICS} == set(rules.FIGURES)
+METRICS = (*AREA_METRICS, "years_of_supply")
+#: Years of take-up the years of supply average over.
+SUPPLY_WINDOW_YEARS = 3
 
 
 def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> folium.Map:
-    """Ministry and public: a choropleth of the municipalities by available reserve area (all categories)
-    or years of supply of restriction-free industrial land (aggregates only, so public)."""
+    """Ministry and public: a choropleth of the municipalities by the area of one figure of land that
+    can be used (verfügbar (Status), restriktionsfreie Reserve or Reserve, of the parcels the caller
+    may see, all categories) or by the years of supply of restriction-free industrial land
+    (aggregates only, so public). Title, legend and popups name the figure shown."""
     if opts.metric not in METRICS:
         raise OptionError(f"metric: {opts.metric!r} is not one of {', '.join(METRICS)}")
     boundaries = municipalities(conn, opts.ags or None)
     reserves = reserves_by_municipality(conn, ctx.view, opts.ags or None)
-    supply = supply_by_municipality(conn, dt.datetime.now(dt.UTC)) if opts.metric == "years_of_supply" else {}
+    supply = (
+        supply_by_municipality(conn, dt.datetime.now(dt.UTC), SUPPLY_WINDOW_YEARS)
+        if opts.metric == "years_of_supply"
+        else {}
+    )
+    none = {"parcels": 0} | dict.fromkeys(AREA_METRICS, 0.0)
     values = []
     for feature in boundaries["features"]:
-        figures = reserves.get(feature["id"], {"parcels": 0, "available_ha": 0.0})
+        figures = reserves.get(feature["id"], none)
         years = supply.get(feature["id"], {}).get("years_of_supply")
         feature["properties"] |= figures | {"years_of_supply": years if years is not None else t("no_data", opts.lang)}
-        value = figures["available_ha"] if opts.metric == "available_ha" else years
+        value = years if opts.metric == "years_of_supply" else figures[opts.metric]
         if value is not None:
             values.append(value)
     label = t(opts.metric, opts.lang)
@@ -187,6 +201,7 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
     summary = {"count": sum(r["parcels"] for r in reserves.values()), "data_date": None, "sample": _sample(conn, ctx)}
     m = base.new_map(opts, ctx, None)
     base.configure(m, opts, ctx, {}, "category")
+    shown = [opts.metric, *(k for k in METRICS if k != opts.metric)]  # the figure shown first
     folium.GeoJson(
         boundaries,
         name=label,
@@ -197,16 +212,17 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
             "weight": 1,
         },
         tooltip=folium.GeoJsonTooltip(
-            fields=["name", "available_ha", "years_of_supply", "parcels"],
-            aliases=[
-                t("municipality", opts.lang),
-                t("available_ha", opts.lang),
-                t("years_of_supply", opts.lang),
-                t("count", opts.lang),
-            ],
+            fields=["name", *shown, "parcels"],
+            aliases=[t("municipality", opts.lang), *[t(k, opts.lang) for k in shown], t("reserve_count", opts.lang)],
         ),
     ).add_to(m)
-    base.add_title(m, opts, "gemeindeuebersicht", summary, label)
+    base.add_title(
+        m,
+        opts,
+        "gemeindeuebersicht",
+        summary,
+        f"{label}: {t(opts.metric + '.about', opts.lang, years=SUPPLY_WINDOW_YEARS)}",
+    )
     entries = [(scale(low), f"{low:g}–{high:g}") for low, high in zip(bounds, bounds[1:])]
     base.add_legend(m, label, list(reversed(entries)) + [(base.NO_SCORE_COLOR, t("no_data", opts.lang))])
     return base.finish(m)
@@ -235,7 +251,7 @@ def _filter_form(m: folium.Map, opts: MapOptions, conn: Connection, names: dict[
         f"<label>{fields['category']}"
         f"{select('category', list(codes['category'].items()), opts.category)}</label>"
         f"<label>{fields['availability']}"
-        f"{select('availability', [(c, codes['availability'][c]) for c in AVAILABLE['availability']], opts.availability)}</label>"
+        f"{select('availability', [(c, codes['availability'][c]) for c in OFFERED['availability']], opts.availability)}</label>"
         f"<label>{t('municipality', lang)}{select('ags', rvr, opts.ags)}</label>"
         f'<label>{t("min_area", lang)}<input name="min_area" type="number" min="0" value="{opts.min_area or ""}"></label>'
         f'<label>{t("max_area", lang)}<input name="max_area" type="number" min="0" value="{opts.max_area or ""}"></label>'

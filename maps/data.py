@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import SimpleNamespace
 
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Connection, Date, Float, Numeric, cast, column, func, select, table, text
 
-from landreg import cql
+from landreg import cql, rules
 from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
@@ -124,21 +125,26 @@ def municipalities(conn: Connection, ags: list[str] | None = None, tolerance_m: 
 
 
 def reserves_by_municipality(conn: Connection, view: View, ags: list[str] | None = None) -> dict[str, dict]:
-    """Per municipality: available reserve area (ha, parcels not taken up or lost, available at some time)
-    and parcel count, of the parcels the caller may see."""
+    """Per municipality, of the parcels the caller may see: the area (ha) of each figure of
+    :data:`landreg.rules.FIGURES` as ``<figure>_ha`` (reserve, available, restriction-free), and
+    the number of reserve parcels."""
     src = source(PARCELS, view)
     p = src.properties
-    available = p["status"].in_(("potenzial", "verfuegbar", "reserviert", "in_entwicklung")) & (
-        p["availability"] != "nicht_verfuegbar"
-    )
+    row = SimpleNamespace(**p)  # the predicates read the parcel's columns as attributes
     query = select(
         p["ags"],
-        func.count().filter(available).label("parcels"),
-        func.coalesce(func.sum(p["area_m2"]).filter(available), 0).label("area_m2"),
+        func.count().filter(rules.is_reserve(row)).label("parcels"),
+        *[
+            func.coalesce(func.sum(p["area_m2"]).filter(is_(row)), 0).label(figure)
+            for figure, is_ in rules.FIGURES.items()
+        ],
     ).group_by(p["ags"])
     if ags:
         query = query.where(p["ags"].in_(ags))
-    return {r.ags: {"parcels": r.parcels, "available_ha": round(r.area_m2 / 10_000, 2)} for r in conn.execute(query)}
+    return {
+        r.ags: {"parcels": r.parcels} | {f"{f}_ha": round(r._mapping[f] / 10_000, 2) for f in rules.FIGURES}
+        for r in conn.execute(query)
+    }
 
 
 def plan_check(conn: Connection, check_id: int) -> dict | None:

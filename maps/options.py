@@ -7,6 +7,7 @@ show exactly the same parcels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pygeofilter import ast
@@ -30,7 +31,7 @@ class MapOptions:
     max_area: float | None = None
     profile: str | None = None  # scoring profile (priority colours, popups)
     top: int = 20  # Prioritätenkarte: how many parcels the list shows
-    metric: str = "available_ha"  # Gemeindeübersicht: available_ha or years_of_supply
+    metric: str = "available_ha"  # Gemeindeübersicht: available_ha, restriction_free_ha, reserve_ha, years_of_supply
     plan_check: int | None = None  # Flächensicherungskarte: show this recorded plan check
     lat: float | None = None  # start view; default: the selection's extent
     lon: float | None = None
@@ -60,7 +61,7 @@ class MapOptions:
             raise OptionError("lat and lon go together")
         return self
 
-    def parcel_filter(self, defaults: dict[str, list[str]] | None = None):
+    def parcel_filter(self, defaults: dict[str, Sequence[str]] | None = None):
         """The filter as a CQL2 syntax tree (None: all parcels). ``defaults`` fill unset code filters."""
         parts = []
         for name in ("category", "availability", "status"):

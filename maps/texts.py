@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from landreg import fields, vocab
+from landreg import fields, rules, vocab
 from landreg.access import PUBLIC, View
 
 LANGS = ("de", "en")
 
 TEXT: dict[str, tuple[str, str]] = {
     "standortkarte": ("Standortkarte", "Site map"),
-    "standortkarte.sub": ("Verfügbare Flächen für Investoren", "Available sites for investors"),
+    "standortkarte.sub": ("Angebotene Flächen für Investoren", "Sites offered to investors"),
     "prioritaetenkarte": ("Prioritätenkarte", "Priority map"),
     "prioritaetenkarte.sub": ("Wo die Wiedernutzung beginnen sollte", "Where reuse should start"),
     "flaechensicherungskarte": ("Flächensicherungskarte", "Safeguarding map"),
@@ -50,8 +50,26 @@ TEXT: dict[str, tuple[str, str]] = {
     "language": ("English", "Deutsch"),
     "shown": ("{n} Flächen gezeigt", "{n} parcels shown"),
     "shown_tiles": ("{n} Flächen (Vektorkacheln)", "{n} parcels (vector tiles)"),
-    "available_ha": ("Verfügbare Reserve (ha)", "Available reserve (ha)"),
+    # the Gemeindeübersicht's figures, named as landreg.rules names them, and what each counts
+    **{f"{figure}_ha": (f"{de}, ha", f"{en}, ha") for figure, (de, en) in rules.LABELS.items()},
+    "available_ha.about": (
+        "Fläche mit dem Status „verfügbar“, alle Kategorien",
+        "area with the status 'available', all categories",
+    ),
+    "restriction_free_ha.about": (
+        "Reserve ohne Restriktionen, die irgendwann verfügbar ist, alle Kategorien",
+        "reserve without restrictions that is available at some time, all categories",
+    ),
+    "reserve_ha.about": (
+        "weder genutzt noch einer anderen Nutzung zugeführt, alle Kategorien",
+        "neither taken up nor lost to another use, all categories",
+    ),
     "years_of_supply": ("Reichweite (Jahre)", "Years of supply"),
+    "years_of_supply.about": (
+        "restriktionsfreie Reserve an Gewerbe- und Industrieflächen ÷ jährliche Inanspruchnahme der letzten {years} Jahre",
+        "restriction-free commercial and industrial reserve ÷ annual take-up of the last {years} years",
+    ),
+    "reserve_count": ("Flächen der Reserve", "Reserve parcels"),
     "no_data": ("keine Angabe", "no data"),
     "pressure": ("Planungsdruck", "Planning pressure"),
     "watch": ("Beobachtungsliste", "Watch list"),

@@ -196,7 +196,7 @@ def test_prioritaetenkarte_lists_the_top_parcels_by_score_with_their_drivers(wor
     assert client.get("/maps/prioritaetenkarte", params={"profile": "nope"}).status_code == 400
 
 
-def test_gemeindeuebersicht_sums_available_reserve_per_municipality(world):
+def test_gemeindeuebersicht_sums_each_figure_per_municipality(world):
     client, _, _ = world
     html = client.get("/maps/gemeindeuebersicht").text
     municipalities = {
@@ -204,9 +204,12 @@ def test_gemeindeuebersicht_sums_available_reserve_per_municipality(world):
     }
     assert len(municipalities) == 53  # the RVR
     assert municipalities["05913000"]["available_ha"] == 1.5  # 3 x 100 m x 50 m; taken-up and hidden excluded
-    assert municipalities["05113000"]["available_ha"] == 6.0  # 300 m x 200 m
+    assert municipalities["05113000"]["available_ha"] == 0  # status potenzial: reserve, not "verfügbar (Status)"
+    assert municipalities["05113000"]["restriction_free_ha"] == 6.0  # 300 m x 200 m
     assert municipalities["05911000"]["available_ha"] == 0
-    assert "Verfügbare Reserve (ha)" in html
+    assert "verfügbar (Status), ha" in html
+    free = client.get("/maps/gemeindeuebersicht", params={"metric": "restriction_free_ha"}).text
+    assert "restriktionsfreie Reserve, ha" in free
     years = client.get("/maps/gemeindeuebersicht", params={"metric": "years_of_supply", "lang": "en"})
     assert years.status_code == 200 and "Years of supply" in years.text and "no data" in years.text
     assert client.get("/maps/gemeindeuebersicht", params={"metric": "beauty"}).status_code == 400
