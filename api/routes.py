@@ -30,6 +30,11 @@ class FigureLabel(BaseModel):
     de: str = Field(description="German label")
     en: str = Field(description="English label")
 
+    @classmethod
+    def of(cls, figure: str) -> FigureLabel:
+        de, en = rules.LABELS[figure]
+        return cls(figure=figure, de=de, en=en)
+
 
 def _figure_key(figure: str) -> str:
     return f"{figure}_area_ha"
@@ -114,5 +119,5 @@ def statistics(
         entry["by_status"] = {STATUS.label(s, lang): n for s, n in (entry.pop("by_status") or {}).items()}
         out.append(StatisticsGroup(**entry))
     sample = any(r["sample"] for r in rows)
-    figures = {_figure_key(f): FigureLabel(figure=f, de=de, en=en) for f, (de, en) in rules.LABELS.items()}
+    figures = {_figure_key(f): FigureLabel.of(f) for f in rules.FIGURES}
     return Statistics(by=groups, note="Beispieldaten" if sample else None, figures=figures, groups=out)

@@ -13,16 +13,108 @@ from typing import Annotated, Any
 import numpy as np
 import shapely
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 from pyproj import Transformer
 from pyproj.exceptions import CRSError
 
 from api.imports import save_upload
+from api.routes import FigureLabel
 from api.security import ERRORS, AuthenticatedDep
 from landreg import STORAGE_SRID
 from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
+from landreg.safeguarding.balance import FIGURES as BALANCE_FIGURES
 
 router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses=ERRORS)
+
+#: A date-time written as Python's isoformat (``+00:00``), as the routes wrote it before they had models.
+IsoDateTime = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
+
+
+class TouchedParcel(BaseModel):
+    id: str = Field(description="the parcel's id")
+    ags: str
+    municipality: str = Field(description="name of the municipality")
+    local_ref: str
+    name: str | None
+    category: str
+    designation: str | None
+    status: str
+    area_m2: float
+    affected_m2: float = Field(description="area of the parcel inside the plan (EPSG:25832)")
+    reserve: bool = Field(description="whether the parcel is Reserve (landreg.rules.is_reserve)")
+    best_score: float | None = Field(description="its best score over the scoring profiles")
+    conflict: str = Field(description="`flaechensicherung` (reserve built over by another use) or `keiner`")
+
+
+class AbstandConflict(BaseModel):
+    id: str
+    ags: str
+    local_ref: str
+    name: str | None
+    category: str
+    status: str
+    distance_m: float = Field(description="distance from the plan area")
+    abstand_class: str = Field(description="the Abstandserlass class the parcel is kept for")
+    required_m: int = Field(description="the distance that class requires")
+    conflict: str = Field(description="`abstandserlass`")
+
+
+class PlanCheckResult(BaseModel):
+    intended_use: str
+    parcels: list[TouchedParcel] = Field(description="industrial/commercial parcels the plan touches")
+    abstand: list[AbstandConflict] = Field(description="industrial parcels too close to planned housing")
+    loss_by_municipality: dict[str, float] = Field(description="m² of reserve lost, by AGS")
+    loss_region_m2: float
+    conflict: bool
+    id: int | None = Field(description="the recorded check (null: not recorded)")
+
+
+class StockGroup(BaseModel):
+    category: str
+    status: str
+    area_m2: float
+    parcels: int
+
+
+class Stock(BaseModel):
+    date: str
+    by_category_status: list[StockGroup]
+    reserve_m2: float = Field(description="Reserve (landreg.rules.is_reserve)")
+    restriction_free_available_m2: float = Field(
+        description="restriktionsfreie Reserve (landreg.rules.is_restriction_free)"
+    )
+    take_up_per_year_m2: float
+    years_of_supply: float | None = Field(description="restriction-free reserve ÷ take-up per year")
+
+
+class Flows(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    additions_m2: float
+    take_up_m2: float
+    lost_m2: float
+    removed_m2: float
+    area_changes_m2: float
+
+
+class Balance(BaseModel):
+    ags: str | None
+    categories: list[str]
+    window_years: float
+    stocks: list[Stock]
+    changes: list[Flows]
+    figures: dict[str, FigureLabel] = Field(description="which figure each area of a stock is")
+
+
+class WatchEntry(BaseModel):
+    reason: str = Field(description="`nutzungsaenderung` or `planpruefung:<conflict>`")
+    parcel_id: str
+    at: IsoDateTime
+    actor: str
+    ags: str
+    local_ref: str
+    name: str | None
+    detail: str
 
 
 class PlanCheckRequest(BaseModel):
@@ -37,7 +129,7 @@ class PlanCheckRequest(BaseModel):
 
 
 @router.post("/plan-checks", status_code=201, summary="Check a proposed plan against industrial land")
-def post_plan_check(request: Request, body: PlanCheckRequest, principal: AuthenticatedDep) -> dict:
+def post_plan_check(request: Request, body: PlanCheckRequest, principal: AuthenticatedDep) -> PlanCheckResult:
     try:
         geom = shapely.geometry.shape(body.geometry)
     except Exception as exc:  # shapely raises several kinds for malformed GeoJSON
@@ -55,7 +147,7 @@ def post_plan_check(request: Request, body: PlanCheckRequest, principal: Authent
             )
         except PlanError as exc:
             raise HTTPException(422, str(exc)) from None
-    return check.as_dict()
+    return PlanCheckResult(**check.as_dict())
 
 
 PLAN_FILES = {".gml", ".xml", ".geojson", ".json", ".gpkg", ".zip", ".fgb", ".kml"}
@@ -71,7 +163,7 @@ def post_plan_check_file(
     layer: Annotated[str | None, Form()] = None,
     crs: Annotated[int | None, Form(description="EPSG code when the file declares none")] = None,
     record: Annotated[bool, Form()] = True,
-) -> dict:
+) -> PlanCheckResult:
     with tempfile.TemporaryDirectory(prefix="landreg-plan-") as tmp:
         path = save_upload(file, Path(tmp), PLAN_FILES)
         with request.app.state.engine.begin() as conn:
@@ -82,7 +174,7 @@ def post_plan_check_file(
                 )
             except PlanError as exc:
                 raise HTTPException(422, str(exc)) from None
-    return check.as_dict()
+    return PlanCheckResult(**check.as_dict())
 
 
 def _instant(value: str) -> dt.datetime:
@@ -97,7 +189,16 @@ def _instant(value: str) -> dt.datetime:
         raise HTTPException(400, f"dates: {value!r} is not an ISO date or date-time") from None
 
 
-@router.get("/balance", summary="Flächenbilanz: stock, additions, take-up, losses, years of supply")
+@router.get(
+    "/balance",
+    summary="Flächenbilanz: stock, additions, take-up, losses, years of supply",
+    description=(
+        "Public, aggregates only; counts every parcel of the registry, published or not. "
+        "`figures` names which figure (`landreg/rules.py`) each area of a stock is."
+    ),
+    response_model=Balance,
+    responses={200: {"content": {"text/csv": {}}, "description": "the stocks as CSV with `f=csv`"}},
+)
 def get_balance(
     request: Request,
     dates: Annotated[str, Query(description="comma-separated ISO dates, ascending (a date: end of that day)")],
@@ -113,7 +214,8 @@ def get_balance(
         except PlanError as exc:
             raise HTTPException(400, str(exc)) from None
     if f == "json":
-        return result
+        figures = {key: FigureLabel.of(figure) for key, figure in BALANCE_FIGURES.items()}
+        return Balance(**result, figures=figures)
     out = io.StringIO()
     fields = ["date", "reserve_m2", "restriction_free_available_m2", "take_up_per_year_m2", "years_of_supply"]
     writer = csv.DictWriter(out, fields, extrasaction="ignore")
@@ -125,6 +227,6 @@ def get_balance(
 @router.get("/watch-list", summary="Industrial land changing away from industrial use, newest first")
 def get_watch_list(
     request: Request, principal: AuthenticatedDep, ags: Annotated[list[str] | None, Query()] = None
-) -> list[dict]:
+) -> list[WatchEntry]:
     with request.app.state.engine.connect() as conn:
         return watch_list(conn, ags)

@@ -14,6 +14,9 @@ from landreg import rules
 from landreg.rules import INDUSTRIAL_CATEGORIES
 from landreg.safeguarding.plans import PlanError
 
+#: Which figure of :data:`landreg.rules.FIGURES` each stock's area is (labels: :data:`landreg.rules.LABELS`).
+FIGURES = {"reserve_m2": "reserve", "restriction_free_available_m2": "restriction_free"}
+
 _STATE_AT = f"""
     SELECT v.parcel_id, v.category, v.status, v.area_m2, v.restriction_class, v.availability,
            {rules.sql(rules.is_reserve, "v")} AS reserve
