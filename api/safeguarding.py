@@ -30,15 +30,20 @@ router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses
 IsoDateTime = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")]
 
 
-class TouchedParcel(BaseModel):
+class CheckedParcel(BaseModel):
+    """An industrial/commercial parcel a plan check names."""
+
     id: str = Field(description="the parcel's id")
     ags: str
-    municipality: str = Field(description="name of the municipality")
     local_ref: str
     name: str | None
     category: str
-    designation: str | None
     status: str
+
+
+class TouchedParcel(CheckedParcel):
+    municipality: str = Field(description="name of the municipality")
+    designation: str | None
     area_m2: float
     affected_m2: float = Field(description="area of the parcel inside the plan (EPSG:25832)")
     reserve: bool = Field(description="whether the parcel is Reserve (landreg.rules.is_reserve)")
@@ -46,13 +51,7 @@ class TouchedParcel(BaseModel):
     conflict: str = Field(description="`flaechensicherung` (reserve built over by another use) or `keiner`")
 
 
-class AbstandConflict(BaseModel):
-    id: str
-    ags: str
-    local_ref: str
-    name: str | None
-    category: str
-    status: str
+class AbstandConflict(CheckedParcel):
     distance_m: float = Field(description="distance from the plan area")
     abstand_class: str = Field(description="the Abstandserlass class the parcel is kept for")
     required_m: int = Field(description="the distance that class requires")
