@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
+from landreg.cli_parcels import parcel_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.db import make_engine, resolve_database_url
 from landreg.localdb import LocalCluster, LocalDatabaseError
@@ -29,6 +30,7 @@ token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no
 app.add_typer(token_app, name="token")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
+app.add_typer(parcel_app, name="parcel")
 
 
 def _fail(message: str) -> typer.Exit:

@@ -26,9 +26,16 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-_spec = importlib.util.spec_from_file_location("m0009", Path(__file__).with_name("0009_abstand_class.py"))
-_m0009 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_m0009)
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_m0009 = _load("m0009", Path(__file__).with_name("0009_abstand_class.py"))
+_history = _load("migrations_history", Path(__file__).parent.parent / "history.py")
 
 VERSIONED = [*_m0009.VERSIONED, "abstand_class"]
 _COLUMNS = ", ".join(VERSIONED)
@@ -55,23 +62,8 @@ def upgrade() -> None:
     ALTER INDEX parcel_version_period_idx RENAME TO parcel_past_version_period_idx;
     COMMENT ON TABLE parcel_past_version IS 'the ended versions of parcels, each valid in [valid_from, valid_to)';
 
-    CREATE VIEW parcel_version AS
-        SELECT parcel_id, version, valid_from, valid_to, actor, {_COLUMNS} FROM parcel_past_version
-        UNION ALL
-        SELECT id, version, updated_at, NULL::timestamptz, updated_by, {_COLUMNS} FROM parcel WHERE retired_at IS NULL;
-    COMMENT ON VIEW parcel_version IS 'every state a parcel ever had, valid in [valid_from, valid_to); open: current';
-
-    -- An update that makes a new version or retires the parcel ends the old version.
-    CREATE OR REPLACE FUNCTION parcel_history_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO parcel_past_version (parcel_id, version, valid_from, valid_to, actor, {_COLUMNS})
-        SELECT o.id, o.version, o.updated_at, coalesce(n.retired_at, n.updated_at), o.updated_by,
-               {", ".join(f"o.{c}" for c in VERSIONED)}
-          FROM new_rows n JOIN old_rows o ON o.id = n.id
-         WHERE o.retired_at IS NULL AND (n.version <> o.version OR n.retired_at IS NOT NULL);
-        RETURN NULL;
-    END $$;
     """)
+    op.execute(_history.history_sql(VERSIONED))
 
 
 def downgrade() -> None:
