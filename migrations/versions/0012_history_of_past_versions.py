@@ -42,7 +42,7 @@ _COLUMNS = ", ".join(VERSIONED)
 
 
 def upgrade() -> None:
-    op.execute(f"""
+    op.execute("""
     DROP TRIGGER parcel_history_after_insert ON parcel;
     DROP FUNCTION parcel_history_after_insert();
 
