@@ -15,6 +15,7 @@ import typer
 
 from landreg import STORAGE_SRID
 from landreg.db import make_engine
+from landreg.rules import label
 from landreg.vocab import CONTEXT_KIND
 
 # The commands import what they need (geopandas, the safeguarding module) when they run: every
@@ -108,7 +109,8 @@ def balance_command(
     for day, stock in zip(dates, result["stocks"]):
         years = "-" if stock["years_of_supply"] is None else f"{stock['years_of_supply']:.1f}"
         typer.echo(
-            f"{day}: reserve {_ha(stock['reserve_m2'])}, restriction-free {_ha(stock['restriction_free_available_m2'])},"
+            f"{day}: {label('reserve', 'en')} {_ha(stock['reserve_m2'])},"
+            f" {label('restriction_free', 'en')} {_ha(stock['restriction_free_available_m2'])},"
             f" take-up {_ha(stock['take_up_per_year_m2'])}/year, years of supply {years}"
         )
     for change in result["changes"]:
