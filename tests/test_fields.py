@@ -1,6 +1,6 @@
 """The field registry is the one list of parcel fields: a new attribute declared there reaches every
 place without other edits; the migration it still needs is exactly what ``migration_sql`` and
-``migrations/history.py`` give."""
+``migrations/schema_history.py`` give."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def load(name, file):
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
     return module
 
-history = load("history", root / "migrations" / "history.py")
+sys.path.insert(0, str(root / "migrations"))  # as migrations/env.py does
+import schema_history as history
 head = load("m0012", root / "migrations" / "versions" / "0012_history_of_past_versions.py")
 new = fields.field("hochwasser_hinweis")
 found = {}

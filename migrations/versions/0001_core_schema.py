@@ -17,6 +17,8 @@ Create Date: 2026-11-21
 """
 
 from alembic import op
+from schema_history import row_history_function
+from schema_triggers import LOCATION_BY_MUNICIPALITY, before_write
 
 revision = "0001"
 down_revision = None
@@ -158,101 +160,9 @@ def upgrade() -> None:
     COMMENT ON TABLE parcel_version IS 'every state a parcel ever had, valid in [valid_from, valid_to)';
     """)
 
-    op.execute(f"""
-    CREATE FUNCTION parcel_before_write() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        unchanged_keys text[] := ARRAY['version', 'area_m2', 'created_at', 'created_by', 'updated_at', 'updated_by'];
-        best record;
-        claimed_name text;
-    BEGIN
-        IF TG_OP = 'UPDATE' THEN
-            IF OLD.retired_at IS NOT NULL THEN
-                RAISE EXCEPTION 'parcel % of municipality % is retired and cannot be changed', OLD.local_ref, OLD.ags
-                    USING ERRCODE = 'check_violation', CONSTRAINT = 'parcel_retired_read_only';
-            END IF;
-            IF (to_jsonb(NEW) - unchanged_keys) = (to_jsonb(OLD) - unchanged_keys) THEN
-                RETURN OLD;  -- nothing changed: the row stays as it was, no new version
-            END IF;
-            NEW.id := OLD.id;
-            NEW.created_at := OLD.created_at;
-            NEW.created_by := OLD.created_by;
-            NEW.updated_at := clock_timestamp();
-            IF NEW.retired_at IS NOT NULL THEN
-                IF (to_jsonb(NEW) - unchanged_keys - ARRAY['retired_at', 'retired_by'])
-                   <> (to_jsonb(OLD) - unchanged_keys - ARRAY['retired_at', 'retired_by']) THEN
-                    RAISE EXCEPTION 'parcel % of municipality %: retiring a parcel cannot change it at the same time', OLD.local_ref, OLD.ags
-                        USING ERRCODE = 'check_violation', CONSTRAINT = 'parcel_retired_read_only';
-                END IF;
-                NEW.retired_at := NEW.updated_at;
-                NEW.updated_by := coalesce(NEW.retired_by, NEW.updated_by);
-                NEW.retired_by := NEW.updated_by;
-                NEW.version := OLD.version;
-                RETURN NEW;
-            END IF;
-            NEW.version := OLD.version + 1;
-        ELSE
-            NEW.created_at := clock_timestamp();
-            NEW.updated_at := NEW.created_at;
-            NEW.updated_by := coalesce(NEW.updated_by, NEW.created_by);
-            NEW.version := 1;
-            NEW.retired_at := NULL;
-            NEW.retired_by := NULL;
-        END IF;
-
-        IF ST_IsEmpty(NEW.geom) THEN
-            RAISE EXCEPTION 'geometry is empty'
-                USING ERRCODE = 'check_violation', COLUMN = 'geom', CONSTRAINT = 'parcel_geom_valid';
-        END IF;
-        IF NOT ST_IsValid(NEW.geom) THEN
-            RAISE EXCEPTION 'geometry is not valid: %', ST_IsValidReason(NEW.geom)
-                USING ERRCODE = 'check_violation', COLUMN = 'geom', CONSTRAINT = 'parcel_geom_valid';
-        END IF;
-
-        IF TG_OP = 'UPDATE' AND NEW.geom = OLD.geom AND NEW.ags IS NOT DISTINCT FROM OLD.ags THEN
-            RETURN NEW;
-        END IF;
-        -- The municipality holding the largest share of the parcel (boundaries are generalised,
-        -- so a parcel on the border may overlap its neighbour a little).
-        SELECT m.ags, m.name,
-               CASE WHEN ST_Covers(m.geom, NEW.geom) THEN 1.0
-                    ELSE ST_Area(ST_Intersection(m.geom, NEW.geom)) / ST_Area(NEW.geom) END AS share
-          INTO best
-          FROM municipality m
-         WHERE ST_Intersects(m.geom, NEW.geom)
-         ORDER BY share DESC
-         LIMIT 1;
-        IF best.ags IS NULL THEN
-            RAISE EXCEPTION 'parcel % lies outside every municipality in the registry', NEW.local_ref
-                USING ERRCODE = 'check_violation', COLUMN = 'geom', CONSTRAINT = 'parcel_in_municipality';
-        END IF;
-        IF NEW.ags IS NULL THEN
-            NEW.ags := best.ags;
-        ELSIF NEW.ags <> best.ags THEN
-            SELECT name INTO claimed_name FROM municipality WHERE ags = NEW.ags;
-            RAISE EXCEPTION 'parcel % lies in % % (% %% of its area), not in the municipality it claims: % %',
-                    NEW.local_ref, best.ags, best.name, round(best.share * 100),
-                    NEW.ags, coalesce(claimed_name, '(unknown AGS)')
-                USING ERRCODE = 'check_violation', COLUMN = 'ags', CONSTRAINT = 'parcel_in_municipality';
-        END IF;
-        RETURN NEW;
-    END $$;
-
-    CREATE FUNCTION parcel_after_write() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' THEN
-            IF NEW.version = OLD.version AND NEW.retired_at IS NOT DISTINCT FROM OLD.retired_at THEN
-                RETURN NULL;  -- an update that changed nothing
-            END IF;
-            UPDATE parcel_version SET valid_to = coalesce(NEW.retired_at, NEW.updated_at)
-             WHERE parcel_id = NEW.id AND valid_to IS NULL;
-            IF NEW.retired_at IS NOT NULL THEN
-                RETURN NULL;
-            END IF;
-        END IF;
-        INSERT INTO parcel_version (parcel_id, version, valid_from, actor, {", ".join(n for n, _ in VERSIONED)})
-        VALUES (NEW.id, NEW.version, NEW.updated_at, NEW.updated_by, {", ".join("NEW." + n for n, _ in VERSIONED)});
-        RETURN NULL;
-    END $$;
+    op.execute(before_write(LOCATION_BY_MUNICIPALITY))
+    op.execute(row_history_function([n for n, _ in VERSIONED]))
+    op.execute("""
 
     CREATE FUNCTION parcel_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN

@@ -11,21 +11,15 @@ Revises: 0010
 Create Date: 2026-11-22
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+from schema_triggers import LOCATION_CHECK, before_write
 
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_spec = importlib.util.spec_from_file_location("m0004", Path(__file__).with_name("0004_fast_location_and_history.py"))
-_m0004 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_m0004)
-
-BEFORE = _m0004._before_write(_m0004.LOCATION_CHECK)
+BEFORE = before_write(LOCATION_CHECK)
 VALIDITY = """
         IF ST_IsEmpty(NEW.geom) THEN"""
 VOUCHED = """

@@ -20,22 +20,16 @@ import importlib.util
 from pathlib import Path
 
 from alembic import op
+from schema_history import history_sql, statement_history_functions
 
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_m0009 = _load("m0009", Path(__file__).with_name("0009_abstand_class.py"))
-_history = _load("migrations_history", Path(__file__).parent.parent / "history.py")
+_spec = importlib.util.spec_from_file_location("m0009", Path(__file__).with_name("0009_abstand_class.py"))
+_m0009 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_m0009)
 
 VERSIONED = [*_m0009.VERSIONED, "abstand_class"]
 _COLUMNS = ", ".join(VERSIONED)
@@ -63,7 +57,7 @@ def upgrade() -> None:
     COMMENT ON TABLE parcel_past_version IS 'the ended versions of parcels, each valid in [valid_from, valid_to)';
 
     """)
-    op.execute(_history.history_sql(VERSIONED))
+    op.execute(history_sql(VERSIONED))
 
 
 def downgrade() -> None:
@@ -83,4 +77,4 @@ def downgrade() -> None:
     CREATE TRIGGER parcel_history_after_insert AFTER INSERT ON parcel
         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION parcel_history_after_insert();
     """)
-    op.execute(_m0009._history_functions(VERSIONED))
+    op.execute(statement_history_functions(VERSIONED))
