@@ -13,9 +13,16 @@ from sqlalchemy import Engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def _config(engine: Engine, connection=None) -> Config:
+def _scripts() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # the migrations import the trigger SQL they share (schema_history, schema_triggers) from there
+    cfg.set_main_option("prepend_sys_path", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def _config(engine: Engine, connection=None) -> Config:
+    cfg = _scripts()
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     if connection is not None:
         cfg.attributes["connection"] = connection
@@ -38,4 +45,4 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    return ScriptDirectory.from_config(_scripts()).get_current_head()

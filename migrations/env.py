@@ -1,15 +1,9 @@
 """Alembic environment: runs the migrations on the connection or URL landreg hands over."""
 
-import sys
-from pathlib import Path
-
 from alembic import context
 from sqlalchemy import create_engine
 
 from landreg.db import resolve_database_url
-
-# the migrations share trigger SQL through modules beside this file (schema_history, schema_triggers)
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 config = context.config
 

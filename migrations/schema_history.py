@@ -1,7 +1,7 @@
 """SQL of the parcel history (SQL:2011 system versioning, migration 0012) for a list of versioned
 columns, so that a migration adding a parcel attribute recreates both with the new list:
 
-    from schema_history import history_sql               # migrations/env.py puts migrations/ on the path
+    from schema_history import history_sql   # alembic's prepend_sys_path puts migrations/ on the path
     op.execute("ALTER TABLE parcel ADD COLUMN x text; ALTER TABLE parcel_past_version ADD COLUMN x text;")
     op.execute(history_sql([*OLD_COLUMNS, "x"]))
 

@@ -1,5 +1,5 @@
-"""Trigger SQL that several migrations create, replace or restore (imported by them: migrations/env.py
-puts this folder on the path). Changing a text here changes what a fresh database gets at every
+"""Trigger SQL that several migrations create, replace or restore (imported by them: alembic's
+prepend_sys_path puts this folder on the path). Changing a text here changes what a fresh database gets at every
 migration that uses it: keep it as it was, and add a new function for a new behaviour.
 """
 

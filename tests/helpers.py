@@ -48,3 +48,38 @@ def live_server(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def database_url(engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def record(engine, *parcels: dict, actor: str = "seed") -> None:
+    """Create parcels (each a dict of ``landreg.parcels.create_parcel`` attributes) and commit."""
+    from sqlalchemy.orm import Session
+
+    from landreg.parcels import create_parcel
+
+    with Session(engine) as session:
+        for attributes in parcels:
+            create_parcel(session, actor, **attributes)
+        session.commit()
+
+
+def bearers(engine, **tokens: tuple) -> dict[str, dict]:
+    """Authorization headers of new tokens: name=(owner, role[, AGS list])."""
+    from landreg.auth import create_token
+
+    with engine.begin() as conn:
+        return {name: {"Authorization": f"Bearer {create_token(conn, *spec)[1]}"} for name, spec in tokens.items()}
+
+
+@contextmanager
+def app_client(engine):
+    """A TestClient of the application on the engine's database (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(database_url(engine))) as client:
+        yield client

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 import shapely
-from sqlalchemy.orm import Session
 
 from api.app import create_app
 from landreg.auth import create_token
-from landreg.parcels import create_parcel
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, live_server, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, database_url, live_server, record, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 PARCELS = 25  # more than one page of 10, to exercise paging
@@ -22,18 +20,19 @@ PARCELS = 25  # more than one page of 10, to exercise paging
 
 @pytest.fixture(scope="module")
 def server(committed_engine):
-    with Session(committed_engine) as session:
-        for i in range(PARCELS):
-            create_parcel(
-                session,
-                "seed",
-                local_ref=f"L{i:02d}",
-                category="bauluecke" if i % 5 else "brachflaeche",
-                publication_allowed=True,
-                geom=shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40),
-            )
-        session.commit()
-    with live_server(create_app(committed_engine.url.render_as_string(hide_password=False))) as url:
+    record(
+        committed_engine,
+        *[
+            {
+                "local_ref": f"L{i:02d}",
+                "category": "bauluecke" if i % 5 else "brachflaeche",
+                "publication_allowed": True,
+                "geom": shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40),
+            }
+            for i in range(PARCELS)
+        ],
+    )
+    with live_server(create_app(database_url(committed_engine))) as url:
         yield url
 
 

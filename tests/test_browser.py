@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 import shapely
-from sqlalchemy.orm import Session
 
 from api.app import create_app
-from landreg.parcels import create_parcel
 from landreg.settings import get_settings
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, live_server, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, database_url, live_server, record, utm
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -30,23 +28,24 @@ X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 
 @pytest.fixture
 def server(committed_db, monkeypatch):
-    with Session(committed_db) as session:
-        for i in range(4):
-            create_parcel(
-                session,
-                "seed",
-                local_ref=f"B{i}",
-                name=f"Gewerbepark Phoenix {i}",
-                category="gewerbeflaeche",
-                status="verfuegbar",
-                availability="kurzfristig",
-                publication_allowed=True,
-                geom=shapely.box(X0 + 150 * i, Y0, X0 + 150 * i + 120, Y0 + 120),
-            )
-        session.commit()
+    record(
+        committed_db,
+        *[
+            {
+                "local_ref": f"B{i}",
+                "name": f"Gewerbepark Phoenix {i}",
+                "category": "gewerbeflaeche",
+                "status": "verfuegbar",
+                "availability": "kurzfristig",
+                "publication_allowed": True,
+                "geom": shapely.box(X0 + 150 * i, Y0, X0 + 150 * i + 120, Y0 + 120),
+            }
+            for i in range(4)
+        ],
+    )
     monkeypatch.setenv("LANDREG_MAP_EMBED_MAX", "0")  # always vector tiles
     get_settings.cache_clear()
-    with live_server(create_app(committed_db.url.render_as_string(hide_password=False))) as url:
+    with live_server(create_app(database_url(committed_db))) as url:
         yield url
     get_settings.cache_clear()
 

@@ -55,8 +55,8 @@ def load(name, file):
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
     return module
 
-sys.path.insert(0, str(root / "migrations"))  # as migrations/env.py does
-import schema_history as history
+sys.path.insert(0, str(root / "migrations"))  # as alembic's prepend_sys_path does
+import schema_history as history  # noqa: E402
 head = load("m0012", root / "migrations" / "versions" / "0012_history_of_past_versions.py")
 new = fields.field("hochwasser_hinweis")
 found = {}

@@ -11,16 +11,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from api.app import create_app
-from landreg.auth import create_token
-from landreg.parcels import create_parcel
 from landreg.scoring import ensure_default_profiles, recompute
 from landreg.settings import get_settings
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, bearers, record, utm
 
 XD, YD = utm(*DORTMUND_REINOLDIKIRCHE)
 XE, YE = utm(*ESSEN_HBF)
@@ -30,60 +25,55 @@ XE, YE = utm(*ESSEN_HBF)
 def world(committed_db):
     """Dortmund: 3 available commercial sites (sample data) and 1 taken up; Essen: 1 brownfield;
     one unpublished Dortmund brownfield with confidential details. All scored."""
-    with Session(committed_db) as session:
-        for i in range(3):
-            create_parcel(
-                session,
-                "seed",
-                local_ref=f"D{i}",
-                name=f"Beispiel-Gewerbefläche Dortmund {i}",
-                category="gewerbeflaeche",
-                status="verfuegbar",
-                availability="kurzfristig",
-                publication_allowed=True,
-                is_sample=True,
-                geom=shapely.box(XD + 200 * i, YD, XD + 200 * i + 100, YD + 50),  # 5,000 m² each
-            )
-        create_parcel(
-            session,
-            "seed",
-            local_ref="D-GONE",
-            category="gewerbeflaeche",
-            status="genutzt",
-            publication_allowed=True,
-            geom=shapely.box(XD, YD + 300, XD + 100, YD + 400),
-        )
-        create_parcel(
-            session,
-            "seed",
-            local_ref="E0",
-            name="Zeche Essen",
-            category="brachflaeche",
-            status="potenzial",
-            availability="mittelfristig",
-            publication_allowed=True,
-            geom=shapely.box(XE, YE, XE + 300, YE + 200),
-        )
-        create_parcel(
-            session,
-            "seed",
-            local_ref="HIDDEN",
-            name="Geheimfläche",
-            category="brachflaeche",
-            status="verfuegbar",
-            availability="kurzfristig",
-            publication_allowed=False,
-            owner_contact="Frau Geheim, 0231 123",
-            internal_notes="nur intern",
-            geom=shapely.box(XD, YD + 600, XD + 80, YD + 660),
-        )
-        session.commit()
+    record(
+        committed_db,
+        *[
+            {
+                "local_ref": f"D{i}",
+                "name": f"Beispiel-Gewerbefläche Dortmund {i}",
+                "category": "gewerbeflaeche",
+                "status": "verfuegbar",
+                "availability": "kurzfristig",
+                "publication_allowed": True,
+                "is_sample": True,
+                "geom": shapely.box(XD + 200 * i, YD, XD + 200 * i + 100, YD + 50),  # 5,000 m² each
+            }
+            for i in range(3)
+        ],
+        {
+            "local_ref": "D-GONE",
+            "category": "gewerbeflaeche",
+            "status": "genutzt",
+            "publication_allowed": True,
+            "geom": shapely.box(XD, YD + 300, XD + 100, YD + 400),
+        },
+        {
+            "local_ref": "E0",
+            "name": "Zeche Essen",
+            "category": "brachflaeche",
+            "status": "potenzial",
+            "availability": "mittelfristig",
+            "publication_allowed": True,
+            "geom": shapely.box(XE, YE, XE + 300, YE + 200),
+        },
+        {
+            "local_ref": "HIDDEN",
+            "name": "Geheimfläche",
+            "category": "brachflaeche",
+            "status": "verfuegbar",
+            "availability": "kurzfristig",
+            "publication_allowed": False,
+            "owner_contact": "Frau Geheim, 0231 123",
+            "internal_notes": "nur intern",
+            "geom": shapely.box(XD, YD + 600, XD + 80, YD + 660),
+        },
+    )
     with committed_db.begin() as conn:
         ensure_default_profiles(conn)
-        token = create_token(conn, "ministerium", "ministry")[1]
+    ministry = bearers(committed_db, ministry=("ministerium", "ministry"))["ministry"]
     recompute(committed_db, "test")
-    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
-        yield client, {"Authorization": f"Bearer {token}"}, committed_db
+    with app_client(committed_db) as client:
+        yield client, ministry, committed_db
 
 
 def _embedded(html: str) -> list[dict]:

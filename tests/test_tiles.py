@@ -8,14 +8,9 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from pyproj import Transformer
-from sqlalchemy.orm import Session
 
-from api.app import create_app
-from landreg.auth import create_token
-from landreg.parcels import create_parcel
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, record, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_MERCATOR = Transformer.from_crs(25832, 3857, always_xy=True)
@@ -27,32 +22,30 @@ TILES = "/collections/parcels/tiles/WebMercatorQuad"
 @pytest.fixture
 def api(committed_db):
     """Six published parcels 100 m apart in Dortmund, one unpublished; a planner's token."""
-    with Session(committed_db) as session:
-        for i in range(6):
-            create_parcel(
-                session,
-                "seed",
-                local_ref=f"T{i}",
-                name=f"Kachelfläche {i}",
-                category="gewerbeflaeche" if i < 4 else "brachflaeche",
-                publication_allowed=True,
-                contamination="verdacht" if i == 0 else None,
-                geom=shapely.box(X0 + 100 * i, Y0, X0 + 100 * i + 60, Y0 + 40),
-            )
-        create_parcel(
-            session,
-            "seed",
-            local_ref="SECRET",
-            category="brachflaeche",
-            publication_allowed=False,
-            internal_notes="nur intern",
-            geom=shapely.box(X0, Y0 + 100, X0 + 50, Y0 + 150),
-        )
-        session.commit()
-    with committed_db.begin() as conn:
-        token = create_token(conn, "planer.do", "planner", ["05913000"])[1]
-    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
-        yield client, {"Authorization": f"Bearer {token}"}
+    record(
+        committed_db,
+        *[
+            {
+                "local_ref": f"T{i}",
+                "name": f"Kachelfläche {i}",
+                "category": "gewerbeflaeche" if i < 4 else "brachflaeche",
+                "publication_allowed": True,
+                "contamination": "verdacht" if i == 0 else None,
+                "geom": shapely.box(X0 + 100 * i, Y0, X0 + 100 * i + 60, Y0 + 40),
+            }
+            for i in range(6)
+        ],
+        {
+            "local_ref": "SECRET",
+            "category": "brachflaeche",
+            "publication_allowed": False,
+            "internal_notes": "nur intern",
+            "geom": shapely.box(X0, Y0 + 100, X0 + 50, Y0 + 150),
+        },
+    )
+    planner = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))["planner"]
+    with app_client(committed_db) as client:
+        yield client, planner
 
 
 def _tile_of(x: float, y: float, z: int) -> morecantile.Tile:
