@@ -10,22 +10,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
+from api import models
 from api.security import ERRORS, AuthenticatedDep, PlannerDep
+from landreg import register
 from landreg.importer import MODES, ImportOptions, ImportRefused, import_file
 
 router = APIRouter(prefix="/imports", tags=["Import"], responses=ERRORS)
 SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".csv", ".xlsx"}
 
 
+def _refused(message: str) -> HTTPException:
+    """A file refused as a whole: 422 like rows rejected. (ImportRefused has no entry in the table of
+    api/errors.py yet; once it has, the route can let it through instead.)"""
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
 def save_upload(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
     name = Path(upload.filename or "upload").name
     if Path(name).suffix.lower() not in allowed:
-        raise HTTPException(
-            422,
-            f"{name}: unsupported file type; send one of {', '.join(sorted(allowed))} (a Shapefile as .zip)",
-        )
+        raise _refused(f"{name}: unsupported file type; send one of {', '.join(sorted(allowed))} (a Shapefile as .zip)")
     target = directory / name
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
@@ -36,7 +40,11 @@ def save_upload(upload: UploadFile, directory: Path, allowed: set[str]) -> Path:
     "",
     summary="Import a parcel file (multipart upload)",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "dry run"}, 422: {"description": "file refused or rows rejected"}},
+    response_model=models.ImportReport,
+    responses={
+        200: {"description": "dry run", "model": models.ImportReport},
+        422: {"description": "file refused (an error) or rows rejected (the report, nothing written)"},
+    },
 )
 def upload(
     request: Request,
@@ -73,33 +81,22 @@ def upload(
             with request.app.state.engine.begin() as conn:
                 report = import_file(conn, path, options)
         except ImportRefused as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise _refused(str(exc)) from None
     code = {"committed": 201, "dry-run": 200}.get(report.status, 422)
     body = report.to_dict()
     body.pop("rejected_file", None)  # a server path; the rejected rows are in "rejections"
     return JSONResponse(json.loads(json.dumps(body, default=str)), status_code=code)
 
 
-@router.get("", summary="Recorded imports, newest first")
+@router.get("", summary="Recorded imports, newest first", response_model=list[models.ImportSummary])
 def list_imports(
     request: Request, principal: AuthenticatedDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict]:
     with request.app.state.engine.connect() as conn:
-        rows = conn.execute(
-            text("""
-            SELECT id, started_at, actor, file_name, sha256, status, rows_read, inserted, changed, unchanged,
-                   rejected, retired
-              FROM import_run WHERE :all OR actor = :actor ORDER BY started_at DESC LIMIT :limit
-        """),
-            {"all": principal.role != "planner", "actor": principal.owner, "limit": limit},
-        ).mappings()
-        return [dict(r) for r in rows]
+        return register.imports(conn, principal, limit)
 
 
 @router.get("/{import_id}", summary="One import with its full report")
 def get_import(request: Request, principal: AuthenticatedDep, import_id: int) -> dict:
     with request.app.state.engine.connect() as conn:
-        row = conn.execute(text("SELECT actor, report FROM import_run WHERE id = :id"), {"id": import_id}).one_or_none()
-    if row is None or (principal.role == "planner" and row.actor != principal.owner):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no import {import_id}")
-    return row.report
+        return register.import_report(conn, principal, import_id)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pyproj import Transformer
 from sqlalchemy.orm import Session
 
-from api import render
+from api import models, render
 from api.security import ERRORS, PlannerDep, ViewDep
 from landreg import STORAGE_SRID, fields, params, register
 from landreg.errors import InvalidParameter, NotFound
@@ -122,7 +122,7 @@ def _lang(request: Request) -> str:
 
 
 # -- landing, conformance, collections ------------------------------------------------------
-@router.get("/", summary="Landing page")
+@router.get("/", summary="Landing page", response_model=models.LandingPage, response_model_exclude_unset=True)
 def landing(request: Request):
     base = _base(request)
     body = {
@@ -148,7 +148,7 @@ def landing(request: Request):
     return body
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", response_model=models.Conformance)
 def conformance(request: Request):
     body = {"conformsTo": CONFORMANCE}
     return (
@@ -192,7 +192,12 @@ def _collection_body(request: Request, conn, collection: Collection) -> dict:
     return body
 
 
-@router.get("/collections", summary="The feature collections")
+@router.get(
+    "/collections",
+    summary="The feature collections",
+    response_model=models.Collections,
+    response_model_exclude_unset=True,
+)
 def collections(request: Request):
     """The registry's collections; a context layer is listed once it holds features (it is loaded
     with ``landreg context load``), while its URLs answer, empty, before that too."""
@@ -205,7 +210,12 @@ def collections(request: Request):
     return HTMLResponse(render.collections(body)) if _format(request) == "html" else body
 
 
-@router.get("/collections/{collectionId}", summary="One feature collection")
+@router.get(
+    "/collections/{collectionId}",
+    summary="One feature collection",
+    response_model=models.CollectionInfo,
+    response_model_exclude_unset=True,
+)
 def collection(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
     c = _collection(collection_id)
     with request.app.state.engine.connect() as conn:
@@ -361,7 +371,12 @@ def item(
     return JSONResponse(feature, media_type=_GEOJSON, headers=headers)
 
 
-@router.get("/collections/parcels/items/{featureId}/history", summary="Every version of a parcel")
+@router.get(
+    "/collections/parcels/items/{featureId}/history",
+    summary="Every version of a parcel",
+    response_model=models.ParcelHistory,
+    response_model_exclude_unset=True,
+)
 def history(request: Request, feature_id: Annotated[uuid.UUID, Path(alias="featureId")], view: ViewDep):
     with request.app.state.engine.connect() as conn:
         versions = register.parcel_history(conn, view, feature_id)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from api import models
 from api.ogc import _base, _collection, _lang, _only
 from api.security import ERRORS, ViewDep
 from landreg import params, tiles
-from landreg.errors import InvalidParameter
+from landreg.errors import InvalidParameter, NotFound
 from landreg.features import source
 from landreg.register import filter_condition
 from landreg.scoring.profiles import current_profile
@@ -28,7 +29,12 @@ _TILE_PARAMS = {"filter", "filter-lang", "filter-crs", "profile"}
 MAX_AGE = 60  # seconds; edits show on maps within a minute
 
 
-@router.get("/tileMatrixSets", summary="Tile matrix sets")
+@router.get(
+    "/tileMatrixSets",
+    summary="Tile matrix sets",
+    response_model=models.TileMatrixSets,
+    response_model_exclude_unset=True,
+)
 def tile_matrix_sets(request: Request):
     href = f"{_base(request)}/tileMatrixSets/WebMercatorQuad"
     return {
@@ -46,11 +52,16 @@ def tile_matrix_sets(request: Request):
 @router.get("/tileMatrixSets/{tileMatrixSetId}", summary="A tile matrix set's definition")
 def tile_matrix_set(tms_id: Annotated[str, Path(alias="tileMatrixSetId")]):
     if tms_id != "WebMercatorQuad":
-        raise HTTPException(404, f"no tile matrix set {tms_id!r}; landreg serves WebMercatorQuad")
+        raise NotFound(f"no tile matrix set {tms_id!r}; landreg serves WebMercatorQuad")
     return tiles.TMS.model_dump(mode="json", exclude_none=True)
 
 
-@router.get("/collections/{collectionId}/tiles", summary="The collection's tilesets")
+@router.get(
+    "/collections/{collectionId}/tiles",
+    summary="The collection's tilesets",
+    response_model=models.Tilesets,
+    response_model_exclude_unset=True,
+)
 def tilesets(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
     c = _collection(collection_id)
     meta = tiles.tileset_metadata(c, _base(request), _lang(request))
@@ -58,7 +69,12 @@ def tilesets(request: Request, collection_id: Annotated[str, Path(alias="collect
     return {"tilesets": [entry], "links": [{"rel": "self", "href": str(request.url), "type": "application/json"}]}
 
 
-@router.get("/collections/{collectionId}/tiles/WebMercatorQuad", summary="The collection's WebMercatorQuad tileset")
+@router.get(
+    "/collections/{collectionId}/tiles/WebMercatorQuad",
+    summary="The collection's WebMercatorQuad tileset",
+    response_model=models.Tileset,
+    response_model_exclude_unset=True,
+)
 def tileset(request: Request, collection_id: Annotated[str, Path(alias="collectionId")]):
     return tiles.tileset_metadata(_collection(collection_id), _base(request), _lang(request))
 

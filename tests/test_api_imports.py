@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api import models
 from api.app import create_app
 from landreg.auth import create_token, revoke_token
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, square_at
@@ -63,13 +64,21 @@ def test_a_planner_imports_for_their_municipality_only(client, tokens, gpkg, com
     assert tuple(row) == ("05913000", "planer.dortmund")
 
 
-def test_the_import_is_listed_for_its_planner(client, tokens, gpkg):
-    upload(client, gpkg, bearer(tokens["dortmund"]), dry_run="true")
+def test_the_import_is_listed_for_its_planner(client, tokens, gpkg, committed_db):
+    dry = upload(client, gpkg, bearer(tokens["dortmund"]), dry_run="true")
     created = upload(client, gpkg, bearer(tokens["dortmund"]), mode="keep-valid").json()
     listed = client.get("/imports", headers=bearer(tokens["dortmund"])).json()
     assert [i["id"] for i in listed] == [created["import_id"]]  # dry runs are not recorded
     report = client.get(f"/imports/{created['import_id']}", headers=bearer(tokens["ministry"])).json()
     assert report["file_name"] == "reserven.gpkg" and report["inserted"] == 1
+    with committed_db.begin() as conn:
+        other = create_token(conn, "planer.essen", "planner", ["05113000"])
+    assert client.get("/imports", headers=bearer(other)).json() == []
+    assert client.get(f"/imports/{created['import_id']}", headers=bearer(other)).status_code == 404
+    # the upload answers are what the OpenAPI document declares (the route returns them as they are)
+    for answer in (dry.json(), created):
+        models.ImportReport.model_validate(answer)
+    assert "rejected_file" not in created  # a server path
 
 
 @pytest.mark.parametrize(
