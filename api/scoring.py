@@ -1,7 +1,10 @@
 """Scoring profiles, rankings, explanations and sensitivity over HTTP.
 
-Everyone may read profiles and the ranking of published parcels; the ministry changes profiles
-(each change a new version, scored at once) and sees sensitivity reports over all parcels.
+Everyone may read profiles, and rankings and explanations of the parcels their view may see
+(:mod:`landreg.access`; an explanation withholds criteria built on confidential fields from those
+who may not see them); the ministry changes profiles (each change a new version, scored at once)
+and sees sensitivity reports over all parcels. Reads use a connection without a transaction
+that writes; only ``PUT`` writes.
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import text
 
-from api.security import ERRORS, MinistryDep, PrincipalDep
-from landreg.scoring import ProfileError, current_profile, explain, ranking, save_profile, sensitivity
+from api import models
+from api.security import ERRORS, MinistryDep, ViewDep
+from landreg.errors import NotFound
+from landreg.scoring import ProfileError, current_profile, ranking, save_profile, sensitivity
 from landreg.scoring.engine import score_profile
+from landreg.scoring.explain import explanation
 from landreg.scoring.profiles import Profile, current_profiles, profile_version
 
 router = APIRouter(prefix="/profiles", tags=["Scoring"], responses=ERRORS)
@@ -35,26 +41,29 @@ def _public(profile: Profile) -> dict:
     }
 
 
-def _profile(conn, name: str) -> Profile:
+def _profile(conn, name: str, version: int | None = None) -> Profile:
+    """The profile's current (or given) version; an unknown one is not found (a refused change is 422)."""
     try:
-        return current_profile(conn, name)
+        return current_profile(conn, name) if version is None else profile_version(conn, name, version)
     except ProfileError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        raise NotFound(str(exc)) from None
 
 
-@router.get("", summary="Current version of every scoring profile")
+@router.get("", summary="Current version of every scoring profile", response_model=list[models.ScoringProfile])
 def list_profiles(request: Request) -> list[dict]:
     with request.app.state.engine.connect() as conn:
         return [_public(p) for p in current_profiles(conn)]
 
 
-@router.get("/{name}", summary="A profile's current version")
+@router.get("/{name}", summary="A profile's current version", response_model=models.ScoringProfile)
 def get_profile(request: Request, name: str) -> dict:
     with request.app.state.engine.connect() as conn:
         return _public(_profile(conn, name))
 
 
-@router.get("/{name}/versions", summary="Every version of a profile, oldest first")
+@router.get(
+    "/{name}/versions", summary="Every version of a profile, oldest first", response_model=list[models.ProfileVersion]
+)
 def list_versions(request: Request, name: str) -> list[dict]:
     with request.app.state.engine.connect() as conn:
         rows = (
@@ -72,16 +81,17 @@ def list_versions(request: Request, name: str) -> list[dict]:
         return [dict(r) for r in rows]
 
 
-@router.get("/{name}/versions/{version}", summary="One version of a profile")
+@router.get("/{name}/versions/{version}", summary="One version of a profile", response_model=models.ScoringProfile)
 def get_version(request: Request, name: str, version: int) -> dict:
     with request.app.state.engine.connect() as conn:
-        try:
-            return _public(profile_version(conn, name, version))
-        except ProfileError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        return _public(_profile(conn, name, version))
 
 
-@router.put("/{name}", summary="Save a profile (a change becomes a new version, scored at once)")
+@router.put(
+    "/{name}",
+    summary="Save a profile (a change becomes a new version, scored at once)",
+    response_model=models.SavedProfile,
+)
 def put_profile(
     request: Request,
     name: str,
@@ -90,32 +100,33 @@ def put_profile(
     purpose: Annotated[str, Body()],
     definition: Annotated[dict, Body()],
 ) -> dict:
-    try:
-        with request.app.state.engine.begin() as conn:
-            profile, notes = save_profile(conn, name, title, purpose, definition, principal.owner)
-            if not any(n.startswith("unchanged") for n in notes):
-                score_profile(conn, profile, principal.owner)
-    except ProfileError as exc:
-        raise HTTPException(422, str(exc)) from None
+    with request.app.state.engine.begin() as conn:  # a ProfileError (refused definition) answers 422
+        profile, notes = save_profile(conn, name, title, purpose, definition, principal.owner)
+        if not any(n.startswith("unchanged") for n in notes):
+            score_profile(conn, profile, principal.owner)
     return {"profile": _public(profile), "notes": notes}
 
 
-@router.get("/{name}/ranking", summary="Ranked parcels (anonymous callers: published parcels only)")
+@router.get(
+    "/{name}/ranking",
+    summary="Ranked parcels among those the caller may see (anonymous callers: published parcels)",
+    response_model=models.Ranking,
+)
 def get_ranking(
     request: Request,
     name: str,
-    principal: PrincipalDep,
+    view: ViewDep,
     ags: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
+    # the score counts every criterion, confidential ones too: a public variant is a later change (issue 20)
     with request.app.state.engine.connect() as conn:
         profile = _profile(conn, name)
-        rows = ranking(conn, profile, ags, category, limit, offset, published_only=principal is None)
+        rows = ranking(conn, profile, ags, category, limit, offset, view=view)
     for r in rows:
         r["parcel_id"] = str(r["parcel_id"])
-        r.pop("publication_allowed")
         r["score"] = round(r["score"], 2)
     return {
         "profile": name,
@@ -125,32 +136,28 @@ def get_ranking(
     }
 
 
-@router.get("/{name}/parcels/{parcel_id}/explanation", summary="Why a parcel scores as it does")
+@router.get(
+    "/{name}/parcels/{parcel_id}/explanation",
+    summary="Why a parcel scores as it does (criteria on confidential fields withheld from who may not see them)",
+    response_model=models.Explanation,
+)
 def get_explanation(
     request: Request,
     name: str,
     parcel_id: uuid.UUID,
-    principal: PrincipalDep,
+    view: ViewDep,
     lang: Annotated[str, Query(pattern="^(de|en)$")] = "de",
 ) -> dict:
-    with request.app.state.engine.begin() as conn:
-        published = conn.execute(
-            text("SELECT publication_allowed FROM parcel WHERE id = :id AND retired_at IS NULL"), {"id": parcel_id}
-        ).scalar_one_or_none()
-        if published is None or (principal is None and not published):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parcel {parcel_id}")
-        try:
-            result = explain(conn, parcel_id, _profile(conn, name), lang)
-        except LookupError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    if principal is None:  # the public view has no contamination details
-        for c in result["criteria"]:
-            if c["key"] == "contamination":
-                c["raw"] = None
-    return result
+    # the score counts every criterion, confidential ones too: a public variant is a later change (issue 20)
+    with request.app.state.engine.connect() as conn:
+        return explanation(conn, view, parcel_id, _profile(conn, name), lang)
 
 
-@router.get("/{name}/sensitivity", summary="How stable the top-N is when each weight changes by ±change")
+@router.get(
+    "/{name}/sensitivity",
+    summary="How stable the top-N is when each weight changes by ±change",
+    response_model=models.Sensitivity,
+)
 def get_sensitivity(
     request: Request,
     name: str,

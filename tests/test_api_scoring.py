@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -19,15 +20,21 @@ X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 @pytest.fixture
 def world(committed_db):
     with Session(committed_db) as session:
-        for ref, dx, published in (("PUB", 0, True), ("SECRET", 300, False)):
+        for ref, dx, published, category, willing in (
+            ("PUB", 0, True, "bauluecke", "unbekannt"),
+            ("SECRET", 300, False, "bauluecke", "unbekannt"),
+            ("NEIN", 600, True, "bauluecke", "nein"),  # excluded by wohnen-bauluecken's owner_objection
+            ("BRACHE", 900, True, "brachflaeche", "ja"),
+        ):
             create_parcel(
                 session,
                 "t",
                 local_ref=ref,
-                category="bauluecke",
+                category=category,
                 publication_allowed=published,
                 availability="kurzfristig",
                 contamination="verdacht",
+                owner_willing=willing,
                 geom=shapely.box(X0 + dx, Y0, X0 + dx + 40, Y0 + 40),
             )
         session.commit()
@@ -65,6 +72,52 @@ def test_explanations_hide_contamination_and_unpublished_parcels_from_the_public
     assert client.get(f"/profiles/wohnen-bauluecken/parcels/{ids['SECRET']}/explanation").status_code == 404
     revitalisation = client.get(f"/profiles/ministerium-revitalisierung/parcels/{ids['PUB']}/explanation")
     assert revitalisation.status_code == 404  # a Baulücke is not ranked by the brownfield profile
+
+
+def ids_of(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {ref: str(i) for ref, i in conn.execute(text("SELECT local_ref, id FROM parcel"))}
+
+
+def test_rankings_cover_the_parcels_the_caller_may_see(world, committed_db):
+    client, _, planner = world
+    with committed_db.begin() as conn:
+        essen = {"Authorization": f"Bearer {create_token(conn, 'planer.essen', 'planner', ['05113000'])[1]}"}
+    refs = {
+        name: [p["local_ref"] for p in client.get("/profiles/wohnen-bauluecken/ranking", headers=h).json()["parcels"]]
+        for name, h in (("dortmund", planner), ("essen", essen))
+    }
+    assert refs == {"dortmund": ["PUB", "SECRET"], "essen": ["PUB"]}  # not another town's unpublished parcel
+
+
+WITHHELD_VALUES = ("raw", "normalised", "contribution", "available", "gain_if_best")
+
+
+@pytest.mark.parametrize(
+    "profile, ref, confidential",
+    [
+        ("wohnen-bauluecken", "NEIN", ["owner_willing", "owner_objection"]),
+        ("ministerium-revitalisierung", "BRACHE", ["contamination", "owner_willing"]),
+    ],
+)
+def test_explanations_withhold_criteria_built_on_confidential_fields(world, committed_db, profile, ref, confidential):
+    client, ministry, planner = world
+    with committed_db.begin() as conn:
+        essen = {"Authorization": f"Bearer {create_token(conn, 'planer.essen', 'planner', ['05113000'])[1]}"}
+    url = f"/profiles/{profile}/parcels/{ids_of(committed_db)[ref]}/explanation"
+    full = client.get(url, headers=ministry).json()
+    assert client.get(url, headers=planner).json() == full  # a planner of the parcel's town sees it all
+    assert full["withheld"] == [] and all(c["withheld"] is None for c in full["criteria"])
+    if ref == "NEIN":
+        assert full["excluded_by"] == ["owner_objection"]
+    for headers, lang, label in (({}, "de", "vertraulich"), (essen, "en", "confidential")):
+        shown = client.get(f"{url}?lang={lang}", headers=headers).json()
+        assert shown["withheld"] == confidential and shown["excluded_by"] == []
+        hidden = [c for c in shown["criteria"] if c["withheld"]]
+        assert {c["key"] for c in hidden} == set(confidential) - {"owner_objection"}
+        assert all(c["withheld"] == label and all(c[k] is None for k in WITHHELD_VALUES) for c in hidden)
+        assert not {h["criterion"] for h in shown["would_help_most"]} & set(confidential)
+        assert not set(shown["not_available"]) & set(confidential)
 
 
 def test_only_the_ministry_changes_profiles_and_a_change_is_a_new_scored_version(world):

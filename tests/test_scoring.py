@@ -8,9 +8,14 @@ import pytest
 import shapely
 from sqlalchemy import text
 
+from landreg import fields
+from landreg.access import FULL, PUBLIC, View
+from landreg.errors import NotFound
 from landreg.parcels import create_parcel, update_parcel
 from landreg.scoring import ProfileError, explain, ranking, rescore, save_profile, sensitivity
+from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import score_profile
+from landreg.scoring.explain import explanation
 from landreg.scoring.profiles import current_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
@@ -236,3 +241,73 @@ def test_sensitivity_reports_top_n_stability(conn, parcels):
     assert report["min_top_n_kept"] == 1.0
     with pytest.raises(ValueError):
         sensitivity(conn, p, change=1.5)
+
+
+def indicator_rows(conn) -> list:
+    return conn.execute(text("SELECT * FROM parcel_indicator ORDER BY parcel_id")).all()
+
+
+def test_an_explanation_computes_stale_indicators_without_storing_them(conn, parcels):
+    p = profile(conn, {"availability": 0.5, "rail_station": 0.5})
+    score_profile(conn, p, "t")  # stores the indicators: no station yet
+    conn.execute(
+        text("""
+        INSERT INTO context_feature (kind, name, source, geom)
+        VALUES ('bahnhof', 'Test Hbf', 'test', ST_SetSRID(ST_MakePoint(:x, :y), 25832))
+    """),
+        {"x": X0 + 100 + 1000, "y": Y0 + 50},
+    )  # the stored indicators are stale now
+    stored = indicator_rows(conn)
+    result = explain(conn, parcels["A"], current_profile(conn, "test"))
+    assert indicator_rows(conn) == stored  # nothing written
+    station = next(c for c in result["criteria"] if c["key"] == "rail_station")
+    assert station["raw"] == pytest.approx(1000.0) and result["coverage"] == 1.0  # computed for the read
+
+    rescore(conn, list(parcels.values()))  # an edit or a scoring run stores them: the same explanation
+    again = explain(conn, parcels["A"], current_profile(conn, "test"))
+    assert (again["stored_score"], again["stored_score_stale"]) == (again["score"], False)
+    assert {k: v for k, v in again.items() if not k.startswith("stored")} == {
+        k: v for k, v in result.items() if not k.startswith("stored")
+    }
+
+
+def test_criteria_and_exclusions_name_the_field_they_are_built_on():
+    confidential = {f.name for f in fields.confidential()}
+    for key, criterion in CATALOGUE.items():
+        assert criterion.layer or criterion.source_field, key
+        assert criterion.confidential == (criterion.source_field in confidential), key
+    assert {k for k, c in CATALOGUE.items() if c.confidential} == {"contamination", "owner_willing"}
+    assert {k for k, e in EXCLUSIONS.items() if e.confidential} == {"owner_objection"}
+
+
+def test_an_explanation_withholds_confidential_criteria_from_views_that_may_not_see_them(conn, session, parcels):
+    update_parcel(session, parcels["B"], "t", owner_willing="nein", contamination="verdacht", publication_allowed=True)
+    p = profile(conn, {**THREE, "contamination": 0.2, "owner_willing": 0.2}, exclusions=["owner_objection"])
+    full = explanation(conn, FULL, parcels["B"], p, "en")
+    assert full["excluded_by"] == ["owner_objection"] and full["withheld"] == []
+    assert {c["key"]: c["raw"] for c in full["criteria"]}["owner_willing"] == "nein"
+    own = explanation(conn, View("planner", ("05913000",)), parcels["B"], p, "en")
+    assert own == full
+    for view in (PUBLIC, View("planner", ("05113000",))):  # the public; a planner of Essen
+        shown = explanation(conn, view, parcels["B"], p, "en")
+        assert shown["excluded_by"] == [] and shown["withheld"] == ["contamination", "owner_willing", "owner_objection"]
+        for c in shown["criteria"]:
+            if c["key"] in ("contamination", "owner_willing"):
+                assert c["withheld"] == "confidential"
+                assert [c[k] for k in ("raw", "normalised", "contribution", "available", "gain_if_best")] == [None] * 5
+            else:
+                assert c["withheld"] is None and c == next(f for f in full["criteria"] if f["key"] == c["key"])
+        assert {h["criterion"] for h in shown["would_help_most"]} <= {"availability", "restriction_class", "size"}
+    with pytest.raises(NotFound):  # A is not published: the public does not see it at all
+        explanation(conn, PUBLIC, parcels["A"], p)
+
+
+def test_rankings_cover_what_the_view_may_see(conn, session, parcels):
+    update_parcel(session, parcels["B"], "t", publication_allowed=True)
+    p = profile(conn, THREE)
+    score_profile(conn, p, "t")
+    assert [r["local_ref"] for r in ranking(conn, p, view=PUBLIC)] == ["B"]
+    assert [r["rank"] for r in ranking(conn, p, view=PUBLIC)] == [1]  # ranked among what the view sees
+    assert [r["local_ref"] for r in ranking(conn, p, view=View("planner", ("05113000",)))] == ["B"]
+    assert [r["local_ref"] for r in ranking(conn, p, view=View("planner", ("05913000",)))] == ["A", "B", "C"]
+    assert [r["local_ref"] for r in ranking(conn, p, ags="05913000", limit=2, offset=1)] == ["B", "C"]

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from landreg import fields
 
 #: Abstandserlass NRW distance classes (I–VII) in metres.
 ABSTAND_CLASSES = {"I": 1500, "II": 1000, "III": 700, "IV": 500, "V": 300, "VI": 200, "VII": 100}
@@ -27,6 +29,10 @@ ABSTAND_CLASSES = {"I": 1500, "II": 1000, "III": 700, "IV": 500, "V": 300, "VI":
 
 class CriterionError(ValueError):
     pass
+
+
+def _confidential(source_field: str | None) -> bool:
+    return source_field is not None and fields.field(source_field).confidential
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,24 @@ class Criterion:
     function: dict  # default value function
     layer: str | None = None  # context layer kind it needs (None: a parcel attribute)
     column: str = ""  # where the raw value is read (parcel or parcel_indicator column)
+    #: The parcel field (:mod:`landreg.fields`) its value is built on; None for distances to the
+    #: context layers, which only need the parcel's outline. Whether the criterion may be shown
+    #: to a caller follows from that field's ``confidential``.
+    source_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.layer is None and self.source_field is None:
+            raise CriterionError(f"criterion {self.key}: name the parcel field it is built on (source_field)")
+        if self.source_field is not None and self.source_field not in fields.names(fields.ALL):
+            raise CriterionError(f"criterion {self.key}: no parcel field {self.source_field!r} in landreg.fields")
 
     def label(self, lang: str = "de") -> str:
         return self.name_en if lang == "en" else self.name_de
+
+    @property
+    def confidential(self) -> bool:
+        """Whether the criterion reveals a confidential fact of the parcel (see :mod:`landreg.access`)."""
+        return _confidential(self.source_field)
 
 
 def _table(values: dict[str, float]) -> dict:
@@ -63,6 +84,7 @@ CATALOGUE: dict[str, Criterion] = {
             "lower",
             _table({"0": 1.0, "1": 0.5, "2": 0.0}),
             column="restriction_class",
+            source_field="restriction_class",
         ),
         Criterion(
             "availability",
@@ -74,6 +96,7 @@ CATALOGUE: dict[str, Criterion] = {
             "sooner",
             _table({"kurzfristig": 1.0, "mittelfristig": 0.6, "langfristig": 0.25, "nicht_verfuegbar": 0.0}),
             column="availability",
+            source_field="availability",
         ),
         Criterion(
             "contamination",
@@ -85,6 +108,7 @@ CATALOGUE: dict[str, Criterion] = {
             "lower risk",
             _table({"keine_bekannt": 1.0, "saniert": 0.8, "untersucht": 0.4, "verdacht": 0.2}),
             column="contamination",
+            source_field="contamination",
         ),
         Criterion(
             "ownership",
@@ -96,6 +120,7 @@ CATALOGUE: dict[str, Criterion] = {
             "simpler",
             _table({"oeffentlich": 1.0, "privat_einzeln": 0.7, "privat_mehrere": 0.3}),
             column="ownership",
+            source_field="ownership",
         ),
         Criterion(
             "owner_willing",
@@ -107,6 +132,7 @@ CATALOGUE: dict[str, Criterion] = {
             "willing",
             _table({"ja": 1.0, "unbekannt": 0.5, "nein": 0.0}),
             column="owner_willing",
+            source_field="owner_willing",
         ),
         Criterion(
             "planning_status",
@@ -126,6 +152,7 @@ CATALOGUE: dict[str, Criterion] = {
                 }
             ),
             column="planning_status",
+            source_field="planning_status",
         ),
         Criterion(
             "servicing",
@@ -137,6 +164,7 @@ CATALOGUE: dict[str, Criterion] = {
             "in place",
             _table({"erschlossen": 1.0, "teilweise": 0.5, "unerschlossen": 0.0}),
             column="servicing",
+            source_field="servicing",
         ),
         Criterion(
             "size",
@@ -148,6 +176,7 @@ CATALOGUE: dict[str, Criterion] = {
             "larger",
             {"type": "linear", "worst": 0.2, "best": 5.0},
             column="area_ha",
+            source_field="area_m2",
         ),
         Criterion(
             "rail_station",
@@ -213,11 +242,24 @@ CATALOGUE: dict[str, Criterion] = {
     ]
 }
 
+
+class Exclusion(NamedTuple):
+    name_de: str
+    name_en: str
+    layer: str | None  # context layer kind it checks
+    column: str | None  # the parcel_indicator column that says whether a parcel lies in it
+    source_field: str | None = None  # the parcel field it reads instead (see Criterion.source_field)
+
+    @property
+    def confidential(self) -> bool:
+        return _confidential(self.source_field)
+
+
 #: Exclusion filters: they remove a parcel from a ranking, they are not weights.
 EXCLUSIONS = {
-    "flood_zone": ("Überschwemmungsgebiet", "Flood zone", "ueberschwemmungsgebiet", "in_flood_zone"),
-    "protected_area": ("Schutzgebiet", "Protected area", "schutzgebiet", "in_protected_area"),
-    "owner_objection": ("Eigentümer lehnt ab", "Owner objects", None, None),
+    "flood_zone": Exclusion("Überschwemmungsgebiet", "Flood zone", "ueberschwemmungsgebiet", "in_flood_zone"),
+    "protected_area": Exclusion("Schutzgebiet", "Protected area", "schutzgebiet", "in_protected_area"),
+    "owner_objection": Exclusion("Eigentümer lehnt ab", "Owner objects", None, None, source_field="owner_willing"),
 }
 
 

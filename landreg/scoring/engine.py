@@ -52,8 +52,18 @@ class Evaluation:
     reference: TopsisReference | None = None
 
 
-def load(conn: Connection, profile: Profile | None, parcel_ids: Sequence | None = None) -> pd.DataFrame:
-    """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile)."""
+def load(
+    conn: Connection,
+    profile: Profile | None,
+    parcel_ids: Sequence | None = None,
+    computing_with: set[str] | None = None,
+) -> pd.DataFrame:
+    """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile).
+
+    The indicators are the stored ones of each parcel's current version; ``computing_with`` (the
+    loaded context layers) computes them in the query instead, storing nothing (for reads of a
+    few parcels whose stored indicators are missing or stale).
+    """
     where = ["p.retired_at IS NULL"]
     params: dict = {}
     if profile and profile.categories:
@@ -62,11 +72,16 @@ def load(conn: Connection, profile: Profile | None, parcel_ids: Sequence | None 
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
+    indicator_join = (
+        "LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version"
+        if computing_with is None
+        else f"LEFT JOIN LATERAL (SELECT {indicators.select_list(computing_with)}) i ON true"
+    )
     query = f"""
         SELECT p.id AS parcel_id, p.version AS parcel_version, p.ags, p.category,
                {", ".join("p." + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
                {", ".join("i." + c for c in indicators.COLUMNS)}
-          FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version
+          FROM parcel p {indicator_join}
          WHERE {" AND ".join(where)}
     """
     if not params:  # all parcels: COPY and a CSV reader are several times faster than row objects
@@ -125,9 +140,9 @@ def evaluate(
     excluded_by: list[list[str]] = [[] for _ in range(len(frame))]
     unchecked = []
     for name in profile.exclusions:
-        _, _, layer, column = EXCLUSIONS[name]
-        if name == "owner_objection":
-            hit = (frame["owner_willing"] == "nein").to_numpy()
+        layer, column = EXCLUSIONS[name].layer, EXCLUSIONS[name].column
+        if name == "owner_objection":  # read from the field the catalogue says it is built on
+            hit = (frame[EXCLUSIONS[name].source_field] == "nein").to_numpy()
         elif layer not in layers:
             unchecked.append(name)
             continue

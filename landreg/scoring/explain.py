@@ -1,17 +1,45 @@
-"""Reading scores: rankings, the explanation of one parcel's score, and how stable a ranking is."""
+"""Reading scores: rankings, the explanation of one parcel's score, and how stable a ranking is.
+
+Reads only: nothing here writes (an explanation whose parcel has no current stored indicators
+computes them in its query). What a caller sees follows :mod:`landreg.access`: rankings and
+explanations cover the parcels the caller's view may see, and a criterion or exclusion built on a
+confidential field (``source_field`` in the catalogue) is withheld from an explanation for a caller
+who may not see that parcel's confidential facts.
+
+The score itself is still computed from every criterion, confidential ones included: a public
+variant of the score (computed from public facts only) is a later change (issue 20). Until then,
+a score shown beside withheld criteria lets one infer what was withheld.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, column, func, or_, select, table, text
 
+from landreg.access import FULL, View, sees_confidential, visible_parcels
+from landreg.errors import NotFound
+from landreg.models import Parcel
 from landreg.scoring import indicators
-from landreg.scoring.criteria import CATALOGUE
+from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import _last_reference, _raw, evaluate, load
 from landreg.scoring.methods import topsis, weighted_sum
 from landreg.scoring.profiles import Profile
+
+_SCORE = table(
+    "parcel_score",
+    column("parcel_id"),
+    column("profile_id"),
+    column("parcel_version"),
+    column("score"),
+    column("coverage"),
+    column("computed_at"),
+)
+_CONTEXT_STATE = table("context_state", column("changed_at"))
+#: How a withheld criterion is labelled, and what of it is left out.
+WITHHELD = {"de": "vertraulich", "en": "confidential"}
+_VALUES = ("raw", "normalised", "contribution", "available", "gain_if_best")
 
 
 def ranking(
@@ -21,37 +49,41 @@ def ranking(
     category: str | None = None,
     limit: int = 20,
     offset: int = 0,
-    published_only: bool = False,
+    view: View = FULL,
 ) -> list[dict]:
-    """Ranked parcels of a profile, with rank overall, in their municipality and in their category."""
-    rows = conn.execute(
-        text("""
-        WITH ranked AS (
-            SELECT s.parcel_id, s.score, s.coverage,
-                   s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale,
-                   p.ags, p.local_ref, p.name, p.category, p.area_m2, p.is_sample, p.publication_allowed,
-                   rank() OVER (ORDER BY s.score DESC) AS rank,
-                   rank() OVER (PARTITION BY p.ags ORDER BY s.score DESC) AS rank_in_municipality,
-                   rank() OVER (PARTITION BY p.category ORDER BY s.score DESC) AS rank_in_category
-              FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
-             WHERE s.profile_id = :profile AND s.score IS NOT NULL AND p.retired_at IS NULL
-               AND (p.publication_allowed OR NOT :published_only)
+    """Ranked parcels of a profile among those ``view`` may see, with rank overall, in their
+    municipality and in their category."""
+    s, p = _SCORE, Parcel
+    ranked = (
+        select(
+            s.c.parcel_id,
+            s.c.score,
+            s.c.coverage,
+            or_(
+                s.c.parcel_version != p.version,
+                s.c.computed_at < select(_CONTEXT_STATE.c.changed_at).scalar_subquery(),
+            ).label("stale"),
+            p.ags,
+            p.local_ref,
+            p.name,
+            p.category,
+            p.area_m2,
+            p.is_sample,
+            func.rank().over(order_by=s.c.score.desc()).label("rank"),
+            func.rank().over(partition_by=p.ags, order_by=s.c.score.desc()).label("rank_in_municipality"),
+            func.rank().over(partition_by=p.category, order_by=s.c.score.desc()).label("rank_in_category"),
         )
-        SELECT * FROM ranked
-         WHERE (CAST(:ags AS text) IS NULL OR ags = :ags) AND (CAST(:category AS text) IS NULL OR category = :category)
-         ORDER BY rank, local_ref
-         LIMIT :limit OFFSET :offset
-    """),
-        {
-            "profile": profile.id,
-            "ags": ags,
-            "category": category,
-            "limit": limit,
-            "offset": offset,
-            "published_only": published_only,
-        },
-    ).mappings()
-    return [dict(r) for r in rows]
+        .join_from(s, p, p.id == s.c.parcel_id)
+        .where(s.c.profile_id == profile.id, s.c.score.is_not(None), visible_parcels(view, p))
+        .cte("ranked")
+    )
+    query = select(ranked)
+    if ags is not None:
+        query = query.where(ranked.c.ags == ags)
+    if category is not None:
+        query = query.where(ranked.c.category == category)
+    query = query.order_by(ranked.c.rank, ranked.c.local_ref).limit(limit).offset(offset)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 @dataclass
@@ -65,18 +97,55 @@ class CriterionExplanation:
     contribution: float | None  # score points this criterion adds
     available: bool
     gain_if_best: float | None  # score points gained if this criterion were at its best
+    withheld: str | None = None  # "vertraulich"/"confidential" where the values are left out
+
+
+def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang: str = "de") -> dict:
+    """The explanation of a parcel's score as ``view`` may see it: NotFound for a parcel the view
+    may not see, and for a view that may not see the parcel's confidential facts, the criteria and
+    exclusions built on a confidential field withheld (see :func:`withhold_confidential`)."""
+    row = conn.execute(
+        select(Parcel.id, sees_confidential(view, Parcel.ags).label("confidential")).where(
+            Parcel.id == parcel_id, visible_parcels(view, Parcel)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no parcel {parcel_id}")
+    result = explain(conn, parcel_id, profile, lang)
+    return result if row.confidential else withhold_confidential(result, profile, lang)
+
+
+def withhold_confidential(result: dict, profile: Profile, lang: str = "de") -> dict:
+    """An explanation without anything of a criterion or an exclusion built on a confidential field:
+    such a criterion keeps its key, label, unit and weight (the profile is public) and is marked
+    withheld; its values, its availability and whether such an exclusion applies are left out.
+
+    The score still counts them (a public variant of the score is a later change, issue 20)."""
+    hidden = {c["key"] for c in result["criteria"] if CATALOGUE[c["key"]].confidential}
+    left_out = dict.fromkeys(_VALUES) | {"withheld": WITHHELD.get(lang, WITHHELD["de"])}
+    criteria = [c | left_out if c["key"] in hidden else c for c in result["criteria"]]
+    return result | {
+        "excluded_by": [e for e in result["excluded_by"] if not EXCLUSIONS[e].confidential],
+        "not_available": [k for k in result["not_available"] if k not in hidden],
+        "criteria": criteria,
+        "would_help_most": [h for h in result["would_help_most"] if h["criterion"] not in hidden],
+        "withheld": [c["key"] for c in criteria if c["key"] in hidden]
+        + [e for e in profile.exclusions if EXCLUSIONS[e].confidential],
+    }
 
 
 def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> dict:
-    """Each criterion's raw value, normalised value, weight and contribution, and what would help most."""
-    indicators.compute(conn, [parcel_id])  # current by construction (cheap for one parcel)
-    frame = load(conn, profile, [parcel_id])
+    """Each criterion's raw value, normalised value, weight and contribution, and what would help most.
+
+    Reads only: the parcel's stored indicators where they are current, else computed in the query."""
+    layers = indicators.loaded_layers(conn)
+    stale = bool(indicators.stale_parcel_ids(conn, [parcel_id]))
+    frame = load(conn, profile, [parcel_id], computing_with=layers if stale else None)
     if frame.empty:
-        raise LookupError(
+        raise NotFound(
             f"parcel {parcel_id} is retired, unknown, or not ranked by profile {profile.name} "
             f"(categories: {', '.join(profile.categories) or 'all'})"
         )
-    layers = indicators.loaded_layers(conn)
     reference = _last_reference(conn, profile) if profile.method == "topsis" else None
     ev = evaluate(profile, frame, layers, reference)
     values, weights = ev.normalised[0], ev.weights
@@ -127,6 +196,7 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
         "not_available": [c.key for c in criteria if not c.available],
         "criteria": [c.__dict__ for c in criteria],
         "would_help_most": [{"criterion": c.key, "label": c.label, "gain": c.gain_if_best} for c in helpful[:3]],
+        "withheld": [],  # criteria and exclusions left out for the caller (see withhold_confidential)
     }
 
 

@@ -53,18 +53,27 @@ def loaded_layers(conn: Connection) -> set[str]:
     return set(conn.execute(text("SELECT DISTINCT kind FROM context_feature")).scalars())
 
 
-def stale_parcel_ids(conn: Connection) -> list:
-    """Current parcels whose indicators are missing, or older than the parcel or the context layers."""
+def stale_parcel_ids(conn: Connection, parcel_ids: Sequence | None = None) -> list:
+    """Current parcels (of ``parcel_ids``, default all) whose indicators are missing, or older than
+    the parcel or the context layers."""
     return list(
         conn.execute(
-            text("""
+            text(f"""
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
-         WHERE p.retired_at IS NULL
+         WHERE p.retired_at IS NULL {"" if parcel_ids is None else "AND p.id = ANY(:ids)"}
            AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
                 OR i.computed_at < (SELECT changed_at FROM context_state))
-    """)
+    """),
+            {} if parcel_ids is None else {"ids": list(parcel_ids)},
         ).scalars()
     )
+
+
+def select_list(layers: set[str]) -> str:
+    """The indicators of the parcel ``p`` as SELECT items named like their columns (NULL where a
+    layer holds no features): stored by :func:`compute`, or read without storing (a LATERAL
+    subquery in :func:`landreg.scoring.engine.load`)."""
+    return ", ".join(f"{expr if kind in layers else 'NULL'} AS {name}" for name, (kind, expr) in _EXPRESSIONS.items())
 
 
 def refresh_stale(conn: Connection) -> int:
@@ -85,7 +94,6 @@ def compute(
     connections can share a full run.
     """
     layers = loaded_layers(conn) if layers is None else layers
-    values = ", ".join(expr if kind in layers else "NULL" for kind, expr in _EXPRESSIONS.values())
     where = ["p.retired_at IS NULL"]
     params: dict = {}
     if parcel_ids is not None:
@@ -98,7 +106,7 @@ def compute(
     return conn.execute(
         text(f"""
         INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, {", ".join(COLUMNS)})
-        SELECT p.id, p.version, clock_timestamp(), {values}
+        SELECT p.id, p.version, clock_timestamp(), {select_list(layers)}
           FROM parcel p
          WHERE {" AND ".join(where)}
         ON CONFLICT (parcel_id) DO UPDATE SET {updates}
