@@ -24,8 +24,19 @@ from sqlalchemy import Connection, text
 
 from landreg.access import ROLES, Principal
 
-__all__ = ["ROLES", "Principal", "TokenError", "TokenUsage", "authenticate", "create_token", "revoke_token"]
+__all__ = [
+    "ROLES",
+    "Principal",
+    "TokenError",
+    "TokenUsage",
+    "authenticate",
+    "create_token",
+    "revoke_token",
+    "rotate_token",
+]
 _PREFIX = "lr_"
+#: How long a new token works unless said otherwise, and the longest that may be said.
+DEFAULT_VALID_DAYS, MAX_VALID_DAYS = 365, 3 * 365
 
 
 class TokenError(ValueError):
@@ -36,10 +47,20 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: Connection, owner: str, role: str, ags: list[str] | None = None) -> tuple[int, str]:
-    """A new token for ``owner``: (id, the token itself, shown only now)."""
+def create_token(
+    conn: Connection,
+    owner: str,
+    role: str,
+    ags: list[str] | None = None,
+    valid_days: int | None = DEFAULT_VALID_DAYS,
+    replaces: int | None = None,
+) -> tuple[int, str]:
+    """A new token for ``owner``: (id, the token itself, shown only now). It expires after
+    ``valid_days`` (None: never, for a service that is rotated by other means)."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if valid_days is not None and not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise TokenError(f"valid days must lie between 1 and {MAX_VALID_DAYS} (or never expire on purpose)")
     ags = sorted(set(ags or []))
     for key in ags:
         if not re.fullmatch(r"\d{8}", key):
@@ -54,17 +75,34 @@ def create_token(conn: Connection, owner: str, role: str, ags: list[str] | None 
     token = _PREFIX + secrets.token_urlsafe(32)
     token_id = conn.execute(
         text("""
-        INSERT INTO api_token (owner, role, ags, token_sha256) VALUES (:owner, :role, :ags, :digest) RETURNING id
+        INSERT INTO api_token (owner, role, ags, token_sha256, expires_at, replaces)
+        VALUES (:owner, :role, :ags, :digest,
+                now() + make_interval(days => CAST(:days AS integer)), :replaces)
+        RETURNING id
     """),
-        {"owner": owner, "role": role, "ags": ags, "digest": _digest(token)},
+        {"owner": owner, "role": role, "ags": ags, "digest": _digest(token), "days": valid_days, "replaces": replaces},
     ).scalar_one()
     return token_id, token
 
 
-def authenticate(conn: Connection, token: str) -> Principal | None:
-    """The principal of a valid, unrevoked token; None otherwise."""
+def rotate_token(conn: Connection, token_id: int, valid_days: int | None = DEFAULT_VALID_DAYS) -> tuple[int, str]:
+    """Replace an active token by a new one for the same owner, role and municipalities; the old one
+    stops working at once."""
     row = conn.execute(
-        text("SELECT id, owner, role, ags FROM api_token WHERE token_sha256 = :digest AND revoked_at IS NULL"),
+        text("SELECT owner, role, ags FROM api_token WHERE id = :id AND revoked_at IS NULL FOR UPDATE"),
+        {"id": token_id},
+    ).one_or_none()
+    if row is None:
+        raise TokenError(f"no active token {token_id}")
+    revoke_token(conn, token_id)
+    return create_token(conn, row.owner, row.role, [a.strip() for a in row.ags], valid_days, replaces=token_id)
+
+
+def authenticate(conn: Connection, token: str) -> Principal | None:
+    """The principal of a valid token (not revoked, not expired); None otherwise."""
+    row = conn.execute(
+        text("""SELECT id, owner, role, ags FROM api_token
+                 WHERE token_sha256 = :digest AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"""),
         {"digest": _digest(token)},
     ).one_or_none()
     if row is None:
@@ -129,6 +167,7 @@ def revoke_token(conn: Connection, token_id: int) -> bool:
 def list_tokens(conn: Connection):
     return conn.execute(
         text("""
-        SELECT id, owner, role, ags, created_at, revoked_at, last_used_at FROM api_token ORDER BY id
+        SELECT id, owner, role, ags, created_at, expires_at, revoked_at, last_used_at, replaces
+          FROM api_token ORDER BY id
     """)
     ).all()

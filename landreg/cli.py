@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from landreg import migrate as migrations
 from landreg.cli_parcels import parcel_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
+from landreg.cli_tokens import token_app
 from landreg.db import make_engine, resolve_database_url
 from landreg.localdb import LocalCluster, LocalDatabaseError
 from landreg.settings import get_settings
@@ -26,7 +27,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
@@ -283,51 +283,6 @@ def export(
     except ExportError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{n} parcels written to {output}")
-
-
-@token_app.command("create")
-def token_create(
-    owner: Annotated[str, typer.Option(help="Person or service the token belongs to (recorded on every write).")],
-    role: Annotated[str, typer.Option(help="planner, ministry or admin.")],
-    ags: Annotated[list[str] | None, typer.Option(help="Municipality (AGS) of a planner; repeat for several.")] = None,
-) -> None:
-    """Create a token; it is shown once, only its hash is stored."""
-    from landreg.auth import TokenError, create_token
-
-    engine = make_engine()
-    _require_schema(engine)
-    try:
-        with engine.begin() as conn:
-            token_id, token = create_token(conn, owner, role, ags)
-    except TokenError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"token {token_id} for {owner} ({role}); keep it, it is not shown again:\n{token}")
-
-
-@token_app.command("list")
-def token_list() -> None:
-    """List tokens (never the tokens themselves)."""
-    from landreg.auth import list_tokens
-
-    engine = make_engine()
-    _require_schema(engine)
-    with engine.connect() as conn:
-        for t in list_tokens(conn):
-            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-            typer.echo(f"{t.id:>4}  {t.owner:<24} {t.role:<9} {','.join(a.strip() for a in t.ags) or '-':<20} {state}")
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `landreg token list`.")]) -> None:
-    """Revoke a token at once."""
-    from landreg.auth import revoke_token
-
-    engine = make_engine()
-    _require_schema(engine)
-    with engine.begin() as conn:
-        if not revoke_token(conn, token_id):
-            raise _fail(f"no active token {token_id}")
-    typer.echo(f"token {token_id} revoked")
 
 
 @app.command()
