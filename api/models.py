@@ -219,6 +219,7 @@ class Explanation(_Model):
     profile: str
     profile_version: int
     method: str
+    variant: str | None  # set where the score is the public variant's (no confidential criteria)
     score: float | None
     stored_score: float | None
     stored_score_stale: bool | None

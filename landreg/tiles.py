@@ -27,12 +27,10 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
-    column,
     func,
     literal,
     literal_column,
     select,
-    table,
 )
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
@@ -41,6 +39,7 @@ from landreg import STORAGE_SRID, fields
 from landreg.access import View
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
+from landreg.scoring.visible import SCORE, visible_score
 from landreg.vocab import CATEGORY
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -55,7 +54,6 @@ GRID_CELLS = 32  # aggregation cells per tile side below DETAIL_ZOOM
 CELL_MARGIN = 3
 NRW_LATITUDE = 51.5
 WEB_MERCATOR = 3857
-_SCORE = table("parcel_score", column("parcel_id"), column("profile_id"), column("score"))
 
 
 class TileError(ValueError):
@@ -145,8 +143,8 @@ def _build(
     score = None
     if with_score:
         profile_id = bindparam("profile_id", type_=Integer)
-        rows = rows.outerjoin(_SCORE, (_SCORE.c.parcel_id == src.id_column) & (_SCORE.c.profile_id == profile_id))
-        score = cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float)
+        rows = rows.outerjoin(SCORE, (SCORE.c.parcel_id == src.id_column) & (SCORE.c.profile_id == profile_id))
+        score = cast(func.round(cast(visible_score(view, src.properties["ags"]), Numeric), 1), Float)
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:
         buffer = CELL_MARGIN * EXTENT // GRID_CELLS

@@ -87,7 +87,7 @@ def prioritaetenkarte(conn: Connection, opts: MapOptions, ctx: Context) -> foliu
     base.configure(m, opts, ctx, names, "score")
     how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
     top = selection.features(conn, limit=opts.top, ranked=True)
-    explained = drivers(conn, profile, [f["id"] for f in top], opts.lang)
+    explained = drivers(conn, profile, [f["id"] for f in top], opts.lang, view=ctx.view)
     for rank, feature in enumerate(top, start=1):
         feature["properties"] |= {"rank": rank, "highlight": True, **explained.get(feature["id"], {})}
     base.add_features(m, top, t("top", opts.lang, n=len(top)))

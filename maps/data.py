@@ -9,16 +9,16 @@ from types import SimpleNamespace
 
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Connection, Date, Float, Numeric, cast, column, func, select, table, text
+from sqlalchemy import Connection, Date, Float, Numeric, cast, func, select, text
 
 from landreg import cql, rules
 from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
+from landreg.scoring.visible import SCORE, visible_score
 from landreg.tiles import tile_properties
 
-_SCORE = table("parcel_score", column("parcel_id"), column("profile_id"), column("score"))
 PARCELS = COLLECTIONS["parcels"]
 
 
@@ -36,12 +36,15 @@ class Selection:
         rows = self.src.query
         if self.profile is not None:
             rows = rows.outerjoin(
-                _SCORE, (_SCORE.c.parcel_id == self.src.id_column) & (_SCORE.c.profile_id == self.profile.id)
+                SCORE, (SCORE.c.parcel_id == self.src.id_column) & (SCORE.c.profile_id == self.profile.id)
             )
         return rows
 
     def _score(self):
-        return cast(func.round(cast(_SCORE.c.score, Numeric), 1), Float).label("score")
+        return cast(func.round(cast(self._visible_score(), Numeric), 1), Float).label("score")
+
+    def _visible_score(self):
+        return visible_score(self.view, self.src.properties["ags"])
 
     def summary(self, conn: Connection) -> dict:
         """Count, data date, whether sample data is among them, and the extent (CRS84).
@@ -80,7 +83,8 @@ class Selection:
         if ids is not None:
             query = query.where(self.src.id_column.in_(ids))
         if ranked:
-            query = query.where(_SCORE.c.score.is_not(None)).order_by(_SCORE.c.score.desc(), self.src.id_column)
+            score = self._visible_score()
+            query = query.where(score.is_not(None)).order_by(score.desc(), self.src.id_column)
         rows = conn.execute(query.limit(limit)).mappings()
         features = []
         for r in rows:

@@ -58,7 +58,9 @@ def test_profiles_are_public(world):
 def test_anonymous_rankings_show_published_parcels_only(world):
     client, ministry, _ = world
     public = client.get("/profiles/wohnen-bauluecken/ranking").json()["parcels"]
-    assert [p["local_ref"] for p in public] == ["PUB"]
+    # NEIN's owner objects: the full ranking excludes it; the public ranking, from public facts only,
+    # must not, or its absence would tell the public what the owner said
+    assert {p["local_ref"] for p in public} == {"PUB", "NEIN"}
     everything = client.get("/profiles/wohnen-bauluecken/ranking", headers=ministry).json()["parcels"]
     assert {p["local_ref"] for p in everything} == {"PUB", "SECRET"}
 
@@ -87,7 +89,8 @@ def test_rankings_cover_the_parcels_the_caller_may_see(world, committed_db):
         name: [p["local_ref"] for p in client.get("/profiles/wohnen-bauluecken/ranking", headers=h).json()["parcels"]]
         for name, h in (("dortmund", planner), ("essen", essen))
     }
-    assert refs == {"dortmund": ["PUB", "SECRET"], "essen": ["PUB"]}  # not another town's unpublished parcel
+    # not another town's unpublished parcel; Essen sees Dortmund's owner objection (NEIN) as the public does
+    assert refs == {"dortmund": ["PUB", "SECRET"], "essen": ["NEIN", "PUB"]}
 
 
 WITHHELD_VALUES = ("raw", "normalised", "contribution", "available", "gain_if_best")
@@ -131,8 +134,10 @@ def test_only_the_ministry_changes_profiles_and_a_change_is_a_new_scored_version
     assert client.put("/profiles/wohnen-bauluecken", json=body, headers=planner).status_code == 403
     saved = client.put("/profiles/wohnen-bauluecken", json=body, headers=ministry).json()
     assert saved["profile"]["version"] == 2 and "normalised" in saved["notes"][0]
-    ranked = client.get("/profiles/wohnen-bauluecken/ranking").json()
+    ranked = client.get("/profiles/wohnen-bauluecken/ranking", headers=ministry).json()
     assert ranked["version"] == 2 and ranked["parcels"][0]["score"] == pytest.approx(75.0)  # (1 + 0.5) / 2
+    public = client.get("/profiles/wohnen-bauluecken/ranking").json()  # owner_willing is confidential:
+    assert public["version"] == 2 and public["parcels"][0]["score"] == pytest.approx(100.0)  # availability alone
     assert [v["version"] for v in client.get("/profiles/wohnen-bauluecken/versions").json()] == [1, 2]
     bad = dict(body, definition={"criteria": {"availability": -1}})
     assert client.put("/profiles/wohnen-bauluecken", json=bad, headers=ministry).status_code == 422

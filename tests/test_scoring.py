@@ -6,7 +6,7 @@ import math
 
 import pytest
 import shapely
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from landreg import fields
 from landreg.access import FULL, PUBLIC, View
@@ -296,7 +296,12 @@ def test_an_explanation_withholds_confidential_criteria_from_views_that_may_not_
                 assert c["withheld"] == "confidential"
                 assert [c[k] for k in ("raw", "normalised", "contribution", "available", "gain_if_best")] == [None] * 5
             else:
-                assert c["withheld"] is None and c == next(f for f in full["criteria"] if f["key"] == c["key"])
+                same = next(f for f in full["criteria"] if f["key"] == c["key"])
+                assert c["withheld"] is None and (c["raw"], c["normalised"]) == (same["raw"], same["normalised"])
+        # the score shown is the public variant's: its contributions add up to it, none from a withheld criterion
+        assert shown["variant"] and shown["score"] == pytest.approx(
+            sum(c["contribution"] or 0 for c in shown["criteria"]), abs=0.05
+        )
         assert {h["criterion"] for h in shown["would_help_most"]} <= {"availability", "restriction_class", "size"}
     with pytest.raises(NotFound):  # A is not published: the public does not see it at all
         explanation(conn, PUBLIC, parcels["A"], p)
@@ -311,3 +316,27 @@ def test_rankings_cover_what_the_view_may_see(conn, session, parcels):
     assert [r["local_ref"] for r in ranking(conn, p, view=View("planner", ("05113000",)))] == ["B"]
     assert [r["local_ref"] for r in ranking(conn, p, view=View("planner", ("05913000",)))] == ["A", "B", "C"]
     assert [r["local_ref"] for r in ranking(conn, p, ags="05913000", limit=2, offset=1)] == ["B", "C"]
+
+
+def test_the_public_score_does_not_depend_on_a_confidential_value(conn, session, parcels):
+    """Whatever the contamination and the owner's willingness, the public sees the same score (and a
+    score at all: an owner objection excludes the parcel only from the full ranking)."""
+    from landreg.scoring.visible import SCORE
+
+    update_parcel(session, parcels["B"], "t", publication_allowed=True)
+    p = profile(conn, {**THREE, "contamination": 0.3, "owner_willing": 0.3}, exclusions=["owner_objection"])
+    seen = set()
+    for contamination, willing in (("keine_bekannt", "ja"), ("verdacht", "nein"), ("saniert", "unbekannt")):
+        update_parcel(session, parcels["B"], "t", contamination=contamination, owner_willing=willing)
+        score_profile(conn, p, "t")
+        full, public = conn.execute(
+            select(SCORE.c.score, SCORE.c.public_score).where(
+                SCORE.c.parcel_id == parcels["B"], SCORE.c.profile_id == p.id
+            )
+        ).one()
+        assert (full is None) == (willing == "nein")  # the full ranking excludes an objection
+        seen.add(round(public, 6))
+        shown = explanation(conn, PUBLIC, parcels["B"], p)
+        assert shown["score"] == pytest.approx(public, abs=0.01) and shown["excluded_by"] == []
+        assert [r["score"] for r in ranking(conn, p, view=PUBLIC)] == [pytest.approx(public)]
+    assert len(seen) == 1

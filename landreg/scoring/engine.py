@@ -50,6 +50,37 @@ class Evaluation:
     unavailable: list[str] = field(default_factory=list)  # criteria whose layer is missing
     unchecked_exclusions: list[str] = field(default_factory=list)
     reference: TopsisReference | None = None
+    public: PublicVariant | None = None
+
+
+@dataclass
+class PublicVariant:
+    """The same profile computed from public facts only: criteria built on a confidential field
+    count as not available (their weight is shared out among the others, as for a missing layer),
+    and exclusions built on one are not applied. Neither the score nor its absence then depends on
+    a confidential value, so it may be shown to anyone who sees the parcel."""
+
+    scores: np.ndarray
+    excluded_by: list[list[str]]
+    reference: TopsisReference | None = None
+
+
+def public_variant(
+    profile: Profile, criteria: list[str], normalised: np.ndarray, weights: np.ndarray, excluded_by: list[list[str]],
+    reference: TopsisReference | None = None,
+) -> PublicVariant:  # fmt: skip
+    hidden = np.array([CATALOGUE[c].confidential for c in criteria], dtype=bool)
+    values = normalised.copy()
+    values[:, hidden] = np.nan
+    if profile.method == "topsis":
+        reference = reference or TopsisReference.of(values, weights)
+        scores = topsis(values, weights, reference)
+    else:
+        scores = weighted_sum(values, weights)
+    public_excluded = [[e for e in names if not EXCLUSIONS[e].confidential] for names in excluded_by]
+    if len(values):
+        scores = np.where([bool(e) for e in public_excluded], np.nan, scores)
+    return PublicVariant(scores, public_excluded, reference)
 
 
 def load(
@@ -115,7 +146,11 @@ def _raw(frame: pd.DataFrame, key: str, profile: Profile) -> np.ndarray:
 
 
 def evaluate(
-    profile: Profile, frame: pd.DataFrame, layers: set[str], reference: TopsisReference | None = None
+    profile: Profile,
+    frame: pd.DataFrame,
+    layers: set[str],
+    reference: TopsisReference | None = None,
+    public_reference: TopsisReference | None = None,
 ) -> Evaluation:
     criteria = list(profile.weights)
     weights = np.array([profile.weights[c] for c in criteria])
@@ -150,6 +185,7 @@ def evaluate(
             hit = frame[column].fillna(False).to_numpy(dtype=bool)
         for i in np.flatnonzero(hit):
             excluded_by[i].append(name)
+    public = public_variant(profile, criteria, normalised, weights, excluded_by, public_reference)
     scores = np.where([bool(e) for e in excluded_by], np.nan, scores) if len(frame) else scores
     return Evaluation(
         profile,
@@ -163,6 +199,7 @@ def evaluate(
         unavailable,
         unchecked,
         reference,
+        public,
     )
 
 
@@ -176,26 +213,32 @@ def _store(conn: Connection, evaluation: Evaluation) -> None:
             "score": np.round(evaluation.scores, 6),
             "coverage": evaluation.coverage,
             "excluded_by": ["{" + ",".join(e) + "}" for e in evaluation.excluded_by],
+            "public_score": np.round(evaluation.public.scores, 6),
+            "public_excluded_by": ["{" + ",".join(e) + "}" for e in evaluation.public.excluded_by],
         }
     )
     buffer = io.StringIO()
     rows.to_csv(buffer, index=False, header=False, na_rep="")  # empty field: NULL in COPY's CSV format
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(
-        "COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by) "
-        "FROM STDIN (FORMAT csv)"
+        "COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by, public_score, "
+        "public_excluded_by) FROM STDIN (FORMAT csv)"
     ) as copy:
         copy.write(buffer.getvalue())
 
 
-def _last_reference(conn: Connection, profile: Profile) -> TopsisReference | None:
+def _last_reference(conn: Connection, profile: Profile) -> tuple[TopsisReference | None, TopsisReference | None]:
+    """The TOPSIS references of the profile's last full run: of the profile and of its public variant."""
     data = conn.execute(
         text("""
         SELECT reference FROM scoring_run WHERE profile_id = :p ORDER BY finished_at DESC LIMIT 1
     """),
         {"p": profile.id},
     ).scalar_one_or_none()
-    return TopsisReference.from_json(data) if data else None
+    if not data:
+        return None, None
+    public = data.get("public")
+    return TopsisReference.from_json(data), TopsisReference.from_json(public) if public else None
 
 
 def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.DataFrame | None = None) -> Evaluation:
@@ -214,6 +257,8 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
     conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": profile.id})
     _store(conn, evaluation)
     reference = evaluation.reference.to_json() if evaluation.reference else {}
+    if evaluation.public.reference is not None:
+        reference["public"] = evaluation.public.reference.to_json()
     conn.execute(
         text("""
         INSERT INTO scoring_run (profile_id, actor, parcels, reference) VALUES (:p, :actor, :n, CAST(:ref AS jsonb))
@@ -279,8 +324,8 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
     for profile in profiles:
         frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
         if len(frame):
-            reference = _last_reference(conn, profile) if profile.method == "topsis" else None
-            _store(conn, evaluate(profile, frame.reset_index(drop=True), layers, reference))
+            references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)
+            _store(conn, evaluate(profile, frame.reset_index(drop=True), layers, *references))
 
 
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:

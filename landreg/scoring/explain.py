@@ -2,13 +2,10 @@
 
 Reads only: nothing here writes (an explanation whose parcel has no current stored indicators
 computes them in its query). What a caller sees follows :mod:`landreg.access`: rankings and
-explanations cover the parcels the caller's view may see, and a criterion or exclusion built on a
-confidential field (``source_field`` in the catalogue) is withheld from an explanation for a caller
-who may not see that parcel's confidential facts.
-
-The score itself is still computed from every criterion, confidential ones included: a public
-variant of the score (computed from public facts only) is a later change (issue 20). Until then,
-a score shown beside withheld criteria lets one infer what was withheld.
+explanations cover the parcels the caller's view may see. A caller who may not see a parcel's
+confidential facts sees the score of the profile's public variant (:mod:`landreg.scoring.visible`):
+computed without the criteria and exclusions built on a confidential field, which its explanation
+lists as withheld, so that nothing shown depends on a confidential value.
 """
 
 from __future__ import annotations
@@ -24,22 +21,13 @@ from landreg.models import Parcel
 from landreg.scoring import indicators
 from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import _last_reference, _raw, evaluate, load
-from landreg.scoring.methods import topsis, weighted_sum
+from landreg.scoring.methods import coverage, topsis, weighted_sum
 from landreg.scoring.profiles import Profile
+from landreg.scoring.visible import PUBLIC_VARIANT, SCORE, sees_full_score, visible_score
 
-_SCORE = table(
-    "parcel_score",
-    column("parcel_id"),
-    column("profile_id"),
-    column("parcel_version"),
-    column("score"),
-    column("coverage"),
-    column("computed_at"),
-)
 _CONTEXT_STATE = table("context_state", column("changed_at"))
 #: How a withheld criterion is labelled, and what of it is left out.
 WITHHELD = {"de": "vertraulich", "en": "confidential"}
-_VALUES = ("raw", "normalised", "contribution", "available", "gain_if_best")
 
 
 def ranking(
@@ -53,11 +41,12 @@ def ranking(
 ) -> list[dict]:
     """Ranked parcels of a profile among those ``view`` may see, with rank overall, in their
     municipality and in their category."""
-    s, p = _SCORE, Parcel
+    s, p = SCORE, Parcel
+    score = visible_score(view, p.ags)
     ranked = (
         select(
             s.c.parcel_id,
-            s.c.score,
+            score.label("score"),
             s.c.coverage,
             or_(
                 s.c.parcel_version != p.version,
@@ -69,12 +58,12 @@ def ranking(
             p.category,
             p.area_m2,
             p.is_sample,
-            func.rank().over(order_by=s.c.score.desc()).label("rank"),
-            func.rank().over(partition_by=p.ags, order_by=s.c.score.desc()).label("rank_in_municipality"),
-            func.rank().over(partition_by=p.category, order_by=s.c.score.desc()).label("rank_in_category"),
+            func.rank().over(order_by=score.desc()).label("rank"),
+            func.rank().over(partition_by=p.ags, order_by=score.desc()).label("rank_in_municipality"),
+            func.rank().over(partition_by=p.category, order_by=score.desc()).label("rank_in_category"),
         )
         .join_from(s, p, p.id == s.c.parcel_id)
-        .where(s.c.profile_id == profile.id, s.c.score.is_not(None), visible_parcels(view, p))
+        .where(s.c.profile_id == profile.id, score.is_not(None), visible_parcels(view, p))
         .cte("ranked")
     )
     query = select(ranked)
@@ -95,15 +84,15 @@ class CriterionExplanation:
     normalised: float | None
     weight: float
     contribution: float | None  # score points this criterion adds
-    available: bool
+    available: bool | None  # None: withheld
     gain_if_best: float | None  # score points gained if this criterion were at its best
     withheld: str | None = None  # "vertraulich"/"confidential" where the values are left out
 
 
 def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang: str = "de") -> dict:
-    """The explanation of a parcel's score as ``view`` may see it: NotFound for a parcel the view
-    may not see, and for a view that may not see the parcel's confidential facts, the criteria and
-    exclusions built on a confidential field withheld (see :func:`withhold_confidential`)."""
+    """The explanation of the score ``view`` sees of a parcel: NotFound for a parcel the view may not
+    see; the public variant's (criteria and exclusions built on a confidential field withheld) for a
+    view that may not see the parcel's confidential facts."""
     row = conn.execute(
         select(Parcel.id, sees_confidential(view, Parcel.ags).label("confidential")).where(
             Parcel.id == parcel_id, visible_parcels(view, Parcel)
@@ -111,31 +100,12 @@ def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang:
     ).one_or_none()
     if row is None:
         raise NotFound(f"no parcel {parcel_id}")
-    result = explain(conn, parcel_id, profile, lang)
-    return result if row.confidential else withhold_confidential(result, profile, lang)
+    return explain(conn, parcel_id, profile, lang, public=not row.confidential)
 
 
-def withhold_confidential(result: dict, profile: Profile, lang: str = "de") -> dict:
-    """An explanation without anything of a criterion or an exclusion built on a confidential field:
-    such a criterion keeps its key, label, unit and weight (the profile is public) and is marked
-    withheld; its values, its availability and whether such an exclusion applies are left out.
-
-    The score still counts them (a public variant of the score is a later change, issue 20)."""
-    hidden = {c["key"] for c in result["criteria"] if CATALOGUE[c["key"]].confidential}
-    left_out = dict.fromkeys(_VALUES) | {"withheld": WITHHELD.get(lang, WITHHELD["de"])}
-    criteria = [c | left_out if c["key"] in hidden else c for c in result["criteria"]]
-    return result | {
-        "excluded_by": [e for e in result["excluded_by"] if not EXCLUSIONS[e].confidential],
-        "not_available": [k for k in result["not_available"] if k not in hidden],
-        "criteria": criteria,
-        "would_help_most": [h for h in result["would_help_most"] if h["criterion"] not in hidden],
-        "withheld": [c["key"] for c in criteria if c["key"] in hidden]
-        + [e for e in profile.exclusions if EXCLUSIONS[e].confidential],
-    }
-
-
-def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> dict:
-    """Each criterion's raw value, normalised value, weight and contribution, and what would help most.
+def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de", public: bool = False) -> dict:
+    """Each criterion's raw value, normalised value, weight and contribution, and what would help most;
+    ``public``: of the public variant, with the criteria built on a confidential field withheld.
 
     Reads only: the parcel's stored indicators where they are current, else computed in the query."""
     layers = indicators.loaded_layers(conn)
@@ -146,18 +116,25 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
             f"parcel {parcel_id} is retired, unknown, or not ranked by profile {profile.name} "
             f"(categories: {', '.join(profile.categories) or 'all'})"
         )
-    reference = _last_reference(conn, profile) if profile.method == "topsis" else None
-    ev = evaluate(profile, frame, layers, reference)
-    values, weights = ev.normalised[0], ev.weights
-    covered = float(ev.coverage[0])
-    base = _score(profile, values[None, :], weights, ev)[0]
+    references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)
+    ev = evaluate(profile, frame, layers, *references)
+    hidden = [public and CATALOGUE[key].confidential for key in ev.criteria]
+    values, weights = np.where(hidden, np.nan, ev.normalised[0]), ev.weights
+    reference = ev.public.reference if public else ev.reference
+    score = ev.public.scores[0] if public else ev.scores[0]
+    excluded = ev.public.excluded_by[0] if public else ev.excluded_by[0]
+    covered = float(coverage(values[None, :], weights)[0])
+    base = _score(profile, values[None, :], weights, reference)[0]
     criteria = []
     for j, key in enumerate(ev.criteria):
+        if hidden[j]:
+            criteria.append(_withheld(key, weights[j], lang))
+            continue
         v = values[j]
         available = not np.isnan(v)
         improved = values.copy()
         improved[j] = 1.0
-        gain = _score(profile, improved[None, :], weights, ev)[0] - base if available else None
+        gain = _score(profile, improved[None, :], weights, reference)[0] - base if available else None
         raw = _raw(frame, key, profile)[0]
         criteria.append(
             CriterionExplanation(
@@ -175,8 +152,8 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
             )
         )
     stored = conn.execute(
-        text("""
-        SELECT s.score, s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
+        text(f"""
+        SELECT s.{"public_score" if public else "score"} AS score, s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
           FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
          WHERE s.profile_id = :p AND s.parcel_id = :id
     """),
@@ -188,20 +165,26 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de") -> 
         "profile": profile.name,
         "profile_version": profile.version,
         "method": profile.method,
-        "score": None if np.isnan(ev.scores[0]) else round(float(ev.scores[0]), 2),
+        "variant": PUBLIC_VARIANT.get(lang, PUBLIC_VARIANT["de"]) if public else None,
+        "score": None if np.isnan(score) else round(float(score), 2),
         "stored_score": None if stored is None or stored.score is None else round(stored.score, 2),
         "stored_score_stale": None if stored is None else stored.stale,
         "coverage": round(covered, 4),
-        "excluded_by": ev.excluded_by[0],
-        "not_available": [c.key for c in criteria if not c.available],
+        "excluded_by": excluded,
+        "not_available": [c.key for c in criteria if c.available is False],
         "criteria": [c.__dict__ for c in criteria],
         "would_help_most": [{"criterion": c.key, "label": c.label, "gain": c.gain_if_best} for c in helpful[:3]],
-        "withheld": [],  # criteria and exclusions left out for the caller (see withhold_confidential)
+        "withheld": [c.key for c in criteria if c.withheld]
+        + ([e for e in profile.exclusions if EXCLUSIONS[e].confidential] if public else []),
     }
 
 
-def drivers(conn: Connection, profile: Profile, parcel_ids: list, lang: str = "de", top: int = 3) -> dict[str, dict]:
-    """For many parcels at once: the criteria that add most to each score, and the main weakness.
+def drivers(
+    conn: Connection, profile: Profile, parcel_ids: list, lang: str = "de", top: int = 3, view: View = FULL
+) -> dict[str, dict]:
+    """For many parcels at once: the criteria that add most to the score ``view`` sees of each, and
+    the main weakness (of the public variant where the view may not see the confidential facts:
+    a criterion built on a confidential field is then never named).
 
     Strengths are ranked by weight x normalised value (in a weighted sum, the score points the
     criterion adds); the weakness is the criterion whose shortfall costs most (weight x (1 - value)).
@@ -209,14 +192,17 @@ def drivers(conn: Connection, profile: Profile, parcel_ids: list, lang: str = "d
     frame = load(conn, profile, parcel_ids)
     if frame.empty:
         return {}
-    reference = _last_reference(conn, profile) if profile.method == "topsis" else None
-    ev = evaluate(profile, frame, indicators.loaded_layers(conn), reference)
-    strength = ev.weights * ev.normalised  # NaN where a criterion could not be evaluated
-    shortfall = ev.weights * (1 - ev.normalised)
+    references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)
+    ev = evaluate(profile, frame, indicators.loaded_layers(conn), *references)
+    confidential = np.array([CATALOGUE[key].confidential for key in ev.criteria], dtype=bool)
+    public_rows = np.array([not sees_full_score(view, ags) for ags in frame["ags"]], dtype=bool)
+    values = np.where(public_rows[:, None] & confidential[None, :], np.nan, ev.normalised)
+    strength = ev.weights * values  # NaN where a criterion could not be evaluated or is withheld
+    shortfall = ev.weights * (1 - values)
     labels = [CATALOGUE[key].label(lang) for key in ev.criteria]
     result = {}
     for i, parcel_id in enumerate(frame["parcel_id"].astype(str)):
-        covered = ev.coverage[i] or 1.0
+        covered = coverage(values[i : i + 1], ev.weights)[0] or 1.0
         order = [j for j in np.argsort(-np.nan_to_num(strength[i], nan=-1.0)) if strength[i, j] > 0][:top]
         points = 100 / covered if profile.method == "weighted_sum" else None
         worst = int(np.nanargmax(shortfall[i])) if not np.all(np.isnan(shortfall[i])) else None
@@ -229,10 +215,20 @@ def drivers(conn: Connection, profile: Profile, parcel_ids: list, lang: str = "d
     return result
 
 
-def _score(profile: Profile, values: np.ndarray, weights: np.ndarray, ev) -> np.ndarray:
+def _score(profile: Profile, values: np.ndarray, weights: np.ndarray, reference) -> np.ndarray:
     if profile.method == "topsis":
-        return topsis(values, weights, ev.reference)
+        return topsis(values, weights, reference)
     return weighted_sum(values, weights)
+
+
+def _withheld(key: str, weight: float, lang: str) -> CriterionExplanation:
+    """A criterion built on a confidential field, for a caller who may not see it: the profile is
+    public (key, label, unit, weight), the parcel's values are not."""
+    criterion = CATALOGUE[key]
+    return CriterionExplanation(
+        key, criterion.label(lang), criterion.unit, None, None, round(float(weight), 4), None, None, None,
+        WITHHELD.get(lang, WITHHELD["de"]),
+    )  # fmt: skip
 
 
 def sensitivity(conn: Connection, profile: Profile, change: float = 0.2, top: int = 20) -> dict:

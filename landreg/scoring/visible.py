@@ -1,0 +1,48 @@
+"""Which score a caller sees: defined once for rankings, explanations, tiles and maps.
+
+A view that sees a parcel's confidential facts (:func:`landreg.access.sees_confidential`) sees the
+profile's score; every other view sees the score of the profile's public variant, computed from
+public facts only (see :class:`landreg.scoring.engine.PublicVariant`), so that neither a score nor
+a missing score gives a confidential value away.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, column, table
+from sqlalchemy.sql.elements import ColumnElement
+
+from landreg.access import View, own_municipality
+
+#: The stored scores (one row per profile and parcel).
+SCORE = table(
+    "parcel_score",
+    column("parcel_id"),
+    column("profile_id"),
+    column("parcel_version"),
+    column("score"),
+    column("coverage"),
+    column("excluded_by"),
+    column("computed_at"),
+    column("public_score"),
+    column("public_excluded_by"),
+)
+
+#: How the public variant is named where a score is shown.
+PUBLIC_VARIANT = {
+    "de": "öffentliche Variante (ohne vertrauliche Kriterien)",
+    "en": "public variant (no confidential criteria)",
+}
+
+
+def visible_score(view: View, ags_column, scores=SCORE) -> ColumnElement:
+    """The score ``view`` may see of a parcel in municipality ``ags_column``."""
+    if view.kind == "full":
+        return scores.c.score
+    if view.kind == "public":
+        return scores.c.public_score
+    return case((own_municipality(view, ags_column), scores.c.score), else_=scores.c.public_score)
+
+
+def sees_full_score(view: View, ags: str) -> bool:
+    """The same decision in Python, for one parcel whose municipality is known."""
+    return view.kind == "full" or (view.kind == "planner" and ags in view.ags)
