@@ -123,7 +123,9 @@ def flaechensicherungskarte(conn: Connection, opts: MapOptions, ctx: Context) ->
     )
     how = base.add_parcels(m, ctx, selection, summary["count"], conn, t("parcels", opts.lang))
     if ctx.confidential:
-        entries = {e["parcel_id"]: e for e in reversed(watch_list(conn, opts.ags or None))}  # newest wins
+        entries = {
+            e["parcel_id"]: e for e in reversed(watch_list(conn, opts.ags or None, view=ctx.view))
+        }  # newest wins
         _highlighted(m, selection, conn, entries, t("watch", opts.lang), lambda e: f"{e['at']:%d.%m.%Y}: {e['detail']}")
     if opts.plan_check is not None:
         check = plan_check(conn, opts.plan_check)

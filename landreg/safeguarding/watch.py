@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import Connection, text
 
 from landreg import rules
+from landreg.access import FULL, AccessDenied, View
 
 
 def _changed(predicate) -> str:
@@ -18,9 +19,20 @@ def _changed(predicate) -> str:
     return f"lag({now}) OVER w AS was_{name}, coalesce({now}, false) AS {name}"
 
 
-def watch_list(conn: Connection, ags: list[str] | None = None, since: dt.datetime | None = None) -> list[dict]:
+def watch_list(
+    conn: Connection, ags: list[str] | None = None, since: dt.datetime | None = None, view: View = FULL
+) -> list[dict]:
     """Industrial parcels that changed away from industrial use, and those touched by a recorded
-    plan check with a conflict: newest first, with the date and the actor."""
+    plan check with a conflict: newest first, with the date and the actor.
+
+    A municipality's watch list is its own and the ministry's: a planner sees the entries of their
+    municipalities only (they name unpublished parcels, plans and people), the public none."""
+    if view.kind == "public":
+        raise AccessDenied("the watch list is for the planners of a municipality and the ministry")
+    if view.kind == "planner":
+        ags = [a for a in (ags or view.ags) if a in view.ags]
+        if not ags:
+            return []
     rows = conn.execute(
         text(f"""
         WITH versions AS (  -- the history of parcels that were ever industrial, in the chosen municipalities
