@@ -32,6 +32,7 @@ from landreg.features import (
     listed_collections,
     queryables_schema,
 )
+from landreg.parcels import size_problem
 from landreg.register import LIMIT_DEFAULT, LIMIT_MAX, OFFSET_MAX
 
 router = APIRouter(
@@ -391,6 +392,13 @@ def _geometry_from(feature: dict, content_crs: str | None):
         geom = shapely.geometry.shape(feature["geometry"])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
         raise InvalidParameter(f"geometry: not a GeoJSON geometry ({exc})", "geometry") from None
+    if shapely.has_z(geom):  # refused, not dropped unseen: the third value may be a misplaced coordinate
+        raise InvalidParameter(
+            "geometry: parcels are 2D; drop the Z values (the third number of each position)", "geometry"
+        )
+    problem = size_problem(geom)  # before transforming it
+    if problem:
+        raise InvalidParameter(f"geometry {problem}", "geometry")
     if flip:
         geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
     if srid != STORAGE_SRID:

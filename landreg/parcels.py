@@ -7,8 +7,10 @@ the round trip and turns the database's refusals into :class:`ParcelError` namin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
@@ -20,6 +22,7 @@ from landreg import STORAGE_SRID
 from landreg.fields import CODE_FIELDS, EDITABLE
 from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
+from landreg.settings import get_settings
 
 # Database constraint -> the field it guards.
 _CONSTRAINT_FIELDS = {
@@ -59,12 +62,56 @@ class ParcelError(ValueError):
         return cls(field, message, ref)
 
 
+#: Upper bound of the 2D WKB bytes a vertex takes with its share of ring and part headers
+#: (16 for x and y; a ring of at least 4 vertices adds 4, a polygon 9; a point of a collection 5).
+_WKB_BYTES_PER_VERTEX = 21
+
+
+def oversized(geometries: Sequence[BaseGeometry | None] | np.ndarray) -> dict[int, str]:
+    """Why each geometry too large to store is refused, by its position in ``geometries``.
+
+    The one size check of parcels (API, command line, import) and plan areas: at most
+    ``LANDREG_MAX_VERTICES`` vertices and ``LANDREG_MAX_GEOMETRY_BYTES`` as stored (2D WKB).
+    Counting vertices is cheap; only a geometry whose count could exceed the byte limit is
+    written as WKB to be measured.
+    """
+    settings = get_settings()
+    geoms = np.asarray(geometries, dtype=object)
+    vertices = shapely.get_num_coordinates(geoms)
+    problems = {
+        int(i): (
+            f"has {vertices[i]:,} vertices, more than the {settings.max_vertices:,} a geometry may have "
+            "(LANDREG_MAX_VERTICES): simplify the outline or split the area"
+        )
+        for i in np.flatnonzero(vertices > settings.max_vertices)
+    }
+    near = np.flatnonzero(
+        (vertices <= settings.max_vertices) & (vertices * _WKB_BYTES_PER_VERTEX + 9 > settings.max_geometry_bytes)
+    )
+    for i in near:
+        size = len(shapely.to_wkb(geoms[i], output_dimension=2))
+        if size > settings.max_geometry_bytes:
+            problems[int(i)] = (
+                f"takes {size:,} bytes, more than the {settings.max_geometry_bytes:,} a geometry may take "
+                "(LANDREG_MAX_GEOMETRY_BYTES): simplify the outline or split the area"
+            )
+    return problems
+
+
+def size_problem(geometry: BaseGeometry | None) -> str | None:
+    """Why one geometry is too large to store (see :func:`oversized`), or None."""
+    return oversized([geometry]).get(0)
+
+
 def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
-    """A 2D MultiPolygon from a Polygon or MultiPolygon; anything else is refused."""
+    """A 2D MultiPolygon from a Polygon or MultiPolygon within the size limits; anything else is refused."""
     if geometry is None or geometry.is_empty:
         raise ParcelError("geom", "geometry is empty")
     if shapely.has_z(geometry):
-        raise ParcelError("geom", "geometry has Z coordinates; parcels are 2D")
+        raise ParcelError("geom", "geometry has Z coordinates; parcels are 2D: drop the Z values")
+    problem = size_problem(geometry)
+    if problem:
+        raise ParcelError("geom", problem)
     if geometry.geom_type == "Polygon":
         return shapely.MultiPolygon([geometry])
     if geometry.geom_type == "MultiPolygon":

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     #: Maps embed up to this many parcels as GeoJSON; with more they draw them from vector tiles.
     map_embed_max: int = 1500
 
+    # What one request or one geometry may cost; every refusal names its setting.
+    #: Vertices of one parcel or plan geometry (a large real parcel has a few thousand).
+    max_vertices: int = 100_000
+    #: Bytes of one parcel or plan geometry as stored (2D WKB); any geometry within the vertex
+    #: limit fits (at most ~1.93 MB for 100,000 vertices), this bounds a raised vertex limit.
+    max_geometry_bytes: int = 2_000_000
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -289,3 +289,17 @@ def test_a_parcels_own_abstand_class_overrides_its_categorys_default(session):
     assert hit["distance_m"] == pytest.approx(500)
     with pytest.raises(Exception, match="abstand_class"):
         _create(session, "GE-X", shapely.box(X0, Y0 + 200, X0 + 50, Y0 + 250), abstand_class="IX")
+
+
+def test_a_plan_area_over_the_vertex_limit_is_refused(session, monkeypatch):
+    from landreg.settings import get_settings
+
+    monkeypatch.setenv("LANDREG_MAX_VERTICES", "100")
+    get_settings.cache_clear()
+    try:
+        detailed = shapely.Point(X0, Y0).buffer(100, quad_segs=50)  # 201 vertices
+        with pytest.raises(PlanError, match=r"the plan area has 201 vertices.*100.*LANDREG_MAX_VERTICES"):
+            check_plan(session.connection(), detailed, "WA")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -1,7 +1,7 @@
 """Turning one batch of source rows into staging rows: fields translated, geometry in EPSG:25832.
 
 What can be decided from a row alone is decided here, while the file is read: values, geometry
-type, dimensions, position in NRW, validity (with bounded repair) and the municipality (``places``).
+type, size, dimensions, position in NRW, validity (with bounded repair) and the municipality (``places``).
 What needs the whole file or the register (area plausibility, claimed municipality, duplicates,
 existing parcels) is decided set-wise in ``load``. Each problem becomes a :class:`RowIssue` naming
 row and field.
@@ -23,6 +23,7 @@ from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
 from landreg.importer.report import ImportReport
+from landreg.parcels import oversized
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
 PARCEL_FIELDS = ATTRIBUTE_NAMES
@@ -104,6 +105,11 @@ def _geometries(batch, transformer: Transformer | None, report: ImportReport, re
             continue
         rejected[i] = True
     geoms[rejected] = None
+    ok = np.flatnonzero(~rejected)
+    for j, reason in oversized(geoms[ok]).items():  # before any work on it: the limits of every parcel
+        report.reject(int(batch.rows[ok[j]]), "geom", reason)
+        rejected[ok[j]] = True
+        geoms[ok[j]] = None
     ok = np.flatnonzero(~rejected)
     has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
     for j in np.flatnonzero(has_z | has_m):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import shapely
 
 from landreg import STORAGE_SRID
+from landreg.parcels import size_problem
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -75,6 +76,9 @@ def _plan_geometry(geometry) -> shapely.MultiPolygon:
     geom = shapely.geometry.shape(geometry) if isinstance(geometry, dict) else geometry
     if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise PlanError("the plan area must be a (multi)polygon")
+    problem = size_problem(geom)
+    if problem:
+        raise PlanError(f"the plan area {problem}")
     if not geom.is_valid:
         raise PlanError(f"the plan area is not a valid polygon: {shapely.is_valid_reason(geom)}")
     return geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])
