@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     #: Bytes of one parcel or plan geometry as stored (2D WKB); any geometry within the vertex
     #: limit fits (at most ~1.93 MB for 100,000 vertices), this bounds a raised vertex limit.
     max_geometry_bytes: int = 2_000_000
+    #: Bytes of a request body; a parcel at the vertex limit as GeoJSON fits. Uploads to
+    #: ``/imports`` have their own cap.
+    max_body_bytes: int = 5_000_000
+    #: Milliseconds any database statement of an API request may run (0: no limit); imports,
+    #: rescoring after a profile change and the command line are not bound by it.
+    statement_timeout_ms: int = 30_000
 
 
 @lru_cache

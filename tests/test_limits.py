@@ -7,14 +7,18 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from psycopg.errors import QueryCanceled
 from pyproj import Transformer
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from landreg.db import make_engine, unbounded_statements
 from landreg.importer import ImportOptions, import_file
 from landreg.parcels import ParcelError, create_parcel
 from landreg.safeguarding import PlanError, check_plan
 from landreg.settings import get_settings
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
@@ -120,3 +124,109 @@ def test_z_coordinates_in_a_body_are_refused_not_dropped(committed_db):
         assert_error(answer, 400, "parcels are 2D", "drop the Z values", field="geometry")
         assert client.get("/collections/parcels/items", headers=tokens["planner"]).json()["numberMatched"] == 0
         assert client.post("/collections/parcels/items", json=flat, headers=tokens["planner"]).status_code == 201
+
+
+# -- request bodies ---------------------------------------------------------------------------
+def test_a_body_over_the_limit_is_413_by_its_length_or_by_the_bytes_that_arrive(committed_db, settings, tmp_path):
+    settings(MAX_BODY_BYTES=2_000)
+    tokens = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))
+    large = feature(circle(200), local_ref="L", category="bauluecke")  # about 8 KB as JSON
+    with app_client(committed_db) as client:
+        declared = client.post("/collections/parcels/items", json=large, headers=tokens["planner"])
+        assert_error(declared, 413, "2,000 bytes", "LANDREG_MAX_BODY_BYTES")
+
+        def chunks():  # no Content-Length: the bytes are counted as they arrive
+            yield b'{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[['
+            for _ in range(300):
+                yield b"7.466, 51.5138], ["
+            yield b"7.466, 51.5138]]]}}"
+
+        streamed = client.post(
+            "/collections/parcels/items",
+            content=chunks(),
+            headers=tokens["planner"] | {"Content-Type": "application/json"},
+        )
+        assert "content-length" not in streamed.request.headers
+        assert_error(streamed, 413, "2,000 bytes", "LANDREG_MAX_BODY_BYTES")
+        small = feature(shapely.box(X0, Y0, X0 + 40, Y0 + 40), local_ref="S", category="bauluecke")
+        assert client.post("/collections/parcels/items", json=small, headers=tokens["planner"]).status_code == 201
+
+        # an upload to /imports is bounded by its own cap, not by this one
+        path = tmp_path / "upload.geojson"
+        gpd.GeoDataFrame(
+            {"ref": ["UP-1"], "category": ["bauluecke"]}, geometry=[circle(200).buffer(0)], crs=25832
+        ).to_file(path, driver="GeoJSON")
+        assert path.stat().st_size > 2_000
+        with path.open("rb") as f:
+            uploaded = client.post("/imports", files={"file": (path.name, f)}, headers=tokens["planner"])
+        assert uploaded.status_code == 201, uploaded.text
+
+
+# -- statement timeout ------------------------------------------------------------------------
+def _many_parcels(engine, count: int) -> None:
+    """``count`` 20 m squares in central Dortmund, written in one statement (locations vouched for)."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT set_config('landreg.locations_checked', 'on', true)"))
+        conn.execute(
+            text("""
+            INSERT INTO parcel (ags, local_ref, category, status, geom, created_by, updated_by)
+            SELECT '05913000', 'T-' || i, 'gewerbeflaeche', 'verfuegbar',
+                   ST_Multi(ST_MakeEnvelope(:x + (i % 100) * 30, :y + (i / 100) * 30,
+                                            :x + (i % 100) * 30 + 20, :y + (i / 100) * 30 + 20, 25832)),
+                   'test', 'test'
+              FROM generate_series(0, :n - 1) AS i
+            """),
+            {"x": X0 - 1500, "y": Y0 - 1500, "n": count},
+        )
+
+
+def test_a_statement_over_the_timeout_is_cancelled_and_answers_503(committed_db, settings):
+    _many_parcels(committed_db, 20_000)
+    settings(STATEMENT_TIMEOUT_MS=1)
+    with app_client(committed_db) as client:
+        for url in (
+            "/collections/parcels/items?limit=10000",
+            "/safeguarding/balance?dates=" + ",".join(f"{year}-12-31" for year in range(2007, 2027)),
+        ):
+            answer = client.get(url)
+            body = assert_error(answer, 503, "1 ms", "LANDREG_STATEMENT_TIMEOUT_MS", "cancelled")
+            assert answer.headers["Retry-After"] == "1", body
+        assert client.get("/health").status_code == 200  # the next request is answered as usual
+
+
+def test_imports_and_the_command_line_are_not_bound_by_the_statement_timeout(committed_db, settings, tmp_path):
+    settings(STATEMENT_TIMEOUT_MS=1)
+    sleep = text("SELECT pg_sleep(0.02)")
+    serving = make_engine(database_url(committed_db), serving=True)
+    try:
+        with serving.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1ms"
+        with serving.connect() as conn:
+            with pytest.raises(OperationalError) as cancelled:
+                conn.execute(sleep)
+            assert isinstance(cancelled.value.orig, QueryCanceled)
+        with unbounded_statements(), serving.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+            conn.execute(sleep)
+        with serving.connect() as conn:  # lifted for that transaction only
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1ms"
+    finally:
+        serving.dispose()
+    command_line = make_engine(database_url(committed_db))
+    try:
+        with command_line.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+    finally:
+        command_line.dispose()
+
+    tokens = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))
+    path = tmp_path / "upload.gpkg"
+    gpd.GeoDataFrame(
+        {"ref": [f"UP-{i}" for i in range(50)], "category": ["bauluecke"] * 50},
+        geometry=[shapely.box(X0 + 60 * i, Y0, X0 + 60 * i + 40, Y0 + 40) for i in range(50)],
+        crs=25832,
+    ).to_file(path)
+    with app_client(committed_db) as client, path.open("rb") as f:
+        uploaded = client.post("/imports", files={"file": (path.name, f)}, headers=tokens["planner"])
+        assert uploaded.status_code == 201, uploaded.text
+        assert uploaded.json()["inserted"] == 50

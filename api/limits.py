@@ -1,0 +1,124 @@
+"""Bounds on one request as a whole, beside the checks of each parameter and geometry:
+
+* its body: at most ``LANDREG_MAX_BODY_BYTES``, refused with 413 by the declared Content-Length
+  before anything is read, or by the bytes counted as they arrive when no length is declared;
+* its database work: every statement of the serving engine is cancelled after
+  ``LANDREG_STATEMENT_TIMEOUT_MS`` (set when connecting, :func:`landreg.db.make_engine`), and a
+  cancelled statement answers 503 (``api/app.py``).
+
+Work that is long by design keeps its own bounds: a file upload to ``/imports`` (its route caps
+the file; an import runs as long as on the command line) and saving a scoring profile (ministry),
+which rescores every parcel (about 35 s per profile for a million parcels in the benchmarks).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
+from landreg.db import unbounded_statements
+from landreg.settings import get_settings
+
+_IMPORT_UPLOAD = ("POST", re.compile(r"/imports/?"))
+#: Requests whose body is bounded by their route, not here (multipart uploads only).
+OWN_BODY_LIMIT = (_IMPORT_UPLOAD,)
+#: Requests whose database statements may run longer than the statement timeout.
+UNBOUNDED_STATEMENTS = (_IMPORT_UPLOAD, ("PUT", re.compile(r"/profiles/[^/]+/?")))
+
+
+def _matches(table, scope: Scope) -> bool:
+    return any(scope["method"] == method and path.fullmatch(scope["path"]) for method, path in table)
+
+
+def body_too_large_message(limit: int) -> str:
+    return (
+        f"the request body is larger than the {limit:,} bytes accepted (LANDREG_MAX_BODY_BYTES); "
+        "send less (e.g. a simplified outline), or upload a file of parcels to /imports"
+    )
+
+
+def statement_timeout_message() -> str:
+    ms = get_settings().statement_timeout_ms
+    return (
+        f"the request needed longer than the {ms:,} ms a database statement may run "
+        "(LANDREG_STATEMENT_TIMEOUT_MS) and was cancelled; ask for less (fewer dates, a smaller bbox "
+        "or page, a narrower filter) or try again later"
+    )
+
+
+def statement_timeout_retry_after() -> str:
+    """Seconds to wait before trying again: at least as long as the statement was allowed to run."""
+    return str(max(1, math.ceil(get_settings().statement_timeout_ms / 1000)))
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read: FastAPI passes HTTPExceptions from reading the body on to the
+    exception handlers, so the answer has the usual error body."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, body_too_large_message(limit), headers={"Connection": "close"})
+
+
+class RequestLimits:
+    """ASGI middleware: the body limit, and no statement timeout for the requests exempt from it."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None):
+        self.app = app
+        self.max_body_bytes = get_settings().max_body_bytes if max_body_bytes is None else max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif _matches(UNBOUNDED_STATEMENTS, scope):
+            with unbounded_statements():
+                await self._bounded_body(scope, receive, send)
+        else:
+            await self._bounded_body(scope, receive, send)
+
+    async def _bounded_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        if _matches(OWN_BODY_LIMIT, scope) and headers.get("content-type", "").startswith("multipart/form-data"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)  # read outside FastAPI's handlers (middleware, streams)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            error_body(413, body_too_large_message(self.max_body_bytes)),
+            status_code=413,
+            headers={"Connection": "close"},  # the rest of the body is not read
+        )
+        await response(scope, receive, send)
