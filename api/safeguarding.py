@@ -23,6 +23,7 @@ from api.security import ERRORS, AuthenticatedDep
 from landreg import STORAGE_SRID
 from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
 from landreg.safeguarding.balance import FIGURES as BALANCE_FIGURES
+from landreg.safeguarding.balance import WINDOW_YEARS, balance_dates
 
 router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses=ERRORS)
 
@@ -176,18 +177,6 @@ def post_plan_check_file(
     return PlanCheckResult(**check.as_dict())
 
 
-def _instant(value: str) -> dt.datetime:
-    """A date means the end of that day (the stock "as of 31.12."); a date-time is taken as given."""
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1)
-            return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        instant = dt.datetime.fromisoformat(value)
-        return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise HTTPException(400, f"dates: {value!r} is not an ISO date or date-time") from None
-
-
 @router.get(
     "/balance",
     summary="Flächenbilanz: stock, additions, take-up, losses, years of supply",
@@ -200,18 +189,23 @@ def _instant(value: str) -> dt.datetime:
 )
 def get_balance(
     request: Request,
-    dates: Annotated[str, Query(description="comma-separated ISO dates, ascending (a date: end of that day)")],
+    dates: Annotated[
+        str,
+        Query(
+            description="comma-separated ISO dates, ascending (a date: end of that day), from 1990-01-01 to the "
+            "end of the year ten years ahead; at most LANDREG_BALANCE_MAX_DATES of them (default 20)"
+        ),
+    ],
     ags: Annotated[str | None, Query(description="municipality (AGS); none: the whole registry")] = None,
     category: Annotated[list[str] | None, Query(description="categories (default: commercial and industrial)")] = None,
-    window_years: Annotated[float, Query(gt=0, le=30, description="years of take-up to average")] = 3.0,
+    window_years: Annotated[
+        float, Query(ge=WINDOW_YEARS[0], le=WINDOW_YEARS[1], description="years of take-up to average")
+    ] = 3.0,
     f: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ):
-    instants = [_instant(v.strip()) for v in dates.split(",") if v.strip()]
+    instants = balance_dates([v.strip() for v in dates.split(",") if v.strip()], "dates")
     with request.app.state.engine.connect() as conn:
-        try:
-            result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
-        except PlanError as exc:
-            raise HTTPException(400, str(exc)) from None
+        result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
     if f == "json":
         figures = {key: FigureLabel.of(figure) for key, figure in BALANCE_FIGURES.items()}
         return Balance(**result, figures=figures)

@@ -4,7 +4,6 @@ safeguarding issue, kept beside the main CLI module."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import os
 import sys
@@ -79,26 +78,31 @@ def plan_check(
 
 @safeguarding_app.command("balance")
 def balance_command(
-    dates: Annotated[list[str], typer.Argument(help="ISO dates, ascending (a date: the end of that day)")],
+    dates: Annotated[
+        list[str],
+        typer.Argument(
+            help="ISO dates, ascending (a date: the end of that day), from 1990-01-01 to ten years ahead; "
+            "at most LANDREG_BALANCE_MAX_DATES (20)"
+        ),
+    ],
     ags: Annotated[str | None, typer.Option(help="Municipality (AGS); default: the whole registry")] = None,
     category: Annotated[list[str] | None, typer.Option(help="Categories (default: commercial and industrial)")] = None,
-    window_years: Annotated[float, typer.Option(help="Years of take-up to average for the years of supply")] = 3.0,
+    window_years: Annotated[
+        float, typer.Option(help="Years of take-up to average for the years of supply (0.25 to 30)")
+    ] = 3.0,
     as_csv: Annotated[bool, typer.Option("--csv", help="Stocks as CSV")] = False,
 ) -> None:
     """The Flächenbilanz: stock at each date, additions, take-up, losses, years of supply."""
-    from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance
+    from landreg.errors import InvalidParameter
+    from landreg.safeguarding import INDUSTRIAL_CATEGORIES, balance
+    from landreg.safeguarding.balance import balance_dates, check_window_years
 
-    try:
-        instants = [
-            dt.datetime.combine(dt.date.fromisoformat(d) + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-            for d in dates
-        ]
-    except ValueError as exc:
-        raise _fail(f"dates: {exc}") from None
-    try:
+    try:  # the API's checks, naming the arguments as this command knows them
+        instants = balance_dates(dates, "DATES")
+        check_window_years(window_years, "--window-years")
         with make_engine().connect() as conn:
             result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
-    except PlanError as exc:
+    except InvalidParameter as exc:
         raise _fail(str(exc)) from None
     if as_csv:
         fields = ["date", "reserve_m2", "restriction_free_available_m2", "take_up_per_year_m2", "years_of_supply"]

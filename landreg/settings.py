@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     #: Milliseconds any database statement of an API request may run (0: no limit); imports,
     #: rescoring after a profile change and the command line are not bound by it.
     statement_timeout_ms: int = 30_000
+    #: Dates one Flächenbilanz may compare (each date costs a pass over the parcel history).
+    balance_max_dates: int = 20
 
 
 @lru_cache

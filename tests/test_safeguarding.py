@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from landreg.auth import create_token
+from landreg.errors import InvalidParameter
 from landreg.parcels import create_parcel, update_parcel
 from landreg.safeguarding import PlanError, balance, check_plan, strictest_class, watch_list
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
@@ -289,6 +290,45 @@ def test_a_parcels_own_abstand_class_overrides_its_categorys_default(session):
     assert hit["distance_m"] == pytest.approx(500)
     with pytest.raises(Exception, match="abstand_class"):
         _create(session, "GE-X", shapely.box(X0, Y0 + 200, X0 + 50, Y0 + 250), abstand_class="IX")
+
+
+def test_the_balance_is_bounded_in_dates_range_and_window_over_api_and_command_line(committed_db):
+    """200 dates took 82 s and year 1 or 9999 answered 500: now at most 20 dates from 1990 to ten
+    years ahead, a window of 0.25 to 30 years, each refusal a 400 naming the parameter and limit."""
+    twenty = [f"{year}-12-31" for year in range(2005, 2025)]
+    with TestClient(create_app(committed_db.url.render_as_string(hide_password=False))) as client:
+
+        def refused(field: str, *words: str, **params) -> None:
+            answer = client.get("/safeguarding/balance", params=params)
+            assert answer.status_code == 400, answer.text
+            body = answer.json()
+            assert body["status"] == 400 and body["field"] == field
+            assert all(word in body["detail"] for word in words), body["detail"]
+
+        refused("dates", "21 dates", "at most 20", "LANDREG_BALANCE_MAX_DATES", dates=",".join([*twenty, "2025-12-31"]))
+        for extreme in ("0001-01-01", "9999-12-31", "1989-12-31", "0001-01-01T00:00:00Z"):
+            refused("dates", "1990-01-01", dates=extreme)
+        refused("dates", "ascending", dates="2024-12-31,2023-12-31")
+        refused("dates", "not an ISO date", dates="2024-02-30")
+        for window in ("0", "31", "nan", "inf"):
+            refused("window_years", dates="2024-12-31", window_years=window)
+        answer = client.get("/safeguarding/balance", params={"dates": ",".join(twenty)})
+        assert answer.status_code == 200 and len(answer.json()["stocks"]) == 20
+    with committed_db.connect() as conn, pytest.raises(InvalidParameter, match="1990-01-01"):
+        balance(conn, [dt.datetime(1, 1, 1, tzinfo=dt.UTC)])
+
+    env = {"LANDREG_DATABASE_URL": committed_db.url.render_as_string(hide_password=False), "PATH": "/usr/bin:/bin"}
+    cli = [str(Path(sys.executable).parent / "landreg"), "safeguarding", "balance"]
+    for arguments, words in [
+        (["0001-01-01"], ["DATES", "1990-01-01"]),
+        (["9999-12-31"], ["DATES", "1990-01-01"]),
+        ([*twenty, "2025-12-31"], ["DATES", "21 dates", "LANDREG_BALANCE_MAX_DATES"]),
+        (["2024-12-31", "--window-years", "0"], ["--window-years", "0.25 to 30"]),
+    ]:
+        done = subprocess.run([*cli, *arguments], capture_output=True, text=True, env=env)
+        assert done.returncode == 2 and all(word in done.stderr for word in words), done.stderr
+    done = subprocess.run([*cli, "2024-12-31", "2025-12-31"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("2024-12-31: "), done.stderr
 
 
 def test_a_plan_area_over_the_vertex_limit_is_refused(session, monkeypatch):

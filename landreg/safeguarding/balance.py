@@ -7,12 +7,22 @@ What counts as reserve, take-up, loss and restriction-free reserve is :mod:`land
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
 from landreg import rules
+from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
-from landreg.safeguarding.plans import PlanError
+from landreg.settings import get_settings
+
+#: The dates a Flächenbilanz accepts: from 1990 (before the registry's oldest history) to the end
+#: of the year ten years ahead (a future date answers today's stock; plans look that far).
+EARLIEST_DATE = dt.date(1990, 1, 1)
+YEARS_AHEAD = 10
+#: Years of take-up averaged for the years of supply: at least a quarter, at most 30.
+WINDOW_YEARS = (0.25, 30.0)
 
 #: Which figure of :data:`landreg.rules.FIGURES` each stock's area is (labels: :data:`landreg.rules.LABELS`).
 FIGURES = {"reserve_m2": "reserve", "restriction_free_available_m2": "restriction_free"}
@@ -27,6 +37,64 @@ _STATE_AT = f"""
 #: Columns of a version ``v`` in a window ``w`` over its parcel's versions: whether the version
 #: before was reserve, and its area (take-up is reserve that becomes taken up, counted with that area).
 _BEFORE = f"lag({rules.sql(rules.is_reserve, 'v')}) OVER w AS was_reserve, lag(v.area_m2) OVER w AS previous_area"
+
+
+def latest_date() -> dt.date:
+    return dt.date(dt.date.today().year + YEARS_AHEAD, 12, 31)
+
+
+def _in_range(day: dt.date, value: str, name: str) -> None:
+    if not EARLIEST_DATE <= day <= latest_date():
+        raise InvalidParameter(
+            f"{name}: {value} lies outside the dates a Flächenbilanz covers; give dates from {EARLIEST_DATE} "
+            f"to {latest_date()}",
+            name,
+        )
+
+
+def _check_count(count: int, name: str) -> None:
+    most = get_settings().balance_max_dates
+    if count < 1:
+        raise InvalidParameter(f"{name}: give one or more dates", name)
+    if count > most:
+        raise InvalidParameter(
+            f"{name}: {count} dates given, a Flächenbilanz compares at most {most} (LANDREG_BALANCE_MAX_DATES); "
+            "ask for fewer, e.g. one per year",
+            name,
+        )
+
+
+def balance_dates(values: Sequence[str], name: str = "dates") -> list[dt.datetime]:
+    """The instants of a Flächenbilanz from text (as :func:`balance` accepts them): a date means the
+    end of that day (the stock "as of 31.12."), a date-time is taken as given (UTC unless it says
+    otherwise). ``name`` is the parameter as the caller knows it (``dates``, ``DATES``)."""
+    _check_count(len(values), name)
+    instants = []
+    for value in values:
+        try:
+            parsed = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidParameter(f"{name}: {value!r} is not an ISO date (YYYY-MM-DD) or date-time", name) from None
+        if isinstance(parsed, dt.datetime):
+            _in_range(parsed.date(), value, name)
+            instants.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
+        else:
+            _in_range(parsed, value, name)  # before adding a day: 9999-12-31 has no next day
+            instants.append(dt.datetime.combine(parsed + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC))
+    _check_order(instants, name)
+    return instants
+
+
+def _check_order(instants: list[dt.datetime], name: str) -> None:
+    if sorted(instants) != instants:
+        raise InvalidParameter(f"{name}: give the dates in ascending order", name)
+
+
+def check_window_years(window_years: float, name: str = "window_years") -> float:
+    low, high = WINDOW_YEARS
+    if not (math.isfinite(window_years) and low <= window_years <= high):
+        raise InvalidParameter(f"{name}: {window_years} years; average the take-up over {low} to {high:g} years", name)
+    return window_years
 
 
 def balance(
@@ -45,9 +113,16 @@ def balance(
     that is restriction-free and available (:func:`landreg.rules.is_restriction_free`), divided by
     the average annual take-up over ``window_years`` before the date (take-up counted event by
     event from the history).
+
+    Bounded: at most ``LANDREG_BALANCE_MAX_DATES`` dates (each costs a pass over the history),
+    each from :data:`EARLIEST_DATE` to :func:`latest_date`, and ``window_years`` within
+    :data:`WINDOW_YEARS`; :class:`InvalidParameter` otherwise.
     """
-    if len(dates) < 1 or sorted(dates) != list(dates):
-        raise PlanError("dates: give one or more dates in ascending order")
+    _check_count(len(dates), "dates")
+    for at in dates:
+        _in_range(at.date(), at.isoformat(), "dates")
+    _check_order(list(dates), "dates")
+    check_window_years(window_years)
     base = {"categories": list(categories), "ags": ags}
     stocks = []
     for at in dates:
