@@ -25,6 +25,9 @@ from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, chec
 from landreg.safeguarding.balance import FIGURES as BALANCE_FIGURES
 from landreg.safeguarding.balance import WINDOW_YEARS, balance_dates
 
+#: Codes of the EPSG registry have at most six digits.
+EPSG_MAX = 999_999
+
 router = APIRouter(prefix="/safeguarding", tags=["Flächensicherung"], responses=ERRORS)
 
 #: A date-time written as Python's isoformat (``+00:00``), as the routes wrote it before they had models.
@@ -121,7 +124,7 @@ class PlanCheckRequest(BaseModel):
     name: str = Field(description="name of the plan, e.g. 'B-Plan 123'")
     intended_use: str = Field(description="designation code of the planned use, e.g. WA, GE, MI")
     geometry: dict[str, Any] = Field(description="GeoJSON (Multi)Polygon of the plan area")
-    crs: int = Field(4326, description="EPSG code of the geometry (4326: lon/lat as in GeoJSON)")
+    crs: int = Field(4326, ge=1, le=EPSG_MAX, description="EPSG code of the geometry (4326: lon/lat as in GeoJSON)")
     classes: dict[str, str] | None = Field(
         None, description="Abstandserlass class per category, e.g. {'gewerbeflaeche': 'V'}"
     )
@@ -161,7 +164,7 @@ def post_plan_check_file(
     intended_use: Annotated[str, Form(description="designation code of the planned use, e.g. WA")],
     name: Annotated[str | None, Form()] = None,
     layer: Annotated[str | None, Form()] = None,
-    crs: Annotated[int | None, Form(description="EPSG code when the file declares none")] = None,
+    crs: Annotated[int | None, Form(ge=1, le=EPSG_MAX, description="EPSG code when the file declares none")] = None,
     record: Annotated[bool, Form()] = True,
 ) -> PlanCheckResult:
     with tempfile.TemporaryDirectory(prefix="landreg-plan-") as tmp:

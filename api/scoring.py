@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from sqlalchemy import text
 
 from api import models
 from api.security import ERRORS, MinistryDep, ViewDep
 from landreg.errors import NotFound
+from landreg.register import OFFSET_MAX
 from landreg.scoring import ProfileError, current_profile, ranking, save_profile, sensitivity
 from landreg.scoring.engine import score_profile
 from landreg.scoring.explain import explanation
@@ -82,7 +83,7 @@ def list_versions(request: Request, name: str) -> list[dict]:
 
 
 @router.get("/{name}/versions/{version}", summary="One version of a profile", response_model=models.ScoringProfile)
-def get_version(request: Request, name: str, version: int) -> dict:
+def get_version(request: Request, name: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> dict:
     with request.app.state.engine.connect() as conn:
         return _public(_profile(conn, name, version))
 
@@ -119,7 +120,7 @@ def get_ranking(
     ags: Annotated[str | None, Query(pattern=r"^\d{8}$")] = None,
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> dict:
     # the score counts every criterion, confidential ones too: a public variant is a later change (issue 20)
     with request.app.state.engine.connect() as conn:

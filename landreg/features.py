@@ -232,15 +232,17 @@ def feature_json(src: Source, srid: int, flip: bool, properties: list[str] | Non
 
 
 def feature_id(collection: Collection, value: str):
-    """A feature id from a URL in the type of the collection's key; None when it cannot be one."""
+    """A feature id from a URL in the type of the collection's key; None when it cannot be one
+    (a number outside the range the lookup binds, the ORM's Integer, is no feature's id)."""
     try:
         if collection.is_parcels:
             return uuid.UUID(value)
         if collection.id == "municipalities":
             return value
-        return int(value)
+        number = int(value)
     except ValueError:
         return None
+    return number if -(2**31) <= number < 2**31 else None
 
 
 def bbox_filter(src: Source, bbox: list[float], srid: int, flip: bool) -> ColumnElement:

@@ -17,6 +17,7 @@ from landreg.db import make_engine, unbounded_statements
 from landreg.importer import ImportOptions, import_file
 from landreg.parcels import ParcelError, create_parcel
 from landreg.safeguarding import PlanError, check_plan
+from landreg.scoring import ensure_default_profiles
 from landreg.settings import get_settings
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, utm
 
@@ -230,3 +231,24 @@ def test_imports_and_the_command_line_are_not_bound_by_the_statement_timeout(com
         uploaded = client.post("/imports", files={"file": (path.name, f)}, headers=tokens["planner"])
         assert uploaded.status_code == 201, uploaded.text
         assert uploaded.json()["inserted"] == 50
+
+
+# -- paging and id bounds ---------------------------------------------------------------------
+def test_paging_and_ids_out_of_range_are_400_or_404_never_500(committed_db):
+    with committed_db.begin() as conn:
+        ensure_default_profiles(conn)
+    planner = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))["planner"]
+    too_big = "10000000000000000001"  # beyond bigint
+    with app_client(committed_db) as client:
+        ranking = "/profiles/investor-industrie/ranking"
+        assert_error(client.get(f"{ranking}?offset={too_big}"), 400, "offset", field="offset")
+        assert_error(client.get(f"{ranking}?offset=1000000001"), 400, "1000000000", field="offset")
+        assert_error(client.get(f"{ranking}?limit=1001"), 400, "limit", field="limit")
+        assert client.get(f"{ranking}?offset=1000000000").json()["parcels"] == []
+        assert_error(client.get(f"/profiles/investor-industrie/versions/{too_big}"), 400, field="version")
+        assert client.get("/profiles/investor-industrie/versions/2147483647").status_code == 404
+        for feature_id in (too_big, f"-{too_big}", "9223372036854775807", "2147483648"):
+            assert_error(client.get(f"/collections/bahnhof/items/{feature_id}"), 404)
+        assert_error(client.get(f"/collections/parcels/items?offset={too_big}"), 400, field="offset")
+        plan = {"name": "P", "intended_use": "WA", "geometry": shapely.geometry.mapping(circle(20)), "crs": too_big}
+        assert_error(client.post("/safeguarding/plan-checks", json=plan, headers=planner), 400, field="crs")
