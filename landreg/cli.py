@@ -136,7 +136,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Serve the registry API (with OpenAPI docs at /docs)."""
+    """Serve the registry API (with OpenAPI docs at /docs).
+
+    Idle connections stay open for LANDREG_KEEP_ALIVE_S (75 s): longer than clients and reverse
+    proxies keep theirs, so that the server never closes one a client is about to reuse."""
     import uvicorn
 
     settings = get_settings()
@@ -144,7 +147,13 @@ def serve(
     engine = make_engine()
     _require_schema(engine)  # an old schema would answer every request with an error
     engine.dispose()
-    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        timeout_keep_alive=settings.keep_alive_s,
+    )
 
 
 @app.command()

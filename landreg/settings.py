@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 30_000
     #: Dates one Flächenbilanz may compare (each date costs a pass over the parcel history).
     balance_max_dates: int = 20
+    #: Seconds ``landreg serve`` keeps an idle connection open: longer than the idle time of
+    #: common clients and proxies (nginx upstream and AWS ALB 60 s, httpx 5 s, aiohttp 15 s),
+    #: so that the server never closes a connection a client is about to reuse.
+    keep_alive_s: int = 75
 
 
 @lru_cache

@@ -31,12 +31,20 @@ def square_at(lonlat: tuple[float, float], width: float, height: float | None = 
 
 
 @contextmanager
-def live_server(app):
-    """The app served by uvicorn on a free loopback port, in a thread: yields its base URL."""
+def live_server(app, keep_alive_s: int | None = None):
+    """The app served by uvicorn on a free loopback port, in a thread: yields its base URL.
+
+    Idle connections stay open ``keep_alive_s`` seconds, by default LANDREG_KEEP_ALIVE_S as with
+    ``landreg serve``."""
+    from landreg.settings import get_settings
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    keep_alive = get_settings().keep_alive_s if keep_alive_s is None else keep_alive_s
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=keep_alive)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

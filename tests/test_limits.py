@@ -3,7 +3,11 @@ timeout, paging and id ranges, keep-alive; and the media type of /queryables as 
 
 from __future__ import annotations
 
+import socket
+import time
+
 import geopandas as gpd
+import httpx
 import numpy as np
 import pytest
 import shapely
@@ -13,13 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from landreg.db import make_engine, unbounded_statements
 from landreg.importer import ImportOptions, import_file
 from landreg.parcels import ParcelError, create_parcel
 from landreg.safeguarding import PlanError, check_plan
 from landreg.scoring import ensure_default_profiles
 from landreg.settings import get_settings
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, utm
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, live_server, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
@@ -252,3 +257,40 @@ def test_paging_and_ids_out_of_range_are_400_or_404_never_500(committed_db):
         assert_error(client.get(f"/collections/parcels/items?offset={too_big}"), 400, field="offset")
         plan = {"name": "P", "intended_use": "WA", "geometry": shapely.geometry.mapping(circle(20)), "crs": too_big}
         assert_error(client.post("/safeguarding/plan-checks", json=plan, headers=planner), 400, field="crs")
+
+
+# -- keep-alive -------------------------------------------------------------------------------
+def _client_port(response: httpx.Response) -> int:
+    return response.extensions["network_stream"].get_extra_info("client_addr")[1]
+
+
+def test_an_idle_connection_outlives_the_old_five_seconds(committed_db):
+    """uvicorn's default keep-alive (5 s) closed connections that clients (httpx: 5 s) were about to
+    reuse; ``landreg serve`` keeps them LANDREG_KEEP_ALIVE_S (75 s), as live_server does."""
+    assert get_settings().keep_alive_s == 75
+    app = create_app(database_url(committed_db))
+    with live_server(app) as base, httpx.Client(base_url=base, limits=httpx.Limits(keepalive_expiry=120)) as client:
+        first = client.get("/health")
+        time.sleep(6)
+        second = client.get("/health")
+        assert first.status_code == second.status_code == 200
+        assert _client_port(second) == _client_port(first)  # the same connection, still open
+    with live_server(app, keep_alive_s=1) as base:  # the test can tell: a server that closes sooner
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: landreg\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(2)
+            assert sock.recv(1) == b""  # closed by the server
+
+
+def test_landreg_serve_passes_the_keep_alive_setting_to_uvicorn(committed_db, settings, monkeypatch):
+    import uvicorn
+
+    from landreg import cli
+
+    settings(DATABASE_URL=database_url(committed_db), KEEP_ALIVE_S=90)
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))
+    cli.serve(None, None)
+    assert served[0]["timeout_keep_alive"] == 90
