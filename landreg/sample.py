@@ -173,7 +173,12 @@ def generate(count: int = 3000, seed: int = 20261121) -> gpd.GeoDataFrame:
             accepted.append(poly)
             serial[category] += 1
             rows.append(_attributes(rng, category, muni, serial[category], poly))
-    return gpd.GeoDataFrame(rows, geometry="geom", crs=STORAGE_SRID)
+    frame = gpd.GeoDataFrame(rows, geometry="geom", crs=STORAGE_SRID)
+    # pandas keeps a missing text as NaN, which reaches SQL as the text 'NaN': keep None instead
+    for name in frame.columns[(frame.dtypes == "str") & frame.isna().any().to_numpy()]:
+        text = frame[name].astype(object)
+        frame[name] = text.where(text.notna(), None)
+    return frame
 
 
 def _attributes(rng, category: str, muni, number: int, poly) -> dict:

@@ -7,6 +7,7 @@ what is missing, so the demo can be restarted without duplicating anything.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -24,10 +25,12 @@ SAMPLE_ACTOR = "landreg-seed"
 class SeedReport:
     loaded: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"loaded {n:>6} {what}" for what, n in self.loaded.items()]
         out += [f"kept   {n:>6} {what} (already loaded)" for what, n in self.kept.items()]
+        out += [f"repaired {n:>4} {what}" for what, n in self.repaired.items()]
         return out
 
 
@@ -109,10 +112,25 @@ def load_sample_parcels(conn: Connection, count: int, seed: int) -> int:
     gdf = sample.generate(count=count, seed=seed)
     rows = []
     for record in gdf.to_dict("records"):
+        # a missing value as NULL: a float NaN would be stored as the text 'NaN'
+        record = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
         record["geom"] = from_shape(record["geom"], srid=STORAGE_SRID)
         rows.append(record | {"created_by": SAMPLE_ACTOR, "updated_by": SAMPLE_ACTOR})
     conn.execute(insert(Parcel), rows)
     return len(rows)
+
+
+def repair_sample_nan(conn: Connection) -> int:
+    """Sample parcels loaded by earlier versions store an unknown previous use as the text 'NaN'
+    (pandas' missing value): set it to NULL. The current row changes as an edit by the seed (a new
+    version); the ended versions of sample parcels, generated too, are corrected in place."""
+    repaired = conn.execute(
+        text("""UPDATE parcel SET previous_use = NULL, updated_by = :actor
+                 WHERE previous_use = 'NaN' AND is_sample AND retired_at IS NULL"""),
+        {"actor": SAMPLE_ACTOR},
+    ).rowcount
+    conn.execute(text("UPDATE parcel_past_version SET previous_use = NULL WHERE previous_use = 'NaN' AND is_sample"))
+    return repaired
 
 
 def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
@@ -125,6 +143,9 @@ def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
     for kind, gdf, source, label in layers:
         n = load_context_layer(conn, kind, gdf, source)
         (report.loaded if n else report.kept)[label] = n or len(gdf)
+    repaired = repair_sample_nan(conn)
+    if repaired:
+        report.repaired["sample parcels whose previous use was the text 'NaN' (now empty)"] = repaired
     if sample_count == 0:
         return report
     n = load_sample_parcels(conn, sample_count, sample_seed)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from sqlalchemy import text
 
 from landreg import sample
 from landreg.geodata import read_rvr_municipalities
+from landreg.seed import load_sample_parcels, repair_sample_nan
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,27 @@ def test_sizes_and_mix_are_realistic(parcels):
 def test_every_parcel_says_it_is_sample_data(parcels):
     assert parcels["is_sample"].all()
     assert parcels["name"].str.startswith("Beispiel-").all()
+
+
+def test_an_unknown_previous_use_is_missing_not_the_text_nan(parcels):
+    """pandas keeps a missing text as NaN, which was stored as the text 'NaN' (1,441 parcels)."""
+    uses = parcels["previous_use"].tolist()
+    assert None in uses and "NaN" not in uses
+    assert all(use is None or (isinstance(use, str) and use) for use in uses)
+
+
+def test_the_loader_writes_no_nan_and_seed_repairs_what_earlier_versions_wrote(conn):
+    def nan_count(table: str) -> int:
+        return conn.execute(text(f"SELECT count(*) FROM {table} WHERE previous_use = 'NaN'")).scalar_one()
+
+    assert load_sample_parcels(conn, 60, 7) > 0
+    assert conn.execute(text("SELECT count(*) FROM parcel WHERE previous_use IS NULL")).scalar_one() > 0
+    assert nan_count("parcel") == 0
+    # what earlier versions wrote: the text 'NaN', in the current row and in an ended version
+    conn.execute(text("UPDATE parcel SET previous_use = 'NaN', status = 'reserviert' WHERE local_ref LIKE 'BL-%'"))
+    conn.execute(text("UPDATE parcel SET status = 'verfuegbar' WHERE local_ref LIKE 'BL-%'"))
+    broken = nan_count("parcel")
+    assert broken > 0 and nan_count("parcel_past_version") > 0
+    assert repair_sample_nan(conn) == broken
+    assert nan_count("parcel_version") == 0
+    assert repair_sample_nan(conn) == 0  # idempotent
