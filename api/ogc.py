@@ -224,7 +224,20 @@ def collection(request: Request, collection_id: Annotated[str, Path(alias="colle
     return HTMLResponse(render.collections({"collections": [body]})) if _format(request) == "html" else body
 
 
-@router.get("/collections/{collectionId}/queryables", summary="Properties usable in filters")
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="Properties usable in filters",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "a JSON Schema of the queryables (`application/json` when the client asks for only that)",
+            "content": {
+                "application/schema+json": {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 def queryables(request: Request, collection_id: Annotated[str, Path(alias="collectionId")], view: ViewDep):
     schema = queryables_schema(_collection(collection_id), view, _lang(request))
     schema |= {

@@ -294,3 +294,12 @@ def test_landreg_serve_passes_the_keep_alive_setting_to_uvicorn(committed_db, se
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))
     cli.serve(None, None)
     assert served[0]["timeout_keep_alive"] == 90
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------
+def test_queryables_document_the_media_type_they_answer(committed_db):
+    with app_client(committed_db) as client:
+        answer = client.get("/collections/parcels/queryables")
+        assert answer.headers["content-type"].startswith("application/schema+json")
+        content = client.get("/openapi.json").json()["paths"]["/collections/{collectionId}/queryables"]["get"]
+        assert next(iter(content["responses"]["200"]["content"])) == "application/schema+json"
