@@ -21,6 +21,7 @@ from api.imports import save_upload
 from api.routes import FigureLabel
 from api.security import ERRORS, AuthenticatedDep
 from landreg import STORAGE_SRID
+from landreg.access import view_of
 from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
 from landreg.safeguarding.balance import FIGURES as BALANCE_FIGURES
 from landreg.safeguarding.balance import WINDOW_YEARS, balance_dates
@@ -224,5 +225,6 @@ def get_balance(
 def get_watch_list(
     request: Request, principal: AuthenticatedDep, ags: Annotated[list[str] | None, Query()] = None
 ) -> list[WatchEntry]:
+    """A planner sees the entries of their own municipalities, the ministry all."""
     with request.app.state.engine.connect() as conn:
-        return watch_list(conn, ags)
+        return watch_list(conn, ags, view=view_of(principal))
