@@ -17,6 +17,7 @@ from landreg.access import AccessDenied
 from landreg.auth import TokenError
 from landreg.errors import DomainError, Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.export import ExportError
+from landreg.importer import FileTooLarge, ImportRefused, InvalidOption
 from landreg.params import etag
 from landreg.parcels import ParcelError
 from landreg.scoring.profiles import ProfileError
@@ -34,6 +35,9 @@ STATUS_CODES: dict[type[Exception], int] = {
     ExportError: 422,
     TokenError: 422,
     TileError: 404,  # a tile outside the matrix does not exist
+    FileTooLarge: 413,  # an upload over the limit, named in the message
+    InvalidOption: 400,  # an import option (form field) malformed: unknown encoding, mode, CRS
+    ImportRefused: 422,  # a file refused as a whole (unreadable, no CRS, layer, mapping)
     InvalidParameter: 400,
     DomainError: 400,
 }
@@ -80,8 +84,19 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     return JSONResponse(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
+def _form_field(name: str, value: str | None) -> str:
+    """How an import's message names an option over HTTP: the form field of ``POST /imports``."""
+    return f"the form field {name}" if value is None else f"{name}={value}"
+
+
+async def import_refused(request: Request, exc: ImportRefused) -> JSONResponse:
+    """An import refused: its message with the options it names spelled as form fields."""
+    status = _status_of(exc)
+    return JSONResponse(error_body(status, exc.render(_form_field), exc.field), status_code=status)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     for cls in STATUS_CODES:
-        app.add_exception_handler(cls, domain_error)
+        app.add_exception_handler(cls, import_refused if issubclass(cls, ImportRefused) else domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

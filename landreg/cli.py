@@ -225,14 +225,20 @@ def import_(
             task = bar.add_task(f"importing {file.name}", total=None)
             report = import_file(conn, file, options, progress=lambda n: bar.advance(task, n))
     except ImportRefused as exc:
-        raise _fail(f"import refused: {exc}") from None
-    for line in report.lines():
+        raise _fail(f"import refused: {exc.render(_flag)}") from None
+    for line in report.lines(spell=_flag):
         typer.echo(line)
     if score and report.status == "committed" and (report.inserted or report.changed):
         with engine.begin() as conn:
             typer.echo(f"re-scored {rescore_stale(conn)} parcels")
     if report.status == "rejected":
         raise typer.Exit(code=1)
+
+
+def _flag(name: str, value: str | None) -> str:
+    """An import option as the command line spells it: ``--crs`` or ``--crs 25832``."""
+    flag = "--" + name.replace("_", "-")
+    return flag if value is None else f"{flag} {value}"
 
 
 @app.command()

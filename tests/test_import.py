@@ -348,8 +348,9 @@ def test_geographic_coordinates_declared_as_utm_are_refused(conn, tmp_path):
         {"ref": ["A"], "category": ["bauluecke"]}, geometry=[shapely.box(7.466, 51.513, 7.467, 51.514)], crs=25832
     )
     degrees.to_file(path)
-    with pytest.raises(ImportRefused, match="look like longitude/latitude.*--crs 4326"):
+    with pytest.raises(ImportRefused, match="look like longitude/latitude.*crs=4326") as refused:
         run(conn, path)
+    assert refused.value.field == "crs"
 
 
 def test_swapped_axes_are_recognised(conn, tmp_path):
@@ -368,7 +369,7 @@ def test_gauss_krueger_declared_as_utm_is_named(conn, tmp_path):
     gk = gk.set_crs(25832, allow_override=True)
     path = tmp_path / "gk.gpkg"
     gk.to_file(path)
-    with pytest.raises(ImportRefused, match="Gauß-Krüger zone 3.*--crs 31467"):
+    with pytest.raises(ImportRefused, match="Gauß-Krüger zone 3.*crs=31467"):
         run(conn, path)
 
 
@@ -378,7 +379,7 @@ def test_a_file_without_crs_needs_crs_given(conn, tmp_path):
     x, y = utm(*DO)
     path = tmp_path / "nocrs.csv"
     path.write_text(f'ref,category,wkt\nA,bauluecke,"POLYGON(({x} {y},{x + 9} {y},{x + 9} {y + 9},{x} {y}))"\n')
-    with pytest.raises(ImportRefused, match="does not say which coordinate reference system.*--crs"):
+    with pytest.raises(ImportRefused, match="does not say which coordinate reference system.*the option crs"):
         run(conn, path)
     assert run(conn, path, crs="25832").inserted == 1
 

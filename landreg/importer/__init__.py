@@ -14,15 +14,20 @@ An all-or-nothing import writes batch by batch while the next batch is read (rea
 writing take about as long, on two cores), until a row is refused: from then on it only
 checks the rest, for a complete report, and rolls everything back. Keep-valid and dry runs
 check the whole file before writing.
+
+Refusals are :class:`ImportRefused` (422 over HTTP) or, for a malformed option, :class:`InvalidOption`
+(400); their messages name options neutrally, each adapter spells them (``refusals``).
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,23 +39,29 @@ from sqlalchemy.exc import IntegrityError
 from landreg.importer import crs as crs_checks
 from landreg.importer import load
 from landreg.importer.crs import CRSProblem
-from landreg.importer.mapping import Mapping, MappingError, ValueRejected
+from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
+from landreg.importer.refusals import FileTooLarge, ImportRefused, InvalidOption, option
 from landreg.importer.rejected import write_rejected
-from landreg.importer.report import ImportReport, RowIssue
+from landreg.importer.report import ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
 from landreg.importer.sources import Batch, SourceError, open_source
 from landreg.vocab import IMPORT_MODES
 
-__all__ = ["ImportRefused", "ImportOptions", "ImportReport", "RowIssue", "import_file"]
+__all__ = [
+    "FileTooLarge",
+    "ImportOptions",
+    "ImportRefused",
+    "ImportReport",
+    "InvalidOption",
+    "RowIssue",
+    "import_file",
+]
 
 MODES = IMPORT_MODES
 _AGS, _LOCAL_REF = STAGING_COLUMNS.index("ags"), STAGING_COLUMNS.index("local_ref")
 _IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
-
-
-class ImportRefused(ValueError):
-    """The file as a whole cannot be imported (unreadable, no CRS, wrong CRS, bad mapping)."""
+ENCODING_EXAMPLES = ("utf-8", "cp1252", "latin-1")
 
 
 @dataclass
@@ -69,6 +80,7 @@ class ImportOptions:
     dry_run: bool = False
     retire_missing: bool = False
     rejected_path: Path | None = None  # keep-valid: where rejected rows go (default: beside the file)
+    rejected_rows_file: bool = True  # keep-valid: write them at all (an upload's directory is not kept)
     allowed_ags: tuple[str, ...] | None = None  # a planner imports only for their municipalities
     checks: load.Checks = field(default_factory=load.Checks)
     batch_size: int = 20_000
@@ -102,27 +114,48 @@ def _check_position(source_crs, batch) -> None:
         raise CRSProblem(problem)
 
 
+def check_options(options: ImportOptions) -> None:
+    """Refuse malformed options before the file is opened (InvalidOption, naming the option)."""
+    if options.mode not in MODES:
+        raise InvalidOption(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}", field="mode")
+    if options.encoding is not None:
+        try:
+            known = codecs.lookup(options.encoding)._is_text_encoding
+        except LookupError:
+            known = False
+        if not known:
+            raise InvalidOption(
+                f"unknown text encoding {options.encoding!r}; use a name such as {', '.join(ENCODING_EXAMPLES)}",
+                field="encoding",
+            )
+    if options.crs is not None:
+        crs_checks.parse_crs(options.crs)
+
+
+def _default_refused(name: str, options: ImportOptions, exc: ValueRejected) -> ImportRefused:
+    """A default value the import was given that cannot be used: named by the option that gave it."""
+    given = {"ags": "municipality", "category": "category"}.get(name)
+    if given and getattr(options, given):
+        return ImportRefused(f"{option(given)}: {exc}", field=given)
+    return ImportRefused(f"mapping file, default of {name}: {exc}", field="mapping")
+
+
 def import_file(
     conn: Connection, path: Path, options: ImportOptions, progress: Callable[[int], None] | None = None
 ) -> ImportReport:
     """Import one file (or layer). Raises ImportRefused when the file as a whole is unusable."""
-    if options.mode not in MODES:
-        raise ImportRefused(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}")
+    check_options(options)
     path = Path(path)
     started = dt.datetime.now(dt.UTC)
-    try:
-        source = open_source(
-            path, options.layer, options.encoding, options.wkt_column, options.x_column, options.y_column
-        )
-        given = crs_checks.parse_crs(options.crs) if options.crs else None
-        source_crs = crs_checks.choose_crs(source.crs, given, path.name)
-        mapping = Mapping.build(source.columns, options.mapping_file, _defaults(options))
-        for name, value in mapping.defaults.items():
+    source = open_source(path, options.layer, options.encoding, options.wkt_column, options.x_column, options.y_column)
+    given = crs_checks.parse_crs(options.crs) if options.crs else None
+    source_crs = crs_checks.choose_crs(source.crs, given, path.name)
+    mapping = Mapping.build(source.columns, options.mapping_file, _defaults(options))
+    for name, value in mapping.defaults.items():
+        try:
             mapping.translate(name, value)
-    except (SourceError, CRSProblem, MappingError) as exc:
-        raise ImportRefused(str(exc)) from None
-    except ValueRejected as exc:
-        raise ImportRefused(f"default value: {exc}") from None
+        except ValueRejected as exc:
+            raise _default_refused(name, options, exc) from None
 
     report = ImportReport(
         file_name=path.name,
@@ -153,19 +186,21 @@ def import_file(
         streaming = options.mode == "all-or-nothing" and not options.dry_run
         keys = _Keys() if streaming else None
 
-        def prepare(i: int, batch: Batch) -> tuple[list[tuple], bool]:
+        def prepare(i: int, batch: Batch) -> tuple[list[tuple], bool, Issues]:
             if i == 0:
                 _check_position(source_crs, batch)
-            rows = list(staging_rows(batch, mapping, transformer, report, places, options.checks))
-            return rows, keys is not None and keys.repeated(rows)
+            issues = Issues()
+            rows = list(staging_rows(batch, mapping, transformer, issues, places, options.checks))
+            return rows, keys is not None and keys.repeated(rows), issues
 
         done = _Done()
-        for batch, (rows, repeated) in _read_ahead(source.batches(options.batch_size), prepare):
+        for batch, (rows, repeated, issues) in _read_ahead(source.batches(options.batch_size), prepare):
             report.rows_read += len(batch.rows)
             load.copy_rows(conn, rows)
+            load.copy_issues(conn, issues)
             if streaming:
                 # write this batch while the next one is read, as long as nothing was refused
-                streaming = not (report.rejections or repeated)
+                streaming = not (issues.errors or repeated)
                 if streaming:
                     window = (int(batch.rows[0]), int(batch.rows[-1]))
                     streaming = _write_batch(conn, options, fields, window, done)
@@ -193,7 +228,7 @@ def import_file(
             report.status = "dry-run"
             savepoint.rollback()
             return report
-        if report.rejections and options.mode == "all-or-nothing":
+        if report.rejected and options.mode == "all-or-nothing":
             report.inserted = report.changed = report.unchanged = 0
             report.status = "rejected"
             savepoint.rollback()
@@ -204,18 +239,19 @@ def import_file(
         if options.retire_missing:
             report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
         report.status = "committed"
-        if report.rejections:
+        if report.rejected and options.rejected_rows_file:
             target = options.rejected_path or path.with_name(
                 f"{path.stem}.rejected{'.csv' if source.is_table else '.gpkg'}"
             )
-            write_rejected(source, report.reasons_by_row(), target, source_crs)
+            with closing(load.rejected_reasons(conn)) as reasons:
+                write_rejected(source, reasons, target, source_crs)
             report.rejected_file = str(target)
         _record(conn, report, started, options)
         savepoint.commit()
         return report
-    except (SourceError, CRSProblem) as exc:
+    except ImportRefused:
         savepoint.rollback()
-        raise ImportRefused(str(exc)) from None
+        raise
     except IntegrityError as exc:
         # A rule of the database the checks above did not foresee (for instance a geometry that
         # shapely's GEOS finds valid and PostGIS's older GEOS does not): refused, nothing written.

@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import numpy as np
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from landreg import STORAGE_SRID
+from landreg.importer.refusals import ImportRefused, InvalidOption, option
 
 #: NRW's extent in EPSG:25832 (DVG2 boundaries), with 5 km to spare.
 NRW_BOUNDS = (275_000.0, 5_572_000.0, 537_000.0, 5_826_000.0)
 
 
-class CRSProblem(ValueError):
-    """The file's CRS is missing, unknown, or does not fit its coordinates."""
+class CRSProblem(ImportRefused):
+    """The file's CRS is missing, or does not fit its coordinates."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="crs")
 
 
 def parse_crs(text: str | int) -> CRS:
     try:
         return CRS.from_user_input(int(text) if str(text).isdigit() else text)
     except CRSError:
-        raise CRSProblem(f"unknown CRS {text!r}; give an EPSG code such as 25832 or 4326") from None
+        raise InvalidOption(f"unknown CRS {text!r}; give an EPSG code such as 25832 or 4326", field="crs") from None
 
 
 def choose_crs(declared: CRS | None, given: CRS | None, file_name: str) -> CRS:
@@ -34,19 +38,25 @@ def choose_crs(declared: CRS | None, given: CRS | None, file_name: str) -> CRS:
     if declared is None and given is None:
         raise CRSProblem(
             f"{file_name} does not say which coordinate reference system it uses; "
-            "give it with --crs (e.g. --crs 25832 for ETRS89/UTM 32N, --crs 4326 for longitude/latitude)"
+            f"give it with {option('crs')} (e.g. {option('crs', 25832)} for ETRS89/UTM 32N, "
+            f"{option('crs', 4326)} for longitude/latitude)"
         )
     if declared is not None and given is not None and not declared.equals(given, ignore_axis_order=True):
         raise CRSProblem(
-            f"{file_name} declares {_name(declared)} but --crs says {_name(given)}; "
-            "drop --crs to use the file's CRS, or fix the file"
+            f"{file_name} declares {_name(declared)} but {option('crs')} says {_name(given)}; "
+            f"drop {option('crs')} to use the file's CRS, or fix the file"
         )
     return declared or given
 
 
 def transformer(source: CRS) -> Transformer | None:
     target = CRS.from_epsg(STORAGE_SRID)
-    return None if source.equals(target) else Transformer.from_crs(source, target, always_xy=True)
+    if source.equals(target):
+        return None
+    try:
+        return Transformer.from_crs(source, target, always_xy=True)
+    except (CRSError, ProjError):
+        raise CRSProblem(f"coordinates in {_name(source)} cannot be transformed to EPSG:{STORAGE_SRID}") from None
 
 
 def _name(crs: CRS) -> str:
@@ -78,7 +88,7 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray) -> str | None:
     name = _name(crs)
     if not crs.is_geographic and degrees_like:
         lon_first = np.median(x) < np.median(y)
-        hint = "--crs 4326" if lon_first else "--crs 4326 after swapping the columns (latitude was given first)"
+        hint = option("crs", 4326) + ("" if lon_first else " after swapping the columns (latitude was given first)")
         return (
             f"the coordinates look like longitude/latitude in degrees (e.g. {x[0]:.5f}, {y[0]:.5f}), "
             f"but the file declares {name}; declare them as such with {hint}"
@@ -86,7 +96,7 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray) -> str | None:
     if crs.is_geographic and not degrees_like:
         return (
             f"the coordinates look like projected metres (e.g. {x[0]:.1f}, {y[0]:.1f}), but the file "
-            f"declares {name} (degrees); declare the projected CRS, e.g. --crs 25832"
+            f"declares {name} (degrees); declare the projected CRS, e.g. {option('crs', 25832)}"
         )
     swapped_x, swapped_y = _to_storage(crs, y, x)
     if np.mean(_inside_nrw(swapped_x, swapped_y)) >= 0.5:
@@ -100,12 +110,12 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray) -> str | None:
             zone = 2 if median_x < 3_000_000 else 3
             return (
                 f"the coordinates look like Gauß-Krüger zone {zone} (x ≈ {median_x:,.0f}), "
-                f"not {name}; declare --crs {31464 + zone}"
+                f"not {name}; declare {option('crs', 31464 + zone)}"
             )
         if 32_250_000 < median_x < 32_600_000:
             return (
                 f"the coordinates carry the zone prefix 32 (x ≈ {median_x:,.0f}): they are EPSG:4647, "
-                f"not {name}; declare --crs 4647"
+                f"not {name}; declare {option('crs', 4647)}"
             )
     return (
         f"the parcels do not lie in North Rhine-Westphalia (first point {x[0]:.1f}, {y[0]:.1f} in {name}); "

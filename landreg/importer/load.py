@@ -9,7 +9,7 @@ every value is a bound parameter or travels through COPY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from psycopg.adapt import Dumper
@@ -17,7 +17,7 @@ from psycopg.pq import Format
 from sqlalchemy import Connection, text
 
 from landreg import fields
-from landreg.importer.report import ImportReport
+from landreg.importer.report import KEPT_MAX, OTHER_REASONS, REASONS_PER_FIELD, ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
 
 # NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
@@ -57,7 +57,8 @@ def create_staging(conn: Connection) -> None:
         action              text NOT NULL DEFAULT 'new',  -- or 'changed', 'unchanged' (classify)
         rejected            boolean NOT NULL DEFAULT false
     ) ON COMMIT DROP;
-    CREATE TEMP TABLE import_issue (
+    CREATE TEMP TABLE import_issue (  -- every problem of every row: the report keeps the first ones
+        seq      bigint GENERATED ALWAYS AS IDENTITY,
         row_no   integer NOT NULL,
         field    text NOT NULL,
         reason   text NOT NULL,
@@ -90,6 +91,16 @@ def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
             copy.write_row(row)
             n += 1
     return n
+
+
+def copy_issues(conn: Connection, issues: Issues) -> None:
+    """The problems found while reading a batch, beside those the database finds."""
+    if not issues.rows:
+        return
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy("COPY import_issue (row_no, field, reason, is_error) FROM STDIN") as copy:
+        for row in issues.rows:
+            copy.write_row(row)
 
 
 def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, params: dict | None = None) -> None:
@@ -260,12 +271,31 @@ def classify(conn: Connection, fields: list[str], checks: Checks, rows: Rows | N
     )
 
 
-def collect(conn: Connection, report: ImportReport) -> None:
-    """Copy the database's findings into the report."""
-    for row, field, reason, is_error in conn.execute(
-        text("SELECT row_no, field, reason, is_error FROM import_issue ORDER BY row_no, field")
+def collect(conn: Connection, report: ImportReport, kept: int = KEPT_MAX) -> None:
+    """The findings into the report: the first ``kept`` rejections and notes (by row) in full, all counted."""
+    first = text(
+        "SELECT row_no, field, reason FROM import_issue WHERE is_error = :errors ORDER BY row_no, seq LIMIT :n"
+    )
+    report.rejections = [RowIssue(*r) for r in conn.execute(first, {"errors": True, "n": kept})]
+    report.notes = [RowIssue(*r) for r in conn.execute(first, {"errors": False, "n": kept})]
+    rejections, notes, report.rejected = conn.execute(
+        text("""SELECT count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE NOT is_error),
+                       count(DISTINCT row_no) FILTER (WHERE is_error) FROM import_issue""")
+    ).one()
+    report.rejections_omitted = rejections - len(report.rejections)
+    report.notes_omitted = notes - len(report.notes)
+    report.rejection_counts = {}
+    for field, reason, n in conn.execute(
+        text("""
+        SELECT field, CASE WHEN rank <= :per_field THEN reason ELSE :other END, sum(n)::bigint
+          FROM (SELECT field, reason, count(*) AS n,
+                       row_number() OVER (PARTITION BY field ORDER BY count(*) DESC, reason) AS rank
+                  FROM import_issue WHERE is_error GROUP BY field, reason) counted
+         GROUP BY 1, 2 ORDER BY 1, 3 DESC
+    """),
+        {"per_field": REASONS_PER_FIELD, "other": OTHER_REASONS},
     ):
-        (report.reject if is_error else report.note)(row, field, reason)
+        report.rejection_counts.setdefault(field, {})[reason] = n
     counts = dict(
         conn.execute(text("SELECT action, count(*) FROM import_staging WHERE NOT rejected GROUP BY action")).all()
     )
@@ -335,3 +365,17 @@ def retire(conn: Connection, parcel_ids: list, actor: str) -> int:
     """),
         {"actor": actor, "ids": parcel_ids},
     ).rowcount
+
+
+def rejected_reasons(conn: Connection) -> Iterator[tuple[int, str]]:
+    """(row, its reasons) of every rejected row in row order, streamed: for the file of rejected rows."""
+    rows = conn.execute(
+        text("""
+        SELECT row_no, string_agg(field || ': ' || reason, '; ' ORDER BY seq) FROM import_issue
+         WHERE is_error GROUP BY row_no ORDER BY row_no
+    """).execution_options(yield_per=5_000)
+    )
+    try:
+        yield from (tuple(r) for r in rows)
+    finally:
+        rows.close()

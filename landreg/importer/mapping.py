@@ -34,6 +34,7 @@ import yaml
 
 from landreg import fields
 from landreg.fields import CODE_FIELDS
+from landreg.importer.refusals import ImportRefused
 
 #: Fields an import can fill, with the column names recognised automatically (normalised).
 FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -152,8 +153,11 @@ def normalise(value: Any) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
 
 
-class MappingError(ValueError):
+class MappingError(ImportRefused):
     """The mapping file or the column mapping is unusable; the message says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="mapping")
 
 
 class ValueRejected(ValueError):
@@ -189,9 +193,9 @@ class Mapping:
         cls, source_columns: list[str], mapping_file: Path | None = None, defaults: dict[str, Any] | None = None
     ) -> Mapping:
         """Explicit mapping from the file first, then automatic matching of the remaining columns."""
-        spec = _read_mapping_file(mapping_file) if mapping_file else {}
+        spec = _read_mapping_file(mapping_file) if mapping_file else {"columns": {}, "values": {}, "defaults": {}}
         columns: dict[str, str] = {}
-        for source, target in (spec.get("columns") or {}).items():
+        for source, target in spec["columns"].items():
             if target not in FIELDS:
                 raise MappingError(
                     f"mapping file: unknown field {target!r} for column {source!r}; fields are: {', '.join(FIELDS)}"
@@ -210,13 +214,22 @@ class Mapping:
                 if synonym in by_normal:
                     columns[target] = by_normal.pop(synonym)
                     break
-        values = spec.get("values") or {}
-        for f in values:
+        values = spec["values"]
+        for f, table in values.items():
             if f not in CODE_FIELDS:
                 raise MappingError(
                     f"mapping file: value maps are for code fields ({', '.join(CODE_FIELDS)}), not {f!r}"
                 )
-        merged_defaults = dict(spec.get("defaults") or {}) | dict(defaults or {})
+            if not isinstance(table, dict):
+                raise MappingError(f"mapping file: values of {f!r} must map source values to codes (value: code)")
+            codes = CODE_FIELDS[f].codes
+            for source, code in table.items():
+                if code not in codes:
+                    raise MappingError(
+                        f"mapping file: {source!r} of {f!r} maps to {code!r}, which is not one of its codes "
+                        f"({', '.join(codes)})"
+                    )
+        merged_defaults = dict(spec["defaults"]) | dict(defaults or {})
         for f in merged_defaults:
             if f not in FIELDS:
                 raise MappingError(f"unknown field {f!r} in defaults")
@@ -309,10 +322,23 @@ def parse_ags(raw: Any) -> str:
 
 
 def _read_mapping_file(path: Path) -> dict:
+    """The sections of a mapping file, each a mapping (empty when absent)."""
+    name = Path(path).name
     try:
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(f"mapping file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"mapping file {name}: is not UTF-8 text") from None
+    except OSError as exc:
+        raise MappingError(f"mapping file {name}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise MappingError(f"mapping file {name}: is not valid YAML{line}: {problem}") from None
     if not isinstance(spec, dict) or set(spec) - {"columns", "values", "defaults"}:
-        raise MappingError(f"mapping file {path}: expected the sections columns, values, defaults")
+        raise MappingError(f"mapping file {name}: expected the sections columns, values, defaults")
+    for section in ("columns", "values", "defaults"):
+        spec[section] = spec.get(section) or {}
+        if not isinstance(spec[section], dict):
+            raise MappingError(f"mapping file {name}: the section {section} must be a mapping (name: value)")
     return spec

@@ -1,11 +1,21 @@
-"""What an import did, row by row: the report shown to the user and stored with the import."""
+"""What an import did, row by row: the report shown to the user and stored with the import.
+
+Every problem of every row is kept by the database while the import runs (the staging table
+``import_issue``, see ``load``); the report holds the first :data:`KEPT_MAX` rejections and notes
+in full, and counts for all of them, so that a file of a million bad rows takes no more memory
+than one of ten thousand. Each listing says how many more there are.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-STORED_ROWS_MAX = 10_000  # rejections/notes kept in the stored report; the counts are always complete
+from landreg.importer.refusals import Spelling, neutral, option, render
+
+KEPT_MAX = 10_000  # rejections and notes held (and stored) with row, field and reason; the rest are counted
+REASONS_PER_FIELD = 20  # reasons counted one by one per field; the others together under OTHER_REASONS
+OTHER_REASONS = "(other reasons)"
+STORED_ROWS_MAX = KEPT_MAX  # missing parcels listed in the stored report
 
 
 @dataclass(frozen=True)
@@ -16,6 +26,21 @@ class RowIssue:
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.field}: {self.reason}"
+
+
+class Issues:
+    """The problems found in one batch while it is read, before the importer hands them to the database."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str, bool]] = []  # (row, field, reason, is_error)
+        self.errors = 0
+
+    def reject(self, row: int, field_name: str, reason: str) -> None:
+        self.rows.append((row, field_name, reason, True))
+        self.errors += 1
+
+    def note(self, row: int, field_name: str, reason: str) -> None:
+        self.rows.append((row, field_name, reason, False))
 
 
 @dataclass
@@ -34,40 +59,30 @@ class ImportReport:
     changed: int = 0
     unchanged: int = 0
     retired: int = 0
-    rejections: list[RowIssue] = field(default_factory=list)
-    notes: list[RowIssue] = field(default_factory=list)
+    rejected: int = 0  # rows rejected, all of them
+    rejections: list[RowIssue] = field(default_factory=list)  # the first KEPT_MAX, by row
+    rejections_omitted: int = 0  # rejections beyond those listed (counted in rejection_counts)
+    rejection_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> reason -> rejections
+    notes: list[RowIssue] = field(default_factory=list)  # the first KEPT_MAX, by row
+    notes_omitted: int = 0
     missing: list[tuple[str, str]] = field(default_factory=list)  # (AGS, reference) absent from the file
     status: str = "pending"  # committed | rejected | dry-run
     import_id: int | None = None
     rejected_file: str | None = None
 
     @property
-    def rejected(self) -> int:
-        return len({issue.row for issue in self.rejections})
-
-    def reject(self, row: int, field_name: str, reason: str) -> None:
-        self.rejections.append(RowIssue(row, field_name, reason))
-
-    def note(self, row: int, field_name: str, reason: str) -> None:
-        self.notes.append(RowIssue(row, field_name, reason))
-
-    def reasons_by_row(self) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for issue in sorted(self.rejections, key=lambda i: i.row):
-            out.setdefault(issue.row, []).append(f"{issue.field}: {issue.reason}")
-        return out
+    def rejection_total(self) -> int:
+        """Every rejection (a row may have several)."""
+        return len(self.rejections) + self.rejections_omitted
 
     def to_dict(self, limit: int = STORED_ROWS_MAX) -> dict:
         data = asdict(self)
-        data["rejected"] = self.rejected
-        data["rejections"] = [asdict(i) for i in sorted(self.rejections, key=lambda i: i.row)[:limit]]
-        data["notes"] = [asdict(i) for i in self.notes[:limit]]
         data["missing"] = [list(m) for m in self.missing[:limit]]
-        data["truncated"] = max(len(self.rejections), len(self.notes), len(self.missing)) > limit
+        data["truncated"] = bool(self.rejections_omitted or self.notes_omitted or len(self.missing) > limit)
         return data
 
-    def lines(self, show: int = 50) -> list[str]:
-        """The report as text for the terminal."""
+    def lines(self, show: int = 50, spell: Spelling = neutral) -> list[str]:
+        """The report as text for the terminal; options spelled by ``spell``."""
         out = [
             f"{self.file_name} ({self.crs}, sha256 {self.sha256[:12]}…), mode {self.mode}"
             + (", DRY RUN: nothing written" if self.dry_run else "")
@@ -81,25 +96,34 @@ class ImportReport:
             f"rows read {self.rows_read}: new {self.inserted}, changed {self.changed}, "
             f"unchanged {self.unchanged}, rejected {self.rejected}, retired {self.retired}"
         )
-        if self.rejections:
-            by_reason = Counter(i.field for i in self.rejections)
-            out.append("rejected rows (" + ", ".join(f"{f}: {n}" for f, n in by_reason.most_common()) + "):")
-            out += [f"  {issue}" for issue in sorted(self.rejections, key=lambda i: i.row)[:show]]
-            if len(self.rejections) > show:
-                out.append(f"  … and {len(self.rejections) - show} more")
+        if self.rejection_total:
+            by_field = sorted(((sum(c.values()), f) for f, c in self.rejection_counts.items()), reverse=True)
+            out.append("rejected rows (" + ", ".join(f"{f}: {n}" for n, f in by_field) + "):")
+            out += _listing(self.rejections, self.rejection_total, show)
+            if self.rejection_total > show:
+                out.append("rejections by field and reason:")
+                for _, f in by_field:
+                    counts = sorted(self.rejection_counts[f].items(), key=lambda c: (c[0] == OTHER_REASONS, -c[1]))
+                    out += [f"  {n:>8} × {f}: {reason}" for reason, n in counts]
         if self.notes:
             out.append("notes:")
-            out += [f"  {issue}" for issue in self.notes[:show]]
-            if len(self.notes) > show:
-                out.append(f"  … and {len(self.notes) - show} more")
+            out += _listing(self.notes, len(self.notes) + self.notes_omitted, show)
         if self.missing:
+            retire = "" if self.retired else f" (use {option('retire_missing')} to retire them)"
             out.append(
                 f"{len(self.missing)} current parcels of these municipalities are not in the file"
-                + (" and were retired" if self.retired else " (use --retire-missing to retire them)")
+                + (" and were retired" if self.retired else render(retire, spell))
                 + ":"
             )
             out += [f"  {ags} {ref}" for ags, ref in self.missing[:show]]
+            if len(self.missing) > show:
+                out.append(f"  … and {len(self.missing) - show} more")
         if self.rejected_file:
             out.append(f"rejected rows with their reasons written to {self.rejected_file}")
         out.append(f"status: {self.status}" + (f" (import #{self.import_id})" if self.import_id else ""))
         return out
+
+
+def _listing(issues: list[RowIssue], total: int, show: int) -> list[str]:
+    shown = issues[:show]
+    return [f"  {issue}" for issue in shown] + ([f"  … and {total - len(shown)} more"] if total > len(shown) else [])

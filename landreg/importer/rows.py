@@ -22,7 +22,7 @@ from landreg.fields import ATTRIBUTE_NAMES
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
-from landreg.importer.report import ImportReport
+from landreg.importer.report import Issues
 from landreg.parcels import oversized
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
@@ -33,7 +33,7 @@ _COLLECTIONS = (4, 5, 6, 7)  # Multi* and GeometryCollection
 
 
 def _translate_column(
-    mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray, report: ImportReport, rejected: np.ndarray
+    mapping: Mapping, field: str, values: pd.Series, rows: np.ndarray, issues: Issues, rejected: np.ndarray
 ) -> list:
     """Translate a column: each distinct value once, then mapped over the rows."""
     column = mapping.columns[field]
@@ -47,18 +47,18 @@ def _translate_column(
             errors[raw] = f"{exc} (column {column!r})"
     if errors:
         for i in np.flatnonzero(values.isin(list(errors)).to_numpy()):
-            report.reject(int(rows[i]), field, errors[values.iloc[i]])
+            issues.reject(int(rows[i]), field, errors[values.iloc[i]])
             rejected[i] = True
     return [translated.get(v) for v in values.to_numpy()]
 
 
-def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray) -> dict[str, list]:
+def _fields(batch, mapping: Mapping, issues: Issues, rejected: np.ndarray) -> dict[str, list]:
     n = len(batch.rows)
     values: dict[str, list] = {}
     for field in (*PARCEL_FIELDS, "ags", "declared_area_m2", "declared_area_ha"):
         if field in mapping.columns:
             values[field] = _translate_column(
-                mapping, field, batch.attributes[mapping.columns[field]], batch.rows, report, rejected
+                mapping, field, batch.attributes[mapping.columns[field]], batch.rows, issues, rejected
             )
         else:
             values[field] = [None] * n
@@ -71,9 +71,9 @@ def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray)
                 where = (
                     f"column {mapping.columns[required]!r} is empty"
                     if required in mapping.columns
-                    else "no column holds it (map one, or give a default such as --category)"
+                    else "no column holds it (map one, or give the whole file a default value)"
                 )
-                report.reject(int(batch.rows[i]), required, f"is required: {where}")
+                issues.reject(int(batch.rows[i]), required, f"is required: {where}")
                 rejected[i] = True
     values["declared_area_m2"] = [
         m if m is not None else (ha * 10_000 if ha is not None else None)
@@ -82,11 +82,11 @@ def _fields(batch, mapping: Mapping, report: ImportReport, rejected: np.ndarray)
     return values
 
 
-def _geometries(batch, transformer: Transformer | None, report: ImportReport, rejected: np.ndarray) -> np.ndarray:
+def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected: np.ndarray) -> np.ndarray:
     """The batch's polygons in EPSG:25832 (2D); None where the row is rejected."""
     geoms = batch.geometries.copy()
     for row, reason in batch.problems.items():  # unreadable: no geometry at all
-        report.reject(row, "geom", reason)
+        issues.reject(row, "geom", reason)
     missing = pd.isna(geoms)
     rejected |= missing
     present = np.flatnonzero(~missing)
@@ -94,9 +94,9 @@ def _geometries(batch, transformer: Transformer | None, report: ImportReport, re
     polygonal = np.isin(shapely.get_type_id(geoms[present]), _POLYGONAL)
     for i, is_empty, is_polygonal in zip(present, empty, polygonal):
         if is_empty:
-            report.reject(int(batch.rows[i]), "geom", "geometry is empty")
+            issues.reject(int(batch.rows[i]), "geom", "geometry is empty")
         elif not is_polygonal:
-            report.reject(
+            issues.reject(
                 int(batch.rows[i]),
                 "geom",
                 f"a {geoms[i].geom_type} where a polygon is needed: a parcel needs its outline",
@@ -107,14 +107,14 @@ def _geometries(batch, transformer: Transformer | None, report: ImportReport, re
     geoms[rejected] = None
     ok = np.flatnonzero(~rejected)
     for j, reason in oversized(geoms[ok]).items():  # before any work on it: the limits of every parcel
-        report.reject(int(batch.rows[ok[j]]), "geom", reason)
+        issues.reject(int(batch.rows[ok[j]]), "geom", reason)
         rejected[ok[j]] = True
         geoms[ok[j]] = None
     ok = np.flatnonzero(~rejected)
     has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
     for j in np.flatnonzero(has_z | has_m):
         dims = ("Z" if has_z[j] else "") + ("M" if has_m[j] else "")
-        report.note(int(batch.rows[ok[j]]), "geom", f"{dims} values dropped; parcels are 2D")
+        issues.note(int(batch.rows[ok[j]]), "geom", f"{dims} values dropped; parcels are 2D")
     if len(ok):
         flat = shapely.force_2d(geoms[ok]) if (has_z | has_m).any() else geoms[ok]
         if transformer is not None:
@@ -122,13 +122,13 @@ def _geometries(batch, transformer: Transformer | None, report: ImportReport, re
         geoms[ok] = flat
         minx, miny, maxx, maxy = shapely.bounds(flat).T
         for i in ok[outside_nrw(minx, miny, maxx, maxy)]:
-            report.reject(int(batch.rows[i]), "geom", "lies outside North Rhine-Westphalia")
+            issues.reject(int(batch.rows[i]), "geom", "lies outside North Rhine-Westphalia")
             rejected[i] = True
             geoms[i] = None
     return geoms
 
 
-def _repair(geoms: np.ndarray, rows: np.ndarray, report: ImportReport, rejected: np.ndarray, tolerance: float) -> None:
+def _repair(geoms: np.ndarray, rows: np.ndarray, issues: Issues, rejected: np.ndarray, tolerance: float) -> None:
     """Invalid geometries: repaired when that changes the area by at most ``tolerance``, else rejected.
 
     The same GEOS functions as PostGIS's ST_IsValid, ST_MakeValid and ST_CollectionExtract.
@@ -140,7 +140,7 @@ def _repair(geoms: np.ndarray, rows: np.ndarray, report: ImportReport, rejected:
         repaired = _polygons(shapely.make_valid(geom))
         after = repaired.area
         if before > 0 and not repaired.is_empty and abs(after - before) <= tolerance * before:
-            report.note(
+            issues.note(
                 int(rows[i]),
                 "geom",
                 f"geometry was not valid ({reason}) and was repaired; "
@@ -148,7 +148,7 @@ def _repair(geoms: np.ndarray, rows: np.ndarray, report: ImportReport, rejected:
             )
             geoms[i] = repaired
         else:
-            report.reject(
+            issues.reject(
                 int(rows[i]),
                 "geom",
                 f"geometry is not valid: {reason}; repairing it would change its area from {before:.1f} m² "
@@ -167,13 +167,13 @@ def _polygons(geom) -> shapely.MultiPolygon:
 
 
 def staging_rows(
-    batch, mapping: Mapping, transformer: Transformer | None, report: ImportReport, places: Municipalities, checks
+    batch, mapping: Mapping, transformer: Transformer | None, issues: Issues, places: Municipalities, checks
 ):
     """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows."""
     rejected = np.zeros(len(batch.rows), dtype=bool)
-    geoms = _geometries(batch, transformer, report, rejected)
-    _repair(geoms, batch.rows, report, rejected, checks.repair_tolerance)
-    values = _fields(batch, mapping, report, rejected)
+    geoms = _geometries(batch, transformer, issues, rejected)
+    _repair(geoms, batch.rows, issues, rejected, checks.repair_tolerance)
+    values = _fields(batch, mapping, issues, rejected)
     keep = np.flatnonzero(~rejected)
     if not len(keep):
         return

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from landreg.importer.mapping import normalise
+from landreg.importer.refusals import ImportRefused, option
 
 TABLE_SUFFIXES = {".csv", ".xlsx", ".xls", ".ods"}
 WKT_COLUMNS = ["wkt", "geometry", "geom", "the_geom", "wkt_geom", "geometrie", "shape"]
@@ -29,8 +32,29 @@ X_COLUMNS = ["x", "rechtswert", "easting", "east", "lon", "lng", "longitude", "l
 Y_COLUMNS = ["y", "hochwert", "northing", "north", "lat", "latitude", "breite", "ykoordinate"]
 
 
-class SourceError(ValueError):
+class SourceError(ImportRefused):
     """The file cannot be read as a whole (missing, empty, corrupt, no layer, no geometry)."""
+
+    def __init__(self, message: str, field: str = "file"):
+        super().__init__(message, field)
+
+
+def _gdal_message(exc: Exception, path: Path, uri: str) -> str:
+    """GDAL's message, with the file named by its name only: never a server's directory."""
+    message = str(exc)
+    for form in sorted({uri, f"/vsizip/{path}", str(path), str(path.resolve())}, key=len, reverse=True):
+        message = message.replace(form, path.name)
+    return message.replace(f"{path.parent}/", "").replace(f"{path.resolve().parent}/", "")
+
+
+def _undecodable(path: Path, encoding: str | None, exc: Exception) -> SourceError:
+    given = f"is not valid {encoding} text" if encoding else "does not say its text encoding and is not UTF-8"
+    detail = f" ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
+    return SourceError(
+        f"{path.name} {given}{detail}; give the file's encoding with {option('encoding')}, "
+        f"e.g. {option('encoding', 'cp1252')} (Windows), {option('encoding', 'latin-1')} or {option('encoding', 'utf-8')}",
+        field="encoding",
+    )
 
 
 @dataclass
@@ -75,7 +99,10 @@ class Source:
                 start += len(frame)
                 yield rows, frame, geoms
         except (DataSourceError, DataLayerError) as exc:
-            raise SourceError(f"{self.path.name}: cannot be read (row {start} onwards): {exc}") from None
+            message = _gdal_message(exc, self.path, self.uri)
+            raise SourceError(f"{self.path.name}: cannot be read (row {start} onwards): {message}") from None
+        except (UnicodeDecodeError, pa.ArrowException) as exc:  # text in another encoding than the one read
+            raise _undecodable(self.path, self.encoding, exc) from None
 
     def _read(self, size: int):
         if self.encoding and codecs.lookup(self.encoding).name != "utf-8":
@@ -196,7 +223,7 @@ def open_source(
     """Open a file (or one layer of it) and find its columns, CRS and geometry."""
     path = Path(path)
     if not path.exists():
-        raise SourceError(f"{path}: no such file")
+        raise SourceError(f"{path}: no such file")  # only the command line names a file that is not there
     if path.stat().st_size == 0:
         raise SourceError(f"{path.name}: the file is empty")
     uri = _zip_uri(path) if path.suffix.lower() == ".zip" else str(path)
@@ -204,19 +231,29 @@ def open_source(
         layers = pyogrio.list_layers(uri)
         if layer is None and len(layers) > 1:
             names = ", ".join(str(name) for name, _ in layers)
-            raise SourceError(f"{path.name} has several layers ({names}); choose one with --layer")
+            raise SourceError(f"{path.name} has several layers ({names}); choose one with {option('layer')}", "layer")
         if layer is not None and layer not in [name for name, _ in layers]:
             names = ", ".join(str(name) for name, _ in layers)
-            raise SourceError(f"{path.name} has no layer {layer!r}; its layers are: {names}")
+            raise SourceError(f"{path.name} has no layer {layer!r}; its layers are: {names}", "layer")
         options = {"HEADERS": "FORCE"} if path.suffix.lower() in (".xlsx", ".xls", ".ods") else {}
         info = pyogrio.read_info(uri, layer=layer, encoding=encoding, **options)
     except (DataSourceError, DataLayerError) as exc:
-        raise SourceError(f"{path.name}: cannot be read as a geodata file (corrupt or truncated?): {exc}") from None
+        message = _gdal_message(exc, path, uri)
+        raise SourceError(f"{path.name}: cannot be read as a geodata file (corrupt or truncated?): {message}") from None
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, encoding, exc) from None
     columns = [str(c) for c in info["fields"]]
     is_table = path.suffix.lower() in TABLE_SUFFIXES or info.get("geometry_type") is None
-    crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
-    if crs is None and is_table and path.with_suffix(".prj").exists():  # as landreg's CSV exports carry it
-        crs = CRS.from_wkt(path.with_suffix(".prj").read_text())
+    try:
+        crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
+        if crs is None and is_table and path.with_suffix(".prj").exists():  # as landreg's CSV exports carry it
+            crs = CRS.from_wkt(path.with_suffix(".prj").read_text(errors="replace"))
+    except CRSError:
+        raise SourceError(
+            f"{path.name} declares a coordinate reference system that cannot be read; "
+            f"fix it in the file, or remove it and give the CRS with {option('crs')}",
+            "crs",
+        ) from None
     source = Source(path, uri, layer, columns, crs, info.get("features"), is_table, encoding)
     if is_table:
         source.wkt_column = _pick(columns, WKT_COLUMNS, wkt_column, "WKT")
