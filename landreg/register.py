@@ -25,7 +25,6 @@ from landreg.features import (
     COLLECTIONS,
     Collection,
     Source,
-    bbox_filter,
     feature_id,
     feature_json,
     sort_clauses,
@@ -78,9 +77,10 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
             raise InvalidParameter(f"{name} is not queryable; queryables: {', '.join(src.properties)}", name)
         column = src.properties[name]
         declared = fields.field(name) if q.collection.is_parcels else None
-        conditions.append(column == params.typed(_python_type(column, declared), value, name))
+        typed = params.typed(_python_type(column, declared), value, name)
+        conditions.append(column == cql.column_value(column, typed, name))  # in the column's range
     if q.bbox:
-        conditions.append(bbox_filter(src, q.bbox, *q.bbox_crs))
+        conditions.append(cql.bbox_condition(src, q.bbox, *q.bbox_crs))
     if q.filter:
         conditions.append(filter_condition(src, q.filter, q.filter_lang, q.filter_crs))
     if q.properties is not None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from landreg import cql, register
 from landreg.access import FULL, PUBLIC
+from landreg.errors import InvalidParameter
 from landreg.features import COLLECTIONS, source
 from landreg.parcels import create_parcel
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
@@ -384,3 +385,32 @@ def test_trees_built_in_python_are_checked_too(conn, parcels):
         cql.to_sql(ast.GreaterEqual(ast.Attribute("area_m2"), float("inf")), src.properties, src.geometry)
     condition = cql.to_sql(ast.In(ast.Attribute("category"), ["bauluecke"], False), src.properties, src.geometry)
     assert conn.execute(select(func.count()).select_from(src.query).where(condition)).scalar_one() == 2
+
+
+# -- the items query parameters that reach SQL through register.features_page ----------------------------
+
+
+def _page(conn, **kw):
+    return register.features_page(conn, register.FeatureQuery(COLLECTIONS["parcels"], PUBLIC, **kw))
+
+
+def test_equality_parameters_are_checked_against_the_column_range(conn, parcels):
+    assert _page(conn, equals={"restriction_class": "1"}).matched == 2
+    with pytest.raises(InvalidParameter, match="restriction_class takes a whole number from -32768 to 32767") as caught:
+        _page(conn, equals={"restriction_class": "40000"})  # was a 500: 40000::SMALLINT
+    assert caught.value.field == "restriction_class"
+    with pytest.raises(InvalidParameter, match="name: text may not contain NUL characters") as caught:
+        _page(conn, equals={"name": "Zeche\x00"})  # was a 500 from psycopg
+    assert caught.value.field == "name"
+
+
+def test_bbox_parameter_beyond_the_storage_crs_domain(conn, parcels):
+    assert _page(conn, bbox=[90.0, 0.0, 91.0, 1.0]).matched == 0  # was a 500: outside the projection domain
+    assert _page(conn, bbox=[-180.0, -90.0, 180.0, 90.0]).matched == 4  # was 0: the box collapsed to a line
+    assert _page(conn, bbox=[-90.0, -180.0, 90.0, 180.0], bbox_crs=(4326, True)).matched == 4
+    assert _page(conn, bbox=[-180.0, -90.0, 0.0, 180.0, 90.0, 0.0]).matched == 4  # 3D
+    lon, lat = lonlat(2)
+    assert _page(conn, bbox=[lon - 0.0001, lat - 0.0001, lon + 0.0001, lat + 0.0001]).matched == 1
+    with pytest.raises(InvalidParameter, match="must lie within"):
+        _page(conn, bbox=[-200.0, 0.0, 0.0, 1.0])
+    assert _page(conn, bbox=[X0, Y0, X0 + 60, Y0 + 10], bbox_crs=(25832, False)).matched == 1
