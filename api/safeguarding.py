@@ -19,7 +19,7 @@ from pyproj.exceptions import CRSError
 
 from api.imports import save_upload
 from api.routes import FigureLabel
-from api.security import ERRORS, AuthenticatedDep
+from api.security import ERRORS, AuthenticatedDep, ViewDep
 from landreg import STORAGE_SRID
 from landreg.access import view_of
 from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
@@ -185,7 +185,9 @@ def post_plan_check_file(
     "/balance",
     summary="Flächenbilanz: stock, additions, take-up, losses, years of supply",
     description=(
-        "Public, aggregates only; counts every parcel of the registry, published or not. "
+        "Aggregates only, over the parcels the caller may see: the public's figures count the parcels "
+        "public now (so no figure discloses an unpublished parcel), a planner's also their own "
+        "municipalities' unpublished ones, the ministry's every parcel. "
         "`figures` names which figure (`landreg/rules.py`) each area of a stock is."
     ),
     response_model=Balance,
@@ -193,6 +195,7 @@ def post_plan_check_file(
 )
 def get_balance(
     request: Request,
+    view: ViewDep,
     dates: Annotated[
         str,
         Query(
@@ -209,7 +212,7 @@ def get_balance(
 ):
     instants = balance_dates([v.strip() for v in dates.split(",") if v.strip()], "dates")
     with request.app.state.engine.connect() as conn:
-        result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years)
+        result = balance(conn, instants, ags, tuple(category or INDUSTRIAL_CATEGORIES), window_years, view)
     if f == "json":
         figures = {key: FigureLabel.of(figure) for key, figure in BALANCE_FIGURES.items()}
         return Balance(**result, figures=figures)

@@ -99,6 +99,18 @@ def visible_versions(view: View, version, parcel) -> ColumnElement:
     return or_(own_municipality(view, version.ags), version.parcel_id.in_(public_now))
 
 
+def visible_versions_sql(view: View, alias: str = "v") -> str:
+    """:func:`visible_versions` as SQL text on a ``parcel_version`` row named ``alias``, for
+    statements written as text (its values are the view's checked AGS)."""
+    from sqlalchemy import column, table
+    from sqlalchemy.dialects import postgresql
+
+    from landreg.models import Parcel
+
+    condition = visible_versions(view, table(alias, column("ags"), column("parcel_id")).c, Parcel)
+    return "(" + str(condition.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})) + ")"
+
+
 def sees_confidential(view: View, ags_column) -> ColumnElement:
     """Whether the view sees the confidential fields of a row of municipality ``ags_column``."""
     return own_municipality(view, ags_column)

@@ -176,7 +176,7 @@ def gemeindeuebersicht(conn: Connection, opts: MapOptions, ctx: Context) -> foli
     boundaries = municipalities(conn, opts.ags or None)
     reserves = reserves_by_municipality(conn, ctx.view, opts.ags or None)
     supply = (
-        supply_by_municipality(conn, dt.datetime.now(dt.UTC), SUPPLY_WINDOW_YEARS)
+        supply_by_municipality(conn, dt.datetime.now(dt.UTC), SUPPLY_WINDOW_YEARS, view=ctx.view)
         if opts.metric == "years_of_supply"
         else {}
     )

@@ -53,10 +53,12 @@ PUBLISHED = {  # the public view: F and G are not published
     "available_area_ha": 1.0 + 2.0,  # A B = 3.0
     "restriction_free_area_ha": 1.0 + 1.5,  # A C = 2.5
 }
-# The Flächenbilanz: commercial and industrial categories (A B C D E G I), every parcel, published or not.
+# The Flächenbilanz: commercial and industrial categories (A B C D E G I); the ministry's counts
+# every parcel, the public's only those public now (not G, unpublished; not I, retired).
 INDUSTRIAL_RESERVE_M2 = 10_000 + 20_000 + 15_000 + 5_000 + 12_000  # A B C D G
 INDUSTRIAL_FREE_M2 = 10_000 + 15_000 + 12_000  # A C G = 37,000
-TAKE_UP_M2 = 74_000  # E, verfuegbar -> genutzt today
+PUBLIC_INDUSTRIAL_FREE_M2 = 10_000 + 15_000  # A C = 25,000
+TAKE_UP_M2 = 74_000  # E, verfuegbar -> genutzt today (E is published)
 
 LABELS = {
     "reserve_area_ha": ("Reserve", "Reserve"),
@@ -131,8 +133,10 @@ def test_statistics_route_says_whose_parcels_it_counts(bottrop):
         ("restriction_free_ha", "restriktionsfreie Reserve, ha", None, PUBLISHED["restriction_free_area_ha"]),
         ("restriction_free_ha", "restriktionsfreie Reserve, ha", "ministerium", ALL["restriction_free_area_ha"]),
         ("reserve_ha", "Reserve, ha", None, PUBLISHED["reserve_area_ha"]),
-        # restriction-free industrial reserve ÷ take-up per year over 3 years: 37,000 / (74,000 / 3)
-        ("years_of_supply", "Reichweite (Jahre)", None, 1.5),
+        # restriction-free industrial reserve ÷ take-up per year over 3 years: 37,000 / (74,000 / 3);
+        # for the public only what is public now: 25,000 / (74,000 / 3)
+        ("years_of_supply", "Reichweite (Jahre)", "ministerium", 1.5),
+        ("years_of_supply", "Reichweite (Jahre)", None, 1.01),
     ],
 )
 def test_gemeindeuebersicht_shows_and_names_each_figure(bottrop, metric, label, caller, expected):
@@ -152,7 +156,7 @@ def test_the_english_overview_names_the_figure_in_english(bottrop):
 
 
 def test_flaechenbilanz_counts_restriction_free_industrial_reserve(bottrop):
-    client, _, engine = bottrop
+    client, tokens, engine = bottrop
     with engine.connect() as conn:
         now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
         (stock,) = safeguarding.balance(conn, [now], ags=BOTTROP, window_years=1)["stocks"]
@@ -164,10 +168,12 @@ def test_flaechenbilanz_counts_restriction_free_industrial_reserve(bottrop):
     assert supply == pytest.approx(
         {"restriction_free_available_m2": INDUSTRIAL_FREE_M2, "take_up_per_year_m2": 24_666.67, "years_of_supply": 1.5}
     )
-    body = client.get(
-        "/safeguarding/balance", params={"dates": now.isoformat(), "ags": BOTTROP, "window_years": 1}
-    ).json()
-    assert body["stocks"][0]["restriction_free_available_m2"] == pytest.approx(INDUSTRIAL_FREE_M2)
+    params = {"dates": now.isoformat(), "ags": BOTTROP, "window_years": 1}
+    body = client.get("/safeguarding/balance", params=params).json()  # the public: parcels public now
+    assert body["stocks"][0]["restriction_free_available_m2"] == pytest.approx(PUBLIC_INDUSTRIAL_FREE_M2)
+    assert body["stocks"][0]["reserve_m2"] == pytest.approx(INDUSTRIAL_RESERVE_M2 - 12_000)  # without G
+    full = client.get("/safeguarding/balance", params=params, headers=tokens["ministerium"]).json()
+    assert full["stocks"][0]["restriction_free_available_m2"] == pytest.approx(INDUSTRIAL_FREE_M2)
     assert (body["figures"]["restriction_free_available_m2"]["de"], body["figures"]["reserve_m2"]["de"]) == (
         "restriktionsfreie Reserve",
         "Reserve",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, text
 
 from landreg import rules
+from landreg.access import FULL, View, visible_versions_sql
 from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
 from landreg.settings import get_settings
@@ -33,6 +34,7 @@ _STATE_AT = f"""
       FROM parcel_version v
      WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
        AND v.category = ANY(:categories) AND (CAST(:ags AS text) IS NULL OR v.ags = :ags)
+       AND {{visible}}
 """
 #: Columns of a version ``v`` in a window ``w`` over its parcel's versions: whether the version
 #: before was reserve, and its area (take-up is reserve that becomes taken up, counted with that area).
@@ -103,8 +105,11 @@ def balance(
     ags: str | None = None,
     categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES,
     window_years: float = 3.0,
+    view: View = FULL,
 ) -> dict:
-    """The Flächenbilanz at each date and between consecutive dates, from the parcel history.
+    """The Flächenbilanz at each date and between consecutive dates, from the history of the parcels
+    ``view`` may see (the public: parcels public now, so that no figure contains a parcel it may not
+    see; the ministry: all).
 
     Between two dates every parcel is compared with itself: reserve area that appears is an
     addition, reserve that becomes ``genutzt`` is take-up, reserve that becomes ``andere_nutzung``
@@ -124,12 +129,13 @@ def balance(
     _check_order(list(dates), "dates")
     check_window_years(window_years)
     base = {"categories": list(categories), "ags": ags}
+    state_at = _STATE_AT.format(visible=visible_versions_sql(view, "v"))
     stocks = []
     for at in dates:
         rows = conn.execute(
             text(f"""
             SELECT category, status, round(sum(area_m2)::numeric, 2) AS area_m2, count(*) AS parcels
-              FROM ({_STATE_AT}) s GROUP BY category, status ORDER BY category, status
+              FROM ({state_at}) s GROUP BY category, status ORDER BY category, status
         """),
             base | {"at": at},
         ).mappings()
@@ -137,12 +143,12 @@ def balance(
         reserve = sum(r["area_m2"] for r in by if r["status"] in rules.RESERVE_STATUSES)
         free = conn.execute(
             text(f"""
-            SELECT coalesce(sum(area_m2), 0) FROM ({_STATE_AT}) s WHERE {rules.sql(rules.is_restriction_free, "s")}
+            SELECT coalesce(sum(area_m2), 0) FROM ({state_at}) s WHERE {rules.sql(rules.is_restriction_free, "s")}
         """),
             base | {"at": at},
         ).scalar_one()
         since = at - dt.timedelta(days=round(365.25 * window_years))
-        taken = _take_up(conn, base, since, at)
+        taken = _take_up(conn, base, since, at, view)
         per_year = taken / window_years
         stocks.append(
             {
@@ -155,7 +161,8 @@ def balance(
             }
         )
     changes = [
-        {"from": a.isoformat(), "to": b.isoformat(), **_flows(conn, base, a, b)} for a, b in zip(dates, dates[1:])
+        {"from": a.isoformat(), "to": b.isoformat(), **_flows(conn, state_at, base, a, b)}
+        for a, b in zip(dates, dates[1:])
     ]
     return {
         "ags": ags,
@@ -166,11 +173,11 @@ def balance(
     }
 
 
-def _flows(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime) -> dict:
+def _flows(conn: Connection, state_at: str, base: dict, start: dt.datetime, end: dt.datetime) -> dict:
     row = (
         conn.execute(
             text(f"""
-        WITH a AS ({_STATE_AT.replace(":at", ":start")}), b AS ({_STATE_AT.replace(":at", ":end")})
+        WITH a AS ({state_at.replace(":at", ":start")}), b AS ({state_at.replace(":at", ":end")})
         SELECT
           coalesce(sum(b.area_m2) FILTER (WHERE b.reserve AND NOT coalesce(a.reserve, false)), 0) AS additions_m2,
           coalesce(sum(a.area_m2) FILTER (WHERE a.reserve AND {rules.sql(rules.is_taken_up, "b")}), 0) AS take_up_m2,
@@ -187,7 +194,7 @@ def _flows(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime) -
     return {k: round(float(v), 2) for k, v in row.items()}
 
 
-def _take_up(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime) -> float:
+def _take_up(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime, view: View) -> float:
     """Reserve area that was taken up within (start, end], event by event from the history."""
     return float(
         conn.execute(
@@ -195,6 +202,7 @@ def _take_up(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime)
             SELECT coalesce(sum(previous_area), 0) FROM (
                 SELECT v.valid_from, v.status, v.category, v.ags, {_BEFORE}
                   FROM parcel_version v
+                 WHERE {visible_versions_sql(view, "v")}
                 WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
             ) t
              WHERE {rules.sql(rules.is_taken_up, "t")} AND was_reserve AND valid_from > :start AND valid_from <= :end
@@ -206,15 +214,20 @@ def _take_up(conn: Connection, base: dict, start: dt.datetime, end: dt.datetime)
 
 
 def supply_by_municipality(
-    conn: Connection, at: dt.datetime, window_years: float = 3.0, categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES
+    conn: Connection,
+    at: dt.datetime,
+    window_years: float = 3.0,
+    categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES,
+    view: View = FULL,
 ) -> dict[str, dict]:
     """Per municipality at ``at``: restriction-free available reserve, annual take-up and years of
-    supply, as :func:`balance` computes them, in one pass over the history."""
+    supply, as :func:`balance` computes them, in one pass over the history of the parcels ``view``
+    may see."""
     rows = conn.execute(
         text(f"""
         WITH versions AS (
             SELECT v.*, {_BEFORE}
-              FROM parcel_version v WHERE v.category = ANY(:categories)
+              FROM parcel_version v WHERE v.category = ANY(:categories) AND {visible_versions_sql(view, "v")}
             WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
         )
         SELECT v.ags,
