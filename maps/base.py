@@ -94,7 +94,7 @@ def configure(m: folium.Map, opts: MapOptions, ctx: Context, names: dict[str, st
     config = {
         "lang": lang,
         "labels": field_labels(lang, ctx.view),
-        "codes": code_labels(lang),
+        "codes": code_labels(lang, ctx.view),
         "text": {
             key: t(key, lang, profile=opts.profile or "")
             for key in (

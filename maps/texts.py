@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from landreg import fields, rules, vocab
+from landreg import fields, rules
 from landreg.access import PUBLIC, View
 
 LANGS = ("de", "en")
@@ -84,16 +84,11 @@ def t(key: str, lang: str = "de", **values) -> str:
     return (en if lang == "en" else de).format(**values)
 
 
-def code_labels(lang: str) -> dict[str, dict[str, str]]:
-    """Code → label for every code list a popup shows."""
-    lists = (
-        vocab.CATEGORY,
-        vocab.STATUS,
-        vocab.AVAILABILITY,
-        vocab.DESIGNATION,
-        vocab.RESTRICTION_CLASS,
-        vocab.CONTAMINATION,
-    )
+def code_labels(lang: str, view: View = PUBLIC) -> dict[str, dict[str, str]]:
+    """Code → label for every code list a popup shows: those of the registry's tile fields the view
+    may see (a public page carries no vocabulary of a confidential field)."""
+    shown = fields.tile_fields() if view.confidential else fields.public(fields.tile_fields())
+    lists = [f.codes for f in shown if f.codes is not None]
     return {cl.name: {code: cl.label(code, lang) for code in cl.codes} for cl in lists}
 
 

@@ -124,3 +124,22 @@ def test_the_leak_test_finds_a_planted_leak(committed_engine, world):
         # the ministry sees the unpublished parcel, name and all: the marker is there to be found
         body = client.get("/collections/parcels/items?limit=100", headers=world["auth"]["ministry"]).text
     assert MARKER in body and json.loads(body)["numberMatched"] > 0
+
+
+def test_public_map_popups_name_no_confidential_criterion(committed_engine, world):
+    """The Prioritätenkarte lists each parcel's main drivers and weakness: for the public, never a
+    criterion built on a confidential field (it would say what the contamination or the owner is)."""
+    with TestClient(create_app(database_url(committed_engine))) as client:
+        for lang, words in (
+            ("de", ("Altlasten", "Mitwirkungsbereitschaft")),
+            ("en", ("Contamination", "Owner willing")),
+        ):
+            for profile in ("ministerium-revitalisierung", "investor-industrie"):
+                html = client.get("/maps/prioritaetenkarte", params={"profile": profile, "lang": lang}).text
+                assert not [w for w in words if w in html], (profile, lang)
+                ministry = client.get(
+                    "/maps/prioritaetenkarte",
+                    params={"profile": profile, "lang": lang},
+                    headers=world["auth"]["ministry"],
+                ).text
+                assert any(w in ministry for w in words) or "drivers" not in ministry  # shown where allowed
