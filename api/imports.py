@@ -103,7 +103,8 @@ def save_upload(upload: UploadFile, directory: FilePath, allowed: set[str], fiel
     "",
     summary="Import a parcel file (multipart upload)",
     description=(
-        "A malformed form field answers 400 naming it, a file refused as a whole 422, "
+        "The parcels written are scored in the import's transaction: they have their scores as soon as "
+        "the answer arrives. A malformed form field answers 400 naming it, a file refused as a whole 422, "
         "an upload over `LANDREG_MAX_UPLOAD_BYTES` (256 MiB) 413. The report lists the first "
         f"{KEPT_MAX:,} rejections (and notes) with row, field and reason, `rejections_omitted` says how "
         "many more there are, `rejection_counts` counts all of them by field and reason. The file of "

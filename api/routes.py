@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from api.security import ERRORS, ViewDep
 from landreg import rules, summary
+from landreg.importer import unscored
 from landreg.vocab import CATEGORY, STATUS
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["Registry"], responses=ERRORS)
 
 
@@ -19,10 +24,64 @@ class Health(BaseModel):
     status: str = Field(description="`ok` while the process answers")
 
 
+#: Seconds a count of unscored parcels is answered before it is counted again (in the background).
+UNSCORED_MAX_AGE_S = 30.0
+
+
 class Readiness(BaseModel):
     status: str = Field(description="`ok` when the database answers (otherwise the answer is 503)")
     postgis: str = Field(description="version of the PostGIS library")
     schema_revision: str | None = Field(description="Alembic revision of the schema (null: not migrated)")
+    unscored_parcels: int | None = Field(
+        description="informational: current parcels without a score of their current version under a current "
+        "profile that ranks them (an import killed before its parcels were scored leaves such; "
+        "`landreg score --missing` scores them). Counted in the background, at most every "
+        f"{UNSCORED_MAX_AGE_S:.0f} s, so that /ready stays fast at any size; null until first counted"
+    )
+    unscored_counted_at: dt.datetime | None = Field(description="when `unscored_parcels` was counted")
+
+
+class _UnscoredCount:
+    """The last count of unscored parcels, recounted in a background thread once it is older than
+    the app's ``unscored_max_age_s`` (a million parcels take seconds; /ready must not)."""
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+        self.counted_at: dt.datetime | None = None
+        self._counting = False
+        self._lock = threading.Lock()
+
+    def latest(self, engine: Engine, max_age_s: float) -> tuple[int | None, dt.datetime | None]:
+        now = dt.datetime.now(dt.UTC)
+        with self._lock:
+            due = not self._counting and (
+                self.counted_at is None or (now - self.counted_at).total_seconds() >= max_age_s
+            )
+            self._counting = self._counting or due
+        if due:
+            threading.Thread(target=self._count, args=(engine,), name="landreg-unscored", daemon=True).start()
+        return self.value, self.counted_at
+
+    def _count(self, engine: Engine) -> None:
+        started = dt.datetime.now(dt.UTC)
+        try:
+            with engine.connect() as conn:
+                self.value = unscored.count(conn)
+            self.counted_at = started
+        except Exception as exc:  # the database went away meanwhile: /ready itself says so
+            log.warning("could not count unscored parcels: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        finally:
+            self._counting = False
+
+
+_COUNTS_LOCK = threading.Lock()
+
+
+def _unscored_count(app: FastAPI) -> _UnscoredCount:
+    with _COUNTS_LOCK:
+        if getattr(app.state, "unscored", None) is None:
+            app.state.unscored = _UnscoredCount()
+        return app.state.unscored
 
 
 class FigureLabel(BaseModel):
@@ -76,12 +135,20 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", summary="Readiness: database reachable, schema and PostGIS version (503 when not)")
+@router.get(
+    "/ready",
+    summary="Readiness: database reachable, schema and PostGIS version (503 when not), parcels left unscored",
+)
 def ready(request: Request) -> Readiness:
-    with request.app.state.engine.connect() as conn:
+    engine = request.app.state.engine
+    with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
-    return Readiness(status="ok", postgis=postgis, schema_revision=revision)
+    max_age = getattr(request.app.state, "unscored_max_age_s", UNSCORED_MAX_AGE_S)
+    count, counted_at = _unscored_count(request.app).latest(engine, max_age)
+    return Readiness(
+        status="ok", postgis=postgis, schema_revision=revision, unscored_parcels=count, unscored_counted_at=counted_at
+    )
 
 
 @router.get(

@@ -177,6 +177,11 @@ def demo(
             typer.echo("embedded database stopped")
 
 
+#: New and changed parcels an import scores in its own transaction; a larger one is followed by a
+#: full run (parallel), and what a killed run leaves is found by `landreg score --missing`.
+SCORE_IN_IMPORT_MAX = 100_000
+
+
 @app.command("import")
 def import_(
     file: Annotated[
@@ -197,13 +202,20 @@ def import_(
     ] = False,
     rejected: Annotated[Path | None, typer.Option(help="keep-valid: file for the rejected rows.")] = None,
     actor: Annotated[str, typer.Option(help="Who imports (recorded in the history).")] = os.environ.get("USER", "cli"),
-    score: Annotated[bool, typer.Option(help="Re-score the imported parcels right after.")] = True,
+    score: Annotated[
+        bool,
+        typer.Option(
+            help="Score the new and changed parcels in the import's transaction (above "
+            f"{SCORE_IN_IMPORT_MAX:,} of them: a full run right after). --no-score leaves them to "
+            "`landreg score --missing`."
+        ),
+    ] = True,
 ) -> None:
-    """Import a municipality's parcel file: validated, upserted on (AGS, reference), recorded."""
+    """Import a municipality's parcel file: validated, upserted on (AGS, reference), scored, recorded."""
     from rich.progress import Progress
 
     from landreg.importer import ImportOptions, ImportRefused, import_file
-    from landreg.scoring import rescore_stale
+    from landreg.scoring import recompute
 
     options = ImportOptions(
         actor=actor,
@@ -217,6 +229,8 @@ def import_(
         dry_run=dry_run,
         retire_missing=retire_missing,
         rejected_path=rejected,
+        score=score,
+        score_max=SCORE_IN_IMPORT_MAX,
     )
     engine = make_engine()
     _require_schema(engine)
@@ -228,9 +242,14 @@ def import_(
         raise _fail(f"import refused: {exc.render(_flag)}") from None
     for line in report.lines(spell=_flag):
         typer.echo(line)
-    if score and report.status == "committed" and (report.inserted or report.changed):
-        with engine.begin() as conn:
-            typer.echo(f"re-scored {rescore_stale(conn)} parcels")
+    if report.scored:
+        typer.echo(f"scored {report.scored} new and changed parcels with the import")
+    if report.unscored and score:  # too many to score in the import's transaction: all of them now
+        typer.echo("scoring every parcel after this large import (if interrupted: `landreg score --missing`)")
+        evaluations = recompute(engine, actor)
+        typer.echo(f"scored every current parcel under {len(evaluations)} profiles")
+    elif report.unscored:
+        typer.echo("`landreg score --missing` scores them")
     if report.status == "rejected":
         raise typer.Exit(code=1)
 
@@ -304,6 +323,14 @@ def export(
 def score(
     profile: Annotated[str | None, typer.Option(help="Only this profile (default: all).")] = None,
     actor: Annotated[str, typer.Option(help="Recorded with the run.")] = os.environ.get("USER", "cli"),
+    missing: Annotated[
+        bool,
+        typer.Option(
+            "--missing",
+            help="Only the parcels whose score is missing or stale (e.g. left by an import killed before "
+            "scoring; /ready counts them), under every profile.",
+        ),
+    ] = False,
 ) -> None:
     """Recompute the scores of all current parcels (indicators in PostGIS, then each profile)."""
     import time
@@ -314,6 +341,15 @@ def score(
 
     engine = make_engine()
     _require_schema(engine)
+    if missing:
+        from landreg.importer.unscored import score_missing
+
+        if profile:
+            raise _fail("--missing scores under every profile; leave out --profile")
+        with engine.begin() as conn:
+            scored = score_missing(conn)
+        typer.echo(f"scored {scored} parcels whose score was missing or stale")
+        return
     console = Console(stderr=True)
     started = time.perf_counter()
     with console.status("scoring") as status:

@@ -1,5 +1,7 @@
 """Imports a careless client or a killed process cannot break (issue 20, the import's part).
 
+* Half-done imports: what an import commits is scored in its transaction, or found by the
+  "unscored" query (``/ready``) and scored by ``landreg score --missing``.
 * Rejections: the report holds the first 10,000 in full and counts every one; the keep-valid file
   of rejected rows still gets every row.
 * Uploads: no answer names a server path; every form field's bad value is a clear 4xx naming it;
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import zipfile
 
 import geopandas as gpd
@@ -19,7 +22,9 @@ import shapely
 from sqlalchemy import text
 
 from landreg.importer import ImportOptions, import_file
+from landreg.importer import unscored as unscored_parcels
 from landreg.importer.report import KEPT_MAX, OTHER_REASONS
+from landreg.scoring import ensure_default_profiles
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, utm
 from tests.test_cli import landreg
 
@@ -53,9 +58,102 @@ def bad_category_csv(path, bad: int, good: int = 0):
     return csv_of(path, ["Wiese"] * bad + ["bauluecke"] * good)
 
 
+@pytest.fixture
+def scored_registry(committed_db):
+    with committed_db.begin() as conn:
+        ensure_default_profiles(conn)
+    return committed_db
+
+
+def unscored_of(engine) -> int:
+    with engine.connect() as conn:
+        return unscored_parcels.count(conn)
+
+
+def ready_count(client, expected: int, since: float) -> dict:
+    """/ready's body once its count of unscored parcels was taken after ``since`` (counted in the
+    background: the first answers may still carry the previous count)."""
+    client.app.state.unscored_max_age_s = 0
+    deadline = time.monotonic() + 20
+    while True:
+        body = client.get("/ready").json()
+        counted_at = body["unscored_counted_at"]
+        fresh = counted_at is not None and pd.Timestamp(counted_at).timestamp() >= since
+        if (fresh and body["unscored_parcels"] == expected) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
 def upload(client, path, headers, name=None, **form):
     with open(path, "rb") as f:
         return client.post("/imports", files={"file": (name or path.name, f)}, data=form, headers=headers)
+
+
+# -- 1. half-done imports --------------------------------------------------------------------
+def test_an_import_killed_before_scoring_is_reported_by_ready_and_scored_by_score_missing(scored_registry, tmp_path):
+    url = database_url(scored_registry)
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke"] * 5).to_file(path)
+    # the process "dies" after its commit and before scoring: simulated by an import told not to score
+    imported = landreg("import", str(path), "--no-score", LANDREG_DATABASE_URL=url)
+    assert imported.returncode == 0, imported.stderr
+    assert "5 new or changed parcels are not scored yet" in imported.stdout
+    with app_client(scored_registry) as client:
+        since = time.time()
+        body = ready_count(client, 5, since)
+        assert (client.get("/ready").status_code, body["status"], body["unscored_parcels"]) == (200, "ok", 5)
+
+        missing = landreg("score", "--missing", LANDREG_DATABASE_URL=url)
+        assert missing.returncode == 0, missing.stderr
+        assert "scored 5 parcels" in missing.stdout
+        assert ready_count(client, 0, time.time())["unscored_parcels"] == 0
+    assert unscored_of(scored_registry) == 0
+
+
+def test_scores_lost_after_the_commit_are_found_and_scored_again(scored_registry, tmp_path):
+    """The other way to leave parcels unscored: their scores deleted after the import committed."""
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke", "brachflaeche", "industrieflaeche"]).to_file(path)
+    with scored_registry.begin() as conn:
+        report = import_file(conn, path, ImportOptions(actor="t"))
+    assert (report.scored, report.unscored) == (3, 0) and unscored_of(scored_registry) == 0
+    with scored_registry.begin() as conn:
+        conn.execute(
+            text("DELETE FROM parcel_score WHERE parcel_id IN (SELECT id FROM parcel WHERE local_ref <> 'R-0-0')")
+        )
+    assert unscored_of(scored_registry) == 2
+    missing = landreg("score", "--missing", LANDREG_DATABASE_URL=database_url(scored_registry))
+    assert missing.returncode == 0 and "scored 2 parcels" in missing.stdout, missing.stdout + missing.stderr
+    assert unscored_of(scored_registry) == 0
+
+
+def test_a_score_of_an_older_version_counts_as_missing(scored_registry, tmp_path):
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke"] * 2).to_file(path)
+    with scored_registry.begin() as conn:
+        import_file(conn, path, ImportOptions(actor="t"))
+        # changed behind the importer's back (as a write without rescoring would): its score is of version 1
+        conn.execute(text("UPDATE parcel SET name = 'neu' WHERE local_ref = 'R-0-1'"))
+    assert unscored_of(scored_registry) == 1
+
+
+def test_an_upload_is_scored_by_the_time_it_answers(scored_registry, tmp_path):
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke", "bauluecke", "gewerbeflaeche", "gewerbeflaeche"]).to_file(path)
+    headers = bearers(scored_registry, planner=PLANNER)["planner"]
+    with app_client(scored_registry) as client:
+        response = upload(client, path, headers)
+    assert response.status_code == 201, response.text
+    assert (response.json()["scored"], response.json()["unscored"]) == (4, 0)
+    with scored_registry.connect() as conn:
+        scores = conn.execute(
+            text("""
+            SELECT p.local_ref, count(s.*) FROM parcel p
+              LEFT JOIN parcel_score s ON s.parcel_id = p.id AND s.parcel_version = p.version
+             GROUP BY 1 ORDER BY 1""")
+        ).all()
+    assert all(n >= 1 for _, n in scores) and len(scores) == 4, scores
+    assert unscored_of(scored_registry) == 0
 
 
 # -- 2. rejections: the first 10,000 in full, every one counted --------------------------------

@@ -15,6 +15,11 @@ writing take about as long, on two cores), until a row is refused: from then on 
 checks the rest, for a complete report, and rolls everything back. Keep-valid and dry runs
 check the whole file before writing.
 
+The new and changed parcels are scored in the same transaction (``ImportOptions.score``), so a
+committed import never leaves parcels without a score unless asked to: ``score=False``, or more
+written parcels than ``score_max`` (left to a full run after the commit). Those are what
+:func:`landreg.importer.unscored.count` finds and ``landreg score --missing`` scores.
+
 Refusals are :class:`ImportRefused` (422 over HTTP) or, for a malformed option, :class:`InvalidOption`
 (400); their messages name options neutrally, each adapter spells them (``refusals``).
 """
@@ -46,6 +51,7 @@ from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
 from landreg.importer.sources import Batch, SourceError, open_source
+from landreg.scoring import rescore
 from landreg.vocab import IMPORT_MODES
 
 __all__ = [
@@ -61,6 +67,7 @@ __all__ = [
 MODES = IMPORT_MODES
 _AGS, _LOCAL_REF = STAGING_COLUMNS.index("ags"), STAGING_COLUMNS.index("local_ref")
 _IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
+_SCORE_CHUNK = 50_000  # parcels scored at a time (their raw values are held in memory)
 ENCODING_EXAMPLES = ("utf-8", "cp1252", "latin-1")
 
 
@@ -84,6 +91,8 @@ class ImportOptions:
     allowed_ags: tuple[str, ...] | None = None  # a planner imports only for their municipalities
     checks: load.Checks = field(default_factory=load.Checks)
     batch_size: int = 20_000
+    score: bool = True  # score the new and changed parcels in the import's transaction
+    score_max: int | None = None  # more written parcels than this are left to a full run after the commit
 
 
 def sha256_of(path: Path) -> str:
@@ -239,6 +248,7 @@ def import_file(
         if options.retire_missing:
             report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
         report.status = "committed"
+        _score(conn, report, options)
         if report.rejected and options.rejected_rows_file:
             target = options.rejected_path or path.with_name(
                 f"{path.stem}.rejected{'.csv' if source.is_table else '.gpkg'}"
@@ -261,6 +271,20 @@ def import_file(
         if savepoint.is_active:
             savepoint.rollback()
         raise
+
+
+def _score(conn: Connection, report: ImportReport, options: ImportOptions) -> None:
+    """Score the parcels the import wrote, in its transaction (or count them as left unscored)."""
+    written = report.inserted + report.changed
+    if not written:
+        return
+    if not options.score or (options.score_max is not None and written > options.score_max):
+        report.unscored = written
+        return
+    ids = load.written_ids(conn)
+    for start in range(0, len(ids), _SCORE_CHUNK):
+        rescore(conn, ids[start : start + _SCORE_CHUNK])
+    report.scored = len(ids)
 
 
 def _refused_write(exc: IntegrityError) -> str:

@@ -379,3 +379,16 @@ def rejected_reasons(conn: Connection) -> Iterator[tuple[int, str]]:
         yield from (tuple(r) for r in rows)
     finally:
         rows.close()
+
+
+def written_ids(conn: Connection) -> list:
+    """The parcels the import wrote (new and changed rows), to be scored."""
+    return list(
+        conn.execute(
+            text("""
+        SELECT p.id FROM import_staging s
+          JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL
+         WHERE NOT s.rejected AND s.action IN ('new', 'changed')
+    """)
+        ).scalars()
+    )

@@ -66,6 +66,8 @@ class ImportReport:
     notes: list[RowIssue] = field(default_factory=list)  # the first KEPT_MAX, by row
     notes_omitted: int = 0
     missing: list[tuple[str, str]] = field(default_factory=list)  # (AGS, reference) absent from the file
+    scored: int = 0  # new and changed parcels scored in the import's transaction
+    unscored: int = 0  # written but left for `landreg score --missing` or a full run (found by /ready)
     status: str = "pending"  # committed | rejected | dry-run
     import_id: int | None = None
     rejected_file: str | None = None
@@ -118,6 +120,8 @@ class ImportReport:
             out += [f"  {ags} {ref}" for ags, ref in self.missing[:show]]
             if len(self.missing) > show:
                 out.append(f"  … and {len(self.missing) - show} more")
+        if self.unscored:
+            out.append(f"{self.unscored} new or changed parcels are not scored yet")
         if self.rejected_file:
             out.append(f"rejected rows with their reasons written to {self.rejected_file}")
         out.append(f"status: {self.status}" + (f" (import #{self.import_id})" if self.import_id else ""))
