@@ -92,7 +92,8 @@ def _form_field(name: str, value: str | None) -> str:
 async def import_refused(request: Request, exc: ImportRefused) -> JSONResponse:
     """An import refused: its message with the options it names spelled as form fields."""
     status = _status_of(exc)
-    return JSONResponse(error_body(status, exc.render(_form_field), exc.field), status_code=status)
+    headers = {"Connection": "close"} if isinstance(exc, FileTooLarge) else {}  # the rest of the body is not read
+    return JSONResponse(error_body(status, exc.render(_form_field), exc.field), status_code=status, headers=headers)
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -137,6 +137,18 @@ def test_a_score_of_an_older_version_counts_as_missing(scored_registry, tmp_path
     assert unscored_of(scored_registry) == 1
 
 
+def test_an_import_larger_than_its_scoring_limit_leaves_its_parcels_to_be_found(scored_registry, tmp_path):
+    """Above ``score_max`` an import commits unscored (the command line then runs a full recompute)."""
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke"] * 3).to_file(path)
+    with scored_registry.begin() as conn:
+        report = import_file(conn, path, ImportOptions(actor="t", score_max=2))
+    assert (report.scored, report.unscored) == (0, 3) and unscored_of(scored_registry) == 3
+    with scored_registry.begin() as conn:
+        assert unscored_parcels.score_missing(conn) == 3
+    assert unscored_of(scored_registry) == 0
+
+
 def test_an_upload_is_scored_by_the_time_it_answers(scored_registry, tmp_path):
     path = tmp_path / "reserven.gpkg"
     parcels(["bauluecke", "bauluecke", "gewerbeflaeche", "gewerbeflaeche"]).to_file(path)
@@ -320,6 +332,7 @@ def test_an_upload_over_the_limit_is_a_413_naming_it(committed_db, csv_25832, tm
             "/imports", content=chunks(), headers=headers | {"Content-Type": "multipart/form-data; boundary=x"}
         )
     assert small.status_code == 201, small.text
+    assert refused.headers["connection"] == "close"
     for response in (refused, streamed):
         body = response.json()
         assert (response.status_code, body.get("field")) == (413, "file"), body
