@@ -581,12 +581,12 @@ def _geometry_literal(value: Any, srid: int, flip: bool, what: str, may_cut: boo
     shape, srid = _literal_shape(value, srid, flip, what)
     if shape.is_empty:
         raise FilterError(f"{what}: the geometry is empty")
-    if not shape.is_valid:
-        raise FilterError(f"{what}: the geometry is not valid: {shapely.is_valid_reason(shape)}")
     limits = _CRS_BOUNDS.get(srid)
     x1, y1, x2, y2 = shape.bounds
     if limits is not None and not (limits[0] <= x1 and x2 <= limits[2] and limits[1] <= y1 and y2 <= limits[3]):
         raise FilterError(f"{what}: the geometry must lie within {limits} (x min, y min, x max, y max) of EPSG:{srid}")
+    if not shape.is_valid:  # after the bounds: GEOS overflows on coordinates like 1e300
+        raise FilterError(f"{what}: the geometry is not valid: {shapely.is_valid_reason(shape)}")
     domain = _DOMAINS.get(srid)
     if domain is not None and not (domain[0] <= x1 and x2 <= domain[2] and domain[1] <= y1 and y2 <= domain[3]):
         if not may_cut:
