@@ -19,7 +19,6 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 
 from api import models
@@ -27,26 +26,17 @@ from api.security import ERRORS, AuthenticatedDep, PlannerDep
 from landreg import register
 from landreg.importer import MODES, FileTooLarge, ImportOptions, ImportRefused, import_file
 from landreg.importer.report import KEPT_MAX
+from landreg.settings import get_settings
 
 SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".csv", ".xlsx"}
 MAPPING_SUFFIXES = {".yaml", ".yml"}
 UPLOAD_LIMIT_SETTING = "LANDREG_MAX_UPLOAD_BYTES"
 
 
-class UploadSettings(BaseSettings):
-    """The upload's own setting (``LANDREG_`` prefix and ``.env`` like landreg.settings)."""
-
-    model_config = SettingsConfigDict(env_prefix="LANDREG_", env_file=".env", extra="ignore")
-
-    #: Bytes of one upload to ``/imports`` (file, mapping and form together): 256 MiB, about 250,000
-    #: parcels as GeoPackage, more than any municipality's file.
-    max_upload_bytes: int = 256 * 1024**2
-
-
 def upload_limit(request: Request) -> int:
     """The size limit of an upload: ``app.state.max_upload_bytes`` when set, else the setting."""
     limit = getattr(request.app.state, "max_upload_bytes", None)
-    return limit if limit is not None else UploadSettings().max_upload_bytes
+    return limit if limit is not None else get_settings().max_upload_bytes
 
 
 class _CappedUpload(APIRoute):

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from api.security import ERRORS, ViewDep
 from landreg import rules, summary
-from landreg.importer import unscored
+from landreg.scoring import unscored
 from landreg.vocab import CATEGORY, STATUS
 
 log = logging.getLogger(__name__)

@@ -342,7 +342,7 @@ def score(
     engine = make_engine()
     _require_schema(engine)
     if missing:
-        from landreg.importer.unscored import score_missing
+        from landreg.scoring.unscored import score_missing
 
         if profile:
             raise _fail("--missing scores under every profile; leave out --profile")

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     #: Bytes of a request body; a parcel at the vertex limit as GeoJSON fits. Uploads to
     #: ``/imports`` have their own cap.
     max_body_bytes: int = 5_000_000
+    #: Bytes of one upload to ``/imports`` (file, mapping and form together): 256 MiB, about 250,000
+    #: parcels as GeoPackage, more than any municipality's file (over that: 413).
+    max_upload_bytes: int = 256 * 1024**2
     #: Milliseconds any database statement of an API request may run (0: no limit); imports,
     #: rescoring after a profile change and the command line are not bound by it.
     statement_timeout_ms: int = 30_000

@@ -22,9 +22,9 @@ import shapely
 from sqlalchemy import text
 
 from landreg.importer import ImportOptions, import_file
-from landreg.importer import unscored as unscored_parcels
 from landreg.importer.report import KEPT_MAX, OTHER_REASONS
 from landreg.scoring import ensure_default_profiles
+from landreg.scoring import unscored as unscored_parcels
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, utm
 from tests.test_cli import landreg
 

@@ -18,7 +18,7 @@ check the whole file before writing.
 The new and changed parcels are scored in the same transaction (``ImportOptions.score``), so a
 committed import never leaves parcels without a score unless asked to: ``score=False``, or more
 written parcels than ``score_max`` (left to a full run after the commit). Those are what
-:func:`landreg.importer.unscored.count` finds and ``landreg score --missing`` scores.
+:func:`landreg.scoring.unscored.count` finds and ``landreg score --missing`` scores.
 
 Refusals are :class:`ImportRefused` (422 over HTTP) or, for a malformed option, :class:`InvalidOption`
 (400); their messages name options neutrally, each adapter spells them (``refusals``).

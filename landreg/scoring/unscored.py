@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from landreg.scoring import rescore, rescore_stale
+from landreg.scoring.engine import rescore, rescore_stale
 
 _CHUNK = 50_000
 
