@@ -244,11 +244,17 @@ def test_planners_edit_only_their_municipality_and_bad_geometry_is_422(api):
     )
     assert client.post("/collections/parcels/items", json=in_essen, headers=tokens["planner"]).status_code == 403
     assert client.post("/collections/parcels/items", json=in_essen, headers=tokens["essen"]).status_code == 201
-    dortmund = features(client.get("/collections/parcels/items?ags=05913000&limit=1", headers=tokens["ministry"]))[0]
-    url = f"/collections/parcels/items/{dortmund['id']}"
-    etag = client.get(url, headers=tokens["ministry"]).headers["etag"]
+
+    def dortmund(ref: str) -> tuple[str, str]:
+        (feature,) = features(client.get(f"/collections/parcels/items?local_ref={ref}", headers=tokens["ministry"]))
+        url = f"/collections/parcels/items/{feature['id']}"
+        return url, client.get(url, headers=tokens["ministry"]).headers["etag"]
+
+    url, etag = dortmund("P1")
     patch = {"type": "Feature", "geometry": None, "properties": {"status": "genutzt"}}
     assert client.patch(url, json=patch, headers=tokens["essen"] | {"If-Match": etag}).status_code == 403
+    hidden, hidden_etag = dortmund("HIDDEN")  # unpublished: to Essen it does not exist
+    assert client.patch(hidden, json=patch, headers=tokens["essen"] | {"If-Match": hidden_etag}).status_code == 404
     bowtie = {
         "type": "Feature",
         "properties": {},
