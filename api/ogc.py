@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pyproj import Transformer
 from sqlalchemy.orm import Session
@@ -467,19 +468,34 @@ def _committed(request: Request, change, *args) -> int:
         return parcel.version
 
 
+@dataclass
+class _Change:
+    """What PUT and PATCH read besides the id: the Feature, If-Match and Content-Crs."""
+
+    feature: Annotated[dict, Body()]
+    if_match: Annotated[str | None, Header()] = None
+    content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None
+
+
+ChangeDep = Annotated[_Change, Depends()]
+
+
+def _changed(request: Request, use_case, principal, feature_id: uuid.UUID, change: _Change) -> Response:
+    """PUT and PATCH: the body's attributes through ``use_case``, the new ETag in the answer."""
+    attributes = _attributes(change.feature, change.content_crs, partial=use_case is register.update)
+    expected = params.expected_versions(change.if_match)
+    version = _committed(request, use_case, principal, feature_id, expected, attributes)
+    return Response(status_code=204, headers={"ETag": params.etag(version)})
+
+
 @router.put("/collections/parcels/items/{featureId}", status_code=204, summary="Replace a parcel (planners)")
 def replace(
     request: Request,
     feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
     principal: PlannerDep,
-    feature: Annotated[dict, Body()],
-    if_match: Annotated[str | None, Header()] = None,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
+    change: ChangeDep,
 ):
-    attributes = _attributes(feature, content_crs, partial=False)
-    expected = params.expected_versions(if_match)
-    version = _committed(request, register.replace, principal, feature_id, expected, attributes)
-    return Response(status_code=204, headers={"ETag": params.etag(version)})
+    return _changed(request, register.replace, principal, feature_id, change)
 
 
 @router.patch("/collections/parcels/items/{featureId}", status_code=204, summary="Update a parcel (planners)")
@@ -487,14 +503,9 @@ def patch(
     request: Request,
     feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
     principal: PlannerDep,
-    feature: Annotated[dict, Body()],
-    if_match: Annotated[str | None, Header()] = None,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
+    change: ChangeDep,
 ):
-    attributes = _attributes(feature, content_crs, partial=True)
-    expected = params.expected_versions(if_match)
-    version = _committed(request, register.update, principal, feature_id, expected, attributes)
-    return Response(status_code=204, headers={"ETag": params.etag(version)})
+    return _changed(request, register.update, principal, feature_id, change)
 
 
 @router.delete(
