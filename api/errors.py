@@ -72,8 +72,9 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     problems = []
     first_field = None
     for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body", "header")]
-        name = ".".join(location) or "request"
+        loc = [str(part) for part in error.get("loc", ())]
+        location = [part for part in loc if part not in ("query", "path", "body", "header")]
+        name = ".".join(location) or (loc[0] if loc else "request")  # the body as a whole: "body"
         first_field = first_field or name
         problems.append(f"{name}: {error.get('msg', 'invalid')}")
     return JSONResponse(error_body(400, "; ".join(problems), first_field), status_code=400)

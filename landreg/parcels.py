@@ -6,6 +6,7 @@ the round trip and turns the database's refusals into :class:`ParcelError` namin
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from landreg import STORAGE_SRID
+from landreg import STORAGE_SRID, fields
 from landreg.fields import CODE_FIELDS, EDITABLE
 from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
@@ -119,11 +120,37 @@ def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
     raise ParcelError("geom", f"geometry must be a Polygon or MultiPolygon, not a {geometry.geom_type}")
 
 
+#: The longest text a parcel field holds (a name, a contact, notes).
+MAX_TEXT = 5_000
+_KIND_NAMES = {
+    bool: "true or false",
+    int: "a whole number",
+    str: "text",
+    dt.date: "a date (YYYY-MM-DD)",
+    float: "a number",
+}
+
+
+def _check_type(declared: fields.Field, value: Any, ref: str | None) -> None:
+    """A value of the field's type (as the registry declares it), before it reaches SQL."""
+    expected = declared.python_type
+    fits = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not fits:
+        raise ParcelError(declared.name, f"must be {_KIND_NAMES[expected]}, not {value!r}", ref)
+    if expected is str and len(value) > MAX_TEXT:
+        raise ParcelError(declared.name, f"is {len(value):,} characters long; at most {MAX_TEXT:,}", ref)
+    if expected is int and declared.codes is not None and str(value) not in declared.codes.codes:
+        raise ParcelError(declared.name, f"unknown value {value!r}; allowed: {', '.join(declared.codes.codes)}", ref)
+
+
 def _check(attributes: dict[str, Any], ref: str | None) -> dict[str, Any]:
     unknown = set(attributes) - EDITABLE
     if unknown:
         raise ParcelError(sorted(unknown)[0], "is not a field a user can set", ref)
     values = dict(attributes)
+    for name, value in values.items():
+        if name != "geom" and value is not None:
+            _check_type(fields.field(name), value, ref)
     for field, codes in CODE_FIELDS.items():
         value = values.get(field)
         if value is not None and value not in codes.codes:

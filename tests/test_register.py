@@ -146,3 +146,21 @@ def test_every_route_answers_a_malformed_parameter_with_400_and_one_body_shape(a
         body = answer.json()
         assert body["status"] == 400 and isinstance(body["detail"], str) and body["detail"], url
         assert set(body) <= {"detail", "status", "field", "reason"}, url
+
+
+def test_a_malformed_change_body_is_a_clear_4xx_never_a_500(api):  # noqa: F811
+    client, tokens = api
+    _, url = _dortmund_parcel(client)
+    headers = tokens["planner"] | {"If-Match": client.get(url).headers["etag"]}
+    for body, status, field in (
+        ({"type": "Feature", "geometry": None, "properties": "status=verfuegbar"}, 400, "properties"),
+        ({"type": "Feature", "geometry": None, "properties": ["status"]}, 400, "properties"),
+        ({"type": "Feature", "geometry": None, "properties": {"is_sample": "vielleicht"}}, 422, "is_sample"),
+        ({"type": "Feature", "geometry": None, "properties": {"restriction_class": "zwei"}}, 422, "restriction_class"),
+        ({"type": "Feature", "geometry": None, "properties": {"data_date": "gestern"}}, 400, "data_date"),
+        ({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": "x"}}, 400, "geometry"),
+        ([1, 2, 3], 400, "body"),
+    ):
+        answer = client.patch(url, json=body, headers=headers)
+        assert answer.status_code == status, (body, answer.text)
+        assert answer.json()["field"] == field and answer.json()["detail"], body
