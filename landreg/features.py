@@ -37,6 +37,7 @@ from landreg import STORAGE_SRID, fields
 from landreg.access import PUBLIC, View, sees_confidential, visible_parcels, visible_versions
 from landreg.errors import InvalidParameter
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
+from landreg.quality import QUALITY
 from landreg.safeguarding.abstand import abstand_columns
 from landreg.vocab import CONTEXT_KIND
 
@@ -178,11 +179,21 @@ def _build_source(collection: Collection, view: View, at: dt.datetime | None, in
         columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)
         # public on purpose (see the field registry): suspected or investigated, not which
         columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
+        # the data quality of the current version (landreg.quality), confidential like the fields it
+        # counts: another outer join dropped when unused; none for past versions
+        if view.kind != "public":
+            current = at is None
+            score = cast(QUALITY.c.score if current else null(), Integer)
+            findings = func.array_to_string(QUALITY.c.findings, ",", type_=String) if current else cast(null(), String)
+            if view.kind == "planner":
+                own = sees_confidential(view, table.ags)
+                score, findings = case((own, score), else_=null()), case((own, findings), else_=null())
+            columns["quality_score"], columns["quality_findings"] = score, findings
         if at is None:
             where = visible_parcels(view, Parcel, include_retired)
             rows = Parcel.__table__.outerjoin(
                 _INDICATOR, (_INDICATOR.c.parcel_id == Parcel.id) & (_INDICATOR.c.parcel_version == Parcel.version)
-            )
+            ).outerjoin(QUALITY, (QUALITY.c.parcel_id == Parcel.id) & (QUALITY.c.parcel_version == Parcel.version))
             return _subquery(columns, where, Parcel.id, Parcel.geom, rows)
         period = and_(
             ParcelVersion.valid_from <= at, (ParcelVersion.valid_to.is_(None)) | (ParcelVersion.valid_to > at)

@@ -199,6 +199,13 @@ AGS = Field(
     description="8-digit Gemeindeschlüssel; the database derives it from the geometry when not given",
 )  # fmt: skip
 
+#: What the data quality (landreg.quality) reads: the fields categories need, the plausibility rules' fields,
+#: the outline and the municipality (for duplicates and borders).
+_QUALITY_INPUTS = (
+    "ags", "category", "status", "designation", "planning_status", "previous_use", "contamination", "restriction_class",
+    "availability", "ownership", "servicing", "data_date", "area_m2",
+)  # fmt: skip
+
 #: Values the registry computes; nobody sets them.
 DERIVED: tuple[Field, ...] = (
     Field("area_m2", "float", "Fläche (m²)", "Area (m²)", editable=False, in_tiles=True,
@@ -219,6 +226,18 @@ DERIVED: tuple[Field, ...] = (
         "abstand_class_possible_number", "integer", "Abstandsklasse möglich (Nummer)",
         "Abstandserlass class possible (number)", editable=False, shapefile_name="abst_num",
         description="1 = I … 7 = VII, 8 = none fits; filter 'class III possible' as <= 3",
+    ),
+    Field(
+        "quality_score", "integer", "Datenqualität (0–100)", "Data quality (0–100)", editable=False,
+        confidential=True, shapefile_name="qual_score", derived_from=_QUALITY_INPUTS,
+        description="max(0, round(60 × completeness + 40 − penalties of the findings)), see landreg.quality; "
+        "confidential: completeness counts confidential fields as filled or not",
+    ),
+    Field(
+        "quality_findings", "text", "Qualitätshinweise", "Quality findings", editable=False, confidential=True,
+        shapefile_name="qual_find", derived_from=_QUALITY_INPUTS,
+        description="the findings' codes, comma-separated (e.g. doppelte_geometrie,stand_aelter_12_monate); "
+        "filter one with LIKE '%doppelte_geometrie%'",
     ),
 )  # fmt: skip
 

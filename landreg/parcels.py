@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from landreg import STORAGE_SRID, fields
+from landreg import STORAGE_SRID, fields, quality
 from landreg.fields import CODE_FIELDS, EDITABLE
 from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
@@ -173,6 +173,7 @@ def _write(session: Session, parcel: Parcel, changes: dict[str, Any], actor: str
         raise ParcelError.from_db(exc, parcel.local_ref) from None
     session.refresh(parcel)
     rescore(session.connection(), [parcel.id])  # scores are never stale after an edit
+    quality.refresh(session.connection(), [parcel.id])  # nor its data quality (and its duplicates')
     return parcel
 
 

@@ -40,6 +40,7 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from landreg import quality
 from landreg.importer import crs as crs_checks
 from landreg.importer import load
 from landreg.importer.crs import CRSProblem
@@ -246,6 +247,7 @@ def import_file(
             load.apply(conn, fields, options.actor, _rest(done.written, end))
         if options.retire_missing:
             report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
+            quality.refresh(conn, [pid for _, _, pid in missing])  # a retired duplicate leaves its twin
         report.status = "committed"
         _score(conn, report, options)
         if report.rejected and options.rejected_rows_file:
@@ -277,10 +279,11 @@ def _score(conn: Connection, report: ImportReport, options: ImportOptions) -> No
     written = report.inserted + report.changed
     if not written:
         return
+    ids = load.written_ids(conn)
+    quality.refresh(conn, ids)  # their data quality, set-wise in one statement, whatever the scoring
     if not options.score or (options.score_max is not None and written > options.score_max):
         report.unscored = written
         return
-    ids = load.written_ids(conn)
     for start in range(0, len(ids), _SCORE_CHUNK):
         rescore(conn, ids[start : start + _SCORE_CHUNK])
     report.scored = len(ids)

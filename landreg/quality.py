@@ -1,0 +1,316 @@
+"""Datenqualität: the data quality of every parcel record, stored in ``parcel_quality``.
+
+Per parcel version:
+
+* **completeness** (Vollständigkeit): the share of the fields its category needs
+  (:data:`REQUIRED`) that are filled, 0..1;
+* **findings** (Qualitätshinweise): plausibility and currency findings, each a stable code with a
+  German and an English label (:data:`FINDINGS`);
+* **score** (Datenqualität, 0–100)::
+
+      score = max(0, round(60 × completeness + 40 − Σ penalty of each finding))
+
+  A complete parcel without findings scores 100; an empty one without findings 40; the penalties
+  are in :data:`FINDINGS` (a duplicate geometry costs 30, a Stand older than 24 months 20, …).
+
+Everything is computed set-wise in one SQL statement for any number of parcels
+(:func:`refresh`), in the transaction of the edit or import that wrote them (``landreg.parcels``
+and ``landreg.importer`` call it beside the scoring). A duplicate geometry is a finding of both
+parcels, so a change also refreshes the current parcels that the parcel's old or new outline
+overlaps. Currency depends on today's date: :func:`refresh_due` (``landreg quality``, daily)
+recomputes the parcels whose Stand crossed a 12- or 24-month mark since they were checked, and
+those whose quality is missing or belongs to an older version; ``landreg quality --all``
+recomputes every current parcel.
+
+Not checked: a *declared* area differing from the geometry's (``flaeche_weicht_ab``): the
+register keeps no declared area, only the area of the geometry (``area_m2``); the import compares
+a file's stated area with the geometry and notes a difference in its report.
+
+The quality fields derive from confidential fields (completeness counts whether an owner contact
+or the contamination record is filled), so they are confidential themselves
+(``landreg.fields``): planners see them for their own municipalities, the ministry for all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Integer, SmallInteger, String, column, table, text
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from landreg import fields, rules, vocab
+from landreg.access import AccessDenied, View
+from landreg.errors import InvalidParameter
+
+#: The fields each category needs to be useful, with the reason. What counts as filled: not NULL,
+#: and text not blank. Fields with a default (status, owner willingness) are always filled and say
+#: nothing; the owner contact and the notes are optional by nature.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    # offered to firms: what a site search asks first (zoning, plan, when, restrictions, access,
+    # whom to ask) and how old the record is
+    "gewerbeflaeche": (
+        "designation", "planning_status", "availability", "restriction_class", "servicing", "ownership", "data_date",
+    ),
+    "industrieflaeche": (
+        "designation", "planning_status", "availability", "restriction_class", "servicing", "ownership", "data_date",
+    ),
+    # a brownfield is defined by its previous use, and its contamination record decides its reuse
+    "brachflaeche": (
+        "previous_use", "contamination", "designation", "planning_status", "availability", "restriction_class",
+        "ownership", "data_date",
+    ),
+    # an infill lot lies in a built-up, serviced area (§ 34 BauGB): servicing and restrictions are rarely
+    # recorded and rarely matter; plan, availability and owner do
+    "bauluecke": ("designation", "planning_status", "availability", "ownership", "data_date"),
+}  # fmt: skip
+assert set(REQUIRED) == set(vocab.CATEGORY.codes)
+assert {name for needed in REQUIRED.values() for name in needed} <= set(fields.field("quality_score").derived_from)
+
+#: A Baulücke larger than this is probably something else (a Brachfläche, an outer-area site).
+BAULUECKE_MAX_M2 = 10_000
+#: Area of a parcel outside its municipality above which it counts as split by the border; below
+#: it, the overlap is the generalisation of the boundaries (DVG) or of the parcel's drawing.
+BORDER_TOLERANCE_M2 = 10
+#: Overlap (of the smaller parcel's area) from which two current parcels are duplicates.
+DUPLICATE_OVERLAP = 0.9
+#: Months after which the Stand is old (findings ``stand_aelter_12_monate``, ``stand_aelter_24_monate``).
+CURRENT_MONTHS, STALE_MONTHS = 12, 24
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    label_de: str
+    label_en: str
+    penalty: int  # points taken off the score
+    condition: str  # SQL on the parcel row ``p``; NULL counts as false
+
+    def label(self, lang: str = "de") -> str:
+        return self.label_en if lang == "en" else self.label_de
+
+
+def _overlap(a: str, b: str) -> str:
+    """SQL: parcels ``a`` and ``b`` overlap by at least DUPLICATE_OVERLAP of the smaller one's area.
+    Their bounding boxes' overlap bounds the overlap from above: most neighbours (touching, or
+    overlapping a little) are ruled out by arithmetic, without intersecting the outlines."""
+    needed = f"{DUPLICATE_OVERLAP} * least({a}.area_m2, {b}.area_m2)"
+    return f"""({a}.geom && {b}.geom
+            AND (least(ST_XMax({a}.geom), ST_XMax({b}.geom)) - greatest(ST_XMin({a}.geom), ST_XMin({b}.geom)))
+              * (least(ST_YMax({a}.geom), ST_YMax({b}.geom)) - greatest(ST_YMin({a}.geom), ST_YMin({b}.geom))) >= {needed}
+            AND ST_Area(ST_Intersection({a}.geom, {b}.geom)) >= {needed})"""
+
+
+def _older_than(months: int) -> str:
+    return f"p.data_date < CAST(current_date - interval '{months} months' AS date)"
+
+
+#: The findings, in the order they are listed. Codes are stable: filters and reports use them.
+FINDINGS: dict[str, Finding] = {
+    f.code: f
+    for f in (
+        Finding(
+            "doppelte_geometrie", "Doppelte Geometrie (≥ 90 % Überdeckung mit einer anderen Fläche)",
+            "Duplicate geometry (≥ 90 % overlap with another parcel)", 30,
+            f"""EXISTS (SELECT FROM parcel q
+                         WHERE q.id <> p.id AND q.retired_at IS NULL AND {_overlap("p", "q")})""",
+        ),
+        Finding(
+            "verfuegbar_mit_schweren_restriktionen", "verfügbar (Status), aber Restriktionsklasse 2",
+            "Available (status) but restriction class 2", 15,
+            f"{rules.sql(rules.is_available)} AND p.restriction_class = 2",
+        ),
+        Finding(
+            "altlastverdacht_kurzfristig", "Altlastverdacht, aber kurzfristig verfügbar",
+            "Suspected contamination, yet available at short notice", 15,
+            "p.contamination = 'verdacht' AND p.availability = 'kurzfristig'",
+        ),
+        Finding(
+            "bauluecke_ueber_1ha", "Baulücke größer als 1 ha", "Infill lot (Baulücke) larger than 1 ha", 15,
+            f"p.category = 'bauluecke' AND p.area_m2 > {BAULUECKE_MAX_M2}",
+        ),
+        Finding(
+            "gemeindegrenze", "Von einer Gemeindegrenze geteilt", "Split by a municipal border", 10,
+            f"""(SELECT sum(ST_Area(ST_Intersection(m.geom, p.geom))) FROM municipality_part m
+                  WHERE m.ags <> p.ags AND ST_Intersects(m.geom, p.geom)) > {BORDER_TOLERANCE_M2}""",
+        ),
+        Finding(
+            "stand_aelter_24_monate", "Stand älter als 24 Monate oder fehlt",
+            "Data date older than 24 months, or missing", 20,
+            f"p.data_date IS NULL OR {_older_than(STALE_MONTHS)}",
+        ),
+        Finding(
+            "stand_aelter_12_monate", "Stand älter als 12 Monate", "Data date older than 12 months", 10,
+            f"{_older_than(CURRENT_MONTHS)} AND NOT {_older_than(STALE_MONTHS)}",
+        ),
+    )
+}  # fmt: skip
+
+CURRENCY = ("stand_aelter_12_monate", "stand_aelter_24_monate")
+assert set(CURRENCY) <= set(FINDINGS)
+
+#: The stored quality, for queries built with SQLAlchemy (the feature source joins it).
+QUALITY = table(
+    "parcel_quality",
+    column("parcel_id"),
+    column("parcel_version", Integer),
+    column("score", SmallInteger),
+    column("completeness"),
+    column("findings", ARRAY(String)),
+)
+
+FORMULA = "max(0, round(60 × completeness + 40 − Σ penalty))"
+
+
+def _filled(name: str) -> str:
+    if fields.field(name).kind == "text":  # free text; codes are never blank
+        return f"(p.{name} IS NOT NULL AND btrim(p.{name}) <> '')"
+    return f"(p.{name} IS NOT NULL)"
+
+
+def _completeness_sql() -> str:
+    cases = [
+        f"WHEN '{category}' THEN ({' + '.join(f'CAST({_filled(n)} AS int)' for n in needed)}) / {float(len(needed))}"
+        for category, needed in REQUIRED.items()
+    ]
+    return f"CASE p.category {' '.join(cases)} ELSE 1.0 END"
+
+
+def _currency_sql() -> str:
+    """SQL: the currency finding of parcel ``p`` today (NULL: current)."""
+    return "CASE " + " ".join(f"WHEN {FINDINGS[c].condition} THEN '{c}'" for c in reversed(CURRENCY)) + " END"
+
+
+def _upsert_sql(selection: str) -> str:
+    """INSERT … ON CONFLICT of the quality of the parcels whose ids ``selection`` (a SELECT of ``id``) gives."""
+    checks = ",\n".join(f"coalesce({f.condition}, false) AS {f.code}" for f in FINDINGS.values())
+    findings = ", ".join(f"CASE WHEN t.{code} THEN '{code}' END" for code in FINDINGS)
+    penalty = " + ".join(f"CASE WHEN t.{f.code} THEN {f.penalty} ELSE 0 END" for f in FINDINGS.values())
+    return f"""
+    INSERT INTO parcel_quality AS pq (parcel_id, parcel_version, score, completeness, findings, computed_at)
+    SELECT p.id, p.version,
+           greatest(0, round(60 * c.completeness + 40 - ({penalty}))),
+           c.completeness,
+           array_remove(ARRAY[{findings}]::text[], NULL),
+           clock_timestamp()
+      FROM parcel p
+      JOIN ({selection}) todo ON todo.id = p.id
+     CROSS JOIN LATERAL (SELECT CAST({_completeness_sql()} AS real) AS completeness) c
+     CROSS JOIN LATERAL (SELECT {checks}) t
+    ON CONFLICT (parcel_id) DO UPDATE
+       SET parcel_version = EXCLUDED.parcel_version, score = EXCLUDED.score,
+           completeness = EXCLUDED.completeness, findings = EXCLUDED.findings, computed_at = EXCLUDED.computed_at
+    """
+
+
+# The parcels a change of ``ids`` affects: themselves, and the current parcels their new outline or
+# the outline of their previous version overlaps enough to be a duplicate, or that were recorded as
+# a duplicate and touch either outline (they may have lost their twin).
+_AFFECTED = f"""
+    WITH changed AS (
+        SELECT p.id, p.geom, p.area_m2 FROM parcel p WHERE p.id = ANY(CAST(:ids AS uuid[]))
+        UNION ALL
+        SELECT v.parcel_id, v.geom, v.area_m2 FROM parcel p
+          JOIN parcel_past_version v ON v.parcel_id = p.id AND v.version = p.version - 1
+         WHERE p.id = ANY(CAST(:ids AS uuid[])) AND v.geom IS DISTINCT FROM p.geom
+    )
+    SELECT id FROM unnest(CAST(:ids AS uuid[])) AS id
+    UNION
+    SELECT q.id FROM changed c
+      JOIN parcel q ON q.geom && c.geom AND q.id <> c.id AND q.retired_at IS NULL
+      LEFT JOIN parcel_quality qq ON qq.parcel_id = q.id
+     WHERE ('doppelte_geometrie' = ANY(qq.findings) AND ST_Intersects(q.geom, c.geom))
+        OR {_overlap("q", "c")}
+"""
+
+
+def refresh(conn: Connection, parcel_ids: Sequence) -> int:
+    """Recompute the quality of these parcels and of the parcels whose duplicate finding their change
+    may have made or ended, in the caller's transaction, in one statement. Returns the rows written."""
+    if not len(parcel_ids):
+        return 0
+    return conn.execute(text(_upsert_sql(_AFFECTED)), {"ids": [str(i) for i in parcel_ids]}).rowcount
+
+
+def refresh_all(conn: Connection) -> int:
+    """Recompute the quality of every current parcel (``landreg quality --all``)."""
+    return conn.execute(text(_upsert_sql("SELECT id FROM parcel WHERE retired_at IS NULL"))).rowcount
+
+
+def due_ids(conn: Connection) -> list:
+    """Current parcels whose stored quality is missing, of an older version, or whose Stand crossed a
+    12- or 24-month mark since it was computed."""
+    return list(
+        conn.execute(
+            text(f"""
+        SELECT p.id FROM parcel p LEFT JOIN parcel_quality q ON q.parcel_id = p.id
+         WHERE p.retired_at IS NULL
+           AND (q.parcel_id IS NULL OR q.parcel_version <> p.version
+                OR ARRAY(SELECT unnest(q.findings) INTERSECT SELECT unnest(CAST(:currency AS text[])))
+                   IS DISTINCT FROM array_remove(ARRAY[{_currency_sql()}]::text[], NULL))
+        """),
+            {"currency": list(CURRENCY)},
+        ).scalars()
+    )
+
+
+def refresh_due(conn: Connection) -> int:
+    """Recompute what :func:`due_ids` finds (and the neighbours of parcels that changed); run daily."""
+    ids = due_ids(conn)
+    return refresh(conn, ids) if ids else 0
+
+
+def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | None = None) -> list[dict]:
+    """Data quality per municipality over its current parcels: how many there are and how many have
+    a quality of their current version (``checked``), the share whose Stand is at most 12 months old
+    (``current_share``, computed from today's date) and whose completeness is 1
+    (``complete_share``), the mean score of the checked ones and the count of each finding.
+
+    For the ministry every municipality (or those in ``ags``), for a planner their own (asking for
+    another is refused); the public sees none (the figures derive from confidential fields).
+    The share of reviewed parcels needs the review workflow and is not reported yet.
+    """
+    if view.kind == "public":
+        raise AccessDenied("data quality is for the planners of a municipality and the ministry")
+    chosen = list(ags) if ags else None
+    malformed = [a for a in chosen or () if not (len(a) == 8 and a.isascii() and a.isdigit())]
+    if malformed:
+        raise InvalidParameter(f"ags: {malformed[0]!r} is not a Gemeindeschlüssel of 8 digits", "ags")
+    if view.kind == "planner":
+        foreign = sorted(set(chosen or ()) - set(view.ags))
+        if foreign:
+            raise AccessDenied(f"you may see the data quality of {', '.join(view.ags)} only, not {foreign[0]}")
+        chosen = chosen or list(view.ags)
+    counts = ",\n".join(f"count(*) FILTER (WHERE '{code}' = ANY(q.findings)) AS \"{code}\"" for code in FINDINGS)
+    rows = conn.execute(
+        text(f"""
+        SELECT p.ags, m.name,
+               count(*) AS parcels,
+               count(q.parcel_id) AS checked,
+               count(*) FILTER (WHERE p.data_date >= CAST(current_date - interval '{CURRENT_MONTHS} months' AS date))
+                   AS current,
+               count(*) FILTER (WHERE q.completeness >= 1) AS complete,
+               avg(q.score) AS mean_score,
+               {counts}
+          FROM parcel p
+          JOIN municipality m ON m.ags = p.ags
+          LEFT JOIN parcel_quality q ON q.parcel_id = p.id AND q.parcel_version = p.version
+         WHERE p.retired_at IS NULL AND (CAST(:ags AS text[]) IS NULL OR p.ags = ANY(CAST(:ags AS text[])))
+         GROUP BY p.ags, m.name
+         ORDER BY p.ags
+        """),
+        {"ags": chosen},
+    ).mappings()
+    return [
+        {
+            "ags": r["ags"],
+            "name": r["name"],
+            "parcels": r["parcels"],
+            "checked": r["checked"],
+            "current_share": r["current"] / r["parcels"],
+            "complete_share": r["complete"] / r["parcels"],
+            "mean_score": None if r["mean_score"] is None else round(float(r["mean_score"]), 1),
+            "findings": {code: r[code] for code in FINDINGS},
+        }
+        for r in rows
+    ]
