@@ -285,3 +285,34 @@ def _import_report_model() -> type[BaseModel]:
 
 
 ImportReport = _import_report_model()
+
+
+# -- data quality ----------------------------------------------------------------------------
+class QualityFindingInfo(_Model):
+    """A finding of :mod:`landreg.quality`: its stable code, labels and the points it costs."""
+
+    code: str
+    label_de: str
+    label_en: str
+    penalty: int
+
+
+class MunicipalityQuality(_Model):
+    """The data quality of a municipality's current parcels."""
+
+    ags: str
+    name: str
+    parcels: int  # current parcels
+    checked: int  # of them with a quality of their current version
+    current_share: float  # Stand at most 12 months old
+    complete_share: float  # completeness 1: every field the category needs is filled
+    mean_score: float | None  # of the checked parcels
+    findings: dict[str, int]  # parcels with each finding, by code (0 included)
+
+
+class QualityReport(_Model):
+    """Data quality per municipality (``GET /quality``)."""
+
+    formula: str  # of the score per parcel
+    findings: list[QualityFindingInfo]
+    municipalities: list[MunicipalityQuality]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
 from landreg.cli_parcels import parcel_app
+from landreg.cli_quality import quality_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.cli_tokens import token_app
 from landreg.db import make_engine, resolve_database_url
@@ -31,6 +32,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
 app.add_typer(parcel_app, name="parcel")
+app.add_typer(quality_app, name="quality")
 
 
 def _fail(message: str) -> typer.Exit:
