@@ -196,31 +196,43 @@ def _upsert_sql(selection: str) -> str:
       FROM parcel p
       JOIN ({selection}) todo ON todo.id = p.id
      CROSS JOIN LATERAL (SELECT CAST({_completeness_sql()} AS real) AS completeness) c
-     CROSS JOIN LATERAL (SELECT {checks}) t
+     CROSS JOIN LATERAL (SELECT {checks} OFFSET 0) t  -- OFFSET 0: each check once, not once per use
     ON CONFLICT (parcel_id) DO UPDATE
        SET parcel_version = EXCLUDED.parcel_version, score = EXCLUDED.score,
            completeness = EXCLUDED.completeness, findings = EXCLUDED.findings, computed_at = EXCLUDED.computed_at
     """
 
 
-# The parcels a change of ``ids`` affects: themselves, and the current parcels their new outline or
-# the outline of their previous version overlaps enough to be a duplicate, or that were recorded as
-# a duplicate and touch either outline (they may have lost their twin).
+# The parcels a change of ``ids`` affects: themselves, and the other current parcels their new outline
+# or the outline of their previous version overlaps enough to be a duplicate, or that were recorded
+# as a duplicate and touch either outline (they may have lost their twin). The neighbours are looked
+# up per outline in the spatial index (LATERAL … OFFSET 0: also while the statistics of a table an
+# import has just filled are stale), those among ``ids`` dropped before any outline is intersected
+# (MATERIALIZED: the planner would test the overlaps first).
 _AFFECTED = f"""
-    WITH changed AS (
-        SELECT p.id, p.geom, p.area_m2 FROM parcel p WHERE p.id = ANY(CAST(:ids AS uuid[]))
+    WITH target AS (SELECT DISTINCT id FROM unnest(CAST(:ids AS uuid[])) AS id),
+    changed AS (
+        SELECT p.id, p.geom, p.area_m2 FROM parcel p JOIN target USING (id)
         UNION ALL
-        SELECT v.parcel_id, v.geom, v.area_m2 FROM parcel p
+        SELECT v.parcel_id, v.geom, v.area_m2 FROM parcel p JOIN target USING (id)
           JOIN parcel_past_version v ON v.parcel_id = p.id AND v.version = p.version - 1
-         WHERE p.id = ANY(CAST(:ids AS uuid[])) AND v.geom IS DISTINCT FROM p.geom
+         WHERE v.geom IS DISTINCT FROM p.geom
+    ),
+    neighbours AS MATERIALIZED (
+        SELECT q.id, q.geom, q.area_m2, c.geom AS changed_geom, c.area_m2 AS changed_area_m2
+          FROM changed c
+         CROSS JOIN LATERAL (
+            SELECT q.id, q.geom, q.area_m2 FROM parcel q
+             WHERE q.geom && c.geom AND q.id <> c.id AND q.retired_at IS NULL OFFSET 0
+         ) q
+         WHERE NOT EXISTS (SELECT FROM target t WHERE t.id = q.id)
     )
-    SELECT id FROM unnest(CAST(:ids AS uuid[])) AS id
+    SELECT id FROM target
     UNION
-    SELECT q.id FROM changed c
-      JOIN parcel q ON q.geom && c.geom AND q.id <> c.id AND q.retired_at IS NULL
+    SELECT q.id FROM neighbours q
       LEFT JOIN parcel_quality qq ON qq.parcel_id = q.id
-     WHERE ('doppelte_geometrie' = ANY(qq.findings) AND ST_Intersects(q.geom, c.geom))
-        OR {_overlap("q", "c")}
+      CROSS JOIN LATERAL (SELECT q.changed_geom AS geom, q.changed_area_m2 AS area_m2) c
+     WHERE ('doppelte_geometrie' = ANY(qq.findings) AND ST_Intersects(q.geom, c.geom)) OR {_overlap("q", "c")}
 """
 
 
