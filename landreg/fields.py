@@ -231,7 +231,8 @@ DERIVED: tuple[Field, ...] = (
         "quality_score", "integer", "Datenqualität (0–100)", "Data quality (0–100)", editable=False,
         confidential=True, shapefile_name="qual_score", derived_from=_QUALITY_INPUTS,
         description="max(0, round(60 × completeness + 40 − penalties of the findings)), see landreg.quality; "
-        "confidential: completeness counts confidential fields as filled or not",
+        "confidential: a finding (altlastverdacht_kurzfristig) and a Brachfläche's completeness give the "
+        "contamination record away",
     ),
     Field(
         "quality_findings", "text", "Qualitätshinweise", "Quality findings", editable=False, confidential=True,

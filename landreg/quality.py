@@ -26,9 +26,10 @@ Not checked: a *declared* area differing from the geometry's (``flaeche_weicht_a
 register keeps no declared area, only the area of the geometry (``area_m2``); the import compares
 a file's stated area with the geometry and notes a difference in its report.
 
-The quality fields derive from confidential fields (completeness counts whether an owner contact
-or the contamination record is filled), so they are confidential themselves
-(``landreg.fields``): planners see them for their own municipalities, the ministry for all.
+The quality fields derive from a confidential field: ``altlastverdacht_kurzfristig`` names a
+suspected contamination, and a Brachfläche's completeness counts whether its contamination record
+is filled. So they are confidential themselves (``landreg.fields``): planners see them for their
+own municipalities, the ministry for all, the public neither sees nor filters on them.
 """
 
 from __future__ import annotations
