@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, false, literal, or_, select, true
+from sqlalchemy import and_, false, func, literal, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 ROLES = ("planner", "ministry", "admin")
@@ -67,8 +68,14 @@ def view_of(principal: Principal | None) -> View:
 
 
 def is_published(p) -> ColumnElement:
-    """Public now: publication allowed and not retired."""
-    return and_(p.publication_allowed, p.retired_at.is_(None))
+    """Public now (§ 200 (3) BauGB): the day the database derived from the notices and objections
+    (:mod:`landreg.publication`) has come, and the parcel is not retired."""
+    return and_(p.public_since <= func.current_date(), p.retired_at.is_(None))
+
+
+def is_published_row(parcel) -> bool:
+    """:func:`is_published` for one loaded parcel."""
+    return parcel.retired_at is None and parcel.public_since is not None and parcel.public_since <= dt.date.today()
 
 
 def own_municipality(view: View, ags_column) -> ColumnElement:

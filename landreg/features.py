@@ -165,6 +165,9 @@ def _parcel_columns(view: View, table) -> dict[str, ColumnElement]:
                 value = case((own, value), else_=null())
         columns[f.name] = value
     columns["area_m2"], columns["version"] = table.area_m2, table.version
+    if view.kind != "public":  # the publication state of now (a version has none of its own)
+        since = Parcel.public_since if table is Parcel else null()
+        columns["public_since"] = since if view.kind == "full" else case((own, since), else_=null())
     return columns
 
 

@@ -170,12 +170,13 @@ ATTRIBUTES: tuple[Field, ...] = (
         synonyms=("notizen", "bemerkung", "bemerkungen", "interne_notiz", "anmerkung", "notes"),
     ),
     Field(
-        "publication_allowed", "bool", "Veröffentlichung erlaubt (§ 200 Abs. 3 BauGB)",
-        "Publication allowed (§ 200 (3) BauGB)", confidential=True, default="false", in_tiles=True,
+        "publication_allowed", "bool", "Zur Veröffentlichung ausgewählt (§ 200 Abs. 3 BauGB)",
+        "Selected for publication (§ 200 (3) BauGB)", confidential=True, default="false", in_tiles=True,
         shapefile_name="pub_allow",
         synonyms=("veroeffentlichung", "veroeffentlichen", "oeffentlich_sichtbar", "publizierbar", "publish",
                   "pub_allowed"),
-        description="confidential: whether an owner objected is the owner's business",
+        description="the municipality's selection for its Baulandkataster; public only once a notice covering it "
+        "has run its objection period without an active objection (public_since); confidential",
     ),
     Field(
         "data_date", "date", "Stand", "Data date",
@@ -211,6 +212,12 @@ DERIVED: tuple[Field, ...] = (
     Field("area_m2", "float", "Fläche (m²)", "Area (m²)", editable=False, in_tiles=True,
           description="ST_Area of the geometry in EPSG:25832"),
     Field("version", "integer", "Version", "Version", editable=False),
+    Field(
+        "public_since", "date", "Öffentlich seit", "Public since", confidential=True, editable=False,
+        shapefile_name="public_frm", derived_from=("publication_allowed",),
+        description="derived from the notices and objections (§ 200 (3) BauGB): the day from which the parcel is "
+        "public; empty: not public. Confidential: it would tell of an objection",
+    ),
     Field(
         "contamination_flag", "bool", "Altlastverdacht", "Suspected contamination", editable=False, in_tiles=True,
         shapefile_name="contam_flg", derived_from=("contamination",),

@@ -67,6 +67,8 @@ class Parcel(_ParcelAttributes, Base):
     updated_by: Mapped[str]
     retired_at: Mapped[dt.datetime | None] = mapped_column(server_onupdate=FetchedValue())
     retired_by: Mapped[str | None]
+    #: derived by the database from notices and objections (landreg.publication); not versioned
+    public_since: Mapped[dt.date | None] = mapped_column(server_default=FetchedValue(), server_onupdate=FetchedValue())
 
 
 class ParcelVersion(_ParcelAttributes, Base):

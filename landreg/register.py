@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from landreg import cql, fields, params, parcels
-from landreg.access import AccessDenied, Principal, View, require_edit, view_of
+from landreg.access import AccessDenied, Principal, View, is_published_row, require_edit, view_of
 from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.features import (
     COLLECTIONS,
@@ -225,7 +225,7 @@ def _locked(session: Session, principal: Principal | None, parcel_id: uuid.UUID,
 
 def _may_see(session: Session, principal: Principal | None, parcel: Parcel) -> bool:
     view = view_of(principal)
-    return view.kind == "full" or parcel.publication_allowed or parcel.ags in view.ags
+    return view.kind == "full" or is_published_row(parcel) or parcel.ags in view.ags
 
 
 def replace(

@@ -54,13 +54,25 @@ LOCATION_CHECK = """
 """
 
 
-def before_write(location_sql: str) -> str:
+def before_write(location_sql: str, derived: tuple[str, ...] = ()) -> str:
     """The row trigger that checks and derives a parcel's location, validity and version (0001);
-    ``location_sql`` finds the municipality holding the largest share of the parcel (into ``best``)."""
+    ``location_sql`` finds the municipality holding the largest share of the parcel (into ``best``).
+    ``derived``: columns the registry derives and writes itself (0015: ``public_since``); a change of
+    only these is written without a new version."""
+    keys = ", ".join(
+        f"'{k}'" for k in ("version", "area_m2", "created_at", "created_by", "updated_at", "updated_by", *derived)
+    )
+    only_derived = ""
+    if derived:
+        changed = " OR ".join(f"NEW.{k} IS DISTINCT FROM OLD.{k}" for k in derived)
+        only_derived = f"""
+                IF {changed} THEN
+                    RETURN NEW;  -- only what the registry derives changed: no new version
+                END IF;"""
     return f"""
     CREATE OR REPLACE FUNCTION parcel_before_write() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
-        unchanged_keys text[] := ARRAY['version', 'area_m2', 'created_at', 'created_by', 'updated_at', 'updated_by'];
+        unchanged_keys text[] := ARRAY[{keys}];
         best record;
         claimed_name text;
     BEGIN
@@ -69,7 +81,7 @@ def before_write(location_sql: str) -> str:
                 RAISE EXCEPTION 'parcel % of municipality % is retired and cannot be changed', OLD.local_ref, OLD.ags
                     USING ERRCODE = 'check_violation', CONSTRAINT = 'parcel_retired_read_only';
             END IF;
-            IF (to_jsonb(NEW) - unchanged_keys) = (to_jsonb(OLD) - unchanged_keys) THEN
+            IF (to_jsonb(NEW) - unchanged_keys) = (to_jsonb(OLD) - unchanged_keys) THEN{only_derived}
                 RETURN OLD;  -- nothing changed: the row stays as it was, no new version
             END IF;
             NEW.id := OLD.id;
@@ -123,3 +135,20 @@ def before_write(location_sql: str) -> str:
         RETURN NEW;
     END $$;
     """
+
+
+#: 0011: the importer vouches for validity and location (``SET LOCAL landreg.locations_checked``).
+VALIDITY = """
+        IF ST_IsEmpty(NEW.geom) THEN"""
+VOUCHED = """
+        IF NEW.ags IS NOT NULL AND current_setting('landreg.locations_checked', true) = 'on' THEN
+            RETURN NEW;  -- the importer has checked validity and location (the CHECK constraint still guards)
+        END IF;
+        IF ST_IsEmpty(NEW.geom) THEN"""
+
+
+def vouched_before_write(derived: tuple[str, ...] = ()) -> str:
+    """The row trigger as 0011 left it (and 0015 with its derived column)."""
+    text = before_write(LOCATION_CHECK, derived)
+    assert text.count(VALIDITY) == 1
+    return text.replace(VALIDITY, VOUCHED)

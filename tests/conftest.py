@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from landreg import migrate
 from landreg.db import sqlalchemy_url
 from landreg.localdb import LocalCluster, find_bindir
+from landreg.publication import standing_notices
 from landreg.seed import load_municipalities
 from landreg.settings import get_settings
 
@@ -70,6 +71,8 @@ def _prepared_engine(url: str):
     migrate.upgrade(engine)
     with engine.begin() as conn:
         load_municipalities(conn)
+        # every municipality announced publication long ago: a parcel selected for it is public
+        standing_notices(conn, "test-setup")
     return engine
 
 

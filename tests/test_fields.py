@@ -123,6 +123,7 @@ def test_a_new_attribute_in_the_registry_reaches_every_place(make_database, tmp_
     from sqlalchemy import create_engine
 
     from landreg import migrate
+    from landreg.publication import standing_notices
     from landreg.seed import load_municipalities
 
     url = make_database("landreg_new_field")
@@ -130,6 +131,7 @@ def test_a_new_attribute_in_the_registry_reaches_every_place(make_database, tmp_
     migrate.upgrade(engine)
     with engine.begin() as conn:
         load_municipalities(conn)
+        standing_notices(conn, "test-setup")
     engine.dispose()
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(ROOT), url, str(tmp_path)], capture_output=True, text=True, cwd=ROOT

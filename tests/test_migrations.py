@@ -90,3 +90,32 @@ def test_moving_the_current_versions_out_of_the_history_table_keeps_every_versio
             assert conn.execute(text(f"{_HISTORY} ORDER BY 1, 2")).all() == before
     finally:
         engine.dispose()
+
+
+def test_parcels_published_by_the_flag_stay_published_through_the_publication_process(make_database):
+    """0015 derives "public" from notices and objections; what publication_allowed published before
+    stays published (a notice of kind 'uebernommen'), nothing else is published, no version is made."""
+    engine = create_engine(make_database("landreg_publication"))
+    try:
+        migrate.upgrade(engine, "0014")
+        with engine.begin() as conn:
+            load_municipalities(conn)
+            square = "ST_Multi(ST_Buffer(ST_Transform(ST_SetSRID(ST_Point(:x, 51.5138), 4326), 25832), 30, 1))"
+            for ref, x, published in (("public", 7.466, True), ("internal", 7.470, False)):
+                conn.execute(
+                    text(
+                        f"INSERT INTO parcel (local_ref, category, geom, publication_allowed, created_by) "
+                        f"VALUES (:ref, 'bauluecke', {square}, :published, 'a')"
+                    ),
+                    {"ref": ref, "x": x, "published": published},
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            states = dict(conn.execute(text("SELECT local_ref, public_since <= current_date FROM parcel")).all())
+            versions = set(conn.execute(text("SELECT version FROM parcel")).scalars())
+            notices = conn.execute(text("SELECT ags, kind, selected_only FROM publication_notice")).all()
+        assert states == {"public": True, "internal": None} and versions == {1}
+        assert notices == [("05913000", "uebernommen", True)]
+        migrate.downgrade(engine, "0014")
+    finally:
+        engine.dispose()

@@ -12,27 +12,17 @@ Create Date: 2026-11-22
 """
 
 from alembic import op
-from schema_triggers import LOCATION_CHECK, before_write
+from schema_triggers import LOCATION_CHECK, before_write, vouched_before_write
 
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-BEFORE = before_write(LOCATION_CHECK)
-VALIDITY = """
-        IF ST_IsEmpty(NEW.geom) THEN"""
-VOUCHED = """
-        IF NEW.ags IS NOT NULL AND current_setting('landreg.locations_checked', true) = 'on' THEN
-            RETURN NEW;  -- the importer has checked validity and location (the CHECK constraint still guards)
-        END IF;
-        IF ST_IsEmpty(NEW.geom) THEN"""
-assert BEFORE.count(VALIDITY) == 1
-
 
 def upgrade() -> None:
-    op.execute(BEFORE.replace(VALIDITY, VOUCHED))
+    op.execute(vouched_before_write())
 
 
 def downgrade() -> None:
-    op.execute(BEFORE)
+    op.execute(before_write(LOCATION_CHECK))
