@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api import imports, maps, ogc, openapi30, quality, routes, safeguarding, scoring, tiles
+from api import imports, maps, ogc, openapi30, publication, quality, routes, safeguarding, scoring, tiles
 from api.errors import add_exception_handlers, error_body
 from api.limits import RequestLimits, statement_timeout_message, statement_timeout_retry_after
 from api.security import flush_token_usage
@@ -49,6 +49,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(safeguarding.router)
     app.include_router(quality.router)
+    app.include_router(publication.router)
     app.mount(maps.STATIC_PATH, maps.static_files, name="map-assets")
     app.include_router(maps.router)
 

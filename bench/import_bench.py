@@ -48,7 +48,10 @@ def write_floor(url: str) -> float:
         with engine.connect() as conn, conn.begin() as transaction:
             conn.execute(text(f"CREATE TEMP TABLE prepared AS SELECT ags, {fields}, geom FROM parcel"))
             conn.execute(
-                text("TRUNCATE parcel_indicator, parcel_score, plan_check_parcel, parcel_past_version, parcel")
+                text(
+                    "TRUNCATE parcel_indicator, parcel_score, parcel_quality, objection, plan_check_parcel, "
+                    "parcel_past_version, parcel"
+                )
             )
             conn.execute(text("SET LOCAL jit = off; SET LOCAL landreg.locations_checked = 'on'"))
             started = time.perf_counter()

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
 from landreg.cli_parcels import parcel_app
+from landreg.cli_publication import publication_app
 from landreg.cli_quality import quality_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.cli_tokens import token_app
@@ -32,6 +33,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
 app.add_typer(parcel_app, name="parcel")
+app.add_typer(publication_app, name="publication")
 app.add_typer(quality_app, name="quality")
 
 
@@ -114,6 +116,7 @@ def seed(
     sample_seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample generator.")] = None,
 ) -> None:
     """Load the bundled data: NRW municipalities, stations, stops, sample parcels (Beispieldaten)."""
+    from landreg import quality
     from landreg.scoring import ensure_default_profiles, rescore_stale
     from landreg.seed import seed as run_seed
 
@@ -127,10 +130,13 @@ def seed(
     with engine.begin() as conn:
         created = ensure_default_profiles(conn)
         scored = rescore_stale(conn)
+        checked = quality.refresh_due(conn)
     for profile in created:
         typer.echo(f"created scoring profile {profile.name} (version {profile.version})")
     if scored:
         typer.echo(f"scored {scored} parcels under every profile")
+    if checked:
+        typer.echo(f"checked the data quality of {checked} parcels")
 
 
 @app.command()

@@ -29,17 +29,17 @@ VersionOption = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
 
 
-def _principal(conn, token: str | None) -> Principal | None:
+def principal_of(conn, token: str | None) -> Principal | None:
     if token is None:
         return None
     principal = authenticate(conn, token)
     if principal is None:
-        raise _fail("--token: invalid or revoked token")
+        raise fail("--token: invalid or revoked token")
     return principal
 
 
@@ -47,7 +47,7 @@ def _parcel_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise _fail(f"PARCEL_ID: {value!r} is not a parcel id (a UUID, as `landreg export` writes it)") from None
+        raise fail(f"PARCEL_ID: {value!r} is not a parcel id (a UUID, as `landreg export` writes it)") from None
 
 
 def _assignments(pairs: list[str]) -> dict:
@@ -71,10 +71,10 @@ def show(parcel_id: Annotated[str, typer.Argument(help="The parcel's id.")], tok
     with make_engine().connect() as conn:
         try:
             feature = register.one_feature(
-                conn, COLLECTIONS["parcels"], view_of(_principal(conn, token)), str(_parcel_id(parcel_id))
+                conn, COLLECTIONS["parcels"], view_of(principal_of(conn, token)), str(_parcel_id(parcel_id))
             )
         except DomainError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(json.dumps(feature["properties"], ensure_ascii=False, indent=2, default=str))
 
 
@@ -105,14 +105,14 @@ def _change(use_case, parcel_id: str, version: int, token: str | None, assignmen
     key = _parcel_id(parcel_id)
     with Session(make_engine()) as session:
         try:
-            principal = _principal(session.connection(), token)
+            principal = principal_of(session.connection(), token)
             args = (session, principal, key, frozenset({version}))
             parcel = use_case(*args, _assignments(assignments)) if assignments is not None else use_case(*args)
             session.commit()
         except (DomainError, ParcelError) as exc:
-            raise _fail(_cli_message(exc)) from None
+            raise fail(_cli_message(exc)) from None
         except PermissionError as exc:
-            raise _fail(f"{exc} (--token: a planner's token of the parcel's municipality)") from None
+            raise fail(f"{exc} (--token: a planner's token of the parcel's municipality)") from None
         typer.echo(f"parcel {parcel.local_ref} ({parcel.ags}): now version {parcel.version}")
 
 

@@ -6,6 +6,7 @@ what is missing, so the demo can be restarted without duplicating anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from sqlalchemy import Connection, func, insert, select, text
 
 from landreg import STORAGE_SRID, geodata, sample
 from landreg.models import Parcel
+from landreg.publication import standing_notices
+from landreg.publication.calendar import objection_period_end
 
 SAMPLE_ACTOR = "landreg-seed"
 
@@ -120,6 +123,49 @@ def load_sample_parcels(conn: Connection, count: int, seed: int) -> int:
     return len(rows)
 
 
+#: The municipality whose sample notice is still in its objection period (Bochum).
+RUNNING_NOTICE_AGS = "05911000"
+
+
+def sample_publication(conn: Connection) -> tuple[int, int]:
+    """The publication process on the Beispieldaten: every municipality announced long ago, except
+    Bochum, whose notice for commercial and industrial land is in its objection period; three owners
+    of Dortmund sample parcels objected, one of them withdrew. Only where nothing is recorded yet."""
+    if conn.execute(text("SELECT EXISTS (SELECT FROM publication_notice)")).scalar_one():
+        return 0, 0
+    announced = dt.date.today() - dt.timedelta(days=10)
+    conn.execute(
+        text("""
+        INSERT INTO publication_notice (ags, kind, announced_on, objection_until, categories, selected_only,
+                                        reference, recorded_by)
+        VALUES (:ags, 'bekanntmachung', :on, :until, ARRAY['gewerbeflaeche', 'industrieflaeche'], true,
+                'Amtsblatt (Beispiel)', :actor)
+    """),
+        {"ags": RUNNING_NOTICE_AGS, "on": announced, "until": objection_period_end(announced), "actor": SAMPLE_ACTOR},
+    )
+    notices = 1 + standing_notices(conn, SAMPLE_ACTOR)
+    parcels = (
+        conn.execute(
+            text("""SELECT id FROM parcel WHERE is_sample AND ags = '05913000' AND publication_allowed
+                 ORDER BY local_ref LIMIT 3""")
+        )
+        .scalars()
+        .all()
+    )
+    for i, parcel_id in enumerate(parcels):
+        conn.execute(
+            text("""INSERT INTO objection (parcel_id, received_on, withdrawn_on, note, recorded_by)
+                    VALUES (:p, :received, :withdrawn, 'Widerspruch des Eigentümers (Beispiel)', :actor)"""),
+            {
+                "p": parcel_id,
+                "received": dt.date.today() - dt.timedelta(days=30 + i),
+                "withdrawn": dt.date.today() - dt.timedelta(days=5) if i == 2 else None,
+                "actor": SAMPLE_ACTOR,
+            },
+        )
+    return notices, len(parcels)
+
+
 def repair_sample_nan(conn: Connection) -> int:
     """Sample parcels loaded by earlier versions store an unknown previous use as the text 'NaN'
     (pandas' missing value): set it to NULL. The current row changes as an edit by the seed (a new
@@ -149,6 +195,9 @@ def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
     if sample_count == 0:
         return report
     n = load_sample_parcels(conn, sample_count, sample_seed)
+    notices, objections = sample_publication(conn)
+    if notices or objections:
+        report.loaded["sample notices and objections (§ 200 (3) BauGB, Beispieldaten)"] = notices + objections
     if n:
         report.loaded["sample parcels (Beispieldaten)"] = n
     else:

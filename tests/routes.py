@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import Mount, Route
 
+from landreg import publication
+from landreg.access import Principal
 from landreg.features import COLLECTIONS
 from landreg.parcels import create_parcel
 from landreg.scoring import ensure_default_profiles, recompute
@@ -37,6 +39,8 @@ def _parcels(session: Session) -> dict[str, str]:
         "PUB": dict(category="brachflaeche", publication_allowed=True, owner_willing="nein", dx=0),
         "SECRET": dict(category="brachflaeche", publication_allowed=False, owner_willing="ja", dx=400),
         "WITHDRAWN": dict(category="gewerbeflaeche", publication_allowed=True, owner_willing="ja", dx=800),
+        # selected and announced, but its owner objected (§ 200 (3) BauGB): not public
+        "OBJECTED": dict(category="bauluecke", publication_allowed=True, owner_willing="ja", dx=1600),
         "LUECKE": dict(category="bauluecke", publication_allowed=True, owner_willing="unbekannt", dx=1200),
         # unpublished commercial land inside the plan checked below: on Dortmund's watch list
         "GE-SECRET": dict(category="gewerbeflaeche", publication_allowed=False, owner_willing="ja", dx=-160),
@@ -52,7 +56,8 @@ def _parcels(session: Session) -> dict[str, str]:
             contamination="verdacht",
             owner_contact=f"Kontakt {ref} {MARKER}",
             internal_notes=f"Notiz {ref} {MARKER}",
-            name=f"Fläche {ref}" + ("" if spec["publication_allowed"] and ref != "WITHDRAWN" else f" {MARKER}"),
+            name=f"Fläche {ref}"
+            + ("" if spec["publication_allowed"] and ref not in ("WITHDRAWN", "OBJECTED") else f" {MARKER}"),
             geom=shapely.box(X0 + dx, Y0, X0 + dx + 150, Y0 + 150),
             **spec,
         ).id
@@ -86,6 +91,9 @@ def build_world(engine, upload_dir: Path) -> dict:
     with Session(engine) as session:
         ids = _parcels(session)
         session.commit()
+    with engine.begin() as conn:
+        planner = Principal(None, "planer.do", "planner", ("05913000",))
+        publication.record_objection(conn, planner, ids["OBJECTED"], dt.date.today(), f"Einspruch {MARKER}")
     recompute(engine, "test")
     gpkg = upload_dir / "reserven.gpkg"
     gpd.GeoDataFrame(

@@ -1,0 +1,209 @@
+"""Publication under § 200 (3) BauGB: the objection period by German calendar rules, notices and
+objections deciding which parcels are public, in every output at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import shapely
+from sqlalchemy import text
+
+from landreg import publication
+from landreg.access import Principal
+from landreg.errors import InvalidParameter
+from landreg.publication.calendar import objection_period_end
+from tests.helpers import app_client, bearers, database_url, record, utm
+from tests.test_cli import landreg
+
+BOTTROP, ESSEN = "05512000", "05113000"
+X0, Y0 = utm(6.9290, 51.5236)  # Bottrop, Rathaus
+PLANNER = Principal(1, "planer.bottrop", "planner", (BOTTROP,))
+TODAY = dt.date.today()
+
+
+@pytest.mark.parametrize(
+    ("announced", "end"),
+    [
+        (dt.date(2026, 11, 2), dt.date(2026, 12, 2)),  # same number in the next month, a Wednesday
+        (dt.date(2026, 1, 31), dt.date(2026, 3, 2)),  # no 31 February: the 28th, a Saturday: Monday (§ 193)
+        (dt.date(2024, 1, 31), dt.date(2024, 2, 29)),  # leap year: the 29th, a Thursday
+        (dt.date(2026, 5, 4), dt.date(2026, 6, 5)),  # 4 June 2026 is Fronleichnam, a holiday in NRW
+        (dt.date(2026, 11, 25), dt.date(2026, 12, 28)),  # Christmas, Boxing Day, a Sunday
+        (dt.date(2026, 9, 3), dt.date(2026, 10, 5)),  # 3 October, German Unity Day (a Saturday), then Sunday
+    ],
+)
+def test_the_objection_period_follows_the_civil_code(announced, end):
+    assert objection_period_end(announced) == end
+
+
+def _state(conn, ref: str):
+    return conn.execute(text("SELECT public_since FROM parcel WHERE local_ref = :r"), {"r": ref}).scalar_one()
+
+
+@pytest.fixture
+def bottrop(committed_db):
+    """Bottrop with its standing notice withdrawn: three parcels, two selected for publication."""
+    with committed_db.begin() as conn:
+        conn.execute(text("UPDATE publication_notice SET withdrawn_at = now(), withdrawn_by = 't' WHERE ags = :a"),
+                     {"a": BOTTROP})  # fmt: skip
+    record(
+        committed_db,
+        *[
+            {
+                "local_ref": ref,
+                "category": category,
+                "publication_allowed": selected,
+                "geom": shapely.box(X0 + 300 * i, Y0, X0 + 300 * i + 100, Y0 + 100),
+            }
+            for i, (ref, category, selected) in enumerate(
+                (("GE", "gewerbeflaeche", True), ("BL", "bauluecke", True), ("NO", "gewerbeflaeche", False))
+            )
+        ],
+    )
+    yield committed_db
+    with committed_db.begin() as conn:  # the other tests' standing notice for Bottrop again
+        conn.execute(text("UPDATE publication_notice SET withdrawn_at = now() WHERE ags = :a AND withdrawn_at IS NULL"),
+                     {"a": BOTTROP})  # fmt: skip
+        publication.standing_notices(conn, "test-setup")
+
+
+def test_a_notice_publishes_its_parcels_the_day_after_its_period(bottrop):
+    with bottrop.begin() as conn:
+        assert _state(conn, "GE") is None  # no notice: not public
+        running = publication.announce(conn, PLANNER, BOTTROP, TODAY, categories=["gewerbeflaeche"])
+        end = objection_period_end(TODAY)
+        assert running["objection_until"] == end and running["state"] == "frist_laeuft"
+        assert _state(conn, "GE") == end + dt.timedelta(days=1)  # public later, not now
+        assert _state(conn, "BL") is None and _state(conn, "NO") is None  # not its category; not selected
+        past = publication.announce(conn, PLANNER, BOTTROP, dt.date(2025, 1, 6), selected_only=False)
+        assert _state(conn, "GE") == _state(conn, "BL") == _state(conn, "NO") == past["public_from"]
+        publication.withdraw_notice(conn, PLANNER, past["id"])  # overlapping: the other notice still holds
+        assert _state(conn, "GE") == end + dt.timedelta(days=1) and _state(conn, "NO") is None
+
+
+def test_a_notice_may_give_a_longer_period_never_a_shorter_one(bottrop):
+    with bottrop.begin() as conn:
+        longer = publication.announce(conn, PLANNER, BOTTROP, TODAY, objection_until=TODAY + dt.timedelta(days=60))
+        assert longer["objection_until"] == TODAY + dt.timedelta(days=60)
+        with pytest.raises(InvalidParameter, match="earlier than the end of the one-month objection period"):
+            publication.announce(conn, PLANNER, BOTTROP, TODAY, objection_until=TODAY + dt.timedelta(days=10))
+        with pytest.raises(InvalidParameter, match="categories: unknown wald"):
+            publication.announce(conn, PLANNER, BOTTROP, TODAY, categories=["wald"])
+
+
+def test_objections_take_a_parcel_off_and_a_withdrawal_puts_it_back(bottrop):
+    with bottrop.begin() as conn:
+        notice = publication.announce(conn, PLANNER, BOTTROP, dt.date(2025, 3, 3))
+        parcel = conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'GE'")).scalar_one()
+        assert _state(conn, "GE") == notice["public_from"]
+        objection = publication.record_objection(conn, PLANNER, parcel, TODAY, "Eigentümer widerspricht")
+        assert _state(conn, "GE") is None  # at once
+        publication.withdraw_objection(conn, PLANNER, objection["id"], TODAY)
+        assert _state(conn, "GE") == notice["public_from"]
+        with pytest.raises(InvalidParameter, match="withdrawn on .* already"):
+            publication.withdraw_objection(conn, PLANNER, objection["id"], TODAY)
+        with pytest.raises(InvalidParameter, match="received_on"):
+            publication.record_objection(conn, PLANNER, parcel, TODAY + dt.timedelta(days=1))
+
+
+def test_an_objection_withdrawn_within_the_period_publishes_at_its_end(bottrop):
+    with bottrop.begin() as conn:
+        running = publication.announce(conn, PLANNER, BOTTROP, TODAY)
+        parcel = conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'BL'")).scalar_one()
+        objection = publication.record_objection(conn, PLANNER, parcel, TODAY)
+        assert _state(conn, "BL") is None
+        publication.withdraw_objection(conn, PLANNER, objection["id"], TODAY)
+        assert _state(conn, "BL") == running["public_from"] > TODAY
+
+
+def test_a_publication_change_makes_no_new_version(bottrop):
+    with bottrop.begin() as conn:
+        before = conn.execute(text("SELECT version, updated_at FROM parcel WHERE local_ref = 'GE'")).one()
+        publication.announce(conn, PLANNER, BOTTROP, dt.date(2025, 3, 3))
+        after = conn.execute(text("SELECT version, updated_at FROM parcel WHERE local_ref = 'GE'")).one()
+        assert after == before
+
+
+def test_an_objection_after_publication_removes_the_parcel_from_every_public_output(bottrop, tmp_path):
+    """Items, the item, tiles, rankings and the public export, in the next request: nothing is cached."""
+    with bottrop.begin() as conn:
+        publication.announce(conn, PLANNER, BOTTROP, dt.date(2025, 3, 3))
+        parcel = str(conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'GE'")).scalar_one())
+    tokens = bearers(
+        bottrop, bottrop=("planer.bottrop", "planner", [BOTTROP]), essen=("planer.essen", "planner", [ESSEN])
+    )
+    with app_client(bottrop) as client:
+
+        def public_refs() -> set[str]:
+            items = client.get("/collections/parcels/items?ags=05512000").json()["features"]
+            return {f["properties"]["local_ref"] for f in items}
+
+        assert public_refs() == {"GE", "BL"}
+        assert client.get(f"/collections/parcels/items/{parcel}").status_code == 200
+        other_town = client.post(
+            "/publication/objections",
+            json={"parcel_id": parcel, "received_on": TODAY.isoformat()},
+            headers=tokens["essen"],
+        )
+        assert other_town.status_code == 403 and ESSEN in other_town.json()["detail"]
+        recorded = client.post(
+            "/publication/objections",
+            json={"parcel_id": parcel, "received_on": TODAY.isoformat(), "note": "Widerspruch per Brief"},
+            headers=tokens["bottrop"],
+        )
+        assert recorded.status_code == 201, recorded.text
+        assert public_refs() == {"BL"}
+        assert client.get(f"/collections/parcels/items/{parcel}").status_code == 404
+        assert client.get(f"/collections/parcels/items/{parcel}/history").status_code == 404
+        own = client.get(f"/collections/parcels/items/{parcel}", headers=tokens["bottrop"]).json()["properties"]
+        assert own["public_since"] is None and own["publication_allowed"] is True
+        # objections are confidential: the public does not see them, another town's planner not these
+        assert client.get("/publication/objections").status_code == 401
+        assert client.get("/publication/objections", headers=tokens["essen"]).json() == []
+        mine = client.get("/publication/objections", headers=tokens["bottrop"]).json()
+        assert [o["note"] for o in mine] == ["Widerspruch per Brief"]
+        notices = client.get("/publication/notices", params={"ags": BOTTROP}).json()  # public announcements
+        assert [n["state"] for n in notices] == ["wirksam"]
+    target = tmp_path / "open.geojson"
+    assert landreg("export", "--public", "-o", str(target), LANDREG_DATABASE_URL=database_url(bottrop)).returncode == 0
+    assert '"GE"' not in target.read_text() and '"BL"' in target.read_text()
+
+
+def test_notices_over_http_and_their_refusals(bottrop):
+    tokens = bearers(bottrop, bottrop=("planer.bottrop", "planner", [BOTTROP]), ministry=("ministerium", "ministry"))
+    with app_client(bottrop) as client:
+        body = {"ags": BOTTROP, "announced_on": TODAY.isoformat(), "categories": ["gewerbeflaeche"]}
+        made = client.post("/publication/notices", json=body, headers=tokens["bottrop"])
+        assert made.status_code == 201 and made.json()["state"] == "frist_laeuft"
+        assert client.post("/publication/notices", json=body).status_code == 401
+        assert (
+            client.post("/publication/notices", json=body | {"ags": ESSEN}, headers=tokens["bottrop"]).status_code
+            == 403
+        )
+        bad = client.post("/publication/notices", json=body | {"announced_on": "1800-01-01"}, headers=tokens["bottrop"])
+        assert bad.status_code == 400 and bad.json()["field"] == "announced_on"
+        due = client.get("/publication/due", params={"within_days": 40}, headers=tokens["ministry"]).json()
+        assert [n["id"] for n in due["objection_periods_ending"]] == [made.json()["id"]]
+        withdrawn = client.post(f"/publication/notices/{made.json()['id']}/withdrawal", headers=tokens["bottrop"])
+        assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "zurueckgezogen"
+        again = client.post(f"/publication/notices/{made.json()['id']}/withdrawal", headers=tokens["bottrop"])
+        assert again.status_code == 400
+
+
+def test_the_publication_commands(bottrop):
+    token = bearers(bottrop, bottrop=("planer.bottrop", "planner", [BOTTROP]))["bottrop"]["Authorization"][7:]
+    db = {"LANDREG_DATABASE_URL": database_url(bottrop), "LANDREG_TOKEN": token}
+    made = landreg("publication", "notice", BOTTROP, "2025-03-03", "--category", "gewerbeflaeche", **db)
+    assert made.returncode == 0, made.stderr
+    assert '"objection_until": "2025-04-03"' in made.stdout and '"state": "wirksam"' in made.stdout
+    with bottrop.connect() as conn:
+        parcel = str(conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'GE'")).scalar_one())
+    objected = landreg("publication", "objection", parcel, TODAY.isoformat(), "--note", "per Brief", **db)
+    assert objected.returncode == 0 and '"note": "per Brief"' in objected.stdout
+    other = landreg("publication", "notice", ESSEN, "2025-03-03", **db)
+    assert other.returncode == 2 and ESSEN in other.stderr and "Traceback" not in other.stderr
+    due = landreg("publication", "due", **db)
+    assert due.returncode == 0 and '"per Brief"' in due.stdout
+    listed = landreg("publication", "notices", "--ags", BOTTROP, **db)
+    assert '"kind": "bekanntmachung"' in listed.stdout
