@@ -113,7 +113,10 @@ def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | N
             ids = [
                 str(i)
                 for i in conn.execute(
-                    text("SELECT id FROM parcel WHERE publication_allowed ORDER BY id LIMIT 5000")
+                    text(
+                        "SELECT id FROM parcel WHERE public_since <= current_date AND retired_at IS NULL "
+                        "ORDER BY id LIMIT 5000"
+                    )
                 ).scalars()
             ]
         engine.dispose()

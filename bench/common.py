@@ -97,8 +97,22 @@ def load_parcels(db: BenchDatabase, name: str, size: int) -> str:
     landreg = str(VENV_BIN / "landreg")
     run_measured([landreg, "migrate"], env)
     run_measured([landreg, "seed", "--count", "0"], env)
+    announce_everywhere(url)
     run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
     return url
+
+
+def announce_everywhere(url: str) -> None:
+    """Every municipality announced publication long ago (§ 200 (3) BauGB): the parcels selected for
+    publication are public, as in a registry in use."""
+    from sqlalchemy import create_engine
+
+    from landreg.publication import standing_notices
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        standing_notices(conn, "bench")
+    engine.dispose()
 
 
 def vacuum(url: str) -> None:

@@ -30,6 +30,7 @@ from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown
 from sqlalchemy.dialects import postgresql
 
 from landreg import tiles
+from landreg.access import PUBLIC
 from landreg.features import COLLECTIONS
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -44,7 +45,7 @@ def tile_set(z: int, n: int, seed: int) -> list[morecantile.Tile]:
 
 def raw_sql(tile: morecantile.Tile) -> str:
     """The SQL the API runs for an anonymous tile, with its values written in."""
-    statement, params = tiles.tile_query(COLLECTIONS["parcels"], False, tiles.TileRequest(tile.z, tile.x, tile.y))
+    statement, params = tiles.tile_query(COLLECTIONS["parcels"], PUBLIC, tiles.TileRequest(tile.z, tile.x, tile.y))
     bound = statement.params({k: v for k, v in params.items() if v is not None})
     return str(bound.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
 
