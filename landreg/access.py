@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import and_, false, func, literal, or_, select, true
@@ -52,6 +51,11 @@ class View:
         """Whether any confidential field can be visible in this view (for some parcel)."""
         return self.kind != "public"
 
+    def owns(self, ags: str) -> bool:
+        """Whether the view sees municipality ``ags``'s parcels in full (:func:`own_municipality` in
+        Python, for rows already loaded)."""
+        return self.kind == "full" or (self.kind == "planner" and ags in self.ags)
+
 
 #: Whoever runs the command line on the registry's machine: has the database's password anyway.
 OPERATOR = Principal(None, "operator", "admin")
@@ -71,11 +75,6 @@ def is_published(p) -> ColumnElement:
     """Public now (§ 200 (3) BauGB): the day the database derived from the notices and objections
     (:mod:`landreg.publication`) has come, and the parcel is not retired."""
     return and_(p.public_since <= func.current_date(), p.retired_at.is_(None))
-
-
-def is_published_row(parcel) -> bool:
-    """:func:`is_published` for one loaded parcel."""
-    return parcel.retired_at is None and parcel.public_since is not None and parcel.public_since <= dt.date.today()
 
 
 def own_municipality(view: View, ags_column) -> ColumnElement:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from landreg import cql, fields, params, parcels
-from landreg.access import AccessDenied, Principal, View, is_published_row, require_edit, view_of
+from landreg.access import AccessDenied, Principal, View, require_edit, view_of, visible_parcels
 from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.features import (
     COLLECTIONS,
@@ -211,7 +211,7 @@ def _locked(session: Session, principal: Principal | None, parcel_id: uuid.UUID,
             "so two planners never overwrite each other"
         )
     parcel = session.get(Parcel, parcel_id, with_for_update=True, populate_existing=True)
-    if parcel is None or not _may_see(session, principal, parcel):
+    if parcel is None or not _may_see(session, principal, parcel_id):
         raise NotFound(f"no parcel {parcel_id}")
     if parcel.retired_at is not None:
         raise Gone(f"parcel {parcel_id} was retired on {parcel.retired_at:%Y-%m-%d}")
@@ -223,9 +223,11 @@ def _locked(session: Session, principal: Principal | None, parcel_id: uuid.UUID,
     return parcel
 
 
-def _may_see(session: Session, principal: Principal | None, parcel: Parcel) -> bool:
-    view = view_of(principal)
-    return view.kind == "full" or is_published_row(parcel) or parcel.ags in view.ags
+def _may_see(session: Session, principal: Principal | None, parcel_id: uuid.UUID) -> bool:
+    """Whether the principal's view shows the parcel (retired ones included: changing those is
+    answered "gone", not "not found"), by the one rule of :func:`landreg.access.visible_parcels`."""
+    visible = visible_parcels(view_of(principal), Parcel, include_retired=True)
+    return session.scalar(select(select(Parcel.id).where(Parcel.id == parcel_id, visible).exists()))
 
 
 def replace(

@@ -265,6 +265,6 @@ def due(conn: Connection, view: View, within_days: int = 14) -> dict:
     ending = [
         n for n in notices(conn)
         if n["state"] == "frist_laeuft" and n["objection_until"] <= today + dt.timedelta(days=within_days)
-        and (view.kind == "full" or n["ags"] in view.ags)
+        and view.owns(n["ags"])
     ]  # fmt: skip
     return {"objection_periods_ending": ending, "active_objections": objections(conn, view, active_only=True)}

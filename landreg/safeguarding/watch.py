@@ -30,7 +30,7 @@ def watch_list(
     if view.kind == "public":
         raise AccessDenied("the watch list is for the planners of a municipality and the ministry")
     if view.kind == "planner":
-        ags = [a for a in (ags or view.ags) if a in view.ags]
+        ags = [a for a in (ags or view.ags) if view.owns(a)]
         if not ags:
             return []
     rows = conn.execute(

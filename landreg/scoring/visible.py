@@ -45,4 +45,4 @@ def visible_score(view: View, ags_column, scores=SCORE) -> ColumnElement:
 
 def sees_full_score(view: View, ags: str) -> bool:
     """The same decision in Python, for one parcel whose municipality is known."""
-    return view.kind == "full" or (view.kind == "planner" and ags in view.ags)
+    return view.owns(ags)
