@@ -54,11 +54,12 @@ LOCATION_CHECK = """
 """
 
 
-def before_write(location_sql: str, derived: tuple[str, ...] = ()) -> str:
+def before_write(location_sql: str, derived: tuple[str, ...] = (), derived_on_retired: bool = False) -> str:
     """The row trigger that checks and derives a parcel's location, validity and version (0001);
     ``location_sql`` finds the municipality holding the largest share of the parcel (into ``best``).
     ``derived``: columns the registry derives and writes itself (0015: ``public_since``); a change of
-    only these is written without a new version."""
+    only these is written without a new version. ``derived_on_retired`` (0016): such a change is
+    written on a retired parcel too (whose retirement may still wait for review)."""
     keys = ", ".join(
         f"'{k}'" for k in ("version", "area_m2", "created_at", "created_by", "updated_at", "updated_by", *derived)
     )
@@ -69,6 +70,11 @@ def before_write(location_sql: str, derived: tuple[str, ...] = ()) -> str:
                 IF {changed} THEN
                     RETURN NEW;  -- only what the registry derives changed: no new version
                 END IF;"""
+    retired_check = """
+            IF OLD.retired_at IS NOT NULL THEN
+                RAISE EXCEPTION 'parcel % of municipality % is retired and cannot be changed', OLD.local_ref, OLD.ags
+                    USING ERRCODE = 'check_violation', CONSTRAINT = 'parcel_retired_read_only';
+            END IF;"""
     return f"""
     CREATE OR REPLACE FUNCTION parcel_before_write() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
@@ -76,14 +82,10 @@ def before_write(location_sql: str, derived: tuple[str, ...] = ()) -> str:
         best record;
         claimed_name text;
     BEGIN
-        IF TG_OP = 'UPDATE' THEN
-            IF OLD.retired_at IS NOT NULL THEN
-                RAISE EXCEPTION 'parcel % of municipality % is retired and cannot be changed', OLD.local_ref, OLD.ags
-                    USING ERRCODE = 'check_violation', CONSTRAINT = 'parcel_retired_read_only';
-            END IF;
+        IF TG_OP = 'UPDATE' THEN{retired_check if not derived_on_retired else ""}
             IF (to_jsonb(NEW) - unchanged_keys) = (to_jsonb(OLD) - unchanged_keys) THEN{only_derived}
                 RETURN OLD;  -- nothing changed: the row stays as it was, no new version
-            END IF;
+            END IF;{retired_check if derived_on_retired else ""}
             NEW.id := OLD.id;
             NEW.created_at := OLD.created_at;
             NEW.created_by := OLD.created_by;
@@ -147,8 +149,43 @@ VOUCHED = """
         IF ST_IsEmpty(NEW.geom) THEN"""
 
 
-def vouched_before_write(derived: tuple[str, ...] = ()) -> str:
-    """The row trigger as 0011 left it (and 0015 with its derived column)."""
-    text = before_write(LOCATION_CHECK, derived)
+def vouched_before_write(derived: tuple[str, ...] = (), derived_on_retired: bool = False) -> str:
+    """The row trigger as 0011 left it (and 0015 with its derived column, 0016 on retired parcels too)."""
+    text = before_write(LOCATION_CHECK, derived, derived_on_retired)
     assert text.count(VALIDITY) == 1
     return text.replace(VALIDITY, VOUCHED)
+
+
+#: 0015's derivation of ``public_since`` from a parcel's own changes (0016 keeps it on retirement;
+#: its downgrade restores this). Prefixed with CREATE or CREATE OR REPLACE.
+PUBLICATION_STATE_0015 = """
+    FUNCTION parcel_publication_state() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.retired_at IS NOT NULL THEN
+            NEW.public_since := NULL;
+        ELSIF TG_OP = 'INSERT' OR NEW.category IS DISTINCT FROM OLD.category OR NEW.ags IS DISTINCT FROM OLD.ags
+              OR NEW.publication_allowed IS DISTINCT FROM OLD.publication_allowed THEN
+            NEW.public_since := parcel_public_since(NEW.id, NEW.ags, NEW.category, NEW.publication_allowed);
+        END IF;
+        RETURN NEW;
+    END $$;
+"""
+
+#: 0015's derivation of ``public_since`` after a notice or an objection (0016 includes retired parcels
+#: whose retirement waits for review; its downgrade restores this). Prefixed like the one above.
+PUBLICATION_CHANGED_0015 = """
+    FUNCTION publication_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        concerned uuid[];
+    BEGIN
+        IF TG_TABLE_NAME = 'objection' THEN
+            concerned := ARRAY(SELECT parcel_id FROM new_rows);
+        ELSE  -- publication_notice: every parcel of its municipality
+            concerned := ARRAY(SELECT id FROM parcel WHERE ags IN (SELECT ags FROM new_rows) AND retired_at IS NULL);
+        END IF;
+        UPDATE parcel p SET public_since = parcel_public_since(p.id, p.ags, p.category, p.publication_allowed)
+         WHERE p.id = ANY (concerned) AND p.retired_at IS NULL
+           AND p.public_since IS DISTINCT FROM parcel_public_since(p.id, p.ags, p.category, p.publication_allowed);
+        RETURN NULL;
+    END $$;
+"""

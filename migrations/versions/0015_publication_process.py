@@ -20,7 +20,7 @@ Create Date: 2026-12-02
 """
 
 from alembic import op
-from schema_triggers import vouched_before_write
+from schema_triggers import PUBLICATION_CHANGED_0015, PUBLICATION_STATE_0015, vouched_before_write
 
 revision = "0015"
 down_revision = "0014"
@@ -31,7 +31,8 @@ DERIVED = ("public_since",)
 
 
 def upgrade() -> None:
-    op.execute("""
+    op.execute(
+        """
     CREATE TABLE publication_notice (
         id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         ags             char(8) NOT NULL REFERENCES municipality (ags),
@@ -80,35 +81,19 @@ def upgrade() -> None:
     $$;
 
     -- a parcel's own changes (new, category, selection, municipality, retirement) derive it again
-    CREATE FUNCTION parcel_publication_state() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF NEW.retired_at IS NOT NULL THEN
-            NEW.public_since := NULL;
-        ELSIF TG_OP = 'INSERT' OR NEW.category IS DISTINCT FROM OLD.category OR NEW.ags IS DISTINCT FROM OLD.ags
-              OR NEW.publication_allowed IS DISTINCT FROM OLD.publication_allowed THEN
-            NEW.public_since := parcel_public_since(NEW.id, NEW.ags, NEW.category, NEW.publication_allowed);
-        END IF;
-        RETURN NEW;
-    END $$;
+    """
+        + "CREATE"
+        + PUBLICATION_STATE_0015
+        + """
     -- after parcel_before_write (triggers fire in name order), which derives the AGS
     CREATE TRIGGER parcel_publication_state BEFORE INSERT OR UPDATE ON parcel
         FOR EACH ROW EXECUTE FUNCTION parcel_publication_state();
 
     -- a notice or an objection that is recorded or changes derives it again for the parcels concerned
-    CREATE FUNCTION publication_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        concerned uuid[];
-    BEGIN
-        IF TG_TABLE_NAME = 'objection' THEN
-            concerned := ARRAY(SELECT parcel_id FROM new_rows);
-        ELSE  -- publication_notice: every parcel of its municipality
-            concerned := ARRAY(SELECT id FROM parcel WHERE ags IN (SELECT ags FROM new_rows) AND retired_at IS NULL);
-        END IF;
-        UPDATE parcel p SET public_since = parcel_public_since(p.id, p.ags, p.category, p.publication_allowed)
-         WHERE p.id = ANY (concerned) AND p.retired_at IS NULL
-           AND p.public_since IS DISTINCT FROM parcel_public_since(p.id, p.ags, p.category, p.publication_allowed);
-        RETURN NULL;
-    END $$;
+    """
+        + "CREATE"
+        + PUBLICATION_CHANGED_0015
+        + """
     CREATE TRIGGER publication_notice_inserted AFTER INSERT ON publication_notice
         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION publication_changed();
     CREATE TRIGGER publication_notice_updated AFTER UPDATE ON publication_notice
@@ -127,7 +112,8 @@ def upgrade() -> None:
         FOR EACH ROW EXECUTE FUNCTION refuse_delete();
     CREATE TRIGGER objection_never_deleted BEFORE DELETE ON objection
         FOR EACH ROW EXECUTE FUNCTION refuse_delete();
-    """)
+    """
+    )
     op.execute(vouched_before_write(DERIVED))
     # what publication_allowed published so far stays published: 'uebernommen', period ended yesterday
     op.execute("""
