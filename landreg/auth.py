@@ -1,6 +1,7 @@
 """API tokens and the roles they carry.
 
 * planner: bound to one or more municipalities (AGS); records, edits and imports parcels there;
+* reviewer: a regional body; reads everything, reviews planners' changes, never edits;
 * ministry: reads everything, manages scoring profiles;
 * admin: manages tokens.
 
@@ -37,6 +38,8 @@ __all__ = [
 _PREFIX = "lr_"
 #: How long a new token works unless said otherwise, and the longest that may be said.
 DEFAULT_VALID_DAYS, MAX_VALID_DAYS = 365, 3 * 365
+#: An e-mail address as tokens keep it: one plain name@host, no display name, list or control character.
+_EMAIL = r'[^@\s,;:<>()\[\]\\"\x00-\x1f\x7f]+@[^@\s,;:<>()\[\]\\"\x00-\x1f\x7f]+'
 
 
 class TokenError(ValueError):
@@ -54,9 +57,11 @@ def create_token(
     ags: list[str] | None = None,
     valid_days: int | None = DEFAULT_VALID_DAYS,
     replaces: int | None = None,
+    email: str | None = None,
 ) -> tuple[int, str]:
     """A new token for ``owner``: (id, the token itself, shown only now). It expires after
-    ``valid_days`` (None: never, for a service that is rotated by other means)."""
+    ``valid_days`` (None: never, for a service that is rotated by other means). ``email``: where
+    the owner's notifications are e-mailed too (:mod:`landreg.inbox`), if SMTP is configured."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if valid_days is not None and not 1 <= valid_days <= MAX_VALID_DAYS:
@@ -65,6 +70,7 @@ def create_token(
     for key in ags:
         if not re.fullmatch(r"\d{8}", key):
             raise TokenError(f"{key!r} is not an 8-digit AGS")
+    email = _email(email)
     if role == "planner" and not ags:
         raise TokenError("a planner's token needs at least one municipality (--ags)")
     unknown = set(ags) - set(
@@ -75,27 +81,47 @@ def create_token(
     token = _PREFIX + secrets.token_urlsafe(32)
     token_id = conn.execute(
         text("""
-        INSERT INTO api_token (owner, role, ags, token_sha256, expires_at, replaces)
+        INSERT INTO api_token (owner, role, ags, token_sha256, expires_at, replaces, email)
         VALUES (:owner, :role, :ags, :digest,
-                now() + make_interval(days => CAST(:days AS integer)), :replaces)
+                now() + make_interval(days => CAST(:days AS integer)), :replaces, :email)
         RETURNING id
     """),
-        {"owner": owner, "role": role, "ags": ags, "digest": _digest(token), "days": valid_days, "replaces": replaces},
+        {
+            "owner": owner,
+            "role": role,
+            "ags": ags,
+            "digest": _digest(token),
+            "days": valid_days,
+            "replaces": replaces,
+            "email": email,
+        },
     ).scalar_one()
     return token_id, token
 
 
+def _email(email: str | None) -> str | None:
+    """A plain address (``name@host``): one recipient, nothing an e-mail header could read as more."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if len(email) > 254 or not re.fullmatch(_EMAIL, email):
+        raise TokenError(f"{email[:80]!r} is not an e-mail address such as name@example.org")
+    return email
+
+
 def rotate_token(conn: Connection, token_id: int, valid_days: int | None = DEFAULT_VALID_DAYS) -> tuple[int, str]:
-    """Replace an active token by a new one for the same owner, role and municipalities; the old one
-    stops working at once."""
+    """Replace an active token by a new one for the same owner, role, municipalities and e-mail
+    address; the old one stops working at once."""
     row = conn.execute(
-        text("SELECT owner, role, ags FROM api_token WHERE id = :id AND revoked_at IS NULL FOR UPDATE"),
+        text("SELECT owner, role, ags, email FROM api_token WHERE id = :id AND revoked_at IS NULL FOR UPDATE"),
         {"id": token_id},
     ).one_or_none()
     if row is None:
         raise TokenError(f"no active token {token_id}")
     revoke_token(conn, token_id)
-    return create_token(conn, row.owner, row.role, [a.strip() for a in row.ags], valid_days, replaces=token_id)
+    return create_token(
+        conn, row.owner, row.role, [a.strip() for a in row.ags], valid_days, replaces=token_id, email=row.email
+    )
 
 
 def authenticate(conn: Connection, token: str) -> Principal | None:
@@ -167,7 +193,7 @@ def revoke_token(conn: Connection, token_id: int) -> bool:
 def list_tokens(conn: Connection):
     return conn.execute(
         text("""
-        SELECT id, owner, role, ags, created_at, expires_at, revoked_at, last_used_at, replaces
+        SELECT id, owner, role, ags, email, created_at, expires_at, revoked_at, last_used_at, replaces
           FROM api_token ORDER BY id
     """)
     ).all()

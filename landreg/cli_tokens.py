@@ -10,7 +10,7 @@ from landreg import migrate as migrations
 from landreg.auth import DEFAULT_VALID_DAYS, MAX_VALID_DAYS, TokenError
 from landreg.db import make_engine
 
-token_app = typer.Typer(help="API tokens (roles: planner, ministry, admin).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (roles: planner, reviewer, ministry, admin).", no_args_is_help=True)
 
 DaysOption = Annotated[
     int, typer.Option("--days", help=f"Days the token works (1 to {MAX_VALID_DAYS}).", min=1, max=MAX_VALID_DAYS)
@@ -39,17 +39,21 @@ def _shown(token_id: int, token: str, owner: str, role: str) -> None:
 @token_app.command("create")
 def create(
     owner: Annotated[str, typer.Option(help="Person or service the token belongs to (recorded on every write).")],
-    role: Annotated[str, typer.Option(help="planner, ministry or admin.")],
+    role: Annotated[str, typer.Option(help="planner, reviewer, ministry or admin.")],
     ags: Annotated[list[str] | None, typer.Option(help="Municipality (AGS) of a planner; repeat for several.")] = None,
     days: DaysOption = DEFAULT_VALID_DAYS,
     never_expires: NeverOption = False,
+    email: Annotated[
+        str | None,
+        typer.Option(help="E-mail address for the owner's notifications (sent when LANDREG_SMTP_URL is set)."),
+    ] = None,
 ) -> None:
     """Create a token; it is shown once, only its hash is stored."""
     from landreg.auth import create_token
 
     try:
         with _engine().begin() as conn:
-            token_id, token = create_token(conn, owner, role, ags, None if never_expires else days)
+            token_id, token = create_token(conn, owner, role, ags, None if never_expires else days, email=email)
     except TokenError as exc:
         raise _fail(str(exc)) from None
     _shown(token_id, token, owner, role)
@@ -70,7 +74,7 @@ def list_() -> None:
                 state = f"active until {t.expires_at:%Y-%m-%d}"
             used = f"last used {t.last_used_at:%Y-%m-%d}" if t.last_used_at else "never used"
             areas = ",".join(a.strip() for a in t.ags) or "-"
-            typer.echo(f"{t.id:>4}  {t.owner:<24} {t.role:<9} {areas:<20} {state:<28} {used}")
+            typer.echo(f"{t.id:>4}  {t.owner:<24} {t.role:<9} {areas:<20} {state:<28} {used:<20} {t.email or '-'}")
 
 
 @token_app.command("revoke")

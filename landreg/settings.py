@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     #: so that the server never closes a connection a client is about to reuse.
     keep_alive_s: int = 75
 
+    # E-mail of notifications (the inbox, :mod:`landreg.inbox`); never required.
+    #: SMTP server, e.g. ``smtp://host:25``, ``smtp://user:password@host:25`` (percent-encoded),
+    #: ``smtps://host:465`` or ``smtp+starttls://host:587``. Unset: notifications stay in the inbox.
+    smtp_url: str | None = None
+    #: Sender address of those e-mails.
+    smtp_from: str = "landreg@localhost"
+
 
 @lru_cache
 def get_settings() -> Settings:
