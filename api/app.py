@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,21 @@ from fastapi.responses import JSONResponse
 from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api import imports, maps, ogc, openapi30, publication, quality, routes, safeguarding, scoring, tiles
+from api import (
+    due,
+    imports,
+    inbox,
+    maps,
+    ogc,
+    openapi30,
+    publication,
+    quality,
+    review,
+    routes,
+    safeguarding,
+    scoring,
+    tiles,
+)
 from api.errors import add_exception_handlers, error_body
 from api.limits import RequestLimits, statement_timeout_message, statement_timeout_retry_after
 from api.security import flush_token_usage
@@ -18,6 +34,29 @@ from api.timing import ServerTimingMiddleware
 from landreg import __version__
 from landreg.auth import TokenUsage
 from landreg.db import make_engine
+from landreg.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+async def mail_notifications(engine, interval_s: float = 60.0) -> None:
+    """E-mail new inbox notifications (changes to review, decisions, reminders) every minute while
+    the server runs with ``LANDREG_SMTP_URL``; :func:`landreg.inbox.deliver` never raises for a
+    server that is down, and what was not sent waits for the next round."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from landreg import inbox
+
+    def once() -> None:
+        with engine.begin() as conn:
+            inbox.deliver(conn)
+
+    while True:
+        try:
+            await run_in_threadpool(once)
+        except DBAPIError as exc:  # a read-only replica or a database that is down: try again later
+            log.warning("could not send notifications: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        await asyncio.sleep(interval_s)
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -25,7 +64,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(database_url, serving=True)
         app.state.token_usage = TokenUsage()
+        mailer = asyncio.create_task(mail_notifications(app.state.engine)) if get_settings().smtp_url else None
         yield
+        if mailer is not None:
+            mailer.cancel()
         flush_token_usage(app)
         app.state.engine.dispose()
 
@@ -50,6 +92,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(safeguarding.router)
     app.include_router(quality.router)
     app.include_router(publication.router)
+    app.include_router(review.router)
+    app.include_router(due.router)
+    app.include_router(inbox.router)
     app.mount(maps.STATIC_PATH, maps.static_files, name="map-assets")
     app.include_router(maps.router)
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landreg.access import AccessDenied
 from landreg.auth import TokenError
-from landreg.errors import DomainError, Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
+from landreg.errors import Conflict, DomainError, Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.export import ExportError
 from landreg.importer import FileTooLarge, ImportRefused, InvalidOption
 from landreg.params import etag
@@ -28,6 +28,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     VersionConflict: 412,
     VersionRequired: 428,
     Gone: 410,
+    Conflict: 409,
     NotFound: 404,
     AccessDenied: 403,
     ParcelError: 422,

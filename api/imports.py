@@ -139,6 +139,7 @@ def upload(
             retire_missing=retire_missing,
             rejected_rows_file=False,  # the directory goes with the request
             allowed_ags=principal.ags,
+            principal=principal,
         )
         with request.app.state.engine.begin() as conn:
             report = import_file(conn, path, options)

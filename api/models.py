@@ -84,8 +84,25 @@ def _history_field(name: str) -> tuple[Any, None]:
     return (fields.field(name).python_type | None, None)
 
 
-#: One version of a parcel: its validity, who made it (only for those who may see the parcel's
-#: confidential facts) and the fields the history lists (``landreg.register.HISTORY_FIELDS``).
+class ReviewStep(_Model):
+    """The review of the change that made a version (or retired the parcel): ``landreg.review``."""
+
+    submission: int
+    state: str
+    submitted_by: str
+    submitted_at: IsoDatetime
+    reviewed_by: str | None
+    reviewed_at: IsoDatetime | None
+    comment: str | None
+
+
+class VersionReview(_Model):
+    change: ReviewStep | None = None
+    retirement: ReviewStep | None = None
+
+
+#: One version of a parcel: its validity, who made it and its review (only for those who may see
+#: the parcel's confidential facts) and the fields the history lists (``landreg.register.HISTORY_FIELDS``).
 ParcelVersionInfo = create_model(
     "ParcelVersionInfo",
     __base__=_Model,
@@ -93,6 +110,7 @@ ParcelVersionInfo = create_model(
     valid_from=(IsoDatetime, ...),
     valid_to=(IsoDatetime | None, ...),
     actor=(str | None, None),
+    review=(VersionReview | None, None),
     **{name: _history_field(name) for name in HISTORY_FIELDS},
 )
 
@@ -306,6 +324,7 @@ class MunicipalityQuality(_Model):
     checked: int  # of them with a quality of their current version
     current_share: float  # Stand at most 12 months old
     complete_share: float  # completeness 1: every field the category needs is filled
+    reviewed_share: float  # latest state approved by a reviewer (nothing waiting, nothing rejected)
     mean_score: float | None  # of the checked parcels
     findings: dict[str, int]  # parcels with each finding, by code (0 included)
 

@@ -74,6 +74,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
 _ITEMS_PARAMS = {
+    "unreviewed",
     "f",
     "lang",
     "bbox",
@@ -362,7 +363,7 @@ def item(
     feature_id: Annotated[str, Path(alias="featureId")],
     view: ViewDep,
 ):
-    _only(request, {"f", "lang", "crs", "datetime"})
+    _only(request, {"f", "lang", "crs", "datetime", "unreviewed"})
     c = _collection(collection_id)
     fmt = _format(request)
     srid, flip = params.crs(request.query_params.get("crs"), "crs")

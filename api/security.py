@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
@@ -83,11 +83,19 @@ ERRORS = {
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 
 
-def get_view(principal: PrincipalDep) -> View:
-    return view_of(principal)
+def get_view(
+    principal: PrincipalDep,
+    unreviewed: Annotated[
+        bool,
+        Query(
+            description="also the changes not yet reviewed (reviewers, ministry, admins); default: the reviewed state"
+        ),
+    ] = False,
+) -> View:
+    return view_of(principal, unreviewed)
 
 
 ViewDep = Annotated[View, Depends(get_view)]
 PlannerDep = Annotated[Principal, Depends(require_role("planner"))]
 MinistryDep = Annotated[Principal, Depends(require_role("ministry"))]
-AuthenticatedDep = Annotated[Principal, Depends(require_role("planner", "ministry", "admin"))]
+AuthenticatedDep = Annotated[Principal, Depends(require_role("planner", "reviewer", "ministry", "admin"))]

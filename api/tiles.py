@@ -25,7 +25,7 @@ from landreg.scoring.profiles import current_profile
 router = APIRouter(tags=["OGC API – Tiles"], responses=ERRORS)
 
 MVT = "application/vnd.mapbox-vector-tile"
-_TILE_PARAMS = {"filter", "filter-lang", "filter-crs", "profile"}
+_TILE_PARAMS = {"filter", "filter-lang", "filter-crs", "profile", "unreviewed"}
 MAX_AGE = 60  # seconds; edits show on maps within a minute
 
 

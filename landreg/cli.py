@@ -13,9 +13,11 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
+from landreg.cli_inbox import inbox_app
 from landreg.cli_parcels import parcel_app
 from landreg.cli_publication import publication_app
 from landreg.cli_quality import quality_app
+from landreg.cli_review import due_command, review_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.cli_tokens import token_app
 from landreg.db import make_engine, resolve_database_url
@@ -35,6 +37,9 @@ app.add_typer(context_app, name="context")
 app.add_typer(parcel_app, name="parcel")
 app.add_typer(publication_app, name="publication")
 app.add_typer(quality_app, name="quality")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(review_app, name="review")
+app.command("due")(due_command)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -309,16 +314,27 @@ def export(
         ),
     ] = False,
     crs: Annotated[int, typer.Option(help="EPSG code of the output.")] = 25832,
+    unreviewed: Annotated[
+        bool,
+        typer.Option(
+            "--unreviewed",
+            help="The latest state of every parcel, changes not yet reviewed included (default: the reviewed state).",
+        ),
+    ] = False,
 ) -> None:
     """Export a selection of parcels; the file imports again without changes."""
-    from landreg.access import FULL, PUBLIC
+    from landreg.access import FULL, LATEST, PUBLIC
     from landreg.export import ExportError, Selection, export_parcels
 
     if public and include_retired:
         raise _fail("--include-retired does not go with --public: the public never sees retired parcels")
+    if public and unreviewed:
+        raise _fail("--unreviewed does not go with --public: the public sees reviewed changes only")
     engine = make_engine()
     _require_schema(engine)
-    selection = Selection(municipality, category, status, include_retired, view=PUBLIC if public else FULL)
+    selection = Selection(
+        municipality, category, status, include_retired, view=PUBLIC if public else LATEST if unreviewed else FULL
+    )
     try:
         with engine.connect() as conn:
             n = export_parcels(conn, output, selection, srid=crs)

@@ -34,6 +34,11 @@ class VersionRequired(DomainError):
     another person's change unseen."""
 
 
+class Conflict(DomainError):
+    """The request contradicts the state it would change (e.g. reviewing a superseded submission);
+    the message says what to do instead."""
+
+
 class VersionConflict(DomainError):
     """The parcel changed since the caller read it."""
 
@@ -44,6 +49,7 @@ class VersionConflict(DomainError):
 
 __all__ = [
     "AccessDenied",
+    "Conflict",
     "DomainError",
     "Gone",
     "InvalidParameter",

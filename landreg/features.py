@@ -34,7 +34,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID, fields
-from landreg.access import PUBLIC, View, sees_confidential, visible_parcels, visible_versions
+from landreg.access import PUBLIC, View, sees_confidential, still_approved, visible_rows, visible_versions
 from landreg.errors import InvalidParameter
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
 from landreg.quality import QUALITY
@@ -151,9 +151,10 @@ def _current_source(collection_id: str, view: View, include_retired: bool) -> So
     return _build_source(COLLECTIONS[collection_id], view, None, include_retired)
 
 
-def _parcel_columns(view: View, table) -> dict[str, ColumnElement]:
+def _parcel_columns(view: View, table, current: bool) -> dict[str, ColumnElement]:
     """The parcel fields the view may see, in registry order: confidential ones only where the view
-    sees the row's confidential facts (NULL elsewhere), none at all in the public view."""
+    sees the row's confidential facts (NULL elsewhere), none at all in the public view; ``table``:
+    the rows of :func:`landreg.access.visible_rows` (``current``) or of a past instant's versions."""
     own = sees_confidential(view, table.ags)
     columns: dict[str, ColumnElement] = {}
     for f in (fields.AGS, *fields.ATTRIBUTES):
@@ -166,15 +167,16 @@ def _parcel_columns(view: View, table) -> dict[str, ColumnElement]:
         columns[f.name] = value
     columns["area_m2"], columns["version"] = table.area_m2, table.version
     if view.kind != "public":  # the publication state of now (a version has none of its own)
-        since = Parcel.public_since if table is Parcel else null()
+        since = table.public_since if current else null()
         columns["public_since"] = since if view.kind == "full" else case((own, since), else_=null())
     return columns
 
 
 def _build_source(collection: Collection, view: View, at: dt.datetime | None, include_retired: bool = False) -> Source:
     if collection.is_parcels:
-        table = ParcelVersion if at is not None else Parcel
-        columns = _parcel_columns(view, table)
+        table = ParcelVersion if at is not None else visible_rows(view, include_retired).c
+        key = table.parcel_id if at is not None else table.id
+        columns = _parcel_columns(view, table, at is None)
         # the Abstand class from the distance to housing of the current version (indicators exist
         # for current versions only); one outer join, which PostgreSQL drops when unused
         distance = _INDICATOR.c.dist_residential_m if at is None else null()
@@ -192,14 +194,14 @@ def _build_source(collection: Collection, view: View, at: dt.datetime | None, in
                 own = sees_confidential(view, table.ags)
                 score, findings = case((own, score), else_=null()), case((own, findings), else_=null())
             columns["quality_score"], columns["quality_findings"] = score, findings
-        if at is None:
-            where = visible_parcels(view, Parcel, include_retired)
-            rows = Parcel.__table__.outerjoin(
-                _INDICATOR, (_INDICATOR.c.parcel_id == Parcel.id) & (_INDICATOR.c.parcel_version == Parcel.version)
-            ).outerjoin(QUALITY, (QUALITY.c.parcel_id == Parcel.id) & (QUALITY.c.parcel_version == Parcel.version))
-            return _subquery(columns, where, Parcel.id, Parcel.geom, rows)
+        if at is None:  # the rows the view sees, each with its indicators and quality if current
+            rows = table.id.table.outerjoin(
+                _INDICATOR, (_INDICATOR.c.parcel_id == key) & (_INDICATOR.c.parcel_version == table.version)
+            ).outerjoin(QUALITY, (QUALITY.c.parcel_id == key) & (QUALITY.c.parcel_version == table.version))
+            return _subquery(columns, true(), key, table.geom, rows)
         period = and_(
-            ParcelVersion.valid_from <= at, (ParcelVersion.valid_to.is_(None)) | (ParcelVersion.valid_to > at)
+            ParcelVersion.valid_from <= at,
+            ParcelVersion.valid_to.is_(None) | (ParcelVersion.valid_to > at) | still_approved(view, ParcelVersion),
         )
         where = and_(period, visible_versions(view, ParcelVersion, Parcel))
         return _subquery(columns, where, ParcelVersion.parcel_id, ParcelVersion.geom, ParcelVersion)

@@ -90,6 +90,22 @@ class ParcelVersion(_ParcelAttributes, Base):
     area_m2: Mapped[float]
 
 
+class ParcelPastVersion(_ParcelAttributes, Base):
+    """An ended version of a parcel (the table behind the past part of ``parcel_version``); read
+    directly where a parcel's latest approved version is wanted (:func:`landreg.access.visible_rows`)."""
+
+    __tablename__ = "parcel_past_version"
+
+    parcel_id: Mapped[uuid.UUID] = mapped_column(UUID, ForeignKey("parcel.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    valid_from: Mapped[dt.datetime]
+    valid_to: Mapped[dt.datetime]
+    actor: Mapped[str]
+    ags: Mapped[str] = mapped_column(String(8))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=STORAGE_SRID, spatial_index=False), nullable=False)
+    area_m2: Mapped[float]
+
+
 class ContextFeature(Base):
     __tablename__ = "context_feature"
 

@@ -277,11 +277,11 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
     """Data quality per municipality over its current parcels: how many there are and how many have
     a quality of their current version (``checked``), the share whose Stand is at most 12 months old
     (``current_share``, computed from today's date) and whose completeness is 1
-    (``complete_share``), the mean score of the checked ones and the count of each finding.
+    (``complete_share``), the share whose latest state a reviewer approved (``reviewed_share``;
+    :mod:`landreg.review`), the mean score of the checked ones and the count of each finding.
 
     For the ministry every municipality (or those in ``ags``), for a planner their own (asking for
     another is refused); the public sees none (the figures derive from confidential fields).
-    The share of reviewed parcels needs the review workflow and is not reported yet.
     """
     if view.kind == "public":
         raise AccessDenied("data quality is for the planners of a municipality and the ministry")
@@ -303,6 +303,7 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
                count(*) FILTER (WHERE p.data_date >= CAST(current_date - interval '{CURRENT_MONTHS} months' AS date))
                    AS current,
                count(*) FILTER (WHERE q.completeness >= 1) AS complete,
+               count(*) FILTER (WHERE NOT EXISTS (SELECT FROM parcel_pending pp WHERE pp.parcel_id = p.id)) AS reviewed,
                avg(q.score) AS mean_score,
                {counts}
           FROM parcel p
@@ -322,6 +323,7 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
             "checked": r["checked"],
             "current_share": r["current"] / r["parcels"],
             "complete_share": r["complete"] / r["parcels"],
+            "reviewed_share": r["reviewed"] / r["parcels"],
             "mean_score": None if r["mean_score"] is None else round(float(r["mean_score"]), 1),
             "findings": {code: r[code] for code in FINDINGS},
         }

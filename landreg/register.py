@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session
 
-from landreg import cql, fields, params, parcels
+from landreg import cql, fields, params, parcels, review
 from landreg.access import AccessDenied, Principal, View, require_edit, view_of, visible_parcels
 from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.features import (
@@ -180,10 +180,13 @@ def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[d
         .order_by(v.version)
     ).mappings()  # fmt: skip
     versions = []
+    reviews = None
     for r in rows:
         entry = {k: r[k] for k in ("version", "valid_from", "valid_to")}
-        if r["sees_actor"]:
+        if r["sees_actor"]:  # who changed it and how the review went (comments may name confidential facts)
             entry["actor"] = r["actor"]
+            reviews = review.reviews_of(conn, parcel_id) if reviews is None else reviews
+            entry["review"] = reviews.get(r["version"])
         versions.append(entry | {name: r[name] for name in HISTORY_FIELDS})
     if not versions:
         raise NotFound(f"no parcel {parcel_id}")
@@ -200,6 +203,7 @@ def create(session: Session, principal: Principal | None, attributes: dict[str, 
     with session.begin_nested():
         parcel = parcels.create_parcel(session, principal.owner, **attributes)
         require_edit(principal, parcel.ags)  # the AGS the database derived; refused: undone
+        review.record(session.connection(), principal, [review.Change(parcel.id, parcel.version, "anlage")])
     return parcel
 
 
@@ -245,10 +249,13 @@ def update(
     """Change the given attributes; the previous state stays in the history."""
     with session.begin_nested():
         parcel = _locked(session, principal, parcel_id, expected)
+        before = parcel.version
         if "ags" in attributes:
             require_edit(principal, attributes["ags"])
         parcels.update_parcel(session, parcel.id, principal.owner, **attributes)
         require_edit(principal, parcel.ags)  # a new geometry may lie in another municipality
+        if parcel.version != before:  # changing nothing is no change to review
+            review.record(session.connection(), principal, [review.Change(parcel.id, parcel.version, "aenderung")])
     return parcel
 
 
@@ -257,6 +264,7 @@ def retire(session: Session, principal: Principal | None, parcel_id: uuid.UUID, 
     with session.begin_nested():
         parcel = _locked(session, principal, parcel_id, expected)
         parcels.retire_parcel(session, parcel.id, principal.owner)
+        review.record(session.connection(), principal, [review.Change(parcel.id, parcel.version, "stilllegung")])
     return parcel
 
 

@@ -17,6 +17,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, func, insert, select, text
 
 from landreg import STORAGE_SRID, geodata, sample
+from landreg.access import Principal
 from landreg.models import Parcel
 from landreg.publication import standing_notices
 from landreg.publication.calendar import objection_period_end
@@ -166,6 +167,53 @@ def sample_publication(conn: Connection) -> tuple[int, int]:
     return notices, len(parcels)
 
 
+#: The municipality whose planner's sample changes wait for review (Essen), and who made and reviewed them.
+SAMPLE_REVIEW_AGS = "05113000"
+SAMPLE_PLANNER = Principal(None, "planung.essen (Beispiel)", "planner", (SAMPLE_REVIEW_AGS,))
+SAMPLE_REVIEWER = Principal(None, "pruefung.rvr (Beispiel)", "reviewer")
+
+
+def sample_review(conn: Connection) -> int:
+    """The review on the Beispieldaten: Essen's planner changed three published sample parcels,
+    recorded a new one and retired one; a reviewer approved one change and sent one back with a
+    comment; the others wait. Only where no submission is recorded yet. Returns the submissions."""
+    from sqlalchemy.orm import Session
+
+    from landreg import register, review
+
+    if conn.execute(text("SELECT EXISTS (SELECT FROM submission)")).scalar_one():
+        return 0
+    chosen = conn.execute(
+        text("""SELECT id, version, ST_AsBinary(ST_Buffer(geom, -5)) AS smaller FROM parcel
+                 WHERE is_sample AND ags = :ags AND publication_allowed AND retired_at IS NULL AND area_m2 > 2000
+                 ORDER BY local_ref LIMIT 4"""),
+        {"ags": SAMPLE_REVIEW_AGS},
+    ).all()
+    if len(chosen) < 4:
+        return 0
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+        (a, b, c, d) = chosen
+        register.update(session, SAMPLE_PLANNER, a.id, {a.version}, {"data_date": dt.date.today()})
+        register.update(session, SAMPLE_PLANNER, b.id, {b.version}, {"name": "Gewerbepark Nord (neu benannt)"})
+        register.update(session, SAMPLE_PLANNER, c.id, {c.version}, {"geom": shapely.from_wkb(bytes(c.smaller))})
+        register.retire(session, SAMPLE_PLANNER, d.id, {d.version})
+        x, y = conn.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM parcel WHERE id = :i) s"),
+            {"i": a.id},
+        ).one()
+        register.create(
+            session,
+            SAMPLE_PLANNER,
+            {"local_ref": "E-NEU-1", "name": "Baulücke (neu erfasst)", "category": "bauluecke", "is_sample": True,
+             "publication_allowed": True, "geom": shapely.Point(x, y).buffer(15, quad_segs=4)},
+        )  # fmt: skip
+        session.commit()  # the savepoint in the seed's transaction
+    waiting = [s["id"] for s in review.submissions(conn, SAMPLE_REVIEWER)]
+    review.approve(conn, SAMPLE_REVIEWER, waiting[:1], "Stand aktualisiert, plausibel (Beispiel)")
+    review.reject(conn, SAMPLE_REVIEWER, waiting[1:2], "Bitte den Namen wie im Bebauungsplan angeben (Beispiel)")
+    return len(waiting)
+
+
 def repair_sample_nan(conn: Connection) -> int:
     """Sample parcels loaded by earlier versions store an unknown previous use as the text 'NaN'
     (pandas' missing value): set it to NULL. The current row changes as an edit by the seed (a new
@@ -198,6 +246,9 @@ def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
     notices, objections = sample_publication(conn)
     if notices or objections:
         report.loaded["sample notices and objections (§ 200 (3) BauGB, Beispieldaten)"] = notices + objections
+    submissions = sample_review(conn)
+    if submissions:
+        report.loaded["sample submissions for review (Prüfung, Beispieldaten)"] = submissions
     if n:
         report.loaded["sample parcels (Beispieldaten)"] = n
     else:

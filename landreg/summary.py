@@ -5,34 +5,33 @@ from __future__ import annotations
 from sqlalchemy import Connection, Integer, cast, func, select
 
 from landreg import rules
-from landreg.access import View, visible_parcels
-from landreg.models import Municipality, Parcel
-
-_GROUPS = {"municipality": Parcel.ags, "category": Parcel.category}
+from landreg.access import View, visible_rows
+from landreg.models import Municipality
 
 
 def by_group(conn: Connection, groups: list[str], view: View):
     """Count, area, the area of each figure of :data:`landreg.rules.FIGURES` (``<figure>_area_m2``)
-    and counts by status of the current parcels ``view`` may see (:func:`landreg.access.visible_parcels`),
-    per group.
+    and counts by status of the current parcels ``view`` may see, in the state it sees them
+    (:func:`landreg.access.visible_rows`: reviewed, unless it sees the latest), per group.
 
     ``groups`` come from a fixed set (municipality, category); aggregates reveal no single parcel.
     """
-    keys = [_GROUPS[g] for g in groups]
+    r = visible_rows(view).c  # one row per parcel, with the parcel's columns
+    keys = [{"municipality": r.ags, "category": r.category}[g] for g in groups]
     names = [Municipality.name.label("municipality_name")] if "municipality" in groups else []
     per_status = (  # the counts by status first, then everything summed over the statuses
         select(
             *keys,
             *names,
-            Parcel.status,
+            r.status,
             func.count().label("n"),
-            func.sum(Parcel.area_m2).label("area_m2"),
-            *[func.sum(Parcel.area_m2).filter(is_(Parcel)).label(f"{f}_area_m2") for f, is_ in rules.FIGURES.items()],
-            func.bool_or(Parcel.is_sample).label("sample"),
+            func.sum(r.area_m2).label("area_m2"),
+            *[func.sum(r.area_m2).filter(is_(r)).label(f"{f}_area_m2") for f, is_ in rules.FIGURES.items()],
+            func.bool_or(r.is_sample).label("sample"),
         )
-        .join(Municipality, Municipality.ags == Parcel.ags)
-        .where(visible_parcels(view, Parcel))
-        .group_by(*keys, *names, Parcel.status)
+        .select_from(r.id.table)
+        .join(Municipality, Municipality.ags == r.ags)
+        .group_by(*keys, *names, r.status)
         .subquery("s")
     )
     s = per_status.c

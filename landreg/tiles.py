@@ -39,7 +39,7 @@ from landreg import STORAGE_SRID, fields
 from landreg.access import View
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import SCORE, visible_score
+from landreg.scoring.visible import SCORE, score_of, visible_score
 from landreg.vocab import CATEGORY
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -143,7 +143,7 @@ def _build(
     score = None
     if with_score:
         profile_id = bindparam("profile_id", type_=Integer)
-        rows = rows.outerjoin(SCORE, (SCORE.c.parcel_id == src.id_column) & (SCORE.c.profile_id == profile_id))
+        rows = rows.outerjoin(SCORE, score_of(src.id_column, src.properties["version"], profile_id))
         score = cast(func.round(cast(visible_score(view, src.properties["ags"]), Numeric), 1), Float)
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:

@@ -16,7 +16,7 @@ from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import SCORE, visible_score
+from landreg.scoring.visible import SCORE, score_of, visible_score
 from landreg.tiles import tile_properties
 
 PARCELS = COLLECTIONS["parcels"]
@@ -35,9 +35,7 @@ class Selection:
     def _rows(self):
         rows = self.src.query
         if self.profile is not None:
-            rows = rows.outerjoin(
-                SCORE, (SCORE.c.parcel_id == self.src.id_column) & (SCORE.c.profile_id == self.profile.id)
-            )
+            rows = rows.outerjoin(SCORE, score_of(self.src.id_column, self.src.properties["version"], self.profile.id))
         return rows
 
     def _score(self):

@@ -117,5 +117,8 @@ def committed_db(committed_engine):
     yield committed_engine
     with committed_engine.begin() as conn:
         conn.execute(
-            text("TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile, plan_check CASCADE")
+            text(
+                "TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile, plan_check, submission, "
+                "notification CASCADE"
+            )
         )

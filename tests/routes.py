@@ -42,6 +42,8 @@ def _parcels(session: Session) -> dict[str, str]:
         # selected and announced, but its owner objected (§ 200 (3) BauGB): not public
         "OBJECTED": dict(category="bauluecke", publication_allowed=True, owner_willing="ja", dx=1600),
         "LUECKE": dict(category="bauluecke", publication_allowed=True, owner_willing="unbekannt", dx=1200),
+        # published; renamed below by its planner, a change that waits for review
+        "RENAMED": dict(category="gewerbeflaeche", publication_allowed=True, owner_willing="ja", dx=2000),
         # unpublished commercial land inside the plan checked below: on Dortmund's watch list
         "GE-SECRET": dict(category="gewerbeflaeche", publication_allowed=False, owner_willing="ja", dx=-160),
     }
@@ -122,15 +124,27 @@ def build_world(engine, upload_dir: Path) -> dict:
             headers=auth["planner"] | {"If-Match": etag},
         )
         assert changed.status_code == 204, changed.text
+        # a published parcel renamed by its planner: the change waits for review, and until then
+        # nobody but Dortmund's planners (and a reviewer who asks) sees the new name
+        published = f"/collections/parcels/items/{ids['RENAMED']}"
+        etag = client.get(published, headers=auth["planner"]).headers["ETag"]
+        renamed = client.patch(
+            published,
+            json={"type": "Feature", "properties": {"name": f"Fläche RENAMED ungeprüft {MARKER}"}},
+            headers=auth["planner"] | {"If-Match": etag},
+        )
+        assert renamed.status_code == 204, renamed.text
     with engine.begin() as conn:  # a parcel without stored indicators: its explanation computes them
         ids["IMPORTED"] = str(conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'DO-1'")).scalar_one())
         conn.execute(text("DELETE FROM parcel_indicator WHERE parcel_id = :id"), {"id": ids["IMPORTED"]})
+        submission = conn.execute(text("SELECT max(id) FROM submission")).scalar_one()
     return {
         "parcels": ids,
         "auth": auth,
         "import_id": imported.json()["import_id"],
         "plan_check": checked.json()["id"],
         "before_change": before_change.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "submission": submission,
     }
 
 
@@ -179,6 +193,7 @@ def path_values(world, engine) -> dict:
         "version": lambda path, filled: [1],
         "parcel_id": lambda path, filled: list(parcels.values()),
         "import_id": lambda path, filled: [world["import_id"]],
+        "submission_id": lambda path, filled: [world["submission"]],
     }
 
 

@@ -206,8 +206,9 @@ def test_create_update_retire_with_etags_and_history(api):
     created = client.post("/collections/parcels/items", json=new, headers=planner)
     assert created.status_code == 201, created.text
     url, etag = created.headers["location"], created.headers["etag"]
-    item = client.get(url)
+    item = client.get(url, headers=planner)
     assert item.headers["etag"] == etag and item.json()["properties"]["area_m2"] == pytest.approx(1600, abs=1)
+    assert client.get(url).status_code == 404  # a new parcel waits for review before anybody else sees it
 
     patch = {"type": "Feature", "geometry": None, "properties": {"status": "verfuegbar"}}
     assert client.patch(url, json=patch, headers=planner).status_code == 428

@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from fastapi.testclient import TestClient
 from landreg import fields, register
-from landreg.access import FULL, PUBLIC, Principal
+from landreg.access import FULL, LATEST, PUBLIC, Principal
 from landreg.features import COLLECTIONS, queryables_schema, source
 from landreg.models import Parcel
 from landreg.tiles import tile_properties
@@ -109,9 +109,9 @@ with client:
 with engine.connect() as conn:
     found["history"] = [r[0] for r in conn.execute(text(
         "SELECT hochwasser_hinweis FROM parcel_version WHERE parcel_id = :id ORDER BY version"), {"id": parcel_id})]
-    for view, name in ((FULL, "full.gpkg"), (PUBLIC, "public.gpkg")):
+    for view, name in ((LATEST, "full.gpkg"), (PUBLIC, "public.gpkg")):  # the latest state, unreviewed too
         export_parcels(conn, work / name, Selection(view=view))
-    export_parcels(conn, work / "full.shp", Selection(view=FULL))
+    export_parcels(conn, work / "full.shp", Selection(view=LATEST))
 found["export_full"] = list(pyogrio.read_dataframe(work / "full.gpkg")["hochwasser_hinweis"])
 found["export_public"] = "hochwasser_hinweis" in pyogrio.read_info(work / "public.gpkg")["fields"]
 found["export_shapefile"] = "hw_hinweis" in pyogrio.read_info(work / "full.shp")["fields"]

@@ -265,13 +265,14 @@ def test_quality_per_municipality_against_hand_counts(registry):
         "ags": DORTMUND, "name": "Dortmund", "parcels": 5, "checked": 5,
         "current_share": 0.2,  # D1 only: D2 is 13 months old, D3, D4, D5 have no Stand
         "complete_share": 0.2,  # D1 only
+        "reviewed_share": 1.0,  # recorded by the operator: needs no review
         "mean_score": round((100 + 64 + 53 + 0 + 0) / 5, 1),
         "findings": zero | {"doppelte_geometrie": 2, "bauluecke_ueber_1ha": 1, "stand_aelter_12_monate": 1,
                             "stand_aelter_24_monate": 3},
     }  # fmt: skip
     assert essen == {
         "ags": ESSEN, "name": "Essen", "parcels": 1, "checked": 1, "current_share": 1.0, "complete_share": 1.0,
-        "mean_score": 100.0, "findings": zero,
+        "reviewed_share": 1.0, "mean_score": 100.0, "findings": zero,
     }  # fmt: skip
 
     own = client.get("/quality", headers=tokens["dortmund"]).json()["municipalities"]

@@ -23,6 +23,9 @@ def test_seed_loads_municipalities_layers_and_sample_parcels(conn, report):
     assert report.loaded["railway stations"] == 197
     assert report.loaded["transit stops"] == 14567
     assert report.loaded["sample parcels (Beispieldaten)"] == COUNT
+    assert report.loaded["sample submissions for review (Prüfung, Beispieldaten)"] == 5
+    states = dict(conn.execute(text("SELECT state, count(*) FROM submission GROUP BY state")).all())
+    assert states == {"freigegeben": 1, "abgelehnt": 1, "wartend": 3}
     regions = dict(conn.execute(text("SELECT coalesce(region, '-'), count(*) FROM municipality GROUP BY 1")).all())
     assert regions == {"RVR": 53, "-": 343}  # outside the RVR: no region (not a 'NaN' text)
     dortmund = conn.execute(text("SELECT name, district_ags FROM municipality WHERE ags = '05913000'")).one()
@@ -31,14 +34,15 @@ def test_seed_loads_municipalities_layers_and_sample_parcels(conn, report):
 
 def test_seeding_again_loads_nothing_twice(conn, report):
     again = seed(conn, sample_count=COUNT, sample_seed=11)
-    assert again.kept == {"railway stations": 197, "transit stops": 14567, "sample parcels (Beispieldaten)": COUNT}
+    recorded = COUNT + 1  # and the one Essen's planner recorded in the sample review (waiting)
+    assert again.kept == {"railway stations": 197, "transit stops": 14567, "sample parcels (Beispieldaten)": recorded}
     counts = conn.execute(
         text("""
         SELECT (SELECT count(*) FROM parcel), (SELECT count(*) FROM context_feature),
                (SELECT count(*) FROM municipality)
     """)
     ).one()
-    assert tuple(counts) == (COUNT, 197 + 14567, 396)
+    assert tuple(counts) == (recorded, 197 + 14567, 396)
 
 
 def test_stations_are_transformed_to_utm(conn, report):

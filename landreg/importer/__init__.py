@@ -40,7 +40,8 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from landreg import quality
+from landreg import quality, review
+from landreg.access import Principal
 from landreg.importer import crs as crs_checks
 from landreg.importer import load
 from landreg.importer.crs import CRSProblem
@@ -89,6 +90,7 @@ class ImportOptions:
     rejected_path: Path | None = None  # keep-valid: where rejected rows go (default: beside the file)
     rejected_rows_file: bool = True  # keep-valid: write them at all (an upload's directory is not kept)
     allowed_ags: tuple[str, ...] | None = None  # a planner imports only for their municipalities
+    principal: Principal | None = None  # who imports: a planner's import waits for review (landreg.review)
     checks: load.Checks = field(default_factory=load.Checks)
     batch_size: int = 20_000
     score: bool = True  # score the new and changed parcels in the import's transaction
@@ -258,6 +260,9 @@ def import_file(
                 write_rejected(source, reasons, target, source_crs)
             report.rejected_file = str(target)
         _record(conn, report, started, options)
+        report.submission_id = review.record_import(
+            conn, options.principal, report.import_id, [pid for _, _, pid in missing] if options.retire_missing else []
+        )
         savepoint.commit()
         return report
     except ImportRefused:

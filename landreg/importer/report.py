@@ -70,6 +70,7 @@ class ImportReport:
     unscored: int = 0  # written but left for `landreg score --missing` or a full run (found by /ready)
     status: str = "pending"  # committed | rejected | dry-run
     import_id: int | None = None
+    submission_id: int | None = None  # the review of a planner's import (landreg.review)
     rejected_file: str | None = None
 
     @property
@@ -125,6 +126,10 @@ class ImportReport:
         if self.rejected_file:
             out.append(f"rejected rows with their reasons written to {self.rejected_file}")
         out.append(f"status: {self.status}" + (f" (import #{self.import_id})" if self.import_id else ""))
+        if self.submission_id:
+            out.append(
+                f"waiting for review as submission {self.submission_id} (landreg review show {self.submission_id})"
+            )
         return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, text
 
 from landreg import rules
-from landreg.access import FULL, View, visible_versions_sql
+from landreg.access import FULL, View, still_approved_sql, visible_versions_sql
 from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
 from landreg.settings import get_settings
@@ -32,7 +32,7 @@ _STATE_AT = f"""
     SELECT v.parcel_id, v.category, v.status, v.area_m2, v.restriction_class, v.availability,
            {rules.sql(rules.is_reserve, "v")} AS reserve
       FROM parcel_version v
-     WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+     WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at OR {{still_approved}})
        AND v.category = ANY(:categories) AND (CAST(:ags AS text) IS NULL OR v.ags = :ags)
        AND {{visible}}
 """
@@ -129,7 +129,7 @@ def balance(
     _check_order(list(dates), "dates")
     check_window_years(window_years)
     base = {"categories": list(categories), "ags": ags}
-    state_at = _STATE_AT.format(visible=visible_versions_sql(view, "v"))
+    state_at = _STATE_AT.format(visible=visible_versions_sql(view, "v"), still_approved=still_approved_sql(view, "v"))
     stocks = []
     for at in dates:
         rows = conn.execute(
@@ -231,7 +231,8 @@ def supply_by_municipality(
             WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
         )
         SELECT v.ags,
-               coalesce(sum(v.area_m2) FILTER (WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+               coalesce(sum(v.area_m2) FILTER (WHERE v.valid_from <= :at
+                   AND (v.valid_to IS NULL OR v.valid_to > :at OR {still_approved_sql(view, "v")})
                    AND {rules.sql(rules.is_restriction_free, "v")}), 0) AS free_m2,
                coalesce(sum(v.previous_area) FILTER (WHERE {rules.sql(rules.is_taken_up, "v")} AND v.was_reserve
                    AND v.valid_from > :since AND v.valid_from <= :at), 0) AS taken_m2

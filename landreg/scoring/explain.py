@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, column, func, or_, select, table, text
+from sqlalchemy import Connection, column, func, select, table, text
 
-from landreg.access import FULL, View, sees_confidential, visible_parcels
+from landreg.access import FULL, View, sees_confidential, visible_rows
 from landreg.errors import NotFound
 from landreg.models import Parcel
 from landreg.scoring import indicators
@@ -23,7 +23,7 @@ from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import _last_reference, _raw, evaluate, load
 from landreg.scoring.methods import coverage, topsis, weighted_sum
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import PUBLIC_VARIANT, SCORE, sees_full_score, visible_score
+from landreg.scoring.visible import PUBLIC_VARIANT, SCORE, score_of, sees_full_score, visible_score
 
 _CONTEXT_STATE = table("context_state", column("changed_at"))
 #: How a withheld criterion is labelled, and what of it is left out.
@@ -41,17 +41,14 @@ def ranking(
 ) -> list[dict]:
     """Ranked parcels of a profile among those ``view`` may see, with rank overall, in their
     municipality and in their category."""
-    s, p = SCORE, Parcel
+    s, p = SCORE, visible_rows(view).c  # the state of each parcel the view sees
     score = visible_score(view, p.ags)
     ranked = (
         select(
             s.c.parcel_id,
             score.label("score"),
             s.c.coverage,
-            or_(
-                s.c.parcel_version != p.version,
-                s.c.computed_at < select(_CONTEXT_STATE.c.changed_at).scalar_subquery(),
-            ).label("stale"),
+            (s.c.computed_at < select(_CONTEXT_STATE.c.changed_at).scalar_subquery()).label("stale"),
             p.ags,
             p.local_ref,
             p.name,
@@ -62,8 +59,8 @@ def ranking(
             func.rank().over(partition_by=p.ags, order_by=score.desc()).label("rank_in_municipality"),
             func.rank().over(partition_by=p.category, order_by=score.desc()).label("rank_in_category"),
         )
-        .join_from(s, p, p.id == s.c.parcel_id)
-        .where(s.c.profile_id == profile.id, score.is_not(None), visible_parcels(view, p))
+        .join_from(p.id.table, s, score_of(p.id, p.version, profile.id))
+        .where(score.is_not(None))
         .cte("ranked")
     )
     query = select(ranked)
@@ -93,13 +90,18 @@ def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang:
     """The explanation of the score ``view`` sees of a parcel: NotFound for a parcel the view may not
     see; the public variant's (criteria and exclusions built on a confidential field withheld) for a
     view that may not see the parcel's confidential facts."""
+    rows = visible_rows(view).c
     row = conn.execute(
-        select(Parcel.id, sees_confidential(view, Parcel.ags).label("confidential")).where(
-            Parcel.id == parcel_id, visible_parcels(view, Parcel)
-        )
+        select(rows.version, Parcel.version.label("current"), sees_confidential(view, rows.ags).label("confidential"))
+        .join(Parcel, Parcel.id == rows.id)
+        .where(rows.id == parcel_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no parcel {parcel_id}")
+    if row.version != row.current:
+        raise NotFound(
+            f"parcel {parcel_id}: its score is explained again once the change that waits for review is approved"
+        )
     return explain(conn, parcel_id, profile, lang, public=not row.confidential)
 
 

@@ -34,6 +34,13 @@ PUBLIC_VARIANT = {
 }
 
 
+def score_of(parcel_id, version, profile_id) -> ColumnElement:
+    """How a parcel row finds its stored score: the score of that very version under the profile (a
+    row that shows an older, approved version of a parcel whose change waits for review has none:
+    the stored score is the changed version's)."""
+    return (SCORE.c.parcel_id == parcel_id) & (SCORE.c.parcel_version == version) & (SCORE.c.profile_id == profile_id)
+
+
 def visible_score(view: View, ags_column, scores=SCORE) -> ColumnElement:
     """The score ``view`` may see of a parcel in municipality ``ags_column``."""
     if view.kind == "full":
