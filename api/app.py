@@ -26,6 +26,7 @@ from api import (
     safeguarding,
     scoring,
     tiles,
+    web,
 )
 from api.errors import add_exception_handlers, error_body
 from api.limits import RequestLimits, statement_timeout_message, statement_timeout_retry_after
@@ -97,6 +98,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(inbox.router)
     app.mount(maps.STATIC_PATH, maps.static_files, name="map-assets")
     app.include_router(maps.router)
+    app.mount(web.STATIC_PATH, web.static_files, name="workspace-assets")
+    app.include_router(web.router)
 
     @app.get("/api", include_in_schema=False)
     def openapi_30() -> JSONResponse:

@@ -8,9 +8,11 @@ of the same shape.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landreg.access import AccessDenied
@@ -22,10 +24,14 @@ from landreg.params import etag
 from landreg.parcels import ParcelError
 from landreg.scoring.profiles import ProfileError
 from landreg.tiles import TileError
+from landreg.users import CsrfRefused, SignInRefused, Throttled
 
 #: Exception class -> HTTP status; the first class in this order that an exception is an instance of wins.
 STATUS_CODES: dict[type[Exception], int] = {
     VersionConflict: 412,
+    Throttled: 429,  # too many failed sign-ins; Retry-After says when
+    SignInRefused: 401,
+    CsrfRefused: 403,
     VersionRequired: 428,
     Gone: 410,
     Conflict: 409,
@@ -55,6 +61,19 @@ def _status_of(exc: Exception) -> int:
     return next(code for cls, code in STATUS_CODES.items() if isinstance(exc, cls))
 
 
+def _is_page(request: Request) -> bool:
+    """Workspace pages answer errors with a page, the API with JSON."""
+    return request.url.path == "/app" or request.url.path.startswith("/app/")
+
+
+def _page(request: Request, status: int, message: str, field: str | None = None, headers: dict | None = None):
+    from api.web.pages import error_page
+
+    response = error_page(request, status, message, field)
+    response.headers.update(headers or {})
+    return response
+
+
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = _status_of(exc)
     extra: dict = {}
@@ -63,6 +82,10 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         extra = {"reason": exc.reason}
     if isinstance(exc, VersionConflict):
         headers["ETag"] = etag(exc.current_version)
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if _is_page(request):
+        return _page(request, status, str(exc), getattr(exc, "field", None), headers)
     return JSONResponse(
         error_body(status, str(exc), getattr(exc, "field", None), **extra), status_code=status, headers=headers
     )
@@ -78,11 +101,15 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         name = ".".join(location) or (loc[0] if loc else "request")  # the body as a whole: "body"
         first_field = first_field or name
         problems.append(f"{name}: {error.get('msg', 'invalid')}")
+    if _is_page(request):
+        return _page(request, 400, "; ".join(problems), first_field)
     return JSONResponse(error_body(400, "; ".join(problems), first_field), status_code=400)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """HTTPExceptions raised by routes and by Starlette (404 of an unknown path, 405), same shape."""
+    if _is_page(request):
+        return _page(request, exc.status_code, str(exc.detail), headers=exc.headers)
     return JSONResponse(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
@@ -98,7 +125,16 @@ async def import_refused(request: Request, exc: ImportRefused) -> JSONResponse:
     return JSONResponse(error_body(status, exc.render(_form_field), exc.field), status_code=status, headers=headers)
 
 
+async def sign_in_required(request: Request, exc: Exception) -> RedirectResponse:
+    """A workspace page without a session: to the sign-in page, and back here afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/app/login?next={quote(target, safe='')}", status_code=303)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
+    from api.web.session import SignInRequired
+
+    app.add_exception_handler(SignInRequired, sign_in_required)
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, import_refused if issubclass(cls, ImportRefused) else domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

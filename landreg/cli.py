@@ -20,6 +20,7 @@ from landreg.cli_quality import quality_app
 from landreg.cli_review import due_command, review_app
 from landreg.cli_safeguarding import context_app, safeguarding_app
 from landreg.cli_tokens import token_app
+from landreg.cli_users import user_app
 from landreg.db import make_engine, resolve_database_url
 from landreg.localdb import LocalCluster, LocalDatabaseError
 from landreg.settings import get_settings
@@ -32,6 +33,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
 app.add_typer(parcel_app, name="parcel")
@@ -182,12 +184,25 @@ def demo(
         migrate()
         seed()
         url = f"http://{host or settings.host}:{port or settings.port}"
-        typer.secho(f"\nlandreg läuft / is running: {url}  (API docs: {url}/docs)\n", fg=typer.colors.GREEN)
+        typer.secho(f"\nlandreg läuft / is running: {url}  (API docs: {url}/docs)", fg=typer.colors.GREEN)
+        _print_demo_accounts(url)
         serve(host, port)
     finally:
         if started:
             cluster.stop()
             typer.echo("embedded database stopped")
+
+
+def _print_demo_accounts(url: str) -> None:
+    from landreg.demo import PASSWORD, demo_accounts
+
+    with make_engine().begin() as conn:
+        accounts = demo_accounts(conn)
+    if accounts:
+        typer.echo(f"Anmelden / sign in: {url}/app/login  (nur Beispieldaten / sample data only)")
+        for username, role in accounts:
+            typer.echo(f"  {role:<9} {username:<15} Passwort / password: {PASSWORD}")
+    typer.echo("")
 
 
 #: New and changed parcels an import scores in its own transaction; a larger one is followed by a

@@ -119,6 +119,6 @@ def committed_db(committed_engine):
         conn.execute(
             text(
                 "TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile, plan_check, submission, "
-                "notification CASCADE"
+                "notification, app_user, web_session, login_failure CASCADE"
             )
         )

@@ -1,0 +1,27 @@
+"""Sign-ins for the demo (``./run demo``): a planner of Essen (whose sample changes wait for
+review), a reviewer and the ministry, with one published password. Only while the register holds
+sample data alone: a register with real parcels gets no account with a known password."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from landreg import users
+
+PASSWORD = "beispiel-nur-demo"
+ACCOUNTS = (
+    ("planung.essen", "planner", ["05113000"], "Stadt Essen, Stadtplanung (Beispiel)"),
+    ("pruefung.rvr", "reviewer", None, "Regionalverband Ruhr, Prüfung (Beispiel)"),
+    ("ministerium", "ministry", None, "Ministerium (Beispiel)"),
+)
+
+
+def demo_accounts(conn: Connection) -> list[tuple[str, str]]:
+    """The demo's accounts as (user name, role), created where missing; none with real data."""
+    if conn.execute(text("SELECT EXISTS (SELECT FROM parcel WHERE NOT is_sample)")).scalar():
+        return []
+    existing = {u["username"] for u in users.list_users(conn)}
+    for username, role, ags, name in ACCOUNTS:
+        if username not in existing:
+            users.create_user(conn, username, role, PASSWORD, ags, display_name=name)
+    return [(username, role) for username, role, _, _ in ACCOUNTS]
