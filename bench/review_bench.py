@@ -53,7 +53,8 @@ def make_pending(url: str, share: float) -> int:
                 UPDATE parcel p SET name = coalesce(p.name, '') || ' (geändert)', updated_by = 'planer.bench'
                   FROM chosen c WHERE p.id = c.id RETURNING p.id, p.version, p.ags
             ), waiting AS (
-                INSERT INTO parcel_pending (parcel_id, approved_version) SELECT id, version - 1 FROM changed
+                INSERT INTO parcel_pending (parcel_id, approved_version, geom)
+                SELECT c.id, c.version - 1, p.geom FROM changed c JOIN parcel p ON p.id = c.id  -- outline unchanged
                 RETURNING parcel_id
             )
             SELECT count(*) FROM waiting

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoalchemy2 import Geometry
 from sqlalchemy import (
     Boolean,
+    DateTime,
     and_,
+    cast,
     column,
     exists,
     false,
@@ -37,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from landreg import fields
+from landreg import STORAGE_SRID, fields
 from landreg.models import Parcel, ParcelPastVersion
 
 ROLES = ("planner", "reviewer", "ministry", "admin")
@@ -47,7 +50,12 @@ _SEE_ALL = ("reviewer", "ministry", "admin")
 REVIEWERS = ("reviewer", "ministry", "admin")
 
 #: The parcels whose latest state waits for review (or was rejected), with the approved version.
-PENDING = table("parcel_pending", column("parcel_id"), column("approved_version"))
+PENDING = table(
+    "parcel_pending",
+    column("parcel_id"),
+    column("approved_version"),
+    column("geom", Geometry("MULTIPOLYGON", srid=STORAGE_SRID)),
+)
 #: Versions of a review: a version with a row here in any state but approved is not approved.
 SUBMITTED = table(
     "submission_parcel", column("parcel_id"), column("version"), column("retired", Boolean), column("state")
@@ -189,10 +197,11 @@ def visible_parcels(view: View, parcel, include_retired: bool = False) -> Column
 
 #: What :func:`visible_rows` has of each parcel: its id, its fields, geometry, area and version,
 #: and the publication state and retirement of the parcel (not of the version).
-def _row_columns(source, parcel) -> list:
+def _row_columns(source, parcel, geom=None) -> list:
     names = ["ags", *[f.name for f in fields.ATTRIBUTES], "geom", "area_m2", "version"]
     key = source.id if source is parcel else source.parcel_id
-    return [key.label("id"), *[getattr(source, n).label(n) for n in names]]
+    values = {n: getattr(source, n) for n in names} | ({"geom": geom} if geom is not None else {})
+    return [key.label("id"), *[value.label(n) for n, value in values.items()]]
 
 
 def visible_rows(view: View, include_retired: bool = False) -> Subquery:
@@ -207,8 +216,12 @@ def visible_rows(view: View, include_retired: bool = False) -> Subquery:
     )
     if _latest_everywhere(view):
         return current.subquery("rows")
-    approved = (
-        select(*_row_columns(v, p), p.public_since, null().label("retired_at"))
+    approved = (  # the outline from parcel_pending (indexed), the rest from the history
+        select(
+            *_row_columns(v, p, geom=PENDING.c.geom),
+            p.public_since,
+            cast(null(), DateTime(timezone=True)).label("retired_at"),
+        )
         .select_from(PENDING)
         .join(p, p.id == PENDING.c.parcel_id)
         .join(v, and_(v.parcel_id == PENDING.c.parcel_id, v.version == PENDING.c.approved_version))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, select, text
+from sqlalchemy import Connection, Text, any_, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from landreg import cql, fields, params, parcels, review
@@ -31,6 +32,7 @@ from landreg.features import (
     source,
 )
 from landreg.models import Parcel
+from landreg.review import states as review_states
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 10_000
 OFFSET_MAX = 10**9
@@ -55,6 +57,9 @@ class FeatureQuery:
     filter_crs: tuple[int, bool] = (4326, False)
     sortby: str | None = None
     properties: list[str] | None = None
+    #: parcels in this review state only (:data:`landreg.review.states.PARCEL_STATES`), of those whose
+    #: review the view may know
+    review_state: str | None = None
 
 
 @dataclass
@@ -83,10 +88,17 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
         conditions.append(cql.bbox_condition(src, q.bbox, *q.bbox_crs))
     if q.filter:
         conditions.append(filter_condition(src, q.filter, q.filter_lang, q.filter_crs))
+    if q.review_state is not None:
+        if not q.collection.is_parcels:
+            raise InvalidParameter("review_state: only parcels have a review state", "review_state")
+        conditions.append(review_states.state_condition(q.view, src.id_column, src.properties["ags"], q.review_state))
     if q.properties is not None:
         params.names(",".join(q.properties), list(src.properties), "properties")
     order = sort_clauses(src, q.sortby)
-    # the page first (ids, count of all matches), then the GeoJSON of just the page's features
+    # the page first (ids in order, count of all matches), then the GeoJSON of just the page's
+    # features, found by `id = ANY(the page's ids)`: a condition each branch of the view's rows
+    # answers from its key index (a join back to the rows would read all of them; see
+    # access.visible_rows), in one statement
     page = (
         select(
             src.id_column.label("page_id"),
@@ -97,19 +109,27 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
         .order_by(*order)
         .limit(q.limit)
         .offset(q.offset)
-        .subquery("page")
+        .cte("page")
+    )
+    ids = cast(  # an array (not a row set) for ANY
+        select(func.array_agg(aggregate_order_by(page.c.page_id, page.c.position))).scalar_subquery(),
+        ARRAY(src.id_column.type),
     )
     stmt = (
-        select(cast(feature_json(src, q.srid, q.flip, q.properties), Text).label("f"), page.c.n)
-        .select_from(src.query.join(page, src.id_column == page.c.page_id))
-        .order_by(page.c.position)
+        select(
+            cast(feature_json(src, q.srid, q.flip, q.properties), Text).label("f"),
+            select(page.c.n).limit(1).scalar_subquery().label("n"),
+        )
+        .where(src.id_column == any_(ids))
+        .order_by(func.array_position(ids, src.id_column))
     )
     rows = conn.execute(stmt).all()
     if rows:
         matched = rows[0].n
     else:
         matched = conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one()
-    return Page([r.f for r in rows], matched)
+    rows = [r.f for r in rows]
+    return Page(rows, matched)
 
 
 def filter_condition(src: Source, text_: str, language: str = "cql2-text", crs=(4326, False)):

@@ -20,6 +20,8 @@ everybody else until a new change is approved.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ MAX_COMMENT = 5_000
 MAX_BULK = 500
 #: The fields a diff compares: every attribute, and the area (the geometry as area added/removed).
 DIFF_FIELDS = [f.name for f in fields.ATTRIBUTES]
+_AGS = re.compile(r"[0-9]{8}")
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,12 @@ def record(
     # the version the others see from now on: kept if the parcel already waits, else the one before
     conn.execute(
         text("""
-        INSERT INTO parcel_pending (parcel_id, approved_version)
-        SELECT c.id, CASE c.kind WHEN 'anlage' THEN NULL WHEN 'stilllegung' THEN c.version ELSE c.version - 1 END
+        INSERT INTO parcel_pending (parcel_id, approved_version, geom)
+        SELECT c.id, v.version, v.geom  -- with the approved outline, for the spatial index (0018)
           FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[]), CAST(:kinds AS text[])) AS c(id, version, kind)
+          LEFT JOIN parcel_past_version v
+            ON v.parcel_id = c.id
+           AND v.version = CASE c.kind WHEN 'anlage' THEN NULL WHEN 'stilllegung' THEN c.version ELSE c.version - 1 END
         ON CONFLICT (parcel_id) DO NOTHING
     """),
         {"ids": ids, "versions": [c.version for c in changes], "kinds": [c.kind for c in changes]},
@@ -179,6 +185,14 @@ def _visible(view: View) -> tuple[str, dict]:
     return "s.ags && CAST(:own AS char(8)[])", {"own": list(view.ags)}
 
 
+def _own_parcels(view: View) -> tuple[str, dict]:
+    """Of a submission the view may read, the parcels it shows: every one to those who review, the
+    parcels of their own municipalities to planners (an import may span municipalities)."""
+    if view.kind == "full":
+        return "true", {}
+    return "a.ags = ANY(CAST(:own AS char(8)[]))", {"own": list(view.ags)}
+
+
 def submissions(
     conn: Connection,
     principal: Principal | None,
@@ -195,6 +209,8 @@ def submissions(
         raise InvalidParameter("limit: from 1 to 500", "limit")
     if not 0 <= offset <= 10**9:
         raise InvalidParameter("offset: from 0", "offset")
+    if ags is not None and not _AGS.fullmatch(ags):
+        raise InvalidParameter(f"ags: a municipality is an 8-digit AGS, not {ags[:20]!r}", "ags")
     visible, params = _visible(view)
     order = "s.submitted_at, s.id" if state == "wartend" else "s.submitted_at DESC, s.id DESC"
     rows = conn.execute(
@@ -236,6 +252,7 @@ def submission(
     if row is None:
         raise NotFound(f"no submission {submission_id}")
     columns = ", ".join(f"b.{n} AS before_{n}, a.{n} AS after_{n}" for n in DIFF_FIELDS)
+    own, own_params = _own_parcels(view)
     parcels = conn.execute(
         text(f"""
         SELECT sp.parcel_id, sp.version, sp.base_version, sp.retired, sp.state, a.local_ref, a.ags,
@@ -247,14 +264,72 @@ def submission(
           JOIN parcel_version a ON a.parcel_id = sp.parcel_id AND a.version = sp.version
                                AND (NOT sp.retired OR a.valid_to IS NOT NULL)
           LEFT JOIN parcel_version b ON b.parcel_id = sp.parcel_id AND b.version = sp.base_version
-         WHERE sp.submission_id = :id
+         WHERE sp.submission_id = :id AND {own}
          ORDER BY a.ags, a.local_ref LIMIT :limit OFFSET :offset
     """),
-        {"id": submission_id, "limit": limit, "offset": offset},
+        own_params | {"id": submission_id, "limit": limit, "offset": offset},
     ).mappings()
     entry = _submission(row)
     entry["changes"] = [_parcel_diff(p) for p in parcels]
     return entry
+
+
+def outlines(
+    conn: Connection, principal: Principal | None, submission_id: int, parcel_ids: Sequence[uuid.UUID]
+) -> list[dict]:
+    """The outlines of parcels of a submission for a map, in WGS84 (GeoJSON geometries): ``before``,
+    the approved version everybody else sees (None: a new parcel), and ``after``, the submitted one
+    (of a retirement: the version it ended). The same reader rule as :func:`submission`: a parcel
+    the principal may not see in that submission is left out. No attribute but the parcel's
+    ``local_ref`` is given, so nothing confidential."""
+    view = _reader(principal)
+    if len(parcel_ids) > 1000:
+        raise InvalidParameter("parcel_ids: at most 1000 at once", "parcel_ids")
+    visible, params = _visible(view)
+    own, own_params = _own_parcels(view)
+    rows = conn.execute(
+        text(f"""
+        SELECT sp.parcel_id, a.local_ref, sp.retired,
+               ST_AsGeoJSON(ST_Transform(b.geom, 4326), 7) AS before,
+               ST_AsGeoJSON(ST_Transform(a.geom, 4326), 7) AS after
+          FROM submission s
+          JOIN submission_parcel sp ON sp.submission_id = s.id
+          JOIN parcel_version a ON a.parcel_id = sp.parcel_id AND a.version = sp.version
+                               AND (NOT sp.retired OR a.valid_to IS NOT NULL)
+          LEFT JOIN parcel_version b ON b.parcel_id = sp.parcel_id AND b.version = sp.base_version
+         WHERE s.id = :id AND {visible} AND {own} AND sp.parcel_id = ANY(CAST(:parcels AS uuid[]))
+         ORDER BY a.ags, a.local_ref
+    """),
+        params | own_params | {"id": submission_id, "parcels": [str(i) for i in parcel_ids]},
+    ).mappings()
+    return [
+        {
+            "parcel_id": r["parcel_id"],
+            "local_ref": r["local_ref"],
+            "retired": r["retired"],
+            "before": None if r["before"] is None else json.loads(r["before"]),
+            "after": json.loads(r["after"]),
+        }
+        for r in rows
+    ]
+
+
+def municipalities(conn: Connection, principal: Principal | None) -> list[dict]:
+    """The municipalities with submissions the principal may read (for choosing one): AGS, name,
+    submissions waiting and in all, by name."""
+    view = _reader(principal)
+    visible, params = _visible(view)
+    rows = conn.execute(
+        text(f"""
+        SELECT m.ags, m.name, count(*) FILTER (WHERE s.state = 'wartend') AS waiting, count(*) AS submissions
+          FROM submission s CROSS JOIN LATERAL unnest(s.ags) AS u(ags)
+          JOIN municipality m ON m.ags = u.ags
+         WHERE {visible}
+         GROUP BY m.ags, m.name ORDER BY m.name, m.ags
+    """),
+        params,
+    ).mappings()
+    return [dict(r) | {"ags": r["ags"].strip()} for r in rows]
 
 
 def _parcel_diff(p) -> dict:
@@ -314,6 +389,8 @@ def _decide(
         raise InvalidParameter(f"ids: at most {MAX_BULK} submissions at once, not {len(ids)}", "ids")
     if comment is not None and len(comment) > MAX_COMMENT:
         raise InvalidParameter(f"comment: at most {MAX_COMMENT:,} characters, not {len(comment):,}", "comment")
+    if comment is not None and "\x00" in comment:
+        raise InvalidParameter("comment: a NUL character cannot be stored; remove it", "comment")
     if state == "abgelehnt" and not (comment or "").strip():
         raise InvalidParameter("comment: a rejection needs a comment that tells the planner what to change", "comment")
     rows = conn.execute(
