@@ -39,7 +39,7 @@ def upload_limit(request: Request) -> int:
     return limit if limit is not None else get_settings().max_upload_bytes
 
 
-class _CappedUpload(APIRoute):
+class CappedUpload(APIRoute):
     """A route whose request body may not exceed :func:`upload_limit`: refused by its declared
     Content-Length before anything is read, or as soon as more bytes arrive than that."""
 
@@ -71,7 +71,7 @@ class _CappedUpload(APIRoute):
         return capped
 
 
-router = APIRouter(prefix="/imports", tags=["Import"], responses=ERRORS, route_class=_CappedUpload)
+router = APIRouter(prefix="/imports", tags=["Import"], responses=ERRORS, route_class=CappedUpload)
 
 
 def save_upload(upload: UploadFile, directory: FilePath, allowed: set[str], field: str = "file") -> FilePath:

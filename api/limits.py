@@ -6,8 +6,9 @@
   ``LANDREG_STATEMENT_TIMEOUT_MS`` (set when connecting, :func:`landreg.db.make_engine`), and a
   cancelled statement answers 503 (``api/app.py``).
 
-Work that is long by design keeps its own bounds: a file upload to ``/imports`` (its route caps
-the file; an import runs as long as on the command line) and saving a scoring profile (ministry),
+Work that is long by design keeps its own bounds: a file upload to ``/imports`` or to the
+workspace's import page ``/app/import`` (their routes cap the file; an import runs as long as on
+the command line) and saving a scoring profile (ministry),
 which rescores every parcel (about 35 s per profile for a million parcels in the benchmarks).
 """
 
@@ -26,10 +27,18 @@ from landreg.db import unbounded_statements
 from landreg.settings import get_settings
 
 _IMPORT_UPLOAD = ("POST", re.compile(r"/imports/?"))
+#: The workspace's import page: its upload (a dry run) and its confirmation (the import).
+_WEB_IMPORT_UPLOAD = ("POST", re.compile(r"/app/import/?"))
+_WEB_IMPORT_CONFIRM = ("POST", re.compile(r"/app/import/[A-Za-z0-9_-]+/?"))
 #: Requests whose body is bounded by their route, not here (multipart uploads only).
-OWN_BODY_LIMIT = (_IMPORT_UPLOAD,)
+OWN_BODY_LIMIT = (_IMPORT_UPLOAD, _WEB_IMPORT_UPLOAD)
 #: Requests whose database statements may run longer than the statement timeout.
-UNBOUNDED_STATEMENTS = (_IMPORT_UPLOAD, ("PUT", re.compile(r"/profiles/[^/]+/?")))
+UNBOUNDED_STATEMENTS = (
+    _IMPORT_UPLOAD,
+    _WEB_IMPORT_UPLOAD,
+    _WEB_IMPORT_CONFIRM,
+    ("PUT", re.compile(r"/profiles/[^/]+/?")),
+)
 
 
 def _matches(table, scope: Scope) -> bool:

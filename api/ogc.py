@@ -13,16 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import numpy as np
-import shapely
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pyproj import Transformer
 from sqlalchemy.orm import Session
 
 from api import models, render
 from api.security import ERRORS, PlannerDep, ViewDep
-from landreg import STORAGE_SRID, fields, params, register
+from landreg import fields, params, register
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import (
     COLLECTIONS,
@@ -33,7 +30,7 @@ from landreg.features import (
     listed_collections,
     queryables_schema,
 )
-from landreg.parcels import size_problem
+from landreg.parcels import geometry_from_geojson
 from landreg.register import LIMIT_DEFAULT, LIMIT_MAX, OFFSET_MAX
 
 router = APIRouter(
@@ -126,7 +123,9 @@ def _lang(request: Request) -> str:
 
 # -- landing, conformance, collections ------------------------------------------------------
 @router.get("/", summary="Landing page", response_model=models.LandingPage, response_model_exclude_unset=True)
-def landing(request: Request):
+def landing(request: Request, response: Response):
+    """The OGC API landing page (JSON). A browser asking for HTML (`Accept: text/html` or `?f=html`,
+    the `alternate` link) gets the start page for people: the maps, signing in and this API."""
     base = _base(request)
     body = {
         "title": "landreg – Flächenregister Ruhr",
@@ -147,7 +146,10 @@ def landing(request: Request):
         ],
     }
     if _format(request) == "html":
-        return HTMLResponse(render.landing(body, _lang(request)))
+        from api.web.landing import landing_page  # here: the workspace areas may import the API modules
+
+        return landing_page(request)
+    response.headers["Vary"] = "Accept"
     return body
 
 
@@ -403,23 +405,7 @@ def history(request: Request, feature_id: Annotated[uuid.UUID, Path(alias="featu
 def _geometry_from(feature: dict, content_crs: str | None):
     uri = (content_crs or f"<{CRS84}>").strip("<>")
     srid, flip = params.crs(uri, "Content-Crs")
-    try:
-        geom = shapely.geometry.shape(feature["geometry"])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
-        raise InvalidParameter(f"geometry: not a GeoJSON geometry ({exc})", "geometry") from None
-    if shapely.has_z(geom):  # refused, not dropped unseen: the third value may be a misplaced coordinate
-        raise InvalidParameter(
-            "geometry: parcels are 2D; drop the Z values (the third number of each position)", "geometry"
-        )
-    problem = size_problem(geom)  # before transforming it
-    if problem:
-        raise InvalidParameter(f"geometry {problem}", "geometry")
-    if flip:
-        geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
-    if srid != STORAGE_SRID:
-        t = Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
-        geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-    return geom
+    return geometry_from_geojson(feature.get("geometry"), srid, flip)
 
 
 def _attributes(feature, content_crs: str | None, partial: bool) -> dict:

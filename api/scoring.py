@@ -19,8 +19,8 @@ from api import models
 from api.security import ERRORS, MinistryDep, ViewDep
 from landreg.errors import NotFound
 from landreg.register import OFFSET_MAX
-from landreg.scoring import ProfileError, current_profile, ranking, save_profile, sensitivity
-from landreg.scoring.engine import score_profile
+from landreg.scoring import ProfileError, current_profile, ranking, sensitivity
+from landreg.scoring.engine import save_scored_profile
 from landreg.scoring.explain import explanation
 from landreg.scoring.profiles import Profile, current_profiles, profile_version
 
@@ -102,9 +102,7 @@ def put_profile(
     definition: Annotated[dict, Body()],
 ) -> dict:
     with request.app.state.engine.begin() as conn:  # a ProfileError (refused definition) answers 422
-        profile, notes = save_profile(conn, name, title, purpose, definition, principal.owner)
-        if not any(n.startswith("unchanged") for n in notes):
-            score_profile(conn, profile, principal.owner)
+        profile, notes = save_scored_profile(conn, name, title, purpose, definition, principal.owner)
     return {"profile": _public(profile), "notes": notes}
 
 

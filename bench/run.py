@@ -20,6 +20,7 @@ from collections.abc import Callable
 import api_bench
 import import_bench
 import maps_bench
+import preview_bench
 import review_bench
 import scoring_bench
 from common import RESULTS, SUMMARY_HEADER, BenchDatabase, markdown_table
@@ -42,6 +43,7 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
         ("scoring 1000000", lambda: scoring_bench.run(1_000_000, shared, "bench_shared")),
         ("api", lambda: api_bench.run(1_000_000, 200, shared, "bench_shared")),
         ("maps", lambda: maps_bench.run(1_000_000, 30, 5, shared, "bench_shared")),
+        ("preview", lambda: preview_bench.run(1_000_000, shared, "bench_shared")),
         # last: it leaves 1 % of the parcels with a change waiting for review
         ("review", lambda: review_bench.run(1_000_000, 200, 30, shared, "bench_shared")),
     ]

@@ -21,6 +21,11 @@ STALE_MONTHS = 12
 LIST_MAX = 100
 
 
+def stale_before(older_than_months: int = STALE_MONTHS, today: dt.date | None = None) -> dt.date:
+    """The Stand (data_date) before which a parcel is due for an update (a missing one is due too)."""
+    return (today or dt.date.today()) - dt.timedelta(days=round(older_than_months * 30.44))
+
+
 def _own(view: View) -> tuple[str, dict]:
     if view.kind == "full":
         return "true", {}
@@ -38,7 +43,7 @@ def due(
     if not 1 <= limit <= LIST_MAX:
         raise InvalidParameter(f"limit: from 1 to {LIST_MAX}", "limit")
     own, params = _own(view)
-    cutoff = dt.date.today() - dt.timedelta(days=round(older_than_months * 30.44))
+    cutoff = stale_before(older_than_months)
     stale_where = f"{own} AND retired_at IS NULL AND (data_date IS NULL OR data_date < :cutoff)"
     stale = conn.execute(
         text(f"""SELECT id AS parcel_id, ags, local_ref, name, data_date FROM parcel

@@ -74,22 +74,29 @@ def notify(
 
 
 def reviewers(conn: Connection) -> list[str]:
-    """Who reviews planners' changes: owners of active reviewer and ministry tokens."""
+    """Who reviews planners' changes: owners of active reviewer and ministry tokens, and the
+    workspace's reviewer and ministry accounts that are not disabled (a person is known by one name)."""
     return list(
         conn.execute(
-            text(
-                f"SELECT DISTINCT owner FROM api_token t WHERE role IN ('reviewer', 'ministry') AND {_ACTIVE} ORDER BY 1"
-            )
+            text(f"""SELECT owner FROM api_token t WHERE role IN ('reviewer', 'ministry') AND {_ACTIVE}
+                      UNION
+                     SELECT username FROM app_user WHERE role IN ('reviewer', 'ministry') AND disabled_at IS NULL
+                      ORDER BY 1""")
         ).scalars()
     )
 
 
 def planners_of(conn: Connection, ags: str) -> list[str]:
-    """The planners of municipality ``ags``: owners of active planner tokens for it."""
+    """The planners of municipality ``ags``: owners of active planner tokens for it, and the
+    workspace's planner accounts for it that are not disabled."""
     return list(
         conn.execute(
-            text(f"""SELECT DISTINCT owner FROM api_token t
-                      WHERE role = 'planner' AND CAST(:ags AS char(8)) = ANY (t.ags) AND {_ACTIVE} ORDER BY 1"""),
+            text(f"""SELECT owner FROM api_token t
+                      WHERE role = 'planner' AND CAST(:ags AS char(8)) = ANY (t.ags) AND {_ACTIVE}
+                      UNION
+                     SELECT username FROM app_user
+                      WHERE role = 'planner' AND CAST(:ags AS char(8)) = ANY (ags) AND disabled_at IS NULL
+                      ORDER BY 1"""),
             {"ags": ags},
         ).scalars()
     )
@@ -151,6 +158,14 @@ def mark_read(conn: Connection, principal: Principal | None, ids: list[int]) -> 
         text("""UPDATE notification SET read_at = clock_timestamp()
                  WHERE id = ANY (CAST(:ids AS bigint[])) AND recipient = :owner AND read_at IS NULL"""),
         {"ids": wanted, "owner": owner},
+    ).rowcount
+
+
+def mark_all_read(conn: Connection, principal: Principal | None) -> int:
+    """Mark every unread notification of the principal as read; returns how many."""
+    return conn.execute(
+        text("UPDATE notification SET read_at = clock_timestamp() WHERE recipient = :owner AND read_at IS NULL"),
+        {"owner": _owner(principal)},
     ).rowcount
 
 
@@ -236,7 +251,8 @@ _REFUSED = (
 
 
 def deliver(conn: Connection, smtp_url: str | None = None, sender: str | None = None) -> int:
-    """E-mail the notifications not yet e-mailed (nor read in the app) to their recipients' addresses;
+    """E-mail the notifications not yet e-mailed (nor read in the app) to their recipients' addresses
+    (a workspace account's e-mail, else the one of their latest active token);
     returns how many were sent. Without ``smtp_url`` or ``LANDREG_SMTP_URL``: nothing, 0.
 
     Never raises for the mail server: one that cannot be reached stops the delivery, one refusing a
@@ -255,9 +271,14 @@ def deliver(conn: Connection, smtp_url: str | None = None, sender: str | None = 
         text(f"""
         SELECT n.id, n.subject, n.body, n.link, a.email
           FROM notification n
-          CROSS JOIN LATERAL (SELECT t.email FROM api_token t
-                               WHERE t.owner = n.recipient AND t.email IS NOT NULL AND {_ACTIVE}
-                               ORDER BY t.id DESC LIMIT 1) a
+          CROSS JOIN LATERAL (  -- the workspace account's address first, else the latest token's
+              SELECT u.email FROM app_user u
+               WHERE lower(u.username) = lower(n.recipient) AND u.email IS NOT NULL AND u.disabled_at IS NULL
+              UNION ALL
+              (SELECT t.email FROM api_token t
+                WHERE t.owner = n.recipient AND t.email IS NOT NULL AND {_ACTIVE}
+                ORDER BY t.id DESC)
+              LIMIT 1) a
          WHERE n.emailed_at IS NULL AND n.read_at IS NULL
          ORDER BY n.id
            FOR UPDATE OF n SKIP LOCKED

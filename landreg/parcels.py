@@ -9,17 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from landreg import STORAGE_SRID, fields, quality
+from landreg.errors import InvalidParameter
 from landreg.fields import CODE_FIELDS, EDITABLE
 from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
@@ -118,6 +121,39 @@ def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
     if geometry.geom_type == "MultiPolygon":
         return geometry
     raise ParcelError("geom", f"geometry must be a Polygon or MultiPolygon, not a {geometry.geom_type}")
+
+
+def geometry_from_geojson(geometry: Any, srid: int = 4326, flip: bool = False) -> BaseGeometry:
+    """A GeoJSON geometry (a dict) given in EPSG:``srid`` (latitude first when ``flip``) as a 2D
+    geometry in the storage CRS (EPSG:25832; pyproj with x/y order): the one conversion of an
+    outline a person or client sends (the API's bodies, the workspace's drawing). Refused as
+    :class:`InvalidParameter` naming ``geometry``: what is no GeoJSON geometry, Z values (the third
+    number may be a misplaced coordinate), more than the size limits (checked before the
+    transformation), coordinates the transformation cannot place."""
+    try:
+        geom = shapely.geometry.shape(geometry)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        raise InvalidParameter(f"geometry: not a GeoJSON geometry ({exc})", "geometry") from None
+    if shapely.has_z(geom):  # refused, not dropped unseen: the third value may be a misplaced coordinate
+        raise InvalidParameter(
+            "geometry: parcels are 2D; drop the Z values (the third number of each position)", "geometry"
+        )
+    problem = size_problem(geom)  # before transforming it
+    if problem:
+        raise InvalidParameter(f"geometry {problem}", "geometry")
+    if flip:
+        geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+    if srid != STORAGE_SRID:
+        t = _to_storage(srid)
+        geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        if not np.isfinite(shapely.get_coordinates(geom)).all():
+            raise InvalidParameter(f"geometry: coordinates outside what EPSG:{srid} can place", "geometry")
+    return geom
+
+
+@lru_cache(maxsize=16)
+def _to_storage(srid: int) -> Transformer:
+    return Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
 
 
 #: The longest text a parcel field holds (a name, a contact, notes).

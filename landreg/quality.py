@@ -329,3 +329,52 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
         }
         for r in rows
     ]
+
+
+def parcel_quality(conn: Connection, view: View, parcel_id) -> dict | None:
+    """The data quality of one current parcel for a view that sees its confidential facts (its own
+    municipality; every one for the ministry): score, completeness, the findings with their labels
+    and penalties, and the fields its category needs that are empty (``missing``). None for a view
+    that may not see it (the figures derive from confidential fields) or a parcel without one.
+    ``current``: whether it was computed for the parcel's current version. Reads only."""
+    needed = sorted({name for names in REQUIRED.values() for name in names})
+    row = (
+        conn.execute(
+            text(f"""
+        SELECT p.ags, p.category, p.version, q.parcel_version, q.score, q.completeness, q.findings, q.computed_at,
+               {", ".join(f"p.{name}" for name in needed)}
+          FROM parcel p LEFT JOIN parcel_quality q ON q.parcel_id = p.id
+         WHERE p.id = CAST(:id AS uuid) AND p.retired_at IS NULL
+        """),
+            {"id": str(parcel_id)},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None or row["score"] is None or not view.owns(row["ags"].strip()):
+        return None
+
+    def filled(name: str) -> bool:
+        value = row[name]
+        return value is not None and not (isinstance(value, str) and not value.strip())
+
+    return {
+        "score": row["score"],
+        "completeness": float(row["completeness"]),
+        "current": row["parcel_version"] == row["version"],
+        "version": row["parcel_version"],
+        "computed_at": row["computed_at"],
+        "findings": [
+            {
+                "code": c,
+                "label_de": FINDINGS[c].label_de,
+                "label_en": FINDINGS[c].label_en,
+                "penalty": FINDINGS[c].penalty,
+            }
+            for c in row["findings"] or ()
+            if c in FINDINGS
+        ],
+        "missing": [name for name in REQUIRED.get(row["category"], ()) if not filled(name)],
+        "required": list(REQUIRED.get(row["category"], ())),
+        "formula": FORMULA,
+    }

@@ -200,6 +200,20 @@ def test_notifications_are_emailed_once_to_the_latest_address(quiet_conn):
     assert emailed[anna] is not None and emailed[bert] is None and emailed[gerd] is None and emailed[read] is None
 
 
+def test_a_workspace_account_gets_its_notifications_at_its_own_address(quiet_conn):
+    from landreg import users
+
+    conn = quiet_conn
+    users.create_user(conn, "rita.inbox", "reviewer", "ein-langes-passwort", email="rita@rvr.example")
+    create_token(conn, "rita.inbox", "reviewer", email="alt@rvr.example")  # the account's address wins
+    (nid,) = inbox.notify(conn, inbox.reviewers(conn), "pruefung", "Zu prüfen", "b")
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        assert inbox.deliver(conn, url) == 1
+    ((rcpt, _),) = mailbox.messages
+    assert rcpt == ["rita@rvr.example"]
+
+
 def test_a_login_is_sent_with_the_url_credentials(quiet_conn):
     conn = quiet_conn
     create_token(conn, "anna.inbox", "planner", [BOTTROP], email="anna@bottrop.example")

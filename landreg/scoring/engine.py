@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from landreg.scoring import indicators
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, normalise
 from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
-from landreg.scoring.profiles import Profile, current_profile, current_profiles
+from landreg.scoring.profiles import Profile, current_profile, current_profiles, save_profile
 
 _ATTRIBUTES = (
     "restriction_class",
@@ -274,6 +274,18 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
         },
     )
     return evaluation
+
+
+def save_scored_profile(
+    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str
+) -> tuple[Profile, list[str]]:
+    """Save a profile (:func:`~landreg.scoring.profiles.save_profile`) and, when that made a new
+    version, score every parcel it ranks at once, in the caller's transaction: how a changed profile
+    is published, by ``PUT /profiles/{name}`` and by the workspace's profile editor alike."""
+    profile, notes = save_profile(conn, name, title, purpose, definition, actor)
+    if not any(n.startswith("unchanged") for n in notes):
+        score_profile(conn, profile, actor)
+    return profile, notes
 
 
 def recompute(

@@ -1,0 +1,158 @@
+"""What changed between versions of a parcel, field by field, in the caller's view.
+
+The history (:func:`landreg.register.parcel_history`) says which versions a view may see, who made
+them and how their review went; this module adds, for each of those versions, the fields that differ
+from the version before it (every attribute the view may see of the parcel: the confidential ones
+only for those who see its confidential facts) and how its outline changed (area added and removed,
+and the outlines in WGS84 for a map). :func:`state` reads one version's attributes and
+:func:`difference` compares two states: what a planner whose change met a newer version is shown.
+
+Reads only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Text, cast, func, select
+from sqlalchemy.orm import aliased
+
+from landreg import fields
+from landreg.access import View, visible_versions
+from landreg.errors import NotFound
+from landreg.models import Parcel, ParcelVersion
+
+#: Below this many m² of area added and removed, two outlines count as the same.
+SAME_OUTLINE_M2 = 0.01
+
+
+def _names(view: View, ags: str) -> list[str]:
+    """The attributes of a parcel of municipality ``ags`` the view sees (its own: all of them)."""
+    return [f.name for f in (fields.AGS, *fields.ATTRIBUTES) if not f.confidential or view.owns(ags)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str) and len(value) == 8 and value.strip().isdigit():
+        return value.strip()  # a char(8) AGS
+    return value
+
+
+def state(conn: Connection, view: View, parcel_id: uuid.UUID, version: int) -> dict:
+    """The attributes of one version of a parcel the view may see (``version`` and ``area_m2``
+    besides); :class:`NotFound` for a version the view may not see or that does not exist."""
+    v = ParcelVersion
+    row = (
+        conn.execute(
+            select(v.version, v.area_m2, v.ags, *[getattr(v, f.name) for f in fields.ATTRIBUTES]).where(
+                v.parcel_id == parcel_id, v.version == version, visible_versions(view, v, Parcel)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound(f"parcel {parcel_id} has no version {version} you may see")
+    ags = row["ags"].strip()
+    values = {name: _plain(row[name]) for name in _names(view, ags)}
+    return values | {"version": row["version"], "area_m2": row["area_m2"]}
+
+
+def difference(before: dict, after: dict, names=None, lang: str = "de") -> list[dict]:
+    """The fields (of ``names``, by default every attribute both states have) whose values differ,
+    in registry order: ``field``, ``label``, ``before``, ``after``."""
+    order = [f.name for f in (fields.AGS, *fields.ATTRIBUTES)]
+    chosen = [n for n in order if n in before and n in after and (names is None or n in names)]
+    return [
+        {"field": n, "label": fields.field(n).label(lang), "before": before[n], "after": after[n]}
+        for n in chosen
+        if before[n] != after[n]
+    ]
+
+
+def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de") -> list[dict]:
+    """Every version of the parcel the view may see, oldest first, each with ``changes`` (the fields
+    that differ from the version before it that the view sees; empty for the first) and
+    ``geometry`` (None when the outline stayed the same; otherwise the area before and after, the
+    area added and removed in m², and both outlines as GeoJSON geometries in WGS84).
+    :class:`NotFound` when the view sees no version of it."""
+    v = ParcelVersion
+    visible = (
+        select(v.parcel_id, v.version)
+        .where(v.parcel_id == parcel_id, visible_versions(view, v, Parcel))
+        .subquery("visible")
+    )
+    a = aliased(ParcelVersion, name="a")
+    ordered = (
+        select(
+            a.version,
+            a.valid_from,
+            a.ags,
+            a.area_m2,
+            a.geom,
+            *[getattr(a, f.name) for f in fields.ATTRIBUTES],
+            func.lag(a.geom).over(order_by=a.version).label("previous_geom"),
+        )
+        .join(visible, (visible.c.parcel_id == a.parcel_id) & (visible.c.version == a.version))
+        .subquery("ordered")
+    )
+    o = ordered.c
+    added = func.ST_Area(func.ST_Difference(o.geom, o.previous_geom))
+    removed = func.ST_Area(func.ST_Difference(o.previous_geom, o.geom))
+    outline = func.ST_AsGeoJSON(func.ST_Transform(o.geom, 4326), 7)
+    rows = conn.execute(
+        select(
+            o.version,
+            o.ags,
+            o.area_m2,
+            *[o[f.name] for f in fields.ATTRIBUTES],
+            func.ST_Area(o.previous_geom).label("previous_area_m2"),
+            added.label("added_m2"),
+            removed.label("removed_m2"),
+            cast(outline, Text).label("outline"),
+        ).order_by(o.version)
+    ).mappings()
+    result: list[dict] = []
+    previous: dict | None = None
+    previous_outline: str | None = None
+    for r in rows:
+        ags = r["ags"].strip()
+        values = {name: _plain(r[name]) for name in _names(view, ags)}
+        entry: dict = {"version": r["version"], "changes": [], "geometry": None}
+        if previous is not None:
+            entry["changes"] = difference(previous, values, lang=lang)
+            moved = (r["added_m2"] or 0) >= SAME_OUTLINE_M2 or (r["removed_m2"] or 0) >= SAME_OUTLINE_M2
+            if moved:
+                entry["geometry"] = {
+                    "area_before_m2": _round(r["previous_area_m2"]),
+                    "area_after_m2": _round(r["area_m2"]),
+                    "area_added_m2": _round(r["added_m2"]),
+                    "area_removed_m2": _round(r["removed_m2"]),
+                    "before": json.loads(previous_outline) if previous_outline else None,
+                    "after": json.loads(r["outline"]),
+                }
+        result.append(entry)
+        previous, previous_outline = values, r["outline"]
+    if not result:
+        raise NotFound(f"no parcel {parcel_id}")
+    return result
+
+
+def _round(value) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def display(value: Any, name: str, lang: str = "de") -> str:
+    """A field's value as people read it: a code's label, Ja/Nein, a date as DD.MM.YYYY, '—' for none."""
+    if value is None or value == "":
+        return "—"
+    declared = fields.field(name)
+    if declared.codes is not None and str(value) in declared.codes.codes:
+        return declared.codes.label(str(value), lang)
+    if isinstance(value, bool):
+        return ("yes" if value else "no") if lang == "en" else ("ja" if value else "nein")
+    if isinstance(value, dt.date):
+        return value.isoformat() if lang == "en" else value.strftime("%d.%m.%Y")
+    return str(value)
