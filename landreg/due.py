@@ -12,7 +12,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
-from landreg import inbox, publication
+from landreg import inbox, publication, review
 from landreg.access import FULL, AccessDenied, View
 from landreg.errors import InvalidParameter
 
@@ -27,6 +27,7 @@ def stale_before(older_than_months: int = STALE_MONTHS, today: dt.date | None = 
 
 
 def _own(view: View) -> tuple[str, dict]:
+    """The view's own parcels as SQL text and its parameters (every parcel for the ministry)."""
     if view.kind == "full":
         return "true", {}
     return "ags = ANY(CAST(:own AS char(8)[]))", {"own": list(view.ags)}
@@ -51,11 +52,12 @@ def due(
         params | {"cutoff": cutoff, "limit": limit},
     ).mappings()
     stale_count = conn.execute(text(f"SELECT count(*) FROM parcel WHERE {stale_where}"), params | {"cutoff": cutoff})
+    submitted, submitted_params = review.visible_submissions_sql(view)
     submissions = conn.execute(
         text(f"""SELECT s.id, s.kind, s.state, s.actor, s.submitted_at, s.reviewed_by, s.reviewed_at, s.comment,
                         array_to_string(s.ags, ',') AS ags
                    FROM submission s
-                  WHERE ({own.replace("ags =", "s.ags &&").replace("ANY(", "(")})
+                  WHERE {submitted}
                     AND (s.state = 'wartend'
                          OR s.state = 'abgelehnt' AND EXISTS (  -- sent back, and not yet changed again
                              SELECT FROM submission_parcel sp JOIN parcel_pending pp ON pp.parcel_id = sp.parcel_id
@@ -63,7 +65,7 @@ def due(
                                 AND NOT EXISTS (SELECT FROM submission_parcel n
                                                  WHERE n.parcel_id = sp.parcel_id AND n.submission_id > s.id)))
                   ORDER BY s.submitted_at LIMIT :limit"""),
-        params | {"limit": limit},
+        submitted_params | {"limit": limit},
     ).mappings()
     waiting, rejected = [], []
     for s in submissions:

@@ -179,7 +179,9 @@ _SUBMISSION = """
 """
 
 
-def _visible(view: View) -> tuple[str, dict]:
+def visible_submissions_sql(view: View) -> tuple[str, dict]:
+    """Which submissions (``s``) a view reads, as SQL text and its parameters: all for those who
+    see every municipality, those touching their own municipalities for planners."""
     if view.kind == "full":
         return "true", {}
     return "s.ags && CAST(:own AS char(8)[])", {"own": list(view.ags)}
@@ -211,7 +213,7 @@ def submissions(
         raise InvalidParameter("offset: from 0", "offset")
     if ags is not None and not _AGS.fullmatch(ags):
         raise InvalidParameter(f"ags: a municipality is an 8-digit AGS, not {ags[:20]!r}", "ags")
-    visible, params = _visible(view)
+    visible, params = visible_submissions_sql(view)
     order = "s.submitted_at, s.id" if state == "wartend" else "s.submitted_at DESC, s.id DESC"
     rows = conn.execute(
         text(f"""SELECT {_SUBMISSION} FROM submission s
@@ -240,7 +242,7 @@ def submission(
     view = _reader(principal)
     if not 1 <= limit <= 1000:
         raise InvalidParameter("limit: from 1 to 1000", "limit")
-    visible, params = _visible(view)
+    visible, params = visible_submissions_sql(view)
     row = (
         conn.execute(
             text(f"SELECT {_SUBMISSION} FROM submission s WHERE s.id = :id AND {visible}"),
@@ -285,7 +287,7 @@ def outlines(
     view = _reader(principal)
     if len(parcel_ids) > 1000:
         raise InvalidParameter("parcel_ids: at most 1000 at once", "parcel_ids")
-    visible, params = _visible(view)
+    visible, params = visible_submissions_sql(view)
     own, own_params = _own_parcels(view)
     rows = conn.execute(
         text(f"""
@@ -318,7 +320,7 @@ def municipalities(conn: Connection, principal: Principal | None) -> list[dict]:
     """The municipalities with submissions the principal may read (for choosing one): AGS, name,
     submissions waiting and in all, by name."""
     view = _reader(principal)
-    visible, params = _visible(view)
+    visible, params = visible_submissions_sql(view)
     rows = conn.execute(
         text(f"""
         SELECT m.ags, m.name, count(*) FILTER (WHERE s.state = 'wartend') AS waiting, count(*) AS submissions
@@ -503,13 +505,18 @@ def reviews_of(conn: Connection, parcel_id: uuid.UUID) -> dict[int, dict]:
     ).mappings()
     reviews: dict[int, dict] = {}
     for r in rows:
-        reviews.setdefault(r["version"], {})["retirement" if r["retired"] else "change"] = {
-            "submission": r["id"],
-            "state": r["state"],
-            "submitted_by": r["actor"],
-            "submitted_at": r["submitted_at"],
-            "reviewed_by": r["reviewed_by"],
-            "reviewed_at": r["reviewed_at"],
-            "comment": r["comment"],
-        }
+        reviews.setdefault(r["version"], {})["retirement" if r["retired"] else "change"] = review_step(r)
     return reviews
+
+
+def review_step(r) -> dict:
+    """A submission as a step in a parcel's history: who submitted, who decided, when, the comment."""
+    return {
+        "submission": r["id"],
+        "state": r["state"],
+        "submitted_by": r["actor"],
+        "submitted_at": r["submitted_at"],
+        "reviewed_by": r["reviewed_by"],
+        "reviewed_at": r["reviewed_at"],
+        "comment": r["comment"],
+    }

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from landreg.access import PENDING, SUBMITTED, View, own_municipality
 from landreg.errors import InvalidParameter
 from landreg.models import Parcel
+from landreg.review import review_step
 
 #: code -> (German, English)
 PARCEL_STATES = {
@@ -85,16 +86,8 @@ def review_states(conn: Connection, parcel_ids: Sequence, view: View | None = No
         r = last.get(parcel_id)
         submission = None
         if r is not None:
-            submission = {
-                "id": r["id"],
-                "kind": r["kind"],
-                "state": r["state"],
-                "submitted_by": r["actor"],
-                "submitted_at": r["submitted_at"],
-                "reviewed_by": r["reviewed_by"],
-                "reviewed_at": r["reviewed_at"],
-                "comment": r["comment"],
-            }
+            step = review_step(r)
+            submission = {"id": step.pop("submission"), "kind": r["kind"], **step}
         label_de, label_en = PARCEL_STATES[code]
         result[parcel_id] = {"state": code, "label_de": label_de, "label_en": label_en, "submission": submission}
     return result
