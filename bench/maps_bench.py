@@ -27,6 +27,7 @@ import morecantile
 import psycopg
 from api_bench import _port, _start, _tipg_python
 from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured, stats, vacuum
+from sqlalchemy import literal
 from sqlalchemy.dialects import postgresql
 
 from landreg import tiles
@@ -45,9 +46,12 @@ def tile_set(z: int, n: int, seed: int) -> list[morecantile.Tile]:
 
 def raw_sql(tile: morecantile.Tile) -> str:
     """The SQL the API runs for an anonymous tile, with its values written in."""
-    statement, params = tiles.tile_query(COLLECTIONS["parcels"], PUBLIC, tiles.TileRequest(tile.z, tile.x, tile.y))
-    bound = statement.params({k: v for k, v in params.items() if v is not None})
-    return str(bound.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+    _, params = tiles.tile_query(COLLECTIONS["parcels"], PUBLIC, tiles.TileRequest(tile.z, tile.x, tile.y))
+    aggregated = tile.z < tiles.DETAIL_ZOOM
+    statement = tiles._build(  # the statement of tile_query, its values written in instead of slots
+        COLLECTIONS["parcels"], PUBLIC, aggregated, False, [], None, lambda name, type_: literal(params[name], type_)
+    )
+    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def time_http(client: httpx.Client, urls: list[str]) -> tuple[list[float], list[int], list[float]]:

@@ -82,7 +82,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID, fields
 from landreg.errors import InvalidParameter
-from landreg.features import _CRS_BOUNDS, CRSS, Source, bbox_filter
+from landreg.features import _CRS_BOUNDS, CRSS, Source, bbox_numbers, envelope_filter
 from landreg.vocab import CodeList
 
 # -- Limits of one filter (see the module docstring for the measurements behind them) -------------
@@ -606,19 +606,19 @@ def bbox_condition(src: Source, bbox: list[float], srid: int, flip: bool) -> Col
     """The ``bbox`` parameter (see :func:`landreg.features.bbox_filter`), cut to where the storage CRS
     can represent it (see the module docstring): an intersection with that part only, which matches
     the same parcels; a box wholly outside matches none."""
-    box = bbox if len(bbox) == 4 else [bbox[0], bbox[1], bbox[3], bbox[4]]
-    x1, y1, x2, y2 = [box[1], box[0], box[3], box[2]] if flip else box
-    limits, domain = _CRS_BOUNDS.get(srid), _DOMAINS.get(srid)
-    if (
-        limits is None
-        or domain is None
-        or not (limits[0] <= x1 <= x2 <= limits[2] and limits[1] <= y1 <= y2 <= limits[3])
-    ):
-        return bbox_filter(src, bbox, srid, flip)  # nothing to cut, or refused there
+    numbers = bbox_numbers_cut(bbox, srid, flip)
+    return false() if numbers is None else envelope_filter(src, numbers, srid)
+
+
+def bbox_numbers_cut(bbox: list[float], srid: int, flip: bool) -> tuple[float, float, float, float] | None:
+    """:func:`landreg.features.bbox_numbers` cut to where the storage CRS can represent the box;
+    None when it lies wholly outside (it matches no feature)."""
+    x1, y1, x2, y2 = bbox_numbers(bbox, srid, flip)
+    domain = _DOMAINS.get(srid)
+    if _CRS_BOUNDS.get(srid) is None or domain is None:
+        return x1, y1, x2, y2
     x1, y1, x2, y2 = max(x1, domain[0]), max(y1, domain[1]), min(x2, domain[2]), min(y2, domain[3])
-    if x1 > x2 or y1 > y2:
-        return false()
-    return bbox_filter(src, [y1, x1, y2, x2] if flip else [x1, y1, x2, y2], srid, flip)
+    return None if x1 > x2 or y1 > y2 else (x1, y1, x2, y2)
 
 
 # -- Translation ------------------------------------------------------------------------------------

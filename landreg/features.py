@@ -261,7 +261,9 @@ def feature_id(collection: Collection, value: str):
     return number if -(2**31) <= number < 2**31 else None
 
 
-def bbox_filter(src: Source, bbox: list[float], srid: int, flip: bool) -> ColumnElement:
+def bbox_numbers(bbox: list[float], srid: int, flip: bool) -> tuple[float, float, float, float]:
+    """A bbox parameter as x1, y1, x2, y2 in the CRS's x/y order (a 3D bbox's heights dropped),
+    checked against the CRS's bounds."""
     if len(bbox) == 6:  # 3D bbox: the height is ignored
         bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
     x1, y1, x2, y2 = bbox
@@ -272,7 +274,12 @@ def bbox_filter(src: Source, bbox: list[float], srid: int, flip: bool) -> Column
         raise QueryError(
             f"bbox: {bbox} must lie within {limits} of EPSG:{srid} (minimum before maximum on each axis)", "bbox"
         )
-    envelope = func.ST_Transform(func.ST_MakeEnvelope(x1, y1, x2, y2, srid), STORAGE_SRID)
+    return x1, y1, x2, y2
+
+
+def envelope_filter(src: Source, numbers, srid: int) -> ColumnElement:
+    """Features intersecting the box ``numbers`` (x1, y1, x2, y2: values or slots) of EPSG:``srid``."""
+    envelope = func.ST_Transform(func.ST_MakeEnvelope(*numbers, srid), STORAGE_SRID)
     return func.ST_Intersects(src.geometry, envelope)
 
 

@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Text, any_, bindparam, cast, func, select, text
+from sqlalchemy import Connection, Float, Integer, Text, any_, bindparam, cast, false, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
-from landreg import cql, fields, params, parcels, review
+from landreg import cql, fields, params, parcels, review, sqltext
 from landreg.access import AccessDenied, Principal, View, require_edit, view_of, visible_parcels
 from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.features import (
     COLLECTIONS,
     Collection,
     Source,
+    envelope_filter,
     feature_id,
     feature_json,
     sort_clauses,
@@ -76,29 +77,100 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
     """One page of the features the view may see that match the query, and how many match in all."""
     at = q.at if q.collection.is_parcels else None  # other collections have no history
     src = source(q.collection, q.view, at)
-    conditions = []
+    equals, values = [], {"limit": q.limit, "offset": q.offset}
     for name, value in sorted(q.equals.items()):
         if name not in src.properties:
             raise InvalidParameter(f"{name} is not queryable; queryables: {', '.join(src.properties)}", name)
         column = src.properties[name]
         declared = fields.field(name) if q.collection.is_parcels else None
         typed = params.typed(_python_type(column, declared), value, name)
-        conditions.append(column == cql.column_value(column, typed, name))  # in the column's range
-    if q.bbox:
-        conditions.append(cql.bbox_condition(src, q.bbox, *q.bbox_crs))
-    if q.filter:
-        conditions.append(filter_condition(src, q.filter, q.filter_lang, q.filter_crs))
-    if q.review_state is not None:
-        if not q.collection.is_parcels:
-            raise InvalidParameter("review_state: only parcels have a review state", "review_state")
-        conditions.append(review_states.state_condition(q.view, src.id_column, src.properties["ags"], q.review_state))
+        values[f"eq{len(equals)}"] = cql.column_value(column, typed, name)  # in the column's range
+        equals.append(name)
+    box = cql.bbox_numbers_cut(q.bbox, *q.bbox_crs) if q.bbox else None
+    values |= dict(zip(_BOX, box or ()))
+    if q.review_state is not None and not q.collection.is_parcels:
+        raise InvalidParameter("review_state: only parcels have a review state", "review_state")
     if q.properties is not None:
         params.names(",".join(q.properties), list(src.properties), "properties")
-    order = sort_clauses(src, q.sortby)
-    # the page first (ids in order, count of all matches), then the GeoJSON of just the page's
-    # features, found by `id = ANY(the page's ids)`: a condition each branch of the view's rows
-    # answers from its key index (a join back to the rows would read all of them; see
-    # access.visible_rows), in one statement
+    sort_clauses(src, q.sortby)  # refuses what cannot be sorted by
+    shape = _PageShape(
+        q.collection.id,
+        q.view,
+        q.srid,
+        q.flip,
+        tuple(q.properties) if q.properties is not None else None,
+        q.sortby,
+        tuple(equals),
+        None if not q.bbox else (q.bbox_crs[0] if box else False),
+        q.review_state,
+        (q.filter, q.filter_lang, q.filter_crs) if q.filter else None,
+    )
+    if at is None:  # built once per shape (landreg.sqltext); a filter's values are part of its shape
+        page_sql, count_sql = _page_sql(shape)
+        rows = sqltext.run(conn, page_sql, values).all()
+        if not rows:
+            return Page([], sqltext.run(conn, count_sql, values).scalar_one())
+        return Page([r.f for r in rows], rows[0].n)
+    # an instant in the past: built for this request
+    conditions = _conditions(shape, src, lambda name, type_: literal(values[name], type_))
+    rows = conn.execute(_page_statement(shape, src, conditions, q.limit, q.offset)).all()
+    if rows:
+        return Page([r.f for r in rows], rows[0].n)
+    return Page([], conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one())
+
+
+_BOX = ("x1", "y1", "x2", "y2")
+
+
+@dataclass(frozen=True)
+class _PageShape:
+    """What a page's statement depends on besides the values of the request."""
+
+    collection_id: str
+    view: View
+    srid: int
+    flip: bool
+    properties: tuple[str, ...] | None
+    sortby: str | None
+    equals: tuple[str, ...]  # properties compared with the values eq0, eq1 …
+    bbox_srid: int | bool | None  # the values x1 … y2 are in this CRS; False: a box nothing lies in
+    review_state: str | None
+    filter: tuple[str, str, tuple[int, bool]] | None  # CQL2 text or JSON, its language and CRS
+
+
+@lru_cache(maxsize=1024)  # ~10 kB each
+def _page_sql(shape: _PageShape) -> tuple[str, str]:
+    """The page's statement and the count of all matches (for a page past the end), as SQL text."""
+    src = source(COLLECTIONS[shape.collection_id], shape.view)
+    conditions = _conditions(shape, src, sqltext.Slot)
+    page = _page_statement(shape, src, conditions, sqltext.Slot("limit", Integer), sqltext.Slot("offset", Integer))
+    count = select(func.count()).select_from(src.query).where(*conditions)
+    return sqltext.as_text(page), sqltext.as_text(count)
+
+
+def _conditions(shape: _PageShape, src: Source, value) -> list:
+    """The conditions of the shape's equals, bbox, review state and filter; ``value(name, type)`` gives the
+    request's value (a literal) or its slot."""
+    conditions = [src.properties[n] == value(f"eq{i}", src.properties[n].type) for i, n in enumerate(shape.equals)]
+    if shape.bbox_srid is False:
+        conditions.append(false())
+    elif shape.bbox_srid is not None:
+        conditions.append(envelope_filter(src, [value(n, Float) for n in _BOX], shape.bbox_srid))
+    if shape.review_state is not None:
+        view = shape.view
+        conditions.append(review_states.state_condition(view, src.id_column, src.properties["ags"], shape.review_state))
+    if shape.filter is not None:
+        text_, language, crs = shape.filter
+        conditions.append(filter_condition(src, text_, language, crs))
+    return conditions
+
+
+def _page_statement(shape: _PageShape, src: Source, conditions: list, limit, offset):
+    """The page first (ids in order, count of all matches), then the GeoJSON of just the page's
+    features, found by ``id = ANY(the page's ids)``: a condition each branch of the view's rows
+    answers from its key index (a join back to the rows would read all of them; see
+    access.visible_rows), in one statement."""
+    order = sort_clauses(src, shape.sortby)
     page = (
         select(
             src.id_column.label("page_id"),
@@ -107,29 +179,23 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
         )
         .where(*conditions)
         .order_by(*order)
-        .limit(q.limit)
-        .offset(q.offset)
+        .limit(limit)
+        .offset(offset)
         .cte("page")
     )
     ids = cast(  # an array (not a row set) for ANY
         select(func.array_agg(aggregate_order_by(page.c.page_id, page.c.position))).scalar_subquery(),
         ARRAY(src.id_column.type),
     )
-    stmt = (
+    properties = list(shape.properties) if shape.properties is not None else None
+    return (
         select(
-            cast(feature_json(src, q.srid, q.flip, q.properties), Text).label("f"),
+            cast(feature_json(src, shape.srid, shape.flip, properties), Text).label("f"),
             select(page.c.n).limit(1).scalar_subquery().label("n"),
         )
         .where(src.id_column == any_(ids))
         .order_by(func.array_position(ids, src.id_column))
     )
-    rows = conn.execute(stmt).all()
-    if rows:
-        matched = rows[0].n
-    else:
-        matched = conn.execute(select(func.count()).select_from(src.query).where(*conditions)).scalar_one()
-    rows = [r.f for r in rows]
-    return Page(rows, matched)
 
 
 def filter_condition(src: Source, text_: str, language: str = "cql2-text", crs=(4326, False)):
@@ -162,21 +228,23 @@ def one_feature(
     row = None
     if value is not None:
         if at is None:
-            statement = _feature_statement(collection.id, view, srid, flip)
+            row = sqltext.run(conn, _feature_sql(collection.id, view, srid, flip), {"key": value}).first()
         else:
             src = source(collection, view, at)
             statement = select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
-        row = conn.execute(statement, {"key": value}).first()
+            row = conn.execute(statement, {"key": value}).first()
     if row is None:
         raise NotFound(f"no feature {key!r} in {collection.id}" + (f" as of {at:%Y-%m-%d}" if at else ""))
     return row.f
 
 
 @lru_cache(maxsize=512)
-def _feature_statement(collection_id: str, view: View, srid: int, flip: bool):
-    """One current feature by its id: built once per collection, view and output CRS."""
+def _feature_sql(collection_id: str, view: View, srid: int, flip: bool) -> str:
+    """One current feature by its id: built once per collection, view and output CRS (see
+    :mod:`landreg.sqltext`)."""
     src = source(COLLECTIONS[collection_id], view)
-    return select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
+    key = sqltext.Slot("key", src.id_column.type)
+    return sqltext.as_text(select(feature_json(src, srid, flip).label("f")).where(src.id_column == key))
 
 
 #: What a parcel's history lists of each version (the public fields that say what changed).

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.sql.elements import ColumnElement
 
-from landreg import STORAGE_SRID, fields
+from landreg import STORAGE_SRID, fields, sqltext
 from landreg.access import View
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
@@ -90,8 +90,8 @@ def tile_query(
     conditions: list[ColumnElement] | None = None,
     profile: Profile | None = None,
     src: Source | None = None,
-) -> tuple[Select, dict]:
-    """The SQL statement answering one tile (one bytea value, empty when no feature is in it) and
+) -> tuple[Select | str, dict]:
+    """The SQL statement (or its text, see :mod:`landreg.sqltext`) answering one tile (one bytea value, empty when no feature is in it) and
     its parameters.
 
     ``conditions`` are filters on ``src`` (e.g. a CQL2 filter); ``profile`` adds each parcel's
@@ -121,8 +121,9 @@ def tile_query(
 
 
 @lru_cache(maxsize=256)
-def _reused(collection_id: str, view: View, aggregated: bool, with_score: bool) -> Select:
-    return _build(COLLECTIONS[collection_id], view, aggregated, with_score, [], None)
+def _reused(collection_id: str, view: View, aggregated: bool, with_score: bool) -> str:
+    """The statement without conditions, as SQL text with slots for the tile (see :mod:`landreg.sqltext`)."""
+    return sqltext.as_text(_build(COLLECTIONS[collection_id], view, aggregated, with_score, [], None, sqltext.Slot))
 
 
 def _build(
@@ -132,23 +133,23 @@ def _build(
     with_score: bool,
     conditions: list[ColumnElement],
     src: Source | None,
+    value=lambda name, type_: bindparam(name, type_=type_),
 ) -> Select:
+    """``value(name, type)``: the placeholder of a value of the tile (a bind parameter, or a slot)."""
     src = src if src is not None else source(collection, view)
-    envelope = func.ST_TileEnvelope(
-        bindparam("z", type_=Integer), bindparam("x", type_=Integer), bindparam("y", type_=Integer)
-    )
-    search = func.ST_Transform(func.ST_Expand(envelope, bindparam("margin", type_=Float)), STORAGE_SRID)
+    envelope = func.ST_TileEnvelope(value("z", Integer), value("x", Integer), value("y", Integer))
+    search = func.ST_Transform(func.ST_Expand(envelope, value("margin", Float)), STORAGE_SRID)
     props = tile_properties(collection, src)
     rows = src.query
     score = None
     if with_score:
-        profile_id = bindparam("profile_id", type_=Integer)
+        profile_id = value("profile_id", Integer)
         rows = rows.outerjoin(SCORE, score_of(src.id_column, src.properties["version"], profile_id))
         score = cast(func.round(cast(visible_score(view, src.properties["ags"]), Numeric), 1), Float)
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:
         buffer = CELL_MARGIN * EXTENT // GRID_CELLS
-        layer = _aggregated(rows, where, src, props, score, envelope, buffer)
+        layer = _aggregated(rows, where, src, props, score, envelope, buffer, value("cell", Float))
     else:
         layer = (
             select(
@@ -167,7 +168,7 @@ def _build(
     return select(func.coalesce(mvt, b"")).select_from(layer)
 
 
-def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int):
+def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int, cell):
     """Parcels pooled into grid cells: one point per cell (the mean of its parcels' bbox centres)
     with count and area.
 
@@ -175,7 +176,6 @@ def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int):
     latitude), so a cell is the same in every tile that shows it, and grouping by integer cell
     numbers needs neither a geometry sort nor a transformation per parcel.
     """
-    cell = bindparam("cell", type_=Float)
     x = (func.ST_XMin(src.geometry) + func.ST_XMax(src.geometry)) / 2
     y = (func.ST_YMin(src.geometry) + func.ST_YMax(src.geometry)) / 2
     members = (
@@ -222,11 +222,13 @@ def cell_size(z: int) -> float:
     return 2 * math.pi * 6378137 / 2**z / GRID_CELLS * math.cos(math.radians(NRW_LATITUDE))
 
 
-def render_tile(conn: Connection, statement: Select, params: dict) -> bytes:
+def render_tile(conn: Connection, statement: Select | str, params: dict) -> bytes:
     if params["z"] < DETAIL_ZOOM:
         # aggregating groups a few hundred thousand parcels: in memory, not on disk, and with
         # parallel workers (which the API's connections leave off for short requests)
         conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 2")
+    if isinstance(statement, str):
+        return bytes(sqltext.run(conn, statement, params).scalar_one())
     return bytes(conn.execute(statement, params).scalar_one())
 
 
