@@ -23,6 +23,7 @@ import maps_bench
 import preview_bench
 import review_bench
 import scoring_bench
+import workspace_bench
 from common import RESULTS, SUMMARY_HEADER, BenchDatabase, markdown_table
 
 
@@ -44,6 +45,7 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
         ("api", lambda: api_bench.run(1_000_000, 200, shared, "bench_shared")),
         ("maps", lambda: maps_bench.run(1_000_000, 30, 5, shared, "bench_shared")),
         ("preview", lambda: preview_bench.run(1_000_000, shared, "bench_shared")),
+        ("workspace", lambda: workspace_bench.run(1_000_000, 30, shared, "bench_shared")),
         # last: it leaves 1 % of the parcels with a change waiting for review
         ("review", lambda: review_bench.run(1_000_000, 200, 30, shared, "bench_shared")),
     ]
