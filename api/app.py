@@ -13,6 +13,7 @@ from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api import (
+    context,
     due,
     imports,
     inbox,
@@ -93,6 +94,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(scoring.router)
     app.include_router(tiles.router)
     app.include_router(safeguarding.router)
+    app.include_router(context.router)
     app.include_router(quality.router)
     app.include_router(publication.router)
     app.include_router(review.router)

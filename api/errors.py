@@ -20,6 +20,7 @@ from landreg.auth import TokenError
 from landreg.errors import Conflict, DomainError, Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.export import ExportError
 from landreg.importer import FileTooLarge, ImportRefused, InvalidOption
+from landreg.importer.refusals import form_field
 from landreg.params import etag
 from landreg.parcels import ParcelError
 from landreg.scoring.profiles import ProfileError
@@ -113,16 +114,11 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     return JSONResponse(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)
 
 
-def _form_field(name: str, value: str | None) -> str:
-    """How an import's message names an option over HTTP: the form field of ``POST /imports``."""
-    return f"the form field {name}" if value is None else f"{name}={value}"
-
-
 async def import_refused(request: Request, exc: ImportRefused) -> JSONResponse:
     """An import refused: its message with the options it names spelled as form fields."""
     status = _status_of(exc)
     headers = {"Connection": "close"} if isinstance(exc, FileTooLarge) else {}  # the rest of the body is not read
-    return JSONResponse(error_body(status, exc.render(_form_field), exc.field), status_code=status, headers=headers)
+    return JSONResponse(error_body(status, exc.render(form_field), exc.field), status_code=status, headers=headers)
 
 
 async def sign_in_required(request: Request, exc: Exception) -> RedirectResponse:

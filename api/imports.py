@@ -25,10 +25,14 @@ from api import models
 from api.security import ERRORS, AuthenticatedDep, PlannerDep
 from landreg import register
 from landreg.importer import MODES, FileTooLarge, ImportOptions, ImportRefused, import_file
+from landreg.importer.alkis import NAS_SUFFIXES
+from landreg.importer.refusals import form_field
 from landreg.importer.report import KEPT_MAX
 from landreg.settings import get_settings
 
-SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".csv", ".xlsx"}
+#: What an upload may be called (what it is, is read from its content: a workbook named .csv is read as one).
+SUFFIXES = {".gpkg", ".zip", ".shp", ".geojson", ".json", ".geojsonl", ".geojsons", ".fgb", ".kml", ".gml"}
+SUFFIXES |= {".csv", ".tsv", ".xlsx", ".ods"}  # tables (a text table named .txt: as .csv)
 MAPPING_SUFFIXES = {".yaml", ".yml"}
 UPLOAD_LIMIT_SETTING = "LANDREG_MAX_UPLOAD_BYTES"
 
@@ -41,16 +45,22 @@ def upload_limit(request: Request) -> int:
 
 class CappedUpload(APIRoute):
     """A route whose request body may not exceed :func:`upload_limit`: refused by its declared
-    Content-Length before anything is read, or as soon as more bytes arrive than that."""
+    Content-Length before anything is read, or as soon as more bytes arrive than that. A subclass
+    may bound it by another setting (``setting``, ``limit``)."""
+
+    setting = UPLOAD_LIMIT_SETTING
+
+    def limit(self, request: Request) -> int:
+        return upload_limit(request)
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
 
         async def capped(request: Request) -> Response:
-            limit = upload_limit(request)
+            limit = self.limit(request)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise FileTooLarge(limit, UPLOAD_LIMIT_SETTING)
+                raise FileTooLarge(limit, self.setting)
             received = 0
 
             async def counting_receive():
@@ -58,7 +68,7 @@ class CappedUpload(APIRoute):
                 message = await request.receive()
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise FileTooLarge(limit, UPLOAD_LIMIT_SETTING)
+                    raise FileTooLarge(limit, self.setting)
                 return message
 
             try:
@@ -112,9 +122,17 @@ def save_upload(upload: UploadFile, directory: FilePath, allowed: set[str], fiel
 def upload(
     request: Request,
     principal: PlannerDep,
-    file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV, XLSX")],
+    file: Annotated[
+        UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, GML, CSV, XLSX, ODS")
+    ],
     mapping: Annotated[UploadFile | None, File(description="YAML column/value mapping")] = None,
     layer: Annotated[str | None, Form()] = None,
+    sheet: Annotated[str | None, Form(description="sheet of a workbook (XLSX, ODS)")] = None,
+    wkt_column: Annotated[
+        str | None, Form(description="table column with the outlines as WKT (else found by name and content)")
+    ] = None,
+    x_column: Annotated[str | None, Form(description="table column with x (Rechtswert, easting, longitude)")] = None,
+    y_column: Annotated[str | None, Form(description="table column with y (Hochwert, northing, latitude)")] = None,
     municipality: Annotated[str | None, Form(description="AGS every row claims")] = None,
     category: Annotated[str | None, Form()] = None,
     crs: Annotated[str | None, Form(description="CRS for files without one, e.g. 25832")] = None,
@@ -122,13 +140,21 @@ def upload(
     mode: Annotated[str, Form(description=" or ".join(MODES))] = MODES[0],
     dry_run: Annotated[bool, Form()] = False,
     retire_missing: Annotated[bool, Form()] = False,
+    from_alkis: Annotated[
+        bool, Form(description="the file holds ALKIS Flurstücke (NAS .xml/.gml, or ALKIS vereinfacht)")
+    ] = False,
+    group_by: Annotated[str | None, Form(description="from_alkis: one parcel per value of this column")] = None,
 ) -> JSONResponse:
     with tempfile.TemporaryDirectory(prefix="landreg-upload-") as tmp:
         directory = FilePath(tmp)
-        path = save_upload(file, directory, SUFFIXES)
+        path = save_upload(file, directory, SUFFIXES | (NAS_SUFFIXES if from_alkis else set()))
         options = ImportOptions(
             actor=principal.owner,
             layer=layer or None,
+            sheet=sheet or None,
+            wkt_column=wkt_column or None,
+            x_column=x_column or None,
+            y_column=y_column or None,
             municipality=municipality or None,
             category=category or None,
             mapping_file=save_upload(mapping, directory, MAPPING_SUFFIXES, "mapping") if mapping else None,
@@ -137,14 +163,18 @@ def upload(
             mode=mode,
             dry_run=dry_run,
             retire_missing=retire_missing,
+            from_alkis=from_alkis,
+            group_by=group_by or None,
             rejected_rows_file=False,  # the directory goes with the request
             allowed_ags=principal.ags,
             principal=principal,
+            spell=form_field,
         )
         with request.app.state.engine.begin() as conn:
             report = import_file(conn, path, options)
     code = {"committed": 201, "dry-run": 200}.get(report.status, 422)
-    return JSONResponse(json.loads(json.dumps(_without_paths(report.to_dict()), default=str)), status_code=code)
+    answer = _without_paths(report.to_dict(spell=form_field))
+    return JSONResponse(json.loads(json.dumps(answer, default=str)), status_code=code)
 
 
 def _without_paths(report: dict) -> dict:

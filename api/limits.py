@@ -30,8 +30,10 @@ _IMPORT_UPLOAD = ("POST", re.compile(r"/imports/?"))
 #: The workspace's import page: its upload (a dry run) and its confirmation (the import).
 _WEB_IMPORT_UPLOAD = ("POST", re.compile(r"/app/import/?"))
 _WEB_IMPORT_CONFIRM = ("POST", re.compile(r"/app/import/[A-Za-z0-9_-]+/?"))
+#: The workspace's plan check page: its route applies this body limit, answering with the form.
+_WEB_PLAN_UPLOAD = ("POST", re.compile(r"/app/planpruefung/?"))
 #: Requests whose body is bounded by their route, not here (multipart uploads only).
-OWN_BODY_LIMIT = (_IMPORT_UPLOAD, _WEB_IMPORT_UPLOAD)
+OWN_BODY_LIMIT = (_IMPORT_UPLOAD, _WEB_IMPORT_UPLOAD, _WEB_PLAN_UPLOAD)
 #: Requests whose database statements may run longer than the statement timeout.
 UNBOUNDED_STATEMENTS = (
     _IMPORT_UPLOAD,

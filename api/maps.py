@@ -84,6 +84,7 @@ def show(request: Request, name: Annotated[str, Path()], principal: PrincipalDep
         api_url=_base(request),
         view=view_of(principal),
         embed_max=get_settings().map_embed_max,
+        principal=principal,
     )
     try:
         with request.app.state.engine.connect() as conn:

@@ -101,8 +101,18 @@ class VersionReview(_Model):
     retirement: ReviewStep | None = None
 
 
-#: One version of a parcel: its validity, who made it and its review (only for those who may see
-#: the parcel's confidential facts) and the fields the history lists (``landreg.register.HISTORY_FIELDS``).
+class Retirement(_Model):
+    """How and why a parcel was retired, on the version it ended: ``landreg.versions.retirement``."""
+
+    retired_at: IsoDatetime
+    retired_by: str | None
+    reason: str | None  # landreg.vocab.RETIRE_REASON; null: recorded before reasons were ("nicht erfasst")
+    comment: str | None
+
+
+#: One version of a parcel: its validity, who made it, its review and (on the last version of a retired
+#: parcel) its retirement (only for those who may see the parcel's confidential facts) and the fields the
+#: history lists (``landreg.register.HISTORY_FIELDS``).
 ParcelVersionInfo = create_model(
     "ParcelVersionInfo",
     __base__=_Model,
@@ -111,6 +121,7 @@ ParcelVersionInfo = create_model(
     valid_to=(IsoDatetime | None, ...),
     actor=(str | None, None),
     review=(VersionReview | None, None),
+    retirement=(Retirement | None, None),
     **{name: _history_field(name) for name in HISTORY_FIELDS},
 )
 
@@ -224,6 +235,7 @@ class CriterionExplanation(_Model):
     available: bool | None  # None where withheld
     gain_if_best: float | None
     withheld: str | None  # "vertraulich" / "confidential": built on a confidential field, values left out
+    note: str | None = None  # why the value is unknown: outside the coverage of its context layers
 
 
 class Lever(_Model):
@@ -246,6 +258,7 @@ class Explanation(_Model):
     not_available: list[str]
     criteria: list[CriterionExplanation]
     would_help_most: list[Lever]
+    exclusions_unknown: dict[str, str] = {}  # exclusion -> why it could not be checked (outside a layer's coverage)
     withheld: list[str]  # criteria and exclusions the caller may not see the values of
 
 

@@ -15,11 +15,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from api import models, render
 from api.security import ERRORS, PlannerDep, ViewDep
-from landreg import fields, params, register
+from landreg import fields, params, register, vocab
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import (
     COLLECTIONS,
@@ -495,16 +496,40 @@ def patch(
     return _changed(request, register.update, principal, feature_id, change)
 
 
+_REASONS = ", ".join(f"`{code}` ({en})" for code, (_, en) in vocab.RETIRE_REASON.labels.items())
+
+
+class Retirement(BaseModel):
+    """Why a parcel is retired, as a body (keeps a confidential comment out of URLs and logs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = None
+    comment: str | None = None
+
+
 @router.delete(
     "/collections/parcels/items/{featureId}",
     status_code=204,
-    summary="Retire a parcel (planners): end-dated, kept in the history",
+    summary="Retire a parcel (planners): end-dated, kept in the history, with the reason",
+    description=f"The reason is required: {_REASONS}. Give it and the comment (required for `sonstiges`; "
+    "confidential, like internal notes) as query parameters or as a JSON body "
+    '`{"reason": …, "comment": …}`; without a reason, or with an unknown one, the answer is 422 naming '
+    "the field.",
 )
 def delete(
     request: Request,
     feature_id: Annotated[uuid.UUID, Path(alias="featureId")],
     principal: PlannerDep,
+    reason: Annotated[str | None, Query(description="why: a code of the list above")] = None,
+    comment: Annotated[str | None, Query(description="required for sonstiges; prefer the body")] = None,
+    body: Annotated[Retirement | None, Body()] = None,
     if_match: Annotated[str | None, Header()] = None,
 ):
-    _committed(request, register.retire, principal, feature_id, params.expected_versions(if_match))
+    given = {"reason": reason, "comment": comment}
+    for name, value in (body.model_dump(exclude_none=True) if body else {}).items():
+        if given[name] is not None:
+            raise InvalidParameter(f"{name}: give it as a query parameter or in the body, not both", name)
+        given[name] = value
+    expected = params.expected_versions(if_match)
+    _committed(request, register.retire, principal, feature_id, expected, given["reason"], given["comment"])
     return Response(status_code=204)

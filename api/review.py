@@ -49,6 +49,13 @@ class GeometryChange(BaseModel):
     area_removed_m2: float | None
 
 
+class RetirementReason(BaseModel):
+    reason: str | None = Field(description="landreg.vocab.RETIRE_REASON; null: not recorded (before reasons were)")
+    label_de: str
+    label_en: str
+    comment: str | None
+
+
 class ParcelChange(BaseModel):
     parcel_id: uuid.UUID
     local_ref: str
@@ -57,6 +64,7 @@ class ParcelChange(BaseModel):
     base_version: int | None = Field(description="the approved version everybody else sees; null: none (new)")
     retired: bool
     state: str
+    retirement: RetirementReason | None = Field(None, description="of a retirement: why")
     fields: list[FieldChange]
     geometry: GeometryChange | None = Field(description="null: the geometry did not change")
 

@@ -6,25 +6,31 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import shapely
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field, PlainSerializer
-from pyproj import Transformer
-from pyproj.exceptions import CRSError
 
 from api.imports import save_upload
 from api.routes import FigureLabel
 from api.security import ERRORS, AuthenticatedDep, ViewDep
-from landreg import STORAGE_SRID
 from landreg.access import view_of
-from landreg.safeguarding import INDUSTRIAL_CATEGORIES, PlanError, balance, check_plan, read_plan_area, watch_list
+from landreg.safeguarding import (
+    INDUSTRIAL_CATEGORIES,
+    balance,
+    check_plan,
+    check_plan_file,
+    recorded_check,
+    recorded_checks,
+    watch_list,
+)
 from landreg.safeguarding.balance import FIGURES as BALANCE_FIGURES
 from landreg.safeguarding.balance import WINDOW_YEARS, balance_dates
+from landreg.safeguarding.plan_check import MAX_LISTED
+from landreg.safeguarding.plans import PlanError, area_from_geojson
 
 #: Codes of the EPSG registry have at most six digits.
 EPSG_MAX = 999_999
@@ -63,14 +69,86 @@ class AbstandConflict(CheckedParcel):
     conflict: str = Field(description="`abstandserlass`")
 
 
+class DesignationCheck(BaseModel):
+    """One designated area of the plan (an XPlanGML Baugebiet), checked with its own use."""
+
+    use: str = Field(description="XPlanung short code of the Art der baulichen Nutzung, e.g. WA, GI")
+    use_label: str | None = Field(description="its German label")
+    checked_as: str = Field(description="the plan-check use it is checked as (WS and WB as WA, MD as MI …)")
+    gml_id: str | None = Field(description="the feature's gml:id in the file")
+    area_m2: float
+    conflict: bool
+    parcels: list[TouchedParcel]
+    abstand: list[AbstandConflict]
+    loss_region_m2: float
+
+
+class PlanMunicipality(BaseModel):
+    ags: str
+    name: str
+    share: float = Field(description="share of the plan's area in the municipality (0 to 1)")
+
+
+class PlanFileInfo(BaseModel):
+    name: str = Field(description="the plan's name (XPlanGML `name`, else a feature's `name`, else the file's)")
+    municipalities: list[str] = Field(description="AGS the file names (XPlanGML `gemeinde`: `ags`, or from `rs`)")
+    number: str | None = Field(None, description="XPlanGML `nummer`")
+    legal_status: str | None = Field(None, description="XPlanGML `rechtsstand` (German label)")
+    date: str | None = Field(None, description="in force / effective, else adopted, else set up (ISO date)")
+    xplan_version: str | None = Field(None, description="e.g. 5.4, 6.0")
+    area_source: str | None = Field(None, description="e.g. BP_Bereich.geltungsbereich")
+
+
 class PlanCheckResult(BaseModel):
-    intended_use: str
+    intended_use: str = Field(description="the use checked for the whole area; `GI+WA` …: its designations' uses")
     parcels: list[TouchedParcel] = Field(description="industrial/commercial parcels the plan touches")
     abstand: list[AbstandConflict] = Field(description="industrial parcels too close to planned housing")
     loss_by_municipality: dict[str, float] = Field(description="m² of reserve lost, by AGS")
     loss_region_m2: float
     conflict: bool
     id: int | None = Field(description="the recorded check (null: not recorded)")
+    designations: list[DesignationCheck] = Field([], description="each designated area, checked with its own use")
+    municipalities: list[PlanMunicipality] = Field([], description="where the plan lies, largest share first")
+    plan: PlanFileInfo | None = Field(None, description="what the plan file says of itself (file checks only)")
+    bplan: list[dict] = Field(
+        [],
+        description="GI/GE areas of loaded B-Plans (context layers `bplan`) the plan builds over with another use "
+        "(`ueberplant`) or brings housing closer to than the Abstandserlass allows (`abstandserlass`): layer, name, "
+        "use, plan_name, distance_m, area_m2, overlap_m2, conflict (abstand_class, required_m)",
+    )
+
+
+class RecordedCheckEntry(BaseModel):
+    """A recorded plan check as a listing names it."""
+
+    id: int
+    checked_at: IsoDateTime
+    name: str
+    intended_use: str
+    conflict: bool
+    actor: str = Field(description="who recorded it (the token's or user's owner)")
+    actor_name: str = Field(description="their display name, where the workspace knows one")
+    touched: int = Field(description="industrial/commercial parcels the check names")
+    loss_m2: float = Field(description="m² of reserve the plan would give to another use")
+
+
+class RecordedChecks(BaseModel):
+    checks: list[RecordedCheckEntry] = Field(description="newest first")
+    count: int = Field(description="how many recorded checks the caller may read in all")
+
+
+class RecordedCheck(BaseModel):
+    """A recorded plan check: the result as its caller saw it when it was made."""
+
+    id: int
+    checked_at: IsoDateTime
+    name: str
+    intended_use: str
+    conflict: bool
+    actor: str
+    actor_name: str
+    result: PlanCheckResult
+    area: dict[str, Any] = Field(description="the plan area, GeoJSON in EPSG:4326")
 
 
 class StockGroup(BaseModel):
@@ -132,53 +210,108 @@ class PlanCheckRequest(BaseModel):
     record: bool = Field(True, description="store the check so that its conflicts reach the watch list")
 
 
-@router.post("/plan-checks", status_code=201, summary="Check a proposed plan against industrial land")
+#: What a plan check says of what the caller sees.
+SEEN = (
+    "The check counts the parcels the caller sees, as the caller sees them (a planner: the parcels of "
+    "their municipalities and the published ones of others, in their reviewed state): no parcel, area "
+    "or loss another caller could not see is in it. A recorded check keeps what its caller saw."
+)
+
+
+@router.post("/plan-checks", status_code=201, summary="Check a proposed plan against industrial land", description=SEEN)
 def post_plan_check(request: Request, body: PlanCheckRequest, principal: AuthenticatedDep) -> PlanCheckResult:
     try:
-        geom = shapely.geometry.shape(body.geometry)
-    except Exception as exc:  # shapely raises several kinds for malformed GeoJSON
-        raise HTTPException(422, f"geometry: not GeoJSON ({exc})") from None
-    if body.crs != STORAGE_SRID:
-        try:
-            to_storage = Transformer.from_crs(body.crs, STORAGE_SRID, always_xy=True)
-        except CRSError:
-            raise HTTPException(422, f"crs: EPSG:{body.crs} is not a known coordinate reference system") from None
-        geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
-    with request.app.state.engine.begin() as conn:
-        try:
+        area = area_from_geojson(body.geometry, body.crs)
+        with request.app.state.engine.begin() as conn:
             check = check_plan(
-                conn, geom, body.intended_use, body.classes, (principal.owner, body.name) if body.record else None
+                conn,
+                area,
+                body.intended_use,
+                body.classes,
+                (principal.owner, body.name) if body.record else None,
+                view=view_of(principal),
             )
-        except PlanError as exc:
-            raise HTTPException(422, str(exc)) from None
+    except PlanError as exc:  # its options are members of the JSON body here, not form fields
+        raise PlanError(exc.render(_body_member), field=exc.field) from None
     return PlanCheckResult(**check.as_dict())
+
+
+def _body_member(name: str, value: str | None) -> str:
+    return f"the member {name} of the body" if value is None else f'"{name}": {value}'
 
 
 PLAN_FILES = {".gml", ".xml", ".geojson", ".json", ".gpkg", ".zip", ".fgb", ".kml"}
 
 
-@router.post("/plan-checks/file", status_code=201, summary="Check a plan file (XPlanGML, GeoJSON, GeoPackage …)")
+@router.post(
+    "/plan-checks/file",
+    status_code=201,
+    summary="Check a plan file (XPlanGML 5.x/6.0, GeoJSON, GeoPackage …)",
+    description=(
+        "The plan must lie in North Rhine-Westphalia and, for XPlanGML, in the municipality its "
+        "`gemeinde` names; coordinates that look like another CRS than declared are refused (422, "
+        "`field` names the form field to fix). An XPlanGML plan's Baugebiete are each checked with "
+        "their own use (`designations`). " + SEEN
+    ),
+)
 def post_plan_check_file(
     request: Request,
     principal: AuthenticatedDep,
     file: Annotated[UploadFile, File(description="XPlanGML (*_Plan/*_Bereich), GeoJSON, GeoPackage, zipped Shapefile")],
-    intended_use: Annotated[str, Form(description="designation code of the planned use, e.g. WA")],
+    intended_use: Annotated[
+        str | None,
+        Form(description="designation code of the planned use, e.g. WA; optional for XPlanGML with Baugebiete"),
+    ] = None,
     name: Annotated[str | None, Form()] = None,
     layer: Annotated[str | None, Form()] = None,
-    crs: Annotated[int | None, Form(ge=1, le=EPSG_MAX, description="EPSG code when the file declares none")] = None,
+    crs: Annotated[
+        int | None,
+        Form(ge=1, le=EPSG_MAX, description="EPSG code of the coordinates, when the file declares none or a wrong one"),
+    ] = None,
     record: Annotated[bool, Form()] = True,
 ) -> PlanCheckResult:
     with tempfile.TemporaryDirectory(prefix="landreg-plan-") as tmp:
         path = save_upload(file, Path(tmp), PLAN_FILES)
         with request.app.state.engine.begin() as conn:
-            try:
-                area, file_name = read_plan_area(path, layer, crs)
-                check = check_plan(
-                    conn, area, intended_use, record=(principal.owner, name or file_name) if record else None
-                )
-            except PlanError as exc:
-                raise HTTPException(422, str(exc)) from None
+            check = check_plan_file(
+                conn,
+                path,
+                intended_use or None,
+                view=view_of(principal),
+                layer=layer,
+                crs=crs,
+                record=(principal.owner, name) if record else None,
+            )
     return PlanCheckResult(**check.as_dict())
+
+
+@router.get(
+    "/plan-checks",
+    summary="Recorded plan checks, newest first",
+    description="Those who see every parcel (reviewers, the ministry, admins) read every recorded check, a "
+    "planner the checks they recorded.",
+)
+def get_plan_checks(
+    request: Request,
+    principal: AuthenticatedDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="how many of the newest")] = 100,
+) -> RecordedChecks:
+    with request.app.state.engine.connect() as conn:
+        checks, count = recorded_checks(conn, principal, limit)
+    return RecordedChecks(checks=checks, count=count)
+
+
+@router.get(
+    "/plan-checks/{check_id}",
+    summary="A recorded plan check",
+    description="As recorded: what its caller saw. 404 for a check that does not exist and for one the caller "
+    "may not read (a planner reads the checks they recorded).",
+)
+def get_plan_check(request: Request, principal: AuthenticatedDep, check_id: int) -> RecordedCheck:
+    with request.app.state.engine.connect() as conn:
+        check = recorded_check(conn, principal, check_id)
+    result = PlanCheckResult(**(check["result"] | {"id": check["id"]}))
+    return RecordedCheck(**(check | {"result": result, "area": json.loads(check["area"])}))
 
 
 @router.get(

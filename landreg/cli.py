@@ -13,12 +13,14 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
+from landreg.cli_alkis import alkis_app
+from landreg.cli_context import context_app
 from landreg.cli_inbox import inbox_app
 from landreg.cli_parcels import parcel_app
 from landreg.cli_publication import publication_app
 from landreg.cli_quality import quality_app
 from landreg.cli_review import due_command, review_app
-from landreg.cli_safeguarding import context_app, safeguarding_app
+from landreg.cli_safeguarding import safeguarding_app
 from landreg.cli_tokens import token_app
 from landreg.cli_users import user_app
 from landreg.db import make_engine, resolve_database_url
@@ -41,6 +43,7 @@ app.add_typer(publication_app, name="publication")
 app.add_typer(quality_app, name="quality")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(review_app, name="review")
+app.add_typer(alkis_app, name="alkis")
 app.command("due")(due_command)
 
 
@@ -122,7 +125,8 @@ def seed(
     count: Annotated[int | None, typer.Option(help="Number of sample parcels (0: none).")] = None,
     sample_seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sample generator.")] = None,
 ) -> None:
-    """Load the bundled data: NRW municipalities, stations, stops, sample parcels (Beispieldaten)."""
+    """Load the bundled data: NRW municipalities, context layers (stations, stops, ports, the Rhine's
+    floodplain), sample parcels (Beispieldaten)."""
     from landreg import quality
     from landreg.scoring import ensure_default_profiles, rescore_stale
     from landreg.seed import seed as run_seed
@@ -213,9 +217,16 @@ SCORE_IN_IMPORT_MAX = 100_000
 @app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="GeoPackage, Shapefile (.shp/.zip), GeoJSON(Seq), FlatGeobuf, KML, CSV or XLSX.")
+        Path,
+        typer.Argument(help="GeoPackage, Shapefile (.shp/.zip), GeoJSON(Seq), FlatGeobuf, KML, GML, CSV, XLSX or ODS."),
     ],
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Sheet of a workbook (XLSX, ODS).")] = None,
+    wkt_column: Annotated[
+        str | None, typer.Option(help="Table column with the outlines as WKT (else found by name and content).")
+    ] = None,
+    x_column: Annotated[str | None, typer.Option(help="Table column with x (Rechtswert, easting, longitude).")] = None,
+    y_column: Annotated[str | None, typer.Option(help="Table column with y (Hochwert, northing, latitude).")] = None,
     municipality: Annotated[str | None, typer.Option(help="AGS every row claims unless it names its own.")] = None,
     category: Annotated[str | None, typer.Option(help="Category of rows that name none, e.g. bauluecke.")] = None,
     mapping: Annotated[Path | None, typer.Option(help="YAML column/value mapping.")] = None,
@@ -238,6 +249,17 @@ def import_(
             "`landreg score --missing`."
         ),
     ] = True,
+    from_alkis: Annotated[
+        bool,
+        typer.Option(
+            "--from-alkis",
+            help="The file holds ALKIS Flurstücke (NAS .xml/.gml, or ALKIS vereinfacht): each becomes a parcel "
+            "with its Flurstückskennzeichen; give --category.",
+        ),
+    ] = False,
+    group_by: Annotated[
+        str | None, typer.Option(help="--from-alkis: one parcel per value of this column, e.g. FLAECHE_NR.")
+    ] = None,
 ) -> None:
     """Import a municipality's parcel file: validated, upserted on (AGS, reference), scored, recorded."""
     from rich.progress import Progress
@@ -248,6 +270,10 @@ def import_(
     options = ImportOptions(
         actor=actor,
         layer=layer,
+        sheet=sheet,
+        wkt_column=wkt_column,
+        x_column=x_column,
+        y_column=y_column,
         municipality=municipality,
         category=category,
         mapping_file=mapping,
@@ -259,6 +285,9 @@ def import_(
         rejected_path=rejected,
         score=score,
         score_max=SCORE_IN_IMPORT_MAX,
+        spell=_flag,
+        from_alkis=from_alkis,
+        group_by=group_by,
     )
     engine = make_engine()
     _require_schema(engine)
@@ -284,8 +313,9 @@ def import_(
 
 def _flag(name: str, value: str | None) -> str:
     """An import option as the command line spells it: ``--crs`` or ``--crs 25832``."""
-    flag = "--" + name.replace("_", "-")
-    return flag if value is None else f"{flag} {value}"
+    from landreg.importer.refusals import command_line
+
+    return command_line(name, value)
 
 
 @app.command()
@@ -465,9 +495,12 @@ def explain(
         + (f", excluded by {', '.join(result['excluded_by'])}" if result["excluded_by"] else "")
     )
     for c in result["criteria"]:
-        value = "not available" if not c["available"] else f"{c['raw']} {c['unit']} -> {c['normalised']:.2f}"
+        value = f"{c['raw']} {c['unit']} -> {c['normalised']:.2f}" if c["available"] else "not available"
+        value = c.get("note") or value  # unknown outside a context layer's coverage: which layer
         contribution = "" if c["contribution"] is None else f"  +{c['contribution']:.1f}"
         typer.echo(f"  {c['label']:<28} w={c['weight']:.2f}  {value}{contribution}")
+    for exclusion, note in result.get("exclusions_unknown", {}).items():
+        typer.echo(f"  exclusion {exclusion}: {note}")
     if result["would_help_most"]:
         levers = ", ".join(f"{h['label']} (+{h['gain']:.1f})" for h in result["would_help_most"])
         typer.echo(f"would help most: {levers}")

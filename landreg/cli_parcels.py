@@ -1,6 +1,7 @@
 """``landreg parcel show|set|retire``: a planner's changes from the command line, through the same
 use cases (:mod:`landreg.register`) as the API: the token's municipality is checked, and the
-version the change is based on must be the current one."""
+version the change is based on must be the current one. A retirement says why (``--reason``, a
+code of :data:`landreg.vocab.RETIRE_REASON`; ``--comment``, required for ``sonstiges``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from landreg import fields, params, register
+from landreg import fields, register, vocab
 from landreg.access import Principal, view_of
 from landreg.auth import authenticate
 from landreg.db import make_engine
 from landreg.errors import DomainError, InvalidParameter
 from landreg.features import COLLECTIONS
-from landreg.parcels import ParcelError
+from landreg.parcels import ParcelError, value_from_text
 
 parcel_app = typer.Typer(help="Show and change single parcels (as a planner, with an API token).", no_args_is_help=True)
 
@@ -60,8 +61,7 @@ def _assignments(pairs: list[str]) -> dict:
         if name not in fields.EDITABLE or name == "geom":
             editable = ", ".join(sorted(fields.EDITABLE - {"geom"}))
             raise InvalidParameter(f"{name!r} is not a field you can set here; fields: {editable}", name)
-        declared = fields.field(name)
-        changes[name] = None if value == "" else params.typed(declared.python_type, value, name)
+        changes[name] = value_from_text(name, value)
     return changes
 
 
@@ -89,17 +89,34 @@ def set_fields(
     _change(register.update, parcel_id, version, token, assignments)
 
 
+_REASONS = ", ".join(f"{code} ({de})" for code, (de, _) in vocab.RETIRE_REASON.labels.items())
+
+
 @parcel_app.command("retire")
 def retire(
     parcel_id: Annotated[str, typer.Argument(help="The parcel's id.")],
     version: VersionOption,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help=f"Why it is retired: {_REASONS}.", show_default=False)
+    ] = None,
+    comment: Annotated[
+        str | None,
+        typer.Option("--comment", help="What to know about the retirement (required for sonstiges); confidential."),
+    ] = None,
     token: TokenOption = None,
 ) -> None:
-    """Retire a parcel of your municipality: it leaves the register and stays in the history."""
-    _change(register.retire, parcel_id, version, token, None)
+    """Retire a parcel of your municipality, saying why: it leaves the register and stays in the history."""
+    _change(register.retire, parcel_id, version, token, None, (reason, comment))
 
 
-def _change(use_case, parcel_id: str, version: int, token: str | None, assignments: list[str] | None) -> None:
+def _change(
+    use_case,
+    parcel_id: str,
+    version: int,
+    token: str | None,
+    assignments: list[str] | None,
+    extra: tuple = (),
+) -> None:
     from sqlalchemy.orm import Session
 
     key = _parcel_id(parcel_id)
@@ -107,18 +124,23 @@ def _change(use_case, parcel_id: str, version: int, token: str | None, assignmen
         try:
             principal = principal_of(session.connection(), token)
             args = (session, principal, key, frozenset({version}))
-            parcel = use_case(*args, _assignments(assignments)) if assignments is not None else use_case(*args)
+            given = (_assignments(assignments),) if assignments is not None else extra
+            parcel = use_case(*args, *given)
             session.commit()
         except (DomainError, ParcelError) as exc:
             raise fail(_cli_message(exc)) from None
         except PermissionError as exc:
             raise fail(f"{exc} (--token: a planner's token of the parcel's municipality)") from None
-        typer.echo(f"parcel {parcel.local_ref} ({parcel.ags}): now version {parcel.version}")
+        done = f"retired ({parcel.retire_reason})" if parcel.retired_at else f"now version {parcel.version}"
+        typer.echo(f"parcel {parcel.local_ref} ({parcel.ags}): {done}")
 
 
 def _cli_message(exc: Exception) -> str:
-    """The core's message, pointing at this command's options where the API would name a header."""
+    """The core's message, pointing at this command's options where the API would name a header or
+    a query parameter."""
     text = str(exc)
+    if isinstance(exc, ParcelError) and exc.field in ("reason", "comment"):
+        text = f"--{exc.field}: {exc.reason}"
     if "If-Match" in text:
         text = text.replace("If-Match with the feature's ETag", "--version")
     if "reload it and try again" in text:

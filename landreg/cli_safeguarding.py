@@ -1,5 +1,5 @@
-"""``landreg safeguarding …`` (Flächensicherung) and ``landreg context load``: the commands of the
-safeguarding issue, kept beside the main CLI module."""
+"""``landreg safeguarding …`` (Flächensicherung): the commands of the safeguarding issue, kept beside
+the main CLI module (``landreg context …`` is in :mod:`landreg.cli_context`)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,25 @@ from typing import Annotated
 
 import typer
 
-from landreg import STORAGE_SRID
 from landreg.db import make_engine
 from landreg.rules import label
-from landreg.vocab import CONTEXT_KIND
 
 # The commands import what they need (geopandas, the safeguarding module) when they run: every
 # other ``landreg`` command starts without paying for them.
 
 safeguarding_app = typer.Typer(help="Flächensicherung: plan checks, Flächenbilanz, watch list.", no_args_is_help=True)
-context_app = typer.Typer(help="Context layers used for scoring and the Abstandserlass.", no_args_is_help=True)
 
 
 def _fail(message: str) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
+
+
+def _spell(name: str, value: str | None) -> str:
+    """An option in a plan check's message as this command names it (``intended_use`` is ``--use``)."""
+    from landreg.cli import _flag
+
+    return _flag({"intended_use": "use"}.get(name, name), value)
 
 
 def _ha(m2: float) -> str:
@@ -36,30 +40,47 @@ def _ha(m2: float) -> str:
 @safeguarding_app.command("plan-check")
 def plan_check(
     plan: Annotated[
-        Path, typer.Argument(help="Plan area: GeoJSON, GeoPackage, Shapefile or XPlanGML (*_Plan/*_Bereich)")
+        Path, typer.Argument(help="Plan area: GeoJSON, GeoPackage, Shapefile or XPlanGML 5.x/6.0 (*_Plan/*_Bereich)")
     ],
-    use: Annotated[str, typer.Option("--use", help="Intended use (designation code, e.g. WA, MI, GE)")],
+    use: Annotated[
+        str | None,
+        typer.Option(
+            "--use",
+            help="Intended use of the whole plan (designation code, e.g. WA, MI, GE); "
+            "optional for an XPlanGML plan with Baugebiete, each of which is checked with its own use",
+        ),
+    ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of the file")] = None,
-    crs: Annotated[int | None, typer.Option(help="EPSG code when the file declares none")] = None,
+    crs: Annotated[
+        int | None, typer.Option(help="EPSG code of the coordinates, when the file declares none or a wrong one")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Name of the plan (default: from the file)")] = None,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Store the check for the watch list")] = True,
     actor: Annotated[str, typer.Option(help="Recorded with the check")] = os.environ.get("USER", "cli"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON")] = False,
 ) -> None:
     """Check a proposed plan against industrial land (Flächensicherung and Abstandserlass)."""
-    from landreg.safeguarding import PlanError, check_plan, read_plan_area
+    from landreg.access import FULL
+    from landreg.safeguarding import PlanError, check_plan_file
 
-    try:
-        area, file_name = read_plan_area(plan, layer, crs)
+    try:  # the operator sees every parcel, as reviewed (as `landreg export` does)
         with make_engine().begin() as conn:
-            check = check_plan(conn, area, use, record=(actor, name or file_name) if record else None)
+            recorded = (actor, name) if record else None
+            check = check_plan_file(conn, plan, use, view=FULL, layer=layer, crs=crs, record=recorded)
     except PlanError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(exc.render(_spell)) from None
+    title = name or check.plan["name"]
     if as_json:
         typer.echo(json.dumps(check.as_dict(), default=str, ensure_ascii=False, indent=2))
         return
     verdict = "KONFLIKT / conflict" if check.conflict else "kein Konflikt / no conflict"
-    typer.echo(f"{name or file_name} ({use}): {verdict}")
+    typer.echo(f"{title} ({check.intended_use}): {verdict}")
+    if check.plan.get("xplan_version"):
+        info = check.plan
+        typer.echo(
+            f"  XPlanGML {info['xplan_version']}, Nr. {info['number'] or '-'}, {info['legal_status'] or '-'}"
+            f" ({info['date'] or '-'}), Gemeinde {', '.join(info['municipalities']) or '-'}; area: {info['area_source']}"
+        )
     for p in check.parcels:
         typer.echo(
             f"  {p['local_ref']:<14} {p['municipality']:<22} {p['status']:<14} {_ha(p['affected_m2'])} ({p['conflict']})"
@@ -71,6 +92,12 @@ def plan_check(
     for a in check.abstand:
         typer.echo(
             f"  Abstandserlass: {a['local_ref']} at {a['distance_m']:.0f} m, class {a['abstand_class']} needs {a['required_m']} m"
+        )
+    for d in check.designations:
+        verdict = "KONFLIKT / conflict" if d["conflict"] else "kein Konflikt / no conflict"
+        refs = ", ".join(sorted({p["local_ref"] for p in d["parcels"] + d["abstand"] if p["conflict"] != "keiner"}))
+        typer.echo(
+            f"  {d['use']} {d['use_label'] or ''} ({_ha(d['area_m2'])}): {verdict}" + (f": {refs}" if refs else "")
         )
     if check.id is not None:
         typer.echo(f"recorded as plan check {check.id}")
@@ -137,32 +164,3 @@ def watch_list_command(ags: Annotated[list[str] | None, typer.Option(help="Only 
             f"{e['at']:%Y-%m-%d} {e['ags']} {e['local_ref']:<14} {e['reason']:<34} {e['actor']:<16} {e['detail']}"
         )
     typer.echo(f"{len(entries)} entries")
-
-
-@context_app.command("load")
-def context_load(
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(CONTEXT_KIND.codes)}")],
-    file: Annotated[Path, typer.Argument(help="Geodata file (any format GDAL reads)")],
-    source: Annotated[str, typer.Option(help="Source and licence, shown with the layer")],
-    layer: Annotated[str | None, typer.Option(help="Layer of the file")] = None,
-    name_column: Annotated[str | None, typer.Option(help="Column with the features' names")] = None,
-) -> None:
-    """Load (or replace) a context layer, e.g. residential areas (wohngebiet) for the Abstandserlass."""
-    import geopandas as gpd
-
-    from landreg.scoring import rescore_stale
-    from landreg.seed import load_context_layer
-
-    if kind not in CONTEXT_KIND.codes:
-        raise _fail(f"unknown kind {kind!r}; kinds: {', '.join(CONTEXT_KIND.codes)}")
-    frame = gpd.read_file(file, layer=layer)
-    if frame.crs is None:
-        raise _fail(f"{file.name} declares no CRS")
-    frame = frame.to_crs(STORAGE_SRID)
-    frame["name"] = frame[name_column].astype(str) if name_column else None
-    with make_engine().begin() as conn:
-        loaded = load_context_layer(conn, kind, frame, source)
-        rescored = rescore_stale(conn)
-    typer.echo(
-        f"{kind}: {loaded} features loaded ({'unchanged' if not loaded else 'replaced'}); {rescored} parcels re-scored"
-    )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    literal_column,
     null,
     select,
     table,
@@ -131,6 +132,11 @@ def _subquery(columns: dict[str, ColumnElement], where, id_col: ColumnElement, g
 
 
 _INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
+#: The layer a context feature belongs to (landreg.context), named with each feature.
+_LAYER = table("context_layer", column("id"), column("name", String))
+_LAYER_OF_FEATURE = (
+    select(_LAYER.c.name).where(_LAYER.c.id == literal_column("context_feature.layer_id")).scalar_subquery()
+)
 
 
 def source(collection: Collection, view: View, at: dt.datetime | None = None, include_retired: bool = False) -> Source:
@@ -214,7 +220,12 @@ def _build_source(collection: Collection, view: View, at: dt.datetime | None, in
             "region": Municipality.region,
         }
         return _subquery(columns, true(), Municipality.ags, Municipality.geom, Municipality)
-    columns = {"name": ContextFeature.name, "source": ContextFeature.source, "attributes": ContextFeature.attributes}
+    columns = {
+        "name": ContextFeature.name,
+        "layer": _LAYER_OF_FEATURE,
+        "source": ContextFeature.source,
+        "attributes": ContextFeature.attributes,
+    }
     return _subquery(
         columns,
         ContextFeature.kind == collection.id,

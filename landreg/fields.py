@@ -191,12 +191,27 @@ ATTRIBUTES: tuple[Field, ...] = (
         in_tiles=True, shapefile_name="abstand_kl",
         synonyms=("abstandsklasse", "abstandserlass", "distance_class"),
     ),
+    Field(
+        "flurstueckskennzeichen", "text", "Flurstückskennzeichen", "Cadastral parcel numbers (ALKIS)",
+        shapefile_name="flst_kennz",
+        synonyms=("flstkennz", "flurstkennz", "fsk", "flurstueck_kennzeichen", "flurstuecke", "kennzeichen_flurstueck",
+                  "cadastral_parcels"),
+        description="the ALKIS Flurstücke the parcel covers: their 20-character keys (e.g. 05329001100085______), "
+        "sorted and comma-separated (landreg.flurstueck; the database refuses any other form). Text, not an "
+        "array, so that filters, exports, tiles and forms take it like every other field (a Shapefile's 254 "
+        "characters hold 12 keys: export a parcel of more Flurstücke as GeoPackage); "
+        "filter one Flurstück with LIKE '%05329001100085\\_\\_\\_\\_\\_\\_%' (every key has 20 characters). "
+        "Public: a Flurstückskennzeichen is no personal data by itself (owners are in the Grundbuch, not in "
+        "it) and NRW publishes every key with its outline as open data (ALKIS vereinfacht, dl-zero-de/2.0), so "
+        "it tells nothing the parcel's public outline does not; it is shown only where the parcel is",
+    ),
 )  # fmt: skip
 
 #: The municipality a parcel lies in: given, or derived by the database from the geometry.
 AGS = Field(
     "ags", "text", "Gemeinde", "Municipality", in_tiles=True,
-    synonyms=("gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8"),
+    synonyms=("gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8",
+              "gmdschl", "gemeindezugehoerigkeit"),  # ALKIS vereinfacht, NAS (landreg.importer.alkis)
     description="8-digit Gemeindeschlüssel; the database derives it from the geometry when not given",
 )  # fmt: skip
 
@@ -227,7 +242,8 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "abstand_class_possible", "text", "Abstandsklasse möglich", "Abstandserlass class possible", editable=False,
         in_tiles=True, shapefile_name="abst_poss",
-        description="the strictest Abstandserlass class that fits the distance to the nearest residential area",
+        description="the strictest Abstandserlass class that fits the distance to the nearest residential area; "
+        "'unbekannt' where no residential layer covers the parcel and its surroundings (landreg.context)",
     ),
     Field(
         "abstand_class_possible_number", "integer", "Abstandsklasse möglich (Nummer)",

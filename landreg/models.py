@@ -67,6 +67,8 @@ class Parcel(_ParcelAttributes, Base):
     updated_by: Mapped[str]
     retired_at: Mapped[dt.datetime | None] = mapped_column(server_onupdate=FetchedValue())
     retired_by: Mapped[str | None]
+    retire_reason: Mapped[str | None]  # why (landreg.vocab.RETIRE_REASON; migration 0019)
+    retire_comment: Mapped[str | None]  # confidential, like internal_notes
     #: derived by the database from notices and objections (landreg.publication); not versioned
     public_since: Mapped[dt.date | None] = mapped_column(server_default=FetchedValue(), server_onupdate=FetchedValue())
 

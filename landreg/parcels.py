@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from landreg import STORAGE_SRID, fields, quality
+from landreg import STORAGE_SRID, fields, quality, vocab
 from landreg.errors import InvalidParameter
 from landreg.fields import CODE_FIELDS, EDITABLE
+from landreg.messages import Message, message
 from landreg.models import Parcel, ParcelVersion
 from landreg.scoring import rescore
 from landreg.settings import get_settings
@@ -38,32 +39,46 @@ _CONSTRAINT_FIELDS = {
     "parcel_restriction_class_code": "restriction_class",
     "parcel_retired_read_only": "retired_at",
     "parcel_never_deleted": "retired_at",
+    "parcel_retire_reason_code": "reason",
+    "parcel_retire_reason_required": "reason",
+    "parcel_retire_reason_of_retired": "reason",
+    "parcel_retire_comment_for_other": "comment",
     **{f"parcel_{field}_code": field for field in CODE_FIELDS},
 }
 
 
 class ParcelError(ValueError):
-    """A parcel was refused: ``field`` names what is wrong, ``reason`` says why."""
+    """A parcel was refused: ``field`` names what is wrong, ``reason`` says why in English (as the
+    API and the command line say it) and :meth:`text` in a person's language
+    (:mod:`landreg.messages`)."""
 
-    def __init__(self, field: str, reason: str, ref: str | None = None):
-        self.field, self.reason, self.ref = field, reason, ref
+    def __init__(self, field: str, reason: str | Message, ref: str | None = None):
+        self.field, self.ref = field, ref
+        self.message = reason if isinstance(reason, Message) else None
+        self.reason = str(reason)
         where = f"parcel {ref}: " if ref else ""
-        super().__init__(f"{where}{field}: {reason}")
+        super().__init__(f"{where}{field}: {self.reason}")
+
+    def text(self, lang: str = "en") -> str:
+        """Why, in ``lang``; a refusal the catalogue has no text for as the database worded it."""
+        return self.message.text(lang) if self.message is not None else self.reason
 
     @classmethod
     def from_db(cls, exc: DBAPIError, ref: str | None = None) -> ParcelError:
         diag = getattr(exc.orig, "diag", None)
         constraint = getattr(diag, "constraint_name", None)
         field = getattr(diag, "column_name", None) or _CONSTRAINT_FIELDS.get(constraint or "", "parcel")
-        message = getattr(diag, "message_primary", None) or str(exc.orig)
+        reason: str | Message = getattr(diag, "message_primary", None) or str(exc.orig)
         if constraint == "parcel_local_ref_unique":
-            message = "this reference is already used by another parcel of the municipality"
+            reason = message("parcel.local_ref_taken")
         elif constraint == "parcel_ags_fkey":
-            message = "no municipality with this AGS is in the registry"
-        elif constraint in (None, "") and "violates not-null" in message:
+            reason = message("parcel.unknown_ags")
+        elif constraint == "parcel_retire_reason_required":
+            field, reason = "reason", _reason_missing()
+        elif constraint in (None, "") and "violates not-null" in reason:
             field = getattr(diag, "column_name", field)
-            message = "is required"
-        return cls(field, message, ref)
+            reason = message("field.required")
+        return cls(field, reason, ref)
 
 
 #: Upper bound of the 2D WKB bytes a vertex takes with its share of ring and part headers
@@ -110,9 +125,9 @@ def size_problem(geometry: BaseGeometry | None) -> str | None:
 def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
     """A 2D MultiPolygon from a Polygon or MultiPolygon within the size limits; anything else is refused."""
     if geometry is None or geometry.is_empty:
-        raise ParcelError("geom", "geometry is empty")
+        raise ParcelError("geom", message("geom.empty"))
     if shapely.has_z(geometry):
-        raise ParcelError("geom", "geometry has Z coordinates; parcels are 2D: drop the Z values")
+        raise ParcelError("geom", message("geom.has_z"))
     problem = size_problem(geometry)
     if problem:
         raise ParcelError("geom", problem)
@@ -120,7 +135,7 @@ def to_multipolygon(geometry: BaseGeometry) -> BaseGeometry:
         return shapely.MultiPolygon([geometry])
     if geometry.geom_type == "MultiPolygon":
         return geometry
-    raise ParcelError("geom", f"geometry must be a Polygon or MultiPolygon, not a {geometry.geom_type}")
+    raise ParcelError("geom", message("geom.kind", kind=geometry.geom_type))
 
 
 def geometry_from_geojson(geometry: Any, srid: int = 4326, flip: bool = False) -> BaseGeometry:
@@ -159,12 +174,26 @@ def _to_storage(srid: int) -> Transformer:
 #: The longest text a parcel field holds (a name, a contact, notes).
 MAX_TEXT = 5_000
 _KIND_NAMES = {
-    bool: "true or false",
-    int: "a whole number",
-    str: "text",
-    dt.date: "a date (YYYY-MM-DD)",
-    float: "a number",
+    bool: message("kind.bool"),
+    int: message("kind.int"),
+    str: message("kind.str"),
+    dt.date: message("kind.date"),
+    float: message("kind.float"),
 }
+#: How a person writes yes and no (a form's checkbox sends "true" or "false").
+_TRUE, _FALSE = ("true", "ja", "on", "1"), ("false", "nein", "off", "0")
+_INT_RANGE = (-(2**31), 2**31 - 1)
+
+
+def _unknown_code(value: Any, codes: vocab.CodeList) -> Message:
+    return message("field.unknown_code", value=value, allowed=", ".join(codes.codes))
+
+
+def _check_text(name: str, value: str, ref: str | None) -> None:
+    if len(value) > MAX_TEXT:
+        raise ParcelError(name, message("field.too_long", length=len(value), limit=MAX_TEXT), ref)
+    if "\x00" in value:
+        raise ParcelError(name, message("field.nul"), ref)
 
 
 def _check_type(declared: fields.Field, value: Any, ref: str | None) -> None:
@@ -172,17 +201,49 @@ def _check_type(declared: fields.Field, value: Any, ref: str | None) -> None:
     expected = declared.python_type
     fits = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if not fits:
-        raise ParcelError(declared.name, f"must be {_KIND_NAMES[expected]}, not {value!r}", ref)
-    if expected is str and len(value) > MAX_TEXT:
-        raise ParcelError(declared.name, f"is {len(value):,} characters long; at most {MAX_TEXT:,}", ref)
+        raise ParcelError(declared.name, message("field.wrong_kind", kind=_KIND_NAMES[expected], value=value), ref)
+    if expected is str:
+        _check_text(declared.name, value, ref)
+    if expected is int and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        raise ParcelError(declared.name, message("field.out_of_range", value=value), ref)
     if expected is int and declared.codes is not None and str(value) not in declared.codes.codes:
-        raise ParcelError(declared.name, f"unknown value {value!r}; allowed: {', '.join(declared.codes.codes)}", ref)
+        raise ParcelError(declared.name, _unknown_code(value, declared.codes), ref)
+
+
+def value_from_text(name: str, text: str, ref: str | None = None) -> Any:
+    """A field's value from what a person typed (a form field, ``FIELD=VALUE`` on the command
+    line): empty is none; yes/no as ``true``/``ja``/``on``/``1`` or ``false``/``nein``/``off``/``0``;
+    dates as YYYY-MM-DD. Refused with a :class:`ParcelError` naming the field and the kind of value it
+    takes (the value's own rules, e.g. its code list, are checked with the change)."""
+    declared = fields.field(name)
+    kind = declared.python_type
+    text = text.strip()
+    if text == "":
+        return None
+    _check_text(name, text, ref)
+    try:
+        if kind is bool:
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError(text)
+            return text.lower() in _TRUE
+        if kind is int:
+            return int(text)
+        if kind is float:
+            number = float(text)
+            if not np.isfinite(number):
+                raise ValueError(text)
+            return number
+        if kind is dt.date:
+            return dt.date.fromisoformat(text)
+        return text
+    except ValueError:
+        raise ParcelError(name, message("field.wrong_kind", kind=_KIND_NAMES[kind], value=text[:40]), ref) from None
 
 
 def _check(attributes: dict[str, Any], ref: str | None) -> dict[str, Any]:
     unknown = set(attributes) - EDITABLE
     if unknown:
-        raise ParcelError(sorted(unknown)[0], "is not a field a user can set", ref)
+        raise ParcelError(sorted(unknown)[0], message("field.not_settable"), ref)
     values = dict(attributes)
     for name, value in values.items():
         if name != "geom" and value is not None:
@@ -190,7 +251,7 @@ def _check(attributes: dict[str, Any], ref: str | None) -> dict[str, Any]:
     for field, codes in CODE_FIELDS.items():
         value = values.get(field)
         if value is not None and value not in codes.codes:
-            raise ParcelError(field, f"unknown value {value!r}; allowed: {', '.join(codes.codes)}", ref)
+            raise ParcelError(field, _unknown_code(value, codes), ref)
     if "geom" in values:
         values["geom"] = from_shape(to_multipolygon(values["geom"]), srid=STORAGE_SRID)
     return values
@@ -218,7 +279,7 @@ def create_parcel(session: Session, actor: str, **attributes: Any) -> Parcel:
     ref = attributes.get("local_ref")
     for required in ("local_ref", "category", "geom"):
         if attributes.get(required) is None:
-            raise ParcelError(required, "is required", ref)
+            raise ParcelError(required, message("field.required"), ref)
     return _write(session, Parcel(created_by=actor), _check(attributes, ref), actor)
 
 
@@ -235,13 +296,42 @@ def update_parcel(session: Session, parcel_id: uuid.UUID | str, actor: str, **ch
     return _write(session, parcel, _check(changes, parcel.local_ref), actor)
 
 
-def retire_parcel(session: Session, parcel_id: uuid.UUID | str, actor: str) -> Parcel:
-    """End-date a parcel: it leaves the current register but stays in the history."""
+def _reason_missing() -> Message:
+    return message("retire.reason_missing", allowed=", ".join(vocab.RETIRE_REASON.codes))
+
+
+def check_retirement(reason: str | None, comment: str | None = None, ref: str | None = None) -> tuple[str, str | None]:
+    """The reason (a code of :data:`landreg.vocab.RETIRE_REASON`) and comment of a retirement,
+    checked (``reason`` and ``comment`` name the input at fault): a reason is required, the comment
+    is optional except for ``sonstiges``; a blank comment is none."""
+    if reason is None or not str(reason).strip():
+        raise ParcelError("reason", _reason_missing(), ref)
+    if reason not in vocab.RETIRE_REASON.codes:
+        allowed = ", ".join(vocab.RETIRE_REASON.codes)
+        raise ParcelError("reason", message("retire.reason_unknown", value=str(reason)[:40], allowed=allowed), ref)
+    if comment is not None and not isinstance(comment, str):
+        raise ParcelError("comment", message("field.wrong_kind", kind=_KIND_NAMES[str], value=comment), ref)
+    comment = (comment or "").strip() or None
+    if comment is not None:
+        _check_text("comment", comment, ref)
+    if comment is None and reason == vocab.RETIRE_REASON_OTHER:
+        label = vocab.RETIRE_REASON.label(reason, "de")
+        raise ParcelError("comment", message("retire.comment_needed", code=reason, label=label), ref)
+    return reason, comment
+
+
+def retire_parcel(
+    session: Session, parcel_id: uuid.UUID | str, actor: str, reason: str, comment: str | None = None
+) -> Parcel:
+    """End-date a parcel, saying why (:func:`check_retirement`): it leaves the current register but
+    stays in the history, the reason with its last version."""
     parcel = get_parcel(session, parcel_id)
     if parcel.retired_at is not None:
-        raise ParcelError("retired_at", f"was already retired on {parcel.retired_at:%Y-%m-%d}", parcel.local_ref)
+        raise ParcelError("retired_at", message("retire.already", date=parcel.retired_at), parcel.local_ref)
+    reason, comment = check_retirement(reason, comment, parcel.local_ref)
     # the database stamps the exact time of retirement
-    return _write(session, parcel, {"retired_by": actor, "retired_at": func.now()}, actor)
+    changes = {"retired_by": actor, "retired_at": func.now(), "retire_reason": reason, "retire_comment": comment}
+    return _write(session, parcel, changes, actor)
 
 
 def history(session: Session, parcel_id: uuid.UUID | str) -> list[ParcelVersion]:

@@ -248,12 +248,16 @@ def _feature_sql(collection_id: str, view: View, srid: int, flip: bool) -> str:
 
 
 #: What a parcel's history lists of each version (the public fields that say what changed).
-HISTORY_FIELDS = ("local_ref", "name", "category", "status", "designation", "availability", "area_m2")
+HISTORY_FIELDS = (
+    "local_ref", "name", "category", "status", "designation", "availability", "area_m2", "flurstueckskennzeichen",
+)  # fmt: skip
 
 
 def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[dict]:
-    """Every version of a parcel the view may see, oldest first (who changed it: for those who may
-    see the parcel's confidential facts)."""
+    """Every version of a parcel the view may see, oldest first (who changed it, and on the version a
+    retirement ended how and why it was retired: for those who may see the parcel's confidential
+    facts, see :func:`landreg.versions.retirement`)."""
+    from landreg import versions as parcel_versions
     from landreg.access import sees_confidential, visible_versions
     from landreg.models import ParcelVersion
 
@@ -278,6 +282,10 @@ def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[d
         versions.append(entry | {name: r[name] for name in HISTORY_FIELDS})
     if not versions:
         raise NotFound(f"no parcel {parcel_id}")
+    retired = parcel_versions.retirement(conn, view, parcel_id)
+    for entry in versions if retired else ():
+        if entry["version"] == retired["version"]:
+            entry["retirement"] = {k: v for k, v in retired.items() if k != "version"}
     return versions
 
 
@@ -347,11 +355,20 @@ def update(
     return parcel
 
 
-def retire(session: Session, principal: Principal | None, parcel_id: uuid.UUID, expected) -> Parcel:
-    """End-date the parcel: it leaves the current register and stays in the history."""
+def retire(
+    session: Session,
+    principal: Principal | None,
+    parcel_id: uuid.UUID,
+    expected,
+    reason: str | None,
+    comment: str | None = None,
+) -> Parcel:
+    """End-date the parcel, saying why (a code of :data:`landreg.vocab.RETIRE_REASON`; a comment,
+    required for ``sonstiges``): it leaves the current register and stays in the history. Who may
+    retire it and on which version is checked first: a refusal there does not depend on the reason."""
     with session.begin_nested():
         parcel = _locked(session, principal, parcel_id, expected)
-        parcels.retire_parcel(session, parcel.id, principal.owner)
+        parcels.retire_parcel(session, parcel.id, principal.owner, reason, comment)
         review.record(session.connection(), principal, [review.Change(parcel.id, parcel.version, "stilllegung")])
     return parcel
 

@@ -7,7 +7,6 @@ what is missing, so the demo can be restarted without duplicating anything.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -16,7 +15,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, func, insert, select, text
 
-from landreg import STORAGE_SRID, geodata, sample
+from landreg import STORAGE_SRID, context, geodata, sample
 from landreg.access import Principal
 from landreg.models import Parcel
 from landreg.publication import standing_notices
@@ -74,39 +73,96 @@ def load_municipalities(conn: Connection) -> int:
     return len(rows)
 
 
-def _context_rows(kind: str, gdf: gpd.GeoDataFrame, source: str) -> list[dict]:
-    attributes = gdf.drop(columns=["geometry", "name"], errors="ignore")
-    return [
-        {
-            "kind": kind,
-            "name": name,
-            "attributes": json.dumps({k: v for k, v in attrs.items() if v is not None and v == v}),
-            "source": source,
-            "wkb": shapely.to_wkb(geom),
-        }
-        for name, attrs, geom in zip(gdf["name"], attributes.to_dict("records"), gdf.geometry)
-    ]
+@dataclass(frozen=True)
+class BundledLayer:
+    """A bundled context layer (``data/geo``; sources, licences and limits in its README), loaded by
+    ``landreg seed`` under its name, with the coverage it is complete for."""
+
+    name: str
+    kind: str
+    label: str  # in the seed's report
+    file: str
+    layer: str | None
+    source: str
+    licence: str
+    data_date: dt.date | None
+    coverage: str  # "RVR", "NRW" (less PORT_GAPS), or "features": the union of its own areas
+    coverage_note: str
+    name_column: str = "name"
 
 
-def load_context_layer(conn: Connection, kind: str, gdf: gpd.GeoDataFrame, source: str) -> int:
-    """Replace the features of one kind from one source, unless exactly these are loaded already."""
-    have = conn.execute(
-        text("SELECT count(*) FROM context_feature WHERE kind = :kind AND source = :source"),
-        {"kind": kind, "source": source},
-    ).scalar_one()
-    if have == len(gdf):
-        return 0
-    conn.execute(
-        text("DELETE FROM context_feature WHERE kind = :kind AND source = :source"), {"kind": kind, "source": source}
-    )
-    conn.execute(
-        text("""
-        INSERT INTO context_feature (kind, name, attributes, source, geom)
-        VALUES (:kind, :name, CAST(:attributes AS jsonb), :source, ST_GeomFromWKB(:wkb, 25832))
-        """),
-        _context_rows(kind, gdf, source),
-    )
-    return len(gdf)
+#: Municipalities with inland ports that Eurostat GISCO does not list: the port layer is not complete
+#: there (data/geo/README.md): Hamm, Datteln, Lünen, Marl, Bergkamen, Essen, Bottrop, Gladbeck,
+#: Oberhausen, Dinslaken.
+PORT_GAPS = ("05915000", "05562008", "05978024", "05562024", "05978004", "05113000", "05512000", "05562014",
+             "05119000", "05170008")  # fmt: skip
+_GISCO = "Data source: Eurostat - GISCO (European Commission)"
+_EUROSTAT_LICENCE = "Eurostat, Wiederverwendung mit Quellenangabe (Beschluss 2011/833/EU)"
+BUNDLED_LAYERS = (
+    BundledLayer(
+        "db-bahnhoefe", "bahnhof", "railway stations", "rvr_db_stations_4326.geojson", None,
+        geodata.RAIL_STATIONS.attribution, "CC BY 4.0", None, "RVR",
+        "RVR: die 53 Gemeinden des Regionalverbands Ruhr (Bahnhöfe außerhalb fehlen)",
+    ),
+    BundledLayer(
+        "hafas-haltestellen", "haltestelle", "transit stops", "rvr_hafas_stops_4326.gpkg", None,
+        geodata.TRANSIT_STOPS.attribution, "CC BY 4.0, OSM-Anteile ODbL 1.0", None, "RVR",
+        "RVR: die 53 Gemeinden des Regionalverbands Ruhr (Haltestellen außerhalb fehlen)",
+    ),
+    BundledLayer(
+        "gisco-haefen", "hafen", "inland ports (Eurostat GISCO)", "inland_ports_gisco_nrw_25832.gpkg", "inland_ports",
+        f"{_GISCO}, Ports 2013 · neun Lagen © EuroGeographics", _EUROSTAT_LICENCE, dt.date(2015, 4, 29), "NRW",
+        "NRW ohne Hamm, Datteln, Lünen, Marl, Bergkamen, Essen, Bottrop, Gladbeck, Oberhausen und Dinslaken, "
+        "deren Häfen GISCO nicht führt; Häfen außerhalb NRW fehlen; Lage der Hafenpunkte teils nur auf "
+        "2,5 km genau (coord_reliability)",
+    ),
+    BundledLayer(
+        "gisco-hafenflaechen", "hafen", "port areas (Eurostat GISCO)", "inland_ports_gisco_nrw_25832.gpkg",
+        "inland_port_areas",
+        f"{_GISCO}, Ports 2009 · © European Environment Agency for CORINE Land Cover 2000",
+        _EUROSTAT_LICENCE, dt.date(2010, 3, 4), "NRW",
+        "NRW ohne die Gemeinden, deren Häfen GISCO nicht führt (wie gisco-haefen); Hafenflächen der größeren Häfen",
+    ),
+    BundledLayer(
+        "bfg-rheinaue", "ueberschwemmungsgebiet", "Rhine active floodplain (BfG hydflood)",
+        "flood_rhine_active_floodplain_nrw_25832.gpkg", None,
+        "Active floodplain of the Rhine: BfG, R package hydflood (A. Weber), based on Brunotte et al. (2009) / "
+        "Bundesamt für Naturschutz",
+        "GPL-2 (Lizenz des Pakets hydflood)", dt.date(2022, 7, 19), "features",
+        "nur der Rhein: die aktive (rezente) Aue des Rheins, nicht das festgesetzte Überschwemmungsgebiet; Ruhr, "
+        "Emscher, Lippe und Kanäle sind nicht erfasst, außerhalb der Rheinaue bleibt die Lage unbekannt",
+        name_column="gemeinde",
+    ),
+)  # fmt: skip
+
+
+def _bundled_frame(bundled: BundledLayer) -> gpd.GeoDataFrame:
+    """The layer's features in EPSG:25832; no ";" in their texts (as in attributions: GDAL reads a
+    GeoJSON string with one as a list of data sources, and so would fail on the API's features)."""
+    frame = gpd.read_file(geodata.GEO_DIR / bundled.file, layer=bundled.layer).to_crs(STORAGE_SRID)
+    for name in frame.columns.drop(frame.geometry.name):
+        frame[name] = frame[name].map(lambda v: v.replace(";", ",") if isinstance(v, str) else v)
+    return frame
+
+
+def _bundled_coverage(conn: Connection, bundled: BundledLayer, frame: gpd.GeoDataFrame) -> context.Coverage:
+    if bundled.coverage == "features":
+        return context.Coverage(shapely.union_all(frame.geometry.to_numpy()), note=bundled.coverage_note)
+    where = "region = 'RVR'" if bundled.coverage == "RVR" else "NOT ags = ANY (:gaps)"
+    ags = conn.execute(text(f"SELECT ags FROM municipality WHERE {where} ORDER BY ags"), {"gaps": list(PORT_GAPS)})
+    return context.Coverage(ags=tuple(ags.scalars()), note=bundled.coverage_note)
+
+
+def load_bundled_layers(conn: Connection, report: SeedReport) -> None:
+    """Load the bundled context layers, or replace those that differ (their content, metadata or
+    coverage); a layer as bundled is kept. Needs the municipalities (for the coverage)."""
+    for bundled in BUNDLED_LAYERS:
+        frame = _bundled_frame(bundled)
+        features = context.features_of(bundled.kind, frame, bundled.name_column, bundled.file)
+        meta = context.Metadata(bundled.source, bundled.licence, bundled.data_date)
+        change = context.put(conn, SAMPLE_ACTOR, bundled.name, features, meta, _bundled_coverage(conn, bundled, frame))
+        kept = change.action == "unveraendert"
+        (report.kept if kept else report.loaded)[bundled.label] = change.features_after or 0
 
 
 def load_sample_parcels(conn: Connection, count: int, seed: int) -> int:
@@ -196,7 +252,7 @@ def sample_review(conn: Connection) -> int:
         register.update(session, SAMPLE_PLANNER, a.id, {a.version}, {"data_date": dt.date.today()})
         register.update(session, SAMPLE_PLANNER, b.id, {b.version}, {"name": "Gewerbepark Nord (neu benannt)"})
         register.update(session, SAMPLE_PLANNER, c.id, {c.version}, {"geom": shapely.from_wkb(bytes(c.smaller))})
-        register.retire(session, SAMPLE_PLANNER, d.id, {d.version})
+        register.retire(session, SAMPLE_PLANNER, d.id, {d.version}, "bebaut")
         x, y = conn.execute(
             text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM parcel WHERE id = :i) s"),
             {"i": a.id},
@@ -230,13 +286,7 @@ def repair_sample_nan(conn: Connection) -> int:
 def seed(conn: Connection, sample_count: int, sample_seed: int) -> SeedReport:
     report = SeedReport()
     report.loaded["municipalities (NRW, upserted)"] = load_municipalities(conn)
-    layers = [
-        ("bahnhof", geodata.read_rail_stations(), geodata.RAIL_STATIONS.attribution, "railway stations"),
-        ("haltestelle", geodata.read_transit_stops(), geodata.TRANSIT_STOPS.attribution, "transit stops"),
-    ]
-    for kind, gdf, source, label in layers:
-        n = load_context_layer(conn, kind, gdf, source)
-        (report.loaded if n else report.kept)[label] = n or len(gdf)
+    load_bundled_layers(conn, report)
     repaired = repair_sample_nan(conn)
     if repaired:
         report.repaired["sample parcels whose previous use was the text 'NaN' (now empty)"] = repaired

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: Milliseconds any database statement of an API request may run (0: no limit); imports,
     #: rescoring after a profile change and the command line are not bound by it.
     statement_timeout_ms: int = 30_000
+    #: Metres a parcel may lie beyond the (generalised, DVG2) boundary of the municipality it claims
+    #: and still be taken as that municipality's, with a note (imports).
+    border_tolerance_m: float = 25.0
     #: Dates one Flächenbilanz may compare (each date costs a pass over the parcel history).
     balance_max_dates: int = 20
     #: Seconds ``landreg serve`` keeps an idle connection open: longer than the idle time of

@@ -6,6 +6,7 @@ from the version before it (every attribute the view may see of the parcel: the 
 only for those who see its confidential facts) and how its outline changed (area added and removed,
 and the outlines in WGS84 for a map). :func:`state` reads one version's attributes and
 :func:`difference` compares two states: what a planner whose change met a newer version is shown.
+:func:`retirement` says how a retired parcel left the register (when, by whom, why).
 
 Reads only.
 """
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Text, cast, func, select
 from sqlalchemy.orm import aliased
 
 from landreg import fields
-from landreg.access import View, visible_versions
+from landreg.access import View, sees_confidential, visible_versions
 from landreg.errors import NotFound
 from landreg.models import Parcel, ParcelVersion
 
@@ -138,6 +139,34 @@ def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de"
     if not result:
         raise NotFound(f"no parcel {parcel_id}")
     return result
+
+
+def retirement(conn: Connection, view: View, parcel_id: uuid.UUID) -> dict | None:
+    """How the parcel left the register, for a view that sees its confidential facts: the version
+    the retirement ended, ``retired_at``, ``retired_by``, ``reason`` (a code of
+    :data:`landreg.vocab.RETIRE_REASON`; None for a retirement recorded before reasons were: "nicht
+    erfasst") and ``comment``. None when it is not retired, or for any other view.
+
+    The comment is confidential (free text that may name an owner or a buyer, like
+    ``internal_notes``); the code alone would not be (it says what became of the land, as ``status``
+    does). But a retired parcel is never public (:func:`landreg.access.visible_parcels`), and where
+    others still see a parcel whose retirement waits for review they must not learn of it before it
+    is approved: so only those who see the confidential facts are told of a retirement at all."""
+    p = Parcel
+    row = conn.execute(
+        select(p.version, p.retired_at, p.retired_by, p.retire_reason, p.retire_comment).where(
+            p.id == parcel_id, p.retired_at.is_not(None), sees_confidential(view, p.ags)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "version": row.version,
+        "retired_at": row.retired_at,
+        "retired_by": row.retired_by,
+        "reason": row.retire_reason,
+        "comment": row.retire_comment,
+    }
 
 
 def _round(value) -> float | None:

@@ -147,6 +147,7 @@ CONTEXT_KIND = CodeList(
         "wohngebiet": ("Wohngebiet", "Residential area"),
         "ueberschwemmungsgebiet": ("Überschwemmungsgebiet", "Flood zone"),
         "schutzgebiet": ("Schutzgebiet", "Protected area"),
+        "bplan": ("B-Plan-Festsetzungen", "Zoning plan designations"),
     },
 )
 
@@ -163,6 +164,37 @@ ABSTAND_CLASS = CodeList(
         "VII": ("Klasse VII (100 m)", "Class VII (100 m)"),
     },
 )
+
+# Why a parcel left the register (stored with its retirement, migration 0019; a retirement recorded
+# before then has none: "nicht erfasst"). ``nicht_in_lieferung`` is what an import that retires the
+# parcels missing from a municipality's file records; ``sonstiges`` needs a comment saying why.
+RETIRE_REASON = CodeList(
+    "retire_reason",
+    {
+        "bebaut": ("Bebaut bzw. wieder genutzt", "Built on / taken up"),
+        "zusammengelegt": ("Mit anderen Flächen zusammengelegt", "Merged with other parcels"),
+        "geteilt": ("In neue Flächen geteilt", "Split into new parcels"),
+        "aufgegeben": ("Keine Wiedernutzungsfläche mehr", "No longer a reuse site"),
+        "fehlerfassung": ("Irrtümlich erfasst", "Recorded by mistake"),
+        "nicht_in_lieferung": (
+            "Nicht mehr in der Lieferung der Gemeinde (Import)",
+            "No longer in the municipality's delivery (import)",
+        ),
+        "sonstiges": ("Sonstiges (siehe Kommentar)", "Other (see comment)"),
+    },
+)
+#: The reason an import records for the parcels it retires because its file no longer lists them.
+RETIRE_REASON_IMPORT = "nicht_in_lieferung"
+#: The reason whose comment is required.
+RETIRE_REASON_OTHER = "sonstiges"
+#: The labels of a retirement recorded before reasons were (its reason is empty).
+RETIRE_REASON_UNRECORDED = ("nicht erfasst", "not recorded")
+
+
+def retire_reason_labels(code: str | None) -> tuple[str, str]:
+    """(German, English) of a retirement's reason; "nicht erfasst" for none."""
+    return RETIRE_REASON.labels[code] if code is not None else RETIRE_REASON_UNRECORDED
+
 
 #: How an import treats rejected rows: refuse the whole file, or land the valid rows.
 IMPORT_MODES = ("all-or-nothing", "keep-valid")

@@ -14,7 +14,7 @@ from folium.utilities import JsCode
 from jinja2 import Template
 from pygeofilter.backends.cql2_json import to_cql2
 
-from landreg.access import PUBLIC, View
+from landreg.access import PUBLIC, Principal, View
 from maps import assets
 from maps.data import Selection
 from maps.options import MapOptions
@@ -51,6 +51,8 @@ class Context:
     api_url: str | None
     view: View = PUBLIC
     embed_max: int = 1500
+    #: who asks (reads of recorded plan checks are theirs: landreg.safeguarding.recorded_check)
+    principal: Principal | None = None
 
     @property
     def confidential(self) -> bool:

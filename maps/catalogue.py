@@ -13,7 +13,9 @@ import numpy as np
 from sqlalchemy import Connection
 
 from landreg import rules
-from landreg.safeguarding import supply_by_municipality, watch_list
+from landreg.access import AccessDenied
+from landreg.errors import NotFound
+from landreg.safeguarding import recorded_check, supply_by_municipality, watch_list
 from landreg.scoring.explain import drivers
 from landreg.scoring.profiles import current_profile
 from maps import MAP_NAMES, assets, base
@@ -128,9 +130,11 @@ def flaechensicherungskarte(conn: Connection, opts: MapOptions, ctx: Context) ->
         }  # newest wins
         _highlighted(m, selection, conn, entries, t("watch", opts.lang), lambda e: f"{e['at']:%d.%m.%Y}: {e['detail']}")
     if opts.plan_check is not None:
+        try:  # who may read which recorded check is the core's rule
+            recorded_check(conn, ctx.principal, opts.plan_check)
+        except (NotFound, AccessDenied):
+            raise OptionError(f"plan_check: no plan check {opts.plan_check} that you may read") from None
         check = plan_check(conn, opts.plan_check)
-        if check is None:
-            raise OptionError(f"plan_check: no plan check {opts.plan_check}")
         folium.GeoJson(
             {"type": "Feature", "geometry": check["geometry"], "properties": {"name": check["name"]}},
             name=f"{t('conflict', opts.lang)}: {check['name']} ({check['intended_use']})",

@@ -53,9 +53,10 @@ def map_command(
         profile=profile,
         top=top,
     )
-    from landreg.access import FULL, PUBLIC
+    from landreg.access import FULL, OPERATOR, PUBLIC
 
-    ctx = Context(STATIC_PLACEHOLDER, api_url.rstrip("/") if api_url else None, FULL if internal else PUBLIC, embed_max)
+    view, principal = (FULL, OPERATOR) if internal else (PUBLIC, None)
+    ctx = Context(STATIC_PLACEHOLDER, api_url.rstrip("/") if api_url else None, view, embed_max, principal)
     try:
         with make_engine().connect() as conn:
             html = render(conn, name, opts, ctx, standalone=True)

@@ -118,7 +118,8 @@ def committed_db(committed_engine):
     with committed_engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE parcel, import_run, api_token, context_feature, scoring_profile, plan_check, submission, "
-                "notification, app_user, web_session, login_failure CASCADE"
+                "TRUNCATE parcel, import_run, api_token, context_feature, context_layer, context_layer_change, "
+                "scoring_profile, plan_check, submission, "
+                "notification, app_user, web_session, login_failure, alkis_flurstueck CASCADE"
             )
         )

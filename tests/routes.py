@@ -189,11 +189,18 @@ def path_values(world, engine) -> dict:
         "tileMatrix": lambda path, filled: [10, 14],
         "tileRow": lambda path, filled: [_tile(filled["tileMatrix"]).y],
         "tileCol": lambda path, filled: [_tile(filled["tileMatrix"]).x],
-        "name": lambda path, filled: list(MAPS) if path.startswith("/maps") else list(PROFILES),
+        "name": lambda path, filled: (
+            list(MAPS)
+            if path.startswith("/maps")
+            else ["db-bahnhoefe"]
+            if path.startswith("/context")
+            else list(PROFILES)
+        ),  # a bundled context layer (landreg.seed.BUNDLED_LAYERS)
         "version": lambda path, filled: [1],
         "parcel_id": lambda path, filled: list(parcels.values()),
         "import_id": lambda path, filled: [world["import_id"]],
         "submission_id": lambda path, filled: [world["submission"]],
+        "check_id": lambda path, filled: [world["plan_check"]],  # a recorded plan check (the planner's)
         # an import page's kept upload: one nobody made (the page answers 404, never 500)
         "upload_id": lambda path, filled: ["0123456789abcdef0123456789abcdef"],
     }

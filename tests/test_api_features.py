@@ -220,7 +220,8 @@ def test_create_update_retire_with_etags_and_history(api):
     assert stale.status_code == 412  # a second planner with the old version cannot overwrite
     before = dt.datetime.now(dt.UTC)
     time.sleep(0.01)
-    assert client.delete(url, headers=planner | {"If-Match": updated.headers["etag"]}).status_code == 204
+    retired = client.delete(url, params={"reason": "bebaut"}, headers=planner | {"If-Match": updated.headers["etag"]})
+    assert retired.status_code == 204
     assert client.get(url).status_code == 404
     earlier = {"datetime": before.isoformat().replace("+00:00", "Z")}
     as_of = client.get(url, params=earlier, headers=planner)

@@ -57,7 +57,7 @@ def load(name, file):
 
 sys.path.insert(0, str(root / "migrations"))  # as alembic's prepend_sys_path does
 import schema_history as history  # noqa: E402
-head = load("m0012", root / "migrations" / "versions" / "0012_history_of_past_versions.py")
+head = load("m0021", root / "migrations" / "versions" / "0021_alkis_parcel_keys.py")  # the latest VERSIONED
 new = fields.field("hochwasser_hinweis")
 found = {}
 engine = create_engine(url)

@@ -87,7 +87,7 @@ def bottrop(committed_db):
             ).id
         session.commit()
         update_parcel(session, ids["E"], "planer.bottrop", status="genutzt")
-        retire_parcel(session, ids["I"], "planer.bottrop")
+        retire_parcel(session, ids["I"], "planer.bottrop", "bebaut")
         session.commit()
     with committed_db.begin() as conn:
         assert dict(conn.execute(text("SELECT local_ref, ags FROM parcel")).all()) == dict.fromkeys(PARCELS, BOTTROP)

@@ -474,7 +474,8 @@ def test_a_retired_reference_in_a_later_batch_undoes_the_changes_already_written
     path = tmp_path / "seven.gpkg"
     frame(seven_parcels()).to_file(path)
     run(conn, path, batch_size=2)
-    conn.execute(text("UPDATE parcel SET retired_at = now(), retired_by = 't' WHERE local_ref = 'S-7'"))
+    retire = "UPDATE parcel SET retired_at = now(), retired_by = 't', retire_reason = 'bebaut' WHERE local_ref = 'S-7'"
+    conn.execute(text(retire))
     changed = seven_parcels()
     for row in changed[:6]:  # every earlier row changes: three batches would be written
         row["category"] = "brachflaeche"

@@ -47,6 +47,7 @@ def _parcel_properties(response) -> list[dict]:
         return []
     body = response.json()
     features = body.get("features", [body]) if isinstance(body, dict) else []
+    features = features if isinstance(features, list) else []  # e.g. a context layer's feature count
     return [f["properties"] for f in features if isinstance(f, dict) and f.get("type") == "Feature"]
 
 

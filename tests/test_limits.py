@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from landreg.access import FULL
 from landreg.db import make_engine, unbounded_statements
 from landreg.importer import ImportOptions, import_file
 from landreg.parcels import ParcelError, create_parcel
@@ -106,7 +107,7 @@ def test_a_parcel_over_the_vertex_limit_is_refused_by_core_api_import_and_plan_c
         assert (issue.row, issue.field) == (2, "geom")
         assert "2,001 vertices" in issue.reason and "LANDREG_MAX_VERTICES" in issue.reason
         with pytest.raises(PlanError, match="2,001 vertices"):
-            check_plan(conn, big, "WA")
+            check_plan(conn, big, "WA", view=FULL)
 
 
 def test_a_geometry_over_the_byte_limit_is_refused(committed_db, settings):

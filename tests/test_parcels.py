@@ -133,7 +133,7 @@ def test_an_update_that_changes_nothing_writes_no_version(session):
 def test_retiring_end_dates_the_parcel_and_keeps_it(session, conn):
     parcel = new(session, "RET")
     update_parcel(session, parcel.id, "anna", status="genutzt")
-    retire_parcel(session, parcel.id, "ben")
+    retire_parcel(session, parcel.id, "ben", "bebaut")
     assert parcel.retired_at is not None and parcel.retired_by == "ben"
 
     versions = history(session, parcel.id)
@@ -143,7 +143,7 @@ def test_retiring_end_dates_the_parcel_and_keeps_it(session, conn):
     with pytest.raises(ParcelError, match="retired"):
         update_parcel(session, parcel.id, "carl", status="verfuegbar")
     with pytest.raises(ParcelError, match="already retired"):
-        retire_parcel(session, parcel.id, "carl")
+        retire_parcel(session, parcel.id, "carl", "bebaut")
 
 
 def test_parcels_are_never_deleted(session, conn):

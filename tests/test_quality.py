@@ -119,7 +119,7 @@ def test_duplicates_are_found_and_follow_their_neighbours(session, conn):
     update_parcel(session, b.id, "planer.do", geom=box(3, east=22))  # onto C: both are, A is not
     assert findings(conn, b.id) == findings(conn, c.id) == ["doppelte_geometrie"]
     assert findings(conn, a.id) == []
-    retire_parcel(session, b.id, "planer.do")  # a retired twin is no twin
+    retire_parcel(session, b.id, "planer.do", "fehlerfassung")  # a retired twin is no twin
     assert findings(conn, c.id) == []
 
 

@@ -101,7 +101,7 @@ def test_a_change_waits_for_review_and_everybody_else_sees_the_approved_version(
 def test_new_and_retired_parcels_wait_too(session, parcels):
     new = register.create(session, PLANNER, {"local_ref": "D", "category": "bauluecke", "publication_allowed": True,
                                              "geom": _box(900, 30, 30)})  # fmt: skip
-    register.retire(session, PLANNER, parcels["C"], {1})
+    register.retire(session, PLANNER, parcels["C"], {1}, "bebaut")
     assert "D" not in _seen(session, PUBLIC) and "D" not in _seen(session, FULL)  # nothing approved yet
     assert "C" in _seen(session, PUBLIC) and "C" in _seen(session, FULL)  # retirement not approved
     assert "D" in _seen(session, view_of(PLANNER)) and "C" not in _seen(session, view_of(PLANNER))
@@ -125,7 +125,7 @@ def test_statistics_and_balance_with_and_without_unreviewed_changes(session, par
     """Hand-computed: A grows from 10,000 to 15,000 m², C (2,500 m²) is retired, D (900 m²) is new, B
     (20,000 m²) changes status from potenzial to genutzt."""
     register.update(session, PLANNER, parcels["A"], {1}, {"geom": _box(0, 100, 150)})
-    register.retire(session, PLANNER, parcels["C"], {1})
+    register.retire(session, PLANNER, parcels["C"], {1}, "bebaut")
     register.create(session, PLANNER, {"local_ref": "D", "category": "bauluecke", "publication_allowed": True,
                                        "geom": _box(900, 30, 30)})  # fmt: skip
     register.update(session, PLANNER, parcels["B"], {1}, {"status": "genutzt"})

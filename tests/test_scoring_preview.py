@@ -314,7 +314,7 @@ def test_kept_values_follow_every_committed_change(committed_db):
     assert [(r.parcel_id, r.rank) for r in changed.after] == engine_top()
     with Session(committed_db) as session:  # a new parcel, and one retired
         build_register(session, n=1, seed=99, x=X0 + 20_000, features=False)
-        retire_parcel(session, changed.after[1].parcel_id, "t")
+        retire_parcel(session, changed.after[1].parcel_id, "t", "bebaut")
         session.commit()
     grown = shown()
     assert grown.cached and grown.refreshed == 2

@@ -279,7 +279,7 @@ def test_the_series_of_a_balance_is_the_balance_at_each_date(session):
                          ("D", {"category": "brachflaeche"}), ("F", {"status": "verfuegbar"}),
                          ("A", {"status": "genutzt"})]:  # fmt: skip
         update_parcel(session, made[ref], "seed", **changes)
-    retire_parcel(session, made["E"], "seed")
+    retire_parcel(session, made["E"], "seed", "bebaut")
     session.flush()
     conn = session.connection()
     conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -302,7 +302,7 @@ def test_the_series_of_a_balance_is_the_balance_at_each_date(session):
     conn.execute(text("SET LOCAL session_replication_role = origin"))
     # waiting for review: G taken up, H retired, I new
     register.update(session, GE_PLANNER, made["G"], {1}, {"status": "genutzt"})
-    register.retire(session, GE_PLANNER, made["H"], {1})
+    register.retire(session, GE_PLANNER, made["H"], {1}, "aufgegeben")
     register.create(session, GE_PLANNER, {"local_ref": "I", "category": "gewerbeflaeche", "geom": box(9, 80, 80)})
     session.flush()
 

@@ -188,9 +188,9 @@ def test_field_errors_are_shown_at_their_field_with_the_outline_kept(planners):
         assert 'id="err-local_ref"' in missing.text and 'id="err-category"' in missing.text
         assert 'aria-invalid="true"' in missing.text and "&#34;Polygon&#34;" in missing.text
         wrong = new_parcel(client, csrf, geojson, category="schloss")  # the core's code list
-        assert wrong.status_code == 422 and re.search(r'id="err-category">[^<]*unknown value', wrong.text)
+        assert wrong.status_code == 422 and re.search(r'id="err-category">[^<]*unbekannter Wert', wrong.text)
         wrong = new_parcel(client, csrf, geojson, data_date="gestern")
-        assert wrong.status_code == 422 and re.search(r'id="err-data_date">[^<]*not a valid date', wrong.text)
+        assert wrong.status_code == 422 and re.search(r'id="err-data_date">[^<]*muss ein Datum', wrong.text)
         no_outline = new_parcel(client, csrf, "")
         assert no_outline.status_code == 422 and 'id="err-geometry"' in no_outline.text
         lon, lat = ESSEN_HBF
@@ -212,7 +212,9 @@ def test_field_errors_are_shown_at_their_field_with_the_outline_kept(planners):
         assert nul.status_code == 422 and 'id="error-summary"' in nul.text
         assert new_parcel(client, csrf, geojson).status_code == 303
         twice = new_parcel(client, csrf, outline_near(ESSEN_HBF, 0.5))  # the same reference again
-        assert twice.status_code == 422 and re.search(r'id="err-local_ref">[^<]*already used', twice.text)
+        assert twice.status_code == 422 and re.search(
+            r'id="err-local_ref">[^<]*trägt schon eine andere Fläche', twice.text
+        )
         no_token = client.post("/app/flaechen/neu", data={"geometry": json.dumps(geojson), "local_ref": "X"})
         assert no_token.status_code == 403
     with planners.connect() as conn:

@@ -25,6 +25,7 @@ from landreg.errors import InvalidParameter, NotFound
 from landreg.features import COLLECTIONS
 from landreg.parcels import create_parcel
 from landreg.review.states import PARCEL_STATES, review_states, submissions_of
+from landreg.vocab import RETIRE_REASON
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, database_url, live_server, utm
 from tests.web import PASSWORD, axe_violations, chromium, describe, needs_browser, people, screenshot, sign_in
 
@@ -408,14 +409,17 @@ def test_validation_messages_appear_at_the_field_and_keep_the_input(world, commi
         form = _form_of(client.get(f"/app/flaechen/{e02}").text)
         taken = client.post(f"/app/flaechen/{e02}", data=form | {"local_ref": "E-01", "name": "Neuer Name"})
         assert taken.status_code == 422
-        assert 'id="err-local_ref"' in taken.text and "already used by another parcel" in taken.text
+        assert 'id="err-local_ref"' in taken.text and "trägt schon eine andere Fläche der Gemeinde" in taken.text
         assert 'aria-invalid="true" aria-describedby="err-local_ref"' in taken.text
         assert 'value="E-01"' in taken.text and 'value="Neuer Name"' in taken.text  # the input is kept
         bad_date = client.post(f"/app/flaechen/{e02}", data=form | {"data_date": "31.02.2024"})
         assert bad_date.status_code == 422 and 'id="err-data_date"' in bad_date.text
-        assert 'value="31.02.2024"' in bad_date.text
+        assert 'value="31.02.2024"' in bad_date.text and "muss ein Datum (JJJJ-MM-TT" in bad_date.text
         bad_code = client.post(f"/app/flaechen/{e02}", data=form | {"status": "fertig"})
-        assert bad_code.status_code == 422 and 'id="err-status"' in bad_code.text and "unknown value" in bad_code.text
+        assert bad_code.status_code == 422 and 'id="err-status"' in bad_code.text
+        assert "unbekannter Wert „fertig“; erlaubt: potenzial" in bad_code.text  # German first: the core's message
+        in_english = client.post(f"/app/flaechen/{e02}?lang=en", data=form | {"status": "fertig"})
+        assert "unknown value &#39;fertig&#39;; allowed: potenzial" in in_english.text
         bad_class = client.post(f"/app/flaechen/{e02}", data=form | {"restriction_class": "7"})
         assert bad_class.status_code == 422 and 'id="err-restriction_class"' in bad_class.text
         no_ref = client.post(f"/app/flaechen/{e02}", data=form | {"local_ref": "  "})
@@ -513,30 +517,46 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(world, com
         )  # fmt: skip
 
 
-def test_retiring_asks_for_confirmation_and_leaves_the_parcel_in_the_history(world, committed_db):
+def test_retiring_asks_for_a_reason_and_confirmation_and_leaves_the_parcel_in_the_history(world, committed_db):
     _accounts(committed_db, "planung.essen")
     e08 = world["E-08"]
+    url = f"/app/flaechen/{e08}/stilllegen"
     with app_client(committed_db) as client:
         _sign_in(client, "planung.essen")
-        confirm = client.get(f"/app/flaechen/{e08}/stilllegen")
-        assert confirm.status_code == 200 and 'id="confirm"' in confirm.text
+        confirm = client.get(url)
+        assert confirm.status_code == 200 and 'id="confirm"' in confirm.text and 'id="reason"' in confirm.text
+        _no_missing_texts(confirm.text)
+        options = re.findall(r'<option value="([a-z_]*)"', confirm.text)
+        assert options == ["", *(c for c in RETIRE_REASON.codes if c != "nicht_in_lieferung")]  # the import's own
+        assert '<textarea id="comment" name="comment"' in confirm.text and "Vertraulich" in confirm.text
         csrf = _csrf(confirm.text)
-        unconfirmed = client.post(f"/app/flaechen/{e08}/stilllegen", data={"csrf_token": csrf, "version": "1"})
+        form = {"csrf_token": csrf, "version": "1", "confirm": "ja"}
+        unconfirmed = client.post(url, data={"csrf_token": csrf, "version": "1", "reason": "bebaut"})
         assert unconfirmed.status_code == 400 and "bestätigen" in unconfirmed.text
-        stale = client.post(
-            f"/app/flaechen/{e08}/stilllegen", data={"csrf_token": csrf, "version": "5", "confirm": "ja"}
-        )
+        assert 'id="err-confirm"' in unconfirmed.text
+        no_reason = client.post(url, data=form)
+        assert no_reason.status_code == 422 and 'id="err-reason"' in no_reason.text
+        assert "eine Stilllegung braucht einen Grund; erlaubt: bebaut" in no_reason.text
+        assert 'aria-invalid="true" aria-describedby="err-reason"' in no_reason.text
+        other = client.post(url, data=form | {"reason": "sonstiges", "comment": "  "})
+        assert other.status_code == 422 and 'id="err-comment"' in other.text
+        assert "braucht einen Kommentar" in other.text and '<option value="sonstiges" selected>' in other.text
+        english = client.post(f"{url}?lang=en", data=form | {"reason": "abgerissen"})
+        assert english.status_code == 422 and "unknown reason" in english.text
+        stale = client.post(f"{url}?lang=de", data=form | {"version": "5", "reason": "bebaut"})
         assert stale.status_code == 409 and "jetzt Version 1" in stale.text
         done = client.post(
-            f"/app/flaechen/{e08}/stilllegen", data={"csrf_token": csrf, "version": "1", "confirm": "ja"},
-            follow_redirects=False,
-        )  # fmt: skip
+            url, data=form | {"reason": "sonstiges", "comment": "an den Nachbarn verkauft"}, follow_redirects=False
+        )
         assert done.status_code == 303 and done.headers["location"] == "/app/flaechen?stillgelegt=1"
         listed = client.get(done.headers["location"])
         assert "wurde stillgelegt" in listed.text and "E-08" not in listed.text
         assert client.get(f"/app/flaechen/{e08}").status_code == 404  # no longer current
     with committed_db.connect() as conn:
-        assert conn.execute(text("SELECT retired_by FROM parcel WHERE id = :i"), {"i": e08}).scalar() == "planung.essen"
+        row = conn.execute(
+            text("SELECT retired_by, retire_reason, retire_comment FROM parcel WHERE id = :i"), {"i": e08}
+        ).one()
+    assert tuple(row) == ("planung.essen", "sonstiges", "an den Nachbarn verkauft")
 
 
 def test_the_parcel_page_shows_scores_quality_and_review_with_comments(world, committed_db):

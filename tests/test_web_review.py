@@ -318,7 +318,7 @@ def test_planners_read_their_submissions_and_cannot_decide(committed_db):
     with committed_db.connect() as conn:
         planner = users.get_user(conn, "planer.ge").principal
     with Session(committed_db) as session:
-        register.retire(session, planner, ids["P-2"], {1})
+        register.retire(session, planner, ids["P-2"], {1}, "aufgegeben")
         session.commit()
     retired = sid + 1
     with app_client(committed_db) as client:

@@ -10,6 +10,12 @@
 * ``/app/flaechen/{id}/geometrie``: the outline editable (vertices, snapping to the neighbours),
   saved with :func:`landreg.register.update` based on the version the page showed; a conflict
   shows the current version, with a reload link and a button that applies the outline to it.
+* ALKIS: where Flurstücke are loaded (``landreg alkis load``) in the planner's municipalities, the
+  new-parcel page offers them instead of drawing: ``/app/zeichnen/flurstuecke`` gives those in the
+  map's extent (:func:`landreg.alkis.flurstuecke_in`), the planner ticks them on the map or in the
+  list, and :func:`landreg.alkis.parcel_from_flurstuecke` records the parcel of their union.
+  Flurstücke of other municipalities are shown grey and cannot be ticked: the cadastre is open
+  data, and seeing where the own municipality ends explains why a neighbour cannot be chosen.
 
 Refusals of the core are shown at their field (``ParcelError.field``), the outline kept.
 """
@@ -31,11 +37,11 @@ from api.web.pages import lang_of, page
 from api.web.session import CheckedForm, require
 from api.web.texts import register as register_texts
 from api.web.texts import t
-from landreg import fields, params, register, users
+from landreg import alkis, fields, flurstueck, params, register, users
 from landreg.access import AccessDenied, require_edit, view_of
-from landreg.errors import InvalidParameter, VersionConflict
+from landreg.errors import InvalidParameter, NotFound, VersionConflict
 from landreg.features import COLLECTIONS
-from landreg.parcels import MAX_TEXT, ParcelError, geometry_from_geojson
+from landreg.parcels import MAX_TEXT, ParcelError, geometry_from_geojson, value_from_text
 
 router = APIRouter()
 #: (path, text key, roles that see it in the navigation)
@@ -50,6 +56,12 @@ NEIGHBOURS_URL = "/app/zeichnen/flaechen"
 #: Parcels the drawing map loads around its extent at most, and the largest extent it asks for
 #: (degrees): zoomed out further, the map asks the planner to zoom in.
 NEIGHBOURS_MAX, NEIGHBOURS_SPAN = 2_000, 0.2
+#: The loaded ALKIS Flurstücke of the map's extent: at most so many (more: the map asks to zoom in),
+#: in an extent of at most so many degrees (about 2 km × 3 km in the Ruhr).
+FLURSTUECKE_URL = "/app/zeichnen/flurstuecke"
+FLURSTUECKE_MAX, FLURSTUECKE_SPAN = 300, 0.03
+#: The form's choice how the outline is given: drawn (or pasted), or the union of Flurstücke.
+SOURCES = ("zeichnen", "flurstuecke")
 #: The parcel fields the neighbours carry (labels in their tooltips).
 NEIGHBOUR_PROPERTIES = ["local_ref", "name", "category", "ags"]
 #: Coordinates of an outline sent back unchanged are equal to these degrees (what was sent has 7 digits).
@@ -70,11 +82,62 @@ register_texts(
             "municipality and the area from the outline.",
         ),
         "drawing.alkis_note": (
-            "Flächen aus ALKIS-Flurstücken zusammenzustellen setzt die ALKIS-Ebene voraus (Issue 15); "
-            "sie ist noch nicht geladen. Bis dahin: zeichnen oder den Umriss als GeoJSON einfügen.",
-            "Composing a parcel from ALKIS Flurstücke needs the ALKIS layer (issue 15), which is not "
-            "loaded yet. Until then: draw, or paste the outline as GeoJSON.",
+            "Für Ihre Gemeinde sind keine ALKIS-Flurstücke geladen; die Administration lädt sie mit "
+            "„landreg alkis load DATEI“. Bis dahin: den Umriss zeichnen oder als GeoJSON einfügen.",
+            "No ALKIS Flurstücke are loaded for your municipality; the administration loads them with "
+            "“landreg alkis load FILE”. Until then: draw the outline, or paste it as GeoJSON.",
         ),
+        "drawing.source": ("Umriss der Fläche", "The parcel's outline"),
+        "drawing.source_zeichnen": ("zeichnen oder als GeoJSON einfügen", "draw it, or paste it as GeoJSON"),
+        "drawing.source_flurstuecke": ("aus ALKIS-Flurstücken zusammenstellen", "compose it of ALKIS Flurstücke"),
+        "drawing.alkis_intro": (
+            "Klicken Sie auf der Karte die Flurstücke an, aus denen die Fläche besteht, oder kreuzen Sie sie "
+            "in der Liste an. Umriss und Flächengröße ergeben sich aus ihrer Vereinigung; grau dargestellte "
+            "Flurstücke gehören zu einer anderen Gemeinde und sind nicht wählbar.",
+            "Click the Flurstücke the parcel consists of on the map, or tick them in the list. Outline and "
+            "area are their union; Flurstücke shown grey belong to another municipality and cannot be chosen.",
+        ),
+        "drawing.alkis_list": ("Flurstücke im Kartenausschnitt", "Flurstücke in the map's extent"),
+        "drawing.alkis_list_empty": (
+            "Keine Flurstücke im Kartenausschnitt; verschieben Sie die Karte dorthin, wo die Fläche liegt.",
+            "No Flurstücke in the map's extent; move the map to where the parcel lies.",
+        ),
+        "drawing.alkis_item": ("{name} · {area}", "{name} · {area}"),
+        "drawing.alkis_other": (
+            "{name} · Gemeinde {municipality}, nicht wählbar",
+            "{name} · municipality {municipality}, cannot be chosen",
+        ),
+        "drawing.alkis_zoom_in": (
+            "Zum Wählen von Flurstücken weiter hineinzoomen.",
+            "Zoom in further to choose Flurstücke.",
+        ),
+        "drawing.alkis_too_many": (
+            "Mehr als {limit} Flurstücke im Kartenausschnitt; zum Wählen weiter hineinzoomen.",
+            "More than {limit} Flurstücke in the map's extent; zoom in to choose.",
+        ),
+        "drawing.alkis_loaded": ("{count} Flurstücke im Kartenausschnitt.", "{count} Flurstücke in the map's extent."),
+        "drawing.alkis_failed": ("Die Flurstücke konnten nicht geladen werden.", "The Flurstücke could not be loaded."),
+        "drawing.alkis_none_chosen": ("Noch kein Flurstück gewählt.", "No Flurstück chosen yet."),
+        "drawing.alkis_selection": (
+            "Gewählt: {count} Flurstück(e), zusammen etwa {area}",
+            "Chosen: {count} Flurstück(e), together about {area}",
+        ),
+        "drawing.alkis_choose": (
+            "Bitte wählen Sie mindestens ein Flurstück (auf der Karte oder in der Liste).",
+            "Please choose at least one Flurstück (on the map or in the list).",
+        ),
+        "drawing.alkis_refused": (
+            "Die Flurstücke passen nicht zu einer Fläche: {message}",
+            "The Flurstücke do not make a parcel: {message}",
+        ),
+        "drawing.alkis_notes": ("Hinweise zu den Flurstücken", "Notes on the Flurstücke"),
+        "drawing.alkis_created_keys": ("Flurstücke", "Flurstücke"),
+        "drawing.legend_flurstuecke": ("Flurstücke (wählbar)", "Flurstücke (can be chosen)"),
+        "drawing.legend_chosen": (
+            "Gewählte Flurstücke, Umriss ihrer Vereinigung",
+            "Chosen Flurstücke, outline of their union",
+        ),
+        "drawing.legend_other": ("Flurstücke anderer Gemeinden", "Flurstücke of other municipalities"),
         "drawing.map_label": ("Karte zum Zeichnen des Umrisses", "Map for drawing the outline"),
         "drawing.map_help": (
             "Mit der Maus: Werkzeug wählen, Ecken anklicken, mit Klick auf die erste Ecke abschließen; "
@@ -235,8 +298,9 @@ def _text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def parse_fields(form: FormData) -> tuple[dict, dict[str, str], dict[str, str]]:
-    """The parcel fields of the form: (attributes, errors by field, the values as sent)."""
+def parse_fields(form: FormData, lang: str) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """The parcel fields of the form: (attributes, errors by field in the person's language, the
+    values as sent); read by the core's :func:`landreg.parcels.value_from_text`."""
     attributes: dict = {}
     errors: dict[str, str] = {}
     sent: dict[str, str] = {}
@@ -247,9 +311,9 @@ def parse_fields(form: FormData) -> tuple[dict, dict[str, str], dict[str, str]]:
             attributes[f.name] = raw in ("on", "true", "1")
         elif raw:  # the core checks what a value may be (code lists, lengths)
             try:
-                attributes[f.name] = params.typed(f.python_type, raw, f.name)
-            except InvalidParameter as exc:
-                errors[f.name] = str(exc)
+                attributes[f.name] = value_from_text(f.name, raw)
+            except ParcelError as exc:
+                errors[f.name] = exc.text(lang)
     return attributes, errors, sent
 
 
@@ -304,6 +368,14 @@ def _field_options(lang: str) -> list[dict]:
 
 
 # -- a new parcel ------------------------------------------------------------------------------------
+def _alkis_loaded(conn: Connection, bounds: list[list[float]] | None) -> bool:
+    """Whether Flurstücke are loaded within the extent of the planner's municipalities."""
+    if bounds is None:
+        return False
+    (south, west), (north, east) = bounds
+    return bool(alkis.flurstuecke_in(conn, (west, south, east, north), limit=1).features)
+
+
 def _new_page(
     request: Request,
     current: users.Session,
@@ -313,28 +385,67 @@ def _new_page(
     errors: dict[str, str] | None = None,
     refusal: str | None = None,
     created: dict | None = None,
+    source: str = "zeichnen",
+    chosen: list[str] | None = None,
     status_code: int = 200,
 ):
     lang = lang_of(request)
     principal = current.user.principal
     with request.app.state.engine.connect() as conn:
         bounds = _bounds(conn, principal.ags)
+        loaded = bool(chosen) or _alkis_loaded(conn, bounds)  # chosen: keep offering them after a refusal
+    alkis_config = None
+    if loaded:
+        keys = ("alkis_zoom_in", "alkis_loaded", "alkis_failed", "alkis_none_chosen", "alkis_list_empty")
+        alkis_config = {
+            "url": FLURSTUECKE_URL,
+            "span": FLURSTUECKE_SPAN,
+            "chosen": [{"kennzeichen": k, "bezeichnung": flurstueck.readable(k)} for k in chosen or []],
+            "text": {key: t(f"drawing.{key}", lang) for key in keys}
+            | {
+                "too_many": t("drawing.alkis_too_many", lang, limit=FLURSTUECKE_MAX),
+                "item": t("drawing.alkis_item", lang, name="{name}", area="{area}"),
+                "other": t("drawing.alkis_other", lang, name="{name}", municipality="{municipality}"),
+                "selection": t("drawing.alkis_selection", lang, count="{count}", area="{area}"),
+            },
+        }
     return page(
         request,
         "drawing/new.html",
         {
             "fields": _field_options(lang),
             "max_text": MAX_TEXT,
-            "labels": {f.name: f.label(lang) for f in FORM_FIELDS} | {"geometry": t("drawing.geometry", lang)},
+            "labels": {f.name: f.label(lang) for f in FORM_FIELDS}
+            | {"geometry": t("drawing.geometry", lang), "flurstueck": t("drawing.alkis_list", lang)},
             "sent": sent or {},
             "geometry": geometry,
             "errors": errors or {},
             "refusal": refusal,
             "created": created,
-            "config": _map_config(request, "new", bounds=bounds),
+            "alkis_loaded": loaded,
+            "source": source if loaded else "zeichnen",
+            "config": _map_config(request, "new", bounds=bounds, alkis=alkis_config),
         },
         status_code=status_code,
     )
+
+
+def _created(conn: Connection, current: users.Session, parcel_id: uuid.UUID, lang: str, notes=()) -> dict:
+    """What the page shows of a parcel just created: what the register derived, the core's notes."""
+    props = _feature(conn, current, parcel_id)["properties"]
+    names = municipality_names(conn, [props["ags"]])
+    keys = props.get("flurstueckskennzeichen")
+    return {
+        "id": str(parcel_id),
+        "ref": props["local_ref"],
+        "ags": props["ags"],
+        "municipality": names.get(props["ags"], ""),
+        "area": area_text(props["area_m2"], lang),
+        "area_m2": props["area_m2"],
+        "version": props["version"],
+        "flurstuecke": [flurstueck.readable(k) for k in keys.split(",")] if keys else [],
+        "notes": list(notes),
+    }
 
 
 @router.get("/app/flaechen/neu")
@@ -342,33 +453,30 @@ def new_parcel(request: Request, current: Planner, angelegt: Annotated[uuid.UUID
     """The drawing page; ``?angelegt=<id>``: after creating, with what the register derived."""
     created = None
     if angelegt is not None:
-        lang = lang_of(request)
         with request.app.state.engine.connect() as conn:
-            props = _feature(conn, current, angelegt)["properties"]
-            names = municipality_names(conn, [props["ags"]])
-        created = {
-            "id": str(angelegt),
-            "ref": props["local_ref"],
-            "ags": props["ags"],
-            "municipality": names.get(props["ags"], ""),
-            "area": area_text(props["area_m2"], lang),
-            "area_m2": props["area_m2"],
-            "version": props["version"],
-        }
+            created = _created(conn, current, angelegt, lang_of(request))
     return _new_page(request, current, created=created)
+
+
+def _checked_fields(form: FormData, lang: str) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """:func:`parse_fields` and the required fields' check."""
+    attributes, errors, sent = parse_fields(form, lang)
+    for f in FORM_FIELDS:
+        if f.required and f.name not in attributes and f.name not in errors:
+            errors[f.name] = t("drawing.missing", lang)
+    return attributes, errors, sent
 
 
 @router.post("/app/flaechen/neu")
 def create_parcel(request: Request, current: Planner, form: CheckedForm):
+    if _text(form, "source") == "flurstuecke":
+        return _create_from_flurstuecke(request, current, form)
     lang = lang_of(request)
-    attributes, errors, sent = parse_fields(form)
+    attributes, errors, sent = _checked_fields(form, lang)
     raw_geometry = _text(form, "geometry")
     _, geom, problem = parse_geometry(raw_geometry, lang)
     if problem:
         errors["geometry"] = problem
-    for f in FORM_FIELDS:
-        if f.required and f.name not in attributes and f.name not in errors:
-            errors[f.name] = t("drawing.missing", lang)
     if errors:
         return _new_page(request, current, sent=sent, geometry=raw_geometry, errors=errors, status_code=422)
     try:
@@ -379,7 +487,7 @@ def create_parcel(request: Request, current: Planner, form: CheckedForm):
     except ParcelError as exc:
         field = "geometry" if exc.field == "geom" else exc.field
         return _new_page(
-            request, current, sent=sent, geometry=raw_geometry, errors={field: exc.reason}, status_code=422
+            request, current, sent=sent, geometry=raw_geometry, errors={field: exc.text(lang)}, status_code=422
         )
     except AccessDenied as exc:  # e.g. an outline in another municipality: the database derived its AGS
         return _new_page(
@@ -387,6 +495,48 @@ def create_parcel(request: Request, current: Planner, form: CheckedForm):
             refusal=t("drawing.refused", lang, message=str(exc)), status_code=403,
         )  # fmt: skip
     return RedirectResponse(f"/app/flaechen/neu?angelegt={parcel_id}", status_code=303)
+
+
+def _shown_again(values: list[str]) -> list[str]:
+    """The ticked Flurstücke to tick again after a refusal: those that are Kennzeichen, stored form."""
+    keys = []
+    for value in values[: flurstueck.MAX_KEYS]:
+        try:
+            keys.append(flurstueck.key(value))
+        except ValueError:
+            continue
+    return sorted(set(keys))
+
+
+def _create_from_flurstuecke(request: Request, current: users.Session, form: FormData):
+    """A new parcel of the ticked Flurstücke (:func:`landreg.alkis.parcel_from_flurstuecke`). The page
+    is answered directly, not redirected, because the core's notes belong to this one saving."""
+    lang = lang_of(request)
+    attributes, errors, sent = _checked_fields(form, lang)
+    chosen = [v.strip() for v in form.getlist("flurstueck") if isinstance(v, str) and v.strip()]
+    again = {"sent": sent, "source": "flurstuecke", "chosen": _shown_again(chosen)}
+    if not chosen:
+        errors["flurstueck"] = t("drawing.alkis_choose", lang)
+    if errors:
+        return _new_page(request, current, errors=errors, status_code=422, **again)
+    try:
+        with Session(request.app.state.engine) as session:
+            composed = alkis.parcel_from_flurstuecke(session, current.user.principal, chosen, attributes)
+            session.commit()
+            parcel_id, notes = composed.parcel.id, composed.notes
+    except ParcelError as exc:
+        field = "flurstueck" if exc.field in ("geom", "ags", "flurstueckskennzeichen") else exc.field
+        message = exc.text(lang) if field != "flurstueck" else t("drawing.alkis_refused", lang, message=exc.text(lang))
+        return _new_page(request, current, errors={field: message}, status_code=422, **again)
+    except (InvalidParameter, NotFound) as exc:  # what ALKIS says contradicts the choice, or none loaded
+        message = t("drawing.alkis_refused", lang, message=str(exc))
+        return _new_page(request, current, errors={"flurstueck": message}, status_code=422, **again)
+    except AccessDenied as exc:  # Flurstücke of another municipality
+        refusal = t("drawing.refused", lang, message=str(exc))
+        return _new_page(request, current, refusal=refusal, status_code=403, **again)
+    with request.app.state.engine.connect() as conn:
+        created = _created(conn, current, parcel_id, lang, notes)
+    return _new_page(request, current, created=created, source="flurstuecke")
 
 
 # -- editing an outline ----------------------------------------------------------------------------
@@ -485,8 +635,21 @@ def save_geometry(request: Request, current: Planner, parcel_id: uuid.UUID, form
     except ParcelError as exc:
         field = "geometry" if exc.field == "geom" else exc.field
         return _geometry_page(request, current, feature, based_on=based_on, geometry=raw_geometry,
-                              errors={field: exc.reason}, status_code=422)  # fmt: skip
+                              errors={field: exc.text(lang)}, status_code=422)  # fmt: skip
     return RedirectResponse(f"/app/flaechen/{parcel_id}/geometrie?gespeichert={version}", status_code=303)
+
+
+def _small_box(bbox: str, span: float) -> list[float]:
+    """A map extent (west, south, east, north in degrees) at most ``span`` degrees wide and high."""
+    box = params.bbox(bbox)
+    if len(box) != 4:
+        raise InvalidParameter("bbox: 4 numbers (west, south, east, north)", "bbox")
+    west, south, east, north = box
+    if not (west <= east and south <= north):
+        raise InvalidParameter("bbox: west <= east and south <= north", "bbox")
+    if east - west > span or north - south > span:
+        raise InvalidParameter(f"bbox: at most {span} degrees wide and high; zoom in", "bbox")
+    return box
 
 
 # -- the parcels around, for snapping -------------------------------------------------------------
@@ -494,14 +657,7 @@ def save_geometry(request: Request, current: Planner, parcel_id: uuid.UUID, form
 def neighbours(request: Request, current: Planner, bbox: Annotated[str, Query(max_length=200)]):
     """The parcels the signed-in person sees within ``bbox`` (lon/lat, at most :data:`NEIGHBOURS_SPAN`
     degrees wide and high) as a GeoJSON FeatureCollection, at most :data:`NEIGHBOURS_MAX` of them."""
-    box = params.bbox(bbox)
-    if len(box) != 4:
-        raise InvalidParameter("bbox: 4 numbers (west, south, east, north)", "bbox")
-    west, south, east, north = box
-    if not (west <= east and south <= north):
-        raise InvalidParameter("bbox: west <= east and south <= north", "bbox")
-    if east - west > NEIGHBOURS_SPAN or north - south > NEIGHBOURS_SPAN:
-        raise InvalidParameter(f"bbox: at most {NEIGHBOURS_SPAN} degrees wide and high; zoom in", "bbox")
+    box = _small_box(bbox, NEIGHBOURS_SPAN)
     query = register.FeatureQuery(
         collection=COLLECTIONS["parcels"],
         view=view_of(current.user.principal),
@@ -516,6 +672,46 @@ def neighbours(request: Request, current: Planner, bbox: Annotated[str, Query(ma
         f'"numberReturned":{len(found.features)},"features":[{",".join(found.features)}]}}'
     )
     return Response(body, media_type="application/geo+json", headers={"Cache-Control": "private, no-store"})
+
+
+# -- the Flurstücke around, to choose from --------------------------------------------------------
+@router.get(FLURSTUECKE_URL)
+def flurstuecke(request: Request, current: Planner, bbox: Annotated[str, Query(max_length=200)]):
+    """The loaded ALKIS Flurstücke within ``bbox`` (lon/lat, at most :data:`FLURSTUECKE_SPAN` degrees
+    wide and high) as a GeoJSON FeatureCollection in EPSG:4326; ``selectable`` says whether the planner
+    may compose a parcel of one (a Flurstück of their municipalities by its gemeindezugehoerigkeit;
+    one without it, by where its outline lies, the register decides when saving). More than
+    :data:`FLURSTUECKE_MAX`: none, and ``tooMany`` (a part would be an arbitrary cut of the extent)."""
+    box = _small_box(bbox, FLURSTUECKE_SPAN)
+    principal = current.user.principal
+    with request.app.state.engine.connect() as conn:
+        found = alkis.flurstuecke_in(conn, box, limit=FLURSTUECKE_MAX)
+        shown = [] if found.truncated else found.features
+        names = municipality_names(conn, sorted({f["ags"] for f in shown if f["ags"]}))
+    features = [
+        {
+            "type": "Feature",
+            "id": f["kennzeichen"],
+            "geometry": f["geometry"],
+            "properties": {
+                "kennzeichen": f["kennzeichen"],
+                "bezeichnung": f["bezeichnung"],
+                "ags": f["ags"],
+                "municipality": names.get(f["ags"] or "", f["ags"]),
+                "amtliche_flaeche": f["amtliche_flaeche"],
+                "area_m2": round(f["area_m2"], 2),
+                "selectable": f["ags"] is None or principal.may_edit(f["ags"]),
+            },
+        }
+        for f in shown
+    ]
+    body = {"type": "FeatureCollection", "numberReturned": len(features), "tooMany": found.truncated,
+            "limit": FLURSTUECKE_MAX, "features": features}  # fmt: skip
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        media_type="application/geo+json",
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 __all__ = ["FORM_FIELDS", "NAV", "area_text", "municipality_names", "number", "router"]

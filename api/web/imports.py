@@ -53,6 +53,7 @@ OPTIONS = {
     "category": "imports.category",
     "mode": "imports.mode",
     "layer": "imports.layer",
+    "sheet": "imports.sheet",
     "crs": "imports.crs",
     "encoding": "imports.encoding",
 }
@@ -105,6 +106,11 @@ register_texts(
         "imports.layer_help": (
             "Bei Dateien mit mehreren Ebenen, z. B. einem GeoPackage.",
             "For files with several layers, e.g. a GeoPackage.",
+        ),
+        "imports.sheet": ("Tabellenblatt", "Sheet"),
+        "imports.sheet_help": (
+            "Bei Arbeitsmappen (XLSX, ODS) mit mehreren Blättern voller Flächen.",
+            "For workbooks (XLSX, ODS) with several sheets of parcels.",
         ),
         "imports.crs": ("Koordinatensystem (EPSG-Code)", "Coordinate reference system (EPSG code)"),
         "imports.crs_help": (
@@ -381,6 +387,7 @@ def _import_options(current: users.Session, options: dict[str, str | None], dry_
     return ImportOptions(
         actor=principal.owner,
         layer=options.get("layer"),
+        sheet=options.get("sheet"),
         municipality=options.get("municipality"),
         category=options.get("category"),
         crs=options.get("crs"),

@@ -1,12 +1,16 @@
 """The start page for people (``/`` when a browser asks for HTML; :func:`api.ogc.landing` keeps the
 JSON landing page for OGC clients) and the API documentation, ``/docs`` (Swagger UI) and
 ``/redoc`` (ReDoc), served from the vendored files: no script or style from another host, so both
-work without internet access."""
+work without internet access. And the register's icon at ``/favicon.ico``, where browsers look for
+it on every page, the JSON and map pages too (``static/favicon.svg`` rendered at 16, 32 and 48 px,
+PNG in ICO)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.web.pages import lang_of, page
 from api.web.texts import register
@@ -17,6 +21,7 @@ router = APIRouter()
 #: (path, text key, roles that see it in the navigation): the start page is the brand link
 NAV: list[tuple[str, str, tuple[str, ...]]] = []
 OPENAPI_URL = "/openapi.json"
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 
 register(
     {
@@ -95,6 +100,8 @@ register(
         ),
         "docs.other": ("Dieselbe Beschreibung als Referenz:", "The same description as a reference:"),
         "docs.loading": ("Die API-Beschreibung wird geladen …", "Loading the API description …"),
+        "docs.choose": ("Medientyp oder Schema-Variante wählen", "Choose the media type or schema variant"),
+        "docs.copy": ("In die Zwischenablage kopieren", "Copy to the clipboard"),
         "docs.noscript": (
             "Die Dokumentation braucht JavaScript; die Beschreibung selbst steht in /openapi.json.",
             "The documentation needs JavaScript; the description itself is /openapi.json.",
@@ -161,3 +168,8 @@ def swagger_ui(request: Request) -> HTMLResponse:
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc on ``/openapi.json``, from ``static/vendor/redoc``."""
     return _docs(request, "docs/redoc.html")
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=604800"})

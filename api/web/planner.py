@@ -5,7 +5,8 @@ Pages only parse input and call the core as the signed-in person: the list is
 :func:`landreg.register.one_feature`, the history (:func:`landreg.register.parcel_history` with the
 field diffs of :mod:`landreg.versions`), the scores' explanations, the data quality and the review
 state; saving is :func:`landreg.register.update` with the version the form was based on, retiring
-:func:`landreg.register.retire`. Who may see and change what is decided there, never here: a
+:func:`landreg.register.retire` with the reason and comment chosen. The core's refusals are shown at
+their field in the person's language (:meth:`landreg.parcels.ParcelError.text`). Who may see and change what is decided there, never here: a
 person who may not edit gets the core's refusal (403), a parcel they may not see its NotFound (404).
 
 A save sends only the fields the planner changed against the version the form showed, so that a
@@ -36,12 +37,12 @@ from landreg import fields, params, quality, register, users, versions, worklist
 from landreg.access import require_edit, view_of
 from landreg.errors import InvalidParameter, NotFound, VersionConflict
 from landreg.features import COLLECTIONS
-from landreg.parcels import MAX_TEXT, ParcelError
+from landreg.parcels import MAX_TEXT, ParcelError, value_from_text
 from landreg.review import KINDS, STATES
 from landreg.review.states import PARCEL_STATES, review_states, submissions_of
 from landreg.scoring.explain import explanation
 from landreg.scoring.profiles import current_profiles
-from landreg.vocab import CATEGORY, STATUS
+from landreg.vocab import CATEGORY, RETIRE_REASON, RETIRE_REASON_IMPORT, STATUS
 
 router = APIRouter()
 ROLES = ("planner", "reviewer", "ministry", "admin")
@@ -272,6 +273,15 @@ register_texts(
             "The parcel changed meanwhile (now version {n}). Check the current state before you retire it.",
         ),
         "planner.confirm_needed": ("Bitte bestätigen Sie die Stilllegung.", "Please confirm the retirement."),
+        "planner.retire_reason": ("Grund der Stilllegung", "Reason for the retirement"),
+        "planner.retire_choose": ("— bitte wählen —", "— please choose —"),
+        "planner.retire_comment": ("Kommentar", "Comment"),
+        "planner.retire_comment_hint": (
+            "Pflicht bei „Sonstiges“. Vertraulich: sehen nur die Gemeinde, die Prüfung und das Ministerium.",
+            "Required for “Other”. Confidential: only the municipality, the reviewers and the ministry see it.",
+        ),
+        "planner.retire_problems": ("Die Fläche wurde nicht stillgelegt:", "The parcel was not retired:"),
+        "planner.retire_confirmation": ("Bestätigung", "Confirmation"),
     }
 )
 
@@ -292,7 +302,6 @@ _MORE = tuple(f for f in FORM_FIELDS if f.name not in _GROUPED)
 GROUPS = tuple((key, tuple(fields.field(n) for n in names if n in fields.EDITABLE)) for key, names in _GROUPS)
 GROUPS += (("planner.group.more", _MORE),) if _MORE else ()
 _LONG_TEXT = ("internal_notes", "owner_contact", "previous_use")
-_TRUE, _FALSE = ("true", "on", "1", "ja"), ("false", "0", "nein", "")
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -511,9 +520,10 @@ def _form_groups(values: dict, lang: str, person, errors: dict, names: dict) -> 
     return groups
 
 
-def _read_form(form) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """The form's parcel fields as typed values (only those the form holds), the text of each as
-    sent (to show it again) and the problems of fields that cannot be read, by field."""
+def _read_form(form, lang: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The form's parcel fields as typed values (only those the form holds; read by the core's
+    :func:`landreg.parcels.value_from_text`), the text of each as sent (to show it again) and the
+    problems of fields that cannot be read, by field, in the person's language."""
     values: dict[str, Any] = {}
     sent: dict[str, str] = {}
     problems: dict[str, str] = {}
@@ -522,24 +532,11 @@ def _read_form(form) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
         if not given:
             continue
         raw = str(given[-1])  # a checkbox follows its hidden "false"
-        sent[f.name] = raw
-        if f.kind == "bool":
-            if raw.lower() not in _TRUE + _FALSE:
-                problems[f.name] = f"{f.name}: true or false, not {raw[:20]!r}"
-            else:
-                values[f.name] = raw.lower() in _TRUE
-            continue
-        text = raw.strip()
-        if text == "":
-            values[f.name] = None
-            continue
-        if len(text) > MAX_TEXT:
-            problems[f.name] = f"{f.name}: is {len(text):,} characters long; at most {MAX_TEXT:,}"
-            continue
+        sent[f.name] = raw[: MAX_TEXT + 1]
         try:
-            values[f.name] = params.typed(f.python_type, text, f.name)
-        except InvalidParameter as exc:
-            problems[f.name] = str(exc)
+            values[f.name] = value_from_text(f.name, raw)
+        except ParcelError as exc:
+            problems[f.name] = exc.text(lang)
     return values, sent, problems
 
 
@@ -691,7 +688,7 @@ def save_parcel(request: Request, parcel_id: uuid.UUID, current: Reader, form: C
     with engine.connect() as conn:
         _may_edit_or_refuse(conn, person, parcel_id)
         based_on = _version_of(form)
-        values, sent, problems = _read_form(form)
+        values, sent, problems = _read_form(form, _lang(request))
         if problems:
             context = _again(_parcel_context(conn, request, person, parcel_id), sent, values, problems, based_on)
             return _render_parcel(request, context, person, 422)
@@ -705,7 +702,7 @@ def save_parcel(request: Request, parcel_id: uuid.UUID, current: Reader, form: C
     except ParcelError as exc:
         with engine.connect() as conn:
             context = _parcel_context(conn, request, person, parcel_id)
-        context = _again(context, sent, values, {exc.field: exc.reason}, based_on)
+        context = _again(context, sent, values, {exc.field: exc.text(_lang(request))}, based_on)
         return _render_parcel(request, context, person, 422)
     except VersionConflict as exc:
         return _conflict(request, person, parcel_id, based_on, exc.current_version, changes)
@@ -751,35 +748,53 @@ def _conflict(request: Request, person, parcel_id, based_on: int, now: int, mine
     return page(request, "planner/conflict.html", context, status_code=409)
 
 
-def _retire_context(feature: dict, parcel_id: uuid.UUID) -> dict:
+def _retire_context(feature: dict, parcel_id: uuid.UUID, lang: str, form=None) -> dict:
+    """The retire form: the reasons a person chooses (``nicht_in_lieferung`` is what an import
+    records), the input kept when the form comes back, the problems at their fields."""
     props = feature["properties"]
-    return {"parcel_id": str(parcel_id), "ref": props["local_ref"], "version": props["version"], "problem": None}
+    given = {name: str(form.get(name) or "")[: MAX_TEXT + 1] if form else "" for name in ("reason", "comment")}
+    return {
+        "parcel_id": str(parcel_id),
+        "ref": props["local_ref"],
+        "version": props["version"],
+        "reasons": [(c, RETIRE_REASON.label(c, lang)) for c in RETIRE_REASON.codes if c != RETIRE_REASON_IMPORT],
+        "given": given,
+        "maxlength": MAX_TEXT,
+        "errors": {},
+        "problem": None,
+    }
 
 
 @router.get("/app/flaechen/{parcel_id:uuid}/stilllegen")
 def retire_form(request: Request, parcel_id: uuid.UUID, current: Reader):
     with request.app.state.engine.connect() as conn:
         feature = _may_edit_or_refuse(conn, current.user.principal, parcel_id)
-    return page(request, "planner/retire.html", _retire_context(feature, parcel_id))
+    return page(request, "planner/retire.html", _retire_context(feature, parcel_id, _lang(request)))
 
 
 @router.post("/app/flaechen/{parcel_id:uuid}/stilllegen")
 def retire(request: Request, parcel_id: uuid.UUID, current: Reader, form: CheckedForm):
+    """Retire with the chosen reason and comment; the core's refusals at their fields, in the
+    person's language; the input kept."""
+    lang = _lang(request)
     person = current.user.principal
     engine = request.app.state.engine
     with engine.connect() as conn:
         feature = _may_edit_or_refuse(conn, person, parcel_id)
     based_on = _version_of(form)
-    context = _retire_context(feature, parcel_id)
+    context = _retire_context(feature, parcel_id, lang, form)
     if form.get("confirm") != "ja":
-        context["problem"] = t("planner.confirm_needed", _lang(request))
+        context["errors"]["confirm"] = t("planner.confirm_needed", lang)
         return page(request, "planner/retire.html", context, status_code=400)
     try:
         with Session(engine) as session:
-            register.retire(session, person, parcel_id, frozenset({based_on}))
+            register.retire(session, person, parcel_id, frozenset({based_on}), form.get("reason"), form.get("comment"))
             session.commit()
+    except ParcelError as exc:
+        context["errors"][exc.field if exc.field in ("reason", "comment") else "reason"] = exc.text(lang)
+        return page(request, "planner/retire.html", context, status_code=422)
     except VersionConflict as exc:
-        context["problem"] = t("planner.retire_conflict", _lang(request), n=exc.current_version)
+        context["problem"] = t("planner.retire_conflict", lang, n=exc.current_version)
         context["version"] = exc.current_version
         return page(request, "planner/retire.html", context, status_code=409)
     return RedirectResponse("/app/flaechen?stillgelegt=1", status_code=303)

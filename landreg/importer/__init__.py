@@ -21,7 +21,13 @@ written parcels than ``score_max`` (left to a full run after the commit). Those 
 :func:`landreg.scoring.unscored.count` finds and ``landreg score --missing`` scores.
 
 Refusals are :class:`ImportRefused` (422 over HTTP) or, for a malformed option, :class:`InvalidOption`
-(400); their messages name options neutrally, each adapter spells them (``refusals``).
+(400); their messages, and the reasons and notes of a report, name options neutrally, each adapter
+spells them (``refusals``: ``--crs`` on the command line, ``crs=…`` over HTTP).
+
+Files are read as they come (``sources``): their format by content, a table's encoding sniffed, a
+workbook's sheet by name, geometry columns by name and content; the report says how (``file_notes``).
+A parcel claimed for a municipality whose generalised boundary it lies within
+``Checks.border_tolerance_m`` of (``LANDREG_BORDER_TOLERANCE_M``) is taken as claimed, with a note.
 """
 
 from __future__ import annotations
@@ -42,17 +48,18 @@ from sqlalchemy.exc import IntegrityError
 
 from landreg import quality, review
 from landreg.access import Principal
+from landreg.importer import alkis, load
 from landreg.importer import crs as crs_checks
-from landreg.importer import load
 from landreg.importer.crs import CRSProblem
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
-from landreg.importer.refusals import FileTooLarge, ImportRefused, InvalidOption, option
+from landreg.importer.refusals import FileTooLarge, ImportRefused, InvalidOption, Spelling, neutral, option, render
 from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
-from landreg.importer.sources import Batch, SourceError, open_source
+from landreg.importer.sources import Batch, Reading, SourceError, open_source
 from landreg.scoring import rescore
+from landreg.settings import get_settings
 from landreg.vocab import IMPORT_MODES
 
 __all__ = [
@@ -81,9 +88,10 @@ class ImportOptions:
     mapping_file: Path | None = None
     crs: str | None = None  # for files without a CRS
     encoding: str | None = None
-    wkt_column: str | None = None
+    wkt_column: str | None = None  # a table's column of WKT outlines (else found by name and content)
     x_column: str | None = None
     y_column: str | None = None
+    sheet: str | None = None  # of a workbook (XLSX, ODS); its layer
     mode: str = "all-or-nothing"
     dry_run: bool = False
     retire_missing: bool = False
@@ -91,10 +99,15 @@ class ImportOptions:
     rejected_rows_file: bool = True  # keep-valid: write them at all (an upload's directory is not kept)
     allowed_ags: tuple[str, ...] | None = None  # a planner imports only for their municipalities
     principal: Principal | None = None  # who imports: a planner's import waits for review (landreg.review)
-    checks: load.Checks = field(default_factory=load.Checks)
+    checks: load.Checks = field(
+        default_factory=lambda: load.Checks(border_tolerance_m=get_settings().border_tolerance_m)
+    )
     batch_size: int = 20_000
     score: bool = True  # score the new and changed parcels in the import's transaction
     score_max: int | None = None  # more written parcels than this are left to a full run after the commit
+    from_alkis: bool = False  # the file holds ALKIS Flurstücke (NAS or ALKIS vereinfacht): landreg.importer.alkis
+    group_by: str | None = None  # from_alkis: one parcel per value of this column (default: one per Flurstück)
+    spell: Spelling = neutral  # how the caller names options, in what the import stores and writes
 
 
 def sha256_of(path: Path) -> str:
@@ -114,15 +127,44 @@ def _defaults(options: ImportOptions) -> dict:
     return defaults
 
 
-def _check_position(source_crs, batch) -> None:
+def _check_position(choice: crs_checks.Choice, batch) -> None:
     """Refuse the whole file when its coordinates do not fit its CRS (checked on the first batch)."""
     usable = np.array([g is not None and not g.is_empty for g in batch.geometries])
     if not usable.any():
         return
     points = shapely.point_on_surface(shapely.make_valid(batch.geometries[usable]))
-    problem = crs_checks.diagnose(source_crs, shapely.get_x(points), shapely.get_y(points))
+    problem = crs_checks.diagnose(choice.crs, shapely.get_x(points), shapely.get_y(points), choice.said_by)
     if problem:
         raise CRSProblem(problem)
+
+
+def _choose_crs(source, reading: Reading, given, path: Path) -> crs_checks.Choice:
+    """The CRS to read the file in (suggested by the coordinates' values when there is none); a CRS
+    given that replaces GeoJSON's default is noted."""
+    sample = None
+    if source.crs is None and given is None and hasattr(source, "sample_points"):
+        sample = source.sample_points()
+    x, y = sample if sample is not None else (None, None)
+    choice = crs_checks.choose(source.crs, given, path.name, assumed=reading.crs_assumed, x=x, y=y)
+    if reading.crs_assumed and choice.said_by == "option":
+        reading.notes.append(
+            f"{path.name} is {crs_checks.GEOJSON_DEFAULT}: it is read in {crs_checks.describe(choice.crs)} "
+            f"as {option('crs')} says"
+        )
+    return choice
+
+
+def _claim_fix(mapping: Mapping, options: ImportOptions) -> str:
+    """How to drop a wrong claim of a municipality, appended to the reason a row is refused for it."""
+    if "ags" in mapping.columns:
+        column = mapping.columns["ags"]
+        return (
+            f"; if the column {column!r} is wrong, leave it out with ignore: [{column}] in the mapping file "
+            f"({option('mapping')})"
+        )
+    if options.municipality:
+        return f"; {option('municipality')} claims it for every row: leave it out to take the municipality found"
+    return ""
 
 
 def check_options(options: ImportOptions) -> None:
@@ -141,6 +183,7 @@ def check_options(options: ImportOptions) -> None:
             pass  # a known encoding of wider units (utf-16)
     if options.crs is not None:
         crs_checks.parse_crs(options.crs)
+    alkis.check_options(options)
 
 
 def _default_refused(name: str, options: ImportOptions, exc: ValueRejected) -> ImportRefused:
@@ -158,9 +201,23 @@ def import_file(
     check_options(options)
     path = Path(path)
     started = dt.datetime.now(dt.UTC)
-    source = open_source(path, options.layer, options.encoding, options.wkt_column, options.x_column, options.y_column)
+    if options.from_alkis:
+        options, source = alkis.import_options(options), alkis.open_source(path, options)
+    else:
+        source = open_source(
+            path,
+            options.layer,
+            options.encoding,
+            options.wkt_column,
+            options.x_column,
+            options.y_column,
+            options.sheet,
+        )
+        alkis.refuse_nas(path, source.columns)  # its Flurstücke need from_alkis
+    reading = getattr(source, "reading", Reading())  # an ALKIS source says nothing of how it was read
     given = crs_checks.parse_crs(options.crs) if options.crs else None
-    source_crs = crs_checks.choose_crs(source.crs, given, path.name)
+    choice = _choose_crs(source, reading, given, path)
+    source_crs = choice.crs
     mapping = Mapping.build(source.columns, options.mapping_file, _defaults(options))
     for name, value in mapping.defaults.items():
         try:
@@ -171,14 +228,21 @@ def import_file(
     report = ImportReport(
         file_name=path.name,
         sha256=sha256_of(path),
-        layer=options.layer,
+        layer=source.layer or options.layer,
         crs=f"EPSG:{source_crs.to_epsg()}" if source_crs.to_epsg() else source_crs.name,
         mode=options.mode,
         dry_run=options.dry_run,
         mapping=dict(mapping.columns),
         unmapped_columns=mapping.unmapped(source.columns),
+        ignored_columns=list(mapping.ignored),
         defaults=dict(mapping.defaults),
+        file_format=reading.format,
+        encoding=reading.encoding,
+        geometry_columns=list(reading.geometry_columns),
+        file_notes=list(reading.notes),
     )
+    claim_fix = _claim_fix(mapping, options)
+    default_claim = option("municipality") if options.municipality else "the mapping file's default"
     fields = [f for f in PARCEL_FIELDS if f in mapping.columns or f in mapping.defaults]
     transformer = crs_checks.transformer(source_crs)
 
@@ -199,9 +263,9 @@ def import_file(
 
         def prepare(i: int, batch: Batch) -> tuple[list[tuple], bool, Issues]:
             if i == 0:
-                _check_position(source_crs, batch)
+                _check_position(choice, batch)
             issues = Issues()
-            rows = list(staging_rows(batch, mapping, transformer, issues, places, options.checks))
+            rows = list(staging_rows(batch, mapping, transformer, issues, places, options.checks, default_claim))
             return rows, keys is not None and keys.repeated(rows), issues
 
         done = _Done()
@@ -214,14 +278,14 @@ def import_file(
                 streaming = not (issues.errors or repeated)
                 if streaming:
                     window = (int(batch.rows[0]), int(batch.rows[-1]))
-                    streaming = _write_batch(conn, options, fields, window, done)
+                    streaming = _write_batch(conn, options, fields, window, done, claim_fix)
             if progress:
                 progress(len(batch.rows))
         if report.rows_read == 0:
             raise SourceError(f"{path.name}: the file contains no features")
         end = report.rows_read
         if done.validated < end:
-            load.validate(conn, options.checks, options.allowed_ags, _rest(done.validated, end))
+            load.validate(conn, options.checks, options.allowed_ags, _rest(done.validated, end), claim_fix)
         if done.written < end:  # all rows written: the unique (AGS, reference) constraint held for each
             load.reject_duplicates(conn)
         if done.classified < end:
@@ -232,7 +296,8 @@ def import_file(
             if "category" in mapping.defaults and "category" not in mapping.columns
             else None
         )
-        missing = load.find_missing(conn, [options.municipality] if options.municipality else None, categories)
+        municipalities = [options.municipality] if options.municipality else None
+        missing = [] if options.from_alkis else load.find_missing(conn, municipalities, categories)  # ALKIS: a few
         report.missing = [(ags, ref) for ags, ref, _ in missing]
 
         if options.dry_run:
@@ -257,7 +322,8 @@ def import_file(
                 f"{path.stem}.rejected{'.csv' if source.is_table else '.gpkg'}"
             )
             with closing(load.rejected_reasons(conn)) as reasons:
-                write_rejected(source, reasons, target, source_crs)
+                spelled = ((row, render(reason, options.spell)) for row, reason in reasons)
+                write_rejected(source, spelled, target, source_crs)
             report.rejected_file = str(target)
         _record(conn, report, started, options)
         report.submission_id = review.record_import(
@@ -333,12 +399,14 @@ class _Done:
     written: int = 0
 
 
-def _write_batch(conn: Connection, options: ImportOptions, fields: list[str], window: load.Rows, done: _Done) -> bool:
+def _write_batch(
+    conn: Connection, options: ImportOptions, fields: list[str], window: load.Rows, done: _Done, claim_fix: str
+) -> bool:
     """Check, classify and write one batch of an all-or-nothing import; False once a row is refused.
 
     Rows written here are undone with the savepoint if a later row is refused.
     """
-    load.validate(conn, options.checks, options.allowed_ags, window)
+    load.validate(conn, options.checks, options.allowed_ags, window, claim_fix)
     done.validated = window[1]
     if load.has_errors(conn, window):
         return False
@@ -397,6 +465,6 @@ def _record(conn: Connection, report: ImportReport, started: dt.datetime, option
             "unchanged": report.unchanged,
             "rejected": report.rejected,
             "retired": report.retired,
-            "report": json.dumps(report.to_dict(), default=str),
+            "report": json.dumps(report.to_dict(spell=options.spell), default=str),
         },
     ).scalar_one()

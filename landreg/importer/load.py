@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from landreg import fields
 from landreg.importer.report import KEPT_MAX, OTHER_REASONS, REASONS_PER_FIELD, ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
+from landreg.vocab import RETIRE_REASON_IMPORT
 
 # NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
 # or "leave as it is" (existing parcel).
@@ -27,7 +28,7 @@ _NOT_NULL_DEFAULTS = {f.name: f.default for f in fields.ATTRIBUTES if f.default 
 
 # Binary COPY needs each staging column's type.
 _STAGING_TYPES = {"row_no": "int4", "declared_area_m2": "float8"} | {f.name: f.copy_type for f in fields.ATTRIBUTES}
-_ATTRIBUTE_COLUMNS = ",\n".join(f"        {f.name:<20}{f.sql_type}" for f in fields.ATTRIBUTES)
+_ATTRIBUTE_COLUMNS = ",\n".join(f"        {f.name:<19} {f.sql_type}" for f in fields.ATTRIBUTES)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Checks:
     max_area_m2: float = 20_000_000.0  # 2,000 ha
     declared_area_tolerance: float = 0.10  # a stated area further off is noted
     same_geometry_m: float = 0.001  # geometries closer than 1 mm count as unchanged
+    border_tolerance_m: float = 25.0  # a claimed municipality this near is taken (boundaries are generalised)
 
 
 def create_staging(conn: Connection) -> None:
@@ -129,9 +131,15 @@ def _window(rows: Rows | None, alias: str = "import_staging") -> tuple[str, dict
 
 
 def validate(
-    conn: Connection, checks: Checks, allowed_ags: tuple[str, ...] | None = None, rows: Rows | None = None
+    conn: Connection,
+    checks: Checks,
+    allowed_ags: tuple[str, ...] | None = None,
+    rows: Rows | None = None,
+    claim_fix: str = "",
 ) -> None:
     """Set-wise checks of the rows in ``rows``: area, municipality (validity and location come from ``rows``).
+
+    ``claim_fix``: how to drop a wrong claim of a municipality, added to the reason of such a row.
 
     Duplicates need the whole file: ``reject_duplicates`` once all rows are staged.
     """
@@ -159,7 +167,7 @@ def validate(
         {"tolerance": checks.declared_area_tolerance, **params},
     )
 
-    _check_municipality(conn, rows)
+    _check_municipality(conn, checks, rows, claim_fix)
     if allowed_ags is not None:
         _reject(
             conn,
@@ -198,8 +206,9 @@ def has_errors(conn: Connection, rows: Rows) -> bool:
     ).scalar_one()
 
 
-def _check_municipality(conn: Connection, rows: Rows | None) -> None:
-    """Every row lies in a municipality (found by ``places`` while reading), the one it claims if any."""
+def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, claim_fix: str = "") -> None:
+    """Every row lies in a municipality (found by ``places`` while reading), the one it claims if any
+    (or within ``checks.border_tolerance_m`` of it: then ``places`` took the claim)."""
     window, params = _window(rows, "s")
     _reject(
         conn,
@@ -228,9 +237,10 @@ def _check_municipality(conn: Connection, rows: Rows | None) -> None:
           JOIN municipality claimed ON claimed.ags = s.claimed_ags
          WHERE NOT s.rejected AND s.claimed_ags <> s.ags{window}
     """,
-        "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s', "
-        "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name)",
-        params,
+        "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s "
+        "(parts of it lie more than %s m from there)%s', "
+        "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name, CAST(:tolerance AS float8), CAST(:claim_fix AS text))",
+        {"tolerance": checks.border_tolerance_m, "claim_fix": claim_fix, **params},
     )
 
 
@@ -356,14 +366,15 @@ def apply(conn: Connection, fields: list[str], actor: str, rows: Rows | None = N
 
 
 def retire(conn: Connection, parcel_ids: list, actor: str) -> int:
+    """Retire the parcels a complete delivery no longer lists, with that as their reason."""
     if not parcel_ids:
         return 0
     return conn.execute(
         text("""
-    UPDATE parcel SET retired_at = now(), retired_by = :actor, updated_by = :actor
+    UPDATE parcel SET retired_at = now(), retired_by = :actor, updated_by = :actor, retire_reason = :reason
      WHERE id = ANY(:ids) AND retired_at IS NULL
     """),
-        {"actor": actor, "ids": parcel_ids},
+        {"actor": actor, "ids": parcel_ids, "reason": RETIRE_REASON_IMPORT},
     ).rowcount
 
 

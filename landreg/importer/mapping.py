@@ -13,6 +13,8 @@ maps::
         GE-Reserve: gewerbeflaeche
     defaults:           # for fields the file lacks
       status: verfuegbar
+    ignore:             # columns not to read at all (a wrong AGS column, say)
+      - Gemeindeschlüssel
 
 Values are matched after normalising case, umlauts and punctuation, so "Brachfläche",
 "BRACHFLAECHE" and "brachflaeche" are the same; the German and English labels of every code
@@ -34,13 +36,13 @@ import yaml
 
 from landreg import fields
 from landreg.fields import CODE_FIELDS
-from landreg.importer.refusals import ImportRefused
+from landreg.importer.refusals import ImportRefused, listing
 
 #: Fields an import can fill, with the column names recognised automatically (normalised).
 FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     **{f.name: f.column_names() for f in (*fields.ATTRIBUTES, fields.AGS)},
     # what a file may state besides the parcel's fields: the area it claims, compared with the geometry's
-    "declared_area_m2": ("area_m2", "flaeche_m2", "flaeche", "groesse_m2", "groesse", "area"),
+    "declared_area_m2": ("area_m2", "flaeche_m2", "flaeche", "groesse_m2", "groesse", "area", "amtliche_flaeche"),
     "declared_area_ha": ("flaeche_ha", "groesse_ha", "hectares", "area_ha"),
 }
 FIELDS = tuple(FIELD_SYNONYMS)
@@ -182,6 +184,7 @@ class Mapping:
     columns: dict[str, str]  # field -> source column
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> normalised source value -> code
     defaults: dict[str, Any] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # source columns left out
 
     def __post_init__(self) -> None:
         self._lookups = {f: _code_lookup(f) for f in CODE_FIELDS}
@@ -193,7 +196,18 @@ class Mapping:
         cls, source_columns: list[str], mapping_file: Path | None = None, defaults: dict[str, Any] | None = None
     ) -> Mapping:
         """Explicit mapping from the file first, then automatic matching of the remaining columns."""
-        spec = _read_mapping_file(mapping_file) if mapping_file else {"columns": {}, "values": {}, "defaults": {}}
+        spec = (
+            _read_mapping_file(mapping_file)
+            if mapping_file
+            else {"columns": {}, "values": {}, "defaults": {}, "ignore": []}
+        )
+        ignored = [str(c) for c in spec["ignore"]]
+        for source in ignored:
+            if source not in source_columns:
+                raise MappingError(
+                    f"mapping file: ignore names the column {source!r}, which the file does not have; "
+                    f"its columns are: {listing(source_columns, 40)}"
+                )
         columns: dict[str, str] = {}
         for source, target in spec["columns"].items():
             if target not in FIELDS:
@@ -202,10 +216,12 @@ class Mapping:
                 )
             if source not in source_columns:
                 raise MappingError(
-                    f"mapping file: the file has no column {source!r}; its columns are: {', '.join(source_columns)}"
+                    f"mapping file: the file has no column {source!r}; its columns are: {listing(source_columns, 40)}"
                 )
+            if source in ignored:
+                raise MappingError(f"mapping file: the column {source!r} is both mapped (to {target}) and ignored")
             columns[target] = source
-        taken = set(columns.values())
+        taken = set(columns.values()) | set(ignored)
         by_normal = {normalise(c): c for c in source_columns if c not in taken}
         for target, synonyms in FIELD_SYNONYMS.items():
             if target in columns:
@@ -233,10 +249,11 @@ class Mapping:
         for f in merged_defaults:
             if f not in FIELDS:
                 raise MappingError(f"unknown field {f!r} in defaults")
-        return cls(columns=columns, values=values, defaults=merged_defaults)
+        return cls(columns=columns, values=values, defaults=merged_defaults, ignored=ignored)
 
     def unmapped(self, source_columns: list[str]) -> list[str]:
-        used = set(self.columns.values())
+        """Columns neither mapped nor ignored."""
+        used = set(self.columns.values()) | set(self.ignored)
         return [c for c in source_columns if c not in used]
 
     # -- value translation ---------------------------------------------------------------
@@ -335,10 +352,15 @@ def _read_mapping_file(path: Path) -> dict:
         line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise MappingError(f"mapping file {name}: is not valid YAML{line}: {problem}") from None
-    if not isinstance(spec, dict) or set(spec) - {"columns", "values", "defaults"}:
-        raise MappingError(f"mapping file {name}: expected the sections columns, values, defaults")
+    if not isinstance(spec, dict) or set(spec) - {"columns", "values", "defaults", "ignore"}:
+        raise MappingError(f"mapping file {name}: expected the sections columns, values, defaults, ignore")
     for section in ("columns", "values", "defaults"):
         spec[section] = spec.get(section) or {}
         if not isinstance(spec[section], dict):
             raise MappingError(f"mapping file {name}: the section {section} must be a mapping (name: value)")
+    spec["ignore"] = spec.get("ignore") or []
+    if not isinstance(spec["ignore"], list) or not all(isinstance(c, str | int) for c in spec["ignore"]):
+        raise MappingError(
+            f"mapping file {name}: the section ignore must be a list of column names, e.g. ignore: [AGS]"
+        )
     return spec

@@ -6,11 +6,16 @@ of a batch are in memory as GEOS objects already, and the pieces (``municipality
 256 vertices each) are few: testing one against the other here, each piece prepared once, takes
 a tenth of the time PostGIS needs after the rows have been copied to it (same GEOS underneath).
 The database still guards every other write through the parcel trigger.
+
+The registry's boundaries are generalised (DVG2): a cadastral parcel along a border can fall, by
+them, partly or even wholly on the wrong side. A parcel claimed for a municipality it lies within
+a tolerance of (``Checks.border_tolerance_m``, 25 m) is taken as claimed (:meth:`Municipalities.near_claims`),
+with a note naming the shares by the registry's boundaries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,13 +28,48 @@ class Municipalities:
     ags: np.ndarray  # AGS of each piece
     parts: np.ndarray  # the pieces (prepared shapely polygons, EPSG:25832)
     tree: shapely.STRtree
+    names: dict[str, str] = field(default_factory=dict)  # AGS -> name
 
     @classmethod
     def load(cls, conn: Connection) -> Municipalities:
         rows = conn.execute(text("SELECT ags, ST_AsBinary(geom) FROM municipality_part ORDER BY ags")).all()
         parts = shapely.from_wkb([bytes(wkb) for _, wkb in rows])
         shapely.prepare(parts)
-        return cls(np.array([ags for ags, _ in rows], dtype=object), parts, shapely.STRtree(parts))
+        names = dict(conn.execute(text("SELECT ags, name FROM municipality")).all())
+        return cls(np.array([ags for ags, _ in rows], dtype=object), parts, shapely.STRtree(parts), names)
+
+    def named(self, ags: str) -> str:
+        return f"{ags} {self.names.get(ags, '')}".strip()
+
+    def near_claims(
+        self, geoms: np.ndarray, found: np.ndarray, claimed: np.ndarray, tolerance_m: float
+    ) -> dict[int, list[tuple[str, float]]]:
+        """The geometries claimed for a municipality other than the one ``found`` that lie wholly within
+        ``tolerance_m`` of the claimed one: index -> the shares of their area per municipality (largest first).
+
+        Within the tolerance means inside the claimed municipality's pieces grown by it; only the
+        pieces near the geometry are grown.
+        """
+        near: dict[int, list[tuple[str, float]]] = {}
+        disputed = np.flatnonzero(~pd.isna(claimed) & (claimed != found))
+        for i in disputed:
+            geom = geoms[i]
+            pieces = self.tree.query(geom, predicate="dwithin", distance=tolerance_m)
+            own = pieces[self.ags[pieces] == claimed[i]]
+            if not len(own):
+                continue
+            minx, miny, maxx, maxy = geom.bounds
+            window = shapely.box(minx - tolerance_m, miny - tolerance_m, maxx + tolerance_m, maxy + tolerance_m)
+            grown = shapely.buffer(shapely.union_all(shapely.intersection(self.parts[own], window)), tolerance_m)
+            if not grown.covers(geom):
+                continue
+            overlapping = pieces[shapely.intersects(self.parts[pieces], geom)]
+            areas = pd.Series(
+                shapely.area(shapely.intersection(self.parts[overlapping], geom)), index=self.ags[overlapping]
+            )
+            shares = (areas.groupby(level=0).sum() / geom.area).sort_values(ascending=False)
+            near[int(i)] = [(a, float(s)) for a, s in shares.items() if s > 0]
+        return near
 
     def locate(self, geoms: np.ndarray, claimed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """AGS (None: outside every municipality) and the share of the area in it, per geometry.

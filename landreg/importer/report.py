@@ -4,11 +4,14 @@ Every problem of every row is kept by the database while the import runs (the st
 ``import_issue``, see ``load``); the report holds the first :data:`KEPT_MAX` rejections and notes
 in full, and counts for all of them, so that a file of a million bad rows takes no more memory
 than one of ten thousand. Each listing says how many more there are.
+
+Reasons and notes may name options (:func:`landreg.importer.refusals.option`): ``lines`` and
+``to_dict`` spell them as the caller's channel does (``--category`` or ``category=…``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from landreg.importer.refusals import Spelling, neutral, option, render
 
@@ -26,6 +29,9 @@ class RowIssue:
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.field}: {self.reason}"
+
+    def spelled(self, spell: Spelling) -> RowIssue:
+        return replace(self, reason=render(self.reason, spell))
 
 
 class Issues:
@@ -53,7 +59,12 @@ class ImportReport:
     dry_run: bool
     mapping: dict[str, str] = field(default_factory=dict)  # field -> source column
     unmapped_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)  # left out by the mapping file (ignore: […])
     defaults: dict[str, object] = field(default_factory=dict)
+    file_format: str | None = None  # as read (GDAL's driver), whatever the file's name says
+    encoding: str | None = None  # of a text table, as read
+    geometry_columns: list[str] = field(default_factory=list)  # of a table: its WKT column, or x and y
+    file_notes: list[str] = field(default_factory=list)  # how the file was read, where that needed a decision
     rows_read: int = 0
     inserted: int = 0
     changed: int = 0
@@ -66,6 +77,7 @@ class ImportReport:
     notes: list[RowIssue] = field(default_factory=list)  # the first KEPT_MAX, by row
     notes_omitted: int = 0
     missing: list[tuple[str, str]] = field(default_factory=list)  # (AGS, reference) absent from the file
+    missing_count: int = 0  # how many (to_dict: its ``missing`` lists the first STORED_ROWS_MAX)
     scored: int = 0  # new and changed parcels scored in the import's transaction
     unscored: int = 0  # written but left for `landreg score --missing` or a full run (found by /ready)
     status: str = "pending"  # committed | rejected | dry-run
@@ -78,23 +90,54 @@ class ImportReport:
         """Every rejection (a row may have several)."""
         return len(self.rejections) + self.rejections_omitted
 
-    def to_dict(self, limit: int = STORED_ROWS_MAX) -> dict:
-        data = asdict(self)
+    def to_dict(self, limit: int = STORED_ROWS_MAX, spell: Spelling = neutral) -> dict:
+        """The report as data (stored, or answered over HTTP), options in reasons and notes spelled by ``spell``."""
+        data = asdict(self.spelled(spell))
         data["missing"] = [list(m) for m in self.missing[:limit]]
+        data["missing_count"] = len(self.missing)
         data["truncated"] = bool(self.rejections_omitted or self.notes_omitted or len(self.missing) > limit)
         return data
 
+    def spelled(self, spell: Spelling) -> ImportReport:
+        """A copy whose reasons, notes and counts name options as ``spell`` does."""
+        return replace(
+            self,
+            rejections=[issue.spelled(spell) for issue in self.rejections],
+            notes=[issue.spelled(spell) for issue in self.notes],
+            rejection_counts={
+                f: {render(reason, spell): n for reason, n in counts.items()}
+                for f, counts in self.rejection_counts.items()
+            },
+            file_notes=[render(note, spell) for note in self.file_notes],
+        )
+
+    def _read_as(self) -> str:
+        parts = [self.file_format] if self.file_format else []
+        if self.layer and self.file_format in ("XLSX", "ODS"):
+            parts.append(f"sheet {self.layer!r}")
+        if self.encoding:
+            parts.append(f"text in {self.encoding}")
+        if self.geometry_columns:
+            parts.append("geometry from " + " and ".join(repr(c) for c in self.geometry_columns))
+        return ", ".join(parts)
+
     def lines(self, show: int = 50, spell: Spelling = neutral) -> list[str]:
         """The report as text for the terminal; options spelled by ``spell``."""
+        shown = self.spelled(spell)
         out = [
             f"{self.file_name} ({self.crs}, sha256 {self.sha256[:12]}…), mode {self.mode}"
             + (", DRY RUN: nothing written" if self.dry_run else "")
         ]
+        if read_as := self._read_as():
+            out.append(f"read as {read_as}")
+        out += [f"  note: {note}" for note in shown.file_notes]
         out.append("column mapping:")
         out += [f"  {column!r:>28} -> {target}" for target, column in self.mapping.items()]
         out += [f"  {'(default)':>28} -> {target} = {value!r}" for target, value in self.defaults.items()]
         if self.unmapped_columns:
             out.append(f"  not used: {', '.join(self.unmapped_columns)}")
+        if self.ignored_columns:
+            out.append(f"  ignored (mapping file): {', '.join(self.ignored_columns)}")
         out.append(
             f"rows read {self.rows_read}: new {self.inserted}, changed {self.changed}, "
             f"unchanged {self.unchanged}, rejected {self.rejected}, retired {self.retired}"
@@ -102,15 +145,15 @@ class ImportReport:
         if self.rejection_total:
             by_field = sorted(((sum(c.values()), f) for f, c in self.rejection_counts.items()), reverse=True)
             out.append("rejected rows (" + ", ".join(f"{f}: {n}" for n, f in by_field) + "):")
-            out += _listing(self.rejections, self.rejection_total, show)
+            out += _listing(shown.rejections, self.rejection_total, show)
             if self.rejection_total > show:
                 out.append("rejections by field and reason:")
                 for _, f in by_field:
-                    counts = sorted(self.rejection_counts[f].items(), key=lambda c: (c[0] == OTHER_REASONS, -c[1]))
+                    counts = sorted(shown.rejection_counts[f].items(), key=lambda c: (c[0] == OTHER_REASONS, -c[1]))
                     out += [f"  {n:>8} × {f}: {reason}" for reason, n in counts]
         if self.notes:
             out.append("notes:")
-            out += _listing(self.notes, len(self.notes) + self.notes_omitted, show)
+            out += _listing(shown.notes, len(self.notes) + self.notes_omitted, show)
         if self.missing:
             retire = "" if self.retired else f" (use {option('retire_missing')} to retire them)"
             out.append(

@@ -17,11 +17,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from landreg import STORAGE_SRID
+from landreg import STORAGE_SRID, fields
 from landreg.fields import ATTRIBUTE_NAMES
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
+from landreg.importer.refusals import option
 from landreg.importer.report import Issues
 from landreg.parcels import oversized
 
@@ -68,12 +69,7 @@ def _fields(batch, mapping: Mapping, issues: Issues, rejected: np.ndarray) -> di
     for i in range(n):
         for required in ("local_ref", "category"):
             if values[required][i] is None and not rejected[i]:
-                where = (
-                    f"column {mapping.columns[required]!r} is empty"
-                    if required in mapping.columns
-                    else "no column holds it (map one, or give the whole file a default value)"
-                )
-                issues.reject(int(batch.rows[i]), required, f"is required: {where}")
+                issues.reject(int(batch.rows[i]), required, _required(required, mapping))
                 rejected[i] = True
     values["declared_area_m2"] = [
         m if m is not None else (ha * 10_000 if ha is not None else None)
@@ -82,11 +78,25 @@ def _fields(batch, mapping: Mapping, issues: Issues, rejected: np.ndarray) -> di
     return values
 
 
+def _required(name: str, mapping: Mapping) -> str:
+    """Why a row lacks a required field, and how to give it."""
+    default = (
+        f"; give the rows without one a category with {option('category')} (e.g. {option('category', 'bauluecke')})"
+    )
+    if name in mapping.columns:
+        return f"is required: column {mapping.columns[name]!r} is empty" + (default if name == "category" else "")
+    named = ", ".join(repr(n) for n in fields.field(name).column_names()[:6])
+    in_mapping = f"name its column in a mapping file ({option('mapping')}), e.g. columns: {{<column>: {name}}}"
+    if name == "category":
+        return f"is required: no column holds it (recognised names: {named} …); {in_mapping}, {default[2:]}"
+    return f"is required: no column holds the parcel's own reference (recognised names: {named} …); {in_mapping}"
+
+
 def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected: np.ndarray) -> np.ndarray:
     """The batch's polygons in EPSG:25832 (2D); None where the row is rejected."""
     geoms = batch.geometries.copy()
-    for row, reason in batch.problems.items():  # unreadable: no geometry at all
-        issues.reject(row, "geom", reason)
+    for row, reason in batch.problems.items():  # unreadable: no geometry at all (or a (field, reason) of the row)
+        issues.reject(row, *(reason if isinstance(reason, tuple) else ("geom", reason)))
     missing = pd.isna(geoms)
     rejected |= missing
     present = np.flatnonzero(~missing)
@@ -99,7 +109,7 @@ def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected
             issues.reject(
                 int(batch.rows[i]),
                 "geom",
-                f"a {geoms[i].geom_type} where a polygon is needed: a parcel needs its outline",
+                f"a {geoms[i].geom_type} where a polygon is needed: a parcel needs its outline" + _points_hint(batch),
             )
         else:
             continue
@@ -126,6 +136,17 @@ def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected
             rejected[i] = True
             geoms[i] = None
     return geoms
+
+
+def _points_hint(batch) -> str:
+    """For points built from a table's x/y columns: where the outline should come from."""
+    if not getattr(batch, "points_from", None):
+        return ""
+    x, y = batch.points_from
+    return (
+        f" (the columns {x!r}/{y!r} give a point; add the outline as WKT, e.g. a column 'WKT' with "
+        f"POLYGON((…)), or name its column with {option('wkt_column')})"
+    )
 
 
 def _repair(geoms: np.ndarray, rows: np.ndarray, issues: Issues, rejected: np.ndarray, tolerance: float) -> None:
@@ -167,9 +188,18 @@ def _polygons(geom) -> shapely.MultiPolygon:
 
 
 def staging_rows(
-    batch, mapping: Mapping, transformer: Transformer | None, issues: Issues, places: Municipalities, checks
+    batch,
+    mapping: Mapping,
+    transformer: Transformer | None,
+    issues: Issues,
+    places: Municipalities,
+    checks,
+    default_claim: str = "the file's default municipality",
 ):
-    """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows."""
+    """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows.
+
+    ``default_claim``: who claims the default municipality of rows that name none (for a note).
+    """
     rejected = np.zeros(len(batch.rows), dtype=bool)
     geoms = _geometries(batch, transformer, issues, rejected)
     _repair(geoms, batch.rows, issues, rejected, checks.repair_tolerance)
@@ -177,13 +207,36 @@ def staging_rows(
     keep = np.flatnonzero(~rejected)
     if not len(keep):
         return
-    ags, share = places.locate(geoms[keep], np.array(values["ags"], dtype=object)[keep])
+    claimed = np.array(values["ags"], dtype=object)[keep]
+    ags, share = places.locate(geoms[keep], claimed)
+    for i, by_area in places.near_claims(geoms[keep], ags, claimed, checks.border_tolerance_m).items():
+        ags[i], share[i] = claimed[i], dict(by_area).get(claimed[i], 0.0)
+        column = mapping.columns.get("ags")
+        cell = batch.attributes[column].iloc[keep[i]] if column is not None else None
+        by_column = cell is not None and not pd.isna(cell) and str(cell).strip() != ""
+        claim = f"the column {column!r}" if by_column else default_claim
+        issues.note(int(batch.rows[keep[i]]), "ags", _near_claim(places, claimed[i], by_area, claim, checks))
     shares = [None if v != v else v for v in share.tolist()]  # NaN: not computed
     columns = [values[f] for f in (*PARCEL_FIELDS, "ags", "declared_area_m2")]
     if len(keep) < len(batch.rows):
         columns = [[column[i] for i in keep] for column in columns]
     # column-wise, zipped in C: a tuple per row built in Python took a second per 100,000 rows
     yield from zip(batch.rows[keep].tolist(), *columns, _multipolygon_ewkb(geoms[keep]), ags.tolist(), shares)
+
+
+def _near_claim(places: Municipalities, claimed: str, by_area: list[tuple[str, float]], claim: str, checks) -> str:
+    """The note on a parcel taken as the municipality it claims although the registry's boundaries differ."""
+    shares = dict(by_area)
+    shares.setdefault(claimed, 0.0)
+    where = ", ".join(f"{_percent(s)} in {places.named(a)}" for a, s in sorted(shares.items(), key=lambda x: -x[1]))
+    return (
+        f"taken as {places.named(claimed)}, as {claim} says: the registry's generalised boundaries (DVG2) put "
+        f"{where}, but all of it lies within {checks.border_tolerance_m:g} m of {places.named(claimed)}"
+    )
+
+
+def _percent(share: float) -> str:
+    return "< 1 %" if 0 < share < 0.005 else f"{share * 100:.0f} %"
 
 
 _EWKB_MULTIPOLYGON = struct.pack("<BIi", 1, 0x2000_0006, STORAGE_SRID)  # little endian, type 6 with SRID

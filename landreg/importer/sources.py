@@ -1,14 +1,23 @@
 """Reading import files through GDAL (pyogrio), in batches, so memory stays bounded.
 
-Vector formats (GeoPackage, Shapefile – also zipped –, GeoJSON, GeoJSONSeq, FlatGeobuf, KML) are
-streamed as Arrow batches. Tables (CSV, XLSX) are read as text and their geometry is built here
+Vector formats (GeoPackage, Shapefile – also zipped –, GeoJSON, GeoJSONSeq, FlatGeobuf, KML, GML) are
+streamed as Arrow batches. Tables (CSV, XLSX, ODS) are read as text and their geometry is built here
 from a WKT column or from x/y columns, so that a broken WKT is reported per row instead of
 silently becoming an empty geometry.
+
+Files are read as they come: what a file is, is decided by its content, not by its name (a
+workbook saved as ``liste.csv`` is read as a workbook, an old ``.xls`` is named as such); a table's
+text encoding is sniffed (UTF-8, UTF-16 by its byte order mark, else Windows-1252 when that gives
+German text) and Excel's ``sep=;`` line honoured; a workbook's sheet is chosen by name (or is the
+only one with coordinates); geometry columns are found by common German and English names and by
+their content (WKT), outlines before points. :class:`Reading` says how the file was read.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,13 +32,39 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from landreg.importer.mapping import normalise
-from landreg.importer.refusals import ImportRefused, option
+from landreg.importer.crs import geojson_assumed
+from landreg.importer.mapping import ValueRejected, normalise, parse_number
+from landreg.importer.refusals import ImportRefused, InvalidOption, listing, option
 
-TABLE_SUFFIXES = {".csv", ".xlsx", ".xls", ".ods"}
-WKT_COLUMNS = ["wkt", "geometry", "geom", "the_geom", "wkt_geom", "geometrie", "shape"]
-X_COLUMNS = ["x", "rechtswert", "easting", "east", "lon", "lng", "longitude", "laenge", "xkoordinate"]
-Y_COLUMNS = ["y", "hochwert", "northing", "north", "lat", "latitude", "breite", "ykoordinate"]
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".ods"}
+#: Column names (normalised, see :func:`_name_key`) that hold WKT.
+WKT_COLUMNS = [
+    "wkt", "geometry", "geom", "thegeom", "wktgeom", "geometrie", "shape", "umriss", "polygon", "ewkt",
+    "geomwkt", "geometriewkt", "geometrywkt", "wktgeometrie", "wktgeometry", "stastext",
+]  # fmt: skip
+#: Pairs of x/y column names (normalised), in the order they are looked for.
+XY_COLUMNS = [
+    ("x", "y"), ("rechtswert", "hochwert"), ("rw", "hw"), ("easting", "northing"), ("east", "north"),
+    ("ost", "nord"), ("ostwert", "nordwert"), ("geox", "geoy"), ("xwert", "ywert"), ("xkoord", "ykoord"),
+    ("xcoord", "ycoord"), ("pointx", "pointy"), ("lon", "lat"), ("lng", "lat"), ("long", "lat"),
+    ("longitude", "latitude"), ("laenge", "breite"), ("laengengrad", "breitengrad"), ("geolaenge", "geobreite"),
+]  # fmt: skip
+#: Words of a coordinate column's name that say its unit or CRS, not which axis it is ("X (UTM32, m)").
+_NAME_NOISE = {
+    "m", "meter", "metre", "utm", "utm32", "utm32n", "etrs89", "etrs", "epsg", "25832", "epsg25832", "4326",
+    "wgs84", "gk", "dhdn", "grad", "deg", "degrees", "dezimal", "decimal", "koordinate", "koordinaten",
+    "koord", "coord", "coordinate", "coordinates", "wert", "value",
+}  # fmt: skip
+SAMPLE_ROWS = 100  # rows of a table looked at to find its geometry columns (and the CRS its values suggest)
+_SNIFF_BYTES = 8 << 20  # bytes of a text table whose encoding is sniffed
+#: Characters beyond ASCII that German text read as Windows-1252 plausibly has.
+_GERMAN_TEXT = set("äöüÄÖÜßéèêëáàâçñóòôúùûíìîÉÈÀÇ€„“”‚‘’–—…°§²³µ½¼¾·×´\u00a0")
+_SEPARATORS = {",": "COMMA", ";": "SEMICOLON", "\t": "TAB", " ": "SPACE", "|": "PIPE"}
+_EWKT_SRID = re.compile(r"^\s*SRID=(\d+);", re.IGNORECASE)
+
+# A workbook's first row is its header, on every sheet: GDAL's XLSX driver applies its HEADERS open
+# option to the first sheet only (GDAL 3.12), its config option to all (landreg reads no other XLSX).
+pyogrio.set_gdal_config_options({"OGR_XLSX_HEADERS": "FORCE"})
 
 
 class SourceError(ImportRefused):
@@ -42,8 +77,10 @@ class SourceError(ImportRefused):
 def _gdal_message(exc: Exception, path: Path, uri: str) -> str:
     """GDAL's message, with the file named by its name only: never a server's directory."""
     message = str(exc)
+    uri = uri.split(":", 1)[1] if re.match(r"^[A-Z]+:/", uri) else uri  # a driver prefix (XLSX:/tmp/…)
     for form in sorted({uri, f"/vsizip/{path}", str(path), str(path.resolve())}, key=len, reverse=True):
         message = message.replace(form, path.name)
+    message = message.replace(f"{Path(uri).parent}/", "")
     return message.replace(f"{path.parent}/", "").replace(f"{path.resolve().parent}/", "")
 
 
@@ -64,7 +101,21 @@ class Batch:
     rows: np.ndarray
     attributes: pd.DataFrame
     geometries: np.ndarray  # shapely geometries in the source CRS; None where unreadable
-    problems: dict[int, str] = field(default_factory=dict)  # row -> why its geometry is missing
+    # row -> why its geometry is missing, or (field, reason) of a row that cannot be used (landreg.importer.alkis)
+    problems: dict[int, str | tuple[str, str]] = field(default_factory=dict)
+    points_from: tuple[str, str] | None = None  # x/y columns the geometries were built from (points, no outline)
+
+
+@dataclass
+class Reading:
+    """How a file was read, for the report: what it is, in which text encoding, where its geometry is,
+    and notes on what was decided for it (its content differs from its name, a sniffed encoding …)."""
+
+    format: str | None = None  # GDAL's driver, e.g. "XLSX", "CSV", "GPKG"
+    encoding: str | None = None  # of a text table, as read
+    geometry_columns: list[str] = field(default_factory=list)  # of a table: WKT, or x and y
+    crs_assumed: bool = False  # the CRS is GeoJSON's RFC 7946 default, not the file's word
+    notes: list[str] = field(default_factory=list)  # messages, options named with refusals.option
 
 
 @dataclass
@@ -79,16 +130,18 @@ class Source:
     encoding: str | None = None
     wkt_column: str | None = None
     xy_columns: tuple[str, str] | None = None
+    reading: Reading = field(default_factory=Reading)
+    open_options: dict = field(default_factory=dict)  # GDAL's, e.g. HEADERS=FORCE for a workbook
+    unused: list[str] = field(default_factory=list)  # coordinate columns left out when an outline column is read
+    sample: np.ndarray | None = None  # geometries of the first rows (of a table), for suggesting a CRS
+    srid: int | None = None  # the SRID=…; prefix of the WKT column's values (EWKT), if they carry one
+    workdir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)  # a re-encoded copy
 
     @property
     def geometry_columns(self) -> list[str]:
         if self.wkt_column:
             return [self.wkt_column]
         return list(self.xy_columns or ())
-
-    @property
-    def open_options(self) -> dict:
-        return {"HEADERS": "FORCE"} if self.path.suffix.lower() in (".xlsx", ".xls", ".ods") else {}
 
     def frames(self, size: int = 20_000) -> Iterator[tuple[np.ndarray, pd.DataFrame, np.ndarray | None]]:
         """(1-based rows, attributes, geometries or None for tables), batch by batch."""
@@ -101,7 +154,7 @@ class Source:
         except (DataSourceError, DataLayerError) as exc:
             message = _gdal_message(exc, self.path, self.uri)
             raise SourceError(f"{self.path.name}: cannot be read (row {start} onwards): {message}") from None
-        except (UnicodeDecodeError, pa.ArrowException) as exc:  # text in another encoding than the one read
+        except (UnicodeError, pa.ArrowException) as exc:  # text in another encoding than the one read
             raise _undecodable(self.path, self.encoding, exc) from None
 
     def _read(self, size: int):
@@ -153,27 +206,86 @@ class Source:
 
     def _table_batch(self, rows: np.ndarray, frame: pd.DataFrame) -> Batch:
         problems: dict[int, str] = {}
+        points_from = None
         if self.wkt_column:
-            text = frame[self.wkt_column].astype("string").fillna("").str.strip().to_numpy(dtype=object)
+            text = _wkt_text(frame[self.wkt_column], self.srid)
             geoms = shapely.from_wkt(np.where(text == "", None, text), on_invalid="ignore")
             for i in np.flatnonzero(pd.isna(geoms)):
                 problems[int(rows[i])] = _wkt_problem(text[i])
+            if self.srid is not None:  # one file, one CRS: a row of another SRID is not read in this one
+                srids = pd.to_numeric(frame[self.wkt_column].astype("string").str.extract(_EWKT_SRID, expand=False))
+                for i in np.flatnonzero((srids.notna() & (srids != self.srid)).to_numpy()):
+                    problems[int(rows[i])] = f"the WKT says SRID={int(srids.iloc[i])}, the file's SRID={self.srid}"
+                    geoms[i] = None
         else:
-            x_col, y_col = self.xy_columns
-            x = pd.to_numeric(frame[x_col].astype("string").str.replace(",", ".", regex=False), errors="coerce")
-            y = pd.to_numeric(frame[y_col].astype("string").str.replace(",", ".", regex=False), errors="coerce")
-            geoms = shapely.points(x.to_numpy(dtype=float), y.to_numpy(dtype=float))
-            for i in np.flatnonzero(x.isna() | y.isna()):
+            x_col, y_col = points_from = self.xy_columns
+            x, y = _numbers(frame[x_col]), _numbers(frame[y_col])
+            geoms = shapely.points(x, y)
+            for i in np.flatnonzero(np.isnan(x) | np.isnan(y)):
                 problems[int(rows[i])] = f"x/y ({frame[x_col].iloc[i]!r}, {frame[y_col].iloc[i]!r}) are not numbers"
                 geoms[i] = None
-        return Batch(rows, frame.drop(columns=self.geometry_columns), np.asarray(geoms, dtype=object), problems)
+        attributes = frame.drop(columns=[*self.geometry_columns, *self.unused])
+        return Batch(rows, attributes, np.asarray(geoms, dtype=object), problems, points_from)
+
+    def sample_points(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """x and y of a point on each of the first geometries (in the file's coordinates), or None."""
+        sample = self.sample
+        if sample is None and not self.is_table:
+            try:
+                frame = pyogrio.read_dataframe(self.uri, layer=self.layer, max_features=SAMPLE_ROWS, columns=[])
+                sample = frame.geometry.to_numpy()
+            except (DataSourceError, DataLayerError, UnicodeDecodeError, ValueError):
+                return None
+        if sample is None:
+            return None
+        sample = sample[~pd.isna(sample)]
+        sample = sample[~shapely.is_empty(sample)]
+        if not len(sample):
+            return None
+        points = shapely.point_on_surface(shapely.make_valid(sample))
+        return shapely.get_x(points), shapely.get_y(points)
 
 
 def _vector_batch(rows: np.ndarray, frame: pd.DataFrame, geoms: np.ndarray) -> Batch:
     problems: dict[int, str] = {}
     for i in np.flatnonzero(pd.isna(geoms)):
         problems[int(rows[i])] = "no geometry"
-    return Batch(rows, frame, np.asarray(geoms, dtype=object), problems)
+    return Batch(rows, lists_as_text(frame), np.asarray(geoms, dtype=object), problems)
+
+
+def lists_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """GDAL's list fields (repeated elements of GML and NAS, e.g. ``art`` of ``zeigtAufExternes``) as one
+    text each, ``a; b``: a value is compared and mapped like any other (a list is not even hashable).
+    A list field's values are all lists, so the first one tells (object columns only, checked in C)."""
+    for column in [c for c, kind in frame.dtypes.items() if pd.api.types.is_object_dtype(kind)]:
+        first = frame[column].first_valid_index()
+        if first is not None and isinstance(frame[column].loc[first], (np.ndarray, list)):
+            frame[column] = frame[column].map(
+                lambda v: "; ".join(map(str, v)) if isinstance(v, (np.ndarray, list)) else v
+            )
+    return frame
+
+
+def _wkt_text(column: pd.Series, srid: int | None) -> np.ndarray:
+    """WKT as text ('' where empty), without the SRID=…; prefix of EWKT."""
+    text = column.astype("string").fillna("").str.strip()
+    if srid is not None:
+        text = text.str.replace(_EWKT_SRID, "", regex=True)
+    return text.to_numpy(dtype=object)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """Coordinates as numbers; written the German way too ("393575,9", "393.575,9"); NaN where none."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    text = column.astype("string").str.strip()
+    numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+    for i in np.flatnonzero(np.isnan(numbers) & text.notna().to_numpy() & (text != "").to_numpy()):
+        try:
+            numbers[i] = parse_number(text.iloc[i])
+        except ValueRejected:
+            pass
+    return numbers
 
 
 def _wkt_problem(text: str) -> str:
@@ -186,6 +298,54 @@ def _wkt_problem(text: str) -> str:
     return "WKT cannot be read"
 
 
+# -- what a file is, by its content ----------------------------------------------------------------------
+_FORMATS = {"xlsx": "an Excel workbook (XLSX)", "ods": "an OpenDocument spreadsheet (ODS)", "csv": "CSV text"}
+
+
+def _content(path: Path) -> str:
+    """What the file is by its first bytes: zip, xlsx, ods, csv (text named as a table) or other
+    (left to GDAL); an old Excel workbook and a PDF are refused here with what to do instead."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                if "xl/workbook.xml" in names:
+                    return "xlsx"
+                if "mimetype" in names and archive.read("mimetype").startswith(
+                    b"application/vnd.oasis.opendocument.spreadsheet"
+                ):
+                    return "ods"
+                shapefile = any(n.lower().endswith(".shp") for n in names)
+        except zipfile.BadZipFile:
+            shapefile = False  # named by _zip_uri
+        return "zip" if shapefile or path.suffix.lower() == ".zip" else "other"  # (KMZ: GDAL's)
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise SourceError(
+            f"{path.name} is an Excel 97–2003 workbook (.xls), which cannot be read here; save it as an Excel "
+            "workbook (.xlsx) or as CSV and import that"
+        )
+    if head.startswith(b"%PDF"):
+        raise SourceError(f"{path.name} is a PDF document; import the data itself (e.g. GeoPackage, Shapefile, CSV)")
+    if path.suffix.lower() in TABLE_SUFFIXES and not head.startswith(b"SQLite"):
+        return "csv"
+    return "other"
+
+
+def _uri(path: Path, content: str, reading: Reading) -> str:
+    """The name GDAL opens the file by: with a driver prefix when its name says something else."""
+    suffix = path.suffix.lower()
+    if content == "zip":
+        return _zip_uri(path)
+    expected = {"xlsx": (".xlsx",), "ods": (".ods",), "csv": (".csv", ".tsv")}.get(content)
+    if expected is None or suffix in expected:
+        return str(path)
+    if content != "csv" or suffix in (".xlsx", ".xls", ".ods"):
+        reading.notes.append(f"{path.name} is {_FORMATS[content]}, not what its name says: read as such")
+    return f"{content.upper()}:{path}"
+
+
 def _zip_uri(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -194,24 +354,302 @@ def _zip_uri(path: Path) -> str:
         raise SourceError(f"{path.name}: is not a readable zip archive (truncated or corrupt?)") from None
     shapefiles = [n for n in names if n.lower().endswith(".shp")]
     if not shapefiles:
-        listing = ", ".join(names[:10]) + (" …" if len(names) > 10 else "") if names else "nothing"
-        raise SourceError(f"{path.name}: the zip archive holds no shapefile (.shp); it contains: {listing}")
+        raise SourceError(
+            f"{path.name}: the zip archive holds no shapefile (.shp); it contains: {listing(names, 10) or 'nothing'}"
+        )
     if len(shapefiles) > 1:
         raise SourceError(
-            f"{path.name}: the zip archive holds several shapefiles ({', '.join(shapefiles)}); import them one by one"
+            f"{path.name}: the zip archive holds several shapefiles ({listing(shapefiles)}); import them one by one"
         )
     return f"/vsizip/{path}/{shapefiles[0]}"
 
 
-def _pick(columns: list[str], candidates: list[str], given: str | None, what: str) -> str | None:
-    if given:
-        if given not in columns:
-            raise SourceError(f"the file has no {what} column {given!r}; its columns are: {', '.join(columns)}")
+# -- a text table's encoding and dialect -------------------------------------------------------------------
+@dataclass
+class _Text:
+    uri: str
+    encoding: str | None  # to read it with (None: UTF-8)
+    separator: str | None = None  # GDAL's name of the separator an Excel "sep=" line gives
+    workdir: tempfile.TemporaryDirectory | None = None
+
+
+def _text_table(path: Path, uri: str, encoding: str | None, reading: Reading) -> _Text:
+    """How to read a text table: its encoding (sniffed when not given) and Excel's ``sep=`` line.
+
+    GDAL reads UTF-8 (with or without BOM) and, through pyogrio, single-byte encodings; a UTF-16
+    file or one starting with ``sep=;`` is read from a UTF-8 copy without that line.
+    """
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    wide = next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+    if encoding is None and wide is None:
+        encoding = _sniff(path, head, reading)
+    read_as = wide if wide and (encoding is None or codecs.lookup(encoding).name.startswith(wide)) else encoding
+    first = _first_line(head, read_as)
+    separator = first[4:5] if first.lower().startswith("sep=") else None
+    reading.encoding = read_as or "utf-8"
+    if wide is None and separator is None:
+        return _Text(uri, encoding)
+    if wide:
+        reading.notes.append(f"{path.name} is {wide.upper()} text (as Excel's “Unicode text” writes it): read as such")
+    workdir = tempfile.TemporaryDirectory(prefix="landreg-import-")
+    copy = Path(workdir.name) / f"{path.stem}.csv"
+    try:
+        with open(path, encoding=read_as or "utf-8", newline="") as src, open(copy, "w", encoding="utf-8") as out:
+            if separator is not None:
+                src.readline()
+            while block := src.read(1 << 20):
+                out.write(block)
+    except UnicodeError as exc:
+        workdir.cleanup()
+        raise _undecodable(path, read_as, exc) from None
+    return _Text(str(copy), None, _SEPARATORS.get(separator), workdir)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+
+
+def _first_line(head: bytes, encoding: str | None) -> str:
+    try:
+        text = codecs.getincrementaldecoder(encoding or "utf-8-sig")(errors="replace").decode(head[:4096])
+    except (LookupError, UnicodeError):  # an unknown codec; UTF-16 without its byte order mark
+        return ""
+    return text.split("\n", 1)[0].strip("\r")
+
+
+def _sniff(path: Path, head: bytes, reading: Reading) -> str | None:
+    """The encoding of a text table that names none: None for UTF-8; Windows-1252 when the file is
+    not UTF-8 and reads as German text in it (noted); else refused, asking for the encoding."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return None
+    except UnicodeDecodeError as exc:
+        error = exc
+    try:
+        text = head.decode("cp1252")
+    except UnicodeDecodeError:
+        raise _undecodable(path, None, error) from None
+    beyond_ascii = sorted({c for c in text if ord(c) > 127})
+    if not beyond_ascii or set(beyond_ascii) - _GERMAN_TEXT:
+        raise _undecodable(path, None, error)
+    letters = [c for c in beyond_ascii if c.isalpha()] or beyond_ascii
+    reading.notes.append(
+        f"{path.name} is not UTF-8 and does not say its encoding: read as Windows-1252 (cp1252), as Excel and "
+        f"other Windows programs write it, which gives {listing(letters, 10)}; if letters look wrong, "
+        f"give the encoding with {option('encoding')}"
+    )
+    return "cp1252"
+
+
+# -- layers and sheets -----------------------------------------------------------------------------------
+def _choose_layer(
+    path: Path, uri: str, layer: str | None, sheet: str | None, spreadsheet: bool, reading: Reading, options: dict
+) -> str | None:
+    """The layer to read: the one asked for (a workbook's sheet by ``sheet`` or ``layer``), the only
+    one, or of a workbook's sheets the only one with coordinates or outlines (noted)."""
+    names = [str(name) for name, _ in pyogrio.list_layers(uri)]
+    what, option_name = ("sheet", "sheet") if spreadsheet else ("layer", "layer")
+    if sheet is not None and not spreadsheet:
+        raise InvalidOption(
+            f"{path.name} is no spreadsheet: {option('sheet')} chooses a sheet of an XLSX or ODS workbook; "
+            f"choose a layer with {option('layer')}",
+            field="sheet",
+        )
+    if sheet is not None and layer is not None and sheet != layer:
+        raise InvalidOption(f"{option('sheet')} and {option('layer')} name different sheets; give one", field="sheet")
+    wanted = sheet if sheet is not None else layer
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        alike = [n for n in names if normalise(n) == normalise(wanted)]
+        if len(alike) == 1:
+            return alike[0]
+        raise SourceError(
+            f"{path.name} has no {what} {wanted!r}; its {what}s are: {listing(names, quote=True)}",
+            "sheet" if sheet is not None else "layer",
+        )
+    if len(names) <= 1:
+        return names[0] if names and spreadsheet else None
+    if spreadsheet:
+        with_geometry = [n for n in names if _has_geometry(_sample(path, uri, n, None, options))]
+        if len(with_geometry) == 1:
+            reading.notes.append(
+                f"{path.name} has the sheets {listing(names, quote=True)}: read {with_geometry[0]!r}, the only one "
+                f"with coordinates or outlines (choose another with {option('sheet')})"
+            )
+            return with_geometry[0]
+    raise SourceError(
+        f"{path.name} has several {what}s ({listing(names, quote=True)}); choose one with {option(option_name)}",
+        option_name,
+    )
+
+
+def _sample(path: Path, uri: str, layer: str | None, encoding: str | None, options: dict) -> pd.DataFrame:
+    """The first rows of a table, as text and numbers (to find its geometry columns)."""
+    try:
+        frame = pyogrio.read_dataframe(
+            uri, layer=layer, encoding=encoding, max_features=SAMPLE_ROWS, read_geometry=False, **options
+        )
+    except (DataSourceError, DataLayerError) as exc:
+        raise SourceError(f"{path.name}: cannot be read: {_gdal_message(exc, path, uri)}") from None
+    except UnicodeError as exc:
+        raise _undecodable(path, encoding, exc) from None
+    return pd.DataFrame(frame)
+
+
+# -- geometry columns of a table ---------------------------------------------------------------------------
+def _name_key(column: str) -> str:
+    """A column's name without unit and CRS words, as the lists above have it: 'X-Koordinate (UTM32)' -> 'x'."""
+    return "".join(word for word in normalise(column).split("_") if word not in _NAME_NOISE)
+
+
+def _has_geometry(sample: pd.DataFrame) -> bool:
+    columns = [str(c) for c in sample.columns]
+    return bool(_wkt_columns(columns, sample) or _xy_columns(columns, sample))
+
+
+@dataclass
+class _WKTColumn:
+    name: str
+    named: bool  # by its name, else found by its content
+    parsed: float  # share of the sampled values that are WKT
+    polygonal: float  # share of them that are (multi)polygons
+    srids: set[int]
+
+
+def _wkt_columns(columns: list[str], sample: pd.DataFrame) -> list[_WKTColumn]:
+    """Columns named like WKT, and columns most of whose sampled values are WKT, best first."""
+    found = []
+    for column in columns:
+        named = _name_key(column) in WKT_COLUMNS
+        values = sample[column] if column in sample else pd.Series(dtype=object)
+        if not named and pd.api.types.is_numeric_dtype(values):
+            continue
+        text = values.astype("string").dropna().str.strip()
+        text = text[text != ""]
+        srids = {int(srid) for srid in text.str.extract(_EWKT_SRID, expand=False).dropna()}
+        geoms = shapely.from_wkt(
+            text.str.replace(_EWKT_SRID, "", regex=True).to_numpy(dtype=object), on_invalid="ignore"
+        )
+        parsed = ~pd.isna(geoms)
+        share = parsed.mean() if len(text) else 0.0
+        if not named and share < 0.5:
+            continue
+        types = shapely.get_type_id(geoms[parsed])
+        polygonal = np.isin(types, (3, 6)).mean() if parsed.any() else 0.0
+        found.append(_WKTColumn(column, named, share, polygonal, srids))
+    return sorted(found, key=lambda c: (c.polygonal < 0.5, c.parsed == 0, not c.named))
+
+
+def _xy_columns(columns: list[str], sample: pd.DataFrame) -> tuple[str, str] | None:
+    """The first pair of x/y columns (by name) whose sampled values are mostly numbers."""
+    by_key: dict[str, str] = {}
+    for column in columns:
+        by_key.setdefault(_name_key(column), column)
+    for x, y in XY_COLUMNS:
+        if x in by_key and y in by_key:
+            pair = by_key[x], by_key[y]
+            if all(_mostly_numbers(sample[c]) for c in pair if c in sample):
+                return pair
+    return None
+
+
+def _mostly_numbers(values: pd.Series) -> bool:
+    filled = values.astype("string").str.strip()
+    filled = filled[filled.notna() & (filled != "")]
+    return not len(filled) or np.mean(~np.isnan(_numbers(filled))) >= 0.5
+
+
+def _given_column(columns: list[str], given: str, name: str) -> str:
+    """A column named by an option: as written, or the one column whose name differs only in case or umlauts."""
+    if given in columns:
         return given
-    by_normal = {normalise(c): c for c in columns}
-    return next((by_normal[c] for c in candidates if c in by_normal), None)
+    alike = [c for c in columns if normalise(c) == normalise(given)]
+    if len(alike) == 1:
+        return alike[0]
+    raise SourceError(
+        f"the file has no column {given!r} ({option(name)}); its columns are: {listing(columns, 40)}", name
+    )
 
 
+def _find_geometry(
+    source: Source, sample: pd.DataFrame, wkt_column: str | None, x_column: str | None, y_column: str | None
+) -> None:
+    """Set the table's geometry columns: those given, else an outline (WKT polygons) before points."""
+    columns, name = source.columns, source.path.name
+    if wkt_column and (x_column or y_column):
+        raise InvalidOption(
+            f"give either {option('wkt_column')} or {option('x_column')} and {option('y_column')}, not both",
+            field="wkt_column",
+        )
+    if bool(x_column) != bool(y_column):
+        raise InvalidOption(
+            f"give both {option('x_column')} and {option('y_column')}", field="x_column" if not x_column else "y_column"
+        )
+    notes = source.reading.notes
+    if wkt_column:
+        source.wkt_column = _given_column(columns, wkt_column, "wkt_column")
+    elif x_column:
+        source.xy_columns = (_given_column(columns, x_column, "x_column"), _given_column(columns, y_column, "y_column"))
+    else:
+        wkt = _wkt_columns(columns, sample)
+        xy = _xy_columns(columns, sample)
+        best = wkt[0] if wkt else None
+        if best and (best.polygonal >= 0.5 or not xy):
+            source.wkt_column = best.name
+            if not best.named:
+                notes.append(f"the outlines are read as WKT from the column {best.name!r} ({option('wkt_column')})")
+            if xy and best.polygonal >= 0.5:
+                source.unused = list(xy)
+                notes.append(
+                    f"the file has outlines (column {best.name!r}) and points (columns {xy[0]!r}, {xy[1]!r}): "
+                    "the outlines are read, the points left out"
+                )
+        elif xy:
+            source.xy_columns = xy
+        else:
+            raise SourceError(
+                f"{name}: found no geometry: a table needs each parcel's outline as WKT (a column such as 'WKT' "
+                f"holding POLYGON((…))) or coordinates in x/y columns (e.g. Rechtswert/Hochwert, GeoX/GeoY); name "
+                f"them with {option('wkt_column')}, or {option('x_column')} and {option('y_column')}; "
+                f"its columns are: {listing(columns, 40)}"
+            )
+    if source.wkt_column:
+        srids = sorted(set().union(*(c.srids for c in _wkt_columns([source.wkt_column], sample))))
+        if len(srids) > 1:
+            raise SourceError(
+                f"{name}: the WKT of the column {source.wkt_column!r} names several coordinate reference systems "
+                f"(SRID={', SRID='.join(map(str, srids))}); export the file in one",
+                "crs",
+            )
+        source.srid = srids[0] if srids else None
+        if source.srid is not None and source.crs is None:
+            try:
+                source.crs = CRS.from_epsg(source.srid)
+            except CRSError:
+                raise SourceError(
+                    f"{name}: the WKT says SRID={source.srid}, which is no known EPSG code", "crs"
+                ) from None
+            notes.append(
+                f"the coordinate reference system EPSG:{source.srid} is taken from the WKT's SRID={source.srid}"
+            )
+    source.columns = [c for c in columns if c not in source.geometry_columns and c not in source.unused]
+    source.reading.geometry_columns = source.geometry_columns
+    source.sample = _sample_geometries(source, sample)
+
+
+def _sample_geometries(source: Source, sample: pd.DataFrame) -> np.ndarray:
+    if source.wkt_column:
+        text = _wkt_text(sample[source.wkt_column], source.srid)
+        return shapely.from_wkt(np.where(text == "", None, text), on_invalid="ignore")
+    x_col, y_col = source.xy_columns
+    x, y = _numbers(sample[x_col]), _numbers(sample[y_col])
+    keep = ~(np.isnan(x) | np.isnan(y))
+    return shapely.points(x[keep], y[keep])
+
+
+# -- opening a file --------------------------------------------------------------------------------------
 def open_source(
     path: Path,
     layer: str | None = None,
@@ -219,31 +657,35 @@ def open_source(
     wkt_column: str | None = None,
     x_column: str | None = None,
     y_column: str | None = None,
+    sheet: str | None = None,
 ) -> Source:
-    """Open a file (or one layer of it) and find its columns, CRS and geometry."""
+    """Open a file (or one layer or sheet of it) and find its columns, CRS and geometry."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: no such file")  # only the command line names a file that is not there
     if path.stat().st_size == 0:
         raise SourceError(f"{path.name}: the file is empty")
-    uri = _zip_uri(path) if path.suffix.lower() == ".zip" else str(path)
+    reading = Reading()
+    content = _content(path)
+    uri = _uri(path, content, reading)
+    spreadsheet = content in ("xlsx", "ods")
+    options: dict = {"HEADERS": "FORCE"} if spreadsheet else {}
+    text = _text_table(path, uri, encoding, reading) if content == "csv" else None
+    if text is not None:
+        uri, encoding = text.uri, text.encoding
+        if text.separator:
+            options["SEPARATOR"] = text.separator
     try:
-        layers = pyogrio.list_layers(uri)
-        if layer is None and len(layers) > 1:
-            names = ", ".join(str(name) for name, _ in layers)
-            raise SourceError(f"{path.name} has several layers ({names}); choose one with {option('layer')}", "layer")
-        if layer is not None and layer not in [name for name, _ in layers]:
-            names = ", ".join(str(name) for name, _ in layers)
-            raise SourceError(f"{path.name} has no layer {layer!r}; its layers are: {names}", "layer")
-        options = {"HEADERS": "FORCE"} if path.suffix.lower() in (".xlsx", ".xls", ".ods") else {}
+        layer = _choose_layer(path, uri, layer, sheet, spreadsheet, reading, options)
         info = pyogrio.read_info(uri, layer=layer, encoding=encoding, **options)
     except (DataSourceError, DataLayerError) as exc:
         message = _gdal_message(exc, path, uri)
         raise SourceError(f"{path.name}: cannot be read as a geodata file (corrupt or truncated?): {message}") from None
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or a UTF-16 file without its byte order mark
         raise _undecodable(path, encoding, exc) from None
     columns = [str(c) for c in info["fields"]]
-    is_table = path.suffix.lower() in TABLE_SUFFIXES or info.get("geometry_type") is None
+    is_table = content in ("csv", "xlsx", "ods") or info.get("geometry_type") is None
+    reading.format = info.get("driver")
     try:
         crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
         if crs is None and is_table and path.with_suffix(".prj").exists():  # as landreg's CSV exports carry it
@@ -254,19 +696,18 @@ def open_source(
             f"fix it in the file, or remove it and give the CRS with {option('crs')}",
             "crs",
         ) from None
+    reading.crs_assumed = not is_table and geojson_assumed(path, reading.format)
     source = Source(path, uri, layer, columns, crs, info.get("features"), is_table, encoding)
+    source.reading, source.open_options = reading, options
+    source.workdir = text.workdir if text is not None else None
     if is_table:
-        source.wkt_column = _pick(columns, WKT_COLUMNS, wkt_column, "WKT")
-        if not source.wkt_column:
-            x = _pick(columns, X_COLUMNS, x_column, "x")
-            y = _pick(columns, Y_COLUMNS, y_column, "y")
-            if not (x and y):
-                raise SourceError(
-                    f"{path.name}: found no geometry: a table needs a WKT column (e.g. 'wkt') "
-                    f"or x/y columns; its columns are: {', '.join(columns)}"
-                )
-            source.xy_columns = (x, y)
-        source.columns = [c for c in columns if c not in source.geometry_columns]
+        _find_geometry(source, _sample(path, uri, layer, encoding, options), wkt_column, x_column, y_column)
+    elif wkt_column or x_column or y_column:
+        given = "wkt_column" if wkt_column else "x_column" if x_column else "y_column"
+        raise InvalidOption(
+            f"{path.name} has its own geometry ({reading.format}); {option(given)} is for tables (CSV, XLSX, ODS)",
+            field=given,
+        )
     if source.feature_count == 0:
         raise SourceError(f"{path.name}: the file contains no features")
     return source

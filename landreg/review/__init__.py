@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from landreg import fields, inbox
+from landreg import fields, inbox, vocab
 from landreg.access import AccessDenied, Principal, View, view_of
 from landreg.errors import Conflict, InvalidParameter, NotFound
 
@@ -237,8 +237,10 @@ def submission(
     conn: Connection, principal: Principal | None, submission_id: int, limit: int = 100, offset: int = 0
 ) -> dict:
     """A submission with its parcels (``limit`` of them from ``offset``), each with the field-by-field
-    difference between the version everybody else sees (approved) and the submitted one, and the
-    geometry change as area added and removed (m²)."""
+    difference between the version everybody else sees (approved) and the submitted one, the
+    geometry change as area added and removed (m²), and of a retirement its reason and comment
+    (the comment is confidential: a submission's parcels are shown only to those who see their
+    confidential facts, reviewers and the municipality; see :func:`_own_parcels`)."""
     view = _reader(principal)
     if not 1 <= limit <= 1000:
         raise InvalidParameter("limit: from 1 to 1000", "limit")
@@ -258,6 +260,7 @@ def submission(
     parcels = conn.execute(
         text(f"""
         SELECT sp.parcel_id, sp.version, sp.base_version, sp.retired, sp.state, a.local_ref, a.ags,
+               r.retire_reason, r.retire_comment,
                b.area_m2 AS before_area_m2, a.area_m2 AS after_area_m2,
                CASE WHEN b.geom IS NULL THEN a.area_m2 ELSE ST_Area(ST_Difference(a.geom, b.geom)) END AS area_added_m2,
                CASE WHEN b.geom IS NULL THEN 0 ELSE ST_Area(ST_Difference(b.geom, a.geom)) END AS area_removed_m2,
@@ -266,6 +269,7 @@ def submission(
           JOIN parcel_version a ON a.parcel_id = sp.parcel_id AND a.version = sp.version
                                AND (NOT sp.retired OR a.valid_to IS NOT NULL)
           LEFT JOIN parcel_version b ON b.parcel_id = sp.parcel_id AND b.version = sp.base_version
+          LEFT JOIN parcel r ON r.id = sp.parcel_id AND sp.retired
          WHERE sp.submission_id = :id AND {own}
          ORDER BY a.ags, a.local_ref LIMIT :limit OFFSET :offset
     """),
@@ -354,6 +358,7 @@ def _parcel_diff(p) -> dict:
         "base_version": p["base_version"],
         "retired": p["retired"],
         "state": p["state"],
+        "retirement": _retirement(p) if p["retired"] else None,
         "fields": [] if p["base_version"] is None else diff,
         "geometry": None
         if same_geometry and p["base_version"] is not None
@@ -364,6 +369,14 @@ def _parcel_diff(p) -> dict:
             "area_removed_m2": _round(p["area_removed_m2"]),
         },
     }
+
+
+def _retirement(p) -> dict:
+    """Why a parcel of a submission was retired: the code, its labels (none: "nicht erfasst", a
+    retirement recorded before reasons were) and the comment."""
+    code = p["retire_reason"]
+    de, en = vocab.retire_reason_labels(code)
+    return {"reason": code, "label_de": de, "label_en": en, "comment": p["retire_comment"]}
 
 
 def _plain(value):

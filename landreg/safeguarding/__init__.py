@@ -1,9 +1,12 @@
 """Flächensicherung: see industrial land being lost before it is lost, and account for every hectare.
 
-* :mod:`~landreg.safeguarding.plans`: reading a plan's area from a file (XPlanGML, GeoJSON …);
-* :mod:`~landreg.safeguarding.plan_check`: :func:`check_plan`, which industrial/commercial parcels
-  a proposed plan touches (areas exact in EPSG:25832), the reserve lost per municipality and for
-  the region, and Abstandserlass conflicts of housing planned too close to industrial land;
+* :mod:`~landreg.safeguarding.plans`: :func:`read_plan_file`, a plan's area (and, from XPlanGML,
+  its municipality and designations) from a file (XPlanGML, GeoJSON …);
+* :mod:`~landreg.safeguarding.plan_check`: :func:`check_plan` and :func:`check_plan_file`, which
+  industrial/commercial parcels a proposed plan touches (areas exact in EPSG:25832), the reserve
+  lost per municipality and for the region, and Abstandserlass conflicts of housing planned too
+  close to industrial land, over the parcels the caller sees; :func:`recorded_checks` and
+  :func:`recorded_check`, the checks recorded, for those who may read them;
 * :mod:`~landreg.safeguarding.balance`: :func:`balance`, the Flächenbilanz between dates, from the
   parcel history alone, and :func:`supply_by_municipality`;
 * :mod:`~landreg.safeguarding.watch`: :func:`watch_list`, industrial parcels that changed away
@@ -20,8 +23,15 @@ from landreg.rules import INDUSTRIAL_CATEGORIES, INDUSTRIAL_DESIGNATIONS, RESERV
 from landreg.rules import RESIDENTIAL_DESIGNATIONS as RESIDENTIAL_USES
 from landreg.safeguarding.abstand import DEFAULT_CLASSES, abstand_columns, strictest_class
 from landreg.safeguarding.balance import balance, supply_by_municipality
-from landreg.safeguarding.plan_check import USES, PlanCheck, check_plan
-from landreg.safeguarding.plans import PlanError, read_plan_area
+from landreg.safeguarding.plan_check import (
+    USES,
+    PlanCheck,
+    check_plan,
+    check_plan_file,
+    recorded_check,
+    recorded_checks,
+)
+from landreg.safeguarding.plans import PlanError, read_plan_area, read_plan_file
 from landreg.safeguarding.watch import watch_list
 
 __all__ = [
@@ -36,7 +46,11 @@ __all__ = [
     "abstand_columns",
     "balance",
     "check_plan",
+    "check_plan_file",
     "read_plan_area",
+    "read_plan_file",
+    "recorded_check",
+    "recorded_checks",
     "strictest_class",
     "supply_by_municipality",
     "watch_list",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, column, func, select, table, text
 
 from landreg.access import FULL, View, sees_confidential, visible_rows
@@ -84,6 +85,7 @@ class CriterionExplanation:
     available: bool | None  # None: withheld
     gain_if_best: float | None  # score points gained if this criterion were at its best
     withheld: str | None = None  # "vertraulich"/"confidential" where the values are left out
+    note: str | None = None  # why a value is unknown: outside the coverage of its layers (landreg.context)
 
 
 def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang: str = "de") -> dict:
@@ -153,6 +155,16 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de", pub
                 None if gain is None else round(float(gain), 2),
             )
         )
+    from landreg.context import unknown_notes  # (it imports the importer, which imports scoring)
+
+    # values unknown where the layers that speak for them do not cover the parcel: say so
+    unknown = [CATALOGUE[c.key].layer for c in criteria if c.available is False and CATALOGUE[c.key].layer in layers]
+    unchecked = [
+        e for e in profile.exclusions if EXCLUSIONS[e].layer in layers and pd.isna(frame[EXCLUSIONS[e].column][0])
+    ]
+    notes = unknown_notes(conn, parcel_id, [*unknown, *(EXCLUSIONS[e].layer for e in unchecked)], lang)
+    for c in criteria:
+        c.note = notes.get(CATALOGUE[c.key].layer) if c.available is False else None
     stored = conn.execute(
         text(f"""
         SELECT s.{"public_score" if public else "score"} AS score, s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
@@ -176,6 +188,7 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de", pub
         "not_available": [c.key for c in criteria if c.available is False],
         "criteria": [c.__dict__ for c in criteria],
         "would_help_most": [{"criterion": c.key, "label": c.label, "gain": c.gain_if_best} for c in helpful[:3]],
+        "exclusions_unknown": {e: notes[EXCLUSIONS[e].layer] for e in unchecked if EXCLUSIONS[e].layer in notes},
         "withheld": [c.key for c in criteria if c.withheld]
         + ([e for e in profile.exclusions if EXCLUSIONS[e].confidential] if public else []),
     }

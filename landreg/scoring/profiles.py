@@ -203,7 +203,7 @@ DEFAULT_PROFILES = {
     ),
     "investor-industrie": (
         "Industriestandort (Investor)",
-        "Large, available, unrestricted sites with motorway access for industry and logistics",
+        "Large, available, unrestricted sites with motorway and port access for industry and logistics",
         {
             "method": "weighted_sum",
             "categories": ["gewerbeflaeche", "industrieflaeche", "brachflaeche"],
@@ -211,7 +211,8 @@ DEFAULT_PROFILES = {
                 "size": 0.20,
                 "availability": 0.20,
                 "restriction_class": 0.15,
-                "motorway": 0.15,
+                "motorway": 0.10,
+                "port": 0.05,  # inland ports: trimodal logistics (bundled GISCO layer, where it covers)
                 "servicing": 0.10,
                 "planning_status": 0.10,
                 "owner_willing": 0.05,

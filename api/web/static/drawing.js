@@ -13,8 +13,15 @@
  *   getGeometry()         the outline in the form field (a GeoJSON geometry) or null
  *   clear()               removes the outline
  *   map                   the Leaflet map
- * The body's data-outline ("drawn" / "none") and data-neighbours (parcels loaded) attributes say
- * what the map shows.
+ *   alkis.chosen()        the Kennzeichen of the ticked ALKIS Flurstücke (where they are offered)
+ * The body's data-outline ("drawn" / "none"), data-neighbours (parcels loaded) and data-flurstuecke
+ * (Flurstücke in the extent) attributes say what the map shows.
+ *
+ * ALKIS (config.alkis, the new-parcel page where Flurstücke are loaded): the form's radio "source"
+ * switches between drawing and choosing Flurstücke (.drawing-page[data-source]). Choosing loads the Flurstücke
+ * of the extent, a click on one (or its checkbox in #alkis-list, the keyboard's way) ticks it; the
+ * ticked ones are drawn with the outline of their union (the edges only one of them has) and their
+ * area (the sum of their areas: Flurstücke do not overlap); the database's figures follow on saving.
  */
 (function () {
   "use strict";
@@ -187,6 +194,151 @@
   }
   map.on("moveend", loadNeighbours);
 
+  // ALKIS Flurstücke to choose from
+  function chooser(cfg) {
+    var form = field.form;
+    var switched = form.closest(".drawing-page") || form; // carries data-source
+    var list = document.getElementById("alkis-list");
+    var note = document.getElementById("alkis-status");
+    var summary = document.getElementById("alkis-selection");
+    var STYLES = {
+      free: { color: "#6a3d9a", weight: 1.5, fillOpacity: 0.08 },
+      chosen: { color: "#c2185b", weight: 1, fillOpacity: 0.35 },
+      other: { color: "#767676", weight: 1, dashArray: "2 4", fillOpacity: 0.1 },
+    };
+    var chosen = {}; // Kennzeichen -> feature (only its name until the map has shown it)
+    var inView = [];
+    cfg.chosen.forEach(function (c) { chosen[c.kennzeichen] = { id: c.kennzeichen, properties: { bezeichnung: c.bezeichnung, selectable: true } }; });
+    var layer = L.geoJSON(null, {
+      pmIgnore: true, snapIgnore: true,
+      style: function (f) { return f.properties.selectable ? (chosen[f.id] ? STYLES.chosen : STYLES.free) : STYLES.other; },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(label(f), { sticky: true });
+        if (f.properties.selectable) l.on("click", function () { toggle(f, !chosen[f.id]); });
+      },
+    });
+    var union = L.geoJSON(null, { pmIgnore: true, snapIgnore: true, interactive: false, style: function () { return { color: OUTLINE.color, weight: 3 }; } });
+    var local = config.lang === "en" ? "en" : "de";
+    function m2(value) { return Math.round(value).toLocaleString(local) + " m²"; }
+    function label(f) {
+      var p = f.properties;
+      if (!p.selectable) return cfg.text.other.replace("{name}", p.bezeichnung).replace("{municipality}", p.municipality || p.ags || "?");
+      return p.area_m2 == null ? p.bezeichnung : cfg.text.item.replace("{name}", p.bezeichnung).replace("{area}", m2(p.area_m2));
+    }
+    function edges(geometry) {
+      // the outline of the union: the edges only one ticked Flurstück has (neighbours share theirs)
+      var polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+      var out = [];
+      polygons.forEach(function (rings) { rings.forEach(function (ring) {
+        for (var i = 0; i < ring.length - 1; i++) out.push([ring[i], ring[i + 1]]);
+      }); });
+      return out;
+    }
+    function showChoice() {
+      var counted = {}, lines = [], area = 0, n = 0;
+      Object.keys(chosen).forEach(function (k) {
+        var f = chosen[k];
+        n += 1;
+        if (f.properties.area_m2 != null) area += f.properties.area_m2;
+        if (f.geometry) edges(f.geometry).forEach(function (e) {
+          var key = [String(e[0]), String(e[1])].sort().join("|");
+          counted[key] = counted[key] ? null : e;
+        });
+      });
+      Object.keys(counted).forEach(function (key) { if (counted[key]) lines.push(counted[key]); });
+      union.clearLayers();
+      if (lines.length) union.addData({ type: "MultiLineString", coordinates: lines });
+      summary.textContent = n ? cfg.text.selection.replace("{count}", n).replace("{area}", m2(area)) : cfg.text.alkis_none_chosen;
+      layer.setStyle(layer.options.style);
+    }
+    function toggle(f, on) {
+      if (on) chosen[f.id] = f; else delete chosen[f.id];
+      var box = document.getElementById("fs-" + f.id);
+      if (box) box.checked = on;
+      showChoice();
+    }
+    function render() {
+      var focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.id : null;
+      var byKey = {};
+      Object.keys(chosen).forEach(function (k) { byKey[k] = chosen[k]; });
+      inView.forEach(function (f) { if (!byKey[f.id] || !byKey[f.id].geometry) byKey[f.id] = f; });
+      list.textContent = "";
+      Object.keys(byKey).sort().forEach(function (k) {
+        var f = byKey[k], item = document.createElement("li"), box = document.createElement("input"), text = document.createElement("label");
+        box.type = "checkbox"; box.id = "fs-" + k; box.name = "flurstueck"; box.value = k;
+        box.checked = !!chosen[k]; box.disabled = !f.properties.selectable;
+        box.addEventListener("change", function () { toggle(byKey[k], box.checked); });
+        text.htmlFor = box.id; text.textContent = label(f);
+        item.appendChild(box); item.appendChild(text); list.appendChild(item);
+      });
+      if (!list.children.length) {
+        var empty = document.createElement("li");
+        empty.textContent = cfg.text.alkis_list_empty;
+        list.appendChild(empty);
+      }
+      if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    }
+    var pending = null;
+    function load() {
+      if (switched.getAttribute("data-source") !== "flurstuecke") return;
+      var b = map.getBounds();
+      if (b.getEast() - b.getWest() > cfg.span || b.getNorth() - b.getSouth() > cfg.span) {
+        inView = []; layer.clearLayers(); render();
+        document.body.setAttribute("data-flurstuecke", "0");
+        note.textContent = cfg.text.alkis_zoom_in;
+        return;
+      }
+      if (pending) pending.abort();
+      pending = new AbortController();
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+      fetch(cfg.url + "?bbox=" + bbox, { credentials: "same-origin", signal: pending.signal, headers: { Accept: "application/geo+json" } })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+        .then(function (data) {
+          inView = data.features;
+          inView.forEach(function (f) { if (chosen[f.id]) chosen[f.id] = f; });
+          layer.clearLayers(); layer.addData(inView);
+          render(); showChoice();
+          document.body.setAttribute("data-flurstuecke", String(inView.length));
+          note.textContent = data.tooMany ? cfg.text.too_many : cfg.text.alkis_loaded.replace("{count}", inView.length);
+        })
+        .catch(function (e) { if (e.name !== "AbortError") note.textContent = cfg.text.alkis_failed; });
+    }
+    function setSource(source) {
+      switched.setAttribute("data-source", source);
+      var choosing = source === "flurstuecke";
+      if (choosing) {
+        map.pm.disableDraw();
+        if (outline) map.removeLayer(outline);
+        layer.addTo(map); union.addTo(map);
+        load();
+      } else {
+        map.removeLayer(layer); map.removeLayer(union);
+        if (outline && !map.hasLayer(outline)) adopt(outline.addTo(map));
+      }
+    }
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=source]"), function (radio) {
+      radio.addEventListener("change", function () { if (radio.checked) setSource(radio.value); });
+    });
+    map.on("moveend", function () {
+      load();
+      try { sessionStorage.setItem("landreg.drawing.view", JSON.stringify(map.getBounds().toBBoxString())); } catch (e) { /* private mode */ }
+    });
+    render(); showChoice();
+    return {
+      start: function () {
+        var stored = null;
+        try { stored = JSON.parse(sessionStorage.getItem("landreg.drawing.view")); } catch (e) { /* none */ }
+        if (cfg.chosen.length && stored) { // after a refusal: where the planner was
+          var v = stored.split(",").map(Number);
+          map.fitBounds([[v[1], v[0]], [v[3], v[2]]]);
+        }
+        setSource(switched.getAttribute("data-source"));
+      },
+      chosen: function () { return Object.keys(chosen).sort(); },
+    };
+  }
+  var alkis = config.alkis ? chooser(config.alkis) : null;
+
   // first view: the outline in the field (kept after a refusal, or the parcel's), else the municipality
   var initial = field.value.trim();
   var drawn = false;
@@ -197,12 +349,16 @@
     if (config.bounds) map.fitBounds(config.bounds);
     sync();
   }
+  if (alkis) alkis.start();
+  var created = document.getElementById("created");
+  if (created && created.dataset.url && !location.search) history.replaceState(null, "", created.dataset.url); // a reload shows, not saves
 
   window.landregDrawing = {
     map: map,
     setGeometry: function (geojson) { return setGeometry(geojson); },
     getGeometry: function () { return field.value ? JSON.parse(field.value) : null; },
     clear: clear,
+    alkis: alkis && { chosen: alkis.chosen },
   };
   document.body.setAttribute("data-drawing", "ready");
 })();
