@@ -23,7 +23,17 @@ from landreg.importer import ImportOptions, import_file
 from landreg.models import Parcel
 from landreg.parcels import create_parcel
 from tests.helpers import app_client, database_url, live_server, record, utm
-from tests.web import PASSWORD, axe_violations, chromium, describe, needs_browser, people, screenshot, sign_in
+from tests.web import (
+    PASSWORD,
+    axe_violations,
+    chromium,
+    describe,
+    needs_browser,
+    people,
+    screenshot,
+    sign_in,
+    submit,
+)
 
 GELSENKIRCHEN, ESSEN = "05513000", "05113000"
 X0, Y0 = utm(7.1020, 51.5050)  # Gelsenkirchen Hbf
@@ -506,7 +516,7 @@ def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_ma
             )
             assert not driver.find_elements(By.CSS_SELECTOR, "ol.notifications li.unread")
             assert not driver.find_elements(By.CSS_SELECTOR, "header nav .badge")
-            driver.find_element(By.LINK_TEXT, "Öffnen").click()
+            submit(driver, driver.find_element(By.LINK_TEXT, "Öffnen"))
             assert driver.find_element(By.TAG_NAME, "h1").text.startswith(f"Einreichung {sid}")
             assert "Abgleich mit B-Plan: passt" in driver.find_element(By.CSS_SELECTOR, "dl.summary").text
     finally:
@@ -517,6 +527,8 @@ def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_ma
 def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from api.app import create_app
 
@@ -531,7 +543,7 @@ def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
             driver.get(f"{base}/app/pruefung")
             # reject without a comment: the core's message at the comment field, the ticks kept
             driver.find_element(By.ID, f"select-{one}").send_keys(Keys.SPACE)
-            driver.find_element(By.CSS_SELECTOR, "button.reject").click()
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "button.reject"))
             error = driver.find_element(By.ID, "comment-error")
             assert "comment: a rejection needs a comment" in error.text
             comment = driver.find_element(By.ID, "comment")
@@ -545,7 +557,7 @@ def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
             # superseded while the page was open: refused with the core's message, nothing decided
             newer = _change(committed_db, ids["K-3"], {"name": "zweite Fassung"})
             driver.find_element(By.ID, f"select-{three}").send_keys(Keys.SPACE)
-            driver.find_element(By.CSS_SELECTOR, "button.approve").click()
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "button.approve"))
             refused = driver.find_element(By.ID, "decision-error").text
             assert f"superseded by a newer change; review the newest (submission {newer})" in refused
 
@@ -556,7 +568,9 @@ def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
             comment = driver.find_element(By.ID, "comment")
             comment.send_keys("Sammelfreigabe")
             comment.send_keys(Keys.TAB)
+            page = driver.find_element(By.TAG_NAME, "html")
             driver.switch_to.active_element.send_keys(Keys.ENTER)  # the first button: Freigeben
+            WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
             assert driver.find_element(By.ID, f"decided-{one}").text.startswith(f"Einreichung {one}: freigegeben")
             assert driver.find_element(By.ID, f"decided-{two}").text.startswith(f"Einreichung {two}: freigegeben")
             driver.get(f"{base}/app/pruefung")

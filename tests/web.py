@@ -53,6 +53,18 @@ def sign_in(driver, base: str, username: str, password: str = PASSWORD) -> None:
     WebDriverWait(driver, 10).until(lambda d: "/app/login" not in d.current_url)
 
 
+def submit(driver, button, timeout: float = 15) -> None:
+    """Click a form's submit button (or a link) and wait for the page the server answers with: a find right after
+    a bare click may still see the old page (the click returns before the navigation has begun)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    button.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def axe_violations(driver, impacts=("serious", "critical")) -> list[dict]:
     """axe-core's violations of the page shown, of the given impacts (WCAG 2.1 A and AA rules)."""
     driver.execute_script(AXE.read_text(encoding="utf-8"))

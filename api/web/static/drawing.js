@@ -110,12 +110,12 @@
     }
     return geometry;
   }
-  function setGeometry(geojson, keepView) {
+  function setGeometry(geojson, keepView, still) {
     var geometry = geometryOf(geojson);
     var latlngs = L.GeoJSON.coordsToLatLngs(geometry.coordinates, geometry.type === "Polygon" ? 1 : 2);
     var layer = L.polygon(latlngs, OUTLINE).addTo(map);
     adopt(layer);
-    if (!keepView) map.fitBounds(layer.getBounds(), { maxZoom: 18, padding: [20, 20] });
+    if (!keepView) map.fitBounds(layer.getBounds(), { maxZoom: 18, padding: [20, 20], animate: !still });
     return field.value;
   }
   function clear() {
@@ -330,7 +330,7 @@
         try { stored = JSON.parse(sessionStorage.getItem("landreg.drawing.view")); } catch (e) { /* none */ }
         if (cfg.chosen.length && stored) { // after a refusal: where the planner was
           var v = stored.split(",").map(Number);
-          map.fitBounds([[v[1], v[0]], [v[3], v[2]]]);
+          map.fitBounds([[v[1], v[0]], [v[3], v[2]]], { animate: false });
         }
         setSource(switched.getAttribute("data-source"));
       },
@@ -339,14 +339,15 @@
   }
   var alkis = config.alkis ? chooser(config.alkis) : null;
 
-  // first view: the outline in the field (kept after a refusal, or the parcel's), else the municipality
+  // first view: the outline in the field (kept after a refusal, or the parcel's), else the municipality;
+  // not animated: Leaflet ignores a setView while a zoom animation runs (a first move would be lost)
   var initial = field.value.trim();
   var drawn = false;
   if (initial) {
-    try { setGeometry(JSON.parse(initial)); drawn = true; } catch (e) { status.textContent = text.invalid_geojson; }
+    try { setGeometry(JSON.parse(initial), false, true); drawn = true; } catch (e) { status.textContent = text.invalid_geojson; }
   }
   if (!drawn) {
-    if (config.bounds) map.fitBounds(config.bounds);
+    if (config.bounds) map.fitBounds(config.bounds, { animate: false });
     sync();
   }
   if (alkis) alkis.start();
