@@ -63,6 +63,7 @@ def _statement_timeout(milliseconds: int):
 def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engine:
     """An engine for landreg's work: short queries over spatial indexes.
 
+    * the border tolerance (``LANDREG_BORDER_TOLERANCE_M``) for the parcel trigger's municipality check;
     * JIT off: PostgreSQL's JIT compilation (triggered by the large cost estimates of spatial
       joins) costs more than it saves;
     * no prepared statements and custom plans always: a generic plan cannot know how selective a
@@ -80,6 +81,8 @@ def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engi
       inside :func:`unbounded_statements`.
     """
     server_settings = "-c jit=off -c plan_cache_mode=force_custom_plan"
+    # the parcel trigger accepts a claimed municipality this near, as the import does (migration 0022)
+    server_settings += f" -c landreg.border_tolerance_m={float(get_settings().border_tolerance_m):g}"
     if serving:
         server_settings += " -c max_parallel_workers_per_gather=0"
     options = {

@@ -246,11 +246,12 @@ CREATE FUNCTION public.parcel_before_write() RETURNS trigger
         END IF;
         IF NEW.ags IS NULL THEN
             NEW.ags := best.ags;
-        ELSIF NEW.ags <> best.ags THEN
+        ELSIF NEW.ags <> best.ags AND NOT parcel_near_claim(NEW.geom, NEW.ags) THEN
             SELECT name INTO claimed_name FROM municipality WHERE ags = NEW.ags;
-            RAISE EXCEPTION 'parcel % lies in % % (% %% of its area), not in the municipality it claims: % %',
+            RAISE EXCEPTION 'parcel % lies in % % (% %% of its area), not in the municipality it claims: % % (parts of it lie more than % m from there)',
                     NEW.local_ref, best.ags, best.name, round(best.share * 100),
-                    NEW.ags, coalesce(claimed_name, '(unknown AGS)')
+                    NEW.ags, coalesce(claimed_name, '(unknown AGS)'),
+                    coalesce(nullif(current_setting('landreg.border_tolerance_m', true), ''), '0')
                 USING ERRCODE = 'check_violation', COLUMN = 'ags', CONSTRAINT = 'parcel_in_municipality';
         END IF;
         RETURN NEW;
@@ -271,6 +272,31 @@ CREATE FUNCTION public.parcel_history_after_update() RETURNS trigger
          WHERE o.retired_at IS NULL AND (n.version <> o.version OR n.retired_at IS NOT NULL);
         RETURN NULL;
     END $$;
+
+--
+-- Name: parcel_near_claim(public.geometry, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parcel_near_claim(g public.geometry, claimed text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    -- = landreg.importer.places.Municipalities.near_claims: the claimed municipality's pieces
+    -- within the tolerance of the parcel, cut to its box grown by the tolerance, grown by it, cover it
+    WITH tolerance AS (
+        SELECT coalesce(nullif(current_setting('landreg.border_tolerance_m', true), '')::float8, 0) AS m
+    )
+    SELECT t.m > 0 AND coalesce(
+               ST_Covers(ST_Buffer(ST_Union(ST_Intersection(p.geom, ST_Expand(g, t.m))), t.m), g), false)
+      FROM tolerance t
+      LEFT JOIN municipality_part p ON p.ags = claimed AND ST_DWithin(p.geom, g, t.m)
+     GROUP BY t.m
+$$;
+
+--
+-- Name: FUNCTION parcel_near_claim(g public.geometry, claimed text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.parcel_near_claim(g public.geometry, claimed text) IS 'all of the geometry lies within landreg.border_tolerance_m (the session''s; none: 0) of the claimed municipality';
 
 --
 -- Name: parcel_public_since(uuid, text, text, boolean); Type: FUNCTION; Schema: public; Owner: -

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 from sqlalchemy import text
 
 from landreg.importer import ImportOptions, ImportRefused, import_file, load
@@ -477,6 +478,63 @@ def test_a_parcel_just_across_the_generalised_border_is_taken_as_claimed_with_th
         "taken as 05113000 Essen, as --municipality says: the registry's generalised boundaries (DVG2) put 100 % "
         "in 05911000 Bochum, 0 % in 05113000 Essen, but all of it lies within 25 m of 05113000 Essen"
     )
+
+
+def test_a_parcel_taken_within_the_tolerance_can_be_edited_later(conn, tmp_path):
+    """The row trigger accepts the claim by the import's rule (migration 0022): editing the outline of a
+    border parcel taken as claimed was refused as "lies in Bochum" before."""
+    parcel = _beyond_essen(conn, near_m=18, far_m=2)
+    path = tmp_path / "grenze.gpkg"
+    gpd.GeoDataFrame({"ref": ["GRENZE"], "category": ["gewerbeflaeche"]}, geometry=[parcel], crs=25832).to_file(path)
+    assert run(conn, path, municipality=ESSEN).inserted == 1
+    smaller = parcel.buffer(-0.5)  # an edit that stays where it was, all of it within 25 m of Essen
+    assert _within(conn, smaller, ESSEN, 25) and not _within(conn, smaller, ESSEN, 0)
+    edit = text(
+        "UPDATE parcel SET geom = ST_Multi(ST_GeomFromText(:wkt, 25832)) WHERE local_ref = 'GRENZE' RETURNING ags"
+    )
+
+    conn.execute(text("SET LOCAL landreg.border_tolerance_m = 25"))  # as make_engine's sessions have it
+    assert conn.execute(edit, {"wkt": smaller.wkt}).scalar_one() == ESSEN
+    farther = shapely.affinity.translate(smaller, *_away_from_essen(conn, smaller, 60))
+    assert not _within(conn, farther, ESSEN, 25)
+    with pytest.raises(
+        Exception, match=r"not in the municipality it claims: 05113000 Essen \(parts of it lie more than 25 m"
+    ):
+        with conn.begin_nested():
+            conn.execute(edit, {"wkt": farther.wkt})
+
+    conn.execute(text("SET LOCAL landreg.border_tolerance_m = ''"))  # a session without it checks strictly
+    with pytest.raises(Exception, match="parts of it lie more than 0 m from there"):
+        with conn.begin_nested():
+            conn.execute(edit, {"wkt": parcel.buffer(-1).wkt})
+
+
+def _away_from_essen(conn, geom, metres: float) -> tuple[float, float]:
+    """A shift of ``metres`` from Essen's nearest point towards the geometry (PostGIS)."""
+    dx, dy = conn.execute(
+        text("""
+        SELECT ST_X(c) - ST_X(n), ST_Y(c) - ST_Y(n) FROM (
+            SELECT ST_Centroid(g) AS c, ST_ClosestPoint(m.geom, ST_Centroid(g)) AS n
+              FROM municipality m, ST_GeomFromText(:wkt, 25832) g WHERE m.ags = :essen) s
+    """),
+        {"wkt": geom.wkt, "essen": ESSEN},
+    ).one()
+    length = (dx * dx + dy * dy) ** 0.5
+    return dx / length * metres, dy / length * metres
+
+
+def test_the_engines_sessions_carry_the_border_tolerance(engine):
+    from landreg.db import make_engine
+
+    serving = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with serving.connect() as c:
+            assert (
+                float(c.execute(text("SHOW landreg.border_tolerance_m")).scalar_one())
+                == get_settings().border_tolerance_m
+            )
+    finally:
+        serving.dispose()
 
 
 def test_a_parcel_farther_across_the_border_is_refused_and_the_tolerance_is_a_setting(conn, tmp_path):
