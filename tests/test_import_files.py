@@ -362,6 +362,14 @@ def test_a_missing_reference_points_at_the_mapping_file(conn, tmp_path):
     )
 
 
+def test_importing_gml_leaves_nothing_beside_the_planners_file(conn, tmp_path):
+    path = fixture(tmp_path, "flaechen.gml")
+    before = sorted(p.name for p in path.parent.iterdir())
+    report = run(conn, path)
+    assert (report.status, report.inserted) == ("committed", 3), report.lines()
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # GDAL wrote a .gfs schema file there
+
+
 def test_gml_is_accepted_over_http_as_on_the_command_line(committed_db, tmp_path):
     path = fixture(tmp_path, "flaechen.gml")
     headers = bearers(committed_db, planner=PLANNER)["planner"]

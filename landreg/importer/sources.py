@@ -232,7 +232,9 @@ class Source:
         sample = self.sample
         if sample is None and not self.is_table:
             try:
-                frame = pyogrio.read_dataframe(self.uri, layer=self.layer, max_features=SAMPLE_ROWS, columns=[])
+                frame = pyogrio.read_dataframe(
+                    self.uri, layer=self.layer, max_features=SAMPLE_ROWS, columns=[], **self.open_options
+                )
                 sample = frame.geometry.to_numpy()
             except (DataSourceError, DataLayerError, UnicodeDecodeError, ValueError):
                 return None
@@ -443,12 +445,29 @@ def _sniff(path: Path, head: bytes, reading: Reading) -> str | None:
 
 
 # -- layers and sheets -----------------------------------------------------------------------------------
+#: GML (GDAL's driver) otherwise writes a .gfs schema file beside the planner's file and may fetch schemas
+_GML_OPTIONS = {"WRITE_GFS": "NO", "DOWNLOAD_SCHEMA": "NO"}
+
+
+def _layer_names(uri: str, options: dict) -> list[str]:
+    """The names of the file's layers; of GML read one by one with the open options (``list_layers``
+    takes none, and would leave a .gfs file)."""
+    if options.get("WRITE_GFS") != "NO":
+        return [str(name) for name, _ in pyogrio.list_layers(uri)]
+    names = []
+    while True:
+        try:
+            names.append(str(pyogrio.read_info(uri, layer=len(names), **options)["layer_name"]))
+        except DataLayerError:
+            return names
+
+
 def _choose_layer(
     path: Path, uri: str, layer: str | None, sheet: str | None, spreadsheet: bool, reading: Reading, options: dict
 ) -> str | None:
     """The layer to read: the one asked for (a workbook's sheet by ``sheet`` or ``layer``), the only
     one, or of a workbook's sheets the only one with coordinates or outlines (noted)."""
-    names = [str(name) for name, _ in pyogrio.list_layers(uri)]
+    names = _layer_names(uri, options)
     what, option_name = ("sheet", "sheet") if spreadsheet else ("layer", "layer")
     if sheet is not None and not spreadsheet:
         raise InvalidOption(
@@ -670,6 +689,8 @@ def open_source(
     uri = _uri(path, content, reading)
     spreadsheet = content in ("xlsx", "ods")
     options: dict = {"HEADERS": "FORCE"} if spreadsheet else {}
+    if path.suffix.lower() in (".gml", ".xml"):
+        options.update(_GML_OPTIONS)
     text = _text_table(path, uri, encoding, reading) if content == "csv" else None
     if text is not None:
         uri, encoding = text.uri, text.encoding
