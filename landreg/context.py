@@ -230,7 +230,8 @@ def _to_storage(frame: gpd.GeoDataFrame, crs: int | None, file_name: str, assume
     import numpy as np
     from pyproj import CRS
 
-    from landreg.importer.crs import choose, diagnose, parse_crs
+    from landreg.importer.crs import about, choose, diagnose, parse_crs
+    from landreg.messages import message
 
     points = shapely.point_on_surface(frame.geometry.to_numpy())
     x, y = shapely.get_x(points), shapely.get_y(points)
@@ -238,7 +239,7 @@ def _to_storage(frame: gpd.GeoDataFrame, crs: int | None, file_name: str, assume
     source = choose(frame.crs, given, file_name, assumed=assumed, x=x, y=y).crs
     problem = diagnose(CRS(source), x, y)
     if problem:
-        raise LayerRefused(f"{file_name}: {problem.replace('the parcels', 'the features')}", field="crs")
+        raise LayerRefused(message("import.of_file", file=file_name, said=about(problem, "features")), field="crs")
     out = frame.set_crs(source, allow_override=True).to_crs(STORAGE_SRID)
     if not np.isfinite(out.total_bounds).all():
         raise LayerRefused(

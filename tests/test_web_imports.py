@@ -251,7 +251,7 @@ def test_refusals_name_the_form_field(planners, tmp_path):
         assert no_crs.status_code == 422
         message = re.search(r'id="err-crs">([^<]+)<', no_crs.text).group(1)
         assert (
-            "the form field „Koordinatensystem (EPSG-Code)“" in message
+            "nennt kein Koordinatensystem; geben Sie es unter „Koordinatensystem (EPSG-Code)“ an" in message
             and "„Koordinatensystem (EPSG-Code)“ = 25832" in message
         )
         assert "--crs" not in no_crs.text and 'value="bauluecke" selected' in no_crs.text  # the options kept

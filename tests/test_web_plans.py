@@ -304,10 +304,10 @@ def test_refusals_are_shown_at_the_form_field_german_first(dortmund, tmp_path):
             (dict(content=json.dumps(crossing).encode(), filename="kreuz.geojson"), "file", 422, file_ + "kreuz.geojson: die Flächen der Datei lassen sich nicht zu einem Geltungsbereich vereinen"),
             (dict(content=layers.read_bytes(), filename="zwei.gpkg"), "layer", 422, layer + "zwei.gpkg hat mehrere Ebenen (wohnen, gewerbe); wählen Sie eine mit „Ebene (Layer)“"),
             (dict(content=layers.read_bytes(), filename="zwei.gpkg", layer="gruen"), "layer", 422, layer + "zwei.gpkg hat keine Ebene „gruen“; Ebenen: wohnen, gewerbe"),
-            (dict(content=no_crs, filename="plan.zip"), "crs", 422, crs + "plan.zip does not say which coordinate reference system it uses; give it with „Koordinatensystem (EPSG-Code)“"),
+            (dict(content=no_crs, filename="plan.zip"), "crs", 422, crs + "plan.zip nennt kein Koordinatensystem; geben Sie es unter „Koordinatensystem (EPSG-Code)“ an"),
             (dict(content=no_crs, filename="plan.zip", crs="99999"), "crs", 422, crs + "EPSG:99999 ist kein bekanntes Koordinatensystem; geben Sie den EPSG-Code der Koordinaten an, z. B. „Koordinatensystem (EPSG-Code)“ = 25832"),
             (dict(content=no_crs, filename="plan.zip", crs="zwei"), "crs", 422, "als Zahl zwischen 1 und 999.999"),
-            (dict(content=berlin), "crs", 422, crs + "plan.geojson: the plan does not lie in North Rhine-Westphalia"),  # the importer's diagnosis
+            (dict(content=berlin), "crs", 422, crs + "plan.geojson: der Plan liegt nicht in Nordrhein-Westfalen"),  # the importer's diagnosis
             (dict(content=plan_geojson(), intended_use="Wohnen"), "intended_use", 422, "Bitte wählen Sie die geplante Nutzung aus der Liste."),
             (dict(content=plan_geojson(), intended_use=""), "intended_use", 422, use + "der Plan hat keine Festsetzungen: geben Sie seine geplante Nutzung mit „Geplante Nutzung“ an (z. B. „Geplante Nutzung“ = WA)"),
             (dict(content=plan_geojson(), name="x" * 300), "name", 422, "Höchstens 200 Zeichen"),

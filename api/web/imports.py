@@ -40,7 +40,8 @@ from api.web.texts import register as register_texts
 from api.web.texts import t
 from landreg import fields, users
 from landreg.errors import NotFound
-from landreg.importer import MODES, FileTooLarge, ImportOptions, ImportRefused, InvalidOption, import_file
+from landreg.importer import MODES, FileTooLarge, ImportOptions, ImportRefused, ImportReport, InvalidOption, import_file
+from landreg.messages import LANGS
 from landreg.settings import get_settings
 from landreg.vocab import CATEGORY
 
@@ -126,7 +127,9 @@ register_texts(
         "imports.errors": ("Die Datei wurde nicht geprüft:", "The file was not checked:"),
         "imports.no_file": ("Bitte wählen Sie eine Datei aus.", "Please choose a file."),
         "imports.too_long": ("höchstens {max} Zeichen", "at most {max} characters"),
-        "imports.spelled": ("the form field „{label}“", "the form field “{label}”"),
+        "imports.spelled": ("„{label}“", "the form field “{label}”"),
+        "imports.spelled_value": ("„{label}“ = {value}", "“{label}” = {value}"),
+        "imports.file_notes": ("So wurde die Datei gelesen", "How the file was read"),
         "imports.dry_title": ("Probelauf: {file}", "Dry run: {file}"),
         "imports.dry_intro": (
             "Noch ist nichts gespeichert. Prüfen Sie die Zuordnung der Spalten und die abgelehnten Zeilen; "
@@ -316,13 +319,30 @@ def _spelling(lang: str) -> Callable[[str, str | None], str]:
 
     def spell(name: str, value: str | None) -> str:
         label = t(FIELD_KEYS[name], lang) if name in FIELD_KEYS else name
-        return t("imports.spelled", lang, label=label) if value is None else f"„{label}“ = {value}"
+        if value is None:
+            return t("imports.spelled", lang, label=label)
+        return t("imports.spelled_value", lang, label=label, value=value)
 
     return spell
 
 
 def refusal_message(exc: ImportRefused, lang: str) -> str:
-    return exc.render(_spelling(lang))
+    """The refusal in the person's language, its options named by the form's labels."""
+    return exc.render(_spelling(lang), lang)
+
+
+def _reports(report: ImportReport) -> dict[str, dict]:
+    """The report as data in each language the page speaks (kept with the upload: the page is shown
+    in the person's language, which may change before confirming), options named by the form's labels."""
+    return {
+        lang: json.loads(json.dumps(report.to_dict(spell=_spelling(lang), lang=lang), default=str)) for lang in LANGS
+    }
+
+
+def _in_language(reports: dict | None, lang: str) -> dict:
+    """The report of :func:`_reports` in ``lang``."""
+    reports = reports or {}
+    return reports.get(lang) or reports.get("en") or {}
 
 
 def _size(limit: int, lang: str) -> str:
@@ -455,7 +475,7 @@ def upload(request: Request, current: Planner, form: CheckedForm):
     except BaseException:
         store.drop(kept)
         raise
-    store.save_report(kept, json.loads(json.dumps(report.to_dict(), default=str)))
+    store.save_report(kept, _reports(report))
     return RedirectResponse(f"/app/import/{kept.id}", status_code=303)
 
 
@@ -518,7 +538,7 @@ def dry_run_report(request: Request, current: Planner, upload_id: str):
     """The dry run's report of a kept upload, with "Import bestätigen"."""
     lang = lang_of(request)
     kept = kept_uploads().find(upload_id, current.user.username)
-    report = kept.report or {}
+    report = _in_language(kept.report, lang)
     blocked = bool(report.get("rejected")) and kept.options.get("mode") == "all-or-nothing"
     options = _options_shown(request, kept.options, lang)
     until = dt.datetime.fromtimestamp(kept.expires, BERLIN).strftime("%H:%M")
@@ -542,7 +562,7 @@ def confirm(request: Request, current: Planner, upload_id: str, form: CheckedFor
         return _form_page(request, current, kept.options, {exc.field or "file": refusal_message(exc, lang)}, 422)
     finally:
         store.drop(kept)
-    shown = json.loads(json.dumps(report.to_dict(), default=str))
+    shown = _in_language(_reports(report), lang)
     status = 201 if report.status == "committed" else 422
     return page(request, "imports/result.html", _report_context(shown, lang), status_code=status)
 

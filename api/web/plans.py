@@ -291,7 +291,7 @@ def refusal(exc: ImportRefused, lang: str) -> tuple[str, str]:
     the catalogue has it)."""
     field = exc.field if exc.field in FIELD_KEYS else _FORM_FIELD.get(exc.field or "", "file")
     spell = _spelling(lang)
-    detail = exc.render(spell, lang) if isinstance(exc, PlanError) else exc.render(spell)
+    detail = exc.render(spell, lang)
     return field, t(f"plans.refused.{field}", lang, detail=detail)
 
 

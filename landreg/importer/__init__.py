@@ -53,11 +53,21 @@ from landreg.importer import crs as crs_checks
 from landreg.importer.crs import CRSProblem
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
-from landreg.importer.refusals import FileTooLarge, ImportRefused, InvalidOption, Spelling, neutral, option, render
+from landreg.importer.refusals import (
+    FileTooLarge,
+    ImportRefused,
+    InvalidOption,
+    Spelling,
+    kept,
+    neutral,
+    option,
+    render,
+)
 from landreg.importer.rejected import write_rejected
 from landreg.importer.report import ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
 from landreg.importer.sources import Batch, Reading, SourceError, open_source
+from landreg.messages import Message, message
 from landreg.scoring import rescore
 from landreg.settings import get_settings
 from landreg.vocab import IMPORT_MODES
@@ -147,23 +157,17 @@ def _choose_crs(source, reading: Reading, given, path: Path) -> crs_checks.Choic
     x, y = sample if sample is not None else (None, None)
     choice = crs_checks.choose(source.crs, given, path.name, assumed=reading.crs_assumed, x=x, y=y)
     if reading.crs_assumed and choice.said_by == "option":
-        reading.notes.append(
-            f"{path.name} is {crs_checks.GEOJSON_DEFAULT}: it is read in {crs_checks.describe(choice.crs)} "
-            f"as {option('crs')} says"
-        )
+        default, read_in = message("crs.geojson_default"), crs_checks.describe(choice.crs)
+        reading.notes.append(kept(message("import.crs_given", file=path.name, default=default, crs=read_in)))
     return choice
 
 
-def _claim_fix(mapping: Mapping, options: ImportOptions) -> str:
+def _claim_fix(mapping: Mapping, options: ImportOptions) -> Message | str:
     """How to drop a wrong claim of a municipality, appended to the reason a row is refused for it."""
     if "ags" in mapping.columns:
-        column = mapping.columns["ags"]
-        return (
-            f"; if the column {column!r} is wrong, leave it out with ignore: [{column}] in the mapping file "
-            f"({option('mapping')})"
-        )
+        return message("import.claim_fix.column", column=mapping.columns["ags"])
     if options.municipality:
-        return f"; {option('municipality')} claims it for every row: leave it out to take the municipality found"
+        return message("import.claim_fix.option")
     return ""
 
 
@@ -239,15 +243,15 @@ def import_file(
         file_format=reading.format,
         encoding=reading.encoding,
         geometry_columns=list(reading.geometry_columns),
-        file_notes=list(reading.notes),
     )
+    report.file_notes = [report.english(note) for note in reading.notes]
     claim_fix = _claim_fix(mapping, options)
-    default_claim = option("municipality") if options.municipality else "the mapping file's default"
+    default_claim = message("import.claim.option" if options.municipality else "import.claim.mapping")
     fields = [f for f in PARCEL_FIELDS if f in mapping.columns or f in mapping.defaults]
     transformer = crs_checks.transformer(source_crs)
 
     if not conn.execute(text("SELECT EXISTS (SELECT FROM municipality)")).scalar_one():
-        raise ImportRefused("the registry holds no municipalities yet: load them first with `landreg seed`")
+        raise ImportRefused(message("import.no_municipalities"))
     savepoint = conn.begin_nested()
     try:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK})
@@ -282,7 +286,7 @@ def import_file(
             if progress:
                 progress(len(batch.rows))
         if report.rows_read == 0:
-            raise SourceError(f"{path.name}: the file contains no features")
+            raise SourceError(message("import.no_features", file=path.name))
         end = report.rows_read
         if done.validated < end:
             load.validate(conn, options.checks, options.allowed_ags, _rest(done.validated, end), claim_fix)

@@ -21,7 +21,8 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError, ProjError
 
 from landreg import STORAGE_SRID
-from landreg.importer.refusals import ImportRefused, InvalidOption, option
+from landreg.importer.refusals import ImportRefused, InvalidOption
+from landreg.messages import Message, message
 
 #: NRW's extent in EPSG:25832 (DVG2 boundaries), with 5 km to spare.
 NRW_BOUNDS = (275_000.0, 5_572_000.0, 537_000.0, 5_826_000.0)
@@ -41,15 +42,28 @@ GEOJSON_DEFAULT = 'GeoJSON without a "crs" member, which means longitude/latitud
 class CRSProblem(ImportRefused):
     """The file's CRS is missing, or does not fit its coordinates."""
 
-    def __init__(self, message: str):
-        super().__init__(message, field="crs")
+    def __init__(self, reason: str | Message):
+        super().__init__(reason, field="crs")
+
+
+def usual(epsg: int) -> Message:
+    """One of :data:`USUAL_CRS` by name, German and English."""
+    return message(f"crs.usual.{epsg}")
+
+
+def about(diagnosis: Message, subject: str) -> Message:
+    """A diagnosis (:func:`diagnose`, which speaks of parcels) said of ``subject``: "plan" or "features"."""
+    they = diagnosis.values.get("they")
+    if not isinstance(they, Message) or not they.code.endswith(".parcels"):
+        return diagnosis
+    return Message(diagnosis.code, {**diagnosis.values, "they": message(they.code.rsplit(".", 1)[0] + "." + subject)})
 
 
 def parse_crs(text: str | int) -> CRS:
     try:
         return CRS.from_user_input(int(text) if str(text).isdigit() else text)
     except CRSError:
-        raise InvalidOption(f"unknown CRS {text!r}; give an EPSG code such as 25832 or 4326", field="crs") from None
+        raise InvalidOption(message("crs.unknown", value=text), field="crs") from None
 
 
 @dataclass(frozen=True)
@@ -75,19 +89,13 @@ def choose(
     """
     if declared is None and given is None:
         guess = suggest(x, y) if x is not None and y is not None else None
-        hint = f"give it with {option('crs')}" + (
-            f": by their values the coordinates are {USUAL_CRS[guess]} ({option('crs', guess)})"
-            if guess
-            else f" (e.g. {option('crs', 25832)} for ETRS89/UTM 32N, {option('crs', 4326)} for longitude/latitude)"
-        )
-        raise CRSProblem(f"{file_name} does not say which coordinate reference system it uses; {hint}")
+        if guess:
+            raise CRSProblem(message("crs.missing_guess", file=file_name, usual=usual(guess), code=str(guess)))
+        raise CRSProblem(message("crs.missing", file=file_name))
     if given is not None and (declared is None or assumed):
         return Choice(given, "option")
     if given is not None and not declared.equals(given, ignore_axis_order=True):
-        raise CRSProblem(
-            f"{file_name} declares {describe(declared)} but {option('crs')} says {describe(given)}; "
-            f"drop {option('crs')} to use the file's CRS, or fix the file"
-        )
+        raise CRSProblem(message("crs.conflict", file=file_name, declared=describe(declared), given=describe(given)))
     return Choice(declared, "geojson" if assumed else "file")
 
 
@@ -143,7 +151,8 @@ def transformer(source: CRS) -> Transformer | None:
     try:
         return Transformer.from_crs(source, target, always_xy=True)
     except (CRSError, ProjError):
-        raise CRSProblem(f"coordinates in {describe(source)} cannot be transformed to EPSG:{STORAGE_SRID}") from None
+        said = message("crs.not_transformable", crs=describe(source), target=str(STORAGE_SRID))
+        raise CRSProblem(said) from None
 
 
 def describe(crs: CRS) -> str:
@@ -176,19 +185,24 @@ def suggest(x: np.ndarray, y: np.ndarray) -> int | None:
     return None
 
 
-def _said(crs: CRS, said_by: str) -> str:
+def _said(crs: CRS, said_by: str) -> Message:
     name = describe(crs)
     if said_by == "option":
-        return f"{option('crs')} says {name}"
+        return message("crs.said.option", name=name)
     if said_by == "geojson":
-        return f"the file is {GEOJSON_DEFAULT}"
-    return f"the file declares {name}"
+        return message("crs.said.geojson", default=message("crs.geojson_default"))
+    return message("crs.said.file", name=name)
 
 
-def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray, said_by: str = "file") -> str | None:
+def _fix(guess: int | None, otherwise: Message) -> Message:
+    return message("crs.fix.guess", usual=usual(guess), code=str(guess)) if guess else otherwise
+
+
+def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray, said_by: str = "file") -> Message | None:
     """Why coordinates (centroids, in the file's CRS) do not lie in NRW, or None when most do.
 
-    ``said_by``: who named ``crs`` (see :class:`Choice`), for the wording of the fix.
+    ``said_by``: who named ``crs`` (see :class:`Choice`), for the wording of the fix. The diagnosis
+    speaks of parcels; :func:`about` says it of a plan or a layer's features.
     """
     if len(x) == 0:
         return None
@@ -197,52 +211,36 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray, said_by: str = "file") -> s
         return None
     degrees_like = np.all((np.abs(x) <= 180) & (np.abs(y) <= 90))
     name, said = describe(crs), _said(crs, said_by)
+    first_x, first_y = float(x[0]), float(y[0])
     if not crs.is_geographic and degrees_like:
         lon_first = np.median(x) < np.median(y)
-        hint = option("crs", 4326) + ("" if lon_first else " after swapping the columns (latitude was given first)")
-        return (
-            f"the coordinates look like longitude/latitude in degrees (e.g. {x[0]:.5f}, {y[0]:.5f}), "
-            f"but {said}; declare them as such with {hint}"
-        )
+        swap = "" if lon_first else message("crs.swap_columns")
+        return message("crs.looks_degrees", x=round(first_x, 5), y=round(first_y, 5), said=said, swap=swap)
     if crs.is_geographic and not degrees_like:
-        guess = suggest(x, y)
-        fix = (
-            f"by their values they are {USUAL_CRS[guess]}: give {option('crs', guess)}"
-            if guess
-            else f"give the projected CRS, e.g. {option('crs', 25832)}"
-        )
-        overrides = ", which replaces that default" if said_by == "geojson" else ""
-        degrees = "" if said_by == "geojson" else " (degrees)"
-        return (
-            f"the coordinates look like projected metres (e.g. {x[0]:.1f}, {y[0]:.1f}), but {said}{degrees}; "
-            f"{fix}{overrides}"
+        geojson = said_by == "geojson"
+        return message(
+            "crs.looks_metres",
+            x=round(first_x, 1),
+            y=round(first_y, 1),
+            said=said,
+            degrees="" if geojson else message("crs.in_degrees"),
+            fix=_fix(suggest(x, y), message("crs.fix.projected")),
+            replaces=message("crs.replaces_default") if geojson else "",
         )
     swapped_x, swapped_y = _to_storage(crs, y, x)
     if np.mean(_inside_nrw(swapped_x, swapped_y)) >= 0.5:
-        return (
-            f"the axes appear to be swapped: with x and y exchanged the parcels lie in NRW "
-            f"(first point {x[0]:.5f}, {y[0]:.5f}); exchange the x and y columns"
-        )
+        they = message("crs.they_lie.parcels")
+        return message("crs.swapped", they=they, x=round(first_x, 5), y=round(first_y, 5))
     median_x, median_y = float(np.median(x)), float(np.median(y))
     if 5_550_000 < median_y < 5_850_000:
         if 2_250_000 < median_x < 2_700_000 or 3_250_000 < median_x < 3_700_000:
             zone = 2 if median_x < 3_000_000 else 3
-            return (
-                f"the coordinates look like Gauß-Krüger zone {zone} (x ≈ {median_x:,.0f}), "
-                f"not {name}; declare {option('crs', 31464 + zone)}"
-            )
+            return message("crs.gauss_krueger", zone=zone, x=round(median_x), name=name, code=str(31464 + zone))
         if 32_250_000 < median_x < 32_600_000:
-            return (
-                f"the coordinates carry the zone prefix 32 (x ≈ {median_x:,.0f}): they are EPSG:4647, "
-                f"not {name}; declare {option('crs', 4647)}"
-            )
-    guess = suggest(x, y)
-    fix = (
-        f"by their values they are {USUAL_CRS[guess]}: give {option('crs', guess)}"
-        if guess
-        else "check the coordinates and the CRS"
-    )
-    return f"the parcels do not lie in North Rhine-Westphalia (first point {x[0]:.1f}, {y[0]:.1f} in {name}); {fix}"
+            return message("crs.zone_prefix", x=round(median_x), name=name)
+    they = message("crs.they_do_not_lie.parcels")
+    fix = _fix(suggest(x, y), message("crs.fix.check"))
+    return message("crs.outside_nrw", they=they, x=round(first_x, 1), y=round(first_y, 1), name=name, fix=fix)
 
 
 def outside_nrw(minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray) -> np.ndarray:

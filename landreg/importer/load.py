@@ -17,8 +17,10 @@ from psycopg.pq import Format
 from sqlalchemy import Connection, text
 
 from landreg import fields
-from landreg.importer.report import KEPT_MAX, OTHER_REASONS, REASONS_PER_FIELD, ImportReport, Issues, RowIssue
+from landreg.importer.refusals import kept, value_json
+from landreg.importer.report import KEPT_MAX, REASONS_PER_FIELD, ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
+from landreg.messages import Message, message
 from landreg.vocab import RETIRE_REASON_IMPORT
 
 # NOT NULL columns of parcel with a default: an empty cell means "the default" (new parcel)
@@ -120,6 +122,19 @@ def _reject(conn: Connection, field: str, select_bad: str, reason_sql: str, para
     )
 
 
+def _said_sql(code: str, **values: str) -> str:
+    """SQL of the text :func:`landreg.importer.refusals.kept` writes for message ``code``, its values
+    SQL expressions (``code`` and the names are this module's constants, never a file's)."""
+    pairs = ", ".join(f"'{name}', {expression}" for name, expression in values.items())
+    return f"'⟪' || json_build_object('$m', '{code}', 'v', json_build_object({pairs}))::text || '⟫'"
+
+
+_OTHER_REASONS = kept(message("import.other_reasons"))
+_OUTSIDE = kept(message("import.outside_municipalities"))
+_DECLARED_AREA = _said_sql(
+    "import.declared_area", declared="round(declared_area_m2::numeric, 1)", area="round(ST_Area(geom)::numeric, 1)"
+)
+
 Rows = tuple[int, int]  # first and last row number of a window of the file (a batch and those after it)
 
 
@@ -135,7 +150,7 @@ def validate(
     checks: Checks,
     allowed_ags: tuple[str, ...] | None = None,
     rows: Rows | None = None,
-    claim_fix: str = "",
+    claim_fix: str | Message = "",
 ) -> None:
     """Set-wise checks of the rows in ``rows``: area, municipality (validity and location come from ``rows``).
 
@@ -149,16 +164,19 @@ def validate(
         "geom",
         "SELECT row_no, ST_Area(geom) AS area FROM import_staging "
         f"WHERE NOT rejected AND ST_Area(geom) NOT BETWEEN :min_area AND :max_area{window}",
-        "format('an area of %s m² is implausible for a parcel (expected %s to %s m²)', "
-        "round(area::numeric, 1), :min_area, :max_area)",
+        _said_sql(
+            "import.area_implausible",
+            area="round(area::numeric, 1)",
+            min="CAST(:min_area AS float8)",
+            max="CAST(:max_area AS float8)",
+        ),
         {"min_area": checks.min_area_m2, "max_area": checks.max_area_m2, **params},
     )
     conn.execute(
         text(f"""
     INSERT INTO import_issue (row_no, field, reason, is_error)
     SELECT row_no, 'declared_area_m2',
-           format('the file states %s m², the geometry measures %s m²', round(declared_area_m2::numeric, 1),
-                  round(ST_Area(geom)::numeric, 1)),
+           {_DECLARED_AREA},
            false
       FROM import_staging
      WHERE NOT rejected AND declared_area_m2 > 0
@@ -176,8 +194,9 @@ def validate(
             SELECT s.row_no, s.ags, m.name FROM import_staging s JOIN municipality m ON m.ags = s.ags
              WHERE NOT s.rejected AND NOT s.ags = ANY(CAST(:allowed AS text[])){_window(rows, "s")[0]}
         """,
-            "format('lies in %s %s, for which you may not import (your municipalities: %s)', "
-            "ags, name, array_to_string(CAST(:allowed AS text[]), ', '))",
+            _said_sql(
+                "import.not_yours", ags="ags", name="name", allowed="array_to_string(CAST(:allowed AS text[]), ', ')"
+            ),
             {"allowed": list(allowed_ags), **params},
         )
 
@@ -193,8 +212,7 @@ def reject_duplicates(conn: Connection) -> None:
                  WHERE ags IS NOT NULL GROUP BY ags, local_ref HAVING count(*) > 1) d
             ON d.ags = s.ags AND d.local_ref = s.local_ref
     """,
-        "format('reference %s appears more than once for this municipality in the file (rows %s)', "
-        "local_ref, array_to_string(rows, ', '))",
+        _said_sql("import.duplicate", ref="local_ref", rows="array_to_string(rows, ', ')"),
     )
 
 
@@ -206,7 +224,7 @@ def has_errors(conn: Connection, rows: Rows) -> bool:
     ).scalar_one()
 
 
-def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, claim_fix: str = "") -> None:
+def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, claim_fix: str | Message = "") -> None:
     """Every row lies in a municipality (found by ``places`` while reading), the one it claims if any
     (or within ``checks.border_tolerance_m`` of it: then ``places`` took the claim)."""
     window, params = _window(rows, "s")
@@ -214,8 +232,8 @@ def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, cla
         conn,
         "geom",
         f"SELECT row_no FROM import_staging s WHERE NOT rejected AND ags IS NULL{window}",
-        "'lies outside every municipality in the registry'",
-        params,
+        ":outside",
+        {"outside": _OUTSIDE, **params},
     )
     _reject(
         conn,
@@ -224,7 +242,7 @@ def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, cla
         SELECT row_no, claimed_ags FROM import_staging s
          WHERE claimed_ags IS NOT NULL AND NOT EXISTS (SELECT FROM municipality m WHERE m.ags = s.claimed_ags){window}
     """,
-        "format('no municipality with AGS %s is in the registry', claimed_ags)",
+        _said_sql("import.unknown_ags", ags="claimed_ags"),
         params,
     )
     _reject(
@@ -237,10 +255,17 @@ def _check_municipality(conn: Connection, checks: Checks, rows: Rows | None, cla
           JOIN municipality claimed ON claimed.ags = s.claimed_ags
          WHERE NOT s.rejected AND s.claimed_ags <> s.ags{window}
     """,
-        "format('lies in %s %s (%s %% of its area), not in the municipality it claims: %s %s "
-        "(parts of it lie more than %s m from there)%s', "
-        "ags, found_name, round((share * 100)::numeric), claimed_ags, claimed_name, CAST(:tolerance AS float8), CAST(:claim_fix AS text))",
-        {"tolerance": checks.border_tolerance_m, "claim_fix": claim_fix, **params},
+        _said_sql(
+            "import.other_municipality",
+            ags="ags",
+            name="found_name",
+            share="round((share * 100)::numeric)",
+            claimed="claimed_ags",
+            claimed_name="claimed_name",
+            tolerance="CAST(:tolerance AS float8)",
+            fix="CAST(:claim_fix AS json)",
+        ),
+        {"tolerance": checks.border_tolerance_m, "claim_fix": value_json(claim_fix), **params},
     )
 
 
@@ -275,8 +300,7 @@ def classify(conn: Connection, fields: list[str], checks: Checks, rows: Rows | N
                               WHERE p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NOT NULL LIMIT 1) p
          WHERE NOT s.rejected{window}
     """,
-        "format('a parcel with this reference was retired on %s; give the new parcel a new reference', "
-        "to_char(retired_at, 'YYYY-MM-DD'))",
+        _said_sql("import.retired_reference", date="json_build_object('$d', to_char(retired_at, 'YYYY-MM-DD'))"),
         params,
     )
 
@@ -286,8 +310,9 @@ def collect(conn: Connection, report: ImportReport, kept: int = KEPT_MAX) -> Non
     first = text(
         "SELECT row_no, field, reason FROM import_issue WHERE is_error = :errors ORDER BY row_no, seq LIMIT :n"
     )
-    report.rejections = [RowIssue(*r) for r in conn.execute(first, {"errors": True, "n": kept})]
-    report.notes = [RowIssue(*r) for r in conn.execute(first, {"errors": False, "n": kept})]
+    english = report.english  # reasons as kept (refusals.kept): English, their messages remembered
+    report.rejections = [RowIssue(r, f, english(why)) for r, f, why in conn.execute(first, {"errors": True, "n": kept})]
+    report.notes = [RowIssue(r, f, english(why)) for r, f, why in conn.execute(first, {"errors": False, "n": kept})]
     rejections, notes, report.rejected = conn.execute(
         text("""SELECT count(*) FILTER (WHERE is_error), count(*) FILTER (WHERE NOT is_error),
                        count(DISTINCT row_no) FILTER (WHERE is_error) FROM import_issue""")
@@ -303,9 +328,9 @@ def collect(conn: Connection, report: ImportReport, kept: int = KEPT_MAX) -> Non
                   FROM import_issue WHERE is_error GROUP BY field, reason) counted
          GROUP BY 1, 2 ORDER BY 1, 3 DESC
     """),
-        {"per_field": REASONS_PER_FIELD, "other": OTHER_REASONS},
+        {"per_field": REASONS_PER_FIELD, "other": _OTHER_REASONS},
     ):
-        report.rejection_counts.setdefault(field, {})[reason] = n
+        report.rejection_counts.setdefault(field, {})[english(reason)] = n
     counts = dict(
         conn.execute(text("SELECT action, count(*) FROM import_staging WHERE NOT rejected GROUP BY action")).all()
     )

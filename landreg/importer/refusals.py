@@ -12,15 +12,23 @@ them its own way through :meth:`ImportRefused.render` (``str()`` gives a neutral
 the notes of a report name options the same way (``ImportReport.lines`` and ``to_dict`` take the
 spelling). ``field`` names the option (or ``file``) at fault with the same neutral name, for the
 error body.
+
+Refusals, reasons and notes are :class:`~landreg.messages.Message`\ s (German and English): the API
+and the command line say them in English, as they always did; the workspace in the person's
+language. A reason kept as text (in the database, in a report's lists) keeps its message with
+:func:`kept`; :func:`render` says it in a language.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from landreg.errors import DomainError
+from landreg.messages import Message, message
 
 #: How an adapter spells an option: (name, value or None) -> text.
 Spelling = Callable[[str, str | None], str]
@@ -90,33 +98,110 @@ def form_field(name: str, value: str | None) -> str:
     return f"the form field {declared.form}" if value is None else f"{declared.form}={value}"
 
 
-def render(message: str, spell: Spelling = neutral) -> str:
-    """The message with every option spelled by ``spell``."""
-    return _OPTION.sub(lambda m: spell(m[1], m[2]), message)
+def render(said: str | Message, spell: Spelling = neutral, lang: str = "en") -> str:
+    """The message in ``lang`` (a :class:`Message`, or text that may hold some, see :func:`kept`)
+    with every option spelled by ``spell``."""
+    text = said.text(lang) if isinstance(said, Message) else in_language(said, lang)
+    return _OPTION.sub(lambda m: spell(m[1], m[2]), text)
+
+
+# -- messages kept as text -------------------------------------------------------------------------
+# A row's reason travels through the database (the staging table import_issue) and lists of text:
+# a Message is kept there as its code and values in JSON between ⟪ ⟫ (ASCII inside: no ⟫ in it), and
+# said in a language when shown (render, in_language). SQL writes the same form (load._said_sql).
+_KEPT = re.compile(r"⟪(\{.*?\})⟫", re.S)
+
+
+def kept(said: str | Message) -> str:
+    """A message as text that keeps its code and values; plain text stays as it is."""
+    if not isinstance(said, Message):
+        return said
+    return f"⟪{json.dumps(_encoded(said), ensure_ascii=True, sort_keys=True, default=_plain)}⟫"
+
+
+def value_json(value: object) -> str:
+    """A message's value as JSON, as :func:`kept` writes it (for SQL that builds a kept message)."""
+    return json.dumps(_value(value), ensure_ascii=True, sort_keys=True, default=_plain)
+
+
+def in_language(text: str, lang: str = "en") -> str:
+    """Text with the messages kept in it (:func:`kept`) said in ``lang``; options still unspelled."""
+    if "⟪" not in text:
+        return text
+    return _KEPT.sub(lambda m: _said(m, lang), text)
+
+
+def _said(match: re.Match, lang: str) -> str:
+    try:
+        return json.loads(match[1], object_hook=_decoded).text(lang)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):  # not one of ours: as it stands
+        return match[0]
+
+
+def _encoded(said: Message) -> dict:
+    return {"$m": said.code, "v": {name: _value(value) for name, value in said.values.items()}}
+
+
+def _value(value: object) -> object:
+    if isinstance(value, Message):
+        return _encoded(value)
+    if isinstance(value, dt.date):
+        return {"$d": value.isoformat()[:10]}
+    return value
+
+
+def _plain(value: object) -> object:
+    """JSON for numpy's numbers (and, as text, anything else)."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _decoded(obj: dict) -> object:
+    if "$m" in obj:
+        return Message(obj["$m"], obj.get("v") or {})
+    if "$d" in obj:
+        return dt.date.fromisoformat(obj["$d"])
+    return obj
 
 
 def listing(items: Iterable[object], limit: int = 20, quote: bool = False) -> str:
     """Items joined by commas; beyond ``limit`` the first ones and "… and N more"."""
+    return str(listed(items, limit, quote))
+
+
+def listed(items: Iterable[object], limit: int = 20, quote: bool = False) -> str | Message:
+    """:func:`listing` as a message's value: beyond ``limit`` a Message ("… und N weitere" in German)."""
     items = [repr(str(i)) if quote else str(i) for i in items]
     if len(items) <= limit:
         return ", ".join(items)
-    return f"{', '.join(items[:limit])} … and {len(items) - limit} more"
+    return message("import.and_more", items=", ".join(items[:limit]), count=len(items) - limit)
 
 
 class ImportRefused(DomainError, ValueError):
     """The file as a whole cannot be imported (unreadable, no CRS, wrong CRS, bad mapping): nothing is
-    written. ``field``: the option or ``file`` at fault, if one is."""
+    written. ``field``: the option or ``file`` at fault, if one is. The reason is a :class:`Message`
+    (German and English, kept as :attr:`message`) or English text; ``str()`` and :attr:`template` are
+    English, as the API and the command line say it."""
+
+    def __init__(self, reason: str | Message, field: str | None = None):
+        self.message = reason if isinstance(reason, Message) else None
+        super().__init__(str(reason), field)
 
     def __str__(self) -> str:
         return render(self.template)
 
     @property
     def template(self) -> str:
-        """The message with its options unspelled."""
+        """The message in English with its options unspelled."""
         return str(self.args[0]) if self.args else ""
 
-    def render(self, spell: Spelling) -> str:
-        return render(self.template, spell)
+    def text(self, lang: str = "en") -> str:
+        """The refusal in ``lang``, its options unspelled."""
+        return self.message.text(lang) if self.message is not None else in_language(self.template, lang)
+
+    def render(self, spell: Spelling, lang: str = "en") -> str:
+        return render(self.text(lang), spell)
 
 
 class InvalidOption(ImportRefused):

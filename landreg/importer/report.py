@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from landreg.importer.refusals import Spelling, neutral, option, render
+from landreg.importer.refusals import Spelling, in_language, kept, neutral, option, render
+from landreg.messages import Message
 
 KEPT_MAX = 10_000  # rejections and notes held (and stored) with row, field and reason; the rest are counted
 REASONS_PER_FIELD = 20  # reasons counted one by one per field; the others together under OTHER_REASONS
@@ -41,12 +42,12 @@ class Issues:
         self.rows: list[tuple[int, str, str, bool]] = []  # (row, field, reason, is_error)
         self.errors = 0
 
-    def reject(self, row: int, field_name: str, reason: str) -> None:
-        self.rows.append((row, field_name, reason, True))
+    def reject(self, row: int, field_name: str, reason: str | Message) -> None:
+        self.rows.append((row, field_name, kept(reason), True))
         self.errors += 1
 
-    def note(self, row: int, field_name: str, reason: str) -> None:
-        self.rows.append((row, field_name, reason, False))
+    def note(self, row: int, field_name: str, reason: str | Message) -> None:
+        self.rows.append((row, field_name, kept(reason), False))
 
 
 @dataclass
@@ -85,30 +86,48 @@ class ImportReport:
     submission_id: int | None = None  # the review of a planner's import (landreg.review)
     rejected_file: str | None = None
 
+    def __post_init__(self) -> None:
+        #: English text of a reason or note (as the fields above hold it) -> the message it says, kept
+        #: with its code and values (refusals.kept), to say it in another language; not a field (not
+        #: in ``to_dict`` nor in the API's model)
+        self.said: dict[str, str] = {}
+
+    def english(self, text: str) -> str:
+        """A reason or note as kept (:func:`~landreg.importer.refusals.kept`) in English, remembering the
+        message for :meth:`spelled` in another language."""
+        english = in_language(text)
+        if english != text:
+            self.said[english] = text
+        return english
+
     @property
     def rejection_total(self) -> int:
         """Every rejection (a row may have several)."""
         return len(self.rejections) + self.rejections_omitted
 
-    def to_dict(self, limit: int = STORED_ROWS_MAX, spell: Spelling = neutral) -> dict:
-        """The report as data (stored, or answered over HTTP), options in reasons and notes spelled by ``spell``."""
-        data = asdict(self.spelled(spell))
+    def to_dict(self, limit: int = STORED_ROWS_MAX, spell: Spelling = neutral, lang: str = "en") -> dict:
+        """The report as data (stored, or answered over HTTP), options in reasons and notes spelled by
+        ``spell``, reasons and notes in ``lang`` (English for the API and what is stored)."""
+        data = asdict(self.spelled(spell, lang))
         data["missing"] = [list(m) for m in self.missing[:limit]]
         data["missing_count"] = len(self.missing)
         data["truncated"] = bool(self.rejections_omitted or self.notes_omitted or len(self.missing) > limit)
         return data
 
-    def spelled(self, spell: Spelling) -> ImportReport:
-        """A copy whose reasons, notes and counts name options as ``spell`` does."""
+    def spelled(self, spell: Spelling, lang: str = "en") -> ImportReport:
+        """A copy whose reasons, notes and counts name options as ``spell`` does, said in ``lang``."""
+
+        def say(text: str) -> str:
+            return render(self.said.get(text, text), spell, lang)
+
         return replace(
             self,
-            rejections=[issue.spelled(spell) for issue in self.rejections],
-            notes=[issue.spelled(spell) for issue in self.notes],
+            rejections=[replace(issue, reason=say(issue.reason)) for issue in self.rejections],
+            notes=[replace(issue, reason=say(issue.reason)) for issue in self.notes],
             rejection_counts={
-                f: {render(reason, spell): n for reason, n in counts.items()}
-                for f, counts in self.rejection_counts.items()
+                f: {say(reason): n for reason, n in counts.items()} for f, counts in self.rejection_counts.items()
             },
-            file_notes=[render(note, spell) for note in self.file_notes],
+            file_notes=[say(note) for note in self.file_notes],
         )
 
     def _read_as(self) -> str:

@@ -22,8 +22,8 @@ from landreg.fields import ATTRIBUTE_NAMES
 from landreg.importer.crs import outside_nrw
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
-from landreg.importer.refusals import option
 from landreg.importer.report import Issues
+from landreg.messages import Message, message
 from landreg.parcels import oversized
 
 #: Parcel fields written by an import, in staging-column order (``ags`` here is the claimed AGS).
@@ -78,18 +78,16 @@ def _fields(batch, mapping: Mapping, issues: Issues, rejected: np.ndarray) -> di
     return values
 
 
-def _required(name: str, mapping: Mapping) -> str:
+def _required(name: str, mapping: Mapping) -> Message:
     """Why a row lacks a required field, and how to give it."""
-    default = (
-        f"; give the rows without one a category with {option('category')} (e.g. {option('category', 'bauluecke')})"
-    )
     if name in mapping.columns:
-        return f"is required: column {mapping.columns[name]!r} is empty" + (default if name == "category" else "")
+        hint = message("import.required.category_hint") if name == "category" else ""
+        return message("import.required.empty", column=mapping.columns[name], hint=hint)
     named = ", ".join(repr(n) for n in fields.field(name).column_names()[:6])
-    in_mapping = f"name its column in a mapping file ({option('mapping')}), e.g. columns: {{<column>: {name}}}"
+    example = f"{{<column>: {name}}}"  # a mapping file's line, the same in every language
     if name == "category":
-        return f"is required: no column holds it (recognised names: {named} …); {in_mapping}, {default[2:]}"
-    return f"is required: no column holds the parcel's own reference (recognised names: {named} …); {in_mapping}"
+        return message("import.required.no_category", named=named, example=example)
+    return message("import.required.no_reference", named=named, example=example)
 
 
 def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected: np.ndarray) -> np.ndarray:
@@ -104,13 +102,10 @@ def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected
     polygonal = np.isin(shapely.get_type_id(geoms[present]), _POLYGONAL)
     for i, is_empty, is_polygonal in zip(present, empty, polygonal):
         if is_empty:
-            issues.reject(int(batch.rows[i]), "geom", "geometry is empty")
+            issues.reject(int(batch.rows[i]), "geom", message("geom.empty"))
         elif not is_polygonal:
-            issues.reject(
-                int(batch.rows[i]),
-                "geom",
-                f"a {geoms[i].geom_type} where a polygon is needed: a parcel needs its outline" + _points_hint(batch),
-            )
+            said = message("import.not_polygon", kind=geoms[i].geom_type, hint=_points_hint(batch))
+            issues.reject(int(batch.rows[i]), "geom", said)
         else:
             continue
         rejected[i] = True
@@ -124,7 +119,7 @@ def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected
     has_z, has_m = shapely.has_z(geoms[ok]), shapely.has_m(geoms[ok])
     for j in np.flatnonzero(has_z | has_m):
         dims = ("Z" if has_z[j] else "") + ("M" if has_m[j] else "")
-        issues.note(int(batch.rows[ok[j]]), "geom", f"{dims} values dropped; parcels are 2D")
+        issues.note(int(batch.rows[ok[j]]), "geom", message("import.dims_dropped", dims=dims))
     if len(ok):
         flat = shapely.force_2d(geoms[ok]) if (has_z | has_m).any() else geoms[ok]
         if transformer is not None:
@@ -132,21 +127,18 @@ def _geometries(batch, transformer: Transformer | None, issues: Issues, rejected
         geoms[ok] = flat
         minx, miny, maxx, maxy = shapely.bounds(flat).T
         for i in ok[outside_nrw(minx, miny, maxx, maxy)]:
-            issues.reject(int(batch.rows[i]), "geom", "lies outside North Rhine-Westphalia")
+            issues.reject(int(batch.rows[i]), "geom", message("import.outside_nrw"))
             rejected[i] = True
             geoms[i] = None
     return geoms
 
 
-def _points_hint(batch) -> str:
+def _points_hint(batch) -> Message | str:
     """For points built from a table's x/y columns: where the outline should come from."""
     if not getattr(batch, "points_from", None):
         return ""
     x, y = batch.points_from
-    return (
-        f" (the columns {x!r}/{y!r} give a point; add the outline as WKT, e.g. a column 'WKT' with "
-        f"POLYGON((…)), or name its column with {option('wkt_column')})"
-    )
+    return message("import.points_hint", x=x, y=y)
 
 
 def _repair(geoms: np.ndarray, rows: np.ndarray, issues: Issues, rejected: np.ndarray, tolerance: float) -> None:
@@ -161,20 +153,18 @@ def _repair(geoms: np.ndarray, rows: np.ndarray, issues: Issues, rejected: np.nd
         repaired = _polygons(shapely.make_valid(geom))
         after = repaired.area
         if before > 0 and not repaired.is_empty and abs(after - before) <= tolerance * before:
-            issues.note(
-                int(rows[i]),
-                "geom",
-                f"geometry was not valid ({reason}) and was repaired; "
-                f"its area changed by {100 * abs(after - before) / before:.3f} %",
-            )
+            change = round(100 * abs(after - before) / before, 3)
+            issues.note(int(rows[i]), "geom", message("import.repaired", reason=reason, change=change))
             geoms[i] = repaired
         else:
-            issues.reject(
-                int(rows[i]),
-                "geom",
-                f"geometry is not valid: {reason}; repairing it would change its area from {before:.1f} m² "
-                f"to {after:.1f} m², more than the {tolerance * 100:.2f} % tolerated",
+            said = message(
+                "import.invalid",
+                reason=reason,
+                before=round(before, 1),
+                after=round(after, 1),
+                tolerance=round(tolerance * 100, 2),
             )
+            issues.reject(int(rows[i]), "geom", said)
             rejected[i] = True
             geoms[i] = None
 
@@ -194,7 +184,7 @@ def staging_rows(
     issues: Issues,
     places: Municipalities,
     checks,
-    default_claim: str = "the file's default municipality",
+    default_claim: str | Message = "the file's default municipality",
 ):
     """Staging rows (tuples in ``STAGING_COLUMNS`` order) of the batch's acceptable rows.
 
@@ -214,7 +204,7 @@ def staging_rows(
         column = mapping.columns.get("ags")
         cell = batch.attributes[column].iloc[keep[i]] if column is not None else None
         by_column = cell is not None and not pd.isna(cell) and str(cell).strip() != ""
-        claim = f"the column {column!r}" if by_column else default_claim
+        claim = message("import.claim.column", column=column) if by_column else default_claim
         issues.note(int(batch.rows[keep[i]]), "ags", _near_claim(places, claimed[i], by_area, claim, checks))
     shares = [None if v != v else v for v in share.tolist()]  # NaN: not computed
     columns = [values[f] for f in (*PARCEL_FIELDS, "ags", "declared_area_m2")]
@@ -224,15 +214,17 @@ def staging_rows(
     yield from zip(batch.rows[keep].tolist(), *columns, _multipolygon_ewkb(geoms[keep]), ags.tolist(), shares)
 
 
-def _near_claim(places: Municipalities, claimed: str, by_area: list[tuple[str, float]], claim: str, checks) -> str:
+def _near_claim(
+    places: Municipalities, claimed: str, by_area: list[tuple[str, float]], claim: str | Message, checks
+) -> Message:
     """The note on a parcel taken as the municipality it claims although the registry's boundaries differ."""
     shares = dict(by_area)
     shares.setdefault(claimed, 0.0)
     where = ", ".join(f"{_percent(s)} in {places.named(a)}" for a, s in sorted(shares.items(), key=lambda x: -x[1]))
-    return (
-        f"taken as {places.named(claimed)}, as {claim} says: the registry's generalised boundaries (DVG2) put "
-        f"{where}, but all of it lies within {checks.border_tolerance_m:g} m of {places.named(claimed)}"
-    )
+    tolerance = float(checks.border_tolerance_m)
+    tolerance = int(tolerance) if tolerance.is_integer() else tolerance
+    named = places.named(claimed)
+    return message("import.near_claim", claimed=named, claim=claim, where=where, tolerance=tolerance)
 
 
 def _percent(share: float) -> str:

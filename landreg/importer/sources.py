@@ -34,7 +34,8 @@ from pyproj.exceptions import CRSError
 
 from landreg.importer.crs import geojson_assumed
 from landreg.importer.mapping import ValueRejected, normalise, parse_number
-from landreg.importer.refusals import ImportRefused, InvalidOption, listing, option
+from landreg.importer.refusals import ImportRefused, InvalidOption, kept, listed, option
+from landreg.messages import Message, message
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".ods"}
 #: Column names (normalised, see :func:`_name_key`) that hold WKT.
@@ -70,28 +71,24 @@ pyogrio.set_gdal_config_options({"OGR_XLSX_HEADERS": "FORCE"})
 class SourceError(ImportRefused):
     """The file cannot be read as a whole (missing, empty, corrupt, no layer, no geometry)."""
 
-    def __init__(self, message: str, field: str = "file"):
-        super().__init__(message, field)
+    def __init__(self, reason: str | Message, field: str = "file"):
+        super().__init__(reason, field)
 
 
 def _gdal_message(exc: Exception, path: Path, uri: str) -> str:
     """GDAL's message, with the file named by its name only: never a server's directory."""
-    message = str(exc)
+    said = str(exc)
     uri = uri.split(":", 1)[1] if re.match(r"^[A-Z]+:/", uri) else uri  # a driver prefix (XLSX:/tmp/…)
     for form in sorted({uri, f"/vsizip/{path}", str(path), str(path.resolve())}, key=len, reverse=True):
-        message = message.replace(form, path.name)
-    message = message.replace(f"{Path(uri).parent}/", "")
-    return message.replace(f"{path.parent}/", "").replace(f"{path.resolve().parent}/", "")
+        said = said.replace(form, path.name)
+    said = said.replace(f"{Path(uri).parent}/", "")
+    return said.replace(f"{path.parent}/", "").replace(f"{path.resolve().parent}/", "")
 
 
 def _undecodable(path: Path, encoding: str | None, exc: Exception) -> SourceError:
-    given = f"is not valid {encoding} text" if encoding else "does not say its text encoding and is not UTF-8"
-    detail = f" ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
-    return SourceError(
-        f"{path.name} {given}{detail}; give the file's encoding with {option('encoding')}, "
-        f"e.g. {option('encoding', 'cp1252')} (Windows), {option('encoding', 'latin-1')} or {option('encoding', 'utf-8')}",
-        field="encoding",
-    )
+    given = message("import.not_valid_text", encoding=encoding) if encoding else message("import.no_encoding")
+    detail = message("import.at_byte", reason=exc.reason, byte=exc.start) if isinstance(exc, UnicodeDecodeError) else ""
+    return SourceError(message("import.undecodable", file=path.name, given=given, detail=detail), field="encoding")
 
 
 @dataclass
@@ -115,7 +112,7 @@ class Reading:
     encoding: str | None = None  # of a text table, as read
     geometry_columns: list[str] = field(default_factory=list)  # of a table: WKT, or x and y
     crs_assumed: bool = False  # the CRS is GeoJSON's RFC 7946 default, not the file's word
-    notes: list[str] = field(default_factory=list)  # messages, options named with refusals.option
+    notes: list[str] = field(default_factory=list)  # messages (refusals.kept), options named with refusals.option
 
 
 @dataclass
@@ -152,8 +149,9 @@ class Source:
                 start += len(frame)
                 yield rows, frame, geoms
         except (DataSourceError, DataLayerError) as exc:
-            message = _gdal_message(exc, self.path, self.uri)
-            raise SourceError(f"{self.path.name}: cannot be read (row {start} onwards): {message}") from None
+            reason = _gdal_message(exc, self.path, self.uri)
+            said = message("import.unreadable_from", file=self.path.name, row=start, reason=reason)
+            raise SourceError(said) from None
         except (UnicodeError, pa.ArrowException) as exc:  # text in another encoding than the one read
             raise _undecodable(self.path, self.encoding, exc) from None
 
@@ -215,14 +213,17 @@ class Source:
             if self.srid is not None:  # one file, one CRS: a row of another SRID is not read in this one
                 srids = pd.to_numeric(frame[self.wkt_column].astype("string").str.extract(_EWKT_SRID, expand=False))
                 for i in np.flatnonzero((srids.notna() & (srids != self.srid)).to_numpy()):
-                    problems[int(rows[i])] = f"the WKT says SRID={int(srids.iloc[i])}, the file's SRID={self.srid}"
+                    problems[int(rows[i])] = kept(
+                        message("import.wkt_other_srid", srid=str(int(srids.iloc[i])), file_srid=str(self.srid))
+                    )
                     geoms[i] = None
         else:
             x_col, y_col = points_from = self.xy_columns
             x, y = _numbers(frame[x_col]), _numbers(frame[y_col])
             geoms = shapely.points(x, y)
             for i in np.flatnonzero(np.isnan(x) | np.isnan(y)):
-                problems[int(rows[i])] = f"x/y ({frame[x_col].iloc[i]!r}, {frame[y_col].iloc[i]!r}) are not numbers"
+                said = message("import.xy_not_numbers", x=repr(frame[x_col].iloc[i]), y=repr(frame[y_col].iloc[i]))
+                problems[int(rows[i])] = kept(said)
                 geoms[i] = None
         attributes = frame.drop(columns=[*self.geometry_columns, *self.unused])
         return Batch(rows, attributes, np.asarray(geoms, dtype=object), problems, points_from)
@@ -248,10 +249,13 @@ class Source:
         return shapely.get_x(points), shapely.get_y(points)
 
 
+_NO_GEOMETRY = kept(message("import.no_geometry"))
+
+
 def _vector_batch(rows: np.ndarray, frame: pd.DataFrame, geoms: np.ndarray) -> Batch:
     problems: dict[int, str] = {}
     for i in np.flatnonzero(pd.isna(geoms)):
-        problems[int(rows[i])] = "no geometry"
+        problems[int(rows[i])] = _NO_GEOMETRY
     return Batch(rows, lists_as_text(frame), np.asarray(geoms, dtype=object), problems)
 
 
@@ -292,16 +296,15 @@ def _numbers(column: pd.Series) -> np.ndarray:
 
 def _wkt_problem(text: str) -> str:
     if not text:
-        return "no geometry (the WKT column is empty)"
+        return kept(message("import.wkt_empty"))
     try:
         shapely.from_wkt(text)
     except shapely.errors.GEOSException as exc:
-        return f"WKT cannot be read: {str(exc).split(':', 1)[-1].strip()}"
-    return "WKT cannot be read"
+        return kept(message("import.wkt_unreadable", reason=str(exc).split(":", 1)[-1].strip()))
+    return kept(message("import.wkt_unreadable_bare"))
 
 
 # -- what a file is, by its content ----------------------------------------------------------------------
-_FORMATS = {"xlsx": "an Excel workbook (XLSX)", "ods": "an OpenDocument spreadsheet (ODS)", "csv": "CSV text"}
 
 
 def _content(path: Path) -> str:
@@ -324,12 +327,9 @@ def _content(path: Path) -> str:
             shapefile = False  # named by _zip_uri
         return "zip" if shapefile or path.suffix.lower() == ".zip" else "other"  # (KMZ: GDAL's)
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise SourceError(
-            f"{path.name} is an Excel 97–2003 workbook (.xls), which cannot be read here; save it as an Excel "
-            "workbook (.xlsx) or as CSV and import that"
-        )
+        raise SourceError(message("import.xls", file=path.name))
     if head.startswith(b"%PDF"):
-        raise SourceError(f"{path.name} is a PDF document; import the data itself (e.g. GeoPackage, Shapefile, CSV)")
+        raise SourceError(message("import.pdf", file=path.name))
     if path.suffix.lower() in TABLE_SUFFIXES and not head.startswith(b"SQLite"):
         return "csv"
     return "other"
@@ -344,7 +344,8 @@ def _uri(path: Path, content: str, reading: Reading) -> str:
     if expected is None or suffix in expected:
         return str(path)
     if content != "csv" or suffix in (".xlsx", ".xls", ".ods"):
-        reading.notes.append(f"{path.name} is {_FORMATS[content]}, not what its name says: read as such")
+        said = message("import.read_as_format", file=path.name, what=message(f"import.format.{content}"))
+        reading.notes.append(kept(said))
     return f"{content.upper()}:{path}"
 
 
@@ -353,16 +354,13 @@ def _zip_uri(path: Path) -> str:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except zipfile.BadZipFile:
-        raise SourceError(f"{path.name}: is not a readable zip archive (truncated or corrupt?)") from None
+        raise SourceError(message("import.zip_unreadable", file=path.name)) from None
     shapefiles = [n for n in names if n.lower().endswith(".shp")]
     if not shapefiles:
-        raise SourceError(
-            f"{path.name}: the zip archive holds no shapefile (.shp); it contains: {listing(names, 10) or 'nothing'}"
-        )
+        contents = listed(names, 10) or message("import.nothing")
+        raise SourceError(message("import.zip_no_shapefile", file=path.name, names=contents))
     if len(shapefiles) > 1:
-        raise SourceError(
-            f"{path.name}: the zip archive holds several shapefiles ({listing(shapefiles)}); import them one by one"
-        )
+        raise SourceError(message("import.zip_several", file=path.name, names=listed(shapefiles)))
     return f"/vsizip/{path}/{shapefiles[0]}"
 
 
@@ -393,7 +391,7 @@ def _text_table(path: Path, uri: str, encoding: str | None, reading: Reading) ->
     if wide is None and separator is None:
         return _Text(uri, encoding)
     if wide:
-        reading.notes.append(f"{path.name} is {wide.upper()} text (as Excel's “Unicode text” writes it): read as such")
+        reading.notes.append(kept(message("import.read_as_wide", file=path.name, wide=wide.upper())))
     workdir = tempfile.TemporaryDirectory(prefix="landreg-import-")
     copy = Path(workdir.name) / f"{path.stem}.csv"
     try:
@@ -436,11 +434,7 @@ def _sniff(path: Path, head: bytes, reading: Reading) -> str | None:
     if not beyond_ascii or set(beyond_ascii) - _GERMAN_TEXT:
         raise _undecodable(path, None, error)
     letters = [c for c in beyond_ascii if c.isalpha()] or beyond_ascii
-    reading.notes.append(
-        f"{path.name} is not UTF-8 and does not say its encoding: read as Windows-1252 (cp1252), as Excel and "
-        f"other Windows programs write it, which gives {listing(letters, 10)}; if letters look wrong, "
-        f"give the encoding with {option('encoding')}"
-    )
+    reading.notes.append(kept(message("import.read_as_cp1252", file=path.name, letters=listed(letters, 10))))
     return "cp1252"
 
 
@@ -470,13 +464,9 @@ def _choose_layer(
     names = _layer_names(uri, options)
     what, option_name = ("sheet", "sheet") if spreadsheet else ("layer", "layer")
     if sheet is not None and not spreadsheet:
-        raise InvalidOption(
-            f"{path.name} is no spreadsheet: {option('sheet')} chooses a sheet of an XLSX or ODS workbook; "
-            f"choose a layer with {option('layer')}",
-            field="sheet",
-        )
+        raise InvalidOption(message("import.sheet_not_spreadsheet", file=path.name), field="sheet")
     if sheet is not None and layer is not None and sheet != layer:
-        raise InvalidOption(f"{option('sheet')} and {option('layer')} name different sheets; give one", field="sheet")
+        raise InvalidOption(message("import.sheet_and_layer"), field="sheet")
     wanted = sheet if sheet is not None else layer
     if wanted is not None:
         if wanted in names:
@@ -484,24 +474,19 @@ def _choose_layer(
         alike = [n for n in names if normalise(n) == normalise(wanted)]
         if len(alike) == 1:
             return alike[0]
-        raise SourceError(
-            f"{path.name} has no {what} {wanted!r}; its {what}s are: {listing(names, quote=True)}",
-            "sheet" if sheet is not None else "layer",
-        )
+        said = message(f"import.no_such_{what}", file=path.name, wanted=wanted, names=listed(names, quote=True))
+        raise SourceError(said, "sheet" if sheet is not None else "layer")
     if len(names) <= 1:
         return names[0] if names and spreadsheet else None
     if spreadsheet:
         with_geometry = [n for n in names if _has_geometry(_sample(path, uri, n, None, options))]
         if len(with_geometry) == 1:
+            names_listed = listed(names, quote=True)
             reading.notes.append(
-                f"{path.name} has the sheets {listing(names, quote=True)}: read {with_geometry[0]!r}, the only one "
-                f"with coordinates or outlines (choose another with {option('sheet')})"
+                kept(message("import.sheet_chosen", file=path.name, names=names_listed, sheet=with_geometry[0]))
             )
             return with_geometry[0]
-    raise SourceError(
-        f"{path.name} has several {what}s ({listing(names, quote=True)}); choose one with {option(option_name)}",
-        option_name,
-    )
+    raise SourceError(message(f"import.several_{what}s", file=path.name, names=listed(names, quote=True)), option_name)
 
 
 def _sample(path: Path, uri: str, layer: str | None, encoding: str | None, options: dict) -> pd.DataFrame:
@@ -511,7 +496,7 @@ def _sample(path: Path, uri: str, layer: str | None, encoding: str | None, optio
             uri, layer=layer, encoding=encoding, max_features=SAMPLE_ROWS, read_geometry=False, **options
         )
     except (DataSourceError, DataLayerError) as exc:
-        raise SourceError(f"{path.name}: cannot be read: {_gdal_message(exc, path, uri)}") from None
+        raise SourceError(message("import.unreadable", file=path.name, reason=_gdal_message(exc, path, uri))) from None
     except UnicodeError as exc:
         raise _undecodable(path, encoding, exc) from None
     return pd.DataFrame(frame)
@@ -587,9 +572,8 @@ def _given_column(columns: list[str], given: str, name: str) -> str:
     alike = [c for c in columns if normalise(c) == normalise(given)]
     if len(alike) == 1:
         return alike[0]
-    raise SourceError(
-        f"the file has no column {given!r} ({option(name)}); its columns are: {listing(columns, 40)}", name
-    )
+    said = message("import.no_such_column", column=given, option=option(name), columns=listed(columns, 40))
+    raise SourceError(said, name)
 
 
 def _find_geometry(
@@ -598,14 +582,9 @@ def _find_geometry(
     """Set the table's geometry columns: those given, else an outline (WKT polygons) before points."""
     columns, name = source.columns, source.path.name
     if wkt_column and (x_column or y_column):
-        raise InvalidOption(
-            f"give either {option('wkt_column')} or {option('x_column')} and {option('y_column')}, not both",
-            field="wkt_column",
-        )
+        raise InvalidOption(message("import.wkt_or_xy"), field="wkt_column")
     if bool(x_column) != bool(y_column):
-        raise InvalidOption(
-            f"give both {option('x_column')} and {option('y_column')}", field="x_column" if not x_column else "y_column"
-        )
+        raise InvalidOption(message("import.x_and_y"), field="x_column" if not x_column else "y_column")
     notes = source.reading.notes
     if wkt_column:
         source.wkt_column = _given_column(columns, wkt_column, "wkt_column")
@@ -618,41 +597,28 @@ def _find_geometry(
         if best and (best.polygonal >= 0.5 or not xy):
             source.wkt_column = best.name
             if not best.named:
-                notes.append(f"the outlines are read as WKT from the column {best.name!r} ({option('wkt_column')})")
+                notes.append(kept(message("import.wkt_found", column=best.name)))
             if xy and best.polygonal >= 0.5:
                 source.unused = list(xy)
-                notes.append(
-                    f"the file has outlines (column {best.name!r}) and points (columns {xy[0]!r}, {xy[1]!r}): "
-                    "the outlines are read, the points left out"
-                )
+                notes.append(kept(message("import.outlines_and_points", column=best.name, x=xy[0], y=xy[1])))
         elif xy:
             source.xy_columns = xy
         else:
-            raise SourceError(
-                f"{name}: found no geometry: a table needs each parcel's outline as WKT (a column such as 'WKT' "
-                f"holding POLYGON((…))) or coordinates in x/y columns (e.g. Rechtswert/Hochwert, GeoX/GeoY); name "
-                f"them with {option('wkt_column')}, or {option('x_column')} and {option('y_column')}; "
-                f"its columns are: {listing(columns, 40)}"
-            )
+            raise SourceError(message("import.no_geometry_found", file=name, columns=listed(columns, 40)))
     if source.wkt_column:
         srids = sorted(set().union(*(c.srids for c in _wkt_columns([source.wkt_column], sample))))
         if len(srids) > 1:
+            srids_listed = f"SRID={', SRID='.join(map(str, srids))}"
             raise SourceError(
-                f"{name}: the WKT of the column {source.wkt_column!r} names several coordinate reference systems "
-                f"(SRID={', SRID='.join(map(str, srids))}); export the file in one",
-                "crs",
+                message("import.several_srids", file=name, column=source.wkt_column, srids=srids_listed), "crs"
             )
         source.srid = srids[0] if srids else None
         if source.srid is not None and source.crs is None:
             try:
                 source.crs = CRS.from_epsg(source.srid)
             except CRSError:
-                raise SourceError(
-                    f"{name}: the WKT says SRID={source.srid}, which is no known EPSG code", "crs"
-                ) from None
-            notes.append(
-                f"the coordinate reference system EPSG:{source.srid} is taken from the WKT's SRID={source.srid}"
-            )
+                raise SourceError(message("import.unknown_srid", file=name, srid=str(source.srid)), "crs") from None
+            notes.append(kept(message("import.crs_from_srid", srid=str(source.srid))))
     source.columns = [c for c in columns if c not in source.geometry_columns and c not in source.unused]
     source.reading.geometry_columns = source.geometry_columns
     source.sample = _sample_geometries(source, sample)
@@ -681,9 +647,9 @@ def open_source(
     """Open a file (or one layer or sheet of it) and find its columns, CRS and geometry."""
     path = Path(path)
     if not path.exists():
-        raise SourceError(f"{path}: no such file")  # only the command line names a file that is not there
+        raise SourceError(message("import.no_such_file", file=str(path)))  # only the command line names one
     if path.stat().st_size == 0:
-        raise SourceError(f"{path.name}: the file is empty")
+        raise SourceError(message("import.empty_file", file=path.name))
     reading = Reading()
     content = _content(path)
     uri = _uri(path, content, reading)
@@ -700,8 +666,8 @@ def open_source(
         layer = _choose_layer(path, uri, layer, sheet, spreadsheet, reading, options)
         info = pyogrio.read_info(uri, layer=layer, encoding=encoding, **options)
     except (DataSourceError, DataLayerError) as exc:
-        message = _gdal_message(exc, path, uri)
-        raise SourceError(f"{path.name}: cannot be read as a geodata file (corrupt or truncated?): {message}") from None
+        said = message("import.unreadable_geodata", file=path.name, reason=_gdal_message(exc, path, uri))
+        raise SourceError(said) from None
     except UnicodeError as exc:  # UnicodeDecodeError, or a UTF-16 file without its byte order mark
         raise _undecodable(path, encoding, exc) from None
     columns = [str(c) for c in info["fields"]]
@@ -712,11 +678,7 @@ def open_source(
         if crs is None and is_table and path.with_suffix(".prj").exists():  # as landreg's CSV exports carry it
             crs = CRS.from_wkt(path.with_suffix(".prj").read_text(errors="replace"))
     except CRSError:
-        raise SourceError(
-            f"{path.name} declares a coordinate reference system that cannot be read; "
-            f"fix it in the file, or remove it and give the CRS with {option('crs')}",
-            "crs",
-        ) from None
+        raise SourceError(message("import.crs_unreadable", file=path.name), "crs") from None
     reading.crs_assumed = not is_table and geojson_assumed(path, reading.format)
     source = Source(path, uri, layer, columns, crs, info.get("features"), is_table, encoding)
     source.reading, source.open_options = reading, options
@@ -725,10 +687,8 @@ def open_source(
         _find_geometry(source, _sample(path, uri, layer, encoding, options), wkt_column, x_column, y_column)
     elif wkt_column or x_column or y_column:
         given = "wkt_column" if wkt_column else "x_column" if x_column else "y_column"
-        raise InvalidOption(
-            f"{path.name} has its own geometry ({reading.format}); {option(given)} is for tables (CSV, XLSX, ODS)",
-            field=given,
-        )
+        said = message("import.own_geometry", file=path.name, format=reading.format, given=option(given))
+        raise InvalidOption(said, field=given)
     if source.feature_count == 0:
-        raise SourceError(f"{path.name}: the file contains no features")
+        raise SourceError(message("import.no_features", file=path.name))
     return source

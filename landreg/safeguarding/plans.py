@@ -5,8 +5,8 @@ before they are transformed: Gauß-Krüger or zone-prefixed UTM declared as 2583
 metres declared as degrees and local coordinates are refused with the fix, never checked
 somewhere outside NRW into a "no conflict". Messages name options neutrally
 (:func:`landreg.importer.refusals.option`); the CLI spells them ``--crs``, HTTP ``crs``. They come
-from the message catalogue (:mod:`landreg.messages`, German and English) where they are the plan
-check's own; the importer's CRS diagnoses inside them are English so far. No message names a
+from the message catalogue (:mod:`landreg.messages`, German and English), the importer's CRS
+diagnoses too. No message names a
 directory: a file is named by its name (an upload's name, not where the server saved it).
 
 geopandas and pyogrio are imported when a file is read, so that the rest of the safeguarding
@@ -151,7 +151,7 @@ def to_storage(frame: gpd.GeoDataFrame, crs: int | None, file_name: str, assumed
         choice = choose(frame.crs, given, file_name, assumed=assumed_crs or declared_wrongly, x=x, y=y)
         problem = problem_in(choice.crs, choice.said_by)
     except ImportRefused as exc:
-        raise PlanError(exc.template, field=exc.field) from None
+        raise PlanError(exc.message or exc.template, field=exc.field) from None
     if problem:
         raise PlanError(of_the_plan(problem), "crs", file_name)
     out = frame.set_crs(choice.crs, allow_override=True).to_crs(STORAGE_SRID)
@@ -182,7 +182,9 @@ def reason(exc: Exception, path: Path) -> str:
 def of_the_plan(diagnosis: str | Message) -> str | Message:
     """The importer's diagnosis, which speaks of parcels, said of a plan."""
     if isinstance(diagnosis, Message):
-        return diagnosis
+        from landreg.importer.crs import about
+
+        return about(diagnosis, "plan")
     for parcels, plan in _PLAN_WORDING:
         diagnosis = diagnosis.replace(parcels, plan)
     return diagnosis
