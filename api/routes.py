@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from api.security import ERRORS, ViewDep
 from landreg import rules, summary
+from landreg.routing import database_states, primary_of
 from landreg.scoring import unscored
 from landreg.vocab import CATEGORY, STATUS
 
@@ -28,6 +29,20 @@ class Health(BaseModel):
 UNSCORED_MAX_AGE_S = 30.0
 
 
+class DatabaseState(BaseModel):
+    """One database the API uses: the primary, or a hot standby that reads may go to."""
+
+    name: str = Field(description="`primary`, or `replica-N` for the N-th URL of LANDREG_READ_DATABASE_URLS")
+    role: str = Field(description="`primary` or `replica`")
+    state: str = Field(
+        description="`ok`; a replica also `lagging` (more than LANDREG_REPLICA_MAX_LAG_S behind), `down`, "
+        "`not_standby` (promoted: no longer follows the primary) or `unknown` (not checked lately)"
+    )
+    in_use: bool = Field(description="whether reads go to it now")
+    lag_s: float | None = Field(description="a replica's lag behind the primary at its last check (upper bound), s")
+    reason: str | None = Field(None, description="why a replica is not in use")
+
+
 class Readiness(BaseModel):
     status: str = Field(description="`ok` when the database answers (otherwise the answer is 503)")
     postgis: str = Field(description="version of the PostGIS library")
@@ -39,6 +54,9 @@ class Readiness(BaseModel):
         f"{UNSCORED_MAX_AGE_S:.0f} s, so that /ready stays fast at any size; null until first counted"
     )
     unscored_counted_at: dt.datetime | None = Field(description="when `unscored_parcels` was counted")
+    databases: list[DatabaseState] = Field(
+        description="the primary and each read replica (LANDREG_READ_DATABASE_URLS) with its state"
+    )
 
 
 class _UnscoredCount:
@@ -140,14 +158,19 @@ def health() -> Health:
     summary="Readiness: database reachable, schema and PostGIS version (503 when not), parcels left unscored",
 )
 def ready(request: Request) -> Readiness:
-    engine = request.app.state.engine
+    engine = primary_of(request.app.state.engine)
     with engine.connect() as conn:
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
     max_age = getattr(request.app.state, "unscored_max_age_s", UNSCORED_MAX_AGE_S)
     count, counted_at = _unscored_count(request.app).latest(engine, max_age)
     return Readiness(
-        status="ok", postgis=postgis, schema_revision=revision, unscored_parcels=count, unscored_counted_at=counted_at
+        status="ok",
+        postgis=postgis,
+        schema_revision=revision,
+        unscored_parcels=count,
+        unscored_counted_at=counted_at,
+        databases=database_states(request.app.state.engine),
     )
 
 

@@ -54,6 +54,7 @@ async def get_principal(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.principal = principal  # for the request log (api.logs): who asked
     return principal
 
 

@@ -2,18 +2,20 @@
 
 Tiles are built by PostGIS (:mod:`landreg.tiles`); the same ``filter`` (CQL2) as on the items
 accepts the same queryables, and ``profile`` adds the parcels' scores, so maps can colour by
-priority. Every tile has a strong ETag; anonymous tiles may be cached by shared caches, tiles with
-confidential content only privately.
+priority. Tiles without a filter are kept by :mod:`landreg.tilecache` (``X-Cache: hit``/``miss``)
+until a change touches them. Every tile has a strong ETag from its content; anonymous tiles may be
+cached by shared caches for :data:`MAX_AGE` and revalidated after, tiles of a signed-in view only
+privately, revalidated each time (``no-cache``), so a planner sees their own edit at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api import models
+from api.metrics import record_cache
 from api.ogc import _base, _collection, _lang, _only
 from api.security import ERRORS, ViewDep
 from landreg import params, tiles
@@ -21,12 +23,20 @@ from landreg.errors import InvalidParameter, NotFound
 from landreg.features import source
 from landreg.register import filter_condition
 from landreg.scoring.profiles import current_profile
+from landreg.settings import get_settings
+from landreg.tilecache import CachedTile, TileCache, TileKey, etag_of
 
 router = APIRouter(tags=["OGC API – Tiles"], responses=ERRORS)
 
 MVT = "application/vnd.mapbox-vector-tile"
 _TILE_PARAMS = {"filter", "filter-lang", "filter-crs", "profile", "unreviewed"}
-MAX_AGE = 60  # seconds; edits show on maps within a minute
+MAX_AGE = 30  # seconds a shared cache may serve an anonymous tile before it revalidates it (ETag)
+
+
+def make_cache() -> TileCache:
+    """The process's tile cache, sized by ``LANDREG_TILE_CACHE_MB`` (see :mod:`landreg.tilecache`)."""
+    settings = get_settings()
+    return TileCache(settings.tile_cache_mb * 1024**2, tiles.cache_margin_units, settings.tile_cache_sync_ms / 1000)
 
 
 @router.get(
@@ -114,13 +124,25 @@ def tile(
         statement, values = tiles.tile_query(
             c, view, tiles.TileRequest(z, x, y), conditions, chosen, src if conditions else None
         )
-        body = tiles.render_tile(conn, statement, values)
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+        def render() -> bytes:
+            return tiles.render_tile(conn, statement, values)
+
+        cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+        if conditions or cache is None:
+            body = render()
+            entry, outcome = CachedTile(body, etag_of(body), None), "bypass"
+        else:
+            key = TileKey(c.id, view, chosen.id if chosen is not None else None, z, x, y)
+            entry, outcome = cache.tile(conn, key, render)
+            if outcome != "bypass":
+                record_cache(outcome == "hit", "tiles")
     headers = {
-        "ETag": etag,
-        "Cache-Control": f"{'private' if view.confidential else 'public'}, max-age={MAX_AGE}",
+        "ETag": entry.etag,
+        "Cache-Control": "private, no-cache" if view.confidential else f"public, max-age={MAX_AGE}, must-revalidate",
         "Vary": "Authorization",
+        "X-Cache": outcome,
     }
-    if etag in request.headers.get("if-none-match", ""):
+    if entry.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=MVT, headers=headers)
+    return Response(entry.body, media_type=MVT, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from importlib.metadata import entry_points
@@ -13,9 +14,14 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
+from landreg.cli_alerts import alerts_app
 from landreg.cli_alkis import alkis_app
+from landreg.cli_backup import backup_command, restore_command
+from landreg.cli_contacts import contact_app
 from landreg.cli_context import context_app
 from landreg.cli_inbox import inbox_app
+from landreg.cli_opendata import opendata_app
+from landreg.cli_opendata import refresh as refresh_open_data
 from landreg.cli_parcels import parcel_app
 from landreg.cli_publication import publication_app
 from landreg.cli_quality import quality_app
@@ -38,13 +44,18 @@ app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 app.add_typer(safeguarding_app, name="safeguarding")
 app.add_typer(context_app, name="context")
+app.add_typer(contact_app, name="contact")
 app.add_typer(parcel_app, name="parcel")
 app.add_typer(publication_app, name="publication")
 app.add_typer(quality_app, name="quality")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(review_app, name="review")
 app.add_typer(alkis_app, name="alkis")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(opendata_app, name="opendata")
 app.command("due")(due_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -152,27 +163,88 @@ def seed(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: loopback).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: one per CPU core); 1 runs without gunicorn.", min=1),
+    ] = None,
+    max_requests: Annotated[
+        int, typer.Option(help="Restart a worker after this many requests (0: never), against slow leaks.", min=0)
+    ] = 0,
 ) -> None:
-    """Serve the registry API (with OpenAPI docs at /docs).
+    """Serve the registry API (with OpenAPI docs at /docs) in WORKERS processes under gunicorn.
 
-    Idle connections stay open for LANDREG_KEEP_ALIVE_S (75 s): longer than clients and reverse
-    proxies keep theirs, so that the server never closes one a client is about to reuse."""
-    import uvicorn
+    The database's connections (LANDREG_DB_MAX_CONNECTIONS, else the server's max_connections less
+    a reserve) are divided among the workers; too many workers are refused with the number that fits.
+    `kill -HUP` on the main process restarts the workers gracefully (requests in flight finish),
+    TERM stops them gracefully. Idle connections stay open for LANDREG_KEEP_ALIVE_S (75 s): longer
+    than clients and reverse proxies keep theirs, so that the server never closes one a client is
+    about to reuse."""
+    from landreg.db import PoolBudgetError, connection_budget, pool_plan
+    from landreg.routing import replica_urls
 
     settings = get_settings()
     resolve_database_url(settings)  # start the embedded database before the first request
     engine = make_engine()
     _require_schema(engine)  # an old schema would answer every request with an error
+    budget, source = connection_budget(engine, settings.db_max_connections)
     engine.dispose()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        timeout_keep_alive=settings.keep_alive_s,
+    workers = workers or len(os.sched_getaffinity(0))
+    try:
+        plan = pool_plan(workers, budget, source)
+    except PoolBudgetError as exc:
+        raise _fail(str(exc)) from None
+    # the workers read their pool size from the environment (and their settings anew)
+    os.environ["LANDREG_DB_POOL_SIZE"] = str(plan.pool_size)
+    os.environ["LANDREG_DB_MAX_OVERFLOW"] = str(plan.max_overflow)
+    get_settings.cache_clear()
+    replicas = len(replica_urls(settings))
+    typer.echo(
+        f"{workers} worker(s), each with up to {plan.per_worker} database connections "
+        f"({plan.pool_size} kept + {plan.max_overflow}) of {budget} ({source})"
+        + (f"; reads from {replicas} replica(s), each the same per worker" if replicas else "")
     )
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        import uvicorn
+
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, timeout_keep_alive=settings.keep_alive_s)
+        return
+    _serve_with_gunicorn(host, port, workers, max_requests, settings.keep_alive_s)
+
+
+def _metrics_of_dead_worker(server, worker) -> None:
+    """gunicorn's ``child_exit`` hook: the API's metrics forget the worker (imported by name, as the
+    workers import the app: the core does not depend on the API)."""
+    importlib.import_module("api.metrics").mark_worker_dead(worker.pid)
+
+
+def _serve_with_gunicorn(host: str, port: int, workers: int, max_requests: int, keep_alive_s: int) -> None:
+    """gunicorn as the process manager (restarts a worker that dies, HUP, TERM), uvicorn in each worker."""
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.util import import_app
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            options = {
+                "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                "workers": workers,
+                "worker_class": "uvicorn_worker.UvicornWorker",
+                "keepalive": keep_alive_s,
+                "max_requests": max_requests,
+                "max_requests_jitter": max_requests // 10,
+                "proc_name": "landreg",
+            }
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a dead worker's gauges leave /metrics
+                options["child_exit"] = _metrics_of_dead_worker
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # in each worker, after the fork: its own engine and pool
+            return import_app("api.app:create_app()")
+
+    Server().run()
 
 
 @app.command()
@@ -187,6 +259,7 @@ def demo(
     try:
         migrate()
         seed()
+        refresh_open_data()  # the open data files (/downloads) of the loaded data
         url = f"http://{host or settings.host}:{port or settings.port}"
         typer.secho(f"\nlandreg läuft / is running: {url}  (API docs: {url}/docs)", fg=typer.colors.GREEN)
         _print_demo_accounts(url)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from landreg.localdb import LocalCluster
 from landreg.settings import Settings, get_settings
@@ -30,6 +32,17 @@ def resolve_database_url(settings: Settings | None = None, start: bool = True) -
     if start:
         cluster.ensure_running()
     return cluster.url()
+
+
+#: The API request a statement serves (set by ``api.logs``; letters, digits, ``._-`` only): written
+#: before the statement as ``/* request_id=… */``, so pg_stat_activity and the server log show it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("landreg_request_id", default=None)
+
+
+def _tag_with_request(conn, cursor, statement, parameters, context, executemany):
+    """A listener before each statement: the request id as a comment (no extra round trip)."""
+    request_id = REQUEST_ID.get()
+    return (f"/* request_id={request_id} */ {statement}" if request_id else statement), parameters
 
 
 #: Set by :func:`unbounded_statements`: transactions begun in this context run without a timeout.
@@ -60,7 +73,7 @@ def _statement_timeout(milliseconds: int):
     return begin
 
 
-def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engine:
+def make_engine(url: str | None = None, serving: bool = False, application_name: str | None = None, **kwargs) -> Engine:
     """An engine for landreg's work: short queries over spatial indexes.
 
     * the border tolerance (``LANDREG_BORDER_TOLERANCE_M``) for the parcel trigger's municipality check;
@@ -72,7 +85,10 @@ def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engi
     * a pool that keeps enough connections for a busy API (a new connection first loads PostGIS
       and its catalogue caches: tens of milliseconds), reusing the most recent one first so that
       idle extras are not kept warm needlessly; pre-ping so that a restarted database is
-      reconnected without an error;
+      reconnected without an error; its size per process is ``LANDREG_DB_POOL_SIZE`` +
+      ``LANDREG_DB_MAX_OVERFLOW`` (``landreg serve`` divides the database's connections among its
+      workers, :func:`pool_plan`);
+    * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica);
     * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
       bounding-box queries of a request take; those that aggregate much ask for them themselves.
       And each transaction's statements are cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``,
@@ -87,16 +103,88 @@ def make_engine(url: str | None = None, serving: bool = False, **kwargs) -> Engi
         server_settings += " -c max_parallel_workers_per_gather=0"
     options = {
         "pool_pre_ping": True,
-        "pool_size": 10,
-        "max_overflow": 20,
+        "pool_size": get_settings().db_pool_size,
+        "max_overflow": get_settings().db_max_overflow,
         "pool_use_lifo": True,
         "connect_args": {
             "options": server_settings,
             "prepare_threshold": None,
-        },
+        }
+        | ({"application_name": application_name} if application_name else {}),
     }
     engine = create_engine(url or resolve_database_url(), **(options | kwargs))
     timeout = get_settings().statement_timeout_ms
     if serving and timeout > 0:
         event.listen(engine, "begin", _statement_timeout(timeout))
+    if serving:
+        event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
     return engine
+
+
+#: Connections kept free for the command line, migrations and maintenance when the budget is read
+#: from the server.
+CONNECTION_RESERVE = 10
+#: The budget when the server's ``max_connections`` cannot be read: PostgreSQL's default 100 less the reserve.
+DEFAULT_MAX_CONNECTIONS = 90
+#: A worker needs one connection for requests and one for the background work beside them (/ready's
+#: count, token use, e-mail).
+MIN_CONNECTIONS_PER_WORKER = 2
+#: Connections of one process however large the budget: 10 kept, up to 20 more under load.
+MAX_CONNECTIONS_PER_PROCESS = 30
+
+
+class PoolBudgetError(ValueError):
+    """More workers than the database has connections for; the message names the limit and the fix."""
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """How ``landreg serve`` divides the database's connections among its workers."""
+
+    workers: int
+    budget: int
+    pool_size: int
+    max_overflow: int
+
+    @property
+    def per_worker(self) -> int:
+        return self.pool_size + self.max_overflow
+
+
+def connection_budget(engine: Engine, configured: int | None = None) -> tuple[int, str]:
+    """Connections all workers together may open, and where that figure comes from."""
+    if configured is not None:
+        return configured, f"LANDREG_DB_MAX_CONNECTIONS={configured}"
+    try:
+        with engine.connect() as conn:
+            most, reserved = conn.execute(
+                text(
+                    "SELECT current_setting('max_connections')::int,"
+                    " current_setting('superuser_reserved_connections')::int"
+                )
+            ).one()
+    except DBAPIError:
+        return DEFAULT_MAX_CONNECTIONS, f"the default {DEFAULT_MAX_CONNECTIONS} (max_connections could not be read)"
+    budget = max(0, most - reserved - CONNECTION_RESERVE)
+    return (
+        budget,
+        f"max_connections {most} less {reserved} for superusers and {CONNECTION_RESERVE} for the command line",
+    )
+
+
+def pool_plan(workers: int, budget: int, source: str = "LANDREG_DB_MAX_CONNECTIONS") -> PoolPlan:
+    """Pool size and overflow per worker so that ``workers`` × (pool + overflow) ≤ ``budget``."""
+    if workers < 1:
+        raise PoolBudgetError(f"--workers {workers}: at least 1 worker is needed")
+    per_worker = min(MAX_CONNECTIONS_PER_PROCESS, budget // workers)
+    if per_worker < MIN_CONNECTIONS_PER_WORKER:
+        most = max(0, budget // MIN_CONNECTIONS_PER_WORKER)
+        raise PoolBudgetError(
+            f"--workers {workers} needs {MIN_CONNECTIONS_PER_WORKER} database connections per worker "
+            f"({workers * MIN_CONNECTIONS_PER_WORKER}), but landreg may use {budget} ({source}). "
+            f"Use --workers {most} or fewer"
+            + (", " if most else " (none fit), ")
+            + "or raise max_connections of the database (or LANDREG_DB_MAX_CONNECTIONS)."
+        )
+    pool_size = max(1, min(10, per_worker // 3))
+    return PoolPlan(workers, budget, pool_size, per_worker - pool_size)

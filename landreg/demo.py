@@ -1,18 +1,26 @@
 """Sign-ins for the demo (``./run demo``): a planner of Essen (whose sample changes wait for
-review), a reviewer and the ministry, with one published password. Only while the register holds
-sample data alone: a register with real parcels gets no account with a known password."""
+review), a reviewer and the ministry, with one published password; and an example contact of the
+economic development office for two municipalities, so the exposé and the enquiry show one. Only
+while the register holds sample data alone: a register with real parcels gets no account with a
+known password and no invented contact."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
 from landreg import users
+from landreg.sites import contacts
 
 PASSWORD = "beispiel-nur-demo"
 ACCOUNTS = (
     ("planung.essen", "planner", ["05113000"], "Stadt Essen, Stadtplanung (Beispiel)"),
     ("pruefung.rvr", "reviewer", None, "Regionalverband Ruhr, Prüfung (Beispiel)"),
     ("ministerium", "ministry", None, "Ministerium (Beispiel)"),
+)
+#: Example contacts (reserved example domains and drama numbers: nobody is reached by mistake).
+CONTACTS = (
+    ("05113000", "Wirtschaftsförderung Essen (Beispiel)", "standorte@essen.example", "+49 201 99999-0"),
+    ("05913000", "Wirtschaftsförderung Dortmund (Beispiel)", "standorte@dortmund.example", "+49 231 99999-0"),
 )
 
 
@@ -24,4 +32,7 @@ def demo_accounts(conn: Connection) -> list[tuple[str, str]]:
     for username, role, ags, name in ACCOUNTS:
         if username not in existing:
             users.create_user(conn, username, role, PASSWORD, ags, display_name=name)
+    for ags, name, email, phone in CONTACTS:
+        if contacts.contact_of(conn, ags) is None:
+            contacts.set_contact(conn, "demo", ags, name, email, phone)
     return [(username, role) for username, role, _, _ in ACCOUNTS]

@@ -57,9 +57,15 @@ def export_columns(view: View) -> list[str]:
 
 
 def export_parcels(
-    conn: Connection, target: Path, selection: Selection, srid: int = STORAGE_SRID, chunk: int = 50_000
+    conn: Connection,
+    target: Path,
+    selection: Selection,
+    srid: int = STORAGE_SRID,
+    chunk: int = 50_000,
+    layer_options: dict | None = None,
 ) -> int:
-    """Write the selected parcels to ``target`` (format by suffix); returns how many."""
+    """Write the selected parcels to ``target`` (format by suffix); returns how many.
+    ``layer_options``: further GDAL layer options (open data: ``RFC7946=YES`` for GeoJSON)."""
     target = Path(target)
     driver = DRIVERS.get(target.suffix.lower())
     if driver is None:
@@ -95,10 +101,11 @@ def export_parcels(
         frames = iter([pd.concat(collected, ignore_index=True)] if collected else [])
     written = 0
     for frame in frames:
-        _write(frame, target, driver, append=written > 0)
+        _write(frame, target, driver, append=written > 0, extra=layer_options)
         written += len(frame)
     if written == 0:
-        _write(gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=srid), target, driver, append=False)
+        empty = gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=srid)
+        _write(empty, target, driver, append=False, extra=layer_options)
     if driver == "CSV":
         target.with_suffix(".prj").write_text(CRS.from_epsg(srid).to_wkt("WKT1_ESRI"))
     return written
@@ -109,7 +116,7 @@ def _frame(rows, srid: int) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame.drop(columns="wkb"), geometry=shapely.from_wkb(frame["wkb"]), crs=srid)
 
 
-def _write(frame: gpd.GeoDataFrame, target: Path, driver: str, append: bool) -> None:
+def _write(frame: gpd.GeoDataFrame, target: Path, driver: str, append: bool, extra: dict | None = None) -> None:
     options: dict = {}
     if driver == "ESRI Shapefile":
         frame = frame.rename(columns=SHAPEFILE_NAMES)
@@ -118,4 +125,6 @@ def _write(frame: gpd.GeoDataFrame, target: Path, driver: str, append: bool) -> 
         options = {"layer_options": {"GEOMETRY": "AS_WKT"}}
     elif driver == "GeoJSON" and frame.crs and frame.crs.to_epsg() != 4326:
         options = {"layer_options": {"WRITE_NAME": "NO"}}
+    if extra:
+        options["layer_options"] = options.get("layer_options", {}) | extra
     pyogrio.write_dataframe(frame, target, driver=driver, append=append, promote_to_multi=True, **options)

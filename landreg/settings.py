@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Directory of the embedded cluster (data, socket, log).
     data_dir: Path = _default_data_dir()
+    #: Where ``landreg opendata refresh`` writes the open data files (unset: ``DATA_DIR/downloads``).
+    downloads_dir: Path | None = None
     #: Directory with initdb/pg_ctl; found automatically on Debian/Ubuntu when unset.
     pg_bindir: Path | None = None
     #: System user that runs the embedded server when landreg itself runs as root.
@@ -39,6 +41,11 @@ class Settings(BaseSettings):
     sample_count: int = 3000
     #: Maps embed up to this many parcels as GeoJSON; with more they draw them from vector tiles.
     map_embed_max: int = 1500
+    #: Megabytes of rendered vector tiles each server process keeps (0: no cache), and milliseconds a
+    #: process may go without asking the database what changed (0: every request asks; N: a tile may
+    #: be served up to N ms after an edit that changed it). See :mod:`landreg.tilecache`.
+    tile_cache_mb: int = 128
+    tile_cache_sync_ms: int = 0
 
     # What one request or one geometry may cost; every refusal names its setting.
     #: Vertices of one parcel or plan geometry (a large real parcel has a few thousand).
@@ -64,6 +71,22 @@ class Settings(BaseSettings):
     #: common clients and proxies (nginx upstream and AWS ALB 60 s, httpx 5 s, aiohttp 15 s),
     #: so that the server never closes a connection a client is about to reuse.
     keep_alive_s: int = 75
+
+    # Several workers and read replicas (:mod:`landreg.routing`).
+    #: Connections landreg may open to its database, all workers of ``landreg serve`` together
+    #: (and to each replica). Unset: the server's ``max_connections`` less its reserved ones and
+    #: 10 for the command line and maintenance; 90 when that cannot be read.
+    db_max_connections: int | None = None
+    #: Connections each process keeps open and may add under load; ``landreg serve`` sets both per
+    #: worker so that all workers stay within ``LANDREG_DB_MAX_CONNECTIONS``.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    #: Hot standbys for reads, comma-separated URLs (unset: everything reads from the primary).
+    read_database_urls: str | None = None
+    #: Seconds a replica may lag behind the primary and still serve reads.
+    replica_max_lag_s: float = 10.0
+    #: Seconds between two checks of the replicas' state and lag (per process, in the background).
+    replica_check_s: float = 1.0
 
     # E-mail of notifications (the inbox, :mod:`landreg.inbox`); never required.
     #: SMTP server, e.g. ``smtp://host:25``, ``smtp://user:password@host:25`` (percent-encoded),

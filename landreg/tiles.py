@@ -102,13 +102,11 @@ def tile_query(
     tile.check()
     aggregated = collection.is_parcels and tile.z < DETAIL_ZOOM
     left, _, right, _ = TMS.xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
-    buffer = CELL_MARGIN * EXTENT // GRID_CELLS if aggregated else BUFFER
-    reach = buffer + (2 * EXTENT // GRID_CELLS if aggregated else 0)  # whole cells: see CELL_MARGIN
     params = {
         "z": tile.z,
         "x": tile.x,
         "y": tile.y,
-        "margin": (right - left) * reach / EXTENT,
+        "margin": (right - left) * reach_units(aggregated) / EXTENT,
         "cell": cell_size(tile.z),
         "profile_id": profile.id if profile is not None else None,
     }
@@ -118,6 +116,19 @@ def tile_query(
     else:
         statement = _reused(collection.id, view, aggregated, with_score)
     return statement, params
+
+
+def reach_units(aggregated: bool) -> int:
+    """How far (tile units) beyond its edge a tile reads features: its buffer, and for aggregated
+    tiles two more whole cells (see :data:`CELL_MARGIN`). A change that near a tile changes it."""
+    if aggregated:
+        return (CELL_MARGIN + 2) * EXTENT // GRID_CELLS
+    return BUFFER
+
+
+def cache_margin_units(z: int) -> int:
+    """:func:`reach_units` of the collection that reads furthest at zoom z (for :mod:`landreg.tilecache`)."""
+    return reach_units(z < DETAIL_ZOOM)
 
 
 @lru_cache(maxsize=256)

@@ -391,6 +391,50 @@ CREATE FUNCTION public.refuse_delete() RETURNS trigger
     END $$;
 
 --
+-- Name: tile_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tile_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $_$
+    DECLARE
+        rows_changed bigint;
+    BEGIN
+        -- TG_ARGV[0]: the changed outlines (columns layer, g) over this operation's transition tables
+        EXECUTE 'SELECT count(*) FROM (' || TG_ARGV[0] || ') AS c' INTO rows_changed;
+        IF rows_changed = 0 THEN
+            RETURN NULL;
+        END IF;
+        IF rows_changed > 1000 AND TG_TABLE_NAME = 'parcel_score' THEN
+            INSERT INTO tile_invalidation (layer) VALUES ('scores');
+        ELSE
+            -- one row per outline (1 m cells), or per 2 km cell of a large statement
+            EXECUTE 'INSERT INTO tile_invalidation (layer, west, south, east, north)
+                     SELECT layer, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                       FROM (SELECT layer, ST_Transform(ST_SetSRID(ST_Extent(g)::geometry, 25832), 3857) AS e
+                               FROM (' || TG_ARGV[0] || ') AS c
+                              GROUP BY layer, floor(ST_XMin(g) / $1::float8), floor(ST_YMin(g) / $1::float8)) AS cells'
+            USING CASE WHEN rows_changed > 1000 THEN 2000.0 ELSE 1.0 END;
+        END IF;
+        IF random() < 0.01 THEN
+            DELETE FROM tile_invalidation WHERE changed_at < clock_timestamp() - interval '1 day';
+        END IF;
+        RETURN NULL;
+    END $_$;
+
+--
+-- Name: tile_truncated(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tile_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+    BEGIN
+        INSERT INTO tile_invalidation (layer) VALUES ('*');
+        RETURN NULL;
+    END $$;
+
+--
 -- Name: alembic_version; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -744,6 +788,75 @@ CREATE TABLE public.context_state (
 --
 
 COMMENT ON TABLE public.context_state IS 'when a context layer last changed: indicators computed before are stale';
+
+--
+-- Name: enquiry; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.enquiry (
+    id bigint NOT NULL,
+    parcel_id uuid NOT NULL,
+    ags character(8) NOT NULL,
+    name text NOT NULL,
+    email text NOT NULL,
+    message text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    handled_at timestamp with time zone,
+    handled_by text,
+    CONSTRAINT enquiry_email CHECK ((email ~ '^[^@\s,<>]+@[^@\s,<>]+$'::text)),
+    CONSTRAINT enquiry_message CHECK (((char_length(message) >= 1) AND (char_length(message) <= 4000))),
+    CONSTRAINT enquiry_name CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
+);
+
+--
+-- Name: TABLE enquiry; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.enquiry IS 'questions of the public about a public site, for its municipality''s planners only (confidential)';
+
+--
+-- Name: enquiry_attempt; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.enquiry_attempt (
+    client_sha256 character(64) NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE enquiry_attempt; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.enquiry_attempt IS 'enquiries sent per client, for the rate limit (landreg.enquiries)';
+
+--
+-- Name: enquiry_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.enquiry ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.enquiry_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: form_key; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.form_key (
+    id smallint NOT NULL,
+    key bytea NOT NULL,
+    CONSTRAINT form_key_one CHECK ((id = 1))
+);
+
+--
+-- Name: TABLE form_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.form_key IS 'signs the tokens of the public''s forms (landreg.enquiries.form_token)';
 
 --
 -- Name: import_run; Type: TABLE; Schema: public; Owner: -
@@ -1393,6 +1506,43 @@ ALTER TABLE public.publication_notice ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 );
 
 --
+-- Name: saved_search; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.saved_search (
+    id bigint NOT NULL,
+    token_sha256 character(64) NOT NULL,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    email text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_read_at timestamp with time zone,
+    confirmation_sent_at timestamp with time zone,
+    email_confirmed_at timestamp with time zone,
+    emailed_at timestamp with time zone,
+    emailed_state jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT saved_search_email CHECK ((email ~ '^[^@\s,<>]+@[^@\s,<>]+$'::text))
+);
+
+--
+-- Name: TABLE saved_search; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.saved_search IS 'site searches kept as Atom feeds (landreg.alerts); the token only as its hash; unsubscribing deletes';
+
+--
+-- Name: saved_search_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.saved_search ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.saved_search_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: scoring_profile; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1462,6 +1612,30 @@ ALTER TABLE public.scoring_run ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
 );
 
 --
+-- Name: site_contact; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.site_contact (
+    ags character(8) NOT NULL,
+    name text NOT NULL,
+    email text NOT NULL,
+    phone text NOT NULL,
+    url text,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_by text NOT NULL,
+    CONSTRAINT site_contact_email_form CHECK (((length(email) <= 254) AND (email ~ '^[^@\s<>"'',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$'::text))),
+    CONSTRAINT site_contact_name_length CHECK (((length(name) >= 2) AND (length(name) <= 200))),
+    CONSTRAINT site_contact_phone_form CHECK ((phone ~ '^\+?[0-9 ()/.-]{5,40}$'::text)),
+    CONSTRAINT site_contact_url_form CHECK (((url IS NULL) OR ((length(url) <= 500) AND (url ~ '^https?://[^\s<>"]+$'::text))))
+);
+
+--
+-- Name: TABLE site_contact; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.site_contact IS 'the economic development office of each municipality (Wirtschaftsförderung): shown in site exposés; public';
+
+--
 -- Name: submission; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1526,6 +1700,41 @@ COMMENT ON COLUMN public.submission_parcel.version IS 'the version the change pr
 --
 
 COMMENT ON COLUMN public.submission_parcel.base_version IS 'the latest approved version when the change was made; NULL: none';
+
+--
+-- Name: tile_invalidation; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.tile_invalidation (
+    seq bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    layer text NOT NULL,
+    west double precision,
+    south double precision,
+    east double precision,
+    north double precision,
+    changed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT tile_invalidation_envelope CHECK ((((west IS NULL) = (south IS NULL)) AND ((west IS NULL) = (east IS NULL)) AND ((west IS NULL) = (north IS NULL))))
+);
+
+--
+-- Name: TABLE tile_invalidation; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.tile_invalidation IS 'envelopes west/south/east/north (EPSG:3857; NULL: the whole layer) of committed changes, for the tile cache (landreg.tilecache)';
+
+--
+-- Name: tile_invalidation_seq_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.tile_invalidation ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.tile_invalidation_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: web_session; Type: TABLE; Schema: public; Owner: -
@@ -1630,6 +1839,20 @@ ALTER TABLE ONLY public.context_layer
 
 ALTER TABLE ONLY public.context_state
     ADD CONSTRAINT context_state_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: enquiry enquiry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enquiry
+    ADD CONSTRAINT enquiry_pkey PRIMARY KEY (id);
+
+--
+-- Name: form_key form_key_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.form_key
+    ADD CONSTRAINT form_key_pkey PRIMARY KEY (id);
 
 --
 -- Name: import_run import_run_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1737,6 +1960,20 @@ ALTER TABLE ONLY public.publication_notice
     ADD CONSTRAINT publication_notice_pkey PRIMARY KEY (id);
 
 --
+-- Name: saved_search saved_search_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.saved_search
+    ADD CONSTRAINT saved_search_pkey PRIMARY KEY (id);
+
+--
+-- Name: saved_search saved_search_token_sha256_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.saved_search
+    ADD CONSTRAINT saved_search_token_sha256_key UNIQUE (token_sha256);
+
+--
 -- Name: scoring_profile scoring_profile_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1758,6 +1995,13 @@ ALTER TABLE ONLY public.scoring_run
     ADD CONSTRAINT scoring_run_pkey PRIMARY KEY (id);
 
 --
+-- Name: site_contact site_contact_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.site_contact
+    ADD CONSTRAINT site_contact_pkey PRIMARY KEY (ags);
+
+--
 -- Name: submission_parcel submission_parcel_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1770,6 +2014,13 @@ ALTER TABLE ONLY public.submission_parcel
 
 ALTER TABLE ONLY public.submission
     ADD CONSTRAINT submission_pkey PRIMARY KEY (id);
+
+--
+-- Name: tile_invalidation tile_invalidation_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.tile_invalidation
+    ADD CONSTRAINT tile_invalidation_pkey PRIMARY KEY (seq);
 
 --
 -- Name: web_session web_session_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1881,6 +2132,24 @@ CREATE INDEX context_feature_wohngebiet_geom_idx ON public.context_feature USING
 CREATE INDEX context_layer_change_layer_idx ON public.context_layer_change USING btree (layer, at);
 
 --
+-- Name: enquiry_ags_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enquiry_ags_idx ON public.enquiry USING btree (ags, received_at DESC);
+
+--
+-- Name: enquiry_attempt_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enquiry_attempt_idx ON public.enquiry_attempt USING btree (client_sha256, at);
+
+--
+-- Name: enquiry_parcel_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX enquiry_parcel_idx ON public.enquiry USING btree (parcel_id);
+
+--
 -- Name: import_run_started_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1941,6 +2210,12 @@ CREATE INDEX objection_active_idx ON public.objection USING btree (parcel_id) WH
 CREATE INDEX parcel_geom_idx ON public.parcel USING gist (geom);
 
 --
+-- Name: parcel_offered_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX parcel_offered_idx ON public.parcel USING btree (category, availability) INCLUDE (area_m2, servicing, designation, ags, status, public_since, version, id) WHERE ((retired_at IS NULL) AND (status = ANY (ARRAY['potenzial'::text, 'verfuegbar'::text])) AND (availability = ANY (ARRAY['kurzfristig'::text, 'mittelfristig'::text, 'langfristig'::text])));
+
+--
 -- Name: parcel_past_version_period_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1959,6 +2234,12 @@ CREATE INDEX parcel_pending_geom_idx ON public.parcel_pending USING gist (geom);
 CREATE INDEX parcel_quality_score_idx ON public.parcel_quality USING btree (score);
 
 --
+-- Name: parcel_score_public_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX parcel_score_public_idx ON public.parcel_score USING btree (profile_id, parcel_id) INCLUDE (parcel_version, public_score);
+
+--
 -- Name: plan_check_parcel_parcel_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1969,6 +2250,12 @@ CREATE INDEX plan_check_parcel_parcel_idx ON public.plan_check_parcel USING btre
 --
 
 CREATE INDEX publication_notice_ags_idx ON public.publication_notice USING btree (ags) WHERE (withdrawn_at IS NULL);
+
+--
+-- Name: saved_search_email_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX saved_search_email_idx ON public.saved_search USING btree (id) WHERE (email IS NOT NULL);
 
 --
 -- Name: submission_ags_idx; Type: INDEX; Schema: public; Owner: -
@@ -1987,6 +2274,18 @@ CREATE INDEX submission_parcel_parcel_idx ON public.submission_parcel USING btre
 --
 
 CREATE INDEX submission_waiting_idx ON public.submission USING btree (submitted_at) WHERE (state = 'wartend'::text);
+
+--
+-- Name: tile_invalidation_changed_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tile_invalidation_changed_at ON public.tile_invalidation USING btree (changed_at);
+
+--
+-- Name: tile_invalidation_xid; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tile_invalidation_xid ON public.tile_invalidation USING btree (xid);
 
 --
 -- Name: web_session_user_idx; Type: INDEX; Schema: public; Owner: -
@@ -2139,6 +2438,144 @@ CREATE TRIGGER submission_never_deleted BEFORE DELETE ON public.submission FOR E
 CREATE TRIGGER submission_parcel_never_deleted BEFORE DELETE ON public.submission_parcel FOR EACH ROW EXECUTE FUNCTION public.refuse_delete();
 
 --
+-- Name: context_feature tile_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_delete AFTER DELETE ON public.context_feature REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT kind AS layer, geom AS g FROM old_rows');
+
+--
+-- Name: municipality tile_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_delete AFTER DELETE ON public.municipality REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''municipalities'' AS layer, geom AS g FROM old_rows');
+
+--
+-- Name: parcel_indicator tile_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_delete AFTER DELETE ON public.parcel_indicator REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, p.geom AS g FROM old_rows r JOIN parcel p ON p.id = r.parcel_id');
+
+--
+-- Name: parcel_pending tile_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_delete AFTER DELETE ON public.parcel_pending REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, v.g FROM old_rows r LEFT JOIN parcel p ON p.id = r.parcel_id, LATERAL (VALUES (r.geom), (p.geom)) AS v(g) WHERE v.g IS NOT NULL');
+
+--
+-- Name: parcel_score tile_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_delete AFTER DELETE ON public.parcel_score REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''scores'' AS layer, p.geom AS g FROM old_rows r JOIN parcel p ON p.id = r.parcel_id');
+
+--
+-- Name: context_feature tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.context_feature REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT kind AS layer, geom AS g FROM new_rows');
+
+--
+-- Name: municipality tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.municipality REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''municipalities'' AS layer, geom AS g FROM new_rows');
+
+--
+-- Name: parcel tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.parcel REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, geom AS g FROM new_rows');
+
+--
+-- Name: parcel_indicator tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.parcel_indicator REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, p.geom AS g FROM new_rows r JOIN parcel p ON p.id = r.parcel_id');
+
+--
+-- Name: parcel_pending tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.parcel_pending REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, v.g FROM new_rows r LEFT JOIN parcel p ON p.id = r.parcel_id, LATERAL (VALUES (r.geom), (p.geom)) AS v(g) WHERE v.g IS NOT NULL');
+
+--
+-- Name: parcel_score tile_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_insert AFTER INSERT ON public.parcel_score REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''scores'' AS layer, p.geom AS g FROM new_rows r JOIN parcel p ON p.id = r.parcel_id');
+
+--
+-- Name: context_feature tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.context_feature FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: municipality tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.municipality FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: parcel tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.parcel FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: parcel_indicator tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.parcel_indicator FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: parcel_pending tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.parcel_pending FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: parcel_score tile_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_truncate AFTER TRUNCATE ON public.parcel_score FOR EACH STATEMENT EXECUTE FUNCTION public.tile_truncated();
+
+--
+-- Name: context_feature tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.context_feature REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT kind AS layer, geom AS g FROM old_rows UNION ALL SELECT kind, geom FROM new_rows');
+
+--
+-- Name: municipality tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.municipality REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''municipalities'' AS layer, geom AS g FROM old_rows UNION ALL SELECT ''municipalities'', geom FROM new_rows');
+
+--
+-- Name: parcel tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.parcel REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, v.g FROM old_rows o JOIN new_rows n ON n.id = o.id, LATERAL (VALUES (o.geom), (n.geom)) AS v(g) WHERE o IS DISTINCT FROM n');
+
+--
+-- Name: parcel_indicator tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.parcel_indicator REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, p.geom AS g FROM old_rows o JOIN new_rows n ON n.parcel_id = o.parcel_id JOIN parcel p ON p.id = n.parcel_id WHERE (o.parcel_version, o.dist_rail_station_m, o.transit_access, o.dist_motorway_m, o.dist_port_m, o.dist_residential_m, o.in_flood_zone, o.in_protected_area) IS DISTINCT FROM (n.parcel_version, n.dist_rail_station_m, n.transit_access, n.dist_motorway_m, n.dist_port_m, n.dist_residential_m, n.in_flood_zone, n.in_protected_area)');
+
+--
+-- Name: parcel_pending tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.parcel_pending REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''parcels'' AS layer, v.g FROM (SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows) r LEFT JOIN parcel p ON p.id = r.parcel_id, LATERAL (VALUES (r.geom), (p.geom)) AS v(g) WHERE v.g IS NOT NULL');
+
+--
+-- Name: parcel_score tile_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER tile_update AFTER UPDATE ON public.parcel_score REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tile_changed('SELECT ''scores'' AS layer, p.geom AS g FROM (SELECT parcel_id FROM old_rows UNION SELECT parcel_id FROM new_rows) AS r JOIN parcel p ON p.id = r.parcel_id');
+
+--
 -- Name: api_token api_token_replaces_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2151,6 +2588,20 @@ ALTER TABLE ONLY public.api_token
 
 ALTER TABLE ONLY public.context_feature
     ADD CONSTRAINT context_feature_layer FOREIGN KEY (layer_id, kind) REFERENCES public.context_layer(id, kind) ON DELETE CASCADE;
+
+--
+-- Name: enquiry enquiry_ags_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enquiry
+    ADD CONSTRAINT enquiry_ags_fkey FOREIGN KEY (ags) REFERENCES public.municipality(ags);
+
+--
+-- Name: enquiry enquiry_parcel_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.enquiry
+    ADD CONSTRAINT enquiry_parcel_id_fkey FOREIGN KEY (parcel_id) REFERENCES public.parcel(id);
 
 --
 -- Name: municipality_part municipality_part_ags_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -2235,6 +2686,13 @@ ALTER TABLE ONLY public.publication_notice
 
 ALTER TABLE ONLY public.scoring_run
     ADD CONSTRAINT scoring_run_profile_id_fkey FOREIGN KEY (profile_id) REFERENCES public.scoring_profile(id);
+
+--
+-- Name: site_contact site_contact_ags_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.site_contact
+    ADD CONSTRAINT site_contact_ags_fkey FOREIGN KEY (ags) REFERENCES public.municipality(ags) ON DELETE CASCADE;
 
 --
 -- Name: submission submission_import_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

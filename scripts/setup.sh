@@ -22,7 +22,7 @@ packages=()
 [ -n "$PYTHON" ] || packages+=(python3 python3-venv)
 
 # The site exposé's PDF (WeasyPrint) lays out text with Pango and needs at least one font.
-if ! ls /usr/lib/*/libpangoft2-1.0.so.0 /usr/lib/libpangoft2-1.0.so.0 >/dev/null 2>&1; then
+if ! compgen -G '/usr/lib/*/libpangoft2-1.0.so.0' >/dev/null && [ ! -e /usr/lib/libpangoft2-1.0.so.0 ]; then
     packages+=(libpango-1.0-0 libpangoft2-1.0-0)
 fi
 if ! command -v fc-list >/dev/null || [ -z "$(fc-list 2>/dev/null | head -1)" ]; then

@@ -119,7 +119,7 @@ def committed_db(committed_engine):
         conn.execute(
             text(
                 "TRUNCATE parcel, import_run, api_token, context_feature, context_layer, context_layer_change, "
-                "scoring_profile, plan_check, submission, "
-                "notification, app_user, web_session, login_failure, alkis_flurstueck CASCADE"
+                "scoring_profile, plan_check, submission, site_contact, "
+                "notification, app_user, web_session, login_failure, alkis_flurstueck, saved_search, enquiry, enquiry_attempt CASCADE"
             )
         )

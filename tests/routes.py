@@ -16,9 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import Mount, Route
 
-from landreg import publication
+from landreg import alerts, enquiries, publication
 from landreg.access import Principal
 from landreg.features import COLLECTIONS
+from landreg.opendata import FORMATS
 from landreg.parcels import create_parcel
 from landreg.scoring import ensure_default_profiles, recompute
 from landreg.seed import seed
@@ -97,6 +98,9 @@ def build_world(engine, upload_dir: Path) -> dict:
         planner = Principal(None, "planer.do", "planner", ("05913000",))
         publication.record_objection(conn, planner, ids["OBJECTED"], dt.date.today(), f"Einspruch {MARKER}")
     recompute(engine, "test")
+    with engine.begin() as conn:  # a saved search (its feed), and an enquiry whose every word is confidential
+        alert_token, _ = alerts.create(conn, {})
+        enquiries.submit(conn, ids["PUB"], f"Name {MARKER}", f"{MARKER}@example.org", f"Frage {MARKER}")
     gpkg = upload_dir / "reserven.gpkg"
     gpd.GeoDataFrame(
         {"ref": ["DO-1"], "category": ["bauluecke"]}, geometry=[square_at((7.47, 51.52), 40)], crs=25832
@@ -145,6 +149,7 @@ def build_world(engine, upload_dir: Path) -> dict:
         "plan_check": checked.json()["id"],
         "before_change": before_change.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "submission": submission,
+        "alert_token": alert_token,
     }
 
 
@@ -194,6 +199,8 @@ def path_values(world, engine) -> dict:
             if path.startswith("/maps")
             else ["db-bahnhoefe"]
             if path.startswith("/context")
+            else [f.name for f in FORMATS]  # the open data files (landreg.opendata)
+            if path.startswith("/downloads")
             else list(PROFILES)
         ),  # a bundled context layer (landreg.seed.BUNDLED_LAYERS)
         "version": lambda path, filled: [1],
@@ -203,6 +210,7 @@ def path_values(world, engine) -> dict:
         "check_id": lambda path, filled: [world["plan_check"]],  # a recorded plan check (the planner's)
         # an import page's kept upload: one nobody made (the page answers 404, never 500)
         "upload_id": lambda path, filled: ["0123456789abcdef0123456789abcdef"],
+        "token": lambda path, filled: [world["alert_token"]],  # a saved search's feed (landreg.alerts)
     }
 
 

@@ -300,7 +300,7 @@ def test_landreg_serve_passes_the_keep_alive_setting_to_uvicorn(committed_db, se
     settings(DATABASE_URL=database_url(committed_db), KEEP_ALIVE_S=90)
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))
-    cli.serve(None, None)
+    cli.serve(None, None, workers=1)  # one worker: uvicorn alone (more: gunicorn, tests/test_workers.py)
     assert served[0]["timeout_keep_alive"] == 90
 
 

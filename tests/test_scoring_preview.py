@@ -304,7 +304,9 @@ def test_kept_values_follow_every_committed_change(committed_db):
     first = shown()
     assert not first.cached and first.refreshed is None
     again = shown()
-    assert again.cached and again.refreshed is None  # nothing committed since: the kept values as they were
+    # nothing written since: the kept values as they were (0 parcels read again when another
+    # transaction, e.g. autovacuum's ANALYZE of a table the scoring filled, moved the snapshot on)
+    assert again.cached and again.refreshed in (None, 0) and again.after == first.after
     top = first.after[0].parcel_id
     with Session(committed_db) as session:  # the first parcel is made unattractive: it drops
         update_parcel(session, top, "t", availability="nicht_verfuegbar", restriction_class=2)

@@ -42,9 +42,9 @@ def test_a_browser_asking_for_html_gets_the_landing_page(committed_db):
             assert "/maps?lang=de" in hrefs
             for name in MAP_NAMES:
                 assert f"/maps/{name}?lang=de" in hrefs and map_text(name, "de") in html, name
-            # the investor search is announced, not linked
+            # the investor search and the open data
             assert "Flächensuche für Investoren" in html
-            assert not [h for h in hrefs if "such" in h or "search" in h]
+            assert "/standorte?lang=de" in hrefs and "/downloads?lang=de" in hrefs
             # sign in, and the API for machines
             assert "/app/login" in hrefs
             for link in API_LINKS:

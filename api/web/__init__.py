@@ -13,12 +13,40 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.web import auth, dashboard, drawing, imports, inbox, landing, planner, plans, profiles, reviewing
+from api.web import (
+    alerts,
+    auth,
+    dashboard,
+    downloads,
+    drawing,
+    imports,
+    inbox,
+    landing,
+    planner,
+    plans,
+    profiles,
+    reviewing,
+    sites,
+)
 from api.web.pages import STATIC_PATH, TEMPLATES
 from api.web.session import SignedIn
 from api.web.texts import register
 
-AREAS = (landing, auth, planner, drawing, imports, reviewing, inbox, dashboard, profiles, plans)
+AREAS = (
+    landing,
+    auth,
+    planner,
+    drawing,
+    imports,
+    reviewing,
+    inbox,
+    dashboard,
+    profiles,
+    plans,
+    downloads,
+    alerts,
+    sites,
+)
 STATIC_DIR = Path(__file__).parent / "static"
 static_files = StaticFiles(directory=STATIC_DIR)
 

@@ -58,11 +58,14 @@ register(
         "landing.all_maps": ("Alle Karten im Überblick", "All maps at a glance"),
         "landing.search": ("Flächensuche für Investoren", "Site search for investors"),
         "landing.search_text": (
-            "Eine Suche nach passenden Gewerbe- und Industrieflächen (Größe, Lage, Verfügbarkeit, Anbindung) "
-            "ist in Arbeit und erscheint hier. Bis dahin zeigt die Standortkarte alle angebotenen Flächen.",
-            "A search for suitable commercial and industrial sites (size, location, availability, transport) is "
-            "being built and will appear here. Until then, the site map shows every site offered.",
+            "Passende Gewerbe- und Industrieflächen finden: nach Größe, Lage, Verfügbarkeit und Anbindung suchen, "
+            "Standorte vergleichen, ein Exposé lesen und drucken, die Wirtschaftsförderung der Gemeinde fragen und "
+            "einen Suchauftrag als Feed abonnieren.",
+            "Find suitable commercial and industrial sites: search by size, location, availability and transport, "
+            "compare sites, read and print an exposé, ask the municipality's economic development office and "
+            "subscribe to a search as a feed.",
         ),
+        "landing.to_search": ("Zur Standortsuche", "Go to the site search"),
         "landing.work": ("Arbeitsbereich", "Workspace"),
         "landing.work_text": (
             "Für die Planerinnen und Planer der Gemeinden, die Prüfung und das Ministerium: Flächen pflegen, "

@@ -1,0 +1,71 @@
+"""Which requests may read from a replica (:mod:`landreg.routing`), and read-your-writes for writers.
+
+GET and HEAD never write in landreg (tests/test_read_only.py walks every GET route on a read-only
+role), so they may read from a hot standby. Every other method works on the primary; when it
+committed, its answer carries the primary's WAL position in the cookie ``landreg_lsn``, and the
+client's next reads use a replica only once that replica has replayed it (until then, the
+primary). Clients without cookies may send the position back as the header ``Landreg-Min-LSN``.
+Without replicas (a plain engine) this middleware does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from landreg.routing import RoutingEngine, format_lsn, parse_lsn, reading, writing
+
+log = logging.getLogger(__name__)
+
+COOKIE = "landreg_lsn"
+HEADER = "landreg-min-lsn"
+#: Seconds beyond the lag limit the cookie is kept: by then every replica in use has replayed it.
+_COOKIE_MARGIN_S = 5
+
+
+def _min_lsn(scope: Scope) -> int:
+    connection = HTTPConnection(scope)
+    given = [parse_lsn(connection.cookies.get(COOKIE)), parse_lsn(connection.headers.get(HEADER))]
+    return max((lsn for lsn in given if lsn is not None), default=0)
+
+
+def _cookie(scope: Scope, lsn: int, engine: RoutingEngine) -> bytes:
+    max_age = math.ceil(engine.max_lag_s + engine.check_s) + _COOKIE_MARGIN_S
+    secure = "; Secure" if scope.get("scheme") == "https" else ""
+    return f"{COOKIE}={format_lsn(lsn)}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}".encode()
+
+
+class ReadRouting:
+    """Marks each request as a read (GET, HEAD) or a write for the :class:`RoutingEngine`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        engine = getattr(scope["app"].state, "engine", None) if scope["type"] == "http" else None
+        if not isinstance(engine, RoutingEngine):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            with reading(_min_lsn(scope)):
+                await self.app(scope, receive, send)
+            return
+        with writing() as route:
+
+            async def send_with_lsn(message: Message) -> None:
+                if message["type"] == "http.response.start" and route.wrote:
+                    try:
+                        lsn = await run_in_threadpool(engine.commit_lsn)
+                    except DBAPIError as exc:  # committed, but the primary went away since: no promise
+                        log.warning("could not read the commit's WAL position: %s", type(exc.orig).__name__)
+                    else:
+                        headers = [*message.get("headers", []), (b"set-cookie", _cookie(scope, lsn, engine))]
+                        message = {**message, "headers": headers}
+                await send(message)
+
+            await self.app(scope, receive, send_with_lsn)

@@ -1,0 +1,132 @@
+"""Tile cache benchmark: a z16 tile from landreg's cache against the empty-HTTP floor, and the same
+tile uncached against the raw SQL plus that floor, in one run on one database.
+
+    python bench/tile_cache_bench.py --size 100000
+
+The same seeded z16 tiles as ``maps_bench`` are fetched twice from one landreg server (uvicorn, one
+process): the first request renders each tile (``X-Cache: miss``), the second is answered from the
+cache (``hit``, checked). The raw SQL is the statement the API runs, over one psycopg connection;
+the HTTP floor is an empty ASGI application on the same uvicorn sending bodies of the same sizes.
+A third round sends ``If-None-Match`` (304 from the cache), as a revalidating proxy would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import httpx
+from api_bench import _port, _start
+from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, vacuum
+from maps_bench import raw_sql, tile_set, time_sql
+
+PATH = "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
+
+
+def _fetch(client: httpx.Client, urls: list[str], expect: str, etags: list[str] | None = None):
+    latencies, sizes, tags = [], [], []
+    for i, url in enumerate(urls):
+        headers = {"If-None-Match": etags[i]} if etags else {}
+        started = time.perf_counter()
+        response = client.get(url, headers=headers)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code not in (200, 304) or response.headers.get("x-cache") != expect:
+            raise RuntimeError(f"{url}: {response.status_code}, X-Cache {response.headers.get('x-cache')}")
+        sizes.append(len(response.content))
+        tags.append(response.headers["etag"])
+    return latencies, sizes, tags
+
+
+def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: str | None = None) -> Report:
+    own = db is None
+    db = db or BenchDatabase()
+    name = name or "bench_tile_cache"
+    servers = []
+    try:
+        url = load_parcels(db, name, size) if own else db.cluster.url(name)
+        vacuum(url)
+        ours_port, echo_port = _port(), _port()
+        servers.append(
+            _start(
+                [str(VENV_BIN / "uvicorn"), "--factory", "api.app:create_app", "--port", str(ours_port)]
+                + ["--log-level", "warning"],
+                {"LANDREG_DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
+                ours_port,
+            )
+        )
+        servers.append(
+            _start(
+                [str(VENV_BIN / "uvicorn"), "echo_app:app", "--port", str(echo_port), "--log-level", "warning"],
+                {"PYTHONPATH": str(ROOT / "bench")},
+                echo_port,
+            )
+        )
+        ours, echo = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{echo_port}"
+        warming = list(dict.fromkeys(tile_set(16, 5, seed=1)))
+        warm = [ours + PATH.format(z=t.z, x=t.x, y=t.y) for t in warming]
+        # each tile once and none of the warm-up: the first fetch renders it
+        chosen = [t for t in dict.fromkeys(tile_set(16, n_tiles, seed=3)) if t not in warming]
+        urls = [ours + PATH.format(z=t.z, x=t.x, y=t.y) for t in chosen]
+        with httpx.Client(timeout=120) as client:
+            _fetch(client, warm, "miss")  # connections, the statement's plan
+            uncached, sizes, etags = _fetch(client, urls, "miss")
+            sql = time_sql(db.libpq(name), [raw_sql(t) for t in chosen], 16)
+            cached, _, _ = _fetch(client, urls, "hit")
+            revalidated, _, _ = _fetch(client, urls, "hit", etags)
+            floor, _, _ = _fetch_echo(client, echo, sizes)
+            empty, _, _ = _fetch_echo(client, echo, [0] * len(sizes))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        if own:
+            db.close()
+    u, c, r, s, f, e = (stats(v) for v in (uncached, cached, revalidated, sql, floor, empty))
+    kib = sum(sizes) / len(sizes) / 1024
+    rows = [
+        ["z16 cached (X-Cache: hit)", f"{c['median']:.2f} / {c['p95']:.2f} ms", f"HTTP floor, same bytes: {f['median']:.2f} ms",
+         f"{c['median'] / f['median']:.2f}", "<= 1.5"],
+        ["z16 cached, If-None-Match (304)", f"{r['median']:.2f} / {r['p95']:.2f} ms", f"HTTP floor, empty: {e['median']:.2f} ms",
+         f"{r['median'] / e['median']:.2f}", "—"],
+        ["z16 uncached (X-Cache: miss)", f"{u['median']:.2f} / {u['p95']:.2f} ms",
+         f"raw SQL + HTTP floor: {s['median']:.2f} + {f['median']:.2f} ms", f"{u['median'] / (s['median'] + f['median']):.2f}",
+         "<= 2"],
+    ]  # fmt: skip
+    table = markdown_table(
+        [
+            f"{len(sizes)} z16 tiles, {size:,} parcels, {kib:.1f} KiB mean (median / p95)",
+            "landreg",
+            "floor",
+            "ratio",
+            "goal",
+        ],
+        rows,
+    )
+    summary = [[r[0], r[1], r[2], f"{r[3]} (goal {r[4]})"] for r in rows]
+    return Report(
+        f"Tile cache benchmark, {size:,} parcels", f"python bench/tile_cache_bench.py --size {size}", table, summary
+    )
+
+
+def _fetch_echo(client: httpx.Client, echo: str, sizes: list[int]):
+    latencies = []
+    for n in sizes:
+        started = time.perf_counter()
+        client.get(f"{echo}/?bytes={n}").raise_for_status()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, sizes, []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--tiles", type=int, default=100, help="z16 tiles")
+    args = parser.parse_args()
+    report = run(args.size, args.tiles)
+    print(report.table)
+    print(f"written to {report.save('tile_cache')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

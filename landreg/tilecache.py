@@ -1,0 +1,275 @@
+"""An in-process cache of rendered vector tiles, invalidated exactly through the database.
+
+Several worker processes (and read replicas) serve tiles, so a cache in one process cannot learn of
+an edit from memory: it learns from ``tile_invalidation`` (migration 0025), where triggers on every
+table a tile reads record the EPSG:3857 envelope of each committed change (old and new outline).
+
+Ordering, so that no tile older than an edit it should show is ever served:
+
+1. :meth:`TileCache.sync` reads, in one statement, the database's snapshot and the invalidations
+   committed since the snapshot of the previous sync (by transaction id, so a transaction that began
+   earlier but committed later is not missed), and drops the cached tiles they touch, at every zoom.
+   A request syncs unless a sync that started after the request began (or, with
+   ``LANDREG_TILE_CACHE_SYNC_MS``, within that many milliseconds) has done it: with the default 0 a
+   tile is never served after an edit that committed before the request arrived; with N > 0 it may
+   be up to N ms late. On a lagging replica (its snapshot older than the last one seen) the cache is
+   bypassed for that request.
+2. A missing tile is rendered *after* the sync, so it shows at least what the sync saw; it is stored
+   only if no invalidation processed meanwhile (by another thread) touches it.
+3. The day (``current_date``) is part of each entry: a notice's period ending makes parcels public
+   at midnight without any write, so a new day empties the cache.
+
+Storage: a least-recently-used map bounded in bytes (``LANDREG_TILE_CACHE_MB``), per process. A
+shared cache across processes and machines is the job of the reverse proxy or CDN in front, which
+the tiles' ETag and Cache-Control allow; a directory on disk would add file locking and a second
+invalidation path for little gain over a warm in-memory map per worker.
+
+Invalidation rows are pruned by the writers after a day (see the migration); a process that has not
+synced for an hour forgets its tiles rather than rely on rows that may be gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+#: Half the width of the WebMercatorQuad world in metres.
+_ORIGIN = 20037508.342789244
+#: Slack around an envelope in metres: the trigger transforms a bbox's corners, a tile's search
+#: transforms its own; the two differ by far less.
+_SLACK_M = 2.0
+_FORGET_AFTER_S = 3600.0
+_RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
+
+_SYNC_FIRST = "SELECT pg_current_snapshot()::text, current_date"
+_SYNC = """
+    WITH now AS (SELECT pg_current_snapshot() AS snapshot, current_date AS today)
+    SELECT now.snapshot::text, now.today, t.layer, t.west, t.south, t.east, t.north
+      FROM now LEFT JOIN tile_invalidation t
+        ON t.xid >= pg_snapshot_xmin(CAST(%(last)s AS pg_snapshot))
+       AND NOT pg_visible_in_snapshot(t.xid, CAST(%(last)s AS pg_snapshot))
+"""
+
+
+@dataclass(frozen=True)
+class TileKey:
+    """What a cached tile shows: the collection, the caller's view (its kind and municipalities),
+    the scoring profile version (None: no scores) and the tile."""
+
+    collection: str
+    view: Hashable
+    profile_id: int | None
+    z: int
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    layer: str  # a collection, "scores" (parcel tiles with scores) or "*"
+    envelope: tuple[float, float, float, float] | None  # EPSG:3857; None: everywhere
+
+    def concerns(self, key: TileKey) -> bool:
+        if self.layer == "*":
+            return True
+        if self.layer == "scores":
+            return key.collection == "parcels" and key.profile_id is not None
+        return self.layer == key.collection
+
+
+@dataclass
+class CachedTile:
+    body: bytes
+    etag: str
+    day: dt.date | None  # the database's current_date when it was rendered
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag from the content: it changes exactly when the tile does."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+class TileCache:
+    """Rendered tiles by :class:`TileKey`; ``margin_units(z)``: how far (in tile units of 4096 per
+    side) beyond its edge a tile at zoom z reads features, so a change that near it touches it."""
+
+    def __init__(self, max_bytes: int, margin_units: Callable[[int], float], sync_interval_s: float = 0.0) -> None:
+        self.max_bytes = max_bytes
+        self._margin_units = margin_units
+        self._sync_interval = sync_interval_s
+        self._entries: OrderedDict[TileKey, CachedTile] = OrderedDict()
+        self._at: dict[tuple[int, int, int], set[TileKey]] = {}  # (z, x, y) -> keys
+        self._zooms: dict[int, int] = {}  # z -> cached tiles
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._snapshot: str | None = None
+        self._xmax = 0
+        self._today: dt.date | None = None
+        self._synced_from = -math.inf  # monotonic time at which the last completed sync began
+        self._generation = 0
+        self._recent: deque[tuple[int, Invalidation]] = deque(maxlen=_RECENT)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def tile(self, conn: Connection, key: TileKey, render: Callable[[], bytes]) -> tuple[CachedTile, str]:
+        """The tile from the cache or rendered (and stored), with ``hit``, ``miss`` or ``bypass``."""
+        if self.max_bytes <= 0 or not self.sync(conn):
+            body = render()
+            return CachedTile(body, etag_of(body), None), "bypass"
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.day == self._today:
+                self._entries.move_to_end(key)
+                return entry, "hit"
+            generation, today = self._generation, self._today
+        body = render()
+        entry = CachedTile(body, etag_of(body), today)
+        with self._lock:
+            if self._still_valid(key, generation) and today == self._today:
+                self._store(key, entry)
+        return entry, "miss"
+
+    def sync(self, conn: Connection) -> bool:
+        """Apply the invalidations committed since the last sync; False: this connection's database
+        is behind what the cache has seen (a lagging replica), so bypass the cache."""
+        started = time.monotonic()
+        with self._sync_lock:
+            if self._synced_from >= started - self._sync_interval:
+                return True  # a sync that began after this request (or recently enough) did it
+            began = time.monotonic()
+            if self._snapshot is None or began - self._synced_from > _FORGET_AFTER_S:
+                snapshot, today = conn.exec_driver_sql(_SYNC_FIRST).one()
+                with self._lock:
+                    self._clear()
+                    self._generation += 1  # renders under way store nothing
+                    self._recent.append((self._generation, Invalidation("*", None)))
+                self._accept(snapshot, today, began)
+                return True
+            rows = conn.exec_driver_sql(_SYNC, {"last": self._snapshot}).all()
+            snapshot, today = rows[0][0], rows[0][1]
+            if _xmax(snapshot) < self._xmax:
+                return False
+            found = [
+                Invalidation(layer, None if x1 is None else (x1, y1, x2, y2))
+                for _, _, layer, x1, y1, x2, y2 in rows
+                if layer is not None
+            ]
+            with self._lock:
+                if today != self._today:
+                    self._clear()
+                if found:
+                    self._generation += 1
+                    for inv in found:
+                        self._recent.append((self._generation, inv))
+                        self._invalidate(inv)
+            self._accept(snapshot, today, began)
+            return True
+
+    def _accept(self, snapshot: str, today: dt.date, began: float) -> None:
+        self._snapshot, self._xmax, self._today, self._synced_from = snapshot, _xmax(snapshot), today, began
+
+    # -- bookkeeping (under self._lock) ------------------------------------------------------------
+
+    def _still_valid(self, key: TileKey, generation: int) -> bool:
+        if generation == self._generation:
+            return True
+        if not self._recent or self._recent[0][0] > generation + 1:
+            return False  # the invalidations since the render began are no longer all remembered
+        return not any(g > generation and inv.concerns(key) and self._touches(inv, key) for g, inv in self._recent)
+
+    def _touches(self, inv: Invalidation, key: TileKey) -> bool:
+        if inv.envelope is None:
+            return True
+        x0, y0, x1, y1 = self._tile_range(inv.envelope, key.z)
+        return x0 <= key.x <= x1 and y0 <= key.y <= y1
+
+    def _tile_range(self, envelope, z: int) -> tuple[int, int, int, int]:
+        """Columns and rows of the tiles at zoom z whose reach (edge plus margin) meets the envelope."""
+        size = 2 * _ORIGIN / 2**z
+        pad = size * self._margin_units(z) / 4096 + _SLACK_M
+        left, bottom, right, top = envelope
+        last = 2**z - 1
+        x0 = max(0, math.floor((left - pad + _ORIGIN) / size))
+        x1 = min(last, math.floor((right + pad + _ORIGIN) / size))
+        y0 = max(0, math.floor((_ORIGIN - top - pad) / size))
+        y1 = min(last, math.floor((_ORIGIN - bottom + pad) / size))
+        return x0, y0, x1, y1
+
+    def _invalidate(self, inv: Invalidation) -> None:
+        for z, count in list(self._zooms.items()):
+            if inv.envelope is None:
+                doomed = [k for k in self._entries if k.z == z and inv.concerns(k)]
+            else:
+                x0, y0, x1, y1 = self._tile_range(inv.envelope, z)
+                if (x1 - x0 + 1) * (y1 - y0 + 1) > count:
+                    cells = [(k.x, k.y) for k in self._entries if k.z == z and x0 <= k.x <= x1 and y0 <= k.y <= y1]
+                else:
+                    cells = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+                doomed = [k for xy in cells for k in self._at.get((z, *xy), ()) if inv.concerns(k)]
+            for key in doomed:
+                self._remove(key)
+
+    def _store(self, key: TileKey, entry: CachedTile) -> None:
+        if key in self._entries:
+            self._remove(key)
+        size = len(entry.body) + 200  # the key and bookkeeping
+        if size > self.max_bytes:
+            return
+        self._entries[key] = entry
+        self._at.setdefault((key.z, key.x, key.y), set()).add(key)
+        self._zooms[key.z] = self._zooms.get(key.z, 0) + 1
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            self._remove(next(iter(self._entries)))
+
+    def _remove(self, key: TileKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._bytes -= len(entry.body) + 200
+        keys = self._at[(key.z, key.x, key.y)]
+        keys.discard(key)
+        if not keys:
+            del self._at[(key.z, key.x, key.y)]
+        self._zooms[key.z] -= 1
+        if not self._zooms[key.z]:
+            del self._zooms[key.z]
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._at.clear()
+        self._zooms.clear()
+        self._bytes = 0
+
+    # -- for tests and metrics -------------------------------------------------------------------
+
+    def __contains__(self, key: TileKey) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+def _xmax(snapshot: str) -> int:
+    return int(snapshot.split(":")[1])
+
+
+def prune(conn: Connection, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    """Delete invalidation rows older than ``older_than`` (the writers' triggers do this too)."""
+    return conn.exec_driver_sql(
+        "DELETE FROM tile_invalidation WHERE changed_at < clock_timestamp() - %(age)s", {"age": older_than}
+    ).rowcount

@@ -1,0 +1,227 @@
+"""Reads from a hot standby, writes to the primary (landreg.routing, api.replicas).
+
+A primary and a streaming standby (``pg_basebackup -R``) run as embedded clusters in the test's
+temporary directory; the app is served with both. Where a request's query runs is seen from the
+servers themselves: an ACCESS EXCLUSIVE lock taken on the primary is replayed on the standby, so
+a read that lands there waits in the standby's ``pg_stat_activity`` under ``landreg-replica``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import shapely
+from sqlalchemy import create_engine, text
+
+from landreg import migrate
+from landreg.localdb import LocalCluster, find_bindir
+from landreg.publication import standing_notices
+from landreg.routing import format_lsn, parse_lsn
+from landreg.seed import load_municipalities
+from landreg.settings import get_settings
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, bearers, live_server, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+
+
+def _as_service_user(cluster: LocalCluster) -> dict:
+    """Run a server program as the cluster's owner (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return {}
+    user = pwd.getpwnam(cluster.service_user)
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """(primary, standby): the primary migrated, with municipalities, before the base backup."""
+    bindir = find_bindir(get_settings().pg_bindir)
+    if not (bindir / "pg_basebackup").exists():
+        pytest.skip(f"pg_basebackup is not installed in {bindir} (Debian: package postgresql-<major>)")
+    root = Path(tempfile.mkdtemp(prefix="landreg-repl-"))  # /tmp: short socket paths
+    root.chmod(0o711)  # the service user enters it (the clusters' own directories stay closed)
+    primary = LocalCluster(root=root / "p", bindir=bindir, fast_unsafe=True)
+    standby = LocalCluster(root=root / "s", bindir=bindir, fast_unsafe=True)
+    try:
+        primary.ensure_running()
+        engine = create_engine(primary.url())
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            load_municipalities(conn)
+            standing_notices(conn, "test-setup")
+        engine.dispose()
+        standby._prepare_dirs()
+        subprocess.run(
+            [str(bindir / "pg_basebackup"), "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", "landreg"]
+            + ["-D", str(standby.pgdata), "-R", "-X", "stream", "-c", "fast"],
+            check=True,
+            capture_output=True,
+            **_as_service_user(standby),
+        )
+        with (standby.pgdata / "postgresql.auto.conf").open("a") as conf:  # its own socket
+            conf.write(f"unix_socket_directories = '{standby.socket_dir}'\n")
+        standby.start()
+        yield primary, standby
+    finally:
+        for cluster in (standby, primary):
+            if cluster.is_running():
+                cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def served(pair):
+    from api.app import create_app
+
+    primary, standby = pair
+    app = create_app(primary.url(), [standby.url()])
+    with live_server(app) as base:
+        _wait(lambda: _replica(base)["in_use"], 20, "the replica to be in use")
+        yield base, app
+
+
+def _wait(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _replica(base: str) -> dict:
+    ready = httpx.get(f"{base}/ready", timeout=10).json()
+    return next(d for d in ready["databases"] if d["role"] == "replica")
+
+
+def _rows(cluster: LocalCluster, sql: str):
+    engine = create_engine(cluster.url())
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).all()
+    finally:
+        engine.dispose()
+
+
+_WAITING = """SELECT application_name FROM pg_stat_activity
+               WHERE application_name LIKE 'landreg-%' AND state = 'active' AND wait_event_type = 'Lock'"""
+
+
+def test_ready_names_the_databases_without_credentials(served, pair):
+    base, _ = served
+    ready = httpx.get(f"{base}/ready", timeout=10)
+    databases = ready.json()["databases"]
+    assert [(d["name"], d["role"], d["state"], d["in_use"]) for d in databases] == [
+        ("primary", "primary", "ok", True),
+        ("replica-1", "replica", "ok", True),
+    ]
+    assert databases[1]["lag_s"] < 10
+    assert str(pair[1].socket_dir) not in ready.text and "postgresql" not in ready.text
+
+
+def test_an_anonymous_read_runs_on_the_standby(served, pair):
+    base, _ = served
+    primary, standby = pair
+    engine = create_engine(primary.url())
+    lock = engine.connect()
+    lock.begin()
+    lock.execute(text("LOCK TABLE parcel IN ACCESS EXCLUSIVE MODE"))  # replayed on the standby
+    with engine.begin() as flush:  # a synchronous commit flushes the WAL, the lock's record with it
+        flush.execute(text("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()"))
+    answers = []
+    try:
+        _wait(
+            lambda: _rows(
+                standby, "SELECT 1 FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'parcel'::regclass"
+            ),
+            10,
+            "the lock on the standby",
+        )
+        reader = threading.Thread(
+            target=lambda: answers.append(httpx.get(f"{base}/collections/parcels/items?limit=5", timeout=30))
+        )
+        reader.start()
+        assert _wait(lambda: _rows(standby, _WAITING), 10, "the read on the standby") == [("landreg-replica",)]
+        assert _rows(primary, _WAITING) == []
+    finally:
+        lock.rollback()
+        lock.close()
+        engine.dispose()
+    reader.join(30)
+    assert answers and answers[0].status_code == 200
+
+
+def test_writes_go_to_the_primary_and_the_writer_reads_its_write(served, pair):
+    base, _ = served
+    primary, standby = pair
+    engine = create_engine(primary.url())
+    planner = bearers(engine, planner=("planer.do", "planner", ["05913000"]))["planner"]
+    _wait(lambda: _replica(base)["in_use"], 10, "the replica to be in use")
+    with engine.connect() as conn:
+        token_lsn = conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one()
+    _wait(  # healthy is not enough: the token must have been replayed before replay pauses
+        lambda: _rows(standby, f"SELECT pg_last_wal_replay_lsn() >= '{token_lsn}'::pg_lsn")[0][0],
+        10,
+        "the replica to catch up with the token",
+    )
+    # the standby stops replaying: what is written now is on the primary only
+    _rows(standby, "SELECT pg_wal_replay_pause()")
+    try:
+        wgs = shapely.transform(shapely.box(X0 + 900, Y0, X0 + 940, Y0 + 40), _to_wgs84)
+        feature = {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(wgs),
+            "properties": {"local_ref": "REPL-1", "category": "bauluecke"},
+        }
+        with httpx.Client(base_url=base, headers=planner, timeout=30) as writer:
+            created = writer.post("/collections/parcels/items", json=feature)
+            assert created.status_code == 201, created.text
+            lsn = parse_lsn(writer.cookies.get("landreg_lsn"))
+            with engine.connect() as conn:  # written on the primary, at or before that position
+                assert conn.execute(text("SELECT count(*) FROM parcel WHERE local_ref = 'REPL-1'")).scalar_one() == 1
+                flushed = conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one()
+            assert lsn is not None and lsn <= parse_lsn(flushed)
+            url = created.headers["location"]
+            assert writer.get(url).status_code == 200  # read-your-writes: from the primary
+            # the same caller without the cookie reads from the paused standby: not there yet
+            assert httpx.get(url, headers=planner, timeout=30).status_code == 404
+            # the position can also come as a header
+            assert httpx.get(url, headers=planner | {"Landreg-Min-LSN": format_lsn(lsn)}, timeout=30).status_code == 200
+    finally:
+        _rows(standby, "SELECT pg_wal_replay_resume()")
+        engine.dispose()
+    _wait(lambda: httpx.get(url, headers=planner, timeout=30).status_code == 200, 10, "the standby to replay the write")
+
+
+def _to_wgs84(xy):
+    import numpy as np
+    from pyproj import Transformer
+
+    to = Transformer.from_crs(25832, 4326, always_xy=True)
+    return np.column_stack(to.transform(xy[:, 0], xy[:, 1]))
+
+
+def test_reads_go_on_when_the_standby_stops(served, pair):
+    base, _ = served
+    _, standby = pair
+    items = f"{base}/collections/parcels/items?limit=5"
+    assert httpx.get(items, timeout=30).status_code == 200  # a pooled connection to the standby exists
+    standby.stop()
+    try:
+        statuses = [httpx.get(items, timeout=30).status_code for _ in range(20)]
+        assert statuses == [200] * 20
+        replica = _wait(lambda: (r := _replica(base))["state"] == "down" and r, 10, "/ready to report the standby")
+        assert replica["in_use"] is False and replica["reason"]
+    finally:
+        standby.start()
+    _wait(lambda: _replica(base)["in_use"], 20, "the standby to be used again")

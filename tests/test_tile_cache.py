@@ -1,0 +1,265 @@
+"""The tile cache (landreg.tilecache): hits, exact invalidation through the database, HTTP caching."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import geopandas as gpd
+import httpx
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from landreg import publication, register, review
+from landreg.access import Principal
+from landreg.importer import ImportOptions, import_file
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, bearers, live_server, record, utm
+
+WMQ = morecantile.tms.get("WebMercatorQuad")
+TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
+TILES = "/collections/parcels/tiles/WebMercatorQuad"
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+EX, EY = utm(*ESSEN_HBF)
+PLANNER = Principal(None, "planer.do", "planner", ("05913000",))
+REVIEWER = Principal(None, "pruefung", "reviewer")
+ZOOMS = range(6, 19)
+
+
+@pytest.fixture
+def api(committed_db):
+    """A published parcel in Dortmund (A), one in Essen (far away); a planner of Dortmund's token."""
+    record(
+        committed_db,
+        {
+            "local_ref": "A",
+            "name": "A0",
+            "category": "gewerbeflaeche",
+            "publication_allowed": True,
+            "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40),
+        },  # fmt: skip
+        {
+            "local_ref": "E",
+            "name": "Essen",
+            "category": "brachflaeche",
+            "publication_allowed": True,
+            "geom": shapely.box(EX, EY, EX + 60, EY + 40),
+        },  # fmt: skip
+    )
+    planner = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))["planner"]
+    with app_client(committed_db) as client:
+        yield client, planner
+
+
+def _parcel_id(engine, ref: str):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT id FROM parcel WHERE local_ref = :r"), {"r": ref}).scalar_one()
+
+
+def _tiles_of(geom: shapely.Geometry, z: int) -> set[morecantile.Tile]:
+    """The tiles at zoom z that a geometry (EPSG:25832) lies in, computed by morecantile."""
+    (w, s), (e, n) = TO_WGS84.transform(*geom.bounds[:2]), TO_WGS84.transform(*geom.bounds[2:])
+    return set(WMQ.tiles(w, s, e, n, [z]))
+
+
+def _url(tile: morecantile.Tile) -> str:
+    return f"{TILES}/{tile.z}/{tile.y}/{tile.x}"
+
+
+def _get(client, tile, headers=None):
+    response = client.get(_url(tile), headers=headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _names(response) -> set[str]:
+    layer = mapbox_vector_tile.decode(response.content).get("parcels", {"features": []})
+    return {f["properties"].get("name") for f in layer["features"]}
+
+
+def _edit(engine, principal: Principal, ref: str, **attributes) -> None:
+    with Session(engine) as session:
+        register.update(session, principal, _parcel_id(engine, ref), "*", attributes)
+        session.commit()
+
+
+def _approve_all(engine) -> None:
+    with engine.begin() as conn:
+        waiting = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
+        review.approve(conn, REVIEWER, waiting)
+
+
+def test_a_tile_is_served_from_the_cache_until_an_edit_touches_it(api, committed_db):
+    client, planner = api
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    far = WMQ.tile(*ESSEN_HBF, 16)
+    assert _get(client, here).headers["x-cache"] == "miss"
+    assert _get(client, far).headers["x-cache"] == "miss"
+    assert _get(client, here).headers["x-cache"] == "hit"
+    assert _names(_get(client, far)) == {"Essen"}
+
+    _edit(committed_db, PLANNER, "A", name="A1")  # waits for review: the public still sees A0
+    mine = _get(client, here, planner)
+    assert _names(mine) == {"A1"}
+    public = _get(client, here)
+    assert public.headers["x-cache"] == "miss" and _names(public) == {"A0"}
+    assert _get(client, far).headers["x-cache"] == "hit"
+
+    _approve_all(committed_db)  # the review decision changes what the public sees
+    approved = _get(client, here)
+    assert approved.headers["x-cache"] == "miss" and _names(approved) == {"A1"}
+    assert _get(client, here).headers["x-cache"] == "hit"
+    assert _get(client, far).headers["x-cache"] == "hit"
+
+
+def test_a_moved_parcel_invalidates_every_zoom_its_old_and_new_outline_touch(api, committed_db):
+    client, planner = api  # the planner sees their change at once (the public after review)
+    old = shapely.box(X0, Y0, X0 + 60, Y0 + 40)
+    new = shapely.box(X0 + 3000, Y0 - 2000, X0 + 3080, Y0 - 1950)
+    touched = {t for z in ZOOMS for g in (old, new) for t in _tiles_of(g, z)}
+    far = {WMQ.tile(*ESSEN_HBF, z) for z in range(10, 19)}  # 30 km west: beyond every tile's reach
+    for tile in touched | far:
+        _get(client, tile, planner)
+    assert all(_get(client, t, planner).headers["x-cache"] == "hit" for t in touched | far)
+
+    _edit(committed_db, PLANNER, "A", geom=new)
+
+    assert [t for t in touched if _get(client, t, planner).headers["x-cache"] == "hit"] == []
+    assert all(_get(client, t, planner).headers["x-cache"] == "hit" for t in far)
+    at_new = WMQ.tile(*TO_WGS84.transform(X0 + 3040, Y0 - 1975), 16)
+    assert _names(_get(client, at_new, planner)) == {"A0"}
+    assert _names(_get(client, WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16), planner)) == set()
+
+
+def test_retiring_importing_and_an_objection_invalidate_the_tiles_they_touch(api, committed_db, tmp_path):
+    client, planner = api
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 15)
+    far = WMQ.tile(*ESSEN_HBF, 15)
+    for headers in (None, planner):
+        _get(client, here, headers), _get(client, far, headers)
+
+    # an objection: the parcel leaves the public map at once
+    with committed_db.begin() as conn:
+        publication.record_objection(conn, PLANNER, _parcel_id(committed_db, "A"), dt.date.today())
+    public = _get(client, here)
+    assert public.headers["x-cache"] == "miss" and _names(public) == set()
+    assert _get(client, far).headers["x-cache"] == "hit"
+
+    # an import of a new parcel beside it
+    path = tmp_path / "neu.gpkg"
+    gpd.GeoDataFrame(
+        {"Flächen-Nr": ["N-1"], "Bezeichnung": ["Neu"], "Kategorie": ["Brache"]},
+        geometry=[shapely.box(X0 + 80, Y0, X0 + 120, Y0 + 40)],
+        crs=25832,
+    ).to_file(path)
+    with committed_db.begin() as conn:
+        report = import_file(conn, path, ImportOptions(actor="planer.do", principal=PLANNER))
+    assert report.inserted == 1
+    mine = _get(client, here, planner)
+    assert mine.headers["x-cache"] == "miss" and _names(mine) == {"A0", "Neu"}
+
+    # retiring it (the planner sees their own latest state)
+    with Session(committed_db) as session:
+        register.retire(session, PLANNER, _parcel_id(committed_db, "N-1"), "*", "fehlerfassung")
+        session.commit()
+    mine = _get(client, here, planner)
+    assert mine.headers["x-cache"] == "miss" and _names(mine) == {"A0"}
+    assert _get(client, far, planner).headers["x-cache"] == "hit"
+    assert _get(client, far).headers["x-cache"] == "hit"
+
+
+def test_conditional_requests_and_cache_rules(api, committed_db):
+    client, planner = api
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    first = _get(client, here)
+    assert first.headers["cache-control"] == "public, max-age=30, must-revalidate"
+    again = client.get(_url(here), headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.headers["x-cache"] == "hit"
+    assert again.headers["etag"] == first.headers["etag"]
+
+    _edit(committed_db, PLANNER, "A", name="A2")
+    _approve_all(committed_db)
+    changed = client.get(_url(here), headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    assert _names(changed) == {"A2"}
+
+
+def test_public_and_signed_in_tiles_are_never_mixed(api, committed_db):
+    client, planner = api
+    with committed_db.begin() as conn:  # a parcel only its municipality sees
+        conn.execute(
+            text("UPDATE parcel SET publication_allowed = false, internal_notes = 'intern' WHERE local_ref = 'A'")
+        )
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    mine = _get(client, here, planner)
+    assert mine.headers["cache-control"] == "private, no-cache" and _names(mine) == {"A0"}
+    assert _get(client, here, planner).headers["x-cache"] == "hit"
+    public = _get(client, here)
+    assert public.headers["x-cache"] == "miss" and _names(public) == set()
+    assert public.headers["cache-control"].startswith("public")
+    other = bearers(committed_db, essen=("planer.e", "planner", ["05113000"]))["essen"]
+    theirs = _get(client, here, other)  # another municipality's planner: not the Dortmund entry
+    assert theirs.headers["x-cache"] == "miss" and _names(theirs) == set()
+
+
+def test_unchanged_writes_invalidate_nothing(api, committed_db):
+    with committed_db.begin() as conn:
+        before = conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one()
+        conn.execute(text("UPDATE parcel SET name = name"))  # the row trigger keeps the row as it was
+        assert conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one() == before
+        conn.execute(text("UPDATE parcel SET name = 'x' WHERE local_ref = 'E'"))
+        rows = conn.execute(text("SELECT layer, west, south, east, north FROM tile_invalidation ORDER BY seq")).all()
+    layer, west, south, east, north = rows[-1]
+    mercator = Transformer.from_crs(25832, 3857, always_xy=True)
+    outline = shapely.transform(
+        shapely.box(EX, EY, EX + 60, EY + 40), lambda c: np.column_stack(mercator.transform(c[:, 0], c[:, 1]))
+    )
+    assert layer == "parcels" and len(rows) == before + 1
+    assert (west, south, east, north) == pytest.approx(outline.bounds, abs=0.01)
+
+
+def test_no_tile_is_older_than_the_edit_it_shows_under_concurrent_edits(committed_db):
+    """Writers change the parcel's name to n1, n2, … (each committed before it is counted); readers
+    note the last counted edit before each request and must get a tile at least that new."""
+    record(committed_db, {"local_ref": "A", "name": "n0", "category": "gewerbeflaeche",
+                          "publication_allowed": True, "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)})  # fmt: skip
+    planner = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))["planner"]
+    from api.app import create_app
+    from tests.helpers import database_url
+
+    app = create_app(database_url(committed_db))
+    tile = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    committed, stop, problems, outcomes = [0], threading.Event(), [], []
+
+    def write() -> None:
+        for i in range(1, 26):
+            _edit(committed_db, PLANNER, "A", name=f"n{i}")
+            committed[0] = i
+            time.sleep(0.01)
+        stop.set()
+
+    def read(base: str) -> None:
+        with httpx.Client(base_url=base, headers=planner) as http:
+            while not stop.is_set():
+                floor = committed[0]
+                response = http.get(_url(tile))
+                shown = int(next(iter(_names(response)))[1:])
+                outcomes.append(response.headers["x-cache"])
+                if shown < floor:
+                    problems.append((floor, shown, response.headers["x-cache"]))
+
+    with live_server(app) as base:
+        readers = [threading.Thread(target=read, args=(base,)) for _ in range(3)]
+        writer = threading.Thread(target=write)
+        for t in (*readers, writer):
+            t.start()
+        for t in (*readers, writer):
+            t.join(timeout=120)
+    assert problems == []
+    assert outcomes.count("hit") > 0 and outcomes.count("miss") > 0
