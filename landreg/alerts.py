@@ -46,6 +46,7 @@ from landreg.errors import InvalidParameter, NotFound
 from landreg.settings import get_settings
 from landreg.sites import SiteQuery, search_sites
 from landreg.sites.search import LIMIT_MAX
+from landreg.tilecache import TileCache
 from landreg.vocab import AVAILABILITY, CATEGORY
 
 log = logging.getLogger(__name__)
@@ -213,14 +214,23 @@ def _changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
     return {r.id: r.updated for r in rows}
 
 
-def feed(conn: Connection, token: str) -> Feed:
-    """The feed of a saved search (a read): its matching public sites, newest change first."""
-    return _feed_of(conn, saved_search(conn, token))
+def feed(conn: Connection, token: str, cache: TileCache | None = None) -> Feed:
+    """The feed of a saved search (a read): its matching public sites, newest change first. With a
+    ``cache``, the matching sites are a public answer (:meth:`landreg.tilecache.TileCache.answer`):
+    the same for every saved search with the same criteria until the register changes."""
+    return _feed_of(conn, saved_search(conn, token), cache)
 
 
-def _feed_of(conn: Connection, search: SavedSearch) -> Feed:
-    page = search_sites(conn, search.query, limit=FEED_SIZE)
-    changed = _changed_at(conn, [s["id"] for s in page.sites])
+def _feed_of(conn: Connection, search: SavedSearch, cache: TileCache | None = None) -> Feed:
+    def matching():
+        page = search_sites(conn, search.query, limit=FEED_SIZE)
+        return page, _changed_at(conn, [s["id"] for s in page.sites])
+
+    if cache is None:
+        page, changed = matching()
+    else:
+        key = ("alerts.feed", tuple(sorted(search.query.to_params().items())))
+        (page, changed), _ = cache.answer(conn, key, matching)
     entries = [s | {"updated": changed.get(s["id"]) or search.created_at} for s in page.sites]
     entries.sort(key=lambda e: (e["updated"], e["id"]), reverse=True)
     return Feed(search, entries, page.number_matched)

@@ -24,6 +24,11 @@ shared cache across processes and machines is the job of the reverse proxy or CD
 the tiles' ETag and Cache-Control allow; a directory on disk would add file locking and a second
 invalidation path for little gain over a warm in-memory map per worker.
 
+Besides tiles the cache keeps a few **public answers** (:meth:`TileCache.answer`: e.g. a page of the
+investors' site search, the same for every visitor and costly to compute at state scale): they read
+the same tables the tiles do, so any invalidation at all (or a new day) drops every one of them. That
+is coarse, and right for answers read far more often than the register is written.
+
 Invalidation rows are pruned by the writers after a day (see the migration); a process that has not
 synced for an hour forgets its tiles rather than rely on rows that may be gone.
 """
@@ -48,6 +53,7 @@ _ORIGIN = 20037508.342789244
 _SLACK_M = 2.0
 _FORGET_AFTER_S = 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
+ANSWERS_MAX = 256  # public answers kept (least recently used dropped first)
 
 _SYNC_FIRST = "SELECT pg_current_snapshot()::text, current_date"
 _SYNC = """
@@ -117,6 +123,7 @@ class TileCache:
         self._synced_from = -math.inf  # monotonic time at which the last completed sync began
         self._generation = 0
         self._recent: deque[tuple[int, Invalidation]] = deque(maxlen=_RECENT)
+        self._answers: OrderedDict[Hashable, tuple[int, dt.date, object]] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -137,6 +144,29 @@ class TileCache:
             if self._still_valid(key, generation) and today == self._today:
                 self._store(key, entry)
         return entry, "miss"
+
+    def answer(self, conn: Connection, key: Hashable, compute: Callable[[], object]) -> tuple[object, str]:
+        """A public answer from the cache, or computed (and kept while nothing is invalidated), with
+        ``hit``, ``miss`` or ``bypass``. Keep it to answers that only read what the invalidation log
+        covers (parcels, their review and publication state, scores, indicators, municipalities,
+        context features) and that are the same for every caller; the caller must not change the
+        value it gets (it is shared)."""
+        if self.max_bytes <= 0 or not self.sync(conn):
+            return compute(), "bypass"
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is not None and kept[0] == self._generation and kept[1] == self._today:
+                self._answers.move_to_end(key)
+                return kept[2], "hit"
+            generation, today = self._generation, self._today
+        value = compute()
+        with self._lock:
+            if generation == self._generation and today == self._today:  # nothing arrived meanwhile
+                self._answers[key] = (generation, today, value)
+                self._answers.move_to_end(key)
+                while len(self._answers) > ANSWERS_MAX:
+                    self._answers.popitem(last=False)
+        return value, "miss"
 
     def sync(self, conn: Connection) -> bool:
         """Apply the invalidations committed since the last sync; False: this connection's database
@@ -168,6 +198,7 @@ class TileCache:
                     self._clear()
                 if found:
                     self._generation += 1
+                    self._answers.clear()
                     for inv in found:
                         self._recent.append((self._generation, inv))
                         self._invalidate(inv)
@@ -245,6 +276,7 @@ class TileCache:
             del self._zooms[key.z]
 
     def _clear(self) -> None:
+        self._answers.clear()
         self._entries.clear()
         self._at.clear()
         self._zooms.clear()
@@ -258,6 +290,10 @@ class TileCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def answers_kept(self) -> int:
+        return len(self._answers)
 
     @property
     def size_bytes(self) -> int:

@@ -71,7 +71,7 @@ def test_the_investors_journey_in_a_browser(committed_db):
             assert [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#site-list h3")] == titles
             # a click on the map sets the reference point (the field is the keyboard's way to it)
             driver.find_element(By.ID, "sites-map").click()
-            WebDriverWait(driver, 5).until(lambda d: d.find_element(By.ID, "f-near").get_attribute("value"))
+            WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "f-near").get_attribute("value"))
             lon, lat = map(float, driver.find_element(By.ID, "f-near").get_attribute("value").split(","))
             assert 7.3 < lon < 7.7 and 51.4 < lat < 51.6
             # a wrong value: the German message names the field
@@ -94,7 +94,7 @@ def test_the_investors_journey_in_a_browser(committed_db):
             submit(driver, driver.find_element(By.CSS_SELECTOR, "#compare-table thead a"))
             assert driver.current_url.split("?")[0].endswith(ids["GE-2"])
             assert "Eckdaten" in driver.page_source and "Exposé als PDF" in driver.page_source
-            WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#expose-map path"))
+            WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#expose-map path"))
             assert not axe_violations(driver), describe(axe_violations(driver))
             screenshot(driver, "standort-expose")
             # an enquiry from the exposé goes to the municipality (no planner's address shown)

@@ -331,7 +331,7 @@ def alert_feed(request: Request, token: str, later: BackgroundTasks):
     """The saved search's Atom feed (404 for a token that is not, or no longer, one)."""
     lang = lang_of(request)
     with request.app.state.engine.connect() as conn:
-        result = alerts.feed(conn, token)
+        result = alerts.feed(conn, token, getattr(request.app.state, "tile_cache", None))
     base = str(request.base_url).rstrip("/")
     body = alerts.render_atom(
         result,

@@ -10,6 +10,7 @@ the same surroundings the page's map shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -31,11 +32,13 @@ from landreg.sites.search import (
     LABELS,
     OFFERED_AVAILABILITY,
     SORTS,
+    SitePage,
     SiteQuery,
     SiteQueryError,
     available_distances,
     search_sites,
 )
+from landreg.tilecache import TileCache
 
 router = APIRouter()
 #: Public pages: not in the workspace's navigation.
@@ -227,6 +230,18 @@ def _url(path: str, query: dict, lang: str, **extra) -> str:
     return path + ("?" + urlencode(state) if state else "")
 
 
+def _search(request: Request, conn, query: SiteQuery, limit: int, offset: int) -> SitePage:
+    """A page of the search, as a public answer of the tile cache where the app has one: the same for
+    every visitor until the register changes (the first page of an unfiltered search reads every
+    offered site: seconds at state scale)."""
+    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+    if cache is None:
+        return search_sites(conn, query, limit, offset)
+    key = ("sites.search", tuple(sorted(query.to_params().items())), limit, offset)
+    page, _ = cache.answer(conn, key, lambda: search_sites(conn, query, limit, offset))
+    return page
+
+
 @router.get("/standorte", response_class=HTMLResponse)
 def search_page(request: Request) -> Response:
     """The search: filters, the list and the map in step; the whole state in the URL."""
@@ -236,14 +251,20 @@ def search_page(request: Request) -> Response:
         try:
             query = SiteQuery.from_params(request.query_params)
             limit, offset = _paging(request)
-            result = search_sites(conn, query, limit, offset)
+            result = _search(request, conn, query, limit, offset)
         except SiteQueryError as exc:
             return _refused(request, "sites/search.html", context, exc, lang)
         except InvalidParameter as exc:
             return _refused(request, "sites/search.html", context, SiteQueryError("offset", str(exc), str(exc)), lang)
-    for site in result.sites:
-        site["category_label"] = vocab.CATEGORY.label(site["category"], lang)
-        site["availability_label"] = vocab.AVAILABILITY.label(site["availability"], lang)
+    labelled = [  # copies: the page may be a shared public answer
+        site
+        | {
+            "category_label": vocab.CATEGORY.label(site["category"], lang),
+            "availability_label": vocab.AVAILABILITY.label(site["availability"], lang),
+        }
+        for site in result.sites
+    ]
+    result = dataclasses.replace(result, sites=labelled)
     state = query.to_params()
     pages = max(1, -(-result.number_matched // limit))
     current = offset // limit + 1

@@ -159,8 +159,8 @@ def surroundings(conn: Connection, site_id: str) -> dict:
     borders = conn.execute(
         text("""
         WITH site AS (SELECT ST_Expand(ST_Envelope(geom), :reach) AS box FROM parcel WHERE id = :id)
-        SELECT m.name, ST_AsGeoJSON(ST_Transform(ST_Intersection(ST_Boundary(ST_SimplifyPreserveTopology(m.geom, 5)),
-                                                                 site.box), 4326), 6) AS g
+        SELECT m.name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(ST_Intersection(ST_Boundary(m.geom),
+                                                                                        site.box), 5), 4326), 6) AS g
           FROM municipality m, site WHERE ST_Intersects(m.geom, site.box)
     """),
         {"id": site_id, "reach": SURROUNDINGS_M * 2},
