@@ -34,6 +34,10 @@ def test_nginx_accepts_the_configuration(tmp_path):
     )  # fmt: skip
     conf = conf.replace("/etc/letsencrypt/live/landreg.example.org", str(tmp_path))
     conf = conf.replace("/var/cache/nginx/landreg-tiles", str(tmp_path / "cache"))
+    # nginx -t binds the ports it listens on: ports below 1024 only as root (CI runs as root, people not)
+    conf = re.sub(r"listen (\[::\]:)?80;", r"listen \g<1>18080;", conf)
+    conf = re.sub(r"listen (\[::\]:)?443 ", r"listen \g<1>18443 ", conf)
+    assert "listen 18443 ssl" in conf and "listen [::]:18080;" in conf
     (tmp_path / "landreg.conf").write_text(conf)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"

@@ -55,14 +55,17 @@ def sign_in(driver, base: str, username: str, password: str = PASSWORD) -> None:
 
 def submit(driver, button, timeout: float = 15) -> None:
     """Click a form's submit button (or a link) and wait for the page the server answers with: a find right after
-    a bare click may still see the old page (the click returns before the navigation has begun)."""
-    from selenium.webdriver.support import expected_conditions
+    a bare click may still see the old page (the click returns before the navigation has begun). The old page
+    is marked in its window; the new one has no mark and has loaded. (Watching the old page's element go
+    stale is not enough: Chromium may answer "node does not belong to the document" while it navigates.)"""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element("tag name", "html")
+    driver.execute_script("window.__landregOldPage = true;")
     button.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__landregOldPage && document.readyState === 'complete';")
+    )
 
 
 def axe_violations(driver, impacts=("serious", "critical")) -> list[dict]:
