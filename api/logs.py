@@ -32,6 +32,13 @@ _VALID_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("landreg.requests")
 
 
+def _loggable_path(scope) -> str:
+    """The path asked for, unless it carries a secret (a saved search's feed or mail token is its own
+    credential): then the route's template, e.g. ``/standorte/alarm/{token}.atom``."""
+    route = route_of(scope)
+    return route if "{token}" in route else scope["path"]
+
+
 class JsonLines(logging.Formatter):
     """A record as one JSON object: its message and the fields passed in ``extra={"fields": …}``."""
 
@@ -109,7 +116,7 @@ class RequestLog:
                 "request_id": rid,
                 "method": scope["method"],
                 "route": route_of(scope),
-                "path": scope["path"],
+                "path": _loggable_path(scope),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client": scope["client"][0] if scope.get("client") else None,

@@ -141,8 +141,9 @@ def tile(
         "ETag": entry.etag,
         "Cache-Control": "private, no-cache" if view.confidential else f"public, max-age={MAX_AGE}, must-revalidate",
         "Vary": "Authorization",
-        "X-Cache": outcome,
     }
+    if view.confidential or get_settings().tile_cache_header:  # see the setting: public misses would tell
+        headers["X-Cache"] = outcome
     if entry.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=MVT, headers=headers)

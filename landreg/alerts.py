@@ -9,8 +9,9 @@
   whose public facts change comes again with a later ``updated``, and a site that leaves the public
   view (an objection, a withdrawal, retirement) or stops matching disappears. The entry's id is the
   site's (``urn:uuid:`` of the parcel), stable for ever; its ``updated`` is when the site's public
-  facts last changed or it became public, whichever is later: a change of confidential fields alone
-  dates no entry, so the feed tells nothing about them.
+  facts last changed: a change of confidential fields alone dates no entry, and the day a site
+  became public is not used either (``public_since`` is confidential: it would tell of an
+  objection), so the feed tells nothing about them.
 * The feed holds the first :data:`FEED_SIZE` sites in the search's own order (best score first by
   default), newest change first.
 * E-mail (when ``LANDREG_SMTP_URL`` is set): a search may keep an address. It is written to only
@@ -42,7 +43,7 @@ from sqlalchemy import Connection, text
 
 from landreg import enquiries, fields, inbox
 from landreg.access import PUBLIC, visible_versions_sql
-from landreg.errors import InvalidParameter, NotFound
+from landreg.errors import DomainError, InvalidParameter, NotFound
 from landreg.settings import get_settings
 from landreg.sites import SiteQuery, search_sites
 from landreg.sites.search import LIMIT_MAX
@@ -162,7 +163,10 @@ def unsubscribe(conn: Connection, token: str) -> None:
 
 
 def confirm(conn: Connection, token: str) -> None:
-    """The owner of the e-mail address confirmed it: alerts go to it from now on."""
+    """The owner of the e-mail address confirmed it: alerts go to it from now on. Only the token of
+    the confirmation e-mail proves that (the feed's token is shown to whoever saved the search)."""
+    if not isinstance(token, str) or not _MAIL_TOKEN.fullmatch(token):
+        raise NotFound("Diesen Suchauftrag gibt es nicht (mehr). / No such saved search.", "token")
     search = saved_search(conn, token)
     if search.email is None:
         raise NotFound(
@@ -186,7 +190,7 @@ def record_read(conn: Connection, token: str) -> None:
 
 
 def _changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
-    """When each site's public facts last changed (or it became public), from the versions the
+    """When each site's public facts last changed, from the versions the
     public may see: the latest version whose public fields, outline or municipality differ from
     the one before."""
     if not ids:
@@ -202,12 +206,10 @@ def _changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
               FROM parcel_version v
              WHERE v.parcel_id = ANY (CAST(:ids AS uuid[])) AND {visible_versions_sql(PUBLIC, "v")}
         )
-        SELECT p.id::text AS id,
-               greatest(max(c.valid_from) FILTER (WHERE c.changed),
-                        (p.public_since::timestamp AT TIME ZONE 'Europe/Berlin')) AS updated
+        SELECT p.id::text AS id, max(c.valid_from) FILTER (WHERE c.changed) AS updated
           FROM parcel p LEFT JOIN versions c ON c.parcel_id = p.id
          WHERE p.id = ANY (CAST(:ids AS uuid[]))
-         GROUP BY p.id, p.public_since
+         GROUP BY p.id
     """),
         {"ids": ids},
     ).all()
@@ -402,7 +404,11 @@ def send_alerts(
         if row.email_confirmed_at is None:
             outgoing.append((row.id, _confirmation(search, base_url, token, sender), None))
             continue
-        entries = _feed_of(conn, search).entries
+        try:
+            entries = _feed_of(conn, search).entries
+        except DomainError as exc:  # e.g. a distance criterion whose layer was removed: the others still go
+            log.warning("alert e-mail of saved search %s skipped: %s", row.id, exc)
+            continue
         state = {e["id"]: _when(e["updated"]) for e in entries}
         fresh = [e for e in entries if row.emailed_state.get(e["id"]) != state[e["id"]]]
         if fresh:

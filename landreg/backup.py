@@ -137,6 +137,7 @@ def backup(engine: Engine, target: Path) -> Manifest:
             with tarfile.open(partial, "w") as tar:
                 _add_bytes(tar, MANIFEST, manifest.to_json())
                 tar.add(dump, arcname=DUMP)
+            os.chmod(partial, 0o600)  # the whole register: confidential fields, password hashes, keys
             os.replace(partial, target)
     return manifest
 

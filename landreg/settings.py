@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     #: be served up to N ms after an edit that changed it). See :mod:`landreg.tilecache`.
     tile_cache_mb: int = 128
     tile_cache_sync_ms: int = 0
+    #: Whether public tiles say ``X-Cache: hit|miss`` (diagnosis, tests): off by default, because a miss
+    #: where nothing visible changed would tell the public that an unpublished parcel was edited there.
+    tile_cache_header: bool = False
 
     # What one request or one geometry may cost; every refusal names its setting.
     #: Vertices of one parcel or plan geometry (a large real parcel has a few thousand).

@@ -174,7 +174,11 @@ class TileCache:
         started = time.monotonic()
         with self._sync_lock:
             if self._synced_from >= started - self._sync_interval:
-                return True  # a sync that began after this request (or recently enough) did it
+                # a sync that began after this request (or recently enough) did it; but this request's
+                # database may be a replica that has not replayed what that sync applied: then what it
+                # renders must not be kept under the current generation
+                snapshot = conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar_one()
+                return _xmax(snapshot) >= self._xmax
             began = time.monotonic()
             if self._snapshot is None or began - self._synced_from > _FORGET_AFTER_S:
                 snapshot, today = conn.exec_driver_sql(_SYNC_FIRST).one()

@@ -110,6 +110,9 @@ def test_alert_mails_go_only_to_a_confirmed_address_and_only_with_news(session, 
         assert "Standort E-M1" not in body and token not in body  # the feed's token is kept by its owner only
         mail_token = re.search(rf"{base}/standorte/alarm/(\S+)/bestaetigen", body).group(1)
         assert alerts.send_alerts(conn, base) == 0  # not confirmed: no second mail
+        with pytest.raises(NotFound):  # the feed's token (shown to whoever saved it) proves no mailbox
+            alerts.confirm(conn, token)
+        assert alerts.send_alerts(conn, base) == 0
         alerts.confirm(conn, mail_token)
         assert alerts.send_alerts(conn, base) == 1
         rcpt, body, message = _mails(mailbox)[-1]
@@ -175,7 +178,7 @@ def test_the_feed_lists_the_matching_public_sites_in_valid_atom(session, conn):
     assert entry.id == f"urn:uuid:{big}" and entry.link == f"https://register.example/standorte/{big}"
     assert "Standort E-BIG" in entry.title and "Gewerbefläche" in entry.title and "Essen" in entry.title
     assert "1,44 ha" in entry.summary and "Essen" in entry.summary and "kurzfristig" in entry.summary.lower()
-    # updated: when it became public or changed last, whichever is later; never in the future
+    # updated: when its public facts changed last (not when it became public: that is confidential)
     updated = dt.datetime(*entry.updated_parsed[:6], tzinfo=dt.UTC)
     assert updated <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     assert parsed.feed.updated_parsed == entry.updated_parsed

@@ -180,6 +180,8 @@ def test_an_enquiry_over_http_is_stored_and_never_shown_to_the_public(essen_site
         # a form from another site is refused; so is one without a valid token
         foreign = client.post(f"/standorte/{site}/anfrage", data=form, headers={"Origin": "https://evil.example"})
         assert foreign.status_code == 403
+        hidden = client.post(f"/standorte/{site}/anfrage", data=form, headers={"Origin": "null"})  # sandboxed frame
+        assert hidden.status_code == 403
         forged = client.post(f"/standorte/{site}/anfrage", data=form | {"form_token": "1.2.3"})
         assert forged.status_code == 403 and "Formular ist abgelaufen" in forged.text
         # a bot's post (honeypot) and an empty text: refused, with the form again

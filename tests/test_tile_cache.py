@@ -32,6 +32,18 @@ REVIEWER = Principal(None, "pruefung", "reviewer")
 ZOOMS = range(6, 19)
 
 
+@pytest.fixture(autouse=True)
+def cache_header(monkeypatch):
+    """Public tiles say hit or miss only when the operator asks for it (LANDREG_TILE_CACHE_HEADER)."""
+    from landreg.settings import get_settings
+
+    monkeypatch.setenv("LANDREG_TILE_CACHE_HEADER", "true")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def api(committed_db):
     """A published parcel in Dortmund (A), one in Essen (far away); a planner of Dortmund's token."""
@@ -93,6 +105,19 @@ def _approve_all(engine) -> None:
     with engine.begin() as conn:
         waiting = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
         review.approve(conn, REVIEWER, waiting)
+
+
+def test_public_tiles_do_not_say_hit_or_miss_by_default(api, monkeypatch):
+    from landreg.settings import get_settings
+
+    client, planner = api
+    monkeypatch.setenv("LANDREG_TILE_CACHE_HEADER", "false")
+    get_settings.cache_clear()
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    first, second = _get(client, here), _get(client, here)
+    assert "x-cache" not in first.headers and "x-cache" not in second.headers
+    assert first.headers["etag"] == second.headers["etag"]
+    assert _get(client, here, planner).headers["x-cache"] in ("hit", "miss")  # a signed-in view: no secret
 
 
 def test_a_tile_is_served_from_the_cache_until_an_edit_touches_it(api, committed_db):

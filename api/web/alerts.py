@@ -173,7 +173,9 @@ def _refusal(request: Request, exc: DomainError):
 def _same_origin(request: Request) -> None:
     """A browser names the page a form was sent from; a post from another host is refused."""
     sent = request.headers.get("origin") or request.headers.get("referer")
-    if sent and sent != "null" and urlsplit(sent).netloc != request.url.netloc:
+    # "null": a sandboxed frame or a page that hides where it is (another site's form); this site's own
+    # pages with a token in their address send their origin (Referrer-Policy: same-origin)
+    if sent and (sent == "null" or urlsplit(sent).netloc != request.url.netloc):
         raise CsrfRefused(
             "Das Formular stammt nicht von dieser Seite. / The form does not come from this site.", "form_token"
         )
@@ -354,7 +356,7 @@ def unsubscribe_form(request: Request, token: str):
     except DomainError as exc:
         return _refusal(request, exc)
     response = page(request, "alerts/unsubscribe.html", {"token": token, "form_token": _form_token(request)})
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # the token stays on this site
     return response
 
 
@@ -378,7 +380,7 @@ def confirm_form(request: Request, token: str):
     except DomainError as exc:
         return _refusal(request, exc)
     response = page(request, "alerts/confirm.html", {"token": token, "form_token": _form_token(request)})
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # the token stays on this site
     return response
 
 

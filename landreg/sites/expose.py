@@ -145,6 +145,8 @@ def surroundings(conn: Connection, site_id: str) -> dict:
     site_id = uuid.UUID(str(site_id))
     src = source(COLLECTIONS["parcels"], PUBLIC)
     site_geom = select(src.geometry).where(src.id_column == site_id).scalar_subquery()
+    # the outline the public sees (the approved one while a change waits for review), not the parcel row's
+    outline = conn.execute(select(func.ST_AsBinary(src.geometry)).where(src.id_column == site_id)).scalar_one()
     neighbours = conn.execute(
         select(
             src.id_column.label("id"),
@@ -158,21 +160,21 @@ def surroundings(conn: Connection, site_id: str) -> dict:
     ).all()
     borders = conn.execute(
         text("""
-        WITH site AS (SELECT ST_Expand(ST_Envelope(geom), :reach) AS box FROM parcel WHERE id = :id)
+        WITH site AS (SELECT ST_Expand(ST_Envelope(ST_GeomFromWKB(:g, 25832)), :reach) AS box)
         SELECT m.name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(ST_Intersection(ST_Boundary(m.geom),
                                                                                         site.box), 5), 4326), 6) AS g
           FROM municipality m, site WHERE ST_Intersects(m.geom, site.box)
     """),
-        {"id": site_id, "reach": SURROUNDINGS_M * 2},
+        {"g": outline, "reach": SURROUNDINGS_M * 2},
     ).all()
     context = conn.execute(
         text("""
         SELECT c.kind, c.name, ST_AsGeoJSON(ST_Transform(ST_PointOnSurface(c.geom), 4326), 6) AS g
-          FROM context_feature c, parcel p
-         WHERE p.id = :id AND c.kind = ANY(:kinds) AND ST_DWithin(c.geom, p.geom, :reach)
-         ORDER BY c.geom <-> p.geom LIMIT :most
+          FROM context_feature c, ST_GeomFromWKB(:g, 25832) AS site
+         WHERE c.kind = ANY(:kinds) AND ST_DWithin(c.geom, site, :reach)
+         ORDER BY c.geom <-> site LIMIT :most
     """),
-        {"id": site_id, "kinds": list(_CONTEXT_KINDS), "reach": CONTEXT_M, "most": MAX_CONTEXT},
+        {"g": outline, "kinds": list(_CONTEXT_KINDS), "reach": CONTEXT_M, "most": MAX_CONTEXT},
     ).all()
 
     def collection(features):
