@@ -29,6 +29,7 @@ from tests.web import (
     chromium,
     describe,
     needs_browser,
+    new_page,
     people,
     screenshot,
     sign_in,
@@ -449,7 +450,6 @@ def _tile_names(client, parcel_geom: shapely.Polygon, z: int = 16) -> set[str]:
 @needs_browser
 def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_map(committed_db):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from api.app import create_app
 
@@ -510,10 +510,8 @@ def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_ma
             violations = axe_violations(driver)
             assert not violations, describe(violations)
             screenshot(driver, "posteingang")
-            note.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-            WebDriverWait(driver, 10).until(  # the answer page, not the one the click left
-                lambda d: "1 Benachrichtigung(en) als gelesen markiert." in d.find_element(By.TAG_NAME, "body").text
-            )
+            submit(driver, note.find_element(By.CSS_SELECTOR, "button[type=submit]"))  # the answer page
+            assert "1 Benachrichtigung(en) als gelesen markiert." in driver.find_element(By.TAG_NAME, "body").text
             assert not driver.find_elements(By.CSS_SELECTOR, "ol.notifications li.unread")
             assert not driver.find_elements(By.CSS_SELECTOR, "header nav .badge")
             submit(driver, driver.find_element(By.LINK_TEXT, "Öffnen"))
@@ -527,8 +525,6 @@ def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_ma
 def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from api.app import create_app
 
@@ -568,9 +564,8 @@ def test_bulk_decisions_in_the_browser_with_the_keyboard(committed_db):
             comment = driver.find_element(By.ID, "comment")
             comment.send_keys("Sammelfreigabe")
             comment.send_keys(Keys.TAB)
-            page = driver.find_element(By.TAG_NAME, "html")
-            driver.switch_to.active_element.send_keys(Keys.ENTER)  # the first button: Freigeben
-            WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+            with new_page(driver):
+                driver.switch_to.active_element.send_keys(Keys.ENTER)  # the first button: Freigeben
             assert driver.find_element(By.ID, f"decided-{one}").text.startswith(f"Einreichung {one}: freigegeben")
             assert driver.find_element(By.ID, f"decided-{two}").text.startswith(f"Einreichung {two}: freigegeben")
             driver.get(f"{base}/app/pruefung")

@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def _waits_look_past_the_page_being_left() -> None:
+    """A wait polling the page while the browser navigates may meet an element of the page it leaves
+    (stale): every WebDriverWait of the tests retries then, as it does for an element not there yet.
+    (selenium reads its default list when a wait is made.)"""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support import wait
+
+    if StaleElementReferenceException not in wait.IGNORED_EXCEPTIONS:
+        wait.IGNORED_EXCEPTIONS = (*wait.IGNORED_EXCEPTIONS, StaleElementReferenceException)
+
+
+_waits_look_past_the_page_being_left()
 needs_browser = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="Debian's chromium and chromium-driver are not installed (scripts/setup.sh test installs them as root)",
@@ -55,14 +70,21 @@ def sign_in(driver, base: str, username: str, password: str = PASSWORD) -> None:
 
 def submit(driver, button, timeout: float = 15) -> None:
     """Click a form's submit button (or a link) and wait for the page the server answers with: a find right after
-    a bare click may still see the old page (the click returns before the navigation has begun). The old page
-    is marked in its window; the new one has no mark and has loaded. (Watching the old page's element go
-    stale is not enough: Chromium may answer "node does not belong to the document" while it navigates.)"""
+    a bare click may still see the old page (the click returns before the navigation has begun)."""
+    with new_page(driver, timeout):
+        button.click()
+
+
+@contextmanager
+def new_page(driver, timeout: float = 15):
+    """Whatever the block does (a click, Enter in a form) leads to a new page: wait until it has loaded.
+    The old page is marked in its window; the new one has no mark. (Watching an old element go stale is
+    not enough: Chromium may answer "node does not belong to the document" while it navigates.)"""
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.execute_script("window.__landregOldPage = true;")
-    button.click()
+    yield
     WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.execute_script("return !window.__landregOldPage && document.readyState === 'complete';")
     )
