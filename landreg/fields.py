@@ -47,7 +47,12 @@ class Field:
     required: bool = False  # a new parcel needs it
     default: str | None = None  # SQL default of a NOT NULL column: kept when a replacement omits it
     queryable: bool = True  # filter, sort and select by it (within what the caller may see)
-    in_tiles: bool = False  # carried in vector tiles and map popups
+    # carried in vector tiles: what a map colours a parcel by and its popup's headline; the rest of the
+    # record a popup reads from the item when the parcel is clicked (see landreg.tiles)
+    in_tiles: bool = False
+    # shown in a map popup (and embedded in a map file, which may travel further than the register):
+    # not technical numbers, nor a person's contact or free-text notes, which stay in the register's pages
+    in_popup: bool = True
     export: bool = True  # a column of exports (and so of a re-import)
     shapefile_name: str | None = None  # when longer than the 10 characters of a Shapefile field
     synonyms: tuple[str, ...] = ()  # column names an import recognises (normalised), besides the name
@@ -101,7 +106,7 @@ def _code(name: str, codes: CodeList, de: str, en: str, **kw) -> Field:
 #: A parcel's own, versioned attributes, in the order exports and imports use.
 ATTRIBUTES: tuple[Field, ...] = (
     Field(
-        "local_ref", "text", "Kennung", "Reference", required=True, in_tiles=True,
+        "local_ref", "text", "Kennung", "Reference", required=True,
         synonyms=("ref", "referenz", "kennung", "id_gemeinde", "flaechen_id", "flaechenid", "flaechen_nr",
                   "flaechennr", "flaechennummer", "nr", "nummer", "objekt_id", "objektnr", "site_reference",
                   "site_ref", "reference", "aktenzeichen", "id"),
@@ -121,7 +126,7 @@ ATTRIBUTES: tuple[Field, ...] = (
         synonyms=("zustand", "lifecycle", "stand_der_entwicklung"),
     ),
     _code(
-        "designation", vocab.DESIGNATION, "Planungsrecht", "Designation", in_tiles=True, shapefile_name="designat",
+        "designation", vocab.DESIGNATION, "Planungsrecht", "Designation", shapefile_name="designat",
         synonyms=("planung", "festsetzung", "darstellung", "gebietsart", "baugebiet", "nutzungsart", "zoning",
                   "planning_designation"),
     ),
@@ -134,18 +139,18 @@ ATTRIBUTES: tuple[Field, ...] = (
         synonyms=("vornutzung", "fruehere_nutzung", "ehemalige_nutzung"),
     ),
     _code(
-        "contamination", vocab.CONTAMINATION, "Altlasten", "Contamination", confidential=True, in_tiles=True,
+        "contamination", vocab.CONTAMINATION, "Altlasten", "Contamination", confidential=True,
         shapefile_name="contamin",
         synonyms=("altlasten", "altlast", "altlastenstatus", "kontamination"),
         description="the stage of the contamination record (FIS AlBo); the public sees contamination_flag",
     ),
     Field(
         "restriction_class", "smallint", "Restriktionsklasse", "Restriction class", codes=vocab.RESTRICTION_CLASS,
-        in_tiles=True, shapefile_name="restr_cls",
+        shapefile_name="restr_cls",
         synonyms=("restriktion", "restriktionsklasse", "restriction"),
     ),
     _code(
-        "availability", vocab.AVAILABILITY, "Verfügbarkeit", "Availability", in_tiles=True, shapefile_name="avail",
+        "availability", vocab.AVAILABILITY, "Verfügbarkeit", "Availability", shapefile_name="avail",
         synonyms=("verfuegbarkeit", "verfuegbar_ab"),
     ),
     _code(
@@ -162,16 +167,16 @@ ATTRIBUTES: tuple[Field, ...] = (
         synonyms=("erschliessung", "erschlossen", "erschliessungsstand"),
     ),
     Field(
-        "owner_contact", "text", "Eigentümerkontakt", "Owner contact", confidential=True, shapefile_name="owner_cont",
+        "owner_contact", "text", "Eigentümerkontakt", "Owner contact", confidential=True, in_popup=False, shapefile_name="owner_cont",
         synonyms=("eigentuemer", "eigentuemerkontakt", "kontakt", "owner"),
     ),
     Field(
-        "internal_notes", "text", "Interne Notizen", "Internal notes", confidential=True, shapefile_name="int_notes",
+        "internal_notes", "text", "Interne Notizen", "Internal notes", confidential=True, in_popup=False, shapefile_name="int_notes",
         synonyms=("notizen", "bemerkung", "bemerkungen", "interne_notiz", "anmerkung", "notes"),
     ),
     Field(
         "publication_allowed", "bool", "Zur Veröffentlichung ausgewählt (§ 200 Abs. 3 BauGB)",
-        "Selected for publication (§ 200 (3) BauGB)", confidential=True, default="false", in_tiles=True,
+        "Selected for publication (§ 200 (3) BauGB)", confidential=True, default="false",
         shapefile_name="pub_allow",
         synonyms=("veroeffentlichung", "veroeffentlichen", "oeffentlich_sichtbar", "publizierbar", "publish",
                   "pub_allowed"),
@@ -183,12 +188,12 @@ ATTRIBUTES: tuple[Field, ...] = (
         synonyms=("stand", "datum", "erhebungsdatum", "survey_date", "last_updated"),
     ),
     Field(
-        "is_sample", "bool", "Beispieldaten", "Sample data", default="false", in_tiles=True,
+        "is_sample", "bool", "Beispieldaten", "Sample data", default="false",
         synonyms=("beispieldaten", "sample_data"),
     ),
     _code(
         "abstand_class", vocab.ABSTAND_CLASS, "Abstandsklasse (vorgehalten)", "Abstandserlass class (kept for)",
-        in_tiles=True, shapefile_name="abstand_kl",
+        shapefile_name="abstand_kl",
         synonyms=("abstandsklasse", "abstandserlass", "distance_class"),
     ),
     Field(
@@ -209,7 +214,7 @@ ATTRIBUTES: tuple[Field, ...] = (
 
 #: The municipality a parcel lies in: given, or derived by the database from the geometry.
 AGS = Field(
-    "ags", "text", "Gemeinde", "Municipality", in_tiles=True,
+    "ags", "text", "Gemeinde", "Municipality",
     synonyms=("gemeindeschluessel", "gkz", "gemeindekennziffer", "municipality_ags", "ags8",
               "gmdschl", "gemeindezugehoerigkeit"),  # ALKIS vereinfacht, NAS (landreg.importer.alkis)
     description="8-digit Gemeindeschlüssel; the database derives it from the geometry when not given",
@@ -224,9 +229,9 @@ _QUALITY_INPUTS = (
 
 #: Values the registry computes; nobody sets them.
 DERIVED: tuple[Field, ...] = (
-    Field("area_m2", "float", "Fläche (m²)", "Area (m²)", editable=False, in_tiles=True,
+    Field("area_m2", "float", "Fläche (m²)", "Area (m²)", editable=False,
           description="ST_Area of the geometry in EPSG:25832"),
-    Field("version", "integer", "Version", "Version", editable=False),
+    Field("version", "integer", "Version", "Version", editable=False, in_popup=False),
     Field(
         "public_since", "date", "Öffentlich seit", "Public since", confidential=True, editable=False,
         shapefile_name="public_frm", derived_from=("publication_allowed",),
@@ -234,20 +239,20 @@ DERIVED: tuple[Field, ...] = (
         "public; empty: not public. Confidential: it would tell of an objection",
     ),
     Field(
-        "contamination_flag", "bool", "Altlastverdacht", "Suspected contamination", editable=False, in_tiles=True,
+        "contamination_flag", "bool", "Altlastverdacht", "Suspected contamination", editable=False,
         shapefile_name="contam_flg", derived_from=("contamination",),
         description="public on purpose: whether contamination is suspected or under investigation, not which "
         "(one bit, the same for 'verdacht' and 'untersucht'); never used to score for the public",
     ),
     Field(
         "abstand_class_possible", "text", "Abstandsklasse möglich", "Abstandserlass class possible", editable=False,
-        in_tiles=True, shapefile_name="abst_poss",
+        shapefile_name="abst_poss",
         description="the strictest Abstandserlass class that fits the distance to the nearest residential area; "
         "'unbekannt' where no residential layer covers the parcel and its surroundings (landreg.context)",
     ),
     Field(
         "abstand_class_possible_number", "integer", "Abstandsklasse möglich (Nummer)",
-        "Abstandserlass class possible (number)", editable=False, shapefile_name="abst_num",
+        "Abstandserlass class possible (number)", editable=False, in_popup=False, shapefile_name="abst_num",
         description="1 = I … 7 = VII, 8 = none fits; filter 'class III possible' as <= 3",
     ),
     Field(
@@ -304,6 +309,10 @@ def export_fields() -> tuple[Field, ...]:
 
 def tile_fields() -> tuple[Field, ...]:
     return tuple(f for f in ALL if f.in_tiles)
+
+
+def popup_fields() -> tuple[Field, ...]:
+    return tuple(f for f in ALL if f.in_popup or f.in_tiles)
 
 
 def labels(lang: str = "de") -> dict[str, str]:

@@ -8,6 +8,12 @@ it); ``ST_TileEnvelope`` computes the same envelopes in the database.
 Below :data:`DETAIL_ZOOM` a tile of a million parcels would hold tens of thousands of polygons
 too small to see, so parcels are aggregated into grid cells (points with count and area) and the
 tile stays small; from :data:`DETAIL_ZOOM` on every parcel is a polygon.
+
+A parcel in a tile carries only what a map draws and names it by: its id and the registry's tile
+fields (:func:`landreg.fields.tile_fields`: category and status for the colours, name and reference
+for the popup's headline), and with a profile its score. A map reads the rest of the record from
+the item (``/collections/parcels/items/{id}``) when the parcel is clicked: a record fetched once
+costs less than every field of every parcel in every tile the map loads.
 """
 
 from __future__ import annotations
@@ -75,12 +81,11 @@ class TileRequest:
 
 
 def tile_properties(collection: Collection, src: Source) -> dict[str, ColumnElement]:
-    """What a tile (and a map popup) carries: the registry's tile fields among those the view sees."""
+    """What a tile carries of each feature: for parcels, the registry's tile fields among those the
+    view sees."""
     if not collection.is_parcels:
         return dict(src.properties)
-    props = {f.name: src.properties[f.name] for f in fields.tile_fields() if f.name in src.properties}
-    props["area_m2"] = cast(func.round(props["area_m2"]), Integer)  # square metres are precise enough on a map
-    return props
+    return {f.name: src.properties[f.name] for f in fields.tile_fields() if f.name in src.properties}
 
 
 def tile_query(
@@ -150,7 +155,6 @@ def _build(
     src = src if src is not None else source(collection, view)
     envelope = func.ST_TileEnvelope(value("z", Integer), value("x", Integer), value("y", Integer))
     search = func.ST_Transform(func.ST_Expand(envelope, value("margin", Float)), STORAGE_SRID)
-    props = tile_properties(collection, src)
     rows = src.query
     score = None
     if with_score:
@@ -160,12 +164,12 @@ def _build(
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:
         buffer = CELL_MARGIN * EXTENT // GRID_CELLS
-        layer = _aggregated(rows, where, src, props, score, envelope, buffer, value("cell", Float))
+        layer = _aggregated(rows, where, src, score, envelope, buffer, value("cell", Float))
     else:
         layer = (
             select(
                 cast(src.id_column, String).label("id"),
-                *[value.label(name) for name, value in props.items()],
+                *[value.label(name) for name, value in tile_properties(collection, src).items()],
                 *([score.label("score")] if score is not None else []),
                 func.ST_AsMVTGeom(func.ST_Transform(src.geometry, WEB_MERCATOR), envelope, EXTENT, BUFFER, True).label(
                     "geom"
@@ -179,9 +183,10 @@ def _build(
     return select(func.coalesce(mvt, b"")).select_from(layer)
 
 
-def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int, cell):
+def _aggregated(rows, where, src: Source, score, envelope, buffer: int, cell):
     """Parcels pooled into grid cells: one point per cell (the mean of its parcels' bbox centres)
-    with count and area.
+    with count, area, the most frequent category (its colour), the count available short term and
+    the best score (read from the parcels' rows, whether or not single parcels' tiles carry them).
 
     The grid lies in EPSG:25832 with one cell size per zoom level (a 32nd of a tile at NRW's
     latitude), so a cell is the same in every tile that shows it, and grouping by integer cell
@@ -193,9 +198,9 @@ def _aggregated(rows, where, src: Source, props, score, envelope, buffer: int, c
         select(
             x.label("x"),
             y.label("y"),
-            props["category"].label("category"),
+            src.properties["category"].label("category"),
             src.properties["area_m2"].label("area_m2"),
-            props["availability"].label("availability"),
+            src.properties["availability"].label("availability"),
             *([score.label("score")] if score is not None else []),
         )
         .select_from(rows)

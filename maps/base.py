@@ -43,8 +43,9 @@ class Context:
 
     ``api_url``: the API that serves tiles, items and explanations (None for a file written
     without one: everything is embedded). ``embed_max``: above this many parcels a map with an
-    API draws them from vector tiles. Confidential maps always embed: the browser fetches tiles
-    without the caller's token.
+    API draws them from vector tiles, and a popup reads the clicked parcel's record from the item
+    (tiles carry only what the map draws). Confidential maps always embed, records and all: the
+    browser fetches tiles and items without the caller's token.
     """
 
     static_url: str
@@ -113,11 +114,11 @@ def configure(m: folium.Map, opts: MapOptions, ctx: Context, names: dict[str, st
                 "details",
                 "rank",
                 "pressure",
-                "abstand_class",
-                "abstand_class_possible",
                 "score_for",
+                "loading",
             )
         }
+        | {"load_failed": t("load_failed", lang, reason="{reason}")}
         | {"sample_short": "Beispiel" if lang == "de" else "Sample"},
         "categoryColors": CATEGORY_COLORS,
         "scoreClasses": SCORE_CLASSES,
@@ -128,6 +129,8 @@ def configure(m: folium.Map, opts: MapOptions, ctx: Context, names: dict[str, st
     }
     if ctx.api_url is not None:
         config["itemUrl"] = f"{ctx.api_url}/collections/parcels/items/{{id}}?f=html&lang={lang}"
+        # the record a popup of a tile's parcel reads (tiles carry only what the map draws)
+        config["recordUrl"] = f"{ctx.api_url}/collections/parcels/items/{{id}}?f=json"
         if opts.profile:
             config["explainUrl"] = (
                 f"{ctx.api_url}/profiles/{quote(opts.profile)}/parcels/{{id}}/explanation?lang={lang}"

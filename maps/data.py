@@ -11,13 +11,12 @@ from geoalchemy2 import Geometry
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Connection, Date, Float, Numeric, cast, func, select, text
 
-from landreg import cql, rules
+from landreg import cql, fields, rules
 from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
 from landreg.scoring.visible import SCORE, score_of, visible_score
-from landreg.tiles import tile_properties
 
 PARCELS = COLLECTIONS["parcels"]
 
@@ -67,9 +66,11 @@ class Selection:
     def features(
         self, conn: Connection, limit: int | None = None, ranked: bool = False, ids: list[str] | None = None
     ) -> list[dict]:
-        """GeoJSON features (CRS84) with the tile properties (and score); ``ranked``: best score first;
-        ``ids``: only these parcels (if the selection has them)."""
-        props = tile_properties(PARCELS, self.src)
+        """GeoJSON features (CRS84) with the popup fields the view sees (and score): an embedded parcel's
+        popup has no item to ask; ``ranked``: best score first; ``ids``: only these parcels (if the selection
+        has them)."""
+        shown = {f.name for f in fields.popup_fields()}
+        props = {name: value for name, value in self.src.properties.items() if name in shown}
         columns = [
             self.src.id_column.label("id"),
             func.ST_AsGeoJSON(func.ST_Transform(self.src.geometry, 4326), 6).label("geometry"),

@@ -74,8 +74,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "pressure": ("Planungsdruck", "Planning pressure"),
     "watch": ("Beobachtungsliste", "Watch list"),
     "conflict": ("Konflikt der Planprüfung", "Plan check conflict"),
-    "abstand_class": ("Abstandsklasse (Ziel)", "Distance class (target)"),
-    "abstand_class_possible": ("Abstandsklasse möglich", "Distance class possible"),
+    "loading": ("lädt …", "loading …"),
+    "load_failed": (
+        "Die Angaben zu dieser Fläche konnten nicht geladen werden ({reason}). Bitte die Fläche erneut anklicken "
+        "oder „Details“ öffnen.",
+        "The details of this parcel could not be loaded ({reason}). Please click the parcel again or open 'Details'.",
+    ),
 }
 
 
@@ -84,16 +88,20 @@ def t(key: str, lang: str = "de", **values) -> str:
     return (en if lang == "en" else de).format(**values)
 
 
+def _record_fields(view: View) -> tuple[fields.Field, ...]:
+    """The fields of a parcel's record the view sees (what a popup shows once it has the record)."""
+    return fields.popup_fields() if view.confidential else fields.public(fields.popup_fields())
+
+
 def code_labels(lang: str, view: View = PUBLIC) -> dict[str, dict[str, str]]:
-    """Code → label for every code list a popup shows: those of the registry's tile fields the view
-    may see (a public page carries no vocabulary of a confidential field)."""
-    shown = fields.tile_fields() if view.confidential else fields.public(fields.tile_fields())
-    lists = [f.codes for f in shown if f.codes is not None]
-    return {cl.name: {code: cl.label(code, lang) for code in cl.codes} for cl in lists}
+    """Code → label by field, for every coded field of the record a popup shows that the view may see
+    (a public page carries no vocabulary of a confidential field)."""
+    shown = [f for f in _record_fields(view) if f.codes is not None]
+    return {f.name: {code: f.codes.label(code, lang) for code in f.codes.codes} for f in shown}
 
 
 def field_labels(lang: str, view: View = PUBLIC) -> dict[str, str]:
-    """The labels of what a map's popups show (the field registry's tile fields the view may see),
-    and the score's."""
-    shown = fields.tile_fields() if view.confidential else fields.public(fields.tile_fields())
-    return {f.name: f.label(lang) for f in shown} | {"score": "Priority" if lang == "en" else "Priorität"}
+    """The labels of the fields of a parcel's record the view may see, in registry order (the rows of
+    a popup), and the score's."""
+    score = "Priority" if lang == "en" else "Priorität"
+    return {f.name: f.label(lang) for f in _record_fields(view)} | {"score": score}

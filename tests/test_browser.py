@@ -1,7 +1,8 @@
 """The investor map in a real browser: headless Chromium (Debian's) against a live server on loopback.
 
 The map is forced onto its vector tile path (the one that matters at state scale); the base map's
-tile server is unreachable here, which the map must survive.
+tile server is unreachable here, which the map must survive. A tile carries only what the map draws
+and names a parcel by: a click shows the popup's headline at once and the record read from the item.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def server(committed_db, monkeypatch):
                 "category": "gewerbeflaeche",
                 "status": "verfuegbar",
                 "availability": "kurzfristig",
+                "designation": "GE",
                 "publication_allowed": True,
                 "geom": shapely.box(X0 + 150 * i, Y0, X0 + 150 * i + 120, Y0 + 120),
             }
@@ -70,7 +72,8 @@ def browser():
     driver.quit()
 
 
-def test_investor_map_draws_parcels_from_tiles_and_opens_a_popup(server, browser):
+def _open_map_and_click_b0(server, browser):
+    """The Standortkarte at parcel B0, drawn from tiles; B0 clicked. Returns the seconds until drawn."""
     from pyproj import Transformer
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -92,11 +95,45 @@ def test_investor_map_draws_parcels_from_tiles_and_opens_a_popup(server, browser
         " c.y + m.getContainer().getBoundingClientRect().top);"
         "el.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: c.x, clientY: c.y}));"
     )
-    popup = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".leaflet-popup-content")))
-    text = popup.text
+    return drawn
+
+
+def _popup_text(browser, until):
+    """The popup's text once ``until(text)`` holds (the record arrives after the click)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text(b):
+        try:
+            shown = [e.text for e in b.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content") if e.is_displayed()]
+        except StaleElementReferenceException:
+            return False
+        return shown and until(shown[0]) and shown[0]
+
+    return WebDriverWait(browser, 30).until(text)
+
+
+def test_investor_map_draws_parcels_from_tiles_and_its_popup_shows_the_record_from_the_item(server, browser):
+    drawn = _open_map_and_click_b0(server, browser)
+    text = _popup_text(browser, lambda t: "Planungsrecht" in t)
     SCREENSHOTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "standortkarte.png"))
     assert "Gewerbepark Phoenix 0" in text
+    assert "lädt" not in text
+    # the tile carries none of these: they come from GET /collections/parcels/items/{id}
+    assert "Planungsrecht" in text and "Gewerbegebiet (GE)" in text
     assert "Gewerbefläche" in text and "Dortmund" in text and "Kurzfristig" in text
     assert "1,44 ha" in text  # 120 m x 120 m, German number format
+    assert "B0" in text  # the Kennung, from the record
     print(f"parcels drawn after {drawn:.2f} s; screenshot {SCREENSHOTS / 'standortkarte.png'}")
+
+
+def test_the_popup_says_so_when_the_record_cannot_be_read(server, browser):
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/collections/parcels/items/*"]})
+    _open_map_and_click_b0(server, browser)
+    text = _popup_text(browser, lambda t: "nicht geladen" in t)
+    assert "Gewerbepark Phoenix 0" in text  # the headline from the tile
+    assert "Die Angaben zu dieser Fläche konnten nicht geladen werden" in text and "erneut anklicken" in text
+    assert "lädt" not in text and "Planungsrecht" not in text

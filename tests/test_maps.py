@@ -13,6 +13,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
+from landreg import fields
 from landreg.scoring import ensure_default_profiles, recompute
 from landreg.settings import get_settings
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, bearers, record, utm
@@ -84,6 +85,11 @@ def _embedded(html: str) -> list[dict]:
     return features
 
 
+def _config(html: str) -> dict:
+    """What the page tells its script (window.LANDREG): labels, code lists, texts, URLs."""
+    return json.loads(re.search(r"window\.LANDREG = (\{.*?\});</script>", html).group(1))
+
+
 def _parcels(html: str) -> dict[str, dict]:
     return {f["properties"]["local_ref"]: f["properties"] for f in _embedded(html) if "local_ref" in f["properties"]}
 
@@ -146,6 +152,16 @@ def test_many_parcels_are_drawn_from_vector_tiles_with_the_same_filter(world, mo
     items = client.get("/collections/parcels/items", params={k: v for k, v in params.items() if k != "profile"})
     assert {f["properties"]["local_ref"] for f in items.json()["features"]} == {"D0", "D1", "D2"}
     assert "3 Flächen (Vektorkacheln)" in html
+    # a tile carries what the map draws; a clicked parcel's popup reads its record from the item
+    config = _config(html)
+    record_url = config["recordUrl"]
+    assert record_url.endswith("/collections/parcels/items/{id}?f=json")
+    some = items.json()["features"][0]
+    path = urlparse(record_url.replace("{id}", some["id"]))
+    record = client.get(path.path, params=parse_qs(path.query)).json()
+    assert record["properties"]["local_ref"] == some["properties"]["local_ref"]
+    assert {"designation", "area_m2", "ags", "availability"} <= set(config["labels"])  # the record's rows
+    assert config["text"]["loading"] == "lädt …" and "{reason}" in config["text"]["load_failed"]
 
 
 def test_signed_in_maps_show_confidential_parcels_embedded(world, monkeypatch):
@@ -158,7 +174,29 @@ def test_signed_in_maps_show_confidential_parcels_embedded(world, monkeypatch):
         get_settings.cache_clear()
     parcels = _parcels(html)
     assert "HIDDEN" in parcels and parcels["HIDDEN"]["publication_allowed"] is False
-    assert "L.vectorGrid" not in html  # the browser would fetch tiles without the token
+    # the record the popup shows, by the view, but not a person's contact, free-text notes or technical numbers: a map file travels further
+    assert not {"owner_contact", "internal_notes", "version"} & set(parcels["HIDDEN"])
+    assert "nur intern" not in html and "Frau Geheim" not in html
+    assert "L.vectorGrid" not in html  # the browser would fetch tiles and items without the token
+    config = _config(html)
+    assert "contamination" in config["labels"] and "contamination" in config["codes"]
+    assert not {"owner_contact", "internal_notes", "version"} & set(config["labels"])
+
+
+def test_embedded_parcels_carry_their_public_record_and_public_pages_no_confidential_label(world):
+    """An embedded parcel's popup has no item to ask (a map written to a file has no API): it carries
+    the record the view sees; a public page labels and decodes only public fields."""
+    client, _, _ = world
+    for lang in ("de", "en"):
+        html = client.get("/maps/standortkarte", params={"lang": lang}).text
+        record = _parcels(html)["D0"]
+        assert {"ags", "local_ref", "area_m2", "availability", "contamination_flag", "is_sample"} <= set(record)
+        assert round(record["area_m2"]) == 5000 and record["availability"] == "kurzfristig"
+        assert not set(record) & {f.name for f in fields.confidential()}
+        config = _config(html)
+        public = {f.name for f in fields.public(fields.popup_fields())}
+        assert set(config["labels"]) - {"score"} == public
+        assert set(config["codes"]) <= public and "contamination" not in config["codes"]
 
 
 def test_prioritaetenkarte_lists_the_top_parcels_by_score_with_their_drivers(world):

@@ -1,6 +1,6 @@
 /* landreg maps: styles and popups of parcels, the same for embedded GeoJSON and vector tiles.
    The page sets window.LANDREG = {lang, labels, codes, text, categoryColors, scoreClasses,
-   colorBy, municipalities, itemUrl, explainUrl} before the map is drawn. */
+   colorBy, municipalities, itemUrl, recordUrl, explainUrl} before the map is drawn. */
 (function () {
   "use strict";
   // Leaflet.VectorGrid 1.3 calls L.DomEvent.fakeStop, which Leaflet 1.8 removed.
@@ -43,41 +43,73 @@
     return s;
   }
   function row(name, value) { return "<tr><th>" + esc(name) + "</th><td>" + value + "</td></tr>"; }
+  function empty(value) { return value === undefined || value === null || value === ""; }
+  // What the headline shows (the name, else the reference; the sample mark): the table does not repeat it.
+  function inHeadline(name, p) { return name === "name" || name === "is_sample" || (name === "local_ref" && !p.name); }
+  function value(name, v) {
+    var c = cfg(), T = c.text;
+    if (name === "ags") { return esc((c.municipalities || {})[v] || v); }
+    if (name === "area_m2") { return area(v); }
+    if (typeof v === "boolean") { return esc(v ? T.yes : T.no); }
+    if (c.codes[name]) { return esc(label(name, String(v))); }
+    if (typeof v === "number") { return number(v, Number.isInteger(v) ? 0 : 2); }
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) { return esc(new Date(v + "T00:00:00").toLocaleDateString(c.lang === "en" ? "en-GB" : "de-DE")); }
+    return esc(v);
+  }
+  function headline(p) {
+    var T = cfg().text, html = "<b>" + esc(p.name || p.local_ref || "") + "</b>";
+    if (p.is_sample) { html += ' <span class="lr-sample">' + esc(T.sample_short) + "</span>"; }
+    return html;
+  }
+  function detailsLink(p) {
+    var c = cfg();
+    return c.itemUrl && p.id ? '<a href="' + esc(c.itemUrl.replace("{id}", p.id)) + '" target="_blank">' + esc(c.text.details) + "</a>" : "";
+  }
+  /* A cell of aggregated parcels, or a parcel's record: every field of it the page has a label for, in
+     the registry's order (an embedded parcel carries its record; a parcel of a tile gets it from the item). */
   function popup(p) {
-    var c = cfg(), L_ = c.labels, T = c.text, html;
+    var c = cfg(), T = c.text, html;
     if (p.parcels !== undefined) {
       html = "<b>" + number(p.parcels, 0) + " " + esc(T.count) + "</b><br>" + esc(T.area) + ": " + area(p.area_m2);
       if (p.short_term) { html += "<br>" + number(p.short_term, 0) + " " + esc(T.short_term); }
       return '<div class="lr-popup">' + html + "<br><i>" + esc(T.zoom_in) + "</i></div>";
     }
-    html = '<div class="lr-popup"><b>' + esc(p.name || p.local_ref) + "</b>";
-    if (p.is_sample) { html += ' <span class="lr-sample">' + esc(T.sample_short) + "</span>"; }
-    html += "<table>";
-    html += row(L_.ags, esc((c.municipalities || {})[p.ags] || p.ags));
-    html += row(L_.category, esc(label("category", p.category)));
-    html += row(L_.status, esc(label("status", p.status)));
-    if (p.availability) { html += row(L_.availability, esc(label("availability", p.availability))); }
-    if (p.designation) { html += row(L_.designation, esc(label("designation", p.designation))); }
-    if (p.restriction_class !== undefined && p.restriction_class !== null) {
-      html += row(L_.restriction_class, esc(label("restriction_class", String(p.restriction_class))));
-    }
-    html += row(L_.area_m2, area(p.area_m2));
-    if (p.contamination) { html += row(L_.contamination, esc(label("contamination", p.contamination))); }
-    else if (p.contamination_flag !== undefined) { html += row(L_.contamination_flag, esc(p.contamination_flag ? T.yes : T.no)); }
+    html = '<div class="lr-popup">' + headline(p) + "<table>";
+    Object.keys(c.labels).forEach(function (name) {
+      if (!inHeadline(name, p) && name !== "score" && !empty(p[name])) { html += row(c.labels[name], value(name, p[name])); }
+    });
     if (c.profile) {
-      html += row(T.score_for, p.score === undefined || p.score === null ? esc(T.not_scored) : number(p.score, 1) + " / 100");
+      html += row(T.score_for, empty(p.score) ? esc(T.not_scored) : number(p.score, 1) + " / 100");
     }
     if (p.rank) { html += row(T.rank, number(p.rank, 0)); }
     if (p.pressure) { html += row(T.pressure, esc(p.pressure)); }
-    if (p.abstand_class) { html += row(T.abstand_class, esc(p.abstand_class)); }
-    if (p.abstand_class_possible) { html += row(T.abstand_class_possible, esc(p.abstand_class_possible)); }
     html += "</table>";
     if (p.drivers) { html += drivers(p.drivers, p.weakness); }
-    else if (c.explainUrl && c.profile && p.score !== undefined && p.score !== null) {
+    else if (c.explainUrl && c.profile && !empty(p.score)) {
       html += '<div class="lr-drivers" data-explain="' + esc(c.explainUrl.replace("{id}", p.id)) + '"></div>';
     }
-    if (c.itemUrl && p.id) { html += '<a href="' + esc(c.itemUrl.replace("{id}", p.id)) + '" target="_blank">' + esc(T.details) + "</a>"; }
-    return html + "</div>";
+    return html + detailsLink(p) + "</div>";
+  }
+  /* A parcel of a tile carries what the map colours it by and its name: its popup says so while it
+     reads the record from the item (with the page's own view: a same-origin request), then shows it. */
+  function loading(p) {
+    return '<div class="lr-popup">' + headline(p) + '<p class="lr-loading" role="status">' + esc(cfg().text.loading) + "</p></div>";
+  }
+  function failed(p, reason) {
+    return '<div class="lr-popup">' + headline(p) + '<p class="lr-error" role="alert">' +
+      esc(cfg().text.load_failed.replace("{reason}", reason)) + "</p>" + detailsLink(p) + "</div>";
+  }
+  function loadRecord(box, p, map) {
+    fetch(cfg().recordUrl.replace("{id}", encodeURIComponent(p.id)), { headers: { Accept: "application/geo+json" } })
+      .then(function (r) {
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        return r.json();
+      })
+      .then(function (feature) {
+        box.setContent(popup(Object.assign({}, p, feature.properties, { id: p.id })));
+        if (map.hasLayer(box)) { explain(box); }
+      })
+      .catch(function (error) { box.setContent(failed(p, error.message)); });
   }
   function drivers(list, weakness) {
     var T = cfg().text, html = "<div class=\"lr-drivers\"><b>" + esc(T.drivers) + "</b><ul>";
@@ -86,30 +118,34 @@
     if (weakness) { html += esc(T.weakness) + ": " + esc(weakness); }
     return html + "</div>";
   }
-  function explainOnOpen(map) {
-    map.on("popupopen", function (e) {
-      var box = e.popup.getElement().querySelector("[data-explain]");
-      if (!box) { return; }
-      fetch(box.getAttribute("data-explain")).then(function (r) { return r.ok ? r.json() : null; }).then(function (x) {
-        if (!x) { return; }
-        var top = x.criteria.filter(function (k) { return k.available; })
-          .sort(function (a, b) { return b.weight * b.normalised - a.weight * a.normalised; }).slice(0, 3)
-          .map(function (k) { return [k.label, k.contribution]; });
-        box.innerHTML = drivers(top, x.would_help_most.length ? x.would_help_most[0].label : null);
-        e.popup.update();
-      });
+  function explain(box) {
+    var element = box.getElement(), target = element && element.querySelector("[data-explain]");
+    if (!target) { return; }
+    fetch(target.getAttribute("data-explain")).then(function (r) { return r.ok ? r.json() : null; }).then(function (x) {
+      if (!x) { return; }
+      var top = x.criteria.filter(function (k) { return k.available; })
+        .sort(function (a, b) { return b.weight * b.normalised - a.weight * a.normalised; }).slice(0, 3)
+        .map(function (k) { return [k.label, k.contribution]; });
+      target.innerHTML = drivers(top, x.would_help_most.length ? x.would_help_most[0].label : null);
+      box.update();
     });
+  }
+  function explainOnOpen(map) {
+    map.on("popupopen", function (e) { explain(e.popup); });
   }
   function bindTiles(layer, map) {
     layer.on("click", function (e) {
-      L.popup().setLatLng(e.latlng).setContent(popup(e.layer.properties)).openOn(map);
+      var p = e.layer.properties, box = L.popup({ maxWidth: 360, maxHeight: 360 }).setLatLng(e.latlng);
+      if (p.parcels !== undefined || !cfg().recordUrl) { box.setContent(popup(p)).openOn(map); return; }
+      box.setContent(loading(p)).openOn(map);
+      loadRecord(box, p, map);
     });
     layer.on("load", function () { document.body.setAttribute("data-parcels-drawn", "tiles"); });
     explainOnOpen(map);
   }
   function bindFeature(feature, layer) {
     if (layer.setStyle) { layer.setStyle(style(feature.properties)); }
-    layer.bindPopup(popup(feature.properties), { maxWidth: 360 });
+    layer.bindPopup(popup(feature.properties), { maxWidth: 360, maxHeight: 360 });
     document.body.setAttribute("data-parcels-drawn", "geojson");
   }
   window.landreg = { style: style, popup: popup, bindTiles: bindTiles, bindFeature: bindFeature,
