@@ -6,6 +6,9 @@
   ``LANDREG_STATEMENT_TIMEOUT_MS`` (set when connecting, :func:`landreg.db.make_engine`), and a
   cancelled statement answers 503 (``api/app.py``).
 
+Work that is costly per request and open to anyone is rationed per client (:class:`ClientRate`: a
+token bucket per client address, in each server process), e.g. rendering an exposé's PDF.
+
 Work that is long by design keeps its own bounds: a file upload to ``/imports`` or to the
 workspace's import page ``/app/import`` (their routes cap the file; an import runs as long as on
 the command line) and saving a scoring profile (ministry),
@@ -14,8 +17,12 @@ which rescores every parcel (about 35 s per profile for a million parcels in the
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
+import threading
+import time
+from collections import OrderedDict
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
@@ -133,3 +140,43 @@ class RequestLimits:
             headers={"Connection": "close"},  # the rest of the body is not read
         )
         await response(scope, receive, send)
+
+
+class ClientRate:
+    """A token bucket per client address: ``per_minute`` tokens, refilled evenly over a minute, so
+    a client may take ``per_minute`` at once and then one every ``60 / per_minute`` seconds (0: no
+    limit). IPv6 clients count by their /64 (one host often holds a whole one). In memory of this
+    process, like the cache whose misses it rations; at most ``max_clients`` buckets are kept (the
+    least recently used dropped: a full bucket again)."""
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self._max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, at)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def client_of(host: str | None) -> str:
+        try:
+            address = ipaddress.ip_address(host or "")
+        except ValueError:
+            return host or "unknown"
+        if address.version == 6:
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+
+    def take(self, host: str | None) -> int:
+        """Take a token for the client at ``host``: 0 when it had one, else the seconds to wait for the next."""
+        if self.per_minute <= 0:
+            return 0
+        client, now, rate = self.client_of(host), time.monotonic(), self.per_minute / 60
+        with self._lock:
+            tokens, at = self._buckets.pop(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - at) * rate)
+            wait = 0 if tokens >= 1 else math.ceil((1 - tokens) / rate)
+            self._buckets[client] = (tokens - 1 if not wait else tokens, now)
+            while len(self._buckets) > self._max_clients:
+                self._buckets.popitem(last=False)
+        return wait

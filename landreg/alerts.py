@@ -14,11 +14,14 @@
   objection), so the feed tells nothing about them.
 * The feed holds the first :data:`FEED_SIZE` sites in the search's own order (best score first by
   default), newest change first.
-* E-mail (when ``LANDREG_SMTP_URL`` is set): a search may keep an address. It is written to only
+* E-mail (when ``LANDREG_SMTP_URL`` and ``LANDREG_PUBLIC_URL`` are set): a search may keep an address. It is written to only
   after its owner confirmed it (double opt-in: :func:`send_alerts` first sends a link to
   ``/standorte/alarm/{token}/bestaetigen``), and then gets one mail per run of :func:`send_alerts`
   that finds sites new or changed since the last mail. A mail's links carry a token signed with the
-  form key (:func:`mail_token`), as the feed's token is not kept; every mail can unsubscribe.
+  form key (:func:`mail_token`), as the feed's token is not kept; every mail can unsubscribe. The
+  links start with the configured public address (:func:`public_base`), never with a request's Host.
+* Reading a feed writes nothing (it may come from a read-only replica): when a feed was last read is
+  not kept; the web server's access log tells it, should anyone need it.
 """
 
 from __future__ import annotations
@@ -41,11 +44,10 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Connection, text
 
-from landreg import enquiries, fields, inbox
-from landreg.access import PUBLIC, visible_versions_sql
+from landreg import enquiries, inbox
 from landreg.errors import DomainError, InvalidParameter, NotFound
-from landreg.settings import get_settings
-from landreg.sites import SiteQuery, search_sites
+from landreg.settings import get_settings, public_address
+from landreg.sites import SiteQuery, changes, search_sites
 from landreg.sites.search import LIMIT_MAX
 from landreg.tilecache import TileCache
 from landreg.vocab import AVAILABILITY, CATEGORY
@@ -59,8 +61,6 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
 _MAIL_TOKEN = re.compile(r"m([0-9]{1,18})_([A-Za-z0-9_-]{43})")
 _EMAIL = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
 ATOM = "http://www.w3.org/2005/Atom"
-#: The public fields whose change dates an entry (the outline and municipality besides).
-_DATING_FIELDS = tuple(f.name for f in fields.public(fields.ATTRIBUTES))
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,6 @@ class SavedSearch:
     params: dict[str, str]
     email: str | None
     created_at: dt.datetime
-    last_read_at: dt.datetime | None = None
-
-    @property
-    def read_long_ago(self) -> bool:
-        """Whether :func:`record_read` should note a read now (not noted within a day)."""
-        return self.last_read_at is None or self.last_read_at < dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
 
     @property
     def query(self) -> SiteQuery:
@@ -94,6 +88,35 @@ class Feed:
         return max((e["updated"] for e in self.entries), default=self.search.created_at)
 
 
+class AlertsNotConfigured(DomainError):
+    """An alert e-mail needs the register's public address for its links, and none is configured."""
+
+
+def email_offered() -> bool:
+    """Whether saved searches may keep an e-mail address: only with a mail server to send through
+    and the public address the mails' links point to (``LANDREG_SMTP_URL``, ``LANDREG_PUBLIC_URL``)."""
+    settings = get_settings()
+    return bool(settings.smtp_url and settings.public_url)
+
+
+def public_base(base_url: str | None = None) -> str:
+    """The address the links of alert e-mails start with: ``base_url`` (``--base-url``) or
+    ``LANDREG_PUBLIC_URL``, never a request's Host (a client chooses that: a forged one would send
+    people's confirmation links to another site). :class:`AlertsNotConfigured` without either."""
+    if base_url is not None:
+        try:
+            return public_address(base_url, "--base-url")
+        except ValueError as exc:
+            raise InvalidParameter(str(exc), "base_url") from None
+    configured = get_settings().public_url
+    if not configured:
+        raise AlertsNotConfigured(
+            "alert e-mails need the register's public address for their links: set LANDREG_PUBLIC_URL "
+            "(e.g. https://flaechen.example.org) or give --base-url; nothing was sent"
+        )
+    return configured
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -108,7 +131,9 @@ def create(conn: Connection, params: Mapping, email: str | None = None) -> tuple
         email = " ".join(str(email).split())
         if not email:
             email = None
-        elif not get_settings().smtp_url:
+        elif not email_offered():
+            if get_settings().smtp_url:  # the operator's half-done setup: tell them, the public sees "not set up"
+                log.warning("alerts by e-mail are off: LANDREG_PUBLIC_URL (the address of the mails' links) is not set")
             raise InvalidParameter(
                 "E-Mail: Benachrichtigungen per E-Mail sind auf diesem Server nicht eingerichtet; bitte leer lassen "
                 "und den Feed abonnieren. / email: this server sends no e-mail; leave it empty and use the feed.",
@@ -143,7 +168,7 @@ def saved_search(conn: Connection, token: str) -> SavedSearch:
     gone = NotFound("Diesen Suchauftrag gibt es nicht (mehr). / No such saved search.", "token")
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         raise gone
-    columns = "SELECT id, params, email, created_at, last_read_at FROM saved_search"
+    columns = "SELECT id, params, email, created_at FROM saved_search"
     mail = _MAIL_TOKEN.fullmatch(token)
     if mail:
         if not hmac.compare_digest(mail_token(conn, int(mail.group(1))), token):
@@ -153,7 +178,7 @@ def saved_search(conn: Connection, token: str) -> SavedSearch:
         row = conn.execute(text(f"{columns} WHERE token_sha256 = :t"), {"t": _digest(token)}).one_or_none()
     if row is None:
         raise gone
-    return SavedSearch(row.id, dict(row.params), row.email, row.created_at, row.last_read_at)
+    return SavedSearch(row.id, dict(row.params), row.email, row.created_at)
 
 
 def unsubscribe(conn: Connection, token: str) -> None:
@@ -178,44 +203,6 @@ def confirm(conn: Connection, token: str) -> None:
     )
 
 
-def record_read(conn: Connection, token: str) -> None:
-    """Note that the feed was read, so that searches nobody reads can be retired: at most once a
-    day (a reader polls often; :attr:`SavedSearch.read_long_ago` says when), apart from the read
-    (the feed itself is a read and may come from a replica), like the token's last use."""
-    conn.execute(
-        text("""UPDATE saved_search SET last_read_at = now()
-                 WHERE token_sha256 = :t AND (last_read_at IS NULL OR last_read_at < now() - interval '1 day')"""),
-        {"t": _digest(token)},
-    )
-
-
-def _changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
-    """When each site's public facts last changed, from the versions the
-    public may see: the latest version whose public fields, outline or municipality differ from
-    the one before."""
-    if not ids:
-        return {}
-    columns = ", ".join(f"v.{name}" for name in _DATING_FIELDS)
-    rows = conn.execute(
-        text(f"""
-        WITH versions AS (
-            SELECT v.parcel_id, v.valid_from,
-                   ROW(v.ags, md5(ST_AsBinary(v.geom)), {columns})
-                     IS DISTINCT FROM lag(ROW(v.ags, md5(ST_AsBinary(v.geom)), {columns}))
-                       OVER (PARTITION BY v.parcel_id ORDER BY v.version) AS changed
-              FROM parcel_version v
-             WHERE v.parcel_id = ANY (CAST(:ids AS uuid[])) AND {visible_versions_sql(PUBLIC, "v")}
-        )
-        SELECT p.id::text AS id, max(c.valid_from) FILTER (WHERE c.changed) AS updated
-          FROM parcel p LEFT JOIN versions c ON c.parcel_id = p.id
-         WHERE p.id = ANY (CAST(:ids AS uuid[]))
-         GROUP BY p.id
-    """),
-        {"ids": ids},
-    ).all()
-    return {r.id: r.updated for r in rows}
-
-
 def feed(conn: Connection, token: str, cache: TileCache | None = None) -> Feed:
     """The feed of a saved search (a read): its matching public sites, newest change first. With a
     ``cache``, the matching sites are a public answer (:meth:`landreg.tilecache.TileCache.answer`):
@@ -226,7 +213,7 @@ def feed(conn: Connection, token: str, cache: TileCache | None = None) -> Feed:
 def _feed_of(conn: Connection, search: SavedSearch, cache: TileCache | None = None) -> Feed:
     def matching():
         page = search_sites(conn, search.query, limit=FEED_SIZE)
-        return page, _changed_at(conn, [s["id"] for s in page.sites])
+        return page, changes.changed_at(conn, [s["id"] for s in page.sites])
 
     if cache is None:
         page, changed = matching()
@@ -370,12 +357,17 @@ def _alert(search: SavedSearch, sites: list[dict], base_url: str, token: str, se
 
 
 def send_alerts(
-    conn: Connection, base_url: str, smtp_url: str | None = None, sender: str | None = None, only: int | None = None
+    conn: Connection,
+    base_url: str | None = None,
+    smtp_url: str | None = None,
+    sender: str | None = None,
+    only: int | None = None,
 ) -> int:
     """E-mail what waits, through ``smtp_url`` (default ``LANDREG_SMTP_URL``; none: nothing, 0): the
     confirmation link to new addresses, and to confirmed ones the sites new or changed since their
-    last mail (the first mail: every site that matches). ``base_url``: where people reach the
-    register (``https://…``); ``only``: one saved search. Returns how many mails were sent.
+    last mail (the first mail: every site that matches). The links start with :func:`public_base`
+    (``base_url`` or ``LANDREG_PUBLIC_URL``; neither: :class:`AlertsNotConfigured`, nothing sent);
+    ``only``: one saved search. Returns how many mails were sent.
 
     As :func:`landreg.inbox.deliver`: never raises for the mail server (one that cannot be reached
     stops the run, a refused message is skipped, both logged), and what was not sent waits; rows are
@@ -388,8 +380,8 @@ def send_alerts(
     except InvalidParameter as exc:
         log.warning("no alert e-mails sent: %s", exc)
         return 0
+    base_url = public_base(base_url)
     sender = sender or get_settings().smtp_from
-    base_url = base_url.rstrip("/")
     rows = conn.execute(
         text("""SELECT id, params, email, created_at, email_confirmed_at, emailed_state FROM saved_search
                  WHERE email IS NOT NULL AND (email_confirmed_at IS NOT NULL OR confirmation_sent_at IS NULL)
@@ -448,5 +440,5 @@ def send_alerts(
     return sent
 
 
-__all__ = ["FEED_SIZE", "Feed", "SavedSearch", "confirm", "create", "feed", "mail_token", "record_read",
-           "render_atom", "saved_search", "send_alerts", "unsubscribe"]  # fmt: skip
+__all__ = ["FEED_SIZE", "AlertsNotConfigured", "Feed", "SavedSearch", "confirm", "create", "email_offered", "feed",
+           "mail_token", "public_base", "render_atom", "saved_search", "send_alerts", "unsubscribe"]  # fmt: skip

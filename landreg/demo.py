@@ -6,9 +6,12 @@ known password and no invented contact."""
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import Connection, text
 
 from landreg import users
+from landreg.settings import get_settings
 from landreg.sites import contacts
 
 PASSWORD = "beispiel-nur-demo"
@@ -36,3 +39,11 @@ def demo_accounts(conn: Connection) -> list[tuple[str, str]]:
         if contacts.contact_of(conn, ags) is None:
             contacts.set_contact(conn, "demo", ags, name, email, phone)
     return [(username, role) for username, role, _, _ in ACCOUNTS]
+
+
+def serve_at(url: str) -> None:
+    """The demo's public address is where it serves (links of alert e-mails, the open data catalogue),
+    unless ``LANDREG_PUBLIC_URL`` names another; the server's workers read it from the environment."""
+    if not get_settings().public_url:
+        os.environ["LANDREG_PUBLIC_URL"] = url
+        get_settings.cache_clear()

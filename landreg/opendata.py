@@ -25,15 +25,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Connection, Numeric, Text, and_, case, cast, func, select
+from sqlalchemy import Connection, Numeric, Text, cast, func, select
 
 from landreg import STORAGE_SRID
 from landreg.access import PUBLIC
 from landreg.errors import NotFound
 from landreg.export import Selection, export_columns, export_parcels
 from landreg.features import COLLECTIONS, source
-from landreg.models import Parcel, ParcelPastVersion
 from landreg.settings import get_settings
+from landreg.sites import changes
 
 MANIFEST = "manifest.json"
 _GENERATION = re.compile(r"(\.tmp-)?\d{8}T\d{6}Z-[0-9a-f]{6}")
@@ -81,8 +81,6 @@ class OpenDataSettings(BaseSettings):
     contributor_id: str = "http://dcat-ap.de/def/contributors/openNRW"
     contact_name: str = "Regionalverband Ruhr, Flächenregister"
     contact_email: str = "flaechenregister@example.org"
-    #: The public address of the register (absolute URLs in the catalogue); unset: the request's.
-    public_url: str | None = None
 
 
 def opendata_settings() -> OpenDataSettings:
@@ -98,37 +96,31 @@ def downloads_dir() -> Path:
 
 
 def public_state(conn: Connection) -> dict:
-    """Fingerprint, count, newest change, extent and data dates of the public view, in one pass.
+    """Fingerprint, count, newest change, extent and data dates of the public view.
 
-    The fingerprint sums a hash of every exported value of every row (the version stands for the
-    outline), in any order: it changes when a parcel enters, leaves or changes in the public view,
-    also through a value that is not versioned (the Abstand class from the indicators)."""
+    The fingerprint sums a hash of every exported value of every row but the version number, in
+    any order: it changes when a parcel enters, leaves or changes in the public view, also through a
+    value that is not versioned (the Abstand class from the indicators), and not when an edit of
+    confidential fields alone bumps the version. The newest change is the latest change of public
+    facts (:func:`landreg.sites.changes.latest_change`), never an edit the public cannot see."""
     src = source(COLLECTIONS["parcels"], PUBLIC)
     p = src.properties
-    values = [src.id_column, *(p[c] for c in export_columns(PUBLIC)[1:])]
+    values = [src.id_column, *(p[c] for c in export_columns(PUBLIC)[1:] if c not in changes.UNDATED)]
     row_hash = func.hashtextextended(cast(func.json_build_array(*values), Text), 0)
     extent = func.ST_Transform(func.ST_SetSRID(func.ST_Extent(src.geometry), STORAGE_SRID), 4326)
-    v = ParcelPastVersion  # the approved version the public sees of a parcel whose change waits for review
-    changed = case((Parcel.version == p["version"], Parcel.updated_at), else_=v.valid_from)
     row = conn.execute(
         select(
             func.count().label("count"),
             func.coalesce(func.sum(cast(row_hash, Numeric)), 0).label("hash"),
-            func.max(changed).label("changed"),
-            func.max(Parcel.public_since).label("published"),
             func.min(p["data_date"]).label("data_from"),
             func.max(p["data_date"]).label("data_to"),
             func.ST_XMin(extent).label("xmin"),
             func.ST_YMin(extent).label("ymin"),
             func.ST_XMax(extent).label("xmax"),
             func.ST_YMax(extent).label("ymax"),
-        )
-        .select_from(src.query)
-        .join(Parcel, Parcel.id == src.id_column)
-        .outerjoin(v, and_(v.parcel_id == src.id_column, v.version == p["version"]))
+        ).select_from(src.query)
     ).one()
-    published = dt.datetime.combine(row.published, dt.time(), BERLIN) if row.published else None
-    newest = max((t for t in (row.changed, published) if t is not None), default=None)
+    newest = changes.latest_change(conn)
     return {
         "fingerprint": f"{row.count}:{row.hash}",
         "count": row.count,
@@ -197,11 +189,16 @@ def _write_format(conn: Connection, directory: Path, fmt: Format) -> dict:
 
 
 def _manifest(state: dict, previous: dict | None, generation: str, files: list[dict], now: dt.datetime) -> dict:
-    """The Datenstand is the newest change the public view shows (a version, a publication); when
-    the view changed without a newer one (a parcel left it: objection, withdrawal, retirement),
-    the time this refresh saw the change, for the leaving itself has no public time."""
+    """The Datenstand is the time of the newest change of public facts
+    (:func:`landreg.sites.changes.latest_change`). When the public data changed without a newer one
+    (a parcel entered or left the view: a publication, an objection, a retirement; an Abstand class
+    moved with the context layers), it is the time this refresh saw the change, for those have no
+    public time of their own; when the public data did not change (a forced refresh), it stays."""
     newest = state["newest_change"]
-    if newest is None or (previous and newest <= dt.datetime.fromisoformat(previous["datenstand"])):
+    before = dt.datetime.fromisoformat(previous["datenstand"]) if previous else None
+    if previous and previous["fingerprint"] == state["fingerprint"]:
+        newest = before
+    elif newest is None or (before and newest <= before):
         newest = now
     settings = opendata_settings()
     return {
@@ -304,9 +301,10 @@ def _date(value: str) -> dict:
 
 def catalog(manifest: dict, base_url: str) -> dict:
     """The DCAT-AP.de catalogue (JSON-LD) of the open data described by ``manifest``: one dataset,
-    one distribution per file. ``base_url``: the register's public address (``.../``)."""
+    one distribution per file. ``base_url``: the request's address, used where the register's public
+    address (``LANDREG_PUBLIC_URL``) is not set."""
     settings = opendata_settings()
-    base = (settings.public_url or base_url).rstrip("/")
+    base = (get_settings().public_url or base_url).rstrip("/")
     licence = {"@id": manifest["licence"]["uri"]}
     publisher = {"@id": settings.publisher_uri, "@type": "foaf:Agent", "foaf:name": settings.publisher}
     modified, issued = _date(manifest["datenstand"]), _date(manifest["issued"])

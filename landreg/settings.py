@@ -3,7 +3,9 @@
 import os
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +38,11 @@ class Settings(BaseSettings):
     #: Where ``landreg serve`` listens.
     host: str = "127.0.0.1"
     port: int = 8000
+    #: The address people reach the register at, e.g. ``https://flaechen.example.org`` (behind the
+    #: reverse proxy): the links of e-mails (alert confirmations and alerts) and the open data
+    #: catalogue's URLs. Never taken from a request's ``Host``, which a client chooses; unset: no
+    #: e-mail with links is sent (alerts by e-mail are offered only with it). ``./run demo`` sets it.
+    public_url: str | None = None
     #: Seed of the reproducible sample parcels (Beispieldaten) and how many to generate.
     sample_seed: int = 20261121
     sample_count: int = 3000
@@ -74,6 +81,10 @@ class Settings(BaseSettings):
     #: common clients and proxies (nginx upstream and AWS ALB 60 s, httpx 5 s, aiohttp 15 s),
     #: so that the server never closes a connection a client is about to reuse.
     keep_alive_s: int = 75
+    #: PDF exposés each client address (an IPv6 /64) may have rendered anew per minute, per server
+    #: process (about 0.7 s of CPU each; 0: no limit); kept ones (:meth:`landreg.tilecache.TileCache.answer`)
+    #: cost nothing and count nothing.
+    pdf_renders_per_minute: int = 6
 
     # Several workers and read replicas (:mod:`landreg.routing`).
     #: Connections landreg may open to its database, all workers of ``landreg serve`` together
@@ -97,6 +108,20 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     #: Sender address of those e-mails.
     smtp_from: str = "landreg@localhost"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else public_address(value, "LANDREG_PUBLIC_URL")
+
+
+def public_address(value: str, name: str) -> str:
+    """``value`` as the register's public address (absolute http(s), no query or fragment), without
+    a trailing slash; ValueError naming ``name`` (the setting or option) otherwise."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"{name}: an address such as https://flaechen.example.org, not {value[:80]!r}")
+    return value.strip().rstrip("/")
 
 
 @lru_cache

@@ -24,10 +24,12 @@ shared cache across processes and machines is the job of the reverse proxy or CD
 the tiles' ETag and Cache-Control allow; a directory on disk would add file locking and a second
 invalidation path for little gain over a warm in-memory map per worker.
 
-Besides tiles the cache keeps a few **public answers** (:meth:`TileCache.answer`: e.g. a page of the
-investors' site search, the same for every visitor and costly to compute at state scale): they read
-the same tables the tiles do, so any invalidation at all (or a new day) drops every one of them. That
-is coarse, and right for answers read far more often than the register is written.
+Besides tiles the cache keeps **public answers** (:meth:`TileCache.answer`: e.g. a page of the
+investors' site search, an alert feed, an exposé's PDF: the same for every visitor and costly to
+compute): they read the same tables the tiles do, so any invalidation at all (or a new day) drops
+every one of them. That is coarse, and right for answers read far more often than the register is
+written. Tiles and answers share one byte budget and one least-recently-used order: an answer's size
+is its bytes, or for other values an estimate of the memory its objects take (:func:`footprint`).
 
 Invalidation rows are pruned by the writers after a day (see the migration); a process that has not
 synced for an hour forgets its tiles rather than rely on rows that may be gone.
@@ -38,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -53,7 +56,7 @@ _ORIGIN = 20037508.342789244
 _SLACK_M = 2.0
 _FORGET_AFTER_S = 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
-ANSWERS_MAX = 256  # public answers kept (least recently used dropped first)
+_ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
 
 _SYNC_FIRST = "SELECT pg_current_snapshot()::text, current_date"
 _SYNC = """
@@ -98,20 +101,51 @@ class CachedTile:
     day: dt.date | None  # the database's current_date when it was rendered
 
 
+@dataclass
+class _Answer:
+    value: object
+    day: dt.date
+    size: int
+
+
+def footprint(value: object) -> int:
+    """Bytes the objects of ``value`` take in memory, approximately: ``sys.getsizeof`` of it and of
+    everything its containers (dicts, lists, tuples, sets, dataclasses) hold, each object once."""
+    seen: set[int] = set()
+    stack = [value]
+    total = 0
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            stack.extend(getattr(item, name) for name in item.__dataclass_fields__)
+    return total
+
+
 def etag_of(body: bytes) -> str:
     """A strong ETag from the content: it changes exactly when the tile does."""
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 class TileCache:
-    """Rendered tiles by :class:`TileKey`; ``margin_units(z)``: how far (in tile units of 4096 per
-    side) beyond its edge a tile at zoom z reads features, so a change that near it touches it."""
+    """Rendered tiles by :class:`TileKey` and public answers by their own keys, within ``max_bytes``
+    together; ``margin_units(z)``: how far (in tile units of 4096 per side) beyond its edge a tile at
+    zoom z reads features, so a change that near it touches it."""
 
     def __init__(self, max_bytes: int, margin_units: Callable[[int], float], sync_interval_s: float = 0.0) -> None:
         self.max_bytes = max_bytes
         self._margin_units = margin_units
         self._sync_interval = sync_interval_s
-        self._entries: OrderedDict[TileKey, CachedTile] = OrderedDict()
+        self._entries: OrderedDict[Hashable, CachedTile | _Answer] = OrderedDict()  # least recent first
+        self._answer_keys: set[Hashable] = set()
         self._at: dict[tuple[int, int, int], set[TileKey]] = {}  # (z, x, y) -> keys
         self._zooms: dict[int, int] = {}  # z -> cached tiles
         self._bytes = 0
@@ -123,7 +157,6 @@ class TileCache:
         self._synced_from = -math.inf  # monotonic time at which the last completed sync began
         self._generation = 0
         self._recent: deque[tuple[int, Invalidation]] = deque(maxlen=_RECENT)
-        self._answers: OrderedDict[Hashable, tuple[int, dt.date, object]] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -153,19 +186,18 @@ class TileCache:
         value it gets (it is shared)."""
         if self.max_bytes <= 0 or not self.sync(conn):
             return compute(), "bypass"
+        key = ("answer", key)  # never equal to a TileKey
         with self._lock:
-            kept = self._answers.get(key)
-            if kept is not None and kept[0] == self._generation and kept[1] == self._today:
-                self._answers.move_to_end(key)
-                return kept[2], "hit"
+            kept = self._entries.get(key)
+            if isinstance(kept, _Answer) and kept.day == self._today:  # an invalidation removed older ones
+                self._entries.move_to_end(key)
+                return kept.value, "hit"
             generation, today = self._generation, self._today
         value = compute()
+        size = (len(value) if isinstance(value, bytes) else footprint(value)) + _ENTRY_OVERHEAD
         with self._lock:
             if generation == self._generation and today == self._today:  # nothing arrived meanwhile
-                self._answers[key] = (generation, today, value)
-                self._answers.move_to_end(key)
-                while len(self._answers) > ANSWERS_MAX:
-                    self._answers.popitem(last=False)
+                self._store(key, _Answer(value, today, size))
         return value, "miss"
 
     def sync(self, conn: Connection) -> bool:
@@ -202,7 +234,8 @@ class TileCache:
                     self._clear()
                 if found:
                     self._generation += 1
-                    self._answers.clear()
+                    for answer in list(self._answer_keys):
+                        self._remove(answer)
                     for inv in found:
                         self._recent.append((self._generation, inv))
                         self._invalidate(inv)
@@ -239,38 +272,53 @@ class TileCache:
         y1 = min(last, math.floor((_ORIGIN - bottom + pad) / size))
         return x0, y0, x1, y1
 
+    def _tiles(self, z: int) -> list[TileKey]:
+        return [k for k in self._entries if isinstance(k, TileKey) and k.z == z]
+
     def _invalidate(self, inv: Invalidation) -> None:
         for z, count in list(self._zooms.items()):
             if inv.envelope is None:
-                doomed = [k for k in self._entries if k.z == z and inv.concerns(k)]
+                doomed = [k for k in self._tiles(z) if inv.concerns(k)]
             else:
                 x0, y0, x1, y1 = self._tile_range(inv.envelope, z)
                 if (x1 - x0 + 1) * (y1 - y0 + 1) > count:
-                    cells = [(k.x, k.y) for k in self._entries if k.z == z and x0 <= k.x <= x1 and y0 <= k.y <= y1]
+                    cells = [(k.x, k.y) for k in self._tiles(z) if x0 <= k.x <= x1 and y0 <= k.y <= y1]
                 else:
                     cells = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
                 doomed = [k for xy in cells for k in self._at.get((z, *xy), ()) if inv.concerns(k)]
             for key in doomed:
                 self._remove(key)
 
-    def _store(self, key: TileKey, entry: CachedTile) -> None:
+    @staticmethod
+    def _size(entry: CachedTile | _Answer) -> int:
+        return entry.size if isinstance(entry, _Answer) else len(entry.body) + _ENTRY_OVERHEAD
+
+    def _store(self, key: Hashable, entry: CachedTile | _Answer) -> None:
+        """Keep a tile or an answer, dropping the least recently used entries of either kind until
+        the budget holds (an entry larger than the whole budget is not kept)."""
         if key in self._entries:
             self._remove(key)
-        size = len(entry.body) + 200  # the key and bookkeeping
+        size = self._size(entry)
         if size > self.max_bytes:
             return
         self._entries[key] = entry
-        self._at.setdefault((key.z, key.x, key.y), set()).add(key)
-        self._zooms[key.z] = self._zooms.get(key.z, 0) + 1
+        if isinstance(key, TileKey):
+            self._at.setdefault((key.z, key.x, key.y), set()).add(key)
+            self._zooms[key.z] = self._zooms.get(key.z, 0) + 1
+        else:
+            self._answer_keys.add(key)
         self._bytes += size
         while self._bytes > self.max_bytes:
             self._remove(next(iter(self._entries)))
 
-    def _remove(self, key: TileKey) -> None:
+    def _remove(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
-        self._bytes -= len(entry.body) + 200
+        self._bytes -= self._size(entry)
+        if not isinstance(key, TileKey):
+            self._answer_keys.discard(key)
+            return
         keys = self._at[(key.z, key.x, key.y)]
         keys.discard(key)
         if not keys:
@@ -280,7 +328,7 @@ class TileCache:
             del self._zooms[key.z]
 
     def _clear(self) -> None:
-        self._answers.clear()
+        self._answer_keys.clear()
         self._entries.clear()
         self._at.clear()
         self._zooms.clear()
@@ -293,11 +341,12 @@ class TileCache:
             return key in self._entries
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """The tiles kept."""
+        return len(self._entries) - len(self._answer_keys)
 
     @property
     def answers_kept(self) -> int:
-        return len(self._answers)
+        return len(self._answer_keys)
 
     @property
     def size_bytes(self) -> int:

@@ -1,6 +1,9 @@
 """Alerts: a saved site search becomes an Atom feed, read back with a real feed parser (feedparser):
-matching public sites only, new and changed sites dated by their public facts, a site that became
-unpublished (objection) gone, unknown tokens 404, bad parameters 400 naming the field."""
+matching public sites only, new and changed sites dated by their public facts (the public
+Altlastverdacht flag too, never the confidential stage behind it), a site that became unpublished
+(objection) gone, unknown tokens 404, bad parameters 400 naming the field; reading a feed writes
+nothing (a read-only database serves it); e-mail links only to the configured public address,
+never to a request's Host."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 import feedparser
 import pytest
 import shapely
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from landreg import alerts, publication
@@ -29,6 +32,13 @@ PLANNER_ESSEN = Principal(None, "planung.essen", "planner", (ESSEN,))
 MARKER = "Kx3Qp"  # in every confidential value: never in a feed
 BOTTROP_RATHAUS = (6.9290, 51.5236)
 SEARCH = {"category": "gewerbeflaeche", "ags": ESSEN, "min_ha": "1"}
+PUBLIC_URL = "https://register.example"
+
+
+def _mail_settings(monkeypatch, smtp_url: str, **more) -> None:
+    """Alerts by e-mail set up: a mail server and the public address of the mails' links."""
+    settings = Settings(smtp_url=smtp_url, public_url=PUBLIC_URL, **more)
+    monkeypatch.setattr(alerts, "get_settings", lambda: settings)
 
 
 def _site(session, ref: str, side: float = 120, public: bool = True, dx: float = 0, at=ESSEN_HBF, **extra) -> str:
@@ -80,11 +90,20 @@ def test_bad_search_parameters_are_refused_naming_the_field(conn, params, field)
     assert conn.execute(text("SELECT count(*) FROM saved_search")).scalar_one() == 0
 
 
-def test_an_email_address_needs_a_mail_server_and_its_form(conn, monkeypatch):
+def test_an_email_address_needs_a_mail_server_a_public_address_and_its_form(conn, monkeypatch, caplog):
     with pytest.raises(InvalidParameter) as refused:
         alerts.create(conn, SEARCH, "anleger@example.org")
     assert refused.value.field == "email" and "nicht eingerichtet" in str(refused.value)
+    # a mail server but no public address for the links: not offered, and the operator is told why
     monkeypatch.setattr(alerts, "get_settings", lambda: Settings(smtp_url="smtp://127.0.0.1:1"))
+    with pytest.raises(InvalidParameter) as refused:
+        alerts.create(conn, SEARCH, "anleger@example.org")
+    assert refused.value.field == "email" and "nicht eingerichtet" in str(refused.value)
+    assert "LANDREG_PUBLIC_URL" in caplog.text and not alerts.email_offered()
+    with pytest.raises(alerts.AlertsNotConfigured, match="set LANDREG_PUBLIC_URL"):
+        alerts.send_alerts(conn)
+    _mail_settings(monkeypatch, "smtp://127.0.0.1:1")
+    assert alerts.email_offered()
     for wrong in ("keine-adresse", "a@b", "a@b.de, c@d.de", "x" * 250 + "@b.de"):
         with pytest.raises(InvalidParameter) as refused:
             alerts.create(conn, SEARCH, wrong)
@@ -100,7 +119,7 @@ def _mails(mailbox) -> list[tuple[list[str], str, object]]:
 def test_alert_mails_go_only_to_a_confirmed_address_and_only_with_news(session, conn, monkeypatch):
     mailbox = Mailbox()
     with smtp_server(mailbox) as url:
-        monkeypatch.setattr(alerts, "get_settings", lambda: Settings(smtp_url=url, smtp_from="register@example.org"))
+        _mail_settings(monkeypatch, url, smtp_from="register@example.org")
         first = _site(session, "E-M1")
         token, search = alerts.create(conn, SEARCH, "anleger@example.org")
         base = "https://register.example"
@@ -136,9 +155,9 @@ def test_alert_mails_go_only_to_a_confirmed_address_and_only_with_news(session, 
 
 
 def test_a_mail_server_that_is_down_loses_no_alert(session, conn, monkeypatch, caplog):
-    monkeypatch.setattr(alerts, "get_settings", lambda: Settings(smtp_url="smtp://127.0.0.1:1"))
+    _mail_settings(monkeypatch, "smtp://127.0.0.1:1")
     alerts.create(conn, SEARCH, "anleger@example.org")
-    assert alerts.send_alerts(conn, "https://register.example") == 0
+    assert alerts.send_alerts(conn) == 0
     assert "not usable" in caplog.text
     assert conn.execute(text("SELECT confirmation_sent_at FROM saved_search")).scalar_one() is None
 
@@ -194,7 +213,7 @@ def test_an_objection_takes_the_site_out_of_the_feed(session, conn):
 
 
 def test_unsubscribing_deletes_the_search(conn, monkeypatch):
-    monkeypatch.setattr(alerts, "get_settings", lambda: Settings(smtp_url="smtp://127.0.0.1:1"))
+    _mail_settings(monkeypatch, "smtp://127.0.0.1:1")
     token, _ = alerts.create(conn, SEARCH, "anleger@example.org")
     alerts.unsubscribe(conn, token)
     assert conn.execute(text("SELECT count(*) FROM saved_search")).scalar_one() == 0
@@ -250,7 +269,6 @@ def test_new_and_changed_sites_appear_and_unpublished_ones_disappear(committed_d
         assert list(after)[0] in (first, third)  # the newest change first
         with engine.begin() as conn:  # the owner objects: the site leaves the feed
             publication.record_objection(conn, PLANNER_ESSEN, third, dt.date.today())
-            assert conn.execute(text("SELECT last_read_at IS NOT NULL FROM saved_search")).scalar_one()
         assert set(_entries(client, feed_url)) == {first, second}
         # unknown and malformed tokens: 404
         for wrong in (feed_url.replace(feed_url[-10:-5], "AAAAA"), "/standorte/alarm/kurz.atom"):
@@ -285,19 +303,23 @@ def test_an_address_on_the_form_is_confirmed_by_mail_and_the_command_sends_alert
     mailbox = Mailbox()
     with smtp_server(mailbox) as url:
         monkeypatch.setenv("LANDREG_SMTP_URL", url)
+        monkeypatch.setenv("LANDREG_PUBLIC_URL", PUBLIC_URL + "/")
         get_settings.cache_clear()
+        forged = {"Host": "boese.example"}  # whoever sends the form chooses the Host; the mail's links do not follow it
         try:
             site = _record(committed_db, "E-MAIL")
             with app_client(committed_db) as client:
-                ask = client.get("/standorte/alarm/neu", params=SEARCH)
+                ask = client.get("/standorte/alarm/neu", params=SEARCH, headers=forged)
                 assert 'id="alert-email"' in ask.text
                 form_token = re.search(r'name="form_token" value="([^"]+)"', ask.text).group(1)
                 data = SEARCH | {"form_token": form_token, "email": "anleger@example.org"}
-                saved = client.post("/standorte/alarm", data=data)
+                saved = client.post("/standorte/alarm", data=data, headers=forged)
                 assert saved.status_code == 201 and "E-Mail an anleger@example.org" in saved.text
-                ((rcpt, body, _),) = _mails(mailbox)  # sent after the answer
+                assert "boese.example" not in saved.text and f"{PUBLIC_URL}/standorte/alarm/" in saved.text
+                ((rcpt, body, message),) = _mails(mailbox)  # sent after the answer
                 assert rcpt == ["anleger@example.org"]
-                link = re.search(r"http://testserver(/standorte/alarm/\S+/bestaetigen)", body).group(1)
+                assert "boese.example" not in message.as_string() and "testserver" not in message.as_string()
+                link = re.search(rf"{PUBLIC_URL}(/standorte/alarm/\S+/bestaetigen)", body).group(1)
                 ask = client.get(link)
                 assert ask.status_code == 200 and len(mailbox.messages) == 1  # the GET confirms nothing
                 form_token = re.search(r'name="form_token" value="([^"]+)"', ask.text).group(1)
@@ -306,10 +328,89 @@ def test_an_address_on_the_form_is_confirmed_by_mail_and_the_command_sends_alert
             db = {"LANDREG_DATABASE_URL": database_url(committed_db), "LANDREG_SMTP_URL": url}
             wrong = landreg("alerts", "send", "--base-url", "register.example", **db)
             assert wrong.returncode == 2 and "--base-url" in wrong.stderr
-            sent = landreg("alerts", "send", "--base-url", "https://register.example", **db)
+            unset = landreg("alerts", "send", **db, LANDREG_PUBLIC_URL="")
+            assert unset.returncode == 2 and "LANDREG_PUBLIC_URL" in unset.stderr, unset.stderr
+            assert "Traceback" not in unset.stderr and len(mailbox.messages) == 1
+            sent = landreg("alerts", "send", **db, LANDREG_PUBLIC_URL=PUBLIC_URL)
             assert sent.returncode == 0 and "1 E-Mail(s) versandt" in sent.stdout, sent.stderr
-            assert f"https://register.example/standorte/{site}" in _mails(mailbox)[-1][1]
-            again = landreg("alerts", "send", "--base-url", "https://register.example", **db)
+            assert f"{PUBLIC_URL}/standorte/{site}" in _mails(mailbox)[-1][1]
+            again = landreg("alerts", "send", "--base-url", "https://anders.example", **db)
             assert "0 E-Mail(s) versandt" in again.stdout
         finally:
             get_settings.cache_clear()
+
+
+def test_without_a_public_address_the_form_offers_no_email(committed_db, monkeypatch):
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        monkeypatch.setenv("LANDREG_SMTP_URL", url)
+        monkeypatch.delenv("LANDREG_PUBLIC_URL", raising=False)
+        get_settings.cache_clear()
+        try:
+            with app_client(committed_db) as client:
+                ask = client.get("/standorte/alarm/neu", params=SEARCH, headers={"Host": "boese.example"})
+                assert ask.status_code == 200 and 'id="alert-email"' not in ask.text
+                form_token = re.search(r'name="form_token" value="([^"]+)"', ask.text).group(1)
+                data = SEARCH | {"form_token": form_token, "email": "anleger@example.org"}
+                refused = client.post("/standorte/alarm", data=data, headers={"Host": "boese.example"})
+                assert refused.status_code == 400 and "nicht eingerichtet" in refused.text
+            assert mailbox.messages == []
+        finally:
+            get_settings.cache_clear()
+
+
+def test_a_confidential_edit_never_dates_an_entry_the_public_flag_does(committed_db):
+    """``contamination_flag`` (Altlastverdacht) is public: its change dates the entry. The stage behind
+    it (``contamination``) is confidential: changing it while the flag stays dates nothing."""
+    engine = committed_db
+    site = _record(engine, "E-ALT")
+    with engine.begin() as conn:
+        token, _ = alerts.create(conn, SEARCH)
+
+    def updated() -> dt.datetime:
+        with engine.connect() as conn:
+            (entry,) = alerts.feed(conn, token).entries
+        return entry["updated"]
+
+    created = updated()
+    _update(engine, site, owner_contact=f"anders {MARKER}", internal_notes=f"neu {MARKER}")
+    assert updated() == created  # confidential fields only
+    _update(engine, site, contamination="verdacht")  # the public flag turns on
+    flagged = updated()
+    assert flagged > created
+    _update(engine, site, contamination="untersucht")  # the stage changes, the flag stays on
+    assert updated() == flagged
+    _update(engine, site, contamination="saniert")  # off again: public
+    assert updated() > flagged
+    with engine.connect() as conn:
+        body = _atom(alerts.feed(conn, token))
+    assert b"untersucht" not in body and b"saniert" not in body and MARKER.encode() not in body
+
+
+def test_reading_a_feed_writes_nothing_and_a_read_only_database_serves_it(committed_db):
+    site = _record(committed_db, "E-RO")
+    with committed_db.begin() as conn:
+        token, _ = alerts.create(conn, SEARCH)
+
+    def row_state():
+        with committed_db.connect() as conn:  # xmin: the transaction that wrote the row last
+            return conn.execute(text("SELECT xmin::text, last_read_at FROM saved_search")).one()
+
+    before = row_state()
+    with app_client(committed_db) as client:
+        engine = client.app.state.engine  # every connection of the app read-only, as on a hot standby
+
+        @event.listens_for(engine, "connect")
+        def read_only(dbapi_connection, _record):
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()
+
+        engine.dispose()
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW default_transaction_read_only")).scalar_one() == "on"
+        assert set(_entries(client, f"/standorte/alarm/{token}.atom")) == {site}
+    with app_client(committed_db) as client:  # a database that may be written: still nothing written
+        for _ in range(2):
+            assert set(_entries(client, f"/standorte/alarm/{token}.atom")) == {site}
+    assert row_state() == before

@@ -201,6 +201,22 @@ def test_an_enquiry_over_http_is_stored_and_never_shown_to_the_public(essen_site
     assert [tuple(r) for r in stored] == [(f"Erika {MARKER}", "erika@example.org", f"Frage {MARKER}")]
 
 
+def test_a_forged_host_reaches_no_mail_of_an_enquiry(essen_site):
+    """The planners' notification (e-mailed when SMTP is set) names the workspace by its path only:
+    nothing in it comes from the request's Host, which the sender chooses."""
+    engine, site = essen_site
+    forged = {"Host": "boese.example"}
+    with app_client(engine) as client:
+        form = _form(client, site)
+        sent = client.post(f"/standorte/{site}/anfrage", data=form, headers=forged, follow_redirects=False)
+        assert sent.status_code == 303 and "boese.example" not in sent.headers["location"]
+    with engine.connect() as conn:
+        notes = conn.execute(text("SELECT subject, body, coalesce(link, '') FROM notification WHERE kind = 'anfrage'"))
+        notes = [" ".join(n) for n in notes]
+    assert notes and all("boese.example" not in n and "://" not in n for n in notes)
+    assert all("/app/anfragen" in n for n in notes)
+
+
 def test_the_21st_post_in_a_minute_answers_429_with_retry_after(essen_site):
     engine, site = essen_site
     with app_client(engine) as client:

@@ -183,6 +183,43 @@ def test_a_changed_value_changes_the_fingerprint(register, downloads):
     assert "Neuer Name" in set(_read(downloads, after.manifest, ".csv")["name"])
 
 
+def test_the_datenstand_moves_with_public_changes_only(register, downloads):
+    """An edit the public cannot see (a confidential field of a published parcel, anything of an
+    unpublished one, the confidential stage behind a flag that stays) leaves the Datenstand and the
+    files as they are; a public change, the public Altlastverdacht flag too, moves it to its time."""
+    first = opendata.refresh(register, downloads).manifest
+
+    def edit(sql: str) -> None:
+        with register.begin() as conn:
+            conn.execute(text(sql))
+
+    def changed_at(ref: str) -> dt.datetime:
+        with register.connect() as conn:
+            return conn.execute(text("SELECT updated_at FROM parcel WHERE local_ref = :r"), {"r": ref}).scalar_one()
+
+    hidden = [
+        "UPDATE parcel SET owner_contact = 'Neu-Z9q', internal_notes = 'geheim', owner_willing = 'ja' WHERE local_ref = 'A'",
+        "UPDATE parcel SET name = 'Geheimer Name', category = 'brachflaeche', data_date = '2026-01-01', "
+        "geom = ST_Translate(geom, 5, 5) WHERE local_ref = 'GEHEIM'",
+    ]
+    for sql in hidden:
+        edit(sql)
+        result = opendata.refresh(register, downloads)
+        assert not result.changed and result.manifest["datenstand"] == first["datenstand"], sql
+    edit("UPDATE parcel SET contamination = 'verdacht' WHERE local_ref = 'B'")  # the public flag turns on
+    flagged = opendata.refresh(register, downloads).manifest
+    assert _time(flagged["datenstand"]) == changed_at("B") > _time(first["datenstand"])
+    edit("UPDATE parcel SET contamination = 'untersucht' WHERE local_ref = 'B'")  # the flag stays on
+    same = opendata.refresh(register, downloads)
+    assert not same.changed and same.manifest["datenstand"] == flagged["datenstand"]
+    forced = opendata.refresh(register, downloads, force=True).manifest  # rewritten, nothing changed: it stays
+    assert forced["datenstand"] == flagged["datenstand"] and forced["generation"] != flagged["generation"]
+    edit("UPDATE parcel SET availability = 'kurzfristig' WHERE local_ref = 'C'")
+    public = opendata.refresh(register, downloads).manifest
+    assert _time(public["datenstand"]) == changed_at("C") > _time(flagged["datenstand"])
+    assert "Geheimer Name" not in set(_read(downloads, public, ".csv")["name"])
+
+
 def test_the_command_refreshes_only_on_change(register, tmp_path):
     db = {"LANDREG_DATABASE_URL": database_url(register)}
     target = tmp_path / "offen"

@@ -254,16 +254,26 @@ def _alert_page(request: Request, params: dict, error: DomainError | None = None
             "error": _message(error, lang) if error else None,
             "error_field": getattr(error, "field", None),
             "email": email,
-            "email_enabled": bool(get_settings().smtp_url),
+            "email_enabled": alerts.email_offered(),
         },
         status_code=_status(error) if error else 200,
     )
 
 
-def _send_confirmation(engine, base_url: str, search_id: int) -> None:
-    """After the answer: the confirmation e-mail of a new address (when SMTP is configured)."""
-    with engine.begin() as conn:
-        alerts.send_alerts(conn, base_url, only=search_id)
+def _send_confirmation(engine, search_id: int) -> None:
+    """After the answer: the confirmation e-mail of a new address, its links to the configured public
+    address (never this request's Host)."""
+    try:
+        with engine.begin() as conn:
+            alerts.send_alerts(conn, only=search_id)
+    except alerts.AlertsNotConfigured as exc:  # the setting went away since the address was taken
+        log.warning("confirmation e-mail of saved search %d not sent: %s", search_id, exc)
+
+
+def _base(request: Request) -> str:
+    """The address of links shown in an answer: the configured public one, else the request's own
+    (the answer goes to whoever sent it, so their Host misleads only them)."""
+    return get_settings().public_url or str(request.base_url).rstrip("/")
 
 
 @router.post("/standorte/alarm")
@@ -284,9 +294,9 @@ async def create_alert(request: Request, later: BackgroundTasks):
         if getattr(exc, "field", None) == "email":
             return _alert_page(request, shown, exc, email)
         return _refusal(request, exc)
-    base = str(request.base_url).rstrip("/")
+    base = _base(request)
     if search.email:
-        later.add_task(_send_confirmation, request.app.state.engine, base, search.id)
+        later.add_task(_send_confirmation, request.app.state.engine, search.id)
     return page(
         request,
         "alerts/alert_saved.html",
@@ -318,23 +328,14 @@ class _Multi:
         return values[0] if values else default
 
 
-def _record_read(engine, token: str) -> None:
-    """After the answer: note the feed's read on the primary; a database that refuses loses nothing
-    that matters (the next read tries again)."""
-    try:
-        with engine.begin() as conn:
-            alerts.record_read(conn, token)
-    except DBAPIError as exc:
-        log.info("could not note a feed's read: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-
-
 @router.get("/standorte/alarm/{token}.atom")
-def alert_feed(request: Request, token: str, later: BackgroundTasks):
-    """The saved search's Atom feed (404 for a token that is not, or no longer, one)."""
+def alert_feed(request: Request, token: str):
+    """The saved search's Atom feed (404 for a token that is not, or no longer, one); a read that
+    writes nothing, not even when it was read (it may come from a read-only replica)."""
     lang = lang_of(request)
     with request.app.state.engine.connect() as conn:
         result = alerts.feed(conn, token, getattr(request.app.state, "tile_cache", None))
-    base = str(request.base_url).rstrip("/")
+    base = _base(request)
     body = alerts.render_atom(
         result,
         f"{base}/standorte/alarm/{token}.atom",
@@ -342,8 +343,6 @@ def alert_feed(request: Request, token: str, later: BackgroundTasks):
         lambda site_id: f"{base}/standorte/{site_id}",
         lang,
     )
-    if result.search.read_long_ago:  # once a day, after the answer: the read itself writes nothing
-        later.add_task(_record_read, request.app.state.engine, token)
     headers = {"Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
     return Response(body, media_type=ATOM_TYPE, headers=headers)
 

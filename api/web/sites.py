@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,12 +21,15 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from sqlalchemy import text
 
+from api.limits import ClientRate
 from api.web.alerts import enquiry_context
 from api.web.pages import TEMPLATES, error_page, lang_of, page
 from api.web.texts import register, t
 from landreg import params, vocab
 from landreg.errors import InvalidParameter, NotFound
+from landreg.settings import get_settings
 from landreg.sites import compare as comparing
+from landreg.sites import contacts
 from landreg.sites import expose as exposing
 from landreg.sites.search import (
     DISTANCES,
@@ -39,6 +43,7 @@ from landreg.sites.search import (
     search_sites,
 )
 from landreg.tilecache import TileCache
+from landreg.users import Throttled
 
 router = APIRouter()
 #: Public pages: not in the workspace's navigation.
@@ -140,6 +145,12 @@ register(
         "sites.attribution": ("Namensnennung: {text}", "Attribution: {text}"),
         "sites.pdf": ("Exposé als PDF", "Exposé as PDF"),
         "sites.print": ("Drucken", "Print"),
+        "sites.pdf_busy": (
+            "Zu viele PDF-Exposés in kurzer Zeit: höchstens {n} je Minute werden neu erzeugt. Bitte in {s} Sekunden "
+            "erneut versuchen oder das Exposé als Seite drucken.",
+            "Too many PDF exposés in a short time: at most {n} a minute are produced anew. Please try again in "
+            "{s} seconds, or print the exposé page.",
+        ),
         "sites.surroundings": ("Karte: Standort und Umgebung", "Map: site and surroundings"),
         "sites.surroundings_note": (
             "Aus den Daten des Registers: der Standort (rot), benachbarte öffentliche Flächen (grau), "
@@ -407,11 +418,60 @@ def _expose_context(data: dict, lang: str) -> dict:
 
 @router.get("/standorte/{parcel_id}.pdf")
 def expose_pdf(request: Request, parcel_id: str) -> Response:
-    """The exposé as PDF (A4), rendered from the same data and template, fetching nothing."""
+    """The exposé as PDF (A4), rendered from the same data and template, fetching nothing. A public
+    answer of the tile cache (kept until the register changes, a contact changes or the day does);
+    renders that are not kept count against the client's :class:`~api.limits.ClientRate`."""
     lang = lang_of(request)
-    data = _expose(request, parcel_id, lang)
-    if isinstance(data, Response):
-        return data
+    try:
+        site_id = str(uuid.UUID(parcel_id[:64]))
+    except ValueError:
+        return error_page(request, 404, t("sites.not_found", lang))
+    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+    client = request.client.host if request.client else None
+    with request.app.state.engine.connect() as conn:
+
+        def render() -> tuple[bytes, str]:
+            data = exposing.expose(conn, site_id, lang)
+            wait = _pdf_renders(request.app).take(client)
+            if wait:
+                raise TooManyRenders(wait)
+            return _pdf(data, lang)
+
+        try:
+            if cache is None:
+                pdf, ref = render()
+            else:
+                key = ("sites.expose_pdf", site_id, lang, contacts.stamp(conn))
+                (pdf, ref), _ = cache.answer(conn, key, render)
+        except NotFound:
+            return error_page(request, 404, t("sites.not_found", lang))
+        except TooManyRenders as exc:
+            response = error_page(request, 429, t("sites.pdf_busy", lang, s=exc.retry_after_s, n=exc.per_minute))
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="expose-{ref}.pdf"'}
+    )
+
+
+class TooManyRenders(Throttled):
+    """More uncached PDF renders than ``LANDREG_PDF_RENDERS_PER_MINUTE`` for one client (429)."""
+
+    def __init__(self, retry_after_s: int):
+        self.per_minute = get_settings().pdf_renders_per_minute
+        super().__init__(t("sites.pdf_busy", "de", s=retry_after_s, n=self.per_minute), retry_after_s)
+
+
+def _pdf_renders(app) -> ClientRate:
+    """The app's ration of PDF renders per client (made on first use, per process)."""
+    rate = getattr(app.state, "pdf_renders", None)
+    if rate is None:
+        rate = app.state.pdf_renders = ClientRate(get_settings().pdf_renders_per_minute)
+    return rate
+
+
+def _pdf(data: dict, lang: str) -> tuple[bytes, str]:
+    """The exposé's PDF and the site's reference for its file name."""
     from weasyprint import HTML  # 0.5 s to import: only when a PDF is asked for
 
     html = TEMPLATES.get_template("sites/expose_pdf.html").render(
@@ -420,9 +480,7 @@ def expose_pdf(request: Request, parcel_id: str) -> Response:
     )
     pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
     ref = "".join(c for c in (data["site"]["local_ref"] or "standort") if c.isalnum() or c in "-_")[:60]
-    return Response(
-        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="expose-{ref}.pdf"'}
-    )
+    return pdf, ref
 
 
 def _refuse_fetch(url: str, *args, **kwargs):

@@ -7,7 +7,8 @@ published now and not retired, only their public fields, the public variant of t
   :func:`search_sites`, one page of offered public sites;
 * ``expose``: everything the exposé of one site shows;
 * ``compare``: 2–4 sites side by side;
-* ``contacts``: the economic development office of each municipality.
+* ``contacts``: the economic development office of each municipality;
+* ``changes``: when a site's public facts last changed (alert feeds, the open data's Datenstand).
 """
 
 from landreg.sites.search import SiteQuery, SiteQueryError, search_sites

@@ -96,5 +96,13 @@ def contacts(conn: Connection) -> list[Contact]:
     return [_contact(r) for r in conn.execute(text(f"{_SELECT} ORDER BY m.name, c.ags"))]
 
 
+def stamp(conn: Connection) -> str:
+    """What the recorded contacts are now, in a few bytes: part of the key of a kept exposé, since the
+    tile cache's invalidation log does not watch this table (at most one row per municipality)."""
+    return conn.execute(
+        text("SELECT coalesce(md5(string_agg(c::text, '|' ORDER BY c.ags)), '') FROM site_contact c")
+    ).scalar_one()
+
+
 def _contact(row) -> Contact:
     return Contact(row.ags.strip(), row.municipality, row.name, row.email, row.phone, row.url)

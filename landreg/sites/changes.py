@@ -1,0 +1,58 @@
+"""When the public facts of a site last changed: the one dating of public changes, for the alert
+feeds' entries (:mod:`landreg.alerts`) and the open data's Datenstand (:mod:`landreg.opendata`).
+
+A version's public facts are what the public view shows of it (:func:`landreg.features.source`
+for :data:`~landreg.access.PUBLIC`, each version as of its own start): the municipality, the
+outline, the public fields and the public derived ones such as ``contamination_flag`` (the flag,
+never the stage of the contamination record it is derived from). A version dates a change when
+these facts differ from those of the version before it *that the public may see* (approved, of a
+parcel public now). So an edit of confidential fields alone, a change waiting for review and any
+edit of a parcel the public does not see date nothing, and neither does the version number (it
+counts every edit). Nor does the day a site became public: ``public_since`` is confidential (it
+would tell of an objection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, Text, any_, cast, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from landreg.access import PUBLIC
+from landreg.features import COLLECTIONS, source
+from landreg.models import ParcelVersion
+
+#: Public properties that date nothing: the version number changes with every edit, confidential ones too.
+UNDATED = frozenset({"version"})
+
+
+def _dated_versions(ids: list[str] | None):
+    """Every version the public may see (of ``ids`` only, when given) with ``valid_from`` and
+    ``changed``: whether its public facts differ from the public version before it."""
+    v = ParcelVersion
+    src = source(COLLECTIONS["parcels"], PUBLIC, at=v.valid_from)  # each version at its own start
+    rows = src.query.element.add_columns(v.valid_from.label("valid_from"))
+    if ids is not None:
+        rows = rows.where(v.parcel_id == any_(cast(ids, ARRAY(UUID))))
+    rows = rows.subquery("public_versions")
+    facts = tuple_(func.ST_AsBinary(rows.c.geom), *(rows.c[name] for name in src.properties if name not in UNDATED))
+    changed = facts.is_distinct_from(func.lag(facts).over(partition_by=rows.c.id, order_by=rows.c.version))
+    return select(rows.c.id, rows.c.valid_from, changed.label("changed")).subquery("dated")
+
+
+def changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
+    """When each public site of ``ids`` last changed in public (sites the public does not see are missing)."""
+    if not ids:
+        return {}
+    dated = _dated_versions(ids)
+    rows = conn.execute(
+        select(cast(dated.c.id, Text), func.max(dated.c.valid_from)).where(dated.c.changed).group_by(dated.c.id)
+    ).all()
+    return dict(rows)
+
+
+def latest_change(conn: Connection) -> dt.datetime | None:
+    """The latest public change of any site public now; None when no site is public."""
+    dated = _dated_versions(None)
+    return conn.execute(select(func.max(dated.c.valid_from)).where(dated.c.changed)).scalar_one()
