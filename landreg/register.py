@@ -61,6 +61,9 @@ class FeatureQuery:
     #: parcels in this review state only (:data:`landreg.review.states.PARCEL_STATES`), of those whose
     #: review the view may know
     review_state: str | None = None
+    #: only the current parcels of a planner's own municipalities (the workspace's list; see
+    #: :func:`landreg.access.visible_rows`): the page is read in index order and counted apart
+    own_only: bool = False
 
 
 @dataclass
@@ -76,7 +79,8 @@ def queryable_names(collection: Collection, view: View, at: dt.datetime | None =
 def features_page(conn: Connection, q: FeatureQuery) -> Page:
     """One page of the features the view may see that match the query, and how many match in all."""
     at = q.at if q.collection.is_parcels else None  # other collections have no history
-    src = source(q.collection, q.view, at)
+    own_only = q.own_only and at is None and q.collection.is_parcels
+    src = source(q.collection, q.view, at, own_only=own_only)
     equals, values = [], {"limit": q.limit, "offset": q.offset}
     for name, value in sorted(q.equals.items()):
         if name not in src.properties:
@@ -104,10 +108,13 @@ def features_page(conn: Connection, q: FeatureQuery) -> Page:
         None if not q.bbox else (q.bbox_crs[0] if box else False),
         q.review_state,
         (q.filter, q.filter_lang, q.filter_crs) if q.filter else None,
+        own_only,
     )
     if at is None:  # built once per shape (landreg.sqltext); a filter's values are part of its shape
         page_sql, count_sql = _page_sql(shape)
         rows = sqltext.run(conn, page_sql, values).all()
+        if own_only:  # the page stops after its rows; the count is a statement of its own
+            return Page([r.f for r in rows], sqltext.run(conn, count_sql, values).scalar_one())
         if not rows:
             return Page([], sqltext.run(conn, count_sql, values).scalar_one())
         return Page([r.f for r in rows], rows[0].n)
@@ -136,12 +143,13 @@ class _PageShape:
     bbox_srid: int | bool | None  # the values x1 … y2 are in this CRS; False: a box nothing lies in
     review_state: str | None
     filter: tuple[str, str, tuple[int, bool]] | None  # CQL2 text or JSON, its language and CRS
+    own_only: bool = False  # see FeatureQuery.own_only
 
 
 @lru_cache(maxsize=1024)  # ~10 kB each
 def _page_sql(shape: _PageShape) -> tuple[str, str]:
     """The page's statement and the count of all matches (for a page past the end), as SQL text."""
-    src = source(COLLECTIONS[shape.collection_id], shape.view)
+    src = source(COLLECTIONS[shape.collection_id], shape.view, own_only=shape.own_only)
     conditions = _conditions(shape, src, sqltext.Slot)
     page = _page_statement(shape, src, conditions, sqltext.Slot("limit", Integer), sqltext.Slot("offset", Integer))
     count = select(func.count()).select_from(src.query).where(*conditions)
@@ -171,6 +179,17 @@ def _page_statement(shape: _PageShape, src: Source, conditions: list, limit, off
     answers from its key index (a join back to the rows would read all of them; see
     access.visible_rows), in one statement."""
     order = sort_clauses(src, shape.sortby)
+    properties = list(shape.properties) if shape.properties is not None else None
+    if shape.own_only:
+        # no window functions: a count over all matches would make the page wait for every row, and
+        # a row number keeps PostgreSQL from a top-N sort; the order is the sort itself (id breaks ties)
+        page = select(src.id_column.label("page_id")).where(*conditions).order_by(*order).limit(limit).offset(offset)
+        ids = cast(select(func.array_agg(page.subquery().c.page_id)).scalar_subquery(), ARRAY(src.id_column.type))
+        return (
+            select(cast(feature_json(src, shape.srid, shape.flip, properties), Text).label("f"))
+            .where(src.id_column == any_(ids))
+            .order_by(*order)
+        )
     page = (
         select(
             src.id_column.label("page_id"),
@@ -187,7 +206,6 @@ def _page_statement(shape: _PageShape, src: Source, conditions: list, limit, off
         select(func.array_agg(aggregate_order_by(page.c.page_id, page.c.position))).scalar_subquery(),
         ARRAY(src.id_column.type),
     )
-    properties = list(shape.properties) if shape.properties is not None else None
     return (
         select(
             cast(feature_json(src, shape.srid, shape.flip, properties), Text).label("f"),

@@ -164,6 +164,7 @@ def feature_query(principal: Principal | None, request: ListRequest, today: dt.d
         sortby=("-" if r.descending else "") + (sort or "local_ref") + ("" if sort == "local_ref" else ",local_ref"),
         properties=PROPERTIES,
         review_state=review,
+        own_only=view.kind == "planner",  # a planner's list holds only the own municipalities' parcels
     )
 
 

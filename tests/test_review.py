@@ -11,7 +11,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from landreg import due, inbox, publication, register, review
+from landreg import due, inbox, publication, register, review, worklist
 from landreg.access import FULL, LATEST, PUBLIC, AccessDenied, Principal, View, view_of
 from landreg.errors import Conflict, InvalidParameter
 from landreg.features import COLLECTIONS
@@ -119,6 +119,38 @@ def test_new_and_retired_parcels_wait_too(session, parcels):
     review.approve(conn, MINISTRY, ids)  # the ministry may review too
     assert "D" in _seen(session, PUBLIC) and "C" not in _seen(session, PUBLIC)
     assert new.id and review.submissions(conn, REVIEWER) == []
+
+
+def test_the_planners_list_shows_what_the_planners_view_shows(session, parcels):
+    """The workspace's list reads only the own municipality's current rows (an index on Kennung,
+    counted apart): the same parcels, states, order and count as the planner's view of the register,
+    with changes waiting for review, a new and a retired parcel, and another town's waiting change."""
+    register.update(session, PLANNER, parcels["A"], {1}, {"name": "Fläche A, erweitert"})
+    register.create(session, PLANNER, {"local_ref": "0-neu", "category": "bauluecke", "geom": _box(900, 30, 30)})
+    register.retire(session, PLANNER, parcels["C"], {1}, "bebaut")
+    xe, ye = utm(7.0128, 51.4513)  # Essen Hbf: another town's parcel, with a change waiting there too
+    essen = create_parcel(session, "seed", local_ref="E", category="bauluecke", publication_allowed=True,
+                          geom=shapely.box(xe, ye, xe + 30, ye + 30))  # fmt: skip
+    session.flush()
+    register.update(session, OTHER, essen.id, {1}, {"name": "Essener Fläche"})
+    conn = session.connection()
+    for limit, offset in ((10, 0), (10, 1), (10, 5)):
+        shown = worklist.list_page(conn, PLANNER, worklist.ListRequest(limit=limit, offset=offset))
+        query = register.FeatureQuery(  # the planner's view of the register, not narrowed to its own rows
+            COLLECTIONS["parcels"], view_of(PLANNER), limit=limit, offset=offset, equals={"ags": GELSENKIRCHEN},
+            sortby="local_ref", properties=list(worklist.PROPERTIES),
+        )  # fmt: skip
+        page = register.features_page(conn, query)
+        expected = [json.loads(f) for f in page.features]
+        assert [(r["id"], r["name"], r["version"]) for r in shown.rows] == [
+            (f["id"], f["properties"].get("name"), f["properties"]["version"]) for f in expected
+        ]
+        assert shown.matched == page.matched == 3  # A (as changed), B and the new one; C is retired
+    rows = worklist.list_page(conn, PLANNER, worklist.ListRequest(limit=10)).rows
+    assert [r["local_ref"] for r in rows] == ["0-neu", "A", "B"]
+    assert rows[1]["name"] == "Fläche A, erweitert"  # the latest state, waiting for review
+    by_area = worklist.list_page(conn, PLANNER, worklist.ListRequest(sort="area_m2", descending=True, limit=10))
+    assert [r["local_ref"] for r in by_area.rows] == ["B", "A", "0-neu"] and by_area.matched == 3
 
 
 def test_statistics_and_balance_with_and_without_unreviewed_changes(session, parcels):
