@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -14,21 +15,6 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
-from landreg.cli_alerts import alerts_app
-from landreg.cli_alkis import alkis_app
-from landreg.cli_backup import backup_command, restore_command
-from landreg.cli_contacts import contact_app
-from landreg.cli_context import context_app
-from landreg.cli_inbox import inbox_app
-from landreg.cli_opendata import opendata_app
-from landreg.cli_opendata import refresh as refresh_open_data
-from landreg.cli_parcels import parcel_app
-from landreg.cli_publication import publication_app
-from landreg.cli_quality import quality_app
-from landreg.cli_review import due_command, review_app
-from landreg.cli_safeguarding import safeguarding_app
-from landreg.cli_tokens import token_app
-from landreg.cli_users import user_app
 from landreg.db import make_engine, resolve_database_url
 from landreg.localdb import LocalCluster, LocalDatabaseError
 from landreg.settings import get_settings
@@ -40,22 +26,50 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded local PostGIS (used when LANDREG_DATABASE_URL is unset).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(token_app, name="token")
-app.add_typer(user_app, name="user")
-app.add_typer(safeguarding_app, name="safeguarding")
-app.add_typer(context_app, name="context")
-app.add_typer(contact_app, name="contact")
-app.add_typer(parcel_app, name="parcel")
-app.add_typer(publication_app, name="publication")
-app.add_typer(quality_app, name="quality")
-app.add_typer(inbox_app, name="inbox")
-app.add_typer(review_app, name="review")
-app.add_typer(alkis_app, name="alkis")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(opendata_app, name="opendata")
-app.command("due")(due_command)
-app.command("backup")(backup_command)
-app.command("restore")(restore_command)
+
+#: The command groups and commands kept in modules of their own: ``landreg X`` imports only X's
+#: module (a start of the command costs a fraction of importing all of them), ``landreg --help``
+#: all. name -> (module, attribute, whether it is a group).
+_COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "token": ("landreg.cli_tokens", "token_app", True),
+    "user": ("landreg.cli_users", "user_app", True),
+    "safeguarding": ("landreg.cli_safeguarding", "safeguarding_app", True),
+    "context": ("landreg.cli_context", "context_app", True),
+    "contact": ("landreg.cli_contacts", "contact_app", True),
+    "parcel": ("landreg.cli_parcels", "parcel_app", True),
+    "publication": ("landreg.cli_publication", "publication_app", True),
+    "quality": ("landreg.cli_quality", "quality_app", True),
+    "inbox": ("landreg.cli_inbox", "inbox_app", True),
+    "review": ("landreg.cli_review", "review_app", True),
+    "alkis": ("landreg.cli_alkis", "alkis_app", True),
+    "alerts": ("landreg.cli_alerts", "alerts_app", True),
+    "opendata": ("landreg.cli_opendata", "opendata_app", True),
+    "due": ("landreg.cli_review", "due_command", False),
+    "backup": ("landreg.cli_backup", "backup_command", False),
+    "restore": ("landreg.cli_backup", "restore_command", False),
+}
+_registered: set[str] = set()
+
+
+def commands(name: str | None = None) -> typer.Typer:
+    """The ``landreg`` application with the command ``name`` registered (None: every command, as
+    ``--help`` and tests that drive the application in-process need)."""
+    plugins = {entry.name: entry for entry in entry_points(group="landreg.commands")}
+    wanted = [name] if name in _COMMANDS or name in plugins else [*_COMMANDS, *plugins]
+    for key in wanted:
+        if key in _registered:
+            continue
+        _registered.add(key)
+        if key in plugins:  # commands of landreg's other packages (maps: landreg map), so the core does not import them
+            app.command(key)(plugins[key].load())
+            continue
+        module, attribute, group = _COMMANDS[key]
+        value = getattr(importlib.import_module(module), attribute)
+        if group:
+            app.add_typer(value, name=key)
+        else:
+            app.command(key)(value)
+    return app
 
 
 def _fail(message: str) -> typer.Exit:
@@ -253,14 +267,17 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Start the database, migrate, load the bundled data and serve it. Ctrl-C stops everything."""
+    from landreg.demo import serve_at
+
     settings = get_settings()
     cluster = None if settings.database_url else LocalCluster.from_settings(settings)
     started = cluster.ensure_running() if cluster else False
     try:
         migrate()
         seed()
-        refresh_open_data()  # the open data files (/downloads) of the loaded data
+        importlib.import_module("landreg.cli_opendata").refresh()  # the open data files (/downloads) of the loaded data
         url = f"http://{host or settings.host}:{port or settings.port}"
+        serve_at(url)  # the address of links in e-mails and the catalogue (LANDREG_PUBLIC_URL)
         typer.secho(f"\nlandreg läuft / is running: {url}  (API docs: {url}/docs)", fg=typer.colors.GREEN)
         _print_demo_accounts(url)
         serve(host, port)
@@ -584,19 +601,10 @@ def _require_schema(engine) -> None:
         raise _fail("The database schema is not up to date: run `landreg migrate` first.")
 
 
-def _add_plugin_commands() -> None:
-    """Commands of landreg's other packages (``maps``: ``landreg map``), found by entry point so
-    that the core does not import them."""
-    for entry in entry_points(group="landreg.commands"):
-        app.command(entry.name)(entry.load())
-
-
-_add_plugin_commands()
-
-
 def main() -> None:
+    first = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     try:
-        app()
+        commands(first)()
     except LocalDatabaseError as exc:
         typer.secho(str(exc), fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None

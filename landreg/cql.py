@@ -58,7 +58,6 @@ import shapely.geometry
 from pygeofilter import ast, values
 from pygeofilter.cql2 import BINARY_OP_PREDICATES_MAP
 from pygeofilter.parsers.cql2_json import parse as parse_json
-from pygeofilter.parsers.cql2_text import parse as parse_text
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -143,6 +142,9 @@ def parse(text: str, language: str = "cql2-text"):
         raise FilterError(f"the filter has {len(text):,} characters; at most {MAX_TEXT_LENGTH:,} are accepted")
     try:
         if language == "cql2-text":
+            # its LALR tables are built on import (~0.25 s): only a process that reads CQL2 text pays
+            from pygeofilter.parsers.cql2_text import parse as parse_text
+
             return parse_text(text)
         document = json.loads(text)
         if isinstance(document, str):  # JSON text inside a JSON string, as pygeofilter reads it (and maps send)

@@ -18,7 +18,7 @@ from geoalchemy2.shape import from_shape
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from landreg import STORAGE_SRID, fields, quality, vocab
@@ -26,7 +26,6 @@ from landreg.errors import InvalidParameter
 from landreg.fields import CODE_FIELDS, EDITABLE
 from landreg.messages import Message, message
 from landreg.models import Parcel, ParcelVersion
-from landreg.scoring import rescore
 from landreg.settings import get_settings
 
 # Database constraint -> the field it guards.
@@ -267,8 +266,12 @@ def _write(session: Session, parcel: Parcel, changes: dict[str, Any], actor: str
             parcel.updated_by = actor
             session.flush()
     except DBAPIError as exc:
+        if exc.connection_invalidated or isinstance(exc, OperationalError):  # the database, not the parcel
+            raise
         raise ParcelError.from_db(exc, parcel.local_ref) from None
     session.refresh(parcel)
+    from landreg.scoring.engine import rescore  # pandas and numpy's scoring: imported by the writers only
+
     rescore(session.connection(), [parcel.id])  # scores are never stale after an edit
     quality.refresh(session.connection(), [parcel.id])  # nor its data quality (and its duplicates')
     return parcel

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from landreg import migrate
 from landreg.backup import DUMP, MANIFEST, BackupError, backup, count_rows, read_manifest, restore
-from landreg.cli import app
+from landreg.cli import commands
 from landreg.seed import seed
 from landreg.settings import get_settings
 
@@ -145,21 +145,21 @@ def configured(source, monkeypatch):
 def test_command_line_backup_and_restore_into_a_new_database(source, configured, tmp_path, make_database):
     out = tmp_path / "cli.tar"
     runner = CliRunner()
-    made = runner.invoke(app, ["backup", "-o", str(out)])
+    made = runner.invoke(commands(), ["backup", "-o", str(out)])
     assert made.exit_code == 0, made.output
     assert "tables" in made.output and "sha256" in made.output
-    again = runner.invoke(app, ["backup", "-o", str(out)])
+    again = runner.invoke(commands(), ["backup", "-o", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
 
-    refused = runner.invoke(app, ["restore", str(out)])
+    refused = runner.invoke(commands(), ["restore", str(out)])
     assert refused.exit_code == 2 and "--into NAME" in refused.output
-    bad_name = runner.invoke(app, ["restore", str(out), "--into", "Robert'); DROP"])
+    bad_name = runner.invoke(commands(), ["restore", str(out), "--into", "Robert'); DROP"])
     assert bad_name.exit_code == 2 and "--into" in bad_name.output
 
     target = make_database("landreg_restore_cli")  # dropped at the end; the command creates it again
     with source.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text('DROP DATABASE "landreg_restore_cli"'))
-    restored = runner.invoke(app, ["restore", str(out), "--into", "landreg_restore_cli"])
+    restored = runner.invoke(commands(), ["restore", str(out), "--into", "landreg_restore_cli"])
     assert restored.exit_code == 0, restored.output
     assert "counts checked" in restored.output
     engine = create_engine(target)

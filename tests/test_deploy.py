@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from landreg.cli import app
+from landreg.cli import commands as landreg_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -95,11 +95,11 @@ def test_the_units_run_commands_and_options_landreg_has(unit):
     commands = _landreg_commands(unit)
     assert commands, f"{unit.name} runs no landreg command"
     runner = CliRunner()
-    listed = runner.invoke(app, ["--help"], terminal_width=200).output
+    listed = runner.invoke(landreg_app(), ["--help"], terminal_width=200).output
     for words in commands:
         command, options = words[0], [w for w in words[1:] if w.startswith("-")]
         assert re.search(rf"│ {command}\s", listed), f"`landreg {command}` is not in `landreg --help`"
-        helped = runner.invoke(app, [command, "--help"], terminal_width=200).output
+        helped = runner.invoke(landreg_app(), [command, "--help"], terminal_width=200).output
         for option in options:
             assert option in helped, f"`landreg {command}` has no option {option}"
 

@@ -19,20 +19,20 @@ What is industrial, reserve, taken up, lost or restriction-free is defined once,
 
 from __future__ import annotations
 
+from landreg import lazy
 from landreg.rules import INDUSTRIAL_CATEGORIES, INDUSTRIAL_DESIGNATIONS, RESERVE_STATUSES
 from landreg.rules import RESIDENTIAL_DESIGNATIONS as RESIDENTIAL_USES
-from landreg.safeguarding.abstand import DEFAULT_CLASSES, abstand_columns, strictest_class
-from landreg.safeguarding.balance import balance, supply_by_municipality
-from landreg.safeguarding.plan_check import (
-    USES,
-    PlanCheck,
-    check_plan,
-    check_plan_file,
-    recorded_check,
-    recorded_checks,
-)
-from landreg.safeguarding.plans import PlanError, read_plan_area, read_plan_file
-from landreg.safeguarding.watch import watch_list
+
+_LAZY = {
+    **{n: ("landreg.safeguarding.abstand", n) for n in ("DEFAULT_CLASSES", "abstand_columns", "strictest_class")},
+    **{n: ("landreg.safeguarding.balance", n) for n in ("balance", "supply_by_municipality")},
+    **{
+        n: ("landreg.safeguarding.plan_check", n)
+        for n in ("USES", "PlanCheck", "check_plan", "check_plan_file", "recorded_check", "recorded_checks")
+    },
+    **{n: ("landreg.safeguarding.plans", n) for n in ("PlanError", "read_plan_area", "read_plan_file")},
+    "watch_list": ("landreg.safeguarding.watch", "watch_list"),
+}
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -55,3 +55,6 @@ __all__ = [
     "supply_by_municipality",
     "watch_list",
 ]
+
+
+__getattr__ = lazy.attributes(__name__, _LAZY)

@@ -8,9 +8,18 @@
 * ``explain``: rankings, explanations, sensitivity.
 """
 
-from landreg.scoring.engine import recompute, rescore, rescore_stale
-from landreg.scoring.explain import explain, ranking, sensitivity
-from landreg.scoring.profiles import ProfileError, current_profile, ensure_default_profiles, save_profile
+from __future__ import annotations
+
+from landreg import lazy
+
+_LAZY = {
+    **{n: ("landreg.scoring.engine", n) for n in ("recompute", "rescore", "rescore_stale")},
+    **{n: ("landreg.scoring.explain", n) for n in ("explain", "ranking", "sensitivity")},
+    **{
+        n: ("landreg.scoring.profiles", n)
+        for n in ("ProfileError", "current_profile", "ensure_default_profiles", "save_profile")
+    },
+}
 
 __all__ = [
     "ProfileError",
@@ -24,3 +33,6 @@ __all__ = [
     "save_profile",
     "sensitivity",
 ]
+
+
+__getattr__ = lazy.attributes(__name__, _LAZY)
