@@ -563,7 +563,7 @@ def explain(
     from sqlalchemy import text
 
     from landreg.scoring import ProfileError, current_profile
-    from landreg.scoring import explain as explain_score
+    from landreg.scoring.explain import explain as explain_score
 
     engine = make_engine()
     _require_schema(engine)

@@ -12,10 +12,10 @@ from landreg import fields
 from landreg.access import FULL, PUBLIC, View
 from landreg.errors import NotFound
 from landreg.parcels import create_parcel, update_parcel
-from landreg.scoring import ProfileError, explain, ranking, rescore, save_profile, sensitivity
+from landreg.scoring import ProfileError, ranking, rescore, save_profile, sensitivity
 from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import score_profile
-from landreg.scoring.explain import explanation
+from landreg.scoring.explain import explain, explanation
 from landreg.scoring.profiles import current_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 

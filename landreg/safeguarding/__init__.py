@@ -23,9 +23,12 @@ from landreg import lazy
 from landreg.rules import INDUSTRIAL_CATEGORIES, INDUSTRIAL_DESIGNATIONS, RESERVE_STATUSES
 from landreg.rules import RESIDENTIAL_DESIGNATIONS as RESIDENTIAL_USES
 
+# imported at once (a light module): a submodule of the same name as the function would otherwise
+# shadow it once anything imported landreg.safeguarding.balance
+from landreg.safeguarding.balance import balance, supply_by_municipality
+
 _LAZY = {
     **{n: ("landreg.safeguarding.abstand", n) for n in ("DEFAULT_CLASSES", "abstand_columns", "strictest_class")},
-    **{n: ("landreg.safeguarding.balance", n) for n in ("balance", "supply_by_municipality")},
     **{
         n: ("landreg.safeguarding.plan_check", n)
         for n in ("USES", "PlanCheck", "check_plan", "check_plan_file", "recorded_check", "recorded_checks")

@@ -14,7 +14,8 @@ from landreg import lazy
 
 _LAZY = {
     **{n: ("landreg.scoring.engine", n) for n in ("recompute", "rescore", "rescore_stale")},
-    **{n: ("landreg.scoring.explain", n) for n in ("explain", "ranking", "sensitivity")},
+    # (the function explain is landreg.scoring.explain.explain: the package's name is the submodule)
+    **{n: ("landreg.scoring.explain", n) for n in ("ranking", "sensitivity")},
     **{
         n: ("landreg.scoring.profiles", n)
         for n in ("ProfileError", "current_profile", "ensure_default_profiles", "save_profile")
@@ -25,7 +26,6 @@ __all__ = [
     "ProfileError",
     "current_profile",
     "ensure_default_profiles",
-    "explain",
     "ranking",
     "recompute",
     "rescore",
