@@ -6,11 +6,10 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
-from psycopg.errors import QueryCanceled
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from api import (
     context,
@@ -29,8 +28,8 @@ from api import (
     tiles,
     web,
 )
-from api.errors import add_exception_handlers, error_body
-from api.limits import RequestLimits, statement_timeout_message, statement_timeout_retry_after
+from api.errors import add_exception_handlers
+from api.limits import RequestLimits
 from api.logs import RequestLog
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
@@ -124,27 +123,5 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
         )
 
     add_exception_handlers(app)
-
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        """The database is down or unreachable: 503, and the pool reconnects once it is back. A
-        statement cancelled by the statement timeout (SQLSTATE 57014) is a 503 too, saying so."""
-        if isinstance(getattr(exc, "orig", None), QueryCanceled):
-            return JSONResponse(
-                error_body(503, statement_timeout_message()),
-                status_code=503,
-                headers={"Retry-After": statement_timeout_retry_after()},
-            )
-        return JSONResponse(
-            error_body(503, "the database is not reachable; try again shortly"),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return await database_unavailable(request, exc)
-        raise exc
 
     return app

@@ -3,16 +3,21 @@
 Routes raise the core's exceptions and never decide a status code for them. Every error answer
 has the same body: ``{"detail": <message>, "status": <code>}`` and, where one input is at fault,
 ``"field"`` (and ``"reason"``); a malformed parameter caught by FastAPI's own validation is a 400
-of the same shape.
+of the same shape. A database that went away (stopped, restarting, unreachable) is a 503 with
+Retry-After, never a 500: the pool reconnects once it is back (:func:`landreg.db.make_engine`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from psycopg.errors import QueryCanceled
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as SQLOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from landreg.access import AccessDenied
@@ -21,6 +26,7 @@ from landreg.errors import Conflict, DomainError, Gone, InvalidParameter, NotFou
 from landreg.export import ExportError
 from landreg.importer import FileTooLarge, ImportRefused, InvalidOption
 from landreg.importer.refusals import form_field
+from landreg.messages import text
 from landreg.params import etag
 from landreg.parcels import ParcelError
 from landreg.scoring.profiles import ProfileError
@@ -49,6 +55,10 @@ STATUS_CODES: dict[type[Exception], int] = {
     InvalidParameter: 400,
     DomainError: 400,
 }
+
+
+#: Seconds to wait after the database was not reachable: a restart or a failover takes a few.
+DATABASE_RETRY_AFTER_S = 5
 
 
 def error_body(status: int, detail, field: str | None = None, **extra) -> dict:
@@ -121,6 +131,35 @@ async def import_refused(request: Request, exc: ImportRefused) -> JSONResponse:
     return JSONResponse(error_body(status, exc.render(form_field), exc.field), status_code=status, headers=headers)
 
 
+def _database_refusal(exc: Exception) -> tuple[str, str] | None:
+    """Message and Retry-After of a database error that is no fault of the request: the statement
+    timeout (SQLSTATE 57014), or the database down or gone (every OperationalError, a connection
+    SQLAlchemy found lost). None: any other (a bug: a 500)."""
+    from api.limits import statement_timeout_message, statement_timeout_retry_after  # it imports this module
+
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, QueryCanceled):
+        return statement_timeout_message(), statement_timeout_retry_after()
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if lost or isinstance(exc, SQLOperationalError | psycopg.OperationalError):
+        return f"{text('database.unavailable', 'de')} / {text('database.unavailable')}", str(DATABASE_RETRY_AFTER_S)
+    return None
+
+
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After for a database that is away or a statement that ran too long."""
+    refusal = _database_refusal(exc)
+    if refusal is None:
+        raise exc
+    message, retry_after = refusal
+    headers = {"Retry-After": retry_after}
+    if _is_page(request):
+        if not hasattr(request.state, "web_session"):  # not found yet: the page asks the database no more
+            request.state.web_session = None
+        return _page(request, 503, message, headers=headers)
+    return JSONResponse(error_body(503, message), status_code=503, headers=headers)
+
+
 async def sign_in_required(request: Request, exc: Exception) -> RedirectResponse:
     """A workspace page without a session: to the sign-in page, and back here afterwards."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -134,4 +173,6 @@ def add_exception_handlers(app: FastAPI) -> None:
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, import_refused if issubclass(cls, ImportRefused) else domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(psycopg.OperationalError, database_error)  # a driver error SQLAlchemy did not wrap
     app.add_exception_handler(StarletteHTTPException, http_error)

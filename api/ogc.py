@@ -443,17 +443,19 @@ def create(
     attributes = _attributes(feature, content_crs, partial=False)
     with Session(request.app.state.engine) as session:
         parcel = register.create(session, principal, attributes)
+        parcel_id, version = parcel.id, parcel.version  # read before the commit expires them: no query after it
         session.commit()
-        location = f"{_base(request)}/collections/parcels/items/{parcel.id}"
-        return Response(status_code=201, headers={"Location": location, "ETag": params.etag(parcel.version)})
+    location = f"{_base(request)}/collections/parcels/items/{parcel_id}"
+    return Response(status_code=201, headers={"Location": location, "ETag": params.etag(version)})
 
 
 def _committed(request: Request, change, *args) -> int:
-    """Run a change use case in its own session, commit it, and answer the parcel's new version."""
+    """Run a change use case in its own session, commit it, and answer the parcel's new version
+    (read before the commit: a query after it could fail although the change was saved)."""
     with Session(request.app.state.engine) as session:
-        parcel = change(session, *args)
+        version = change(session, *args).version
         session.commit()
-        return parcel.version
+        return version
 
 
 @dataclass

@@ -5,7 +5,9 @@ role), so they may read from a hot standby. Every other method works on the prim
 committed, its answer carries the primary's WAL position in the cookie ``landreg_lsn``, and the
 client's next reads use a replica only once that replica has replayed it (until then, the
 primary). Clients without cookies may send the position back as the header ``Landreg-Min-LSN``.
-Without replicas (a plain engine) this middleware does nothing.
+A read whose replica went away under it before its answer began is answered again by the
+primary: a standby stopped under load costs no errors. Without replicas (a plain engine) this
+middleware does nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from landreg.routing import RoutingEngine, format_lsn, parse_lsn, reading, writing
+from landreg.routing import RoutingEngine, format_lsn, parse_lsn, reading, reading_from_primary, writing
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,7 @@ class ReadRouting:
             await self.app(scope, receive, send)
             return
         if scope["method"] in ("GET", "HEAD"):
-            with reading(_min_lsn(scope)):
-                await self.app(scope, receive, send)
+            await self._read(scope, receive, send)
             return
         with writing() as route:
 
@@ -69,3 +70,47 @@ class ReadRouting:
                 await send(message)
 
             await self.app(scope, receive, send_with_lsn)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A read from a replica; answered again by the primary if the replica's connection broke
+        before anything was sent (a standby stopped under it). Reads never write, so running one
+        twice is safe, and the client sees one answer."""
+        replay = _Replay(receive)
+        sent = retry = False
+
+        async def send_unless_lost(message: Message) -> None:
+            nonlocal sent, retry
+            if not sent and message["type"] == "http.response.start" and message["status"] >= 500:
+                retry = route.replica_lost
+            if not retry:
+                sent = True
+                await send(message)
+
+        with reading(_min_lsn(scope)) as route:
+            try:
+                await self.app(scope, replay.recording, send_unless_lost)
+            except Exception:
+                if sent or not route.replica_lost:
+                    raise
+                retry = True
+        if retry:
+            log.info("%s %s: the replica's connection broke; the primary answers", scope["method"], scope["path"])
+            with reading_from_primary():
+                await self.app(scope, replay.replaying, send)
+
+
+class _Replay:
+    """The request's messages as the first attempt received them, for a second attempt."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.received: list[Message] = []
+
+    async def recording(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.received.append(message)
+        return message
+
+    async def replaying(self) -> Message:
+        return self.received.pop(0) if self.received else await self.receive()

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 
 from landreg.localdb import LocalCluster
@@ -60,17 +60,42 @@ def unbounded_statements() -> Iterator[None]:
         _UNBOUNDED.reset(token)
 
 
-def _statement_timeout(milliseconds: int):
-    """A listener for a transaction's begin: ``SET LOCAL statement_timeout`` (unless unbounded)."""
+#: Set on a connection as its transaction begins: the statement timeout is still to be set.
+_TIMEOUT_DUE = "landreg_statement_timeout_due"
+
+
+def _statement_timeout(engine: Engine, milliseconds: int) -> None:
+    """``SET LOCAL statement_timeout`` in each transaction (unless begun inside
+    :func:`unbounded_statements`), sent just before the transaction's first statement.
+
+    Not in the ``begin`` event itself: what fails there (a server that went away while the
+    connection was idle in the pool) reaches the caller as the bare driver error, outside
+    SQLAlchemy's handling: not recognised as a lost connection, the connection not invalidated,
+    and a 500. Before a statement, a failure is SQLAlchemy's like any other (a
+    :class:`~sqlalchemy.exc.DBAPIError`, the connection invalidated on a disconnect)."""
     statement = f"SET LOCAL statement_timeout = {int(milliseconds)}"
 
     def begin(conn: Connection) -> None:
-        if not _UNBOUNDED.get():
-            # SQLAlchemy cannot execute while it begins the transaction; the driver can (and begins it)
-            with conn.connection.dbapi_connection.cursor() as cursor:
-                cursor.execute(statement)
+        conn.info[_TIMEOUT_DUE] = not _UNBOUNDED.get()
 
-    return begin
+    def before_statement(conn, cursor, statement_, parameters, context, executemany) -> None:
+        if conn.info.pop(_TIMEOUT_DUE, False):
+            with cursor.connection.cursor() as setting:  # the driver's: no event, no autobegin
+                setting.execute(statement)
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "before_cursor_execute", before_statement)
+
+
+#: SQLSTATEs of a server that ends the session (admin_shutdown, crash_shutdown, cannot_connect_now).
+_SERVER_ENDING = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _ended_by_server(context: ExceptionContext) -> None:
+    """A ``handle_error`` listener: a session the server ended as it shut down or restarted is a
+    lost connection (invalidated, not returned to the pool), whatever the driver says of its socket."""
+    if getattr(context.original_exception, "sqlstate", None) in _SERVER_ENDING:
+        context.is_disconnect = True
 
 
 def make_engine(url: str | None = None, serving: bool = False, application_name: str | None = None, **kwargs) -> Engine:
@@ -85,16 +110,17 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     * a pool that keeps enough connections for a busy API (a new connection first loads PostGIS
       and its catalogue caches: tens of milliseconds), reusing the most recent one first so that
       idle extras are not kept warm needlessly; pre-ping so that a restarted database is
-      reconnected without an error; its size per process is ``LANDREG_DB_POOL_SIZE`` +
+      reconnected without an error (and a session the server ended as it stopped is dropped, not
+      pooled: :func:`_ended_by_server`); its size per process is ``LANDREG_DB_POOL_SIZE`` +
       ``LANDREG_DB_MAX_OVERFLOW`` (``landreg serve`` divides the database's connections among its
       workers, :func:`pool_plan`);
     * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica);
     * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
       bounding-box queries of a request take; those that aggregate much ask for them themselves.
       And each transaction's statements are cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``,
-      the last net under the limits of each parameter (``SET LOCAL`` as it begins: a round trip
-      of some 50 µs; setting up a connection and the pool's pings are not bounded), except
-      inside :func:`unbounded_statements`.
+      the last net under the limits of each parameter (``SET LOCAL`` before its first
+      statement: a round trip of some 50 µs; setting up a connection and the pool's pings are
+      not bounded), except inside :func:`unbounded_statements`.
     """
     server_settings = "-c jit=off -c plan_cache_mode=force_custom_plan"
     # the parcel trigger accepts a claimed municipality this near, as the import does (migration 0022)
@@ -115,9 +141,10 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     engine = create_engine(url or resolve_database_url(), **(options | kwargs))
     timeout = get_settings().statement_timeout_ms
     if serving and timeout > 0:
-        event.listen(engine, "begin", _statement_timeout(timeout))
+        _statement_timeout(engine, timeout)
     if serving:
         event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
+    event.listen(engine, "handle_error", _ended_by_server)
     return engine
 
 

@@ -82,6 +82,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "der Grund „{label}“ braucht einen Kommentar, der sagt, warum die Fläche stillgelegt wird",
         "the reason {code} needs a comment that says why the parcel is retired",
     ),
+    # the database went away (down, restarting, unreachable): try again
+    "database.unavailable": (
+        "Datenbank vorübergehend nicht erreichbar; bitte in einigen Sekunden erneut versuchen",
+        "database temporarily unavailable; try again in a few seconds",
+    ),
     # the plan check (landreg.safeguarding): ⟦name⟧ is an option, spelled by the adapter (CLI, API, form)
     "plan.subject.plan": ("der Geltungsbereich", "the plan area"),
     "plan.subject.designation": ("Festsetzung {value}: ihre Fläche", "designation {value}: its area"),

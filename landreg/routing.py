@@ -7,6 +7,8 @@
 * ``connect()`` inside :func:`reading`: a replica that is up, lags at most
   ``LANDREG_REPLICA_MAX_LAG_S`` and has replayed the caller's last commit (``min_lsn``), else the
   primary; a replica that refuses the connection is marked down and the primary answers instead;
+  one whose connection breaks during a read is marked down at once and the request told
+  (``Route.replica_lost``: the adapter answers it again from the primary);
 * ``begin()`` (a transaction that may write), and everything outside :func:`reading` (the command
   line, background work, writes): the primary.
 
@@ -36,7 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -62,6 +64,7 @@ class Route:
     min_lsn: int = 0
     wrote: bool = False
     replica: Replica | None = None  # all reads of one request from one replica: one consistent state
+    replica_lost: bool = False  # that replica's connection broke during the request
 
 
 _ROUTE: ContextVar[Route | None] = ContextVar("landreg_route", default=None)
@@ -83,6 +86,11 @@ def reading(min_lsn: int = 0):
 
 def writing():
     """Connections taken inside come from the primary; the route records whether it committed."""
+    return _routed(Route(read_only=False))
+
+
+def reading_from_primary():
+    """A read the primary answers: the replica's connection broke under its first attempt."""
     return _routed(Route(read_only=False))
 
 
@@ -120,8 +128,20 @@ class Replica:
     state: ReplicaState = field(default_factory=ReplicaState)
 
     def mark_down(self, exc: Exception) -> None:
+        was = self.state.state
         self.state = ReplicaState("down", checked_at=time.monotonic(), reason=_first_line(exc))
-        log.warning("replica %s is down, reading from the primary: %s", self.name, self.state.reason)
+        if was != "down":
+            log.warning("replica %s is down, reading from the primary: %s", self.name, self.state.reason)
+
+    def lost_connection(self, context: ExceptionContext) -> None:
+        """A ``handle_error`` listener: a connection that broke (the server stopped or went away)
+        takes the replica out of use at once, not at the next check, and tells the request."""
+        if not context.is_disconnect:
+            return
+        self.mark_down(context.original_exception)
+        route = _ROUTE.get()
+        if route is not None and route.replica is self:
+            route.replica_lost = True
 
 
 def _first_line(exc: Exception) -> str:
@@ -309,7 +329,9 @@ def serving_engine(
             poolclass=NullPool,
             connect_args={"application_name": _CHECK_NAME, "connect_timeout": CHECK_CONNECT_TIMEOUT_S},
         )
-        replicas.append(Replica(f"replica-{number}", engine, probe))
+        replica = Replica(f"replica-{number}", engine, probe)
+        event.listen(engine, "handle_error", replica.lost_connection)
+        replicas.append(replica)
     routing = RoutingEngine(primary, replicas, settings.replica_max_lag_s, settings.replica_check_s)
     routing.check()
     return routing

@@ -15,9 +15,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import morecantile
 import pytest
 import shapely
 from sqlalchemy import create_engine, text
@@ -129,16 +132,16 @@ def test_ready_names_the_databases_without_credentials(served, pair):
     assert str(pair[1].socket_dir) not in ready.text and "postgresql" not in ready.text
 
 
-def test_an_anonymous_read_runs_on_the_standby(served, pair):
-    base, _ = served
-    primary, standby = pair
+@contextmanager
+def _parcels_locked(primary: LocalCluster, standby: LocalCluster):
+    """An ACCESS EXCLUSIVE lock on ``parcel`` taken on the primary and replayed on the standby:
+    a read of parcels waits on whichever server it runs on, in that server's pg_stat_activity."""
     engine = create_engine(primary.url())
     lock = engine.connect()
     lock.begin()
     lock.execute(text("LOCK TABLE parcel IN ACCESS EXCLUSIVE MODE"))  # replayed on the standby
     with engine.begin() as flush:  # a synchronous commit flushes the WAL, the lock's record with it
         flush.execute(text("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()"))
-    answers = []
     try:
         _wait(
             lambda: _rows(
@@ -147,18 +150,46 @@ def test_an_anonymous_read_runs_on_the_standby(served, pair):
             10,
             "the lock on the standby",
         )
-        reader = threading.Thread(
-            target=lambda: answers.append(httpx.get(f"{base}/collections/parcels/items?limit=5", timeout=30))
-        )
-        reader.start()
-        assert _wait(lambda: _rows(standby, _WAITING), 10, "the read on the standby") == [("landreg-replica",)]
-        assert _rows(primary, _WAITING) == []
+        yield
     finally:
         lock.rollback()
         lock.close()
         engine.dispose()
+
+
+def _read_in_background(url: str) -> tuple[threading.Thread, list[httpx.Response]]:
+    answers: list[httpx.Response] = []
+    reader = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=30)))
+    reader.start()
+    return reader, answers
+
+
+def test_an_anonymous_read_runs_on_the_standby(served, pair):
+    base, _ = served
+    primary, standby = pair
+    with _parcels_locked(primary, standby):
+        reader, answers = _read_in_background(f"{base}/collections/parcels/items?limit=5")
+        assert _wait(lambda: _rows(standby, _WAITING), 10, "the read on the standby") == [("landreg-replica",)]
+        assert _rows(primary, _WAITING) == []
     reader.join(30)
     assert answers and answers[0].status_code == 200
+
+
+def test_a_read_whose_standby_connection_breaks_is_answered_by_the_primary(served, pair):
+    base, _ = served
+    primary, standby = pair
+    _wait(lambda: _replica(base)["in_use"], 20, "the replica to be in use")
+    with _parcels_locked(primary, standby):
+        reader, answers = _read_in_background(f"{base}/collections/parcels/items?limit=5")
+        _wait(lambda: _rows(standby, _WAITING), 10, "the read on the standby")
+        # its session on the standby ends (as when the standby stops): the read is run again on
+        # the primary, where it waits for the lock in turn
+        _rows(standby, _WAITING.replace("application_name", "pg_terminate_backend(pid)", 1))
+        assert _wait(lambda: _rows(primary, _WAITING), 10, "the read on the primary") == [("landreg-primary",)]
+    reader.join(30)
+    assert answers and answers[0].status_code == 200, answers[0].text
+    assert "features" in answers[0].json()
+    _wait(lambda: _replica(base)["in_use"], 20, "the standby to be used again")
 
 
 def test_writes_go_to_the_primary_and_the_writer_reads_its_write(served, pair):
@@ -225,3 +256,107 @@ def test_reads_go_on_when_the_standby_stops(served, pair):
     finally:
         standby.start()
     _wait(lambda: _replica(base)["in_use"], 20, "the standby to be used again")
+
+
+#: Client threads of the load tests: at most this many requests are in flight at any moment.
+READERS = 8
+
+
+@dataclass
+class _Answer:
+    """One request of a load: when it ran and how it was answered (status None: no answer at all)."""
+
+    url: str
+    started: float
+    ended: float
+    status: int | None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is None or self.status >= 500
+
+
+def _read_load(base: str, urls: list[str], stop: threading.Event, answers: list[_Answer]) -> None:
+    """Anonymous reads of ``urls`` in turn, one at a time, until ``stop`` is set."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        turn = 0
+        while not stop.is_set():
+            url = urls[turn % len(urls)]
+            turn += 1
+            started = time.monotonic()
+            try:
+                status, error = client.get(url).status_code, None
+            except httpx.HTTPError as exc:
+                status, error = None, f"{type(exc).__name__}: {exc}"
+            answers.append(_Answer(url, started, time.monotonic(), status, error))
+
+
+def _reads_under_load(base: str, urls: list[str], during, settle_s: float = 1.5) -> tuple[list[_Answer], float, float]:
+    """Answers of ``READERS`` threads reading while ``during()`` runs (after some reads, and for
+    ``settle_s`` beyond it), with the moments it began and ended."""
+    answers: list[_Answer] = []
+    stop = threading.Event()
+    readers = [threading.Thread(target=_read_load, args=(base, urls, stop, answers)) for _ in range(READERS)]
+    for reader in readers:
+        reader.start()
+    try:
+        _wait(lambda: len(answers) >= 3 * READERS, 30, "the reads to get going")
+        began = time.monotonic()
+        during()
+        ended = time.monotonic()
+        _wait(lambda: sum(a.started > ended for a in answers) >= 3 * READERS, 30, "reads after the change")
+        time.sleep(settle_s)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(60)
+    return list(answers), began, ended
+
+
+def _load_urls(base: str) -> list[str]:
+    """An anonymous reader's requests: a page of items, tiles around Dortmund (mostly not yet
+    cached), an item."""
+    municipality = httpx.get(f"{base}/collections/municipalities/items?limit=1", timeout=30).json()["features"][0]
+    centre = morecantile.tms.get("WebMercatorQuad").tile(*DORTMUND_REINOLDIKIRCHE, 15)
+    tiles = [
+        f"/collections/parcels/tiles/WebMercatorQuad/15/{centre.y + i}/{centre.x + j}"
+        for i in range(-3, 3)
+        for j in range(-3, 3)
+    ]
+    urls = []
+    for number, tile in enumerate(tiles):
+        urls += [
+            f"/collections/parcels/items?limit=5&offset={number}",
+            tile,
+            f"/collections/municipalities/items/{municipality['id']}",
+        ]
+    return urls
+
+
+def test_a_standby_stopped_under_read_load_fails_no_more_than_the_reads_in_flight(served, pair):
+    base, _ = served
+    _, standby = pair
+    _wait(lambda: _replica(base)["in_use"], 20, "the replica to be in use")
+    urls = _load_urls(base)
+    assert {httpx.get(f"{base}{url}", timeout=30).status_code for url in urls[:3]} == {200}
+    try:
+        answers, began, ended = _reads_under_load(base, urls, standby.stop)
+        in_flight = [a for a in answers if a.started < ended and a.ended > began]
+        failed = [a for a in answers if a.failed]
+        print(
+            f"\nstandby stopped under {READERS} readers: {len(answers)} requests, {len(failed)} failed "
+            f"(5xx or no answer), {len(in_flight)} in flight while it stopped ({ended - began:.2f} s)"
+        )
+        assert [a for a in failed if a not in in_flight] == []  # the stop's own requests at most
+        assert len(failed) <= READERS, [(a.url, a.status, a.error) for a in failed]
+        assert {a.status for a in answers if a.started >= ended} == {200}
+        replica = _wait(lambda: (r := _replica(base))["state"] == "down" and r, 10, "/ready to report the standby")
+        assert replica["in_use"] is False and replica["reason"]
+    finally:
+        if not standby.is_running():
+            standby.start()
+    _wait(lambda: _replica(base)["in_use"], 20, "the standby to be used again")
+    again, _, _ = _reads_under_load(base, urls, lambda: None, settle_s=0.5)
+    assert {a.status for a in again} == {200}
+    assert _rows(standby, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'landreg-replica'")[0][0] > 0
