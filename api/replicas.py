@@ -5,9 +5,9 @@ role), so they may read from a hot standby. Every other method works on the prim
 committed, its answer carries the primary's WAL position in the cookie ``landreg_lsn``, and the
 client's next reads use a replica only once that replica has replayed it (until then, the
 primary). Clients without cookies may send the position back as the header ``Landreg-Min-LSN``.
-A read whose replica went away under it before its answer began is answered again by the
-primary: a standby stopped under load costs no errors. Without replicas (a plain engine) this
-middleware does nothing.
+A read whose replica went away under it, or cancelled it in a conflict with recovery, before its
+answer began is answered again by the primary: a standby stopped under load, or replaying what a
+read still used, costs no errors. Without replicas (a plain engine) this middleware does nothing.
 """
 
 from __future__ import annotations
@@ -72,16 +72,17 @@ class ReadRouting:
             await self.app(scope, receive, send_with_lsn)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A read from a replica; answered again by the primary if the replica's connection broke
-        before anything was sent (a standby stopped under it). Reads never write, so running one
-        twice is safe, and the client sees one answer."""
+        """A read from a replica; answered again by the primary if the replica failed it before
+        anything was sent (:attr:`~landreg.routing.Route.read_again`: a standby stopped under it, or
+        cancelled it in a conflict with recovery). Reads never write, so running one twice is safe,
+        and the client sees one answer."""
         replay = _Replay(receive)
         sent = retry = False
 
         async def send_unless_lost(message: Message) -> None:
             nonlocal sent, retry
             if not sent and message["type"] == "http.response.start" and message["status"] >= 500:
-                retry = route.replica_lost
+                retry = route.read_again
             if not retry:
                 sent = True
                 await send(message)
@@ -90,11 +91,12 @@ class ReadRouting:
             try:
                 await self.app(scope, replay.recording, send_unless_lost)
             except Exception:
-                if sent or not route.replica_lost:
+                if sent or not route.read_again:
                     raise
                 retry = True
         if retry:
-            log.info("%s %s: the replica's connection broke; the primary answers", scope["method"], scope["path"])
+            why = "cancelled it in a conflict with recovery" if route.recovery_conflict else "lost its connection"
+            log.info("%s %s: the replica %s; the primary answers", scope["method"], scope["path"], why)
             with reading_from_primary():
                 await self.app(scope, replay.replaying, send)
 

@@ -71,6 +71,8 @@ def parcel(
             composed = alkis.parcel_from_flurstuecke(
                 session, principal_of(session.connection(), token), kennzeichen, values
             )
+            p = composed.parcel  # what the answer says, read before the commit (see landreg.cli_parcels)
+            said = f"parcel {p.local_ref} ({p.ags}) created: {p.area_m2:,.1f} m², Flurstücke {p.flurstueckskennzeichen}"
             session.commit()
         except (DomainError, ParcelError) as exc:
             raise fail(str(exc)) from None
@@ -78,9 +80,6 @@ def parcel(
             raise fail(f"{exc} (--token: a planner's token of the Flurstücke's municipality)") from None
         except KeyError as exc:
             raise fail(f"--set: {exc.args[0]!r} is not a parcel field") from None
-        p = composed.parcel
-        typer.echo(
-            f"parcel {p.local_ref} ({p.ags}) created: {p.area_m2:,.1f} m², Flurstücke {p.flurstueckskennzeichen}"
-        )
+        typer.echo(said)
         for note in composed.notes:
             typer.echo(f"  note: {note}")

@@ -126,13 +126,15 @@ def _change(
             args = (session, principal, key, frozenset({version}))
             given = (_assignments(assignments),) if assignments is not None else extra
             parcel = use_case(*args, *given)
+            # what the answer says, read before the commit: a query after it could fail although it is saved
+            done = f"retired ({parcel.retire_reason})" if parcel.retired_at else f"now version {parcel.version}"
+            said = f"parcel {parcel.local_ref} ({parcel.ags}): {done}"
             session.commit()
         except (DomainError, ParcelError) as exc:
             raise fail(_cli_message(exc)) from None
         except PermissionError as exc:
             raise fail(f"{exc} (--token: a planner's token of the parcel's municipality)") from None
-        done = f"retired ({parcel.retire_reason})" if parcel.retired_at else f"now version {parcel.version}"
-        typer.echo(f"parcel {parcel.local_ref} ({parcel.ags}): {done}")
+        typer.echo(said)
 
 
 def _cli_message(exc: Exception) -> str:

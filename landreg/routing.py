@@ -8,7 +8,9 @@
   ``LANDREG_REPLICA_MAX_LAG_S`` and has replayed the caller's last commit (``min_lsn``), else the
   primary; a replica that refuses the connection is marked down and the primary answers instead;
   one whose connection breaks during a read is marked down at once and the request told
-  (``Route.replica_lost``: the adapter answers it again from the primary);
+  (``Route.replica_lost``: the adapter answers it again from the primary); a read the replica
+  cancels because replay needed what it used (a conflict with recovery) leaves the replica in use
+  and is answered again from the primary too (``Route.recovery_conflict``);
 * ``begin()`` (a transaction that may write), and everything outside :func:`reading` (the command
   line, background work, writes): the primary.
 
@@ -65,6 +67,13 @@ class Route:
     wrote: bool = False
     replica: Replica | None = None  # all reads of one request from one replica: one consistent state
     replica_lost: bool = False  # that replica's connection broke during the request
+    recovery_conflict: bool = False  # that replica cancelled a read: its replay needed what the read used
+
+    @property
+    def read_again(self) -> bool:
+        """The replica failed a read, not the request: the primary may answer it again (reads never
+        write, so running one twice is safe)."""
+        return self.replica_lost or self.recovery_conflict
 
 
 _ROUTE: ContextVar[Route | None] = ContextVar("landreg_route", default=None)
@@ -93,6 +102,12 @@ def reading_from_primary():
     """A read the primary answers: the replica's connection broke under its first attempt."""
     return _routed(Route(read_only=False))
 
+
+#: SQLSTATEs of a read a hot standby cancelled "due to conflict with recovery": replay had to remove
+#: rows its snapshot might still see, take a lock it held, or clean a page it pinned (40001), or it
+#: deadlocked with replay (40P01). On a standby nothing else raises them: every transaction there
+#: reads, and a serializable one is refused outright.
+RECOVERY_CONFLICT = frozenset({"40001", "40P01"})
 
 _LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 
@@ -133,15 +148,20 @@ class Replica:
         if was != "down":
             log.warning("replica %s is down, reading from the primary: %s", self.name, self.state.reason)
 
-    def lost_connection(self, context: ExceptionContext) -> None:
-        """A ``handle_error`` listener: a connection that broke (the server stopped or went away)
+    def failed(self, context: ExceptionContext) -> None:
+        """A ``handle_error`` listener. A read cancelled by a conflict with recovery tells the
+        request and leaves the replica in use (replay went on as it should; also when the conflict
+        ended the session). A connection that broke otherwise (the server stopped or went away)
         takes the replica out of use at once, not at the next check, and tells the request."""
-        if not context.is_disconnect:
-            return
-        self.mark_down(context.original_exception)
         route = _ROUTE.get()
-        if route is not None and route.replica is self:
-            route.replica_lost = True
+        ours = route is not None and route.replica is self
+        if getattr(context.original_exception, "sqlstate", None) in RECOVERY_CONFLICT:
+            if ours:
+                route.recovery_conflict = True
+        elif context.is_disconnect:
+            self.mark_down(context.original_exception)
+            if ours:
+                route.replica_lost = True
 
 
 def _first_line(exc: Exception) -> str:
@@ -330,7 +350,7 @@ def serving_engine(
             connect_args={"application_name": _CHECK_NAME, "connect_timeout": CHECK_CONNECT_TIMEOUT_S},
         )
         replica = Replica(f"replica-{number}", engine, probe)
-        event.listen(engine, "handle_error", replica.lost_connection)
+        event.listen(engine, "handle_error", replica.failed)
         replicas.append(replica)
     routing = RoutingEngine(primary, replicas, settings.replica_max_lag_s, settings.replica_check_s)
     routing.check()

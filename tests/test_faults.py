@@ -4,16 +4,20 @@ Every write is either committed whole (the parcel, its version in the history, i
 review) and answered 2xx, or answered with a clear 503 and left nothing; once the database is
 back, writes succeed again without restarting the app. The database runs as an embedded cluster
 in the test's temporary directory (the suite's shared one is never restarted); what the answers
-claim is checked against the tables afterwards.
+claim is checked against the tables afterwards. A workspace form whose change was saved just
+before the database went away answers its success, not a 503 that would have it saved twice.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import shutil
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +25,24 @@ import httpx
 import pytest
 import shapely
 from pyproj import Transformer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import Session
 
-from landreg import migrate
+from landreg import alkis, migrate
 from landreg.localdb import LocalCluster, find_bindir
 from landreg.seed import load_municipalities
 from landreg.settings import get_settings
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, bearers, live_server, utm
+from tests.test_alkis import F101, F102, NAS
+from tests.web import PASSWORD, people
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
 #: Writer threads: each creates parcels of its own and changes them, one request at a time.
 WRITERS = 6
 PREFIX = "FAULT-"
+#: Flurstücke of tests/test_alkis.py's NAS fixture: two that adjoin, in Essen.
+K101, K102 = "05350100200101______", "053501002001020003__"
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +303,111 @@ def test_a_workspace_page_says_that_the_database_is_away(served, primary):
     finally:
         primary.start()
     assert httpx.get(f"{base}/app/login", timeout=30).status_code == 200
+
+
+# -- a workspace form whose change was saved just before the database went away -------------------
+@pytest.fixture(scope="module")
+def workspace(served, primary):
+    """A planner of Dortmund and Essen signed in to the workspace of :func:`served` (the client and
+    the session's CSRF token), and the Flurstücke of tests/test_alkis.py (in Essen) loaded."""
+    base, _ = served
+    engine = create_engine(primary.url())
+    people(engine, **{"faults.planung": ("planner", ["05913000", "05113000"])})
+    with engine.begin() as conn:
+        alkis.load(conn, NAS, "kataster")
+    engine.dispose()
+    with httpx.Client(base_url=base, timeout=30) as client:
+        login = client.get("/app/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', login.text).group(1)
+        signed_in = client.post(
+            "/app/login",
+            data={"username": "faults.planung", "password": PASSWORD, "login_csrf": token},
+            follow_redirects=True,
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        yield client, re.search(r'name="csrf_token" value="([^"]+)"', signed_in.text).group(1)
+
+
+@contextmanager
+def _database_away_after_commit(cluster: LocalCluster):
+    """The cluster stops right after the next commit of an ORM session (a workspace form's save),
+    before the form answers: whatever the answer needs from the database after that fails. The
+    cluster is started again afterwards. Yields a list that holds True once it stopped."""
+    stopped: list[bool] = []
+
+    def stop(session: Session) -> None:
+        if not stopped and not session.in_nested_transaction():  # a savepoint released is no commit
+            cluster.stop()
+            stopped.append(True)
+
+    event.listen(Session, "after_commit", stop)
+    try:
+        yield stopped
+    finally:
+        event.remove(Session, "after_commit", stop)
+        if not cluster.is_running():
+            cluster.start()
+
+
+def _outline(x: float, y: float) -> str:
+    """A 30 m square of EPSG:25832 as the drawing form sends it (GeoJSON in EPSG:4326)."""
+    return json.dumps(shapely.geometry.mapping(shapely.transform(shapely.box(x, y, x + 30, y + 30), _to_wgs84)))
+
+
+def _new_parcel(client: httpx.Client, csrf: str, ref: str, x: float, y: float) -> httpx.Response:
+    data = {"csrf_token": csrf, "local_ref": ref, "category": "brachflaeche", "status": "potenzial"}
+    return client.post("/app/flaechen/neu", data=data | {"geometry": _outline(x, y)})
+
+
+def _parcel(primary: LocalCluster, ref: str):
+    engine = create_engine(primary.url())
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT id, version, name, ST_XMin(geom) AS x FROM parcel WHERE local_ref = :r"), {"r": ref}
+            ).one_or_none()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("form", ["new parcel", "outline", "parcel page", "flurstuecke"])
+def test_a_workspace_form_whose_change_was_saved_answers_success_although_the_database_went_away(
+    form, workspace, primary
+):
+    """Saved, then the database stops before the answer: the form answers its success (a redirect
+    to a page that a reload may ask for again, or the page of the parcel of Flurstücke, read before
+    the commit), not a 503 that has the person save a second time."""
+    client, csrf = workspace
+    ref, x, y = f"WEB-{form.replace(' ', '-')}", X0 + 2000 + 100 * len(form), Y0 + 2000
+    if form in ("outline", "parcel page"):
+        assert _new_parcel(client, csrf, ref, x, y).status_code == 303
+    before = _parcel(primary, ref)
+    with _database_away_after_commit(primary) as stopped:
+        if form == "new parcel":
+            answer = _new_parcel(client, csrf, ref, x, y)
+        elif form == "flurstuecke":
+            data = {"csrf_token": csrf, "source": "flurstuecke", "local_ref": ref, "category": "brachflaeche"}
+            answer = client.post("/app/flaechen/neu", data=data | {"flurstueck": [K101, K102]})
+        elif form == "outline":
+            url = f"/app/flaechen/{before.id}/geometrie"
+            answer = client.post(url, data={"csrf_token": csrf, "version": "1", "geometry": _outline(x + 5, y)})
+        else:
+            answer = client.post(f"/app/flaechen/{before.id}", data={"csrf_token": csrf, "version": "1", "name": "neu"})
+        assert stopped and not primary.is_running(), "the database did not go away after the commit"
+        assert answer.status_code == (200 if form == "flurstuecke" else 303), answer.text
+    saved = _parcel(primary, ref)
+    assert saved is not None
+    if form == "flurstuecke":  # the page of the saved parcel, its area that of the Flurstücke's union
+        area = re.search(r'id="created-area" data-m2="([^"]+)"', answer.text).group(1)
+        assert f"angelegt={saved.id}" in answer.text and float(area) == pytest.approx(shapely.union(F101, F102).area)
+        return
+    location = answer.headers["location"]
+    if form == "new parcel":
+        assert location == f"/app/flaechen/neu?angelegt={saved.id}" and saved.version == 1
+    elif form == "outline":
+        assert location == f"/app/flaechen/{saved.id}/geometrie?gespeichert=2"
+        assert saved.version == 2 and saved.x - before.x == pytest.approx(5, abs=0.01)
+    else:
+        assert location.startswith(f"/app/flaechen/{saved.id}?gespeichert=1")
+        assert (saved.version, saved.name) == (2, "neu")
+    assert client.get(location).status_code == 200  # the page it leads to, once the database is back

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,24 @@ def _rows(cluster: LocalCluster, sql: str):
         engine.dispose()
 
 
+def _execute(cluster: LocalCluster, *statements: str) -> None:
+    """Statements that cannot run in a transaction (VACUUM, ALTER SYSTEM), each on its own."""
+    engine = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _flush_wal(engine) -> None:
+    """A synchronous commit flushes the WAL written so far: the standby receives it now (the
+    clusters commit asynchronously)."""
+    with engine.begin() as flush:
+        flush.execute(text("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()"))
+
+
 _WAITING = """SELECT application_name FROM pg_stat_activity
                WHERE application_name LIKE 'landreg-%' AND state = 'active' AND wait_event_type = 'Lock'"""
 
@@ -140,8 +160,7 @@ def _parcels_locked(primary: LocalCluster, standby: LocalCluster):
     lock = engine.connect()
     lock.begin()
     lock.execute(text("LOCK TABLE parcel IN ACCESS EXCLUSIVE MODE"))  # replayed on the standby
-    with engine.begin() as flush:  # a synchronous commit flushes the WAL, the lock's record with it
-        flush.execute(text("SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id()"))
+    _flush_wal(engine)  # the lock's record with it
     try:
         _wait(
             lambda: _rows(
@@ -157,9 +176,10 @@ def _parcels_locked(primary: LocalCluster, standby: LocalCluster):
         engine.dispose()
 
 
-def _read_in_background(url: str) -> tuple[threading.Thread, list[httpx.Response]]:
+def _read_in_background(url: str, request_id: str | None = None) -> tuple[threading.Thread, list[httpx.Response]]:
     answers: list[httpx.Response] = []
-    reader = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=30)))
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    reader = threading.Thread(target=lambda: answers.append(httpx.get(url, headers=headers, timeout=30)))
     reader.start()
     return reader, answers
 
@@ -190,6 +210,47 @@ def test_a_read_whose_standby_connection_breaks_is_answered_by_the_primary(serve
     assert answers and answers[0].status_code == 200, answers[0].text
     assert "features" in answers[0].json()
     _wait(lambda: _replica(base)["in_use"], 20, "the standby to be used again")
+
+
+def test_a_read_the_standby_cancels_in_a_conflict_with_recovery_is_answered_by_the_primary(served, pair):
+    """Replay removes rows a read on the standby might still see: the standby cancels the read
+    ("canceling statement due to conflict with recovery", SQLSTATE 40001) at once
+    (max_standby_streaming_delay = 0), the primary answers it, and the standby stays in use."""
+    base, _ = served
+    primary, standby = pair
+    _execute(primary, "CREATE TABLE recovery_probe AS SELECT generate_series(1, 100) AS n")
+    _execute(standby, "ALTER SYSTEM SET max_standby_streaming_delay = 0", "SELECT pg_reload_conf()")
+    engine = create_engine(primary.url())
+    deleting = engine.connect()
+    try:
+        _wait(lambda: _replica(base)["in_use"], 20, "the replica to be in use")
+        deleting.begin()
+        deleting.execute(text("DELETE FROM recovery_probe"))  # running: its rows stay live to snapshots taken now
+        with _parcels_locked(primary, standby):  # a transaction begun after the delete
+            request_id = uuid.uuid4().hex  # the standby's log names the statement it cancelled by it
+            reader, answers = _read_in_background(f"{base}/collections/parcels/items?limit=5", request_id)
+            _wait(lambda: _rows(standby, _WAITING), 10, "the read on the standby")  # with its snapshot
+            # the rows are deleted and vacuumed away on the primary (the lock's transaction began
+            # after the delete and holds nothing back); replaying that conflicts with the read
+            deleting.commit()
+            _execute(primary, "VACUUM recovery_probe")
+            _flush_wal(engine)
+            assert _wait(lambda: _rows(primary, _WAITING), 10, "the read on the primary") == [("landreg-primary",)]
+        cancelled = re.search(
+            r"ERROR:  canceling statement due to conflict with recovery.*\n.*DETAIL:  (.*)\n"
+            rf".*STATEMENT:  /\* request_id={request_id} \*/",
+            standby.log_file.read_text(),
+        )
+        assert cancelled and cancelled[1] == "User query might have needed to see row versions that must be removed."
+        reader.join(30)
+        assert answers and answers[0].status_code == 200, answers[0].text
+        assert "features" in answers[0].json()
+        assert _replica(base)["state"] == "ok"  # a conflict is no fault of the standby
+    finally:
+        deleting.close()
+        engine.dispose()
+        _execute(standby, "ALTER SYSTEM RESET max_standby_streaming_delay", "SELECT pg_reload_conf()")
+        _execute(primary, "DROP TABLE IF EXISTS recovery_probe")
 
 
 def test_writes_go_to_the_primary_and_the_writer_reads_its_write(served, pair):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from typing import Annotated
 
 import shapely
@@ -388,10 +389,13 @@ def _new_page(
     source: str = "zeichnen",
     chosen: list[str] | None = None,
     status_code: int = 200,
+    conn: Connection | None = None,
 ):
+    """The drawing page; ``conn``: read on it (a saving transaction's, so that the page of a saved
+    parcel is complete before the commit)."""
     lang = lang_of(request)
     principal = current.user.principal
-    with request.app.state.engine.connect() as conn:
+    with request.app.state.engine.connect() if conn is None else nullcontext(conn) as conn:
         bounds = _bounds(conn, principal.ags)
         loaded = bool(chosen) or _alkis_loaded(conn, bounds)  # chosen: keep offering them after a refusal
     alkis_config = None
@@ -481,9 +485,8 @@ def create_parcel(request: Request, current: Planner, form: CheckedForm):
         return _new_page(request, current, sent=sent, geometry=raw_geometry, errors=errors, status_code=422)
     try:
         with Session(request.app.state.engine) as session:
-            parcel = register.create(session, current.user.principal, attributes | {"geom": geom})
-            session.commit()
-            parcel_id = parcel.id
+            parcel_id = register.create(session, current.user.principal, attributes | {"geom": geom}).id
+            session.commit()  # the id read before: the commit expires it, and a query after it could fail
     except ParcelError as exc:
         field = "geometry" if exc.field == "geom" else exc.field
         return _new_page(
@@ -522,8 +525,12 @@ def _create_from_flurstuecke(request: Request, current: users.Session, form: For
     try:
         with Session(request.app.state.engine) as session:
             composed = alkis.parcel_from_flurstuecke(session, current.user.principal, chosen, attributes)
+            # the page, read in the saving transaction: after the commit no query can fail the answer
+            # to a change that was saved (the person would save it twice)
+            conn = session.connection()
+            created = _created(conn, current, composed.parcel.id, lang, composed.notes)
+            answer = _new_page(request, current, created=created, source="flurstuecke", conn=conn)
             session.commit()
-            parcel_id, notes = composed.parcel.id, composed.notes
     except ParcelError as exc:
         field = "flurstueck" if exc.field in ("geom", "ags", "flurstueckskennzeichen") else exc.field
         message = exc.text(lang) if field != "flurstueck" else t("drawing.alkis_refused", lang, message=exc.text(lang))
@@ -534,9 +541,7 @@ def _create_from_flurstuecke(request: Request, current: users.Session, form: For
     except AccessDenied as exc:  # Flurstücke of another municipality
         refusal = t("drawing.refused", lang, message=str(exc))
         return _new_page(request, current, refusal=refusal, status_code=403, **again)
-    with request.app.state.engine.connect() as conn:
-        created = _created(conn, current, parcel_id, lang, notes)
-    return _new_page(request, current, created=created, source="flurstuecke")
+    return answer
 
 
 # -- editing an outline ----------------------------------------------------------------------------
@@ -623,9 +628,8 @@ def save_geometry(request: Request, current: Planner, parcel_id: uuid.UUID, form
         return _geometry_page(request, current, feature, notice=t("drawing.unchanged", lang))
     try:
         with Session(request.app.state.engine) as session:
-            parcel = register.update(session, current.user.principal, parcel_id, {based_on}, {"geom": geom})
-            session.commit()
-            version = parcel.version
+            version = register.update(session, current.user.principal, parcel_id, {based_on}, {"geom": geom}).version
+            session.commit()  # the version read before: a query after the commit could fail a saved change
     except VersionConflict as exc:
         conflict = {"current": exc.current_version, "based": based_on}
         return _geometry_page(

@@ -696,9 +696,8 @@ def save_parcel(request: Request, parcel_id: uuid.UUID, current: Reader, form: C
     changes = {name: value for name, value in values.items() if name in base and base[name] != value}
     try:
         with Session(engine) as session:
-            parcel = register.update(session, person, parcel_id, frozenset({based_on}), changes)
-            session.commit()
-            version = parcel.version
+            version = register.update(session, person, parcel_id, frozenset({based_on}), changes).version
+            session.commit()  # the version read before: a query after the commit could fail a saved change
     except ParcelError as exc:
         with engine.connect() as conn:
             context = _parcel_context(conn, request, person, parcel_id)
