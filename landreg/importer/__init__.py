@@ -349,12 +349,20 @@ def import_file(
         raise
 
 
+_ANALYZE_FROM = 1_000  # parcels written by an import from which it refreshes the table's statistics
+
+
 def _score(conn: Connection, report: ImportReport, options: ImportOptions) -> None:
     """Score the parcels the import wrote, in its transaction (or count them as left unscored)."""
     written = report.inserted + report.changed
     if not written:
         return
     ids = load.written_ids(conn)
+    if written >= _ANALYZE_FROM:
+        # the statistics of a table this transaction has just filled say it is (nearly) empty: the
+        # quality's duplicate check and the scoring's joins then read all parcels once per parcel
+        # (100,000 parcels: 17 minutes instead of seconds). ANALYZE samples the transaction's own rows.
+        conn.execute(text("ANALYZE parcel"))
     quality.refresh(conn, ids)  # their data quality, set-wise in one statement, whatever the scoring
     if not options.score or (options.score_max is not None and written > options.score_max):
         report.unscored = written
