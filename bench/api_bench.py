@@ -13,45 +13,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
-import subprocess
 import sys
 import time
 
 import httpx
-from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, vacuum
+from common import (
+    ROOT,
+    VENV_BIN,
+    BenchDatabase,
+    Report,
+    free_port,
+    load_parcels,
+    markdown_table,
+    run_checked,
+    start_server,
+    stats,
+    stop_servers,
+    vacuum,
+)
 from sqlalchemy import create_engine, text
 
 TIPG_VENV = ROOT / "bench" / "cache" / "tipg-venv"
 RVR_BOX = (6.5, 51.3, 7.9, 51.75)  # lon/lat box around the RVR
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_port = free_port
+_start = start_server
 
 
 def _tipg_python() -> str:
     python = TIPG_VENV / "bin" / "python"
     if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
+        run_checked([sys.executable, "-m", "venv", str(TIPG_VENV)], 300)
+        run_checked([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], 900)
     return str(python)
-
-
-def _start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code < 500:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}")
 
 
 def _requests(kind: str, base: str, collection: str, ids: list[str], n: int, seed: int) -> list[str]:
@@ -165,9 +161,7 @@ def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | N
                     [f"API {rows[-1][0]} ({size:,} parcels)", rows[-1][1], f"tipg: {rows[-1][2]}", rows[-1][3]]
                 )
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+        stop_servers(servers)
         if own:
             db.close()
     table = markdown_table(

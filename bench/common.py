@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from landreg.localdb import LocalCluster, find_bindir  # noqa: E402
@@ -38,12 +40,51 @@ class Run:
     output: str
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> Run:
+#: Seconds any command of a benchmark may take (a 1M import takes minutes): beyond it, it is killed.
+COMMAND_TIMEOUT_S = 3 * 3600
+#: Seconds a server may take to shut down on SIGTERM before it is killed.
+STOP_TIMEOUT_S = 15
+
+
+def run_checked(cmd: list[str], timeout: float = 1800, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(check=True)`` with a time limit; on timeout the command and everything it
+    started (its own process group) are killed, and the error says which command."""
+    process = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise RuntimeError(f"{' '.join(map(str, cmd))[:300]} took longer than {timeout:.0f} s: killed") from None
+    except BaseException:  # Ctrl-C: its own session does not get the terminal's signal
+        _kill_group(process)
+        raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, cmd, out, err)
+    return subprocess.CompletedProcess(cmd, process.returncode, out, err)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def run_measured(cmd: list[str], env: dict | None = None, timeout: float = COMMAND_TIMEOUT_S) -> Run:
     """Run a command to completion; its wall time and peak RSS (children of it not counted)."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER, *cmd], capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
+    try:
+        result = run_checked(
+            [sys.executable, "-c", _RSS_WRAPPER, *cmd],
+            timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.CalledProcessError as exc:
+        result = exc
     seconds = time.perf_counter() - started
     lines = result.stderr.strip().splitlines()
     if result.returncode != 0:
@@ -87,11 +128,12 @@ class BenchDatabase:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def load_parcels(db: BenchDatabase, name: str, size: int) -> str:
-    """A fresh database ``name`` with the municipalities and the generated parcels (not scored)."""
+def load_parcels(db: BenchDatabase, name: str, size: int, path: Path | None = None) -> str:
+    """A fresh database ``name`` with the municipalities and the generated parcels (not scored);
+    ``path``: another file of parcels to import instead (e.g. :mod:`generate_cells`)."""
     from generate import generate
 
-    path = generate(size)
+    path = path or generate(size)
     url = db.fresh(name)
     env = {"LANDREG_DATABASE_URL": url}
     landreg = str(VENV_BIN / "landreg")
@@ -100,6 +142,62 @@ def load_parcels(db: BenchDatabase, name: str, size: int) -> str:
     announce_everywhere(url)
     run_measured([landreg, "import", str(path), "--actor", "bench", "--no-score"], env)
     return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cmd: list[str], env: dict, port: int, path: str = "/", timeout: float = 60) -> subprocess.Popen:
+    """A server process, once it answers ``path`` on ``port`` (else killed, with its log's tail).
+
+    Its output goes to a file, never to a pipe nobody reads: landreg writes a JSON line per request
+    to stderr (api.logs), and a full pipe (64 KiB, some 250 requests) blocks the server mid-request,
+    which is how a benchmark used to hang."""
+    log = tempfile.NamedTemporaryFile(prefix="landreg-bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    process.log_path = log.name  # type: ignore[attr-defined]
+    log.close()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.2)
+    except BaseException:
+        _kill_group(process)
+        raise
+    _kill_group(process)
+    raise RuntimeError(f"{' '.join(cmd)[:200]} did not answer within {timeout:.0f} s:\n{server_log(process)}")
+
+
+def server_log(process: subprocess.Popen, chars: int = 3000) -> str:
+    path = getattr(process, "log_path", None)
+    return Path(path).read_text(errors="replace")[-chars:] if path and Path(path).exists() else ""
+
+
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    """SIGTERM to each server (and what it started), SIGKILL to any still running after STOP_TIMEOUT_S."""
+    for server in servers:
+        if server.poll() is None:
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for server in servers:
+        try:
+            server.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _kill_group(server)
+        path = getattr(server, "log_path", None)
+        if path:
+            Path(path).unlink(missing_ok=True)
 
 
 def announce_everywhere(url: str) -> None:
@@ -121,6 +219,7 @@ def vacuum(url: str) -> None:
     setting its hint bits, and the peer measured after it reads the pages for free."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
+        conn.execute(text("SET statement_timeout = '1h'"))
         conn.execute(text("VACUUM (ANALYZE)"))
     engine.dispose()
 
@@ -132,11 +231,12 @@ def ensure_apt(program: str, package: str) -> str:
         return found
     if os.geteuid() != 0:
         raise SystemExit(f"{program} is missing: sudo apt-get install {package}")
-    subprocess.run(
+    run_checked(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-        check=True,
+        900,
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     return shutil.which(program)
 

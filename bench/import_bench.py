@@ -47,10 +47,12 @@ def write_floor(url: str) -> float:
     try:
         with engine.connect() as conn, conn.begin() as transaction:
             conn.execute(text(f"CREATE TEMP TABLE prepared AS SELECT ags, {fields}, geom FROM parcel"))
+            # CASCADE: and whatever else refers to parcels (review's submission_parcel, enquiries, …);
+            # rolled back below
             conn.execute(
                 text(
                     "TRUNCATE parcel_indicator, parcel_score, parcel_quality, objection, plan_check_parcel, "
-                    "parcel_past_version, parcel"
+                    "parcel_past_version, parcel CASCADE"
                 )
             )
             conn.execute(text("SET LOCAL jit = off; SET LOCAL landreg.locations_checked = 'on'"))

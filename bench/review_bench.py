@@ -6,7 +6,8 @@ change waiting (``landreg.access.visible_rows``, a UNION ALL). This compares, on
 in the same run, landreg as it is with landreg at :data:`BASELINE` (public = published, no review),
 each in its own uvicorn process from its own checkout (a git worktree of the baseline in
 bench/cache), requests alternating between them: items (bbox, CQL2, single feature; 1 and 8
-clients) and tiles (z10, z13, z16). 1 % of the parcels have a change waiting for review (a
+clients) and tiles (z10, z13, z16; the tile cache, which the baseline did not have, is off, so
+both generate every tile). 1 % of the parcels have a change waiting for review (a
 busier review queue than a region would let grow).
 
     python bench/review_bench.py --size 1000000
@@ -20,7 +21,18 @@ import sys
 
 import httpx
 from api_bench import _port, _start, measure
-from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, vacuum
+from common import (
+    ROOT,
+    VENV_BIN,
+    BenchDatabase,
+    Report,
+    load_parcels,
+    markdown_table,
+    run_checked,
+    stats,
+    stop_servers,
+    vacuum,
+)
 from maps_bench import tile_set, time_http
 from sqlalchemy import create_engine, text
 
@@ -33,8 +45,8 @@ PENDING_SHARE = 0.01
 def _worktree() -> str:
     if not (WORKTREE / "api" / "app.py").exists():
         WORKTREE.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach", str(WORKTREE), BASELINE],
-                       check=True, capture_output=True)  # fmt: skip
+        run_checked(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach", str(WORKTREE), BASELINE],
+                    300, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     return str(WORKTREE)
 
 
@@ -104,7 +116,7 @@ def run(size: int, requests: int, n_tiles: int, db: BenchDatabase | None = None,
                 str(port),
             ]
             servers.append(_start(command + ["--log-level", "warning", "--app-dir", checkout],
-                                  env | {"PYTHONPATH": checkout}, port))  # fmt: skip
+                                  env | {"PYTHONPATH": checkout, "LANDREG_TILE_CACHE_MB": "0"}, port))  # fmt: skip
             bases[label] = f"http://127.0.0.1:{port}"
         for kind, label in (
             ("bbox", "items, bbox + limit 100"),
@@ -153,9 +165,7 @@ def run(size: int, requests: int, n_tiles: int, db: BenchDatabase | None = None,
                 ]
             )
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+        stop_servers(servers)
         if own:
             db.close()
     table = markdown_table(

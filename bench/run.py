@@ -1,7 +1,7 @@
 """All benchmarks in one run (``make bench``): landreg against its peers, side by side, at state scale.
 
-    python bench/run.py            # 100k / 300k / 1M parcels; about 20 minutes on 2 cores
-    python bench/run.py --quick    # 100k parcels only; about 3 minutes
+    python bench/run.py            # 100k / 300k / 1M parcels; about 40 minutes on 2 cores
+    python bench/run.py --quick    # 100k parcels only; about 10 minutes
 
 Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
 own venv, geopandas from landreg's venv), measures with warm-up and repetition, and reports
@@ -18,18 +18,24 @@ import time
 from collections.abc import Callable
 
 import api_bench
+import cells_bench
 import import_bench
 import maps_bench
 import preview_bench
+import replica_bench
 import review_bench
 import scoring_bench
+import sites_bench
+import tile_cache_bench
+import workers_bench
 import workspace_bench
 from common import RESULTS, SUMMARY_HEADER, BenchDatabase, markdown_table
 
 
 def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
     """The steps; the largest dataset is loaded and scored once, by the scoring benchmark, in
-    ``shared``, and the API and maps benchmarks measure on that database."""
+    ``shared``, and the benchmarks after it measure on that database (the second table of
+    ``cells`` is loaded beside it and dropped after; the standby of ``replica`` copies the cluster)."""
     if quick:
         n = 100_000
         return [
@@ -37,6 +43,11 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
             ("scoring", lambda: scoring_bench.run(n, shared, "bench_shared")),
             ("api", lambda: api_bench.run(n, 100, shared, "bench_shared")),
             ("maps", lambda: maps_bench.run(n, 10, 3, shared, "bench_shared")),
+            ("tile cache", lambda: tile_cache_bench.run(n, 50, shared, "bench_shared")),
+            ("two tables", lambda: cells_bench.run(n, 100, 10, shared, "bench_shared")),
+            ("sites", lambda: sites_bench.run(n, 20, 5, shared, "bench_shared")),
+            ("workers", lambda: workers_bench.run(n, 200, shared, "bench_shared")),
+            ("replica", lambda: replica_bench.run(n, 100, shared, "bench_shared")),
         ]
     return [
         ("import", lambda: import_bench.run([100_000, 300_000, 1_000_000])),
@@ -44,6 +55,11 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
         ("scoring 1000000", lambda: scoring_bench.run(1_000_000, shared, "bench_shared")),
         ("api", lambda: api_bench.run(1_000_000, 200, shared, "bench_shared")),
         ("maps", lambda: maps_bench.run(1_000_000, 30, 5, shared, "bench_shared")),
+        ("tile cache", lambda: tile_cache_bench.run(1_000_000, 100, shared, "bench_shared")),
+        ("two tables", lambda: cells_bench.run(1_000_000, 200, 30, shared, "bench_shared")),
+        ("sites", lambda: sites_bench.run(1_000_000, 30, 10, shared, "bench_shared")),
+        ("workers", lambda: workers_bench.run(1_000_000, 300, shared, "bench_shared")),
+        ("replica", lambda: replica_bench.run(1_000_000, 200, shared, "bench_shared")),
         ("preview", lambda: preview_bench.run(1_000_000, shared, "bench_shared")),
         ("workspace", lambda: workspace_bench.run(1_000_000, 30, shared, "bench_shared")),
         # last: it leaves 1 % of the parcels with a change waiting for review
@@ -53,7 +69,7 @@ def plan(quick: bool, shared: BenchDatabase) -> list[tuple[str, Callable]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100k parcels only (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="100k parcels only (about 10 minutes)")
     args = parser.parse_args()
     started = time.perf_counter()
     reports, timings = [], []

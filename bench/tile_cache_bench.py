@@ -18,7 +18,7 @@ import time
 
 import httpx
 from api_bench import _port, _start
-from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, vacuum
+from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, stop_servers, vacuum
 from maps_bench import raw_sql, tile_set, time_sql
 
 PATH = "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -51,7 +51,8 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
             _start(
                 [str(VENV_BIN / "uvicorn"), "--factory", "api.app:create_app", "--port", str(ours_port)]
                 + ["--log-level", "warning"],
-                {"LANDREG_DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
+                # public tiles say hit or miss only with this setting (since ea4e785)
+                {"LANDREG_DATABASE_URL": url, "PYTHONPATH": str(ROOT), "LANDREG_TILE_CACHE_HEADER": "1"},
                 ours_port,
             )
         )
@@ -77,9 +78,7 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
             floor, _, _ = _fetch_echo(client, echo, sizes)
             empty, _, _ = _fetch_echo(client, echo, [0] * len(sizes))
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+        stop_servers(servers)
         if own:
             db.close()
     u, c, r, s, f, e = (stats(v) for v in (uncached, cached, revalidated, sql, floor, empty))
@@ -103,7 +102,7 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
         ],
         rows,
     )
-    summary = [[r[0], r[1], r[2], f"{r[3]} (goal {r[4]})"] for r in rows]
+    summary = [[f"tile cache: {r[0]} ({size:,} parcels)", r[1], r[2], f"{r[3]} (goal {r[4]})"] for r in rows]
     return Report(
         f"Tile cache benchmark, {size:,} parcels", f"python bench/tile_cache_bench.py --size {size}", table, summary
     )

@@ -25,7 +25,18 @@ import sys
 
 import httpx
 from api_bench import _port, _start
-from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured, stats, vacuum
+from common import (
+    ROOT,
+    VENV_BIN,
+    BenchDatabase,
+    Report,
+    load_parcels,
+    markdown_table,
+    run_measured,
+    stats,
+    stop_servers,
+    vacuum,
+)
 from sqlalchemy import create_engine, text
 
 from landreg.users import create_user
@@ -133,8 +144,7 @@ def run(size: int, requests: int = 30, db: BenchDatabase | None = None, name: st
         ministry.close()
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_servers([server])
         if own:
             db.close()
     table = markdown_table(
