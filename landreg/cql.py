@@ -134,6 +134,14 @@ class FilterError(InvalidParameter):
 # -- Parsing --------------------------------------------------------------------------------------
 
 
+def parse_text(text: str):
+    """pygeofilter's CQL2 text parser, imported on first use: its LALR tables are built on import
+    (~0.25 s), which only a process that reads CQL2 text should pay."""
+    from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+
+    return parse_cql2_text(text)
+
+
 def parse(text: str, language: str = "cql2-text"):
     """The syntax tree of a filter; a FilterError when it cannot be read or is too large."""
     if language not in LANGUAGES:
@@ -142,9 +150,6 @@ def parse(text: str, language: str = "cql2-text"):
         raise FilterError(f"the filter has {len(text):,} characters; at most {MAX_TEXT_LENGTH:,} are accepted")
     try:
         if language == "cql2-text":
-            # its LALR tables are built on import (~0.25 s): only a process that reads CQL2 text pays
-            from pygeofilter.parsers.cql2_text import parse as parse_text
-
             return parse_text(text)
         document = json.loads(text)
         if isinstance(document, str):  # JSON text inside a JSON string, as pygeofilter reads it (and maps send)

@@ -106,7 +106,12 @@ def _popup_text(browser, until):
 
     def text(b):
         try:
-            shown = [e.text for e in b.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content") if e.is_displayed()]
+            # textContent, not the visible text: a long record scrolls inside the popup (max. 360 px)
+            shown = [
+                e.get_attribute("innerText") or e.get_attribute("textContent")
+                for e in b.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content")
+                if e.is_displayed()
+            ]
         except StaleElementReferenceException:
             return False
         return shown and until(shown[0]) and shown[0]
