@@ -87,10 +87,12 @@ def _open_map_and_click_b0(server, browser):
     paths = wait.until(ec.presence_of_all_elements_located((By.CSS_SELECTOR, ".leaflet-tile-container path, svg path")))
     drawn = time.monotonic() - started
     assert paths, "no parcel drawn"
-    # click the map centre: parcel B0 lies there
+    # B0 lies at the map's centre: moved up by a third of the map (its popup, growing upwards when
+    # the record arrives, would reach above the map's top edge unless the map pans), then clicked
     browser.execute_script(
         "var m = Object.values(window).find(v => v instanceof L.Map);"
-        "var c = m.latLngToContainerPoint(m.getCenter());"
+        "var b0 = m.getCenter(); m.panBy([0, m.getSize().y / 3], {animate: false});"
+        "var c = m.latLngToContainerPoint(b0);"
         "var el = document.elementFromPoint(c.x + m.getContainer().getBoundingClientRect().left,"
         " c.y + m.getContainer().getBoundingClientRect().top);"
         "el.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: c.x, clientY: c.y}));"
@@ -120,12 +122,26 @@ def _popup_text(browser, until):
 
 
 def test_investor_map_draws_parcels_from_tiles_and_its_popup_shows_the_record_from_the_item(server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     drawn = _open_map_and_click_b0(server, browser)
     text = _popup_text(browser, lambda t: "Planungsrecht" in t)
     SCREENSHOTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "standortkarte.png"))
     assert "Gewerbepark Phoenix 0" in text
     assert "lädt" not in text
+    # the record made the popup taller: the map pans (Leaflet's autoPan, animated) until the popup's
+    # headline is on the map, not above its top edge
+    WebDriverWait(browser, 5).until(
+        lambda b: (
+            b.execute_script(
+                "var p = document.querySelector('.leaflet-popup-content b').getBoundingClientRect();"
+                "return p.top - document.querySelector('.leaflet-container').getBoundingClientRect().top;"
+            )
+            >= 0
+        ),
+        "the popup's headline stays above the map's top edge",
+    )
     # the tile carries none of these: they come from GET /collections/parcels/items/{id}
     assert "Planungsrecht" in text and "Gewerbegebiet (GE)" in text
     assert "Gewerbefläche" in text and "Dortmund" in text and "Kurzfristig" in text
