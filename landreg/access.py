@@ -27,7 +27,6 @@ from sqlalchemy import (
     column,
     exists,
     false,
-    func,
     literal,
     not_,
     null,
@@ -40,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from landreg import STORAGE_SRID, fields
+from landreg import STORAGE_SRID, clock, fields
 from landreg.models import Parcel, ParcelPastVersion
 
 ROLES = ("planner", "reviewer", "ministry", "admin")
@@ -129,7 +128,7 @@ def view_of(principal: Principal | None, unreviewed: bool = False) -> View:
 def is_published(p) -> ColumnElement:
     """Public now (§ 200 (3) BauGB): the day the database derived from the notices and objections
     (:mod:`landreg.publication`) has come, and the parcel is not retired."""
-    return and_(p.public_since <= func.current_date(), p.retired_at.is_(None))
+    return and_(p.public_since <= clock.sql_today(), p.retired_at.is_(None))
 
 
 def own_municipality(view: View, ags_column) -> ColumnElement:
@@ -179,7 +178,7 @@ def _approved_row_visible(view: View, parcel, pending=PENDING) -> ColumnElement:
     public = (
         true()
         if view.kind == "full"
-        else or_(own_municipality(view, parcel.ags), parcel.public_since <= func.current_date())
+        else or_(own_municipality(view, parcel.ags), parcel.public_since <= clock.sql_today())
     )
     return and_(pending.c.approved_version.is_not(None), not_(latest), public)
 
@@ -277,12 +276,14 @@ def still_approved(view: View, version) -> ColumnElement:
 
 
 def _as_sql(condition: ColumnElement, row) -> str:
-    """A condition on ``row`` (a named table's columns) as SQL text: compiled as the WHERE of a
-    SELECT from that table, so that subqueries correlate with it instead of listing it again."""
+    """A condition on ``row`` (a named table's columns) as SQL text for one query (not to be kept:
+    the register's day is in it): compiled as the WHERE of a SELECT from that table, so that
+    subqueries correlate with it instead of listing it again."""
     from sqlalchemy.dialects import postgresql
 
     statement = select(literal(1)).select_from(row.parcel_id.table).where(condition)
-    compiled = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    options = {"literal_binds": True, clock.INLINE: True}  # built per query: today's day in its text
+    compiled = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs=options))
     return "(" + compiled.split("\nWHERE ", 1)[1] + ")"
 
 

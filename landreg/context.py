@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import shapely
 from sqlalchemy import Connection, text
 
-from landreg import STORAGE_SRID, rules
+from landreg import STORAGE_SRID, clock, rules
 from landreg.errors import Conflict, NotFound
 from landreg.importer.refusals import ImportRefused, InvalidOption, option
 from landreg.vocab import CONTEXT_KIND
@@ -639,7 +639,7 @@ def _check_meta(meta: Metadata) -> None:
     for label, value, limit in (("source", meta.source, 500), ("licence", meta.licence, 200)):
         if value is not None and len(value) > limit:
             raise LayerRefused(f"{label}: {len(value)} characters, at most {limit}", field=label)
-    if meta.data_date is not None and not dt.date(1900, 1, 1) <= meta.data_date <= dt.date.today():
+    if meta.data_date is not None and not dt.date(1900, 1, 1) <= meta.data_date <= clock.today():
         raise LayerRefused(f"date: {meta.data_date} is not between 1900-01-01 and today", field="date")
 
 

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, text
 
-from landreg import rules, summary, vocab
+from landreg import clock, rules, summary, vocab
 from landreg.access import AccessDenied, View
 from landreg.errors import InvalidParameter
 from landreg.quality import quality_by_municipality
@@ -265,7 +265,7 @@ def bilanz(
     and ``years`` (per year: additions, take-up, losses and removals between the end of the year
     before and the end of the year, the current year up to today); ``balance`` is the balance
     itself (m²)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     start_year = check_start_year(start_year, today)
     categories = check_categories(categories)
     dates = series_dates(start_year, today)

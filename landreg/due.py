@@ -12,7 +12,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
-from landreg import inbox, publication, review
+from landreg import clock, inbox, publication, review
 from landreg.access import FULL, AccessDenied, View
 from landreg.errors import InvalidParameter
 
@@ -23,7 +23,7 @@ LIST_MAX = 100
 
 def stale_before(older_than_months: int = STALE_MONTHS, today: dt.date | None = None) -> dt.date:
     """The Stand (data_date) before which a parcel is due for an update (a missing one is due too)."""
-    return (today or dt.date.today()) - dt.timedelta(days=round(older_than_months * 30.44))
+    return (today or clock.today()) - dt.timedelta(days=round(older_than_months * 30.44))
 
 
 def _own(view: View) -> tuple[str, dict]:

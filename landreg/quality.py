@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Integer, SmallInteger, String, column, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from landreg import fields, rules, vocab
+from landreg import clock, fields, rules, vocab
 from landreg.access import AccessDenied, View
 from landreg.errors import InvalidParameter
 
@@ -103,7 +103,9 @@ def _overlap(a: str, b: str) -> str:
 
 
 def _older_than(months: int) -> str:
-    return f"p.data_date < CAST(current_date - interval '{months} months' AS date)"
+    """SQL: parcel ``p``'s Stand is older than ``months`` on the register's day (the query binds
+    ``:today``, :func:`landreg.clock.today`)."""
+    return f"p.data_date < CAST(CAST(:today AS date) - interval '{months} months' AS date)"
 
 
 #: The findings, in the order they are listed. Codes are stable: filters and reports use them.
@@ -242,12 +244,16 @@ def refresh(conn: Connection, parcel_ids: Sequence) -> int:
     may have made or ended, in the caller's transaction, in one statement. Returns the rows written."""
     if not len(parcel_ids):
         return 0
-    return conn.execute(text(_upsert_sql(_AFFECTED)), {"ids": [str(i) for i in parcel_ids]}).rowcount
+    return conn.execute(
+        text(_upsert_sql(_AFFECTED)), {"ids": [str(i) for i in parcel_ids], "today": clock.today()}
+    ).rowcount
 
 
 def refresh_all(conn: Connection) -> int:
     """Recompute the quality of every current parcel (``landreg quality --all``)."""
-    return conn.execute(text(_upsert_sql("SELECT id FROM parcel WHERE retired_at IS NULL"))).rowcount
+    return conn.execute(
+        text(_upsert_sql("SELECT id FROM parcel WHERE retired_at IS NULL")), {"today": clock.today()}
+    ).rowcount
 
 
 def due_ids(conn: Connection) -> list:
@@ -262,7 +268,7 @@ def due_ids(conn: Connection) -> list:
                 OR ARRAY(SELECT unnest(q.findings) INTERSECT SELECT unnest(CAST(:currency AS text[])))
                    IS DISTINCT FROM array_remove(ARRAY[{_currency_sql()}]::text[], NULL))
         """),
-            {"currency": list(CURRENCY)},
+            {"currency": list(CURRENCY), "today": clock.today()},
         ).scalars()
     )
 
@@ -300,7 +306,7 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
         SELECT p.ags, m.name,
                count(*) AS parcels,
                count(q.parcel_id) AS checked,
-               count(*) FILTER (WHERE p.data_date >= CAST(current_date - interval '{CURRENT_MONTHS} months' AS date))
+               count(*) FILTER (WHERE p.data_date >= CAST(CAST(:today AS date) - interval '{CURRENT_MONTHS} months' AS date))
                    AS current,
                count(*) FILTER (WHERE q.completeness >= 1) AS complete,
                count(*) FILTER (WHERE NOT EXISTS (SELECT FROM parcel_pending pp WHERE pp.parcel_id = p.id)) AS reviewed,
@@ -313,7 +319,7 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
          GROUP BY p.ags, m.name
          ORDER BY p.ags
         """),
-        {"ags": chosen},
+        {"ags": chosen, "today": clock.today()},
     ).mappings()
     return [
         {

@@ -15,7 +15,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, func, insert, select, text
 
-from landreg import STORAGE_SRID, context, geodata, sample
+from landreg import STORAGE_SRID, clock, context, geodata, sample
 from landreg.access import Principal
 from landreg.models import Parcel
 from landreg.publication import standing_notices
@@ -190,7 +190,7 @@ def sample_publication(conn: Connection) -> tuple[int, int]:
     of Dortmund sample parcels objected, one of them withdrew. Only where nothing is recorded yet."""
     if conn.execute(text("SELECT EXISTS (SELECT FROM publication_notice)")).scalar_one():
         return 0, 0
-    announced = dt.date.today() - dt.timedelta(days=10)
+    announced = clock.today() - dt.timedelta(days=10)
     conn.execute(
         text("""
         INSERT INTO publication_notice (ags, kind, announced_on, objection_until, categories, selected_only,
@@ -215,8 +215,8 @@ def sample_publication(conn: Connection) -> tuple[int, int]:
                     VALUES (:p, :received, :withdrawn, 'Widerspruch des Eigentümers (Beispiel)', :actor)"""),
             {
                 "p": parcel_id,
-                "received": dt.date.today() - dt.timedelta(days=30 + i),
-                "withdrawn": dt.date.today() - dt.timedelta(days=5) if i == 2 else None,
+                "received": clock.today() - dt.timedelta(days=30 + i),
+                "withdrawn": clock.today() - dt.timedelta(days=5) if i == 2 else None,
                 "actor": SAMPLE_ACTOR,
             },
         )
@@ -249,7 +249,7 @@ def sample_review(conn: Connection) -> int:
         return 0
     with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
         (a, b, c, d) = chosen
-        register.update(session, SAMPLE_PLANNER, a.id, {a.version}, {"data_date": dt.date.today()})
+        register.update(session, SAMPLE_PLANNER, a.id, {a.version}, {"data_date": clock.today()})
         register.update(session, SAMPLE_PLANNER, b.id, {b.version}, {"name": "Gewerbepark Nord (neu benannt)"})
         register.update(session, SAMPLE_PLANNER, c.id, {c.version}, {"geom": shapely.from_wkb(bytes(c.smaller))})
         register.retire(session, SAMPLE_PLANNER, d.id, {d.version}, "bebaut")

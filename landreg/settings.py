@@ -1,5 +1,6 @@
 """All of landreg's settings, read from the environment (prefix ``LANDREG_``) or a ``.env`` file."""
 
+import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     #: e-mail with links is sent (alerts by e-mail are offered only with it). ``./run demo`` sets it.
     public_url: str | None = None
     #: Seed of the reproducible sample parcels (Beispieldaten) and how many to generate.
+    #: Fixes the register's day (:mod:`landreg.clock`) for tests and demonstrations; unset in
+    #: production, where the day is the date in Germany (Europe/Berlin).
+    today: dt.date | None = None
     sample_seed: int = 20261121
     sample_count: int = 3000
     #: Maps embed up to this many parcels as GeoJSON; with more they draw them from vector tiles.

@@ -24,6 +24,8 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.type_api import to_instance
 from sqlalchemy.types import TypeEngine
 
+from landreg import clock
+
 _DIALECT = postgresql.psycopg.dialect()
 
 
@@ -51,5 +53,6 @@ def as_text(statement) -> str:
 
 
 def run(conn: Connection, sql: str, values: dict[str, Any]) -> CursorResult:
-    """Run SQL from :func:`as_text` with the values of its slots."""
-    return conn.exec_driver_sql(sql, values)
+    """Run SQL from :func:`as_text` with the values of its slots (and the register's day, which
+    visibility rules use: :func:`landreg.clock.sql_today`)."""
+    return conn.exec_driver_sql(sql, {**values, clock.PARAMETER: clock.today()})

@@ -16,7 +16,7 @@ Ordering, so that no tile older than an edit it should show is ever served:
    bypassed for that request.
 2. A missing tile is rendered *after* the sync, so it shows at least what the sync saw; it is stored
    only if no invalidation processed meanwhile (by another thread) touches it.
-3. The day (``current_date``) is part of each entry: a notice's period ending makes parcels public
+3. The register's day (:func:`landreg.clock.today`) is part of each entry: a notice's period ending makes parcels public
    at midnight without any write, so a new day empties the cache.
 
 Storage: a least-recently-used map bounded in bytes (``LANDREG_TILE_CACHE_MB``), per process. A
@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from landreg import clock
+
 #: Half the width of the WebMercatorQuad world in metres.
 _ORIGIN = 20037508.342789244
 #: Slack around an envelope in metres: the trigger transforms a bbox's corners, a tile's search
@@ -58,10 +60,10 @@ _FORGET_AFTER_S = 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
 _ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
 
-_SYNC_FIRST = "SELECT pg_current_snapshot()::text, current_date"
+_SYNC_FIRST = "SELECT pg_current_snapshot()::text"
 _SYNC = """
-    WITH now AS (SELECT pg_current_snapshot() AS snapshot, current_date AS today)
-    SELECT now.snapshot::text, now.today, t.layer, t.west, t.south, t.east, t.north
+    WITH now AS (SELECT pg_current_snapshot() AS snapshot)
+    SELECT now.snapshot::text, t.layer, t.west, t.south, t.east, t.north
       FROM now LEFT JOIN tile_invalidation t
         ON t.xid >= pg_snapshot_xmin(CAST(%(last)s AS pg_snapshot))
        AND NOT pg_visible_in_snapshot(t.xid, CAST(%(last)s AS pg_snapshot))
@@ -98,7 +100,7 @@ class Invalidation:
 class CachedTile:
     body: bytes
     etag: str
-    day: dt.date | None  # the database's current_date when it was rendered
+    day: dt.date | None  # the register's day when it was rendered
 
 
 @dataclass
@@ -212,8 +214,9 @@ class TileCache:
                 snapshot = conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar_one()
                 return _xmax(snapshot) >= self._xmax
             began = time.monotonic()
+            today = clock.today()
             if self._snapshot is None or began - self._synced_from > _FORGET_AFTER_S:
-                snapshot, today = conn.exec_driver_sql(_SYNC_FIRST).one()
+                snapshot = conn.exec_driver_sql(_SYNC_FIRST).scalar_one()
                 with self._lock:
                     self._clear()
                     self._generation += 1  # renders under way store nothing
@@ -221,12 +224,12 @@ class TileCache:
                 self._accept(snapshot, today, began)
                 return True
             rows = conn.exec_driver_sql(_SYNC, {"last": self._snapshot}).all()
-            snapshot, today = rows[0][0], rows[0][1]
+            snapshot = rows[0][0]
             if _xmax(snapshot) < self._xmax:
                 return False
             found = [
                 Invalidation(layer, None if x1 is None else (x1, y1, x2, y2))
-                for _, _, layer, x1, y1, x2, y2 in rows
+                for _, layer, x1, y1, x2, y2 in rows
                 if layer is not None
             ]
             with self._lock:

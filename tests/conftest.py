@@ -6,6 +6,7 @@ embedded default), or the database named by ``LANDREG_TEST_DATABASE_URL``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -17,11 +18,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from landreg import migrate
+from landreg.clock import REGISTER_TIME_ZONE
 from landreg.db import sqlalchemy_url
 from landreg.localdb import LocalCluster, find_bindir
 from landreg.publication import standing_notices
 from landreg.seed import load_municipalities
 from landreg.settings import get_settings
+
+# The register's day, fixed for the whole run (landreg.clock): a run that crosses midnight must not
+# see the day change between a test's expectation and the code's answer; servers and commands the
+# tests start inherit it.
+os.environ.setdefault("LANDREG_TODAY", dt.datetime.now(REGISTER_TIME_ZONE).date().isoformat())
 
 
 @pytest.fixture(scope="session")

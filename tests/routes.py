@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import Mount, Route
 
-from landreg import alerts, enquiries, publication
+from landreg import alerts, clock, enquiries, publication
 from landreg.access import Principal
 from landreg.features import COLLECTIONS
 from landreg.opendata import FORMATS
@@ -96,7 +96,7 @@ def build_world(engine, upload_dir: Path) -> dict:
         session.commit()
     with engine.begin() as conn:
         planner = Principal(None, "planer.do", "planner", ("05913000",))
-        publication.record_objection(conn, planner, ids["OBJECTED"], dt.date.today(), f"Einspruch {MARKER}")
+        publication.record_objection(conn, planner, ids["OBJECTED"], clock.today(), f"Einspruch {MARKER}")
     recompute(engine, "test")
     with engine.begin() as conn:  # a saved search (its feed), and an enquiry whose every word is confidential
         alert_token, _ = alerts.create(conn, {})

@@ -17,7 +17,7 @@ import shapely
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from landreg import alerts, publication
+from landreg import alerts, clock, publication
 from landreg.access import OPERATOR, Principal
 from landreg.errors import InvalidParameter, NotFound
 from landreg.parcels import create_parcel, update_parcel
@@ -207,7 +207,7 @@ def test_an_objection_takes_the_site_out_of_the_feed(session, conn):
     site = _site(session, "E-OBJ")
     token, _ = alerts.create(conn, SEARCH)
     assert [e["id"] for e in alerts.feed(conn, token).entries] == [site]
-    publication.record_objection(conn, PLANNER_ESSEN, site, dt.date.today())
+    publication.record_objection(conn, PLANNER_ESSEN, site, clock.today())
     result = alerts.feed(conn, token)
     assert result.entries == [] and _parse(_atom(result)).entries == []
 
@@ -268,7 +268,7 @@ def test_new_and_changed_sites_appear_and_unpublished_ones_disappear(committed_d
         assert "Standort E-1 neu" in body and MARKER not in body
         assert list(after)[0] in (first, third)  # the newest change first
         with engine.begin() as conn:  # the owner objects: the site leaves the feed
-            publication.record_objection(conn, PLANNER_ESSEN, third, dt.date.today())
+            publication.record_objection(conn, PLANNER_ESSEN, third, clock.today())
         assert set(_entries(client, feed_url)) == {first, second}
         # unknown and malformed tokens: 404
         for wrong in (feed_url.replace(feed_url[-10:-5], "AAAAA"), "/standorte/alarm/kurz.atom"):

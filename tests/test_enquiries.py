@@ -4,14 +4,13 @@ minute from one client (429), and capped in size over HTTP."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
 import shapely
 from sqlalchemy import text
 
-from landreg import enquiries, publication
+from landreg import clock, enquiries, publication
 from landreg.access import AccessDenied, Principal
 from landreg.errors import InvalidParameter, NotFound
 from landreg.parcels import create_parcel
@@ -80,7 +79,7 @@ def test_an_enquiry_reaches_the_planners_of_that_municipality_only(session, conn
 def test_unknown_unpublished_and_objected_sites_take_no_enquiry_alike(session, conn):
     hidden = _site(session, "E-SECRET", public=False)
     objected = _site(session, "E-OBJ", dx=300)
-    publication.record_objection(conn, PLANNER_ESSEN, objected, dt.date.today())
+    publication.record_objection(conn, PLANNER_ESSEN, objected, clock.today())
     answers = []
     for site in (hidden, objected, "00000000-0000-0000-0000-000000000000", "no-uuid", "1" * 500):
         with pytest.raises(NotFound) as refused:

@@ -15,7 +15,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import text
 
-from landreg import opendata, publication
+from landreg import clock, opendata, publication
 from landreg.access import PUBLIC, Principal
 from landreg.errors import NotFound
 from landreg.export import export_columns
@@ -80,7 +80,8 @@ def _public_geometries(engine) -> dict[str, shapely.Geometry]:
     with engine.connect() as conn:
         rows = conn.execute(
             text("""SELECT id::text, ST_AsBinary(geom) FROM parcel
-                     WHERE public_since <= current_date AND retired_at IS NULL""")
+                     WHERE public_since <= :today AND retired_at IS NULL"""),
+            {"today": clock.today()},
         ).all()
     return {i: shapely.from_wkb(bytes(wkb)) for i, wkb in rows}
 
@@ -159,7 +160,7 @@ def test_an_objection_removes_the_parcel_from_the_next_refresh(register, downloa
     before = opendata.refresh(register, downloads).manifest
     with register.begin() as conn:
         objected = conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'B'")).scalar_one()
-        publication.record_objection(conn, PLANNER, objected, dt.date.today(), "Eigentümer widerspricht")
+        publication.record_objection(conn, PLANNER, objected, clock.today(), "Eigentümer widerspricht")
     after = opendata.refresh(register, downloads)
     assert after.changed and after.manifest["count"] == 2
     assert _time(after.manifest["datenstand"]) > _time(before["datenstand"])  # when the refresh saw it leave

@@ -9,7 +9,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from landreg import publication
+from landreg import clock, publication
 from landreg.access import Principal
 from landreg.errors import InvalidParameter
 from landreg.publication.calendar import objection_period_end
@@ -19,7 +19,7 @@ from tests.test_cli import landreg
 BOTTROP, ESSEN = "05512000", "05113000"
 X0, Y0 = utm(6.9290, 51.5236)  # Bottrop, Rathaus
 PLANNER = Principal(1, "planer.bottrop", "planner", (BOTTROP,))
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 @pytest.mark.parametrize(

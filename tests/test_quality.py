@@ -10,13 +10,13 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from landreg import quality
+from landreg import clock, quality
 from landreg.importer import ImportOptions, import_file
 from landreg.parcels import create_parcel, retire_parcel, update_parcel
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, bearers, database_url, record, utm
 from tests.test_cli import landreg
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 RECENT, OLDER_12, OLDER_24 = TODAY - dt.timedelta(days=30), TODAY - dt.timedelta(days=400), TODAY - dt.timedelta(800)
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 DORTMUND, ESSEN = "05913000", "05113000"

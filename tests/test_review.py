@@ -11,7 +11,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from landreg import due, inbox, publication, register, review, worklist
+from landreg import clock, due, inbox, publication, register, review, worklist
 from landreg.access import FULL, LATEST, PUBLIC, AccessDenied, Principal, View, view_of
 from landreg.errors import Conflict, InvalidParameter
 from landreg.features import COLLECTIONS
@@ -109,9 +109,9 @@ def test_new_and_retired_parcels_wait_too(session, parcels):
 
     conn = session.connection()
     # an objection while the retirement waits takes the parcel off the public view at once
-    objection = publication.record_objection(conn, PLANNER, parcels["C"], dt.date.today(), "Eigentümer widerspricht")
+    objection = publication.record_objection(conn, PLANNER, parcels["C"], clock.today(), "Eigentümer widerspricht")
     assert "C" not in _seen(session, PUBLIC) and "C" in _seen(session, FULL)
-    publication.withdraw_objection(conn, PLANNER, objection["id"], dt.date.today())
+    publication.withdraw_objection(conn, PLANNER, objection["id"], clock.today())
     assert "C" in _seen(session, PUBLIC)
 
     ids = [s["id"] for s in review.submissions(conn, REVIEWER)]
@@ -328,14 +328,14 @@ def test_review_over_http(committed_db):
 def test_the_due_list_and_reminders(session, parcels):
     conn = session.connection()
     conn.execute(text("UPDATE parcel SET data_date = :d WHERE id = :i"),
-                 {"d": dt.date.today() - dt.timedelta(days=400), "i": parcels["C"]})  # fmt: skip
+                 {"d": clock.today() - dt.timedelta(days=400), "i": parcels["C"]})  # fmt: skip
     register.update(session, PLANNER, parcels["A"], {1}, {"name": "zu prüfen"})
     register.update(session, PLANNER, parcels["B"], {1}, {"name": "wird abgelehnt"})
     rejected = [s for s in review.submissions(conn, REVIEWER) if s["actor"] == "planer.ge"][-1]
     review.reject(conn, REVIEWER, [rejected["id"]], "bitte prüfen")
     listed = due.due(conn, view_of(PLANNER), older_than_months=12)
     stale = {p["local_ref"]: p["data_date"] for p in listed["stale_parcels"]}
-    assert stale["C"] == dt.date.today() - dt.timedelta(days=400) and stale["A"] is None  # no Stand at all
+    assert stale["C"] == clock.today() - dt.timedelta(days=400) and stale["A"] is None  # no Stand at all
     assert listed["stale_count"] == 3  # A and B without Stand, C older than 12 months
     assert [s["comment"] for s in listed["submissions_rejected"]] == ["bitte prüfen"]
     assert len(listed["submissions_waiting"]) == 1

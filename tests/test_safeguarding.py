@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from landreg import clock
 from landreg.access import FULL
 from landreg.auth import create_token
 from landreg.errors import InvalidParameter
@@ -193,7 +194,7 @@ def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
         own = client.get("/maps/flaechensicherungskarte", params={"plan_check": result["id"]}, headers=planner)
         assert own.status_code == 200
         assert "Beobachtungsliste" not in client.get("/maps/flaechensicherungskarte").text
-        public = client.get("/safeguarding/balance", params={"dates": dt.date.today().isoformat(), "ags": "05913000"})
+        public = client.get("/safeguarding/balance", params={"dates": clock.today().isoformat(), "ags": "05913000"})
         assert public.status_code == 200 and public.json()["stocks"][0]["reserve_m2"] == pytest.approx(GE.area)
         bad = client.post("/safeguarding/plan-checks", json=body | {"intended_use": "Wohnen"}, headers=planner)
         assert bad.status_code == 422 and "intended_use" in bad.json()["detail"]

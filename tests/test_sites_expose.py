@@ -6,7 +6,6 @@ exposé, comparison and PDF (its text extracted with pypdf) are rendered and sea
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import pytest
@@ -15,7 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from landreg import publication
+from landreg import clock, publication
 from landreg.access import Principal
 from landreg.errors import InvalidParameter, NotFound
 from landreg.parcels import create_parcel
@@ -69,7 +68,7 @@ def world(committed_db):
 def _object(engine, parcel_id: str) -> None:
     with engine.begin() as conn:
         planner = Principal(None, "planer.do", "planner", (DORTMUND,))
-        publication.record_objection(conn, planner, parcel_id, dt.date.today(), f"Einspruch {MARKER}")
+        publication.record_objection(conn, planner, parcel_id, clock.today(), f"Einspruch {MARKER}")
 
 
 def test_the_expose_has_the_facts_score_reasons_contact_and_licence(world):

@@ -17,7 +17,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from landreg import publication, register, review
+from landreg import clock, publication, register, review
 from landreg.access import Principal
 from landreg.importer import ImportOptions, import_file
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, bearers, live_server, record, utm
@@ -171,7 +171,7 @@ def test_retiring_importing_and_an_objection_invalidate_the_tiles_they_touch(api
 
     # an objection: the parcel leaves the public map at once
     with committed_db.begin() as conn:
-        publication.record_objection(conn, PLANNER, _parcel_id(committed_db, "A"), dt.date.today())
+        publication.record_objection(conn, PLANNER, _parcel_id(committed_db, "A"), clock.today())
     public = _get(client, here)
     assert public.headers["x-cache"] == "miss" and _names(public) == set()
     assert _get(client, far).headers["x-cache"] == "hit"
@@ -288,3 +288,27 @@ def test_no_tile_is_older_than_the_edit_it_shows_under_concurrent_edits(committe
             t.join(timeout=120)
     assert problems == []
     assert outcomes.count("hit") > 0 and outcomes.count("miss") > 0
+
+
+def test_a_new_register_day_publishes_without_any_write_and_empties_the_cache(api, committed_db, monkeypatch):
+    """A parcel turns public on the German day after its objection period (landreg.clock), not on the
+    database's or the server's date; the cached tile of the day before is not served on the new day."""
+    from landreg.settings import get_settings
+
+    client, _ = api
+    with committed_db.connect() as conn:
+        public_from = conn.execute(text("SELECT public_since FROM parcel WHERE local_ref = 'A'")).scalar_one()
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    item = f"/collections/parcels/items/{_parcel_id(committed_db, 'A')}"
+
+    def day(date) -> None:
+        monkeypatch.setenv("LANDREG_TODAY", date.isoformat())
+        get_settings.cache_clear()
+
+    day(public_from - dt.timedelta(days=1))
+    assert _names(_get(client, here)) == set() and client.get(item).status_code == 404
+    assert _get(client, here).headers["x-cache"] == "hit"
+    day(public_from)
+    tile = _get(client, here)
+    assert tile.headers["x-cache"] == "miss" and _names(tile) == {"A0"}
+    assert client.get(item).status_code == 200

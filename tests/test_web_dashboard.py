@@ -21,7 +21,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from landreg import dashboard, register, rules, vocab
+from landreg import clock, dashboard, register, rules, vocab
 from landreg.access import FULL, LATEST, PUBLIC, Principal, view_of
 from landreg.errors import InvalidParameter
 from landreg.parcels import create_parcel, retire_parcel, update_parcel
@@ -31,7 +31,7 @@ from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, record
 from tests.web import PASSWORD, axe_violations, chromium, describe, needs_browser, people, screenshot, sign_in
 
 ESSEN, DORTMUND = "05113000", "05913000"
-TODAY = dt.date.today()
+TODAY = clock.today()
 Y = TODAY.year
 T0 = dt.datetime(Y - 2, 1, 15, 10, tzinfo=dt.UTC)
 T_TAKEN_UP = dt.datetime(Y - 1, 6, 15, 10, tzinfo=dt.UTC)

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from landreg import quality, register, review, versions, worklist
+from landreg import clock, quality, register, review, versions, worklist
 from landreg.access import FULL, AccessDenied, Principal, View, view_of
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import COLLECTIONS
@@ -36,8 +36,8 @@ PLANNER = Principal(None, "planung.essen", "planner", (ESSEN,))
 DORTMUND_PLANNER = Principal(None, "planung.dortmund", "planner", (DORTMUND,))
 REVIEWER = Principal(None, "pruefung.rvr", "reviewer")
 MINISTRY = Principal(None, "ministerium", "ministry")
-OLD = dt.date.today() - dt.timedelta(days=800)
-RECENT = dt.date.today() - dt.timedelta(days=30)
+OLD = clock.today() - dt.timedelta(days=800)
+RECENT = clock.today() - dt.timedelta(days=30)
 
 #: Essen: eight parcels in a row; Dortmund: one published, one not.
 ESSEN_PARCELS = [

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from api.web.pages import error_page, lang_of, page
 from api.web.session import require
 from api.web.texts import register, t
-from landreg import dashboard, rules, users, vocab
+from landreg import clock, dashboard, rules, users, vocab
 from landreg.access import View, view_of
 from landreg.errors import InvalidParameter
 
@@ -324,7 +324,7 @@ def municipalities_csv(request: Request, current: Reader):
     return Response(
         ("\ufeff" if lang == "de" else "") + out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{dt.date.today().isoformat()}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-{clock.today().isoformat()}.csv"'},
     )
 
 
@@ -340,7 +340,7 @@ def _balance_input(request: Request, current: users.Session, today: dt.date):
 @router.get("/app/bilanz")
 def balance_page(request: Request, current: Reader):
     lang = lang_of(request)
-    today = dt.date.today()
+    today = clock.today()
     try:
         view, start, categories, unreviewed = _balance_input(request, current, today)
         with request.app.state.engine.connect() as conn:

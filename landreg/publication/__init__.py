@@ -19,6 +19,7 @@ import uuid
 
 from sqlalchemy import Connection, text
 
+from landreg import clock
 from landreg.access import AccessDenied, Principal, View, require_edit
 from landreg.errors import InvalidParameter, NotFound
 from landreg.publication.calendar import objection_period_end
@@ -30,7 +31,7 @@ EARLIEST = dt.date(1990, 1, 1)
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return clock.today()
 
 
 def _date(value: dt.date, name: str, latest: dt.date) -> dt.date:

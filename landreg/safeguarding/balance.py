@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-from landreg import rules
+from landreg import clock, rules
 from landreg.access import FULL, View, still_approved_sql, visible_versions_sql
 from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
@@ -42,7 +42,7 @@ _BEFORE = f"lag({rules.sql(rules.is_reserve, 'v')}) OVER w AS was_reserve, lag(v
 
 
 def latest_date() -> dt.date:
-    return dt.date(dt.date.today().year + YEARS_AHEAD, 12, 31)
+    return dt.date(clock.today().year + YEARS_AHEAD, 12, 31)
 
 
 def _in_range(day: dt.date, value: str, name: str) -> None:

@@ -18,7 +18,7 @@ import uuid
 
 from sqlalchemy import Connection, func, select, text
 
-from landreg import fields, vocab
+from landreg import clock, fields, vocab
 from landreg.access import PUBLIC
 from landreg.errors import NotFound
 from landreg.features import COLLECTIONS, source
@@ -227,7 +227,7 @@ def expose(conn: Connection, site_id: str, lang: str = "de", with_surroundings: 
         "profile": PROFILE,
         "contact": contact,
         "data_date": site["data_date"],
-        "as_of": dt.date.today(),
+        "as_of": clock.today(),
         "licence": licence(),
         "surroundings": surroundings(conn, site["id"]) if with_surroundings else None,
     }
