@@ -110,13 +110,13 @@ class Retirement(_Model):
     comment: str | None
 
 
-#: One version of a parcel: its validity, who made it, its review and (on the last version of a retired
-#: parcel) its retirement (only for those who may see the parcel's confidential facts) and the fields the
-#: history lists (``landreg.register.HISTORY_FIELDS``).
+#: One version of a parcel: its number, who made it, its review and (on the last version of a retired
+#: parcel) its retirement (only for those who may see the parcel's confidential facts), its validity
+#: and the fields the history lists (``landreg.register.HISTORY_FIELDS``).
 ParcelVersionInfo = create_model(
     "ParcelVersionInfo",
     __base__=_Model,
-    version=(int, ...),
+    version=(int | None, None),
     valid_from=(IsoDatetime, ...),
     valid_to=(IsoDatetime | None, ...),
     actor=(str | None, None),

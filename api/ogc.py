@@ -384,7 +384,8 @@ def item(
         feature["links"].append(
             {"rel": "version-history", "href": f"{base}/items/{feature_id}/history", "type": "application/json"}
         )
-        headers["ETag"] = params.etag(feature["properties"]["version"])
+        version = feature["properties"].get("version")  # confidential: None where the caller may not see it
+        headers["ETag"] = params.etag(version) if version is not None else params.content_etag(feature)
     if fmt == "html":
         return HTMLResponse(render.item(c, feature, _lang(request), srid), headers=headers)
     return JSONResponse(feature, media_type=_GEOJSON, headers=headers)

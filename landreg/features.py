@@ -119,16 +119,22 @@ class Source:
     properties: dict[str, ColumnElement]  # name -> column of the subquery (visible = queryable)
     id_column: ColumnElement
     geometry: ColumnElement
+    #: The row's version, for joins with what is stored per version (scores, indicators), whether
+    #: or not the view may see it (parcels only).
+    version_column: ColumnElement | None = None
 
 
-def _subquery(columns: dict[str, ColumnElement], where, id_col: ColumnElement, geom: ColumnElement, table) -> Source:
+def _subquery(
+    columns: dict[str, ColumnElement], where, id_col: ColumnElement, geom: ColumnElement, table, version=None
+) -> Source:
+    extra = [version.label("row_version")] if version is not None else []
     sub = (
-        select(id_col.label("id"), geom.label("geom"), *[c.label(n) for n, c in columns.items()])
+        select(id_col.label("id"), geom.label("geom"), *[c.label(n) for n, c in columns.items()], *extra)
         .select_from(table)
         .where(where)
         .subquery("src")
     )
-    return Source(sub, {n: sub.c[n] for n in columns}, sub.c.id, sub.c.geom)
+    return Source(sub, {n: sub.c[n] for n in columns}, sub.c.id, sub.c.geom, sub.c.row_version if extra else None)
 
 
 _INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
@@ -170,7 +176,7 @@ def _parcel_columns(view: View, table, current: bool) -> dict[str, ColumnElement
     the rows of :func:`landreg.access.visible_rows` (``current``) or of a past instant's versions."""
     own = sees_confidential(view, table.ags)
     columns: dict[str, ColumnElement] = {}
-    for f in (fields.AGS, *fields.ATTRIBUTES):
+    for f in (fields.AGS, *fields.ATTRIBUTES, fields.field("area_m2"), fields.field("version")):
         value = getattr(table, f.name)
         if f.confidential:
             if view.kind == "public":
@@ -178,7 +184,6 @@ def _parcel_columns(view: View, table, current: bool) -> dict[str, ColumnElement
             if view.kind == "planner":
                 value = case((own, value), else_=null())
         columns[f.name] = value
-    columns["area_m2"], columns["version"] = table.area_m2, table.version
     if view.kind != "public":  # the publication state of now (a version has none of its own)
         since = table.public_since if current else null()
         columns["public_since"] = since if view.kind == "full" else case((own, since), else_=null())
@@ -213,13 +218,13 @@ def _build_source(
             rows = table.id.table.outerjoin(
                 _INDICATOR, (_INDICATOR.c.parcel_id == key) & (_INDICATOR.c.parcel_version == table.version)
             ).outerjoin(QUALITY, (QUALITY.c.parcel_id == key) & (QUALITY.c.parcel_version == table.version))
-            return _subquery(columns, true(), key, table.geom, rows)
+            return _subquery(columns, true(), key, table.geom, rows, table.version)
         period = and_(
             ParcelVersion.valid_from <= at,
             ParcelVersion.valid_to.is_(None) | (ParcelVersion.valid_to > at) | still_approved(view, ParcelVersion),
         )
         where = and_(period, visible_versions(view, ParcelVersion, Parcel))
-        return _subquery(columns, where, ParcelVersion.parcel_id, ParcelVersion.geom, ParcelVersion)
+        return _subquery(columns, where, ParcelVersion.parcel_id, ParcelVersion.geom, ParcelVersion, table.version)
     if collection.id == "municipalities":
         columns = {
             "ags": Municipality.ags,

@@ -231,7 +231,12 @@ _QUALITY_INPUTS = (
 DERIVED: tuple[Field, ...] = (
     Field("area_m2", "float", "Fläche (m²)", "Area (m²)", editable=False,
           description="ST_Area of the geometry in EPSG:25832"),
-    Field("version", "integer", "Version", "Version", editable=False, in_popup=False),
+    Field(
+        "version", "integer", "Version", "Version", confidential=True, editable=False, in_popup=False,
+        description="counts every edit of the parcel, of confidential fields too: whoever does not see those "
+        "would learn from it that one of them changed. Confidential for that reason; the public's ETag of an "
+        "item is a hash of what it shows",
+    ),
     Field(
         "public_since", "date", "Öffentlich seit", "Public since", confidential=True, editable=False,
         shapefile_name="public_frm", derived_from=("publication_allowed",),

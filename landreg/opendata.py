@@ -98,14 +98,14 @@ def downloads_dir() -> Path:
 def public_state(conn: Connection) -> dict:
     """Fingerprint, count, newest change, extent and data dates of the public view.
 
-    The fingerprint sums a hash of every exported value of every row but the version number, in
-    any order: it changes when a parcel enters, leaves or changes in the public view, also through a
-    value that is not versioned (the Abstand class from the indicators), and not when an edit of
-    confidential fields alone bumps the version. The newest change is the latest change of public
+    The fingerprint sums a hash of every exported value of every row (the version number, which
+    counts confidential edits too, is not public), in any order: it changes when a parcel enters,
+    leaves or changes in the public view, also through a value that is not versioned (the Abstand
+    class from the indicators), and not when confidential fields alone are edited. The newest change is the latest change of public
     facts (:func:`landreg.sites.changes.latest_change`), never an edit the public cannot see."""
     src = source(COLLECTIONS["parcels"], PUBLIC)
     p = src.properties
-    values = [src.id_column, *(p[c] for c in export_columns(PUBLIC)[1:] if c not in changes.UNDATED)]
+    values = [src.id_column, *(p[c] for c in export_columns(PUBLIC)[1:])]
     row_hash = func.hashtextextended(cast(func.json_build_array(*values), Text), 0)
     extent = func.ST_Transform(func.ST_SetSRID(func.ST_Extent(src.geometry), STORAGE_SRID), 4326)
     row = conn.execute(

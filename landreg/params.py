@@ -7,6 +7,8 @@ given and what would be accepted, before any value reaches SQL.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 
 from landreg.errors import InvalidParameter
@@ -121,3 +123,10 @@ def expected_versions(if_match: str | None) -> frozenset[int] | str | None:
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def content_etag(body: object) -> str:
+    """A weak ETag of what a response shows, for callers who may not see the version (it counts
+    confidential edits too): it changes only when what they see changes. Never matches If-Match."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return f'W/"{digest[:32]}"'

@@ -274,7 +274,9 @@ HISTORY_FIELDS = (
 def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[dict]:
     """Every version of a parcel the view may see, oldest first (who changed it, and on the version a
     retirement ended how and why it was retired: for those who may see the parcel's confidential
-    facts, see :func:`landreg.versions.retirement`)."""
+    facts, see :func:`landreg.versions.retirement`). Who does not see them gets no version numbers,
+    one entry for consecutive versions that show the same, and no end of the version it sees now:
+    all three would tell of confidential edits or of a change waiting for review."""
     from landreg import versions as parcel_versions
     from landreg.access import sees_confidential, visible_versions
     from landreg.models import ParcelVersion
@@ -289,21 +291,32 @@ def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[d
         .where(v.parcel_id == parcel_id, visible_versions(view, v, Parcel))
         .order_by(v.version)
     ).mappings()  # fmt: skip
-    versions = []
+    versions: list[dict] = []
     reviews = None
+    in_full = True  # the view sees every version's confidential facts
     for r in rows:
+        in_full = in_full and r["sees_actor"]
         entry = {k: r[k] for k in ("version", "valid_from", "valid_to")}
         if r["sees_actor"]:  # who changed it and how the review went (comments may name confidential facts)
             entry["actor"] = r["actor"]
             reviews = review.reviews_of(conn, parcel_id) if reviews is None else reviews
             entry["review"] = reviews.get(r["version"])
-        versions.append(entry | {name: r[name] for name in HISTORY_FIELDS})
+        shown = {name: r[name] for name in HISTORY_FIELDS}
+        if not r["sees_actor"] and versions and all(versions[-1][k] == x for k, x in shown.items()):
+            versions[-1]["valid_to"] = r["valid_to"]  # an edit of what this view does not see: not one
+            continue
+        versions.append(entry | shown)
     if not versions:
         raise NotFound(f"no parcel {parcel_id}")
     retired = parcel_versions.retirement(conn, view, parcel_id)
     for entry in versions if retired else ():
         if entry["version"] == retired["version"]:
             entry["retirement"] = {k: v for k, v in retired.items() if k != "version"}
+    if not in_full:
+        for entry in versions:  # the version number counts confidential edits too (fields.VERSION)
+            del entry["version"]
+        if not retired:  # the version it sees is current for it, though a change may wait for review
+            versions[-1]["valid_to"] = None
     return versions
 
 

@@ -159,7 +159,7 @@ def _build(
     score = None
     if with_score:
         profile_id = value("profile_id", Integer)
-        rows = rows.outerjoin(SCORE, score_of(src.id_column, src.properties["version"], profile_id))
+        rows = rows.outerjoin(SCORE, score_of(src.id_column, src.version_column, profile_id))
         score = cast(func.round(cast(visible_score(view, src.properties["ags"]), Numeric), 1), Float)
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:

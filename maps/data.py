@@ -34,7 +34,7 @@ class Selection:
     def _rows(self):
         rows = self.src.query
         if self.profile is not None:
-            rows = rows.outerjoin(SCORE, score_of(self.src.id_column, self.src.properties["version"], self.profile.id))
+            rows = rows.outerjoin(SCORE, score_of(self.src.id_column, self.src.version_column, self.profile.id))
         return rows
 
     def _score(self):

@@ -151,7 +151,7 @@ def test_every_route_answers_a_malformed_parameter_with_400_and_one_body_shape(a
 def test_a_malformed_change_body_is_a_clear_4xx_never_a_500(api):  # noqa: F811
     client, tokens = api
     _, url = _dortmund_parcel(client)
-    headers = tokens["planner"] | {"If-Match": client.get(url).headers["etag"]}
+    headers = tokens["planner"] | {"If-Match": client.get(url, headers=tokens["planner"]).headers["etag"]}
     for body, status, field in (
         ({"type": "Feature", "geometry": None, "properties": "status=verfuegbar"}, 400, "properties"),
         ({"type": "Feature", "geometry": None, "properties": ["status"]}, 400, "properties"),

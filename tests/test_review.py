@@ -67,7 +67,8 @@ def test_a_change_waits_for_review_and_everybody_else_sees_the_approved_version(
     register.update(session, PLANNER, a, {1}, {"name": "Fläche A, erweitert", "geom": _box(0, 100, 150)})
     for view in (PUBLIC, FULL, view_of(OTHER)):
         seen = _seen(session, view)["A"]
-        assert seen["name"] == "Fläche A" and seen["area_m2"] == pytest.approx(10_000) and seen["version"] == 1
+        assert seen["name"] == "Fläche A" and seen["area_m2"] == pytest.approx(10_000)
+        assert seen.get("version") == (1 if view == FULL else None)  # counts confidential edits: for those who see them
     for view in (view_of(PLANNER), LATEST):
         seen = _seen(session, view)["A"]
         assert seen["name"] == "Fläche A, erweitert" and seen["area_m2"] == pytest.approx(15_000)
@@ -209,7 +210,8 @@ def test_rejected_changes_stay_in_the_history_and_go_back_to_the_planner(session
     review.approve(conn, REVIEWER, [s["id"] for s in review.submissions(conn, REVIEWER)])
     assert _seen(session, PUBLIC)["B"]["name"] == "Fläche B (GI)"
     # the rejected version 2 is not in the public past either
-    assert [v["version"] for v in register.parcel_history(conn, PUBLIC, parcels["B"])] == [1, 3]
+    assert [v["name"] for v in register.parcel_history(conn, PUBLIC, parcels["B"])] == ["Fläche B", "Fläche B (GI)"]
+    assert [v["version"] for v in register.parcel_history(conn, view_of(PLANNER), parcels["B"])] == [1, 2, 3]
 
 
 def test_only_the_newest_change_is_reviewed(session, parcels):
@@ -230,7 +232,7 @@ def test_only_the_newest_change_is_reviewed(session, parcels):
     review.approve(conn, REVIEWER, [second["id"]])
     assert _seen(session, PUBLIC)["A"]["name"] == "zweite Fassung"
     # the unapproved first version never reaches the public past
-    assert [v["version"] for v in register.parcel_history(conn, PUBLIC, parcels["A"])] == [1, 3]
+    assert [v["name"] for v in register.parcel_history(conn, PUBLIC, parcels["A"])] == ["Fläche A", "zweite Fassung"]
 
 
 def test_who_may_review(session, parcels):
@@ -352,3 +354,50 @@ def test_the_due_list_and_reminders(session, parcels):
     assert due.remind(conn) >= 1
     (note,) = [n for n in inbox.inbox(conn, PLANNER) if n["kind"] == "wiedervorlage"]
     assert "2 Änderungen warten auf Prüfung" in note["body"] and "3 Flächen mit Stand" in note["body"]
+
+
+def test_a_confidential_edit_leaves_no_trace_for_those_who_may_not_see_it(committed_db):
+    """The version number counts every edit: the public and other municipalities get neither it nor an
+    ETag or history entry that moves with an edit of confidential fields only; the own planner does."""
+    from sqlalchemy.orm import Session
+
+    record(committed_db, {"local_ref": "V", "category": "gewerbeflaeche", "name": "Fläche V",
+                          "publication_allowed": True, "geom": _box(2000, 80, 80)})  # fmt: skip
+    with committed_db.connect() as conn:
+        parcel = conn.execute(text("SELECT id FROM parcel WHERE local_ref = 'V'")).scalar_one()
+    tokens = bearers(
+        committed_db, ge=("planer.ge", "planner", [GELSENKIRCHEN]), essen=("planer.essen", "planner", [ESSEN])
+    )
+
+    def edit_and_approve(**attributes) -> None:
+        with Session(committed_db) as session:
+            register.update(session, PLANNER, parcel, "*", attributes)
+            session.commit()
+        with committed_db.begin() as conn:
+            waiting = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
+            review.approve(conn, REVIEWER, waiting)
+
+    with app_client(committed_db) as client:
+        item = f"/collections/parcels/items/{parcel}"
+
+        def seen(headers=None) -> tuple:
+            one = client.get(item, headers=headers)
+            assert one.status_code == 200, one.text
+            history = client.get(f"{item}/history", headers=headers).json()["versions"]
+            return one.json()["properties"], one.headers["etag"], history
+
+        public, essen = seen(), seen(tokens["essen"])
+        assert "version" not in public[0] and essen[0]["version"] is None
+        assert [set(h) & {"version", "actor"} for h in public[2]] == [set()]
+        edit_and_approve(internal_notes="Eigentümer verhandelt mit einem Investor", owner_willing="ja")
+        assert seen() == public and seen(tokens["essen"]) == essen
+        own = seen(tokens["ge"])
+        assert own[0]["version"] == 2 and own[1] == '"2"' and [h["version"] for h in own[2]] == [1, 2]
+        queried = client.get("/collections/parcels/items", params={"filter": "version = 2"})
+        assert queried.status_code == 400 and "version" in queried.text
+
+        edit_and_approve(name="Fläche V, geteilt")  # a public change: seen, still without a number
+        after = seen()
+        assert after[0]["name"] == "Fläche V, geteilt" and after[1] != public[1]
+        assert [h["name"] for h in after[2]] == ["Fläche V", "Fläche V, geteilt"] and "version" not in after[2][1]
+        assert after[2][0]["valid_to"] == after[2][1]["valid_from"] and after[2][1]["valid_to"] is None

@@ -7,8 +7,8 @@ outline, the public fields and the public derived ones such as ``contamination_f
 never the stage of the contamination record it is derived from). A version dates a change when
 these facts differ from those of the version before it *that the public may see* (approved, of a
 parcel public now). So an edit of confidential fields alone, a change waiting for review and any
-edit of a parcel the public does not see date nothing, and neither does the version number (it
-counts every edit). Nor does the day a site became public: ``public_since`` is confidential (it
+edit of a parcel the public does not see date nothing (the version number, which counts every
+edit, is not public). Nor does the day a site became public: ``public_since`` is confidential (it
 would tell of an objection).
 """
 
@@ -23,9 +23,6 @@ from landreg.access import PUBLIC
 from landreg.features import COLLECTIONS, source
 from landreg.models import ParcelVersion
 
-#: Public properties that date nothing: the version number changes with every edit, confidential ones too.
-UNDATED = frozenset({"version"})
-
 
 def _dated_versions(ids: list[str] | None):
     """Every version the public may see (of ``ids`` only, when given) with ``valid_from`` and
@@ -36,8 +33,8 @@ def _dated_versions(ids: list[str] | None):
     if ids is not None:
         rows = rows.where(v.parcel_id == any_(cast(ids, ARRAY(UUID))))
     rows = rows.subquery("public_versions")
-    facts = tuple_(func.ST_AsBinary(rows.c.geom), *(rows.c[name] for name in src.properties if name not in UNDATED))
-    changed = facts.is_distinct_from(func.lag(facts).over(partition_by=rows.c.id, order_by=rows.c.version))
+    facts = tuple_(func.ST_AsBinary(rows.c.geom), *(rows.c[name] for name in src.properties))
+    changed = facts.is_distinct_from(func.lag(facts).over(partition_by=rows.c.id, order_by=rows.c.row_version))
     return select(rows.c.id, rows.c.valid_from, changed.label("changed")).subquery("dated")
 
 

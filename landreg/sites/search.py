@@ -370,11 +370,11 @@ def _statement(profile_id: int | None, query: SiteQuery):
             s,
             and_(
                 s.c.parcel_id == src.id_column,
-                s.c.parcel_version == p["version"],
+                s.c.parcel_version == src.version_column,
                 s.c.profile_id == (profile_id if profile_id is not None else -1),
             ),
         )
-        .outerjoin(i, and_(i.c.parcel_id == src.id_column, i.c.parcel_version == p["version"]))
+        .outerjoin(i, and_(i.c.parcel_id == src.id_column, i.c.parcel_version == src.version_column))
         .outerjoin(m, m.c.ags == p["ags"])  # outer joins on unique keys: dropped where unused
     )
     conditions: list[ColumnElement] = [rules.is_offered(_Row(p))]
