@@ -384,11 +384,14 @@ def item(
         feature["links"].append(
             {"rel": "version-history", "href": f"{base}/items/{feature_id}/history", "type": "application/json"}
         )
-        version = feature["properties"].get("version")  # confidential: None where the caller may not see it
-        headers["ETag"] = params.etag(version) if version is not None else params.content_etag(feature)
     if fmt == "html":
-        return HTMLResponse(render.item(c, feature, _lang(request), srid), headers=headers)
-    return JSONResponse(feature, media_type=_GEOJSON, headers=headers)
+        response: Response = HTMLResponse(render.item(c, feature, _lang(request), srid), headers=headers)
+    else:
+        response = JSONResponse(feature, media_type=_GEOJSON, headers=headers)
+    if c.is_parcels:
+        version = feature["properties"].get("version")  # confidential: None where the caller may not see it
+        response.headers["ETag"] = params.etag(version) if version is not None else params.content_etag(response.body)
+    return response
 
 
 @router.get(
