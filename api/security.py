@@ -59,7 +59,7 @@ async def get_principal(
 
 
 def require_role(*roles: str):
-    def dependency(principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal | None, Depends(get_principal)]) -> Principal:
         if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "this needs an API token", headers={"WWW-Authenticate": "Bearer"}
@@ -84,7 +84,7 @@ ERRORS = {
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 
 
-def get_view(
+async def get_view(
     principal: PrincipalDep,
     unreviewed: Annotated[
         bool,
@@ -93,6 +93,7 @@ def get_view(
         ),
     ] = False,
 ) -> View:
+    """Async like :func:`get_principal`: no I/O, so no hop to the thread pool."""
     return view_of(principal, unreviewed)
 
 

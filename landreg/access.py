@@ -203,7 +203,20 @@ def _row_columns(source, parcel, geom=None) -> list:
     return [key.label("id"), *[value.label(n) for n, value in values.items()]]
 
 
-def visible_rows(view: View, include_retired: bool = False, own_only: bool = False) -> Subquery:
+#: The two kinds of rows :func:`visible_rows` unites (a parcel is in one of them at most).
+ROW_PARTS = ("current", "approved")
+
+
+def row_parts(view: View) -> tuple[str, ...]:
+    """The kinds of rows the view sees: current rows, and approved versions unless it sees the latest
+    state everywhere. A lookup by id may read them one after the other: the first answers for
+    almost every parcel, and each part alone is planned in half the time of their union."""
+    return ROW_PARTS[:1] if _latest_everywhere(view) else ROW_PARTS
+
+
+def visible_rows(
+    view: View, include_retired: bool = False, own_only: bool = False, part: str | None = None
+) -> Subquery:
     """One row per parcel the view sees, with the state it sees: the current row of a parcel, or
     for a parcel whose latest state waits for review and that the view does not see in its latest
     state, the latest approved version (from the history). Columns: ``id``, ``ags``, the fields of
@@ -213,7 +226,9 @@ def visible_rows(view: View, include_retired: bool = False, own_only: bool = Fal
     ``own_only``: only the parcels of a planner's own municipalities (the workspace's list). There
     the view sees every parcel's latest state, so the rows are just the current ones: one table,
     which an index on (municipality, sort column) reads in order, where the union with approved
-    versions elsewhere would make PostgreSQL read and sort every row of the municipality."""
+    versions elsewhere would make PostgreSQL read and sort every row of the municipality.
+
+    ``part``: one of :data:`ROW_PARTS` only (see :func:`row_parts`)."""
     p, v = Parcel, ParcelPastVersion
     if own_only and view.kind == "planner":
         return (
@@ -224,7 +239,7 @@ def visible_rows(view: View, include_retired: bool = False, own_only: bool = Fal
     current = select(*_row_columns(p, p), p.public_since, p.retired_at).where(
         _current_row_visible(view, p, include_retired)
     )
-    if _latest_everywhere(view):
+    if _latest_everywhere(view) or part == "current":
         return current.subquery("rows")
     approved = (  # the outline from parcel_pending (indexed), the rest from the history
         select(
@@ -237,6 +252,8 @@ def visible_rows(view: View, include_retired: bool = False, own_only: bool = Fal
         .join(v, and_(v.parcel_id == PENDING.c.parcel_id, v.version == PENDING.c.approved_version))
         .where(_approved_row_visible(view, p))
     )
+    if part == "approved":
+        return approved.subquery("rows")
     return union_all(current, approved).subquery("rows")
 
 

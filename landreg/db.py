@@ -60,28 +60,42 @@ def unbounded_statements() -> Iterator[None]:
         _UNBOUNDED.reset(token)
 
 
-#: Set on a connection as its transaction begins: the statement timeout is still to be set.
-_TIMEOUT_DUE = "landreg_statement_timeout_due"
+def _session_timeout(engine: Engine, milliseconds: int) -> None:
+    """The statement timeout as a setting of each new session, set once it is set up (the driver's
+    and SQLAlchemy's first queries on it are not bounded: a tiny timeout would break them): every
+    transaction is bounded without a round trip of its own."""
+
+    def connect(dbapi_connection, record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+        dbapi_connection.commit()
+
+    event.listen(engine, "connect", connect)
 
 
-def _statement_timeout(engine: Engine, milliseconds: int) -> None:
-    """``SET LOCAL statement_timeout`` in each transaction (unless begun inside
-    :func:`unbounded_statements`), sent just before the transaction's first statement.
+#: Set on a connection as a transaction begins inside :func:`unbounded_statements`.
+_UNBOUND_DUE = "landreg_statement_timeout_off_due"
+
+
+def _unbounded_when_asked(engine: Engine) -> None:
+    """``SET LOCAL statement_timeout = 0`` in each transaction begun inside
+    :func:`unbounded_statements`, sent just before the transaction's first statement (the serving
+    engine's sessions have the timeout: every other transaction is bounded without a round trip).
 
     Not in the ``begin`` event itself: what fails there (a server that went away while the
     connection was idle in the pool) reaches the caller as the bare driver error, outside
     SQLAlchemy's handling: not recognised as a lost connection, the connection not invalidated,
     and a 500. Before a statement, a failure is SQLAlchemy's like any other (a
     :class:`~sqlalchemy.exc.DBAPIError`, the connection invalidated on a disconnect)."""
-    statement = f"SET LOCAL statement_timeout = {int(milliseconds)}"
 
     def begin(conn: Connection) -> None:
-        conn.info[_TIMEOUT_DUE] = not _UNBOUNDED.get()
+        if _UNBOUNDED.get():
+            conn.info[_UNBOUND_DUE] = True
 
     def before_statement(conn, cursor, statement_, parameters, context, executemany) -> None:
-        if conn.info.pop(_TIMEOUT_DUE, False):
+        if conn.info.pop(_UNBOUND_DUE, False):
             with cursor.connection.cursor() as setting:  # the driver's: no event, no autobegin
-                setting.execute(statement)
+                setting.execute("SET LOCAL statement_timeout = 0")
 
     event.listen(engine, "begin", begin)
     event.listen(engine, "before_cursor_execute", before_statement)
@@ -117,14 +131,15 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica);
     * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
       bounding-box queries of a request take; those that aggregate much ask for them themselves.
-      And each transaction's statements are cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``,
-      the last net under the limits of each parameter (``SET LOCAL`` before its first
-      statement: a round trip of some 50 µs; setting up a connection and the pool's pings are
-      not bounded), except inside :func:`unbounded_statements`.
+      And each statement is cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``, the last net under
+      the limits of each parameter: a setting of the session, so it costs no round trip (a
+      ``SET LOCAL`` per transaction cost one, 0.1-0.2 ms of a 1.5 ms feature request), except in
+      transactions begun inside :func:`unbounded_statements`.
     """
     server_settings = "-c jit=off -c plan_cache_mode=force_custom_plan"
     # the parcel trigger accepts a claimed municipality this near, as the import does (migration 0022)
     server_settings += f" -c landreg.border_tolerance_m={float(get_settings().border_tolerance_m):g}"
+    timeout = get_settings().statement_timeout_ms if serving else 0
     if serving:
         server_settings += " -c max_parallel_workers_per_gather=0"
     options = {
@@ -139,9 +154,9 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
         | ({"application_name": application_name} if application_name else {}),
     }
     engine = create_engine(url or resolve_database_url(), **(options | kwargs))
-    timeout = get_settings().statement_timeout_ms
-    if serving and timeout > 0:
-        _statement_timeout(engine, timeout)
+    if timeout > 0:
+        _session_timeout(engine, timeout)
+        _unbounded_when_asked(engine)
     if serving:
         event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
     event.listen(engine, "handle_error", _ended_by_server)

@@ -151,23 +151,27 @@ def source(
     at: dt.datetime | None = None,
     include_retired: bool = False,
     own_only: bool = False,
+    part: str | None = None,
 ) -> Source:
     """The rows of a collection the ``view`` may see, with the fields it may see (see
     :mod:`landreg.access`); ``at``: parcels as of that instant, from their history;
     ``include_retired``: retired parcels too, where the view may see them; ``own_only``: current
-    parcels of a planner's own municipalities only (see :func:`landreg.access.visible_rows`).
+    parcels of a planner's own municipalities only; ``part``: one kind of the rows only (see
+    :func:`landreg.access.visible_rows`).
 
     Without ``at`` the construct is built once per collection and view and reused: building it
     costs more Python time than a small query costs the database.
     """
     if at is None:
-        return _current_source(collection.id, view, include_retired, own_only)
+        return _current_source(collection.id, view, include_retired, own_only, part)
     return _build_source(collection, view, at)
 
 
 @lru_cache(maxsize=256)
-def _current_source(collection_id: str, view: View, include_retired: bool, own_only: bool = False) -> Source:
-    return _build_source(COLLECTIONS[collection_id], view, None, include_retired, own_only)
+def _current_source(
+    collection_id: str, view: View, include_retired: bool, own_only: bool = False, part: str | None = None
+) -> Source:
+    return _build_source(COLLECTIONS[collection_id], view, None, include_retired, own_only, part)
 
 
 def _parcel_columns(view: View, table, current: bool) -> dict[str, ColumnElement]:
@@ -191,10 +195,15 @@ def _parcel_columns(view: View, table, current: bool) -> dict[str, ColumnElement
 
 
 def _build_source(
-    collection: Collection, view: View, at: dt.datetime | None, include_retired: bool = False, own_only: bool = False
+    collection: Collection,
+    view: View,
+    at: dt.datetime | None,
+    include_retired: bool = False,
+    own_only: bool = False,
+    part: str | None = None,
 ) -> Source:
     if collection.is_parcels:
-        table = ParcelVersion if at is not None else visible_rows(view, include_retired, own_only).c
+        table = ParcelVersion if at is not None else visible_rows(view, include_retired, own_only, part).c
         key = table.parcel_id if at is not None else table.id
         columns = _parcel_columns(view, table, at is None)
         # the Abstand class from the distance to housing of the current version (indicators exist

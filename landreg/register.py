@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from landreg import cql, fields, params, parcels, review, sqltext
-from landreg.access import AccessDenied, Principal, View, require_edit, view_of, visible_parcels
+from landreg.access import AccessDenied, Principal, View, require_edit, row_parts, view_of, visible_parcels
 from landreg.errors import Gone, InvalidParameter, NotFound, VersionConflict, VersionRequired
 from landreg.features import (
     COLLECTIONS,
@@ -245,8 +245,11 @@ def one_feature(
         at = None
     row = None
     if value is not None:
-        if at is None:
-            row = sqltext.run(conn, _feature_sql(collection.id, view, srid, flip), {"key": value}).first()
+        if at is None:  # a parcel's rows part by part (access.row_parts): the first has it, as a rule
+            for part in row_parts(view) if collection.is_parcels else (None,):
+                row = sqltext.run(conn, _feature_sql(collection.id, view, srid, flip, part), {"key": value}).first()
+                if row is not None:
+                    break
         else:
             src = source(collection, view, at)
             statement = select(feature_json(src, srid, flip).label("f")).where(src.id_column == bindparam("key"))
@@ -257,10 +260,10 @@ def one_feature(
 
 
 @lru_cache(maxsize=512)
-def _feature_sql(collection_id: str, view: View, srid: int, flip: bool) -> str:
-    """One current feature by its id: built once per collection, view and output CRS (see
-    :mod:`landreg.sqltext`)."""
-    src = source(COLLECTIONS[collection_id], view)
+def _feature_sql(collection_id: str, view: View, srid: int, flip: bool, part: str | None = None) -> str:
+    """One current feature by its id: built once per collection, view, output CRS and part of the
+    rows (see :mod:`landreg.sqltext`)."""
+    src = source(COLLECTIONS[collection_id], view, part=part)
     key = sqltext.Slot("key", src.id_column.type)
     return sqltext.as_text(select(feature_json(src, srid, flip).label("f")).where(src.id_column == key))
 

@@ -370,9 +370,10 @@ def test_a_confidential_edit_leaves_no_trace_for_those_who_may_not_see_it(commit
     )
 
     def edit_and_approve(**attributes) -> None:
-        with Session(committed_db) as session:
-            register.update(session, PLANNER, parcel, "*", attributes)
-            session.commit()
+        if attributes:
+            with Session(committed_db) as session:
+                register.update(session, PLANNER, parcel, "*", attributes)
+                session.commit()
         with committed_db.begin() as conn:
             waiting = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
             review.approve(conn, REVIEWER, waiting)
@@ -396,7 +397,12 @@ def test_a_confidential_edit_leaves_no_trace_for_those_who_may_not_see_it(commit
         queried = client.get("/collections/parcels/items", params={"filter": "version = 2"})
         assert queried.status_code == 400 and "version" in queried.text
 
-        edit_and_approve(name="Fläche V, geteilt")  # a public change: seen, still without a number
+        with Session(committed_db) as session:  # waiting for review: the item is the approved version
+            register.update(session, PLANNER, parcel, "*", {"name": "Fläche V, geteilt"})
+            session.commit()
+        assert seen() == public and seen(tokens["ge"])[0]["name"] == "Fläche V, geteilt"
+        assert client.get("/collections/parcels/items/00000000-0000-4000-8000-000000000000").status_code == 404
+        edit_and_approve()  # a public change: seen, still without a number
         after = seen()
         assert after[0]["name"] == "Fläche V, geteilt" and after[1] != public[1]
         assert [h["name"] for h in after[2]] == ["Fläche V", "Fläche V, geteilt"] and "version" not in after[2][1]
