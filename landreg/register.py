@@ -293,22 +293,26 @@ def parcel_history(conn: Connection, view: View, parcel_id: uuid.UUID) -> list[d
         )
         .where(v.parcel_id == parcel_id, visible_versions(view, v, Parcel))
         .order_by(v.version)
-    ).mappings()  # fmt: skip
+    ).mappings().all()  # fmt: skip
     versions: list[dict] = []
     reviews = None
-    in_full = True  # the view sees every version's confidential facts
+    in_full = all(r["sees_actor"] for r in rows)  # the view sees every version's confidential facts
+    # who does not: a version that changed nothing it sees (fields, outline) is not one for it
+    seen_change = (
+        None
+        if in_full or not rows
+        else {d["version"] for d in parcel_versions.changes(conn, view, parcel_id) if d["changes"] or d["geometry"]}
+    )
     for r in rows:
-        in_full = in_full and r["sees_actor"]
         entry = {k: r[k] for k in ("version", "valid_from", "valid_to")}
         if r["sees_actor"]:  # who changed it and how the review went (comments may name confidential facts)
             entry["actor"] = r["actor"]
             reviews = review.reviews_of(conn, parcel_id) if reviews is None else reviews
             entry["review"] = reviews.get(r["version"])
-        shown = {name: r[name] for name in HISTORY_FIELDS}
-        if not r["sees_actor"] and versions and all(versions[-1][k] == x for k, x in shown.items()):
+        if seen_change is not None and versions and r["version"] not in seen_change:
             versions[-1]["valid_to"] = r["valid_to"]  # an edit of what this view does not see: not one
             continue
-        versions.append(entry | shown)
+        versions.append(entry | {name: r[name] for name in HISTORY_FIELDS})
     if not versions:
         raise NotFound(f"no parcel {parcel_id}")
     retired = parcel_versions.retirement(conn, view, parcel_id)

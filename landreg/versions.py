@@ -106,6 +106,7 @@ def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de"
     rows = conn.execute(
         select(
             o.version,
+            o.valid_from,
             o.ags,
             o.area_m2,
             *[o[f.name] for f in fields.ATTRIBUTES],
@@ -121,7 +122,7 @@ def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de"
     for r in rows:
         ags = r["ags"].strip()
         values = {name: _plain(r[name]) for name in _names(view, ags)}
-        entry: dict = {"version": r["version"], "changes": [], "geometry": None}
+        entry: dict = {"version": r["version"], "valid_from": r["valid_from"], "changes": [], "geometry": None}
         if previous is not None:
             entry["changes"] = difference(previous, values, lang=lang)
             moved = (r["added_m2"] or 0) >= SAME_OUTLINE_M2 or (r["removed_m2"] or 0) >= SAME_OUTLINE_M2

@@ -566,18 +566,19 @@ def _scores(conn, view, parcel_id, category: str | None, lang: str) -> list[dict
 
 def _history(conn, view, parcel_id, lang: str) -> list[dict]:
     """Newest first: each version the view sees with who and when, its review and what changed."""
-    listed = register.parcel_history(conn, view, parcel_id)
-    diffs = {d["version"]: d for d in versions.changes(conn, view, parcel_id, lang)}
+    listed = register.parcel_history(conn, view, parcel_id)  # without numbers for another municipality
+    diffs = {d["valid_from"]: d for d in versions.changes(conn, view, parcel_id, lang)}
     merged = []
-    for entry in listed:
-        d = diffs.get(entry["version"], {"changes": [], "geometry": None})
+    for i, entry in enumerate(listed):
+        d = diffs.get(entry["valid_from"], {"changes": [], "geometry": None})
         review = (entry.get("review") or {}).get("change")
-        merged.append(entry | {"changes": d["changes"], "geometry": d["geometry"], "review_entry": review})
+        key = entry.get("version") or f"s{i + 1}"
+        merged.append(entry | {"changes": d["changes"], "geometry": d["geometry"], "review_entry": review, "key": key})
     return list(reversed(merged))
 
 
 def _outlines(history: list[dict]) -> dict:
-    return {str(h["version"]): h["geometry"] for h in history if h["geometry"]}
+    return {str(h["key"]): h["geometry"] for h in history if h["geometry"]}
 
 
 def _typed(props: dict) -> dict:

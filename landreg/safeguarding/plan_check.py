@@ -343,7 +343,7 @@ def _touched(view: View) -> Select:
     p, plan, changing = _parcels(view), _area("plan"), _area("changing")
     best = (
         select(func.max(visible_score(view, p.ags)))
-        .where(SCORE.c.parcel_id == p.id, SCORE.c.parcel_version == p.version)
+        .where(SCORE.c.parcel_id == p.id, SCORE.c.parcel_version == p.row_version)
         .scalar_subquery()
     )
     affected = func.ST_Area(func.ST_Intersection(p.geom, plan))
