@@ -394,7 +394,7 @@ def test_reading_a_feed_writes_nothing_and_a_read_only_database_serves_it(commit
 
     def row_state():
         with committed_db.connect() as conn:  # xmin: the transaction that wrote the row last
-            return conn.execute(text("SELECT xmin::text, last_read_at FROM saved_search")).one()
+            return conn.execute(text("SELECT xmin::text, * FROM saved_search")).one()
 
     before = row_state()
     with app_client(committed_db) as client:
