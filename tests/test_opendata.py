@@ -221,6 +221,31 @@ def test_the_datenstand_moves_with_public_changes_only(register, downloads):
     assert "Geheimer Name" not in set(_read(downloads, public, ".csv")["name"])
 
 
+def test_a_reviewed_change_is_dated_by_its_approval_not_by_the_edit(register, downloads):
+    """The public sees a planner's change when a reviewer approves it: the Datenstand stays while it
+    waits and then moves to the approval's time, later than the edit."""
+    from sqlalchemy.orm import Session
+
+    from landreg import register as registry
+    from landreg import review
+
+    first = opendata.refresh(register, downloads).manifest
+    with Session(register) as session:
+        a = session.execute(text("SELECT id FROM parcel WHERE local_ref = 'A'")).scalar_one()
+        registry.update(session, PLANNER, a, "*", {"name": "Gewerbepark Nord"})
+        session.commit()
+    waiting = opendata.refresh(register, downloads)
+    assert not waiting.changed and waiting.manifest["datenstand"] == first["datenstand"]
+    with register.begin() as conn:
+        edited = conn.execute(text("SELECT updated_at FROM parcel WHERE local_ref = 'A'")).scalar_one()
+        submissions = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
+        review.approve(conn, Principal(2, "pruefung", "reviewer"), submissions)
+    with register.connect() as conn:
+        approved = conn.execute(text("SELECT max(reviewed_at) FROM submission")).scalar_one()
+    after = opendata.refresh(register, downloads).manifest
+    assert _time(after["datenstand"]) == approved > edited
+
+
 def test_the_command_refreshes_only_on_change(register, tmp_path):
     db = {"LANDREG_DATABASE_URL": database_url(register)}
     target = tmp_path / "offen"

@@ -8,7 +8,8 @@ never the stage of the contamination record it is derived from). A version dates
 these facts differ from those of the version before it *that the public may see* (approved, of a
 parcel public now). So an edit of confidential fields alone, a change waiting for review and any
 edit of a parcel the public does not see date nothing (the version number, which counts every
-edit, is not public). Nor does the day a site became public: ``public_since`` is confidential (it
+edit, is not public). A change that waited for review is dated by its approval, when the public
+got to see it, not by the edit. Nor does the day a site became public: ``public_since`` is confidential (it
 would tell of an objection).
 """
 
@@ -16,16 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, Text, any_, cast, func, select, tuple_
+from sqlalchemy import Connection, Text, and_, any_, cast, column, func, select, table, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from landreg.access import PUBLIC
 from landreg.features import COLLECTIONS, source
 from landreg.models import ParcelVersion
 
+#: Who approved which version when (:mod:`landreg.review`): a reviewed change reaches the public then.
+_SUBMITTED = table(
+    "submission_parcel", column("submission_id"), column("parcel_id"), column("version"), column("state")
+)
+_SUBMISSION = table("submission", column("id"), column("reviewed_at"))
+
 
 def _dated_versions(ids: list[str] | None):
-    """Every version the public may see (of ``ids`` only, when given) with ``valid_from`` and
+    """Every version the public may see (of ``ids`` only, when given) with ``valid_from``, the time it
+    reached the public (its approval, for a change that waited for review; else its start), and
     ``changed``: whether its public facts differ from the public version before it."""
     v = ParcelVersion
     src = source(COLLECTIONS["parcels"], PUBLIC, at=v.valid_from)  # each version at its own start
@@ -35,7 +43,25 @@ def _dated_versions(ids: list[str] | None):
     rows = rows.subquery("public_versions")
     facts = tuple_(func.ST_AsBinary(rows.c.geom), *(rows.c[name] for name in src.properties))
     changed = facts.is_distinct_from(func.lag(facts).over(partition_by=rows.c.id, order_by=rows.c.row_version))
-    return select(rows.c.id, rows.c.valid_from, changed.label("changed")).subquery("dated")
+    approvals = (
+        select(_SUBMITTED.c.parcel_id, _SUBMITTED.c.version, func.max(_SUBMISSION.c.reviewed_at).label("approved_at"))
+        .join(_SUBMISSION, _SUBMISSION.c.id == _SUBMITTED.c.submission_id)
+        .where(_SUBMITTED.c.state == "freigegeben")
+        .group_by(_SUBMITTED.c.parcel_id, _SUBMITTED.c.version)
+    )
+    if ids is not None:
+        approvals = approvals.where(_SUBMITTED.c.parcel_id == any_(cast(ids, ARRAY(UUID))))
+    approvals = approvals.subquery("approvals")
+    public_from = func.coalesce(approvals.c.approved_at, rows.c.valid_from)  # reviewed: public since approved
+    return (
+        select(rows.c.id, public_from.label("valid_from"), changed.label("changed"))
+        .select_from(
+            rows.outerjoin(
+                approvals, and_(approvals.c.parcel_id == rows.c.id, approvals.c.version == rows.c.row_version)
+            )
+        )
+        .subquery("dated")
+    )
 
 
 def changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
