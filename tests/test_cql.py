@@ -102,7 +102,10 @@ def lonlat(i: int, dx: float = 25, dy: float = 20) -> tuple[float, float]:
         ("area_m2 BETWEEN 1999.5 AND 2000.5", ["P0", "P1", "P2", "P3"]),
         ("area_m2 NOT BETWEEN 1999.5 AND 2000.5", []),
         ("1999 < area_m2", ["P0", "P1", "P2", "P3"]),  # the value on the left
-        ("version = 1.0", ["HIDDEN", "P0", "P1", "P2", "P3"]),  # a whole number written with a fraction of 0 (as the ministry)
+        (
+            "version = 1.0",
+            ["HIDDEN", "P0", "P1", "P2", "P3"],
+        ),  # a whole number written with a fraction of 0 (as the ministry)
         ("area_m2 > version", ["HIDDEN", "P0", "P1", "P2", "P3"]),  # two numeric properties (as the ministry)
         ("is_sample = FALSE AND contamination_flag = FALSE", ["P0", "P1", "P2", "P3"]),
         ("1 = 1", ["P0", "P1", "P2", "P3"]),
