@@ -487,7 +487,8 @@ def test_a_reviewer_approves_in_the_browser_and_the_change_reaches_the_public_ma
             screenshot(driver, "pruefung-detail")
 
             driver.find_element(By.ID, "comment").send_keys("Abgleich mit B-Plan: passt")
-            driver.find_element(By.CSS_SELECTOR, "button.approve").click()
+            with new_page(driver):  # the answer is a new page: wait for it (a loaded machine is slow)
+                driver.find_element(By.CSS_SELECTOR, "button.approve").click()
             result = driver.find_element(By.ID, f"decided-{sid}").text
             assert f"Einreichung {sid}: freigegeben, 1 Fläche(n)." in result
 
