@@ -57,7 +57,12 @@ PENDING = table(
 )
 #: Versions of a review: a version with a row here in any state but approved is not approved.
 SUBMITTED = table(
-    "submission_parcel", column("parcel_id"), column("version"), column("retired", Boolean), column("state")
+    "submission_parcel",
+    column("submission_id"),
+    column("parcel_id"),
+    column("version"),
+    column("retired", Boolean),
+    column("state"),
 )
 
 

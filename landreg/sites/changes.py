@@ -20,14 +20,11 @@ import datetime as dt
 from sqlalchemy import Connection, Text, and_, any_, cast, column, func, select, table, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from landreg.access import PUBLIC
+from landreg.access import PUBLIC, SUBMITTED
 from landreg.features import COLLECTIONS, source
 from landreg.models import ParcelVersion
 
 #: Who approved which version when (:mod:`landreg.review`): a reviewed change reaches the public then.
-_SUBMITTED = table(
-    "submission_parcel", column("submission_id"), column("parcel_id"), column("version"), column("state")
-)
 _SUBMISSION = table("submission", column("id"), column("reviewed_at"))
 
 
@@ -44,13 +41,13 @@ def _dated_versions(ids: list[str] | None):
     facts = tuple_(func.ST_AsBinary(rows.c.geom), *(rows.c[name] for name in src.properties))
     changed = facts.is_distinct_from(func.lag(facts).over(partition_by=rows.c.id, order_by=rows.c.row_version))
     approvals = (
-        select(_SUBMITTED.c.parcel_id, _SUBMITTED.c.version, func.max(_SUBMISSION.c.reviewed_at).label("approved_at"))
-        .join(_SUBMISSION, _SUBMISSION.c.id == _SUBMITTED.c.submission_id)
-        .where(_SUBMITTED.c.state == "freigegeben")
-        .group_by(_SUBMITTED.c.parcel_id, _SUBMITTED.c.version)
+        select(SUBMITTED.c.parcel_id, SUBMITTED.c.version, func.max(_SUBMISSION.c.reviewed_at).label("approved_at"))
+        .join(_SUBMISSION, _SUBMISSION.c.id == SUBMITTED.c.submission_id)
+        .where(SUBMITTED.c.state == "freigegeben")
+        .group_by(SUBMITTED.c.parcel_id, SUBMITTED.c.version)
     )
     if ids is not None:
-        approvals = approvals.where(_SUBMITTED.c.parcel_id == any_(cast(ids, ARRAY(UUID))))
+        approvals = approvals.where(SUBMITTED.c.parcel_id == any_(cast(ids, ARRAY(UUID))))
     approvals = approvals.subquery("approvals")
     public_from = func.coalesce(approvals.c.approved_at, rows.c.valid_from)  # reviewed: public since approved
     return (
