@@ -35,11 +35,13 @@ from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
 from api.replicas import ReadRouting
 from api.security import flush_token_usage
+from api.tilehits import GZIP_LEVEL, GZIP_MINIMUM, CachedPublicTiles
 from api.timing import ServerTimingMiddleware
 from landreg import __version__
 from landreg.auth import TokenUsage
-from landreg.routing import serving_engine
+from landreg.routing import primary_of, serving_engine
 from landreg.settings import get_settings
+from landreg.tilenotices import listen
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +75,14 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
         app.state.engine = serving_engine(database_url, read_database_urls)  # with replicas: a RoutingEngine
         app.state.token_usage = TokenUsage()
         app.state.tile_cache = tiles.make_cache()
+        notices = app.state.tile_cache.announcements
+        stop_listening = listen(notices, primary_of(app.state.engine)) if notices is not None else None
         mailer = asyncio.create_task(mail_notifications(app.state.engine)) if get_settings().smtp_url else None
         yield
         if mailer is not None:
             mailer.cancel()
+        if stop_listening is not None:
+            stop_listening()
         flush_token_usage(app)
         app.state.engine.dispose()
 
@@ -94,7 +100,8 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
     app.add_middleware(RequestLimits)  # innermost: a refused body is answered before any other work
     app.add_middleware(ReadRouting)  # reads from a replica when there are replicas (landreg.routing)
     # level 1: 3.6 ms for 200 KB of GeoJSON or tiles where level 9 takes 16 ms, for 19 % more bytes
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
+    app.add_middleware(CachedPublicTiles)  # public tiles kept and current: no database, no routing
     app.add_middleware(ServerTimingMiddleware)  # outermost: the time includes compressing
     app.add_middleware(RequestMetrics)  # /metrics: requests by route template, latency, pools
     app.add_middleware(RequestLog)  # outermost: request id (header, SQL comment), one JSON line each

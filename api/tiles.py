@@ -19,12 +19,14 @@ from api.metrics import record_cache
 from api.ogc import _base, _collection, _lang, _only
 from api.security import ERRORS, ViewDep
 from landreg import params, tiles
+from landreg.db import single_statements
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import source
 from landreg.register import filter_condition
 from landreg.scoring.profiles import current_profile
 from landreg.settings import get_settings
 from landreg.tilecache import CachedTile, TileCache, TileKey, etag_of
+from landreg.tilenotices import Announcements
 
 router = APIRouter(tags=["OGC API – Tiles"], responses=ERRORS)
 
@@ -36,7 +38,10 @@ MAX_AGE = 30  # seconds a shared cache may serve an anonymous tile before it rev
 def make_cache() -> TileCache:
     """The process's tile cache, sized by ``LANDREG_TILE_CACHE_MB`` (see :mod:`landreg.tilecache`)."""
     settings = get_settings()
-    return TileCache(settings.tile_cache_mb * 1024**2, tiles.cache_margin_units, settings.tile_cache_sync_ms / 1000)
+    notices = Announcements() if settings.tile_cache_listen and settings.tile_cache_mb > 0 else None
+    return TileCache(
+        settings.tile_cache_mb * 1024**2, tiles.cache_margin_units, settings.tile_cache_sync_ms / 1000, notices
+    )
 
 
 @router.get(
@@ -116,6 +121,8 @@ def tile(
         crs = params.crs(q.get("filter-crs"), "filter-crs")
         conditions.append(filter_condition(src, q["filter"], q.get("filter-lang", "cql2-text"), crs))
     with request.app.state.engine.connect() as conn:
+        if z >= tiles.DETAIL_ZOOM:  # one statement (the aggregated zooms set options for theirs)
+            single_statements(conn)
         chosen = None
         if profile is not None:
             chosen = current_profile(conn, profile, missing_ok=True)
@@ -134,16 +141,22 @@ def tile(
             entry, outcome = CachedTile(body, etag_of(body), None), "bypass"
         else:
             key = TileKey(c.id, view, chosen.id if chosen is not None else None, z, x, y)
-            entry, outcome = cache.tile(conn, key, render)
+            entry, outcome = cache.tile(conn, key, render, strict=view.confidential)
             if outcome != "bypass":
                 record_cache(outcome == "hit", "tiles")
-    headers = {
-        "ETag": entry.etag,
-        "Cache-Control": "private, no-cache" if view.confidential else f"public, max-age={MAX_AGE}, must-revalidate",
-        "Vary": "Authorization",
-    }
-    if view.confidential or get_settings().tile_cache_header:  # see the setting: public misses would tell
-        headers["X-Cache"] = outcome
+    headers = tile_headers(entry.etag, view.confidential, outcome)
     if entry.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=MVT, headers=headers)
+
+
+def tile_headers(etag: str, confidential: bool, outcome: str) -> dict[str, str]:
+    """A tile's caching headers (also those of :mod:`api.tilehits`' answers)."""
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache" if confidential else f"public, max-age={MAX_AGE}, must-revalidate",
+        "Vary": "Authorization",
+    }
+    if confidential or get_settings().tile_cache_header:  # see the setting: public misses would tell
+        headers["X-Cache"] = outcome
+    return headers

@@ -43,7 +43,7 @@ from common import (
 from sqlalchemy import literal
 from sqlalchemy.dialects import postgresql
 
-from landreg import tiles
+from landreg import clock, tiles
 from landreg.access import PUBLIC
 from landreg.features import COLLECTIONS
 
@@ -64,7 +64,8 @@ def raw_sql(tile: morecantile.Tile) -> str:
     statement = tiles._build(  # the statement of tile_query, its values written in instead of slots
         COLLECTIONS["parcels"], PUBLIC, aggregated, False, [], None, lambda name, type_: literal(params[name], type_)
     )
-    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}))
+    options = {"literal_binds": True, clock.INLINE: True}  # the register's day written in, as the rest
+    return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs=options))
 
 
 def time_http(client: httpx.Client, urls: list[str]) -> tuple[list[float], list[int], list[float]]:

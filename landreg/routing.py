@@ -33,6 +33,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,8 @@ from landreg.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+#: The engines of hot standbys (what :func:`on_replica` asks).
+_REPLICA_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 PRIMARY_NAME = "landreg-primary"
 REPLICA_NAME = "landreg-replica"
 _CHECK_NAME = "landreg-replica-check"
@@ -349,6 +352,7 @@ def serving_engine(
             poolclass=NullPool,
             connect_args={"application_name": _CHECK_NAME, "connect_timeout": CHECK_CONNECT_TIMEOUT_S},
         )
+        _REPLICA_ENGINES.add(engine)
         replica = Replica(f"replica-{number}", engine, probe)
         event.listen(engine, "handle_error", replica.failed)
         replicas.append(replica)
@@ -362,6 +366,11 @@ def database_states(engine) -> list[dict]:
     if isinstance(engine, RoutingEngine):
         return engine.states()
     return [{"name": "primary", "role": "primary", "state": "ok", "in_use": True, "lag_s": None}]
+
+
+def on_replica(conn: Connection) -> bool:
+    """Whether ``conn`` reads from a hot standby."""
+    return conn.engine in _REPLICA_ENGINES
 
 
 def primary_of(engine):

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     #: be served up to N ms after an edit that changed it). See :mod:`landreg.tilecache`.
     tile_cache_mb: int = 128
     tile_cache_sync_ms: int = 0
+    #: Whether the API listens on the primary for committed changes (``NOTIFY landreg_tiles``), so
+    #: that a cache hit needs no query while nothing changed (:mod:`landreg.tilenotices`). Turn it
+    #: off only where LISTEN cannot work, e.g. behind PgBouncer in transaction mode: then every
+    #: request asks the database (or every ``tile_cache_sync_ms``).
+    tile_cache_listen: bool = True
     #: Whether public tiles say ``X-Cache: hit|miss`` (diagnosis, tests): off by default, because a miss
     #: where nothing visible changed would tell the public that an unpublished parcel was edited there.
     tile_cache_header: bool = False

@@ -9,11 +9,16 @@ Ordering, so that no tile older than an edit it should show is ever served:
 1. :meth:`TileCache.sync` reads, in one statement, the database's snapshot and the invalidations
    committed since the snapshot of the previous sync (by transaction id, so a transaction that began
    earlier but committed later is not missed), and drops the cached tiles they touch, at every zoom.
-   A request syncs unless a sync that started after the request began (or, with
-   ``LANDREG_TILE_CACHE_SYNC_MS``, within that many milliseconds) has done it: with the default 0 a
-   tile is never served after an edit that committed before the request arrived; with N > 0 it may
-   be up to N ms late. On a lagging replica (its snapshot older than the last one seen) the cache is
-   bypassed for that request.
+   With :mod:`landreg.tilenotices` listening on the primary (the API's default) a sync is needed
+   only after a commit was announced: until then a cached tile is current (:meth:`TileCache.peek`)
+   and a cache hit asks the database nothing. A sync counts as covering an announcement once its
+   snapshot sees the announced transaction (a replica that has not replayed it yet keeps the cache
+   syncing). Without announcements (the listener not connected, or none set up) a request syncs
+   unless a sync that started after the request began (or, with ``LANDREG_TILE_CACHE_SYNC_MS``,
+   within that many milliseconds) has done it: with the default 0 a tile is never served after an
+   edit that committed before the request arrived; with N > 0 it may be up to N ms late. On a
+   lagging replica (its snapshot older than the last one seen) the cache is bypassed for that
+   request.
 2. A missing tile is rendered *after* the sync, so it shows at least what the sync saw; it is stored
    only if no invalidation processed meanwhile (by another thread) touches it.
 3. The register's day (:func:`landreg.clock.today`) is part of each entry: a notice's period ending makes parcels public
@@ -32,7 +37,8 @@ written. Tiles and answers share one byte budget and one least-recently-used ord
 is its bytes, or for other values an estimate of the memory its objects take (:func:`footprint`).
 
 Invalidation rows are pruned by the writers after a day (see the migration); a process that has not
-synced for an hour forgets its tiles rather than rely on rows that may be gone.
+synced for an hour forgets its tiles rather than rely on rows that may be gone (twelve hours when it
+has listened without a break since: then every commit since was announced and synced soon after).
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from landreg import clock
+from landreg.routing import on_replica
+from landreg.tilenotices import Announcements
 
 #: Half the width of the WebMercatorQuad world in metres.
 _ORIGIN = 20037508.342789244
@@ -57,6 +65,7 @@ _ORIGIN = 20037508.342789244
 #: transforms its own; the two differ by far less.
 _SLACK_M = 2.0
 _FORGET_AFTER_S = 3600.0
+_FORGET_LISTENING_S = 12 * 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
 _ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
 
@@ -101,6 +110,7 @@ class CachedTile:
     body: bytes
     etag: str
     day: dt.date | None  # the register's day when it was rendered
+    gzipped: bytes | None = None  # the body gzipped, once it was asked for so (api.tilehits)
 
 
 @dataclass
@@ -142,8 +152,17 @@ class TileCache:
     together; ``margin_units(z)``: how far (in tile units of 4096 per side) beyond its edge a tile at
     zoom z reads features, so a change that near it touches it."""
 
-    def __init__(self, max_bytes: int, margin_units: Callable[[int], float], sync_interval_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        margin_units: Callable[[int], float],
+        sync_interval_s: float = 0.0,
+        announcements: Announcements | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
+        self.announcements = announcements
+        self._applied = -1  # the announcements (count) the last sync covered
+        self._synced_epoch = -1  # the listener's connection at the last sync
         self._margin_units = margin_units
         self._sync_interval = sync_interval_s
         self._entries: OrderedDict[Hashable, CachedTile | _Answer] = OrderedDict()  # least recent first
@@ -162,9 +181,36 @@ class TileCache:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def tile(self, conn: Connection, key: TileKey, render: Callable[[], bytes]) -> tuple[CachedTile, str]:
-        """The tile from the cache or rendered (and stored), with ``hit``, ``miss`` or ``bypass``."""
-        if self.max_bytes <= 0 or not self.sync(conn):
+    def current(self) -> bool:
+        """Whether the cache holds what the database holds, without asking it: the listener is
+        connected, nothing was announced since the last sync, and the register's day is the same."""
+        notices = self.announcements
+        return (
+            notices is not None and self._applied == notices.count and notices.quiet() and self._today == clock.today()
+        )
+
+    def peek(self, key: TileKey) -> CachedTile | None:
+        """The tile if it is kept and :meth:`current` (no database needed), else None; as
+        :meth:`tile` with ``strict=False``, for public tiles."""
+        if self.max_bytes <= 0 or not self.current():
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.day != self._today:
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def tile(
+        self, conn: Connection, key: TileKey, render: Callable[[], bytes], strict: bool = True
+    ) -> tuple[CachedTile, str]:
+        """The tile from the cache or rendered (and stored), with ``hit``, ``miss`` or ``bypass``.
+
+        ``strict`` (signed-in views: a planner sees an edit at once, whichever process made it):
+        sync with the database first, so that no edit committed before this call is missed. Else
+        (public tiles, which shared caches may keep for seconds anyway) an announcement still on
+        its way (:mod:`landreg.tilenotices`) may be missed."""
+        if self.max_bytes <= 0 or not self._ready(conn, strict):
             body = render()
             return CachedTile(body, etag_of(body), None), "bypass"
         with self._lock:
@@ -180,13 +226,19 @@ class TileCache:
                 self._store(key, entry)
         return entry, "miss"
 
+    def _ready(self, conn: Connection, strict: bool) -> bool:
+        """Synced as far as a request needs: not at all when not ``strict``, :meth:`current` and
+        ``conn`` is the primary (what it renders is at least as new as the last sync; a hot standby
+        may lag behind it); else :meth:`sync`."""
+        return (not strict and self.current() and not on_replica(conn)) or self.sync(conn)
+
     def answer(self, conn: Connection, key: Hashable, compute: Callable[[], object]) -> tuple[object, str]:
         """A public answer from the cache, or computed (and kept while nothing is invalidated), with
         ``hit``, ``miss`` or ``bypass``. Keep it to answers that only read what the invalidation log
         covers (parcels, their review and publication state, scores, indicators, municipalities,
         context features) and that are the same for every caller; the caller must not change the
         value it gets (it is shared)."""
-        if self.max_bytes <= 0 or not self.sync(conn):
+        if self.max_bytes <= 0 or not self._ready(conn, strict=False):
             return compute(), "bypass"
         key = ("answer", key)  # never equal to a TileKey
         with self._lock:
@@ -215,13 +267,17 @@ class TileCache:
                 return _xmax(snapshot) >= self._xmax
             began = time.monotonic()
             today = clock.today()
-            if self._snapshot is None or began - self._synced_from > _FORGET_AFTER_S:
+            notices = self.announcements
+            announced, announced_xid = notices.state() if notices is not None else (-1, 0)
+            epoch = notices.epoch if notices is not None and notices.listening else -2
+            forget_after = _FORGET_LISTENING_S if epoch == self._synced_epoch else _FORGET_AFTER_S
+            if self._snapshot is None or began - self._synced_from > forget_after:
                 snapshot = conn.exec_driver_sql(_SYNC_FIRST).scalar_one()
                 with self._lock:
                     self._clear()
                     self._generation += 1  # renders under way store nothing
                     self._recent.append((self._generation, Invalidation("*", None)))
-                self._accept(snapshot, today, began)
+                self._accept(snapshot, today, began, announced, announced_xid, epoch)
                 return True
             rows = conn.exec_driver_sql(_SYNC, {"last": self._snapshot}).all()
             snapshot = rows[0][0]
@@ -242,11 +298,16 @@ class TileCache:
                     for inv in found:
                         self._recent.append((self._generation, inv))
                         self._invalidate(inv)
-            self._accept(snapshot, today, began)
+            self._accept(snapshot, today, began, announced, announced_xid, epoch)
             return True
 
-    def _accept(self, snapshot: str, today: dt.date, began: float) -> None:
+    def _accept(
+        self, snapshot: str, today: dt.date, began: float, announced: int, announced_xid: int, epoch: int
+    ) -> None:
         self._snapshot, self._xmax, self._today, self._synced_from = snapshot, _xmax(snapshot), today, began
+        self._synced_epoch = epoch
+        if _sees(snapshot, announced_xid):  # else (a replica behind) the next request syncs again
+            self._applied = announced
 
     # -- bookkeeping (under self._lock) ------------------------------------------------------------
 
@@ -358,6 +419,12 @@ class TileCache:
 
 def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
+
+
+def _sees(snapshot: str, xid: int) -> bool:
+    """Whether a committed transaction ``xid`` is visible in ``snapshot`` (``xmin:xmax:xip,…``)."""
+    xmin, xmax, running = snapshot.split(":")
+    return xid < int(xmin) or (xid < int(xmax) and str(xid) not in running.split(","))
 
 
 def prune(conn: Connection, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

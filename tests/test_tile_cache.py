@@ -66,7 +66,33 @@ def api(committed_db):
     )
     planner = bearers(committed_db, planner=("planer.do", "planner", ["05913000"]))["planner"]
     with app_client(committed_db) as client:
+        _listening(client)
+        client.baseline_xid, client.database = _newest_invalidation(committed_db), committed_db
         yield client, planner
+
+
+def _listening(client) -> None:
+    notices = client.app.state.tile_cache.announcements
+    deadline = time.monotonic() + 10
+    while not notices.listening:
+        assert time.monotonic() < deadline, "the app does not listen for announcements"
+        time.sleep(0.01)
+
+
+def _newest_invalidation(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT coalesce(max(xid::text::bigint), 0) FROM tile_invalidation")).scalar_one()
+
+
+def _settled(client) -> None:
+    """Wait until the app has heard of every invalidation committed since it started: until then a
+    public tile may come from the cache (landreg.tilenotices; signed-in views never wait)."""
+    notices = client.app.state.tile_cache.announcements
+    newest = _newest_invalidation(client.database)  # not the app's engine: its statements are counted
+    deadline = time.monotonic() + 5
+    while newest > getattr(client, "baseline_xid", 0) and notices.xid < newest:
+        assert time.monotonic() < deadline, "a committed change was not announced within 5 s"
+        time.sleep(0.002)
 
 
 def _parcel_id(engine, ref: str):
@@ -85,6 +111,8 @@ def _url(tile: morecantile.Tile) -> str:
 
 
 def _get(client, tile, headers=None):
+    if hasattr(client, "baseline_xid"):
+        _settled(client)
     response = client.get(_url(tile), headers=headers)
     assert response.status_code == 200, response.text
     return response
@@ -210,6 +238,7 @@ def test_conditional_requests_and_cache_rules(api, committed_db):
 
     _edit(committed_db, PLANNER, "A", name="A2")
     _approve_all(committed_db)
+    _settled(client)
     changed = client.get(_url(here), headers={"If-None-Match": first.headers["etag"]})
     assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
     assert _names(changed) == {"A2"}
@@ -312,3 +341,59 @@ def test_a_new_register_day_publishes_without_any_write_and_empties_the_cache(ap
     tile = _get(client, here)
     assert tile.headers["x-cache"] == "miss" and _names(tile) == {"A0"}
     assert client.get(item).status_code == 200
+
+
+def test_a_kept_public_tile_needs_no_database_until_a_change_is_announced(api, committed_db):
+    """api.tilehits answers kept public tiles before routing: same bytes and headers as the route,
+    no statement; after an announced change the touched tile is new; without the listener every
+    request asks the database again."""
+    client, planner = api
+    record(  # enough parcels for a tile above the compression threshold
+        committed_db,
+        *[
+            {"local_ref": f"G{i}", "name": f"Gewerbefläche Nr. {i}", "category": "gewerbeflaeche",
+             "publication_allowed": True, "geom": shapely.box(X0 + 80 * (i % 6), Y0 - 60 * (i // 6 + 1),
+                                                              X0 + 80 * (i % 6) + 50, Y0 - 60 * (i // 6 + 1) + 40)}
+            for i in range(30)
+        ],
+    )  # fmt: skip
+    here, far = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16), WMQ.tile(*ESSEN_HBF, 16)
+    statements = []
+    engine = client.app.state.engine
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for encoding in ("gzip", "identity"):
+            routed = _get(client, here, {"Accept-Encoding": encoding})  # the route renders (or keeps) it
+            del statements[:]
+            kept = _get(client, here, {"Accept-Encoding": encoding})
+            assert statements == [] and kept.headers["x-cache"] == "hit"
+            assert kept.content == routed.content and len(kept.content) > 1024
+            for name in ("etag", "cache-control", "vary", "content-type", "content-encoding"):
+                assert kept.headers.get(name) == routed.headers.get(name), name
+        assert kept.headers["vary"] == "Authorization, Accept-Encoding"
+        assert "content-encoding" not in kept.headers and routed.headers["x-cache"] == "hit"
+        revalidated = client.get(_url(here), headers={"If-None-Match": kept.headers["etag"]})
+        assert revalidated.status_code == 304 and revalidated.content == b"" and statements == []
+        _get(client, far)
+
+        _edit(committed_db, PLANNER, "G0", name="umbenannt")
+        _approve_all(committed_db)
+        changed = _get(client, here)  # _get waits for the announcement, as a moment later would
+        assert changed.headers["x-cache"] == "miss" and "umbenannt" in _names(changed)
+        assert _get(client, far).headers["x-cache"] == "hit"
+        del statements[:]
+        assert _get(client, far).headers["x-cache"] == "hit" and statements == []
+
+        client.app.state.tile_cache.announcements.stop()  # no listener: each request syncs
+        assert _get(client, far).headers["x-cache"] == "hit" and len(statements) == 1
+        with committed_db.begin() as conn:
+            conn.execute(text("UPDATE parcel SET name = 'sofort' WHERE local_ref = 'G1'"))
+        assert "sofort" in _names(client.get(_url(here)))  # not waiting: the sync finds it
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
