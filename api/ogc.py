@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import models, render
 from api.security import ERRORS, PlannerDep, ViewDep
 from landreg import fields, params, register, vocab
+from landreg.db import single_statements
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import (
     COLLECTIONS,
@@ -315,7 +316,7 @@ def items(
         )
     query.equals = {name: q[name] for name in set(q) & set(queryable)}
     with request.app.state.engine.connect() as conn:
-        page = register.features_page(conn, query)
+        page = register.features_page(single_statements(conn), query)
     raw = page.features  # GeoJSON text as PostGIS wrote it
     features = [json.loads(f) for f in raw] if fmt != "json" else raw
     links = _paging_links(request, query.offset, query.limit, len(features), page.matched)
@@ -372,7 +373,7 @@ def item(
     srid, flip = params.crs(request.query_params.get("crs"), "crs")
     at = params.instant(request.query_params.get("datetime"))
     with request.app.state.engine.connect() as conn:
-        feature = register.one_feature(conn, c, view, feature_id, srid, flip, at)
+        feature = register.one_feature(single_statements(conn), c, view, feature_id, srid, flip, at)
     base = f"{_base(request)}/collections/{collection_id}"
     feature["links"] = [
         {"rel": "self", "href": f"{base}/items/{feature_id}", "type": _GEOJSON},
