@@ -1,16 +1,20 @@
-"""Public vector tiles answered from the tile cache before routing, when nothing has changed.
+"""Public vector tiles without parameters answered before routing.
 
-A map shown to many people asks for the same public tiles again and again. When the tile cache
-knows without asking the database that it is current (:meth:`landreg.tilecache.TileCache.peek`:
-the primary's change announcements are heard and none is pending), such a request needs no
-database, no routing, no parameter validation and no compression: this layer answers it with the
-tile and its gzipped body as kept. Everything else (a signed-in caller, any query parameter, a tile
-not kept, a cache that must sync first) passes on to the route in :mod:`api.tiles`, which gives
-the same answer the long way; the answers are the same bytes and headers (tested).
+A map shown to many people asks for the same public tiles again and again, without parameters.
+This layer answers such a request (no query, no Authorization) itself: when the tile cache knows
+without asking the database that it is current (:meth:`landreg.tilecache.TileCache.peek`: the
+primary's change announcements are heard and none is pending) straight from the cache, with the
+gzipped body kept beside the tile; otherwise through :func:`api.tiles.public_tile`, the same code
+the route runs, in the thread pool. It skips routing, parameter validation and FastAPI's
+dependency solving, about half a millisecond a request. Anything else (another parameter, a
+signed-in caller, another method) goes on to the route in :mod:`api.tiles`, which answers it the long
+way; the answers are the same bytes and headers (tested), and an error is answered by the app's
+own handlers (:mod:`api.errors`).
 
-It sits inside the request log, the metrics and Server-Timing, so a cache hit is logged, counted
-and timed like every request, and outside the compression, replica routing and body limits, which
-a kept tile does not need (it has no body to limit and is compressed once, when first asked for).
+It sits inside the request log, metrics, Server-Timing, compression and replica routing, so a tile
+is logged, counted, timed and read from a replica like every request; a body it sends gzipped
+passes the compression untouched, and one it sends as it is gets the same treatment as the
+route's (the ``Vary: Accept-Encoding`` from the compression layer).
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from __future__ import annotations
 import gzip
 import re
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.metrics import record_cache
-from api.tiles import MVT, router, tile_headers
+from api.tiles import MVT, public_tile, router, tile_headers
+from landreg import tiles
 from landreg.access import PUBLIC
 from landreg.tilecache import CachedTile, TileCache, TileKey
 
@@ -38,43 +45,66 @@ class CachedPublicTiles:
         self._route = next(r for r in router.routes if getattr(r, "path", None) == _TEMPLATE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry = self._kept(scope) if scope["type"] == "http" else None
-        if entry is None:
+        asked = self._asked(scope) if scope["type"] == "http" else None
+        if asked is None:
             await self.app(scope, receive, send)
             return
+        collection, z, x, y = asked
+        cache: TileCache | None = getattr(scope["app"].state, "tile_cache", None)
+        entry = cache.peek(TileKey(collection, PUBLIC, None, z, x, y)) if cache is not None else None
         scope["route"] = self._route  # the request log and metrics name the route
-        record_cache(True, "tiles")
-        headers = tile_headers(entry.etag, False, "hit")
-        accepts_gzip = revalidates = False
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                revalidates = entry.etag.encode() in value
-            elif name == b"accept-encoding":
-                accepts_gzip = b"gzip" in value
-        if revalidates:
-            await _send(send, 304, headers, b"")
-            return
-        body = entry.body
-        if len(body) >= GZIP_MINIMUM:
-            headers["Vary"] += ", Accept-Encoding"
-            if accepts_gzip:
-                body = _gzipped(entry)
-                headers["Content-Encoding"] = "gzip"
-        headers["Content-Type"] = MVT
-        await _send(send, 200, headers, body)
+        if entry is None:
+            try:
+                entry, outcome = await run_in_threadpool(public_tile, scope["app"], collection, z, x, y)
+            except Exception as exc:
+                handler = _handler_for(scope["app"], exc)
+                if handler is None:
+                    raise
+                # the app's own mapping of errors to answers (api.errors): the same as the route's
+                response = await handler(Request(scope, receive), exc)
+                await response(scope, receive, send)
+                return
+        else:
+            record_cache(True, "tiles")
+            outcome = "hit"
+        await _answer(scope, send, entry, outcome)
 
-    def _kept(self, scope: Scope) -> CachedTile | None:
-        """The kept tile this request asks for, if it is a public tile request the cache can answer."""
+    def _asked(self, scope: Scope) -> tuple[str, int, int, int] | None:
+        """Collection, z, x and y of a public tile request without parameters, else None."""
         if scope["method"] != "GET" or scope["query_string"]:
             return None
         match = _PATH.fullmatch(scope["path"])
         if match is None or any(name == b"authorization" for name, _ in scope["headers"]):
             return None
-        cache: TileCache | None = getattr(scope["app"].state, "tile_cache", None)
-        if cache is None:
-            return None
         collection, z, y, x = match.groups()
-        return cache.peek(TileKey(collection, PUBLIC, None, int(z), int(x), int(y)))
+        if not tiles.MIN_ZOOM <= int(z) <= tiles.MAX_ZOOM:
+            return None
+        return collection, int(z), int(x), int(y)
+
+
+def _handler_for(app, exc: Exception):
+    """The app's exception handler for ``exc``, looked up by its classes as Starlette does."""
+    return next((app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers), None)
+
+
+async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str) -> None:
+    headers = tile_headers(entry.etag, False, outcome)
+    accepts_gzip = revalidates = False
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            revalidates = entry.etag.encode() in value
+        elif name == b"accept-encoding":
+            accepts_gzip = b"gzip" in value
+    if revalidates:
+        await _send(send, 304, headers, b"")
+        return
+    body = entry.body
+    if accepts_gzip and len(body) >= GZIP_MINIMUM:  # sent gzipped: the compression layer passes it on
+        body = _gzipped(entry)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] += ", Accept-Encoding"
+    headers["Content-Type"] = MVT
+    await _send(send, 200, headers, body)
 
 
 def _gzipped(entry: CachedTile) -> bytes:

@@ -19,6 +19,7 @@ from api.metrics import record_cache
 from api.ogc import _base, _collection, _lang, _only
 from api.security import ERRORS, ViewDep
 from landreg import params, tiles
+from landreg.access import PUBLIC
 from landreg.db import single_statements
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import source
@@ -128,26 +129,39 @@ def tile(
             chosen = current_profile(conn, profile, missing_ok=True)
             if chosen is None:
                 raise InvalidParameter(f"profile: no scoring profile {profile!r}", "profile")
-        statement, values = tiles.tile_query(
-            c, view, tiles.TileRequest(z, x, y), conditions, chosen, src if conditions else None
-        )
-
-        def render() -> bytes:
-            return tiles.render_tile(conn, statement, values)
-
-        cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
-        if conditions or cache is None:
-            body = render()
-            entry, outcome = CachedTile(body, etag_of(body), None), "bypass"
-        else:
-            key = TileKey(c.id, view, chosen.id if chosen is not None else None, z, x, y)
-            entry, outcome = cache.tile(conn, key, render, strict=view.confidential)
-            if outcome != "bypass":
-                record_cache(outcome == "hit", "tiles")
+        entry, outcome = _tile(request.app, conn, c, view, tiles.TileRequest(z, x, y), conditions, chosen, src)
     headers = tile_headers(entry.etag, view.confidential, outcome)
     if entry.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=MVT, headers=headers)
+
+
+def _tile(app, conn, c, view, request: tiles.TileRequest, conditions=(), chosen=None, src=None):
+    """The tile and whether it came from the cache (``hit``, ``miss``, ``bypass``: a filtered tile)."""
+    statement, values = tiles.tile_query(c, view, request, list(conditions), chosen, src if conditions else None)
+
+    def render() -> bytes:
+        return tiles.render_tile(conn, statement, values)
+
+    cache: TileCache | None = getattr(app.state, "tile_cache", None)
+    if conditions or cache is None:
+        body = render()
+        return CachedTile(body, etag_of(body), None), "bypass"
+    key = TileKey(c.id, view, chosen.id if chosen is not None else None, request.z, request.x, request.y)
+    entry, outcome = cache.tile(conn, key, render, strict=view.confidential)
+    if outcome != "bypass":
+        record_cache(outcome == "hit", "tiles")
+    return entry, outcome
+
+
+def public_tile(app, collection_id: str, z: int, x: int, y: int) -> tuple[CachedTile, str]:
+    """The public tile without parameters, as the route answers an anonymous caller (for
+    :mod:`api.tilehits`, which asks for it before routing); raises what the route would answer."""
+    c = _collection(collection_id)
+    with app.state.engine.connect() as conn:
+        if z >= tiles.DETAIL_ZOOM:
+            single_statements(conn)
+        return _tile(app, conn, c, PUBLIC, tiles.TileRequest(z, x, y))
 
 
 def tile_headers(etag: str, confidential: bool, outcome: str) -> dict[str, str]:
