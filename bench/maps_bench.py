@@ -19,6 +19,7 @@ answer costs here before any work is done.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import shutil
 import sys
@@ -27,7 +28,7 @@ import time
 import httpx
 import morecantile
 import psycopg
-from api_bench import _port, _start, _tipg_python
+from api_bench import _load, _port, _start, _tipg_python
 from common import (
     ROOT,
     VENV_BIN,
@@ -66,6 +67,26 @@ def raw_sql(tile: morecantile.Tile) -> str:
     )
     options = {"literal_binds": True, clock.INLINE: True}  # the register's day written in, as the rest
     return str(statement.compile(dialect=postgresql.psycopg.dialect(), compile_kwargs=options))
+
+
+def z10_throughput(base: str, n: int) -> list[str]:
+    """Throughput of uncached z10 tiles (each aggregates a large share of the parcels) with 1 and 8
+    clients: does a second core help when many ask at once (issue #19: it did not, each query took
+    both cores with its parallel workers)."""
+    path = base + "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
+    urls = [path.format(z=t.z, x=t.x, y=t.y) for t in tile_set(10, max(n, 16), seed=4)]
+    rates = {}
+    for clients in (1, 8):
+        asyncio.run(_load(urls[:4], clients))  # warm-up
+        latencies, seconds = asyncio.run(_load(urls, clients))
+        rates[clients] = (len(urls) / seconds, stats(latencies))
+    (one, s1), (eight, s8) = rates[1], rates[8]
+    return [
+        "tile z10 throughput (uncached), 8 clients vs 1",
+        f"{eight / one:.2f}: {one:.1f} req/s (median {s1['median']:.0f} ms) → {eight:.1f} req/s "
+        f"(median {s8['median']:.0f}, p95 {s8['p95']:.0f} ms)",
+        ">= 2",
+    ]
 
 
 def time_http(client: httpx.Client, urls: list[str]) -> tuple[list[float], list[int], list[float]]:
@@ -227,6 +248,9 @@ def run(
                 summary.append(
                     [f"tile z{z} vs tipg", f"{o['median']:.1f} ms", f"tipg: {p['median']:.1f} ms", rows[-1][-1]]
                 )
+            z10 = z10_throughput(ours, n_tiles)
+            sizes_rows.append(z10)
+            summary.append([f"tile z10 throughput, 8 clients vs 1 ({size:,} parcels)", z10[1], "— (goal >= 2)", "—"])
             for name in MAPS:
                 response = client.get(f"{ours}/maps/{name}")
                 response.raise_for_status()

@@ -19,6 +19,9 @@ costs less than every field of every parcel in every tile the map loads.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -239,13 +242,41 @@ def cell_size(z: int) -> float:
 
 
 def render_tile(conn: Connection, statement: Select | str, params: dict) -> bytes:
-    if params["z"] < DETAIL_ZOOM:
-        # aggregating groups a few hundred thousand parcels: in memory, not on disk, and with
-        # parallel workers (which the API's connections leave off for short requests)
-        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 2")
+    if params["z"] >= DETAIL_ZOOM:
+        return _run(conn, statement, params)
+    with _aggregating() as alone:
+        # aggregating groups a few hundred thousand parcels: in memory, not on disk; and with
+        # parallel workers (which the API's connections leave off for short requests) only while no
+        # other aggregation runs in this process: alone, a tile gets every core; under load, each
+        # takes one, and more cores serve more tiles instead of the workers fighting over them
+        conn.exec_driver_sql(
+            "SET LOCAL work_mem = '64MB'" + ("; SET LOCAL max_parallel_workers_per_gather = 2" if alone else "")
+        )
+        return _run(conn, statement, params)
+
+
+def _run(conn: Connection, statement: Select | str, params: dict) -> bytes:
     if isinstance(statement, str):
         return bytes(sqltext.run(conn, statement, params).scalar_one())
     return bytes(conn.execute(statement, params).scalar_one())
+
+
+_aggregations = 0
+_aggregations_lock = threading.Lock()
+
+
+@contextmanager
+def _aggregating() -> Iterator[bool]:
+    """Count an aggregated tile being rendered in this process; True: it is the only one."""
+    global _aggregations
+    with _aggregations_lock:
+        _aggregations += 1
+        alone = _aggregations == 1
+    try:
+        yield alone
+    finally:
+        with _aggregations_lock:
+            _aggregations -= 1
 
 
 def tileset_metadata(collection: Collection, base_url: str, lang: str = "de") -> dict:
