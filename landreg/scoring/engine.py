@@ -2,7 +2,8 @@
 the profile version and the parcel version that produced them.
 
 * ``recompute``: every current parcel under every (or one) current profile – the indicators
-  are computed by two connections in parallel, the scores written with COPY;
+  are computed by two connections in parallel, then the profiles are scored in parallel, each in
+  its own transaction, their scores replaced through a staging table (:func:`_replace`);
 * ``rescore``: a few parcels (after an edit or import), in the caller's transaction; TOPSIS
   scores them against the ideals of the profile's last full run.
 """
@@ -136,6 +137,15 @@ def _copy_frame(conn: Connection, query: str) -> pd.DataFrame:
     return frame
 
 
+def _normalised(spec: dict, raw: np.ndarray) -> np.ndarray:
+    """:func:`~landreg.scoring.criteria.normalise`, for a table once per distinct code (a column of
+    few codes over many parcels): the same values without a Python call per parcel."""
+    if spec["type"] != "table":
+        return normalise(spec, raw)
+    codes, distinct = pd.factorize(raw)  # missing (None, NaN): -1, the None appended
+    return normalise(spec, np.append(np.asarray(distinct, dtype=object), None))[codes]
+
+
 def _raw(frame: pd.DataFrame, key: str, profile: Profile) -> np.ndarray:
     column = CATALOGUE[key].column
     if key == "abstand":  # margin over the distance of the targeted Abstandserlass class
@@ -160,7 +170,7 @@ def evaluate(
             [
                 np.full(len(frame), np.nan)
                 if c in unavailable
-                else normalise(profile.functions[c], _raw(frame, c, profile))
+                else _normalised(profile.functions[c], _raw(frame, c, profile))
                 for c in criteria
             ]
         )
@@ -203,7 +213,10 @@ def evaluate(
     )
 
 
-def _store(conn: Connection, evaluation: Evaluation) -> None:
+_SCORE_COLUMNS = "parcel_id, profile_id, parcel_version, score, coverage, excluded_by, public_score, public_excluded_by"
+
+
+def _store(conn: Connection, evaluation: Evaluation, table: str = "parcel_score") -> None:
     """Write the scores with COPY (the caller has removed the ones they replace)."""
     rows = pd.DataFrame(
         {
@@ -220,11 +233,48 @@ def _store(conn: Connection, evaluation: Evaluation) -> None:
     buffer = io.StringIO()
     rows.to_csv(buffer, index=False, header=False, na_rep="")  # empty field: NULL in COPY's CSV format
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(
-        "COPY parcel_score (parcel_id, profile_id, parcel_version, score, coverage, excluded_by, public_score, "
-        "public_excluded_by) FROM STDIN (FORMAT csv)"
-    ) as copy:
+    with cursor.copy(f"COPY {table} ({_SCORE_COLUMNS}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(buffer.getvalue())
+
+
+def _replace(conn: Connection, evaluation: Evaluation) -> None:
+    """Make the profile's scores these: staged with COPY, then the stored ones updated in place,
+    the ones of parcels no longer ranked removed and those of new ones added.
+
+    The same rows as deleting all and inserting the new ones, but an update leaves the profile alone,
+    so the foreign key on it is checked only for the added rows (a check per row took more time than
+    the writing itself)."""
+    conn.execute(
+        text("""
+        DROP TABLE IF EXISTS pg_temp.score_staged;
+        CREATE TEMP TABLE score_staged (LIKE parcel_score INCLUDING DEFAULTS) ON COMMIT DROP;
+    """)
+    )
+    _store(conn, evaluation, "score_staged")
+    conn.execute(text("ANALYZE pg_temp.score_staged"))
+    profile = {"p": evaluation.profile.id}
+    conn.execute(
+        text("""
+        DELETE FROM parcel_score s
+         WHERE s.profile_id = :p AND NOT EXISTS (SELECT FROM score_staged n WHERE n.parcel_id = s.parcel_id)
+    """),
+        profile,
+    )
+    changed = ", ".join(f"{c} = n.{c}" for c in _SCORE_COLUMNS.split(", ")[2:])
+    conn.execute(
+        text(f"""
+        UPDATE parcel_score s SET {changed}, computed_at = n.computed_at
+          FROM score_staged n WHERE s.profile_id = :p AND s.parcel_id = n.parcel_id
+    """),
+        profile,
+    )
+    conn.execute(
+        text(f"""
+        INSERT INTO parcel_score ({_SCORE_COLUMNS}, computed_at) SELECT {_SCORE_COLUMNS}, computed_at FROM score_staged n
+         WHERE NOT EXISTS (SELECT FROM parcel_score s WHERE s.profile_id = :p AND s.parcel_id = n.parcel_id)
+    """),
+        profile,
+    )
 
 
 def _last_reference(conn: Connection, profile: Profile) -> tuple[TopsisReference | None, TopsisReference | None]:
@@ -254,8 +304,7 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
         frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
         frame = frame.reset_index(drop=True)
     evaluation = evaluate(profile, frame, indicators.loaded_layers(conn))
-    conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": profile.id})
-    _store(conn, evaluation)
+    _replace(conn, evaluation)
     reference = evaluation.reference.to_json() if evaluation.reference else {}
     if evaluation.public.reference is not None:
         reference["public"] = evaluation.public.reference.to_json()
@@ -295,7 +344,8 @@ def recompute(
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> list[Evaluation]:
-    """Full rescoring: indicators for all current parcels (in parallel), then each profile."""
+    """Full rescoring: indicators for all current parcels (in parallel), then the profiles (in
+    parallel, each in its own transaction: a read sees a profile's old or new scores)."""
     say = progress or (lambda _: None)
     say("indicators")
 
@@ -311,10 +361,14 @@ def recompute(
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
         say("reading parcels")
         parcels = load(conn, None)
-    for profile in profiles:
+
+    def score(profile: Profile) -> Evaluation:
         say(f"profile {profile.name} v{profile.version}")
         with engine.begin() as conn:
-            evaluations.append(score_profile(conn, profile, actor, parcels))
+            return score_profile(conn, profile, actor, parcels)
+
+    with ThreadPoolExecutor(workers) as pool:
+        evaluations += pool.map(score, profiles)
     return evaluations
 
 

@@ -1,0 +1,139 @@
+"""Indicators: the batch route (stops' service once, the coverage grid) gives the values of the
+per-parcel definition, and both agree with an independent computation in shapely."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import text
+
+from landreg import context
+from landreg.parcels import create_parcel
+from landreg.scoring import indicators
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+DORTMUND = "05913000"
+META = context.Metadata("Test, erfunden", "CC0 1.0")
+PRODUCTS = ["bus", "bus,taxi", "", "tram", "subway", "regional", "taxi", "suburban,bus", "tram,bus", "ice"]
+
+
+def service(products: str) -> float:
+    """The service level as the module docstring states it (rail 1, subway/tram 0.8, bus 0.5, on demand 0.2)."""
+    for pattern, level in (("regional|suburban|national|ice|ic", 1.0), ("subway|tram", 0.8), ("bus", 0.5)):
+        if re.search(pattern, products):
+            return level
+    return 0.2 if "taxi" in products else 0.3
+
+
+def load(conn, tmp_path, name, kind, geometries, **columns):
+    import geopandas as gpd
+
+    path = tmp_path / f"{name}.gpkg"
+    gpd.GeoDataFrame(columns, geometry=list(geometries), crs=25832).to_file(path)
+    coverage = context.Coverage(ags=(DORTMUND,))
+    return context.load(conn, "test", name, context.read_features(path, kind), META, coverage)
+
+
+@pytest.fixture
+def region(conn, session, tmp_path):
+    """Parcels in and around Dortmund (many near its edge), stations, stops and ports of Dortmund."""
+    wkb = conn.execute(text("SELECT ST_AsBinary(geom) FROM municipality WHERE ags = :a"), {"a": DORTMUND})
+    dortmund = shapely.from_wkb(bytes(wkb.scalar_one()))
+    rng = np.random.default_rng(19)
+    corners = [shapely.Point(X0 + dx, Y0 + dy) for dx, dy in rng.uniform(-11_000, 11_000, (140, 2))]
+    # and along the edge: 40 points within 1.5 km of it, on either side
+    edge = dortmund.boundary
+    for f, off in zip(rng.uniform(0, 1, 40), rng.uniform(-1500, 1500, 40), strict=True):
+        on = edge.interpolate(f, normalized=True)
+        corners.append(shapely.Point(on.x + off * 0.7, on.y + off * 0.7))
+    ids = []
+    for n, corner in enumerate(corners):
+        w, h = rng.uniform(20, 250, 2)
+        parcel = shapely.box(corner.x, corner.y, corner.x + w, corner.y + h)
+        try:
+            with session.begin_nested():
+                created = create_parcel(session, "t", local_ref=f"P{n}", category="gewerbeflaeche", geom=parcel)
+                session.flush()
+        except Exception:  # outside NRW's municipalities: not a parcel of the registry
+            continue
+        ids.append(str(created.id))
+    inside = [p for p in (shapely.Point(X0 + dx, Y0 + dy) for dx, dy in rng.uniform(-9000, 9000, (200, 2)))
+              if dortmund.contains(p)]  # fmt: skip
+    load(conn, tmp_path, "bahnhoefe", "bahnhof", inside[:12])
+    stops = inside[12:90]
+    load(conn, tmp_path, "haltestellen", "haltestelle", stops, products=[PRODUCTS[i % 10] for i in range(len(stops))])
+    load(conn, tmp_path, "haefen", "hafen", inside[90:98])
+    load(conn, tmp_path, "aue", "ueberschwemmungsgebiet", [p.buffer(600) for p in inside[98:101]])
+    return {"ids": ids, "dortmund": dortmund, "stops": stops, "stations": inside[:12]}
+
+
+def stored(conn, ids) -> dict:
+    rows = conn.execute(
+        text(
+            f"SELECT parcel_id::text, {', '.join(indicators.COLUMNS)} FROM parcel_indicator WHERE parcel_id = ANY(:ids)"
+        ),
+        {"ids": ids},
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_the_batch_route_gives_the_values_of_the_definition(conn, region, monkeypatch):
+    ids = region["ids"]
+    assert len(ids) > 150
+    monkeypatch.setattr(indicators, "BATCH", 10**9)  # the definition: every test on the layers, per parcel
+    assert indicators.compute(conn, ids) == len(ids)
+    by_definition = stored(conn, ids)
+    for cells in (40_000, 50):  # a fine grid settles most parcels, a coarse one leaves many to the layers
+        monkeypatch.setattr(indicators, "BATCH", 1)
+        monkeypatch.setattr(indicators, "GRID_CELLS", cells)
+        indicators._grid.cache_clear()
+        conn.execute(
+            text("UPDATE parcel_indicator SET dist_rail_station_m = -1, transit_access = -1, dist_port_m = -1")
+        )
+        assert indicators.compute(conn, ids) == len(ids)
+        assert stored(conn, ids) == by_definition
+        states = dict(conn.execute(text("SELECT coalesce(state, '?'), count(*) FROM indicator_cell GROUP BY 1")).all())
+        assert states.get("in") and states.get("out") and states.get("?")  # all three ways were taken
+    values = list(by_definition.values())
+    for column in (0, 1, 3):  # stations, stops, ports: known and unknown values alike
+        known = sum(v[column] is not None for v in values)
+        assert 15 < known < len(values) - 15, (column, known, len(values))
+
+
+def test_the_values_agree_with_shapely(conn, region):
+    ids, dortmund = region["ids"], region["dortmund"]
+    indicators.compute(conn, shard=None, parcel_ids=None)  # a full run: the batch route
+    values = stored(conn, ids)
+    rows = conn.execute(text("SELECT id::text, ST_AsBinary(geom) FROM parcel WHERE id = ANY(:ids)"), {"ids": ids})
+    geoms = {i: shapely.from_wkb(bytes(g)) for i, g in rows}
+    stations, stops = shapely.MultiPoint(region["stations"]), np.array(region["stops"])
+    levels = np.array([service(PRODUCTS[i % 10]) for i in range(len(stops))])
+    checked = {"rail": 0, "transit": 0, "unknown": 0}
+    for pid, geom in geoms.items():
+        rail, transit = values[pid][0], values[pid][1]
+        edge = dortmund.boundary.distance(geom)
+        d = geom.distance(stations)
+        if dortmund.contains(geom) and edge > d + 1:
+            assert rail == pytest.approx(d, abs=1e-6)
+            checked["rail"] += 1
+        elif not dortmund.intersects(geom) or edge < d - 1:
+            assert rail is None
+            checked["unknown"] += 1
+        if dortmund.contains(geom) and edge > indicators.TRANSIT_RADIUS_M + 1:
+            dist = shapely.distance(geom, stops)
+            near = np.argsort(dist)[: indicators.TRANSIT_CANDIDATES]
+            best = np.max(levels[near] * np.maximum(0, 1 - dist[near] / indicators.TRANSIT_RADIUS_M))
+            assert transit == pytest.approx(best, abs=1e-9)
+            checked["transit"] += 1
+    assert min(checked.values()) > 10, checked
+
+
+def test_a_small_batch_takes_the_definition(conn, region, monkeypatch):
+    """Re-scoring an edited parcel builds no batch tables (they would cost more than they save)."""
+    conn.execute(text("DROP TABLE IF EXISTS pg_temp.indicator_cell"))
+    indicators.compute(conn, region["ids"][:3])
+    assert conn.execute(text("SELECT to_regclass('pg_temp.indicator_cell')")).scalar() is None

@@ -1,0 +1,85 @@
+"""Storing a profile's scores: replaced in place, the same rows as deleting all and inserting anew."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import text
+
+from landreg.parcels import create_parcel, update_parcel
+from landreg.scoring.criteria import normalise
+from landreg.scoring.engine import _normalised, score_profile
+from landreg.scoring.profiles import save_profile
+from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
+
+X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
+
+
+def test_a_table_is_normalised_once_per_code_with_the_values_of_each_one():
+    spec = {"type": "table", "values": {"0": 1.0, "1": 0.6, "2": 0.0, "kurzfristig": 1.0}}
+    raw = np.array([0, 1.0, "2", None, math.nan, 2, "kurzfristig", "x", np.int64(1), 2.0, None], dtype=object)
+    assert np.array_equal(_normalised(spec, raw), normalise(spec, raw), equal_nan=True)
+    assert _normalised(spec, np.array([], dtype=object)).shape == (0,)
+    linear = {"type": "linear", "worst": 0.0, "best": 10.0}
+    values = np.array([0.0, 5.0, math.nan, 12.0])
+    assert np.array_equal(_normalised(linear, values), normalise(linear, values), equal_nan=True)
+
+
+def rows(conn, profile_id) -> dict:
+    result = conn.execute(
+        text("""
+        SELECT p.local_ref, s.parcel_version, s.score, s.coverage, s.excluded_by, s.public_score,
+               s.public_excluded_by, s.computed_at
+          FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id WHERE s.profile_id = :p
+    """),
+        {"p": profile_id},
+    )
+    return {r[0]: tuple(r[1:]) for r in result}
+
+
+def test_a_full_run_replaces_the_profiles_scores(conn, session):
+    ids = {}
+    for n, (availability, restriction) in enumerate([("kurzfristig", 0), ("mittelfristig", 1), ("langfristig", 2)]):
+        geom = shapely.box(X0 + 300 * n, Y0, X0 + 300 * n + 100 + 50 * n, Y0 + 100)
+        created = create_parcel(
+            session, "t", local_ref=f"S{n}", category="gewerbeflaeche", geom=geom,
+            availability=availability, restriction_class=restriction,
+        )  # fmt: skip
+        ids[f"S{n}"] = created.id
+    session.flush()
+    criteria = {"availability": 0.5, "restriction_class": 0.3, "size": 0.2}
+    profile, _ = save_profile(
+        conn, "store", "Store", "t", {"criteria": criteria, "categories": ["gewerbeflaeche"]}, "t"
+    )
+    first = score_profile(conn, profile, "t")
+    before = rows(conn, profile.id)
+    assert set(before) == {"S0", "S1", "S2"}
+    expected = dict(zip(first.frame["parcel_id"].astype(str), np.round(first.scores, 6), strict=True))
+    assert {ref: before[ref][1] for ref in before} == pytest.approx({r: expected[str(ids[r])] for r in before})
+
+    # S2 leaves the profile's categories, S1 changes, S3 is new: removed, updated, added
+    update_parcel(session, ids["S2"], "t", category="bauluecke")
+    update_parcel(session, ids["S1"], "t", availability="kurzfristig")
+    create_parcel(
+        session, "t", local_ref="S3", category="gewerbeflaeche", geom=shapely.box(X0, Y0 + 500, X0 + 80, Y0 + 580),
+        availability="kurzfristig", restriction_class=0,
+    )  # fmt: skip
+    session.flush()
+    second = score_profile(conn, profile, "t")
+    after = rows(conn, profile.id)
+    assert set(after) == {"S0", "S1", "S3"}
+    assert after["S1"][0] == before["S1"][0] + 1 and after["S1"][1] > before["S1"][1]  # the new version, better
+    assert after["S0"][6] > before["S0"][6]  # rewritten: computed now
+    by_id = dict(zip(second.frame["parcel_id"].astype(str), np.round(second.scores, 6), strict=True))
+    refs = {str(v): k for k, v in ids.items()}
+    assert {refs.get(pid, "S3"): score for pid, score in by_id.items()} == pytest.approx(
+        {ref: after[ref][1] for ref in after}
+    )
+    # the same rows as a fresh start: delete all, score again
+    conn.execute(text("DELETE FROM parcel_score WHERE profile_id = :p"), {"p": profile.id})
+    score_profile(conn, profile, "t")
+    fresh = rows(conn, profile.id)
+    assert {k: v[:6] for k, v in fresh.items()} == {k: v[:6] for k, v in after.items()}
