@@ -137,3 +137,22 @@ def test_a_small_batch_takes_the_definition(conn, region, monkeypatch):
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.indicator_cell"))
     indicators.compute(conn, region["ids"][:3])
     assert conn.execute(text("SELECT to_regclass('pg_temp.indicator_cell')")).scalar() is None
+
+
+def test_among_equally_near_stops_the_better_served_count(conn, session, tmp_path, monkeypatch):
+    """Stops inside one parcel (all 0 m away): the eight that count are chosen by the rule (the
+    better served first), not by the index's order, on both routes; only the rail stop gives 1.0."""
+    parcel = shapely.box(X0, Y0, X0 + 200, Y0 + 200)
+    with session.begin_nested():
+        created = create_parcel(session, "t", local_ref="T", category="gewerbeflaeche", geom=parcel)
+        session.flush()
+    points = [shapely.Point(X0 + 5 + 6 * (i % 30), Y0 + 5 + 6 * (i // 30)) for i in range(900)]
+    products = ["bus"] * 899 + ["regional"]  # one rail stop among 900 bus stops, all 0 m away
+    load(conn, tmp_path, "haltestellen", "haltestelle", points, products=products)
+    for batch in (10**9, 1):
+        monkeypatch.setattr(indicators, "BATCH", batch)
+        indicators.compute(conn, [str(created.id)])
+        value = conn.execute(
+            text("SELECT transit_access FROM parcel_indicator WHERE parcel_id = :id"), {"id": created.id}
+        ).scalar_one()
+        assert value == pytest.approx(1.0), f"BATCH={batch}"

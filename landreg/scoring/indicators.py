@@ -94,13 +94,15 @@ def _knn_by_cell(kind: str) -> str:
 
 def _transit(stops: str, bounded: bool) -> str:
     """The best of the nearest stops: its service level, less with distance (none from the radius on).
+    Among stops equally near (several inside the parcel, at 0 m) the better served come first, so
+    that which of them count is decided by the rule, not by the order of the index.
 
     ``bounded``: searched among the stops within the radius only (those beyond add nothing, the
     best of none being 0 where the layer has any stop): several times fewer index pages to read."""
     search = f"""(SELECT max(service * greatest(0, 1 - d / {TRANSIT_RADIUS_M}))
                     FROM (SELECT c.service, ST_Distance(c.geom, p.geom) AS d FROM {stops} c
                           {f"WHERE ST_DWithin(c.geom, p.geom, {TRANSIT_RADIUS_M})" if bounded else ""}
-                          ORDER BY c.geom <-> p.geom LIMIT {TRANSIT_CANDIDATES}) near)"""
+                          ORDER BY c.geom <-> p.geom, c.service DESC LIMIT {TRANSIT_CANDIDATES}) near)"""
     return f"coalesce({search}, (SELECT 0 FROM {stops} c LIMIT 1))" if bounded else search
 
 
