@@ -32,11 +32,12 @@ from landreg import tiles
 from landreg.access import PUBLIC
 from landreg.tilecache import CachedTile, TileCache, TileKey
 
-_PATH = re.compile(r"/collections/([A-Za-z0-9_-]{1,64})/tiles/WebMercatorQuad/(\d{1,2})/(\d{1,8})/(\d{1,8})")
+_PATH = re.compile(r"/collections/([A-Za-z0-9_-]{1,64})/tiles/WebMercatorQuad/([0-9]{1,2})/([0-9]{1,8})/([0-9]{1,8})")
 _TEMPLATE = "/collections/{collectionId}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}"
 #: As the app's GZipMiddleware: smaller bodies are sent as they are.
 GZIP_MINIMUM = 1024
 GZIP_LEVEL = 1
+GZIP_IN_THREAD = 128 * 1024
 
 
 class CachedPublicTiles:
@@ -51,7 +52,8 @@ class CachedPublicTiles:
             return
         collection, z, x, y = asked
         cache: TileCache | None = getattr(scope["app"].state, "tile_cache", None)
-        entry = cache.peek(TileKey(collection, PUBLIC, None, z, x, y)) if cache is not None else None
+        key = TileKey(collection, PUBLIC, None, z, x, y)
+        entry = cache.peek(key) if cache is not None else None
         scope["route"] = self._route  # the request log and metrics name the route
         if entry is None:
             try:
@@ -67,7 +69,7 @@ class CachedPublicTiles:
         else:
             record_cache(True, "tiles")
             outcome = "hit"
-        await _answer(scope, send, entry, outcome)
+        await _answer(scope, send, entry, outcome, lambda gz: cache.keep_gzipped(key, entry, gz) if cache else None)
 
     def _asked(self, scope: Scope) -> tuple[str, int, int, int] | None:
         """Collection, z, x and y of a public tile request without parameters, else None."""
@@ -87,31 +89,33 @@ def _handler_for(app, exc: Exception):
     return next((app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers), None)
 
 
-async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str) -> None:
+async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str, keep) -> None:
     headers = tile_headers(entry.etag, False, outcome)
-    accepts_gzip = revalidates = False
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            revalidates = entry.etag.encode() in value
-        elif name == b"accept-encoding":
-            accepts_gzip = b"gzip" in value
-    if revalidates:
+    asked = {}
+    for name, value in scope["headers"]:  # the first of a repeated header, as the route reads it
+        asked.setdefault(name, value)
+    if entry.etag.encode() in asked.get(b"if-none-match", b""):
         await _send(send, 304, headers, b"")
         return
     body = entry.body
-    if accepts_gzip and len(body) >= GZIP_MINIMUM:  # sent gzipped: the compression layer passes it on
-        body = _gzipped(entry)
+    if b"gzip" in asked.get(b"accept-encoding", b"") and len(body) >= GZIP_MINIMUM:
+        # sent gzipped (the compression layer passes it on); compressed once per kept tile, large
+        # ones off the event loop (as the compression layer does from 128 KiB)
+        if entry.gzipped is None:
+            gzipped = await run_in_threadpool(_gzip, body) if len(body) >= GZIP_IN_THREAD else _gzip(body)
+            keep(gzipped)
+            body = gzipped
+        else:
+            body = entry.gzipped
         headers["Content-Encoding"] = "gzip"
         headers["Vary"] += ", Accept-Encoding"
     headers["Content-Type"] = MVT
     await _send(send, 200, headers, body)
 
 
-def _gzipped(entry: CachedTile) -> bytes:
-    """The body compressed once per kept tile (as the GZipMiddleware would compress it each time)."""
-    if entry.gzipped is None:
-        entry.gzipped = gzip.compress(entry.body, GZIP_LEVEL, mtime=0)
-    return entry.gzipped
+def _gzip(body: bytes) -> bytes:
+    """The bytes the app's GZipMiddleware would send (the same level, no timestamp)."""
+    return gzip.compress(body, GZIP_LEVEL, mtime=0)
 
 
 async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:

@@ -216,7 +216,7 @@ def serve(
     replicas = len(replica_urls(settings))
     typer.echo(
         f"{workers} worker(s), each with up to {plan.per_worker} database connections "
-        f"({plan.pool_size} kept + {plan.max_overflow}) of {budget} ({source})"
+        f"({plan.pool_size} kept + {plan.max_overflow} + 1 listening for changes) of {budget} ({source})"
         + (f"; reads from {replicas} replica(s), each the same per worker" if replicas else "")
     )
     host, port = host or settings.host, port or settings.port

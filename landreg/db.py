@@ -166,8 +166,8 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
       saves), and unprepared statements also pass through PgBouncer in transaction mode;
     * a pool that keeps enough connections for a busy API (a new connection first loads PostGIS
       and its catalogue caches: tens of milliseconds), reusing the most recent one first so that
-      idle extras are not kept warm needlessly; a connection idle for more than a second is
-      checked at checkout (:func:`_ping_when_idle`), so that a restarted database is reconnected
+      idle extras are not kept warm needlessly; a connection idle for more than a tenth of a second
+      is checked at checkout (:func:`_ping_when_idle`), so that a restarted database is reconnected
       without an error (and a session the server ended as it stopped is dropped, not pooled:
       :func:`_ended_by_server`); its size per process is ``LANDREG_DB_POOL_SIZE`` +
       ``LANDREG_DB_MAX_OVERFLOW`` (``landreg serve`` divides the database's connections among its
@@ -212,9 +212,11 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
 CONNECTION_RESERVE = 10
 #: The budget when the server's ``max_connections`` cannot be read: PostgreSQL's default 100 less the reserve.
 DEFAULT_MAX_CONNECTIONS = 90
-#: A worker needs one connection for requests and one for the background work beside them (/ready's
-#: count, token use, e-mail).
-MIN_CONNECTIONS_PER_WORKER = 2
+#: The connection each worker keeps listening for committed changes (landreg.tilenotices), besides its pool.
+LISTENING_CONNECTIONS = 1
+#: A worker needs one connection for requests, one for the background work beside them (/ready's
+#: count, token use, e-mail) and the listening one.
+MIN_CONNECTIONS_PER_WORKER = 2 + LISTENING_CONNECTIONS
 #: Connections of one process however large the budget: 10 kept, up to 20 more under load.
 MAX_CONNECTIONS_PER_PROCESS = 30
 
@@ -234,7 +236,7 @@ class PoolPlan:
 
     @property
     def per_worker(self) -> int:
-        return self.pool_size + self.max_overflow
+        return self.pool_size + self.max_overflow + LISTENING_CONNECTIONS
 
 
 def connection_budget(engine: Engine, configured: int | None = None) -> tuple[int, str]:
@@ -259,7 +261,8 @@ def connection_budget(engine: Engine, configured: int | None = None) -> tuple[in
 
 
 def pool_plan(workers: int, budget: int, source: str = "LANDREG_DB_MAX_CONNECTIONS") -> PoolPlan:
-    """Pool size and overflow per worker so that ``workers`` × (pool + overflow) ≤ ``budget``."""
+    """Pool size and overflow per worker so that ``workers`` × (pool + overflow + the listening
+    connection) ≤ ``budget``."""
     if workers < 1:
         raise PoolBudgetError(f"--workers {workers}: at least 1 worker is needed")
     per_worker = min(MAX_CONNECTIONS_PER_PROCESS, budget // workers)
@@ -272,5 +275,6 @@ def pool_plan(workers: int, budget: int, source: str = "LANDREG_DB_MAX_CONNECTIO
             + (", " if most else " (none fit), ")
             + "or raise max_connections of the database (or LANDREG_DB_MAX_CONNECTIONS)."
         )
-    pool_size = max(1, min(10, per_worker // 3))
-    return PoolPlan(workers, budget, pool_size, per_worker - pool_size)
+    pooled = per_worker - LISTENING_CONNECTIONS
+    pool_size = max(1, min(10, pooled // 3))
+    return PoolPlan(workers, budget, pool_size, pooled - pool_size)

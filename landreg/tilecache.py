@@ -11,9 +11,9 @@ Ordering, so that no tile older than an edit it should show is ever served:
    earlier but committed later is not missed), and drops the cached tiles they touch, at every zoom.
    With :mod:`landreg.tilenotices` listening on the primary (the API's default) a sync is needed
    only after a commit was announced: until then a cached tile is current (:meth:`TileCache.peek`)
-   and a cache hit asks the database nothing. A sync counts as covering an announcement once its
-   snapshot sees the announced transaction (a replica that has not replayed it yet keeps the cache
-   syncing). Without announcements (the listener not connected, or none set up) a request syncs
+   and a cache hit asks the database nothing. A sync counts as covering the announcements when it
+   ran on the primary, or on a replica that has replayed the primary's WAL position read after the
+   newest of them (a replica behind it keeps the cache syncing, and what it renders is not kept). Without announcements (the listener not connected, or none set up) a request syncs
    unless a sync that started after the request began (or, with ``LANDREG_TILE_CACHE_SYNC_MS``,
    within that many milliseconds) has done it: with the default 0 a tile is never served after an
    edit that committed before the request arrived; with N > 0 it may be up to N ms late. On a
@@ -69,10 +69,12 @@ _FORGET_LISTENING_S = 12 * 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
 _ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
 
-_SYNC_FIRST = "SELECT pg_current_snapshot()::text"
-_SYNC = """
+#: Where a hot standby's replay stands (bytes of WAL), NULL on the primary.
+_REPLAYED = "CASE WHEN pg_is_in_recovery() THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END"
+_SNAPSHOT = f"SELECT pg_current_snapshot()::text, {_REPLAYED}"
+_SYNC = f"""
     WITH now AS (SELECT pg_current_snapshot() AS snapshot)
-    SELECT now.snapshot::text, t.layer, t.west, t.south, t.east, t.north
+    SELECT now.snapshot::text, {_REPLAYED}, t.layer, t.west, t.south, t.east, t.north
       FROM now LEFT JOIN tile_invalidation t
         ON t.xid >= pg_snapshot_xmin(CAST(%(last)s AS pg_snapshot))
        AND NOT pg_visible_in_snapshot(t.xid, CAST(%(last)s AS pg_snapshot))
@@ -191,15 +193,36 @@ class TileCache:
 
     def peek(self, key: TileKey) -> CachedTile | None:
         """The tile if it is kept and :meth:`current` (no database needed), else None; as
-        :meth:`tile` with ``strict=False``, for public tiles."""
+        :meth:`tile` with ``strict=False``, for public tiles. Never waits for a sync under way
+        (it is asked on the event loop): then None, and the caller takes the longer way."""
         if self.max_bytes <= 0 or not self.current():
             return None
-        with self._lock:
+        if not self._lock.acquire(blocking=False):  # a sync is invalidating: not worth waiting for here
+            return None
+        try:
             entry = self._entries.get(key)
             if entry is None or entry.day != self._today:
                 return None
             self._entries.move_to_end(key)
             return entry
+        finally:
+            self._lock.release()
+
+    def keep_gzipped(self, key: TileKey, entry: CachedTile, gzipped: bytes) -> None:
+        """Keep the tile's gzipped body beside it, within the byte budget (when it is still kept; not
+        while a sync holds the cache: asked on the event loop, this must not wait)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if entry.gzipped is not None:
+                return
+            entry.gzipped = gzipped
+            if self._entries.get(key) is entry:
+                self._bytes += len(gzipped)
+                while self._bytes > self.max_bytes and self._entries:
+                    self._remove(next(iter(self._entries)))
+        finally:
+            self._lock.release()
 
     def tile(
         self, conn: Connection, key: TileKey, render: Callable[[], bytes], strict: bool = True
@@ -263,29 +286,29 @@ class TileCache:
                 # a sync that began after this request (or recently enough) did it; but this request's
                 # database may be a replica that has not replayed what that sync applied: then what it
                 # renders must not be kept under the current generation
-                snapshot = conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar_one()
-                return _xmax(snapshot) >= self._xmax
+                snapshot, replayed = conn.exec_driver_sql(_SNAPSHOT).one()
+                return _xmax(snapshot) >= self._xmax and self._replayed_enough(replayed)
             began = time.monotonic()
             today = clock.today()
             notices = self.announcements
-            announced, announced_xid = notices.state() if notices is not None else (-1, 0)
+            announced, announced_lsn = notices.state() if notices is not None else (-1, 0)
             epoch = notices.epoch if notices is not None and notices.listening else -2
             forget_after = _FORGET_LISTENING_S if epoch == self._synced_epoch else _FORGET_AFTER_S
             if self._snapshot is None or began - self._synced_from > forget_after:
-                snapshot = conn.exec_driver_sql(_SYNC_FIRST).scalar_one()
+                snapshot, replayed = conn.exec_driver_sql(_SNAPSHOT).one()
                 with self._lock:
                     self._clear()
                     self._generation += 1  # renders under way store nothing
                     self._recent.append((self._generation, Invalidation("*", None)))
-                self._accept(snapshot, today, began, announced, announced_xid, epoch)
-                return True
+                self._accept(snapshot, today, began, announced, epoch, replayed is None or replayed >= announced_lsn)
+                return self._replayed_enough(replayed)
             rows = conn.exec_driver_sql(_SYNC, {"last": self._snapshot}).all()
-            snapshot = rows[0][0]
+            snapshot, replayed = rows[0][0], rows[0][1]
             if _xmax(snapshot) < self._xmax:
                 return False
             found = [
                 Invalidation(layer, None if x1 is None else (x1, y1, x2, y2))
-                for _, layer, x1, y1, x2, y2 in rows
+                for _, _, layer, x1, y1, x2, y2 in rows
                 if layer is not None
             ]
             with self._lock:
@@ -298,16 +321,23 @@ class TileCache:
                     for inv in found:
                         self._recent.append((self._generation, inv))
                         self._invalidate(inv)
-            self._accept(snapshot, today, began, announced, announced_xid, epoch)
-            return True
+            self._accept(snapshot, today, began, announced, epoch, replayed is None or replayed >= announced_lsn)
+            return self._replayed_enough(replayed)
 
-    def _accept(
-        self, snapshot: str, today: dt.date, began: float, announced: int, announced_xid: int, epoch: int
-    ) -> None:
+    def _accept(self, snapshot: str, today: dt.date, began: float, announced: int, epoch: int, covers: bool) -> None:
+        """Take a sync's state; ``covers``: its database has everything announced before it began
+        (the primary, or a replica that has replayed the primary's position after the newest
+        announcement), else the next request syncs again."""
         self._snapshot, self._xmax, self._today, self._synced_from = snapshot, _xmax(snapshot), today, began
         self._synced_epoch = epoch
-        if _sees(snapshot, announced_xid):  # else (a replica behind) the next request syncs again
+        if covers:
             self._applied = announced
+
+    def _replayed_enough(self, replayed: int | None) -> bool:
+        """Whether a database may render tiles to keep: the primary (``replayed`` None), or a replica
+        that has replayed what was announced (a lagging one would keep tiles without a change)."""
+        notices = self.announcements
+        return replayed is None or notices is None or replayed >= notices.state()[1]
 
     # -- bookkeeping (under self._lock) ------------------------------------------------------------
 
@@ -355,7 +385,9 @@ class TileCache:
 
     @staticmethod
     def _size(entry: CachedTile | _Answer) -> int:
-        return entry.size if isinstance(entry, _Answer) else len(entry.body) + _ENTRY_OVERHEAD
+        if isinstance(entry, _Answer):
+            return entry.size
+        return len(entry.body) + len(entry.gzipped or b"") + _ENTRY_OVERHEAD
 
     def _store(self, key: Hashable, entry: CachedTile | _Answer) -> None:
         """Keep a tile or an answer, dropping the least recently used entries of either kind until
@@ -419,12 +451,6 @@ class TileCache:
 
 def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
-
-
-def _sees(snapshot: str, xid: int) -> bool:
-    """Whether a committed transaction ``xid`` is visible in ``snapshot`` (``xmin:xmax:xip,…``)."""
-    xmin, xmax, running = snapshot.split(":")
-    return xid < int(xmin) or (xid < int(xmax) and str(xid) not in running.split(","))
 
 
 def prune(conn: Connection, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

@@ -7,22 +7,26 @@ process listens on its own connection to the primary and counts what it hears. T
 was announced, a cached tile is current without asking the database, which is what makes a cache
 hit as cheap as an empty HTTP answer.
 
-Whenever the thread is not listening (starting, the primary restarted, the connection lost) the
-cache syncs on every request, as without announcements; on each (re)connection one announcement
-without a transaction id stands for whatever was committed while nobody listened. Only the primary
-can be listened to (a hot standby refuses LISTEN), so a cache reading from replicas still checks
-that a replica has replayed an announced transaction before it counts as synced.
+Whenever the thread is not listening (starting, the primary restarted, the connection lost, its
+heartbeat not heard back within two seconds) the cache syncs on every request, as without
+announcements; on each (re)connection one announcement stands for whatever was committed while
+nobody listened. Each announcement carries the primary's WAL position read after it arrived; only
+the primary can be listened to (a hot standby refuses LISTEN), so a sync on a replica covers the
+announcements only once that replica has replayed the position.
 
 Between a commit and its announcement reaching another process lies the delivery of one message
-on an open connection (well under a millisecond on one host); a change this process commits
-itself counts at once (:meth:`Announcements.announce` from the engine's commit event).
+on an open connection (well under a millisecond on one host). A change this process commits is
+counted as it commits (the engine's commit event, just before the COMMIT) and again when the
+database's notification arrives after it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import select
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -31,42 +35,56 @@ from sqlalchemy import Engine, event
 log = logging.getLogger(__name__)
 
 CHANNEL = "landreg_tiles"
-_POLL_S = 1.0  # how often the listening thread looks up from waiting (to stop, to check the line)
-_CHECK_AFTER_S = 30.0  # silence after which the connection is checked with a query
+_POLL_S = 1.0  # how often the listening thread looks up from waiting, and sends its heartbeat
+_HEARTBEAT_S = 2.0  # its own heartbeat not heard back within this: the line is dead (or a pooler eats it)
 _RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+_WAL_POSITION = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
 
 
 class Announcements:
-    """A count of announcements heard (and of commits made here) and the newest transaction id among
-    them; ``listening`` only while the connection is open and LISTEN in force."""
+    """A count of announcements heard (and of commits made here), and the primary's WAL position
+    after the newest one heard: a hot standby that has replayed it sees what was announced.
+    ``listening`` only while the connection is open, LISTEN in force and its heartbeat heard."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.count = 0
-        self.xid = 0
+        self.lsn = 0
+        self.xid = 0  # the newest announcing transaction heard (for diagnosis and tests)
+        self._pending = False  # counted, the WAL position after them not read yet
         self.listening = False
         self.epoch = 0  # connections made: a sync in the same epoch missed nothing in between
         self._fd = -1  # the listening connection's socket while it listens
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def announce(self, xid: int | None = None) -> None:
-        """Something was committed (by ``xid``, when known) that a sync must take in."""
+    def announce(self, lsn: int | None = None) -> None:
+        """Something was committed that a sync must take in (``lsn``: the primary's WAL position
+        at or after its commit, when known)."""
         with self._lock:
             self.count += 1
-            if xid is not None and xid > self.xid:
-                self.xid = xid
+            if lsn is not None and lsn > self.lsn:
+                self.lsn = lsn
 
-    def state(self) -> tuple[int, int]:
+    def state(self) -> tuple[int, float]:
+        """The count, and the WAL position a replica must have replayed to cover it (infinite while
+        the position after the newest announcements is being read)."""
         with self._lock:
-            return self.count, self.xid
+            return self.count, math.inf if self._pending else self.lsn
 
     def quiet(self) -> bool:
         """Listening, and nothing arrived that the thread has not counted yet (a look at the
         socket, no round trip: it closes most of the gap between a notification's arrival and the
-        listening thread's turn to run)."""
+        listening thread's turn to run). Never raises: in doubt, not quiet."""
         fd = self._fd
-        return self.listening and fd >= 0 and not select.select([fd], [], [], 0)[0]
+        if not self.listening or fd < 0:
+            return False
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
 
     # -- the listening thread --------------------------------------------------------------------
 
@@ -85,36 +103,61 @@ class Announcements:
     def _run(self, connect: Callable[[], psycopg.Connection]) -> None:
         failures = 0
         while not self._stop.is_set():
+            conn = None
             try:
-                with connect() as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    with self._lock:
-                        self.epoch += 1
-                    self.announce()  # what was committed while nobody listened
-                    self._fd = conn.fileno()
-                    self.listening = True
-                    failures = 0
-                    self._hear(conn)
-            except (psycopg.Error, OSError) as exc:
+                conn = connect()
+                conn.execute(f"LISTEN {CHANNEL}")
+                with self._lock:
+                    self.epoch += 1
+                # what was committed while nobody listened: covered once a sync sees this position
+                self.announce(conn.execute(_WAL_POSITION).fetchone()[0])
+                self._fd = conn.fileno()
+                self.listening = True
+                failures = 0
+                self._hear(conn)
+            except (psycopg.Error, OSError, _Deaf) as exc:
                 if not self._stop.is_set():
                     log.warning("tile cache: not listening for changes (%s); syncing per request", _first_line(exc))
                 failures += 1
             finally:
-                self.listening = False
+                self.listening = False  # before the socket closes: quiet() must not look at it
                 self._fd = -1
+                if conn is not None:
+                    conn.close()
             self._stop.wait(_RETRY_S[min(failures, len(_RETRY_S) - 1)])
 
     def _hear(self, conn: psycopg.Connection) -> None:
-        quiet_s = 0.0
+        """Count what arrives; send a heartbeat (a notification to itself) each second of silence
+        and stop listening when it does not come back: a connection that died without a word, or a
+        pooler in transaction mode that never delivers, must not look like a quiet register."""
+        ping = f"ping {conn.info.backend_pid}"
+        sent = None
         while not self._stop.is_set():
-            heard = False
+            heard = []
             for notice in conn.notifies(timeout=_POLL_S):
-                heard = True
-                self.announce(int(notice.payload) if notice.payload.isdigit() else None)
-            quiet_s = 0.0 if heard else quiet_s + _POLL_S
-            if quiet_s >= _CHECK_AFTER_S:  # a connection that died silently raises here
-                conn.execute("SELECT 1")
-                quiet_s = 0.0
+                if notice.payload == ping:
+                    sent = None
+                elif not notice.payload.startswith("ping "):  # others' heartbeats are not changes
+                    heard.append(notice.payload)
+            if heard:
+                with self._lock:  # counted at once; a replica covers them once it is past `position`
+                    self.count += len(heard)
+                    self._pending = True
+                self.xid = max([self.xid, *(int(p) for p in heard if p.isdigit())])
+                position = conn.execute(_WAL_POSITION).fetchone()[0]  # at or after those commits
+                with self._lock:
+                    self.lsn = max(self.lsn, position)
+                    self._pending = False
+            now = time.monotonic()
+            if sent is not None and now - sent > _HEARTBEAT_S:
+                raise _Deaf(f"own heartbeat not heard back within {_HEARTBEAT_S:g} s")
+            if sent is None:
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, ping))
+                sent = now
+
+
+class _Deaf(Exception):
+    """The listening connection stopped hearing."""
 
 
 def listen(notices: Announcements, primary: Engine) -> Callable[[], None]:

@@ -404,3 +404,31 @@ def test_a_kept_public_tile_needs_no_database_until_a_change_is_announced(api, c
         assert "sofort" in _names(client.get(_url(here)))  # not waiting: the sync finds it
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_listener_comes_back_after_its_connection_is_killed_and_never_breaks_a_request(api, committed_db):
+    """A lost listening connection: requests sync meanwhile (none fails), it reconnects on its own;
+    looking at a socket that is gone says "not quiet" instead of raising."""
+    client, _ = api
+    notices = client.app.state.tile_cache.announcements
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    _get(client, here)
+    epoch = notices.epoch
+    with committed_db.connect() as conn:
+        killed = conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'landreg-tile-notices'")
+        ).scalars().all()  # fmt: skip
+    assert killed and all(killed)
+    deadline = time.monotonic() + 15
+    while notices.epoch == epoch or not notices.listening:
+        assert client.get(_url(here)).status_code == 200  # synced per request meanwhile
+        assert time.monotonic() < deadline, "the listener did not reconnect"
+        time.sleep(0.05)
+    _get(client, here)
+    assert _get(client, here).headers["x-cache"] == "hit"
+
+    from landreg.tilenotices import Announcements
+
+    gone = Announcements()
+    gone.listening, gone._fd = True, 4000  # no such descriptor (and above select()'s limit of 1024)
+    assert gone.quiet() is False

@@ -39,18 +39,19 @@ def test_workers_never_open_more_connections_than_the_budget():
                 assert f"--workers {workers} needs" in str(exc)
                 assert f"Use --workers {fits} or fewer" in str(exc)
                 continue
-            assert workers * (plan.pool_size + plan.max_overflow) <= budget
+            assert workers * (plan.pool_size + plan.max_overflow + 1) <= budget  # and the listening one
             assert plan.pool_size >= 1 and plan.max_overflow >= 0
             assert MIN_CONNECTIONS_PER_WORKER <= plan.per_worker <= MAX_CONNECTIONS_PER_PROCESS
 
 
 def test_pool_sizes_of_typical_set_ups():
-    assert (pool_plan(1, 87).pool_size, pool_plan(1, 87).max_overflow) == (10, 20)  # one process: as before
-    assert (pool_plan(2, 87).pool_size, pool_plan(2, 87).max_overflow) == (10, 20)  # 2 × 30 = 60 ≤ 87
-    assert (pool_plan(4, 87).pool_size, pool_plan(4, 87).max_overflow) == (7, 14)  # 4 × 21 = 84 ≤ 87
-    assert pool_plan(43, 87).per_worker == 2
-    with pytest.raises(PoolBudgetError, match="Use --workers 43 or fewer"):
-        pool_plan(44, 87)
+    # each worker: its pool, its overflow and the connection listening for changes
+    assert (pool_plan(1, 87).pool_size, pool_plan(1, 87).max_overflow) == (9, 20)  # one process: 30
+    assert (pool_plan(2, 87).pool_size, pool_plan(2, 87).max_overflow) == (9, 20)  # 2 × 30 = 60 ≤ 87
+    assert (pool_plan(4, 87).pool_size, pool_plan(4, 87).max_overflow) == (6, 14)  # 4 × 21 = 84 ≤ 87
+    assert pool_plan(29, 87).per_worker == 3
+    with pytest.raises(PoolBudgetError, match="Use --workers 29 or fewer"):
+        pool_plan(30, 87)
     with pytest.raises(PoolBudgetError, match="at least 1 worker"):
         pool_plan(0, 87)
 
@@ -104,15 +105,16 @@ def _answers(base: str, path: str = "/health") -> int:
 def test_too_many_workers_are_refused_with_the_number_that_fits(committed_engine):
     env = {**os.environ, "LANDREG_DATABASE_URL": database_url(committed_engine), "LANDREG_DB_MAX_CONNECTIONS": "20"}
     result = subprocess.run(
-        [LANDREG, "serve", "--workers", "11", "--port", str(_free_port())],
+        [LANDREG, "serve", "--workers", "7", "--port", str(_free_port())],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "--workers 11 needs 2 database connections per worker (22)" in result.stderr
-    assert "LANDREG_DB_MAX_CONNECTIONS=20" in result.stderr and "Use --workers 10 or fewer" in result.stderr
+    # each worker: a connection for requests, one for background work, one listening for changes
+    assert "--workers 7 needs 3 database connections per worker (21)" in result.stderr
+    assert "LANDREG_DB_MAX_CONNECTIONS=20" in result.stderr and "Use --workers 6 or fewer" in result.stderr
 
 
 def test_two_workers_answer_and_a_killed_one_is_replaced(committed_engine, tmp_path):
