@@ -260,8 +260,9 @@ class TileCache:
         ``hit``, ``miss`` or ``bypass``. Keep it to answers that only read what the invalidation log
         covers (parcels, their review and publication state, scores, indicators, municipalities,
         context features) and that are the same for every caller; the caller must not change the
-        value it gets (it is shared)."""
-        if self.max_bytes <= 0 or not self._ready(conn, strict=False):
+        value it gets (it is shared). Synced on every call, as a signed-in tile: such a page costs
+        far more than the sync's query, and it shows an edit at once, from whichever process."""
+        if self.max_bytes <= 0 or not self.sync(conn):
             return compute(), "bypass"
         key = ("answer", key)  # never equal to a TileKey
         with self._lock:
