@@ -15,9 +15,9 @@ the primary can be listened to (a hot standby refuses LISTEN), so a sync on a re
 announcements only once that replica has replayed the position.
 
 Between a commit and its announcement reaching another process lies the delivery of one message
-on an open connection (well under a millisecond on one host). A change this process commits is
-counted as it commits (the engine's commit event, just before the COMMIT) and again when the
-database's notification arrives after it.
+on an open connection and the listening thread's turn to run: a few milliseconds at most on one
+host. A change this process commits is counted as it commits (the engine's commit event, just
+before the COMMIT) and again when the database's notification arrives after it.
 """
 
 from __future__ import annotations
