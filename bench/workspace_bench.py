@@ -95,6 +95,11 @@ def run(size: int, requests: int = 30, db: BenchDatabase | None = None, name: st
                 {"ags": ags, "n": requests},
             ).scalars()]  # fmt: skip
             for username, role, where in (("planung.bench", "planner", [ags]), ("ministerium.bench", "ministry", None)):
+                # a previous run's sessions refer to its user: they go first
+                conn.execute(
+                    text("DELETE FROM web_session WHERE user_id IN (SELECT id FROM app_user WHERE username = :u)"),
+                    {"u": username},
+                )
                 conn.execute(text("DELETE FROM app_user WHERE username = :u"), {"u": username})
                 create_user(conn, username, role, PASSWORD, ags=where)
         engine.dispose()
