@@ -4,21 +4,23 @@ Several worker processes (and read replicas) serve tiles, so a cache in one proc
 an edit from memory: it learns from ``tile_invalidation`` (migration 0025), where triggers on every
 table a tile reads record the EPSG:3857 envelope of each committed change (old and new outline).
 
-Ordering, so that no tile older than an edit it should show is ever served:
+Ordering, so that no tile older than an edit it should show is served (for public tiles: once the
+edit's announcement has arrived, milliseconds after its commit):
 
 1. :meth:`TileCache.sync` reads, in one statement, the database's snapshot and the invalidations
    committed since the snapshot of the previous sync (by transaction id, so a transaction that began
    earlier but committed later is not missed), and drops the cached tiles they touch, at every zoom.
-   With :mod:`landreg.tilenotices` listening on the primary (the API's default) a sync is needed
-   only after a commit was announced: until then a cached tile is current (:meth:`TileCache.peek`)
-   and a cache hit asks the database nothing. A sync counts as covering the announcements when it
-   ran on the primary, or on a replica that has replayed the primary's WAL position read after the
-   newest of them (a replica behind it keeps the cache syncing, and what it renders is not kept). Without announcements (the listener not connected, or none set up) a request syncs
-   unless a sync that started after the request began (or, with ``LANDREG_TILE_CACHE_SYNC_MS``,
-   within that many milliseconds) has done it: with the default 0 a tile is never served after an
-   edit that committed before the request arrived; with N > 0 it may be up to N ms late. On a
-   lagging replica (its snapshot older than the last one seen) the cache is bypassed for that
-   request.
+   Signed-in tiles (``strict``) and public answers sync on every request. Public tiles, with
+   :mod:`landreg.tilenotices` listening on the primary (the API's default), sync only after a
+   commit was announced: until then a cached tile is current (:meth:`TileCache.peek`) and a hit
+   asks the database nothing. A sync counts as covering the announcements when it ran on the
+   primary, or on a replica that has replayed the primary's WAL position read after the newest of
+   them (a replica behind it keeps the cache syncing, and what it renders is not kept).
+   Without announcements (the listener not connected, or none set up) a request syncs unless a
+   sync that started after the request began (or, with ``LANDREG_TILE_CACHE_SYNC_MS``, within that
+   many milliseconds) has done it: with the default 0 a tile is never served after an edit that
+   committed before the request arrived; with N > 0 it may be up to N ms late. On a lagging
+   replica (its snapshot older than the last one seen) the cache is bypassed for that request.
 2. A missing tile is rendered *after* the sync, so it shows at least what the sync saw; it is stored
    only if no invalidation processed meanwhile (by another thread) touches it.
 3. The register's day (:func:`landreg.clock.today`) is part of each entry: a notice's period ending makes parcels public
