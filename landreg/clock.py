@@ -32,8 +32,13 @@ def today() -> dt.date:
 
 
 class _Today(ColumnElement):
+    """The register's day, a bound parameter evaluated at each execution (``callable_``), so a
+    statement containing it can be compiled once and its compiled form reused (no attributes of
+    its own: the cache key is the class)."""
+
     type = Date()
     inherit_cache = True
+    _traverse_internals = []
 
 
 @compiles(_Today)
