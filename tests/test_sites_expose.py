@@ -14,14 +14,15 @@ from pypdf import PdfReader
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from landreg import clock, publication
+from landreg import clock, publication, register
 from landreg.access import Principal
 from landreg.errors import InvalidParameter, NotFound
 from landreg.parcels import create_parcel
 from landreg.scoring import ensure_default_profiles, recompute
 from landreg.sites import contacts
+from landreg.sites import expose as expose_module
 from landreg.sites.compare import compare, parse_ids
-from landreg.sites.expose import expose
+from landreg.sites.expose import expose, surroundings
 from landreg.sites.search import SiteQueryError
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, utm
 
@@ -107,6 +108,73 @@ def test_an_unpublished_unknown_or_objected_site_is_not_found(world):
             assert answer.status_code == 404 and MARKER not in answer.text
         listed = client.get("/standorte").text
         assert world["ids"]["OBJECTED"] not in listed and world["ids"]["A"] in listed
+
+
+@pytest.mark.parametrize("nearest_published", [True, False])
+def test_the_neighbours_are_the_nearest_public_parcels(committed_db, monkeypatch, nearest_published):
+    """The map's neighbours are the public parcels nearest to the site, nearest first, however
+    many unpublished ones lie closer: checked against distances shapely computes, with the number
+    of nearest outlines read first made small so that both ways are taken (the nearest ones
+    public: the first read suffices; the nearest ones unpublished: read again without it)."""
+    monkeypatch.setattr(expose_module, "MAX_NEIGHBOURS", 5)
+    monkeypatch.setattr(expose_module, "NEAR_CANDIDATES", 8)
+    site = shapely.box(X0, Y0, X0 + 50, Y0 + 50)
+    outlines, public = {}, set()
+    with Session(committed_db) as session:
+        site_id = str(create_parcel(session, "t", local_ref="S", category="gewerbeflaeche", publication_allowed=True,
+                                    geom=site).id)  # fmt: skip
+        for i in range(-3, 4):
+            for j in range(-3, 4):
+                if i == j == 0:
+                    continue
+                x, y = X0 + 120 * i + 7 * (i + 3) + (j + 3), Y0 + 120 * j + 3 * (j + 3)  # no two at the same distance
+                outline = shapely.box(x, y, x + 40, y + 40)
+                near = max(abs(i), abs(j)) == 1
+                published = near == nearest_published or (i + j) % 2 == 0
+                parcel = create_parcel(session, "t", local_ref=f"N{i}{j}", category="gewerbeflaeche",
+                                       publication_allowed=published, geom=outline)  # fmt: skip
+                outlines[str(parcel.id)] = outline
+                if published:
+                    public.add(str(parcel.id))
+        session.commit()
+    expected = sorted(public, key=lambda pid: outlines[pid].distance(site))[:5]
+    with committed_db.connect() as conn:
+        shown = [f["id"] for f in surroundings(conn, site_id)["neighbours"]["features"]]
+    assert shown == expected
+
+
+def test_the_neighbours_are_where_the_public_sees_them_while_a_change_awaits_review(committed_db, monkeypatch):
+    """A planner's change awaiting review moves one parcel away from the site and another next to
+    it; the map shows both where the public sees them (their approved outlines), among the nearest
+    public parcels as shapely orders them (few outlines read first, so the moved ones compete)."""
+    monkeypatch.setattr(expose_module, "MAX_NEIGHBOURS", 3)
+    monkeypatch.setattr(expose_module, "NEAR_CANDIDATES", 3)
+
+    def box(dx: float) -> shapely.Polygon:
+        return shapely.box(X0 + dx, Y0, X0 + dx + 30, Y0 + 30)
+
+    site = shapely.box(X0 - 50, Y0, X0, Y0 + 30)
+    approved = {"leaves": box(20), "ring1": box(100), "ring2": box(150), "ring3": box(200), "ring4": box(300),
+                "arrives": box(1200)}  # fmt: skip
+    moved_to = {"leaves": box(1400), "arrives": box(10)}
+    ids = {}
+    with Session(committed_db) as session:
+        site_id = str(create_parcel(session, "t", local_ref="S", category="gewerbeflaeche", publication_allowed=True,
+                                    geom=site).id)  # fmt: skip
+        for ref, outline in approved.items():
+            ids[ref] = str(create_parcel(session, "t", local_ref=ref, category="gewerbeflaeche",
+                                         publication_allowed=ref != "ring2", geom=outline).id)  # fmt: skip
+        session.commit()
+        planner = Principal(None, "planer.do", "planner", (DORTMUND,))
+        for ref, outline in moved_to.items():
+            register.update(session, planner, ids[ref], {1}, {"geom": outline})
+        session.commit()
+    public = [ref for ref in approved if ref != "ring2"]
+    expected = [ids[ref] for ref in sorted(public, key=lambda ref: approved[ref].distance(site))[:3]]
+    with committed_db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM parcel_pending")).scalar() == 2
+        shown = [f["id"] for f in surroundings(conn, site_id)["neighbours"]["features"]]
+    assert shown == expected  # leaves, ring1, ring3
 
 
 def test_compare_marks_differences_and_wants_two_to_four(world):
