@@ -176,3 +176,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(psycopg.OperationalError, database_error)  # a driver error SQLAlchemy did not wrap
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def handler_for(app, exc: Exception):
+    """The app's exception handler for ``exc``, looked up by its classes as Starlette does (for the
+    layers that answer before routing: :mod:`api.tilehits`, :mod:`api.itemhits`)."""
+    return next((app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers), None)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import models, render
 from api.security import ERRORS, PlannerDep, ViewDep
 from landreg import fields, params, register, vocab
+from landreg.access import View
 from landreg.db import single_statements
 from landreg.errors import InvalidParameter, NotFound
 from landreg.features import (
@@ -367,6 +368,11 @@ def item(
     feature_id: Annotated[str, Path(alias="featureId")],
     view: ViewDep,
 ):
+    return item_answer(request, collection_id, feature_id, view)
+
+
+def item_answer(request: Request, collection_id: str, feature_id: str, view: View) -> Response:
+    """The answer of :func:`item`; also :mod:`api.itemhits`' for a public feature asked without parameters."""
     _only(request, {"f", "lang", "crs", "datetime", "unreviewed"})
     c = _collection(collection_id)
     fmt = _format(request)

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.errors import handler_for
 from api.metrics import record_cache
 from api.tiles import MVT, public_tile, router, tile_headers
 from landreg import tiles
@@ -59,7 +60,7 @@ class CachedPublicTiles:
             try:
                 entry, outcome = await run_in_threadpool(public_tile, scope["app"], collection, z, x, y)
             except Exception as exc:
-                handler = _handler_for(scope["app"], exc)
+                handler = handler_for(scope["app"], exc)
                 if handler is None:
                     raise
                 # the app's own mapping of errors to answers (api.errors): the same as the route's
@@ -82,11 +83,6 @@ class CachedPublicTiles:
         if not tiles.MIN_ZOOM <= int(z) <= tiles.MAX_ZOOM:
             return None
         return collection, int(z), int(x), int(y)
-
-
-def _handler_for(app, exc: Exception):
-    """The app's exception handler for ``exc``, looked up by its classes as Starlette does."""
-    return next((app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers), None)
 
 
 async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str, keep) -> None:

@@ -121,6 +121,49 @@ def test_anonymous_never_sees_confidential_fields_or_unpublished_parcels(api):
     assert client.get("/collections/parcels/items", headers={"Authorization": "Bearer lr_nope"}).status_code == 401
 
 
+def test_one_public_feature_is_answered_before_routing_with_the_routes_bytes(api, monkeypatch):
+    """api.itemhits answers a public feature asked for without parameters itself: the same body
+    and headers as the route (where a parameter leads), errors too; a signed-in caller and a
+    browser asking for the page go to the route."""
+    import api.security as security
+
+    client, tokens = api
+    routed_views = []
+    view_of = security.view_of
+    monkeypatch.setattr(security, "view_of", lambda *a: routed_views.append(a) or view_of(*a))
+
+    def both(path: str, **headers):
+        before = len(routed_views)
+        direct = client.get(path, headers=headers)
+        assert len(routed_views) == before, f"{path} went through the route"
+        routed = client.get(path + "?f=json", headers=headers)
+        assert len(routed_views) == before + 1
+        assert direct.status_code == routed.status_code and direct.content == routed.content
+        for name in ("etag", "content-type", "content-crs", "content-encoding", "vary", "content-length"):
+            assert direct.headers.get(name) == routed.headers.get(name), name
+        return direct
+
+    public = features(client.get("/collections/parcels/items"))
+    for feature in public[:2]:
+        for encoding in ("gzip", "identity"):
+            answer = both(f"/collections/parcels/items/{feature['id']}", **{"Accept-Encoding": encoding})
+            assert answer.json()["properties"]["local_ref"] == feature["properties"]["local_ref"]
+    hidden = next(
+        f for f in features(client.get("/collections/parcels/items", headers=tokens["ministry"]))
+        if f["properties"]["local_ref"] == "HIDDEN"
+    )  # fmt: skip
+    for missing in (hidden["id"], "kein-uuid", "00000000-0000-0000-0000-000000000000"):
+        assert both(f"/collections/parcels/items/{missing}").status_code == 404
+    assert both("/collections/keine/items/1").status_code == 404
+
+    before = len(routed_views)
+    signed_in = client.get(f"/collections/parcels/items/{hidden['id']}", headers=tokens["ministry"])
+    assert signed_in.json()["properties"]["owner_contact"] == "Frau Geheim, 0231 123"
+    page = client.get(f"/collections/parcels/items/{public[0]['id']}", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert len(routed_views) == before + 2
+
+
 def test_filters_bbox_and_sorting(api):
     client, _ = api
     cql = features(
