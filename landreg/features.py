@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from landreg import STORAGE_SRID, fields
+from landreg import STORAGE_SRID, fields, rules
 from landreg.access import PUBLIC, View, sees_confidential, still_approved, visible_rows, visible_versions
 from landreg.errors import InvalidParameter
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
@@ -212,7 +212,7 @@ def _build_source(
         name, number = abstand_columns(distance)
         columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)
         # public on purpose (see the field registry): suspected or investigated, not which
-        columns["contamination_flag"] = func.coalesce(table.contamination.in_(("verdacht", "untersucht")), False)
+        columns["contamination_flag"] = rules.contamination_suspected(table)
         # the data quality of the current version (landreg.quality), confidential like the fields it
         # counts: another outer join dropped when unused; none for past versions
         if view.kind != "public":

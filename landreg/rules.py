@@ -43,6 +43,9 @@ AVAILABLE_STATUS = "verfuegbar"
 #: Taken up (reused) and lost to another use: the two ways out of the reserve.
 TAKEN_UP_STATUS, LOST_STATUS = "genutzt", "andere_nutzung"
 NOT_AVAILABLE = "nicht_verfuegbar"
+#: Stages of the contamination record (FIS AlBo) the public flag ``contamination_flag`` stands for:
+#: suspected or under investigation, one bit, not which.
+SUSPECTED_CONTAMINATION = ("verdacht", "untersucht")
 
 assert set(RESERVE_STATUSES) | {TAKEN_UP_STATUS, LOST_STATUS} == set(STATUS.codes)
 
@@ -57,6 +60,11 @@ LABELS = {
 def label(figure: str, lang: str = "de") -> str:
     de, en = LABELS[figure]
     return en if lang == "en" else de
+
+
+def contamination_suspected(p) -> ColumnElement:
+    """The public flag ``contamination_flag`` (Altlastverdacht) from the confidential record."""
+    return func.coalesce(p.contamination.in_(SUSPECTED_CONTAMINATION), False)
 
 
 def is_industrial(p) -> ColumnElement:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, cast, func, select
 from sqlalchemy.orm import aliased
 
-from landreg import fields
+from landreg import fields, rules
 from landreg.access import View, sees_confidential, visible_versions
 from landreg.errors import NotFound
 from landreg.models import Parcel, ParcelVersion
@@ -30,9 +30,22 @@ from landreg.models import Parcel, ParcelVersion
 SAME_OUTLINE_M2 = 0.01
 
 
+#: Public flags derived from a confidential attribute, by their one rule (:mod:`landreg.rules`): who
+#: does not see the attribute sees its flag change from version to version, as on the item.
+_FLAGS = {"contamination_flag": rules.contamination_suspected}
+#: The fields a state or a change lists, in registry order.
+_ORDER = [f.name for f in (fields.AGS, *fields.ATTRIBUTES, *(fields.field(n) for n in _FLAGS))]
+
+
 def _names(view: View, ags: str) -> list[str]:
-    """The attributes of a parcel of municipality ``ags`` the view sees (its own: all of them)."""
-    return [f.name for f in (fields.AGS, *fields.ATTRIBUTES) if not f.confidential or view.owns(ags)]
+    """The attributes of a parcel of municipality ``ags`` the view sees (its own: all of them); for
+    who does not see an attribute a public flag is derived from, the flag."""
+    names = [f.name for f in (fields.AGS, *fields.ATTRIBUTES) if not f.confidential or view.owns(ags)]
+    return names + [n for n in _FLAGS if not set(fields.field(n).derived_from) <= set(names)]
+
+
+def _flags(version) -> list:
+    return [rule(version).label(name) for name, rule in _FLAGS.items()]
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +60,7 @@ def state(conn: Connection, view: View, parcel_id: uuid.UUID, version: int) -> d
     v = ParcelVersion
     row = (
         conn.execute(
-            select(v.version, v.area_m2, v.ags, *[getattr(v, f.name) for f in fields.ATTRIBUTES]).where(
+            select(v.version, v.area_m2, v.ags, *[getattr(v, f.name) for f in fields.ATTRIBUTES], *_flags(v)).where(
                 v.parcel_id == parcel_id, v.version == version, visible_versions(view, v, Parcel)
             )
         )
@@ -64,8 +77,7 @@ def state(conn: Connection, view: View, parcel_id: uuid.UUID, version: int) -> d
 def difference(before: dict, after: dict, names=None, lang: str = "de") -> list[dict]:
     """The fields (of ``names``, by default every attribute both states have) whose values differ,
     in registry order: ``field``, ``label``, ``before``, ``after``."""
-    order = [f.name for f in (fields.AGS, *fields.ATTRIBUTES)]
-    chosen = [n for n in order if n in before and n in after and (names is None or n in names)]
+    chosen = [n for n in _ORDER if n in before and n in after and (names is None or n in names)]
     return [
         {"field": n, "label": fields.field(n).label(lang), "before": before[n], "after": after[n]}
         for n in chosen
@@ -94,6 +106,7 @@ def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de"
             a.area_m2,
             a.geom,
             *[getattr(a, f.name) for f in fields.ATTRIBUTES],
+            *_flags(a),
             func.lag(a.geom).over(order_by=a.version).label("previous_geom"),
         )
         .join(visible, (visible.c.parcel_id == a.parcel_id) & (visible.c.version == a.version))
@@ -110,6 +123,7 @@ def changes(conn: Connection, view: View, parcel_id: uuid.UUID, lang: str = "de"
             o.ags,
             o.area_m2,
             *[o[f.name] for f in fields.ATTRIBUTES],
+            *[o[name] for name in _FLAGS],
             func.ST_Area(o.previous_geom).label("previous_area_m2"),
             added.label("added_m2"),
             removed.label("removed_m2"),

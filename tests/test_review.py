@@ -356,6 +356,30 @@ def test_the_due_list_and_reminders(session, parcels):
     assert "2 Änderungen warten auf Prüfung" in note["body"] and "3 Flächen mit Stand" in note["body"]
 
 
+def test_the_public_history_shows_when_the_contamination_flag_changed(session, parcels):
+    """The public does not see the contamination record but its flag (Altlastverdacht): an edit of
+    the record alone is a change of its own in the public history where it changed the flag (none →
+    'verdacht'), and none where it did not ('verdacht' → 'untersucht')."""
+    from landreg import versions
+    from landreg.parcels import update_parcel
+
+    a = parcels["A"]
+    for contamination in ("verdacht", "untersucht"):
+        update_parcel(session, a, "seed", contamination=contamination)
+    session.flush()
+    conn = session.connection()
+    public = versions.changes(conn, PUBLIC, a)
+    assert [[(c["field"], c["before"], c["after"]) for c in v["changes"]] for v in public] == [
+        [],
+        [("contamination_flag", False, True)],
+        [],
+    ]
+    assert "contamination" not in versions.state(conn, PUBLIC, a, 2)
+    assert [h["valid_to"] is None for h in register.parcel_history(conn, PUBLIC, a)] == [False, True]
+    own = versions.changes(conn, FULL, a)  # who sees the record sees its change, not the flag's
+    assert [[c["field"] for c in v["changes"]] for v in own] == [[], ["contamination"], ["contamination"]]
+
+
 def test_a_confidential_edit_leaves_no_trace_for_those_who_may_not_see_it(committed_db):
     """The version number counts every edit: the public and other municipalities get neither it nor an
     ETag or history entry that moves with an edit of confidential fields only; the own planner does."""
