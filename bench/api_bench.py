@@ -2,7 +2,7 @@
 
 Both run as one uvicorn process on loopback; tipg is installed into its own virtual environment
 in bench/cache/tipg-venv on first use. The client (httpx, asyncio) sends a fixed, seeded
-sequence of requests with 1 and 8 concurrent clients: items in a 1.5 km bbox (limit 100), items
+sequence of requests with 1 and 8 concurrent clients (items in a bbox also 32): items in a 1.5 km bbox (limit 100), items
 with a CQL2 filter, single features. landreg answers as for an anonymous caller (public view,
 access control included); tipg has no access control.
 
@@ -146,7 +146,7 @@ def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | N
             ("cql2", "items, bbox + CQL2 filter"),
             ("feature", "single feature"),
         ):
-            for concurrency in (1, 8):
+            for concurrency in (1, 8, 32) if kind == "bbox" else (1, 8):  # issue #19: items at 8 and 32
                 ours = measure(f"http://127.0.0.1:{ours_port}", "parcels", ids, kind, concurrency, requests)
                 peer = measure(f"http://127.0.0.1:{tipg_port}", "public.parcel", ids, kind, concurrency, requests)
                 rows.append(

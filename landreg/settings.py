@@ -100,10 +100,11 @@ class Settings(BaseSettings):
     #: (and to each replica). Unset: the server's ``max_connections`` less its reserved ones and
     #: 10 for the command line and maintenance; 90 when that cannot be read.
     db_max_connections: int | None = None
-    #: Connections each process keeps open and may add under load; ``landreg serve`` sets both per
-    #: worker so that all workers stay within ``LANDREG_DB_MAX_CONNECTIONS``.
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    #: Connections each process keeps open once opened (29: 30 with the one listening for changes),
+    #: and may open beyond them for a moment; ``landreg serve`` sets both per worker so that all
+    #: workers stay within ``LANDREG_DB_MAX_CONNECTIONS`` (see :func:`landreg.db.pool_plan`).
+    db_pool_size: int = 29
+    db_max_overflow: int = 0
     #: Hot standbys for reads, comma-separated URLs (unset: everything reads from the primary).
     read_database_urls: str | None = None
     #: Seconds a replica may lag behind the primary and still serve reads.

@@ -45,10 +45,10 @@ def test_workers_never_open_more_connections_than_the_budget():
 
 
 def test_pool_sizes_of_typical_set_ups():
-    # each worker: its pool, its overflow and the connection listening for changes
-    assert (pool_plan(1, 87).pool_size, pool_plan(1, 87).max_overflow) == (9, 20)  # one process: 30
-    assert (pool_plan(2, 87).pool_size, pool_plan(2, 87).max_overflow) == (9, 20)  # 2 × 30 = 60 ≤ 87
-    assert (pool_plan(4, 87).pool_size, pool_plan(4, 87).max_overflow) == (6, 14)  # 4 × 21 = 84 ≤ 87
+    # each worker: its pool (every connection kept, no overflow) and the connection listening for changes
+    assert (pool_plan(1, 87).pool_size, pool_plan(1, 87).max_overflow) == (29, 0)  # one process: 30
+    assert (pool_plan(2, 87).pool_size, pool_plan(2, 87).max_overflow) == (29, 0)  # 2 × 30 = 60 ≤ 87
+    assert (pool_plan(4, 87).pool_size, pool_plan(4, 87).max_overflow) == (20, 0)  # 4 × 21 = 84 ≤ 87
     assert pool_plan(29, 87).per_worker == 3
     with pytest.raises(PoolBudgetError, match="Use --workers 29 or fewer"):
         pool_plan(30, 87)
