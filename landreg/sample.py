@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from shapely import affinity
 
-from landreg import STORAGE_SRID
+from landreg import STORAGE_SRID, rules
 from landreg.geodata import read_rvr_municipalities
 
 # category: (share of parcels, reference prefix, size range m², median m²)
@@ -186,7 +186,7 @@ def _attributes(rng, category: str, muni, number: int, poly) -> dict:
     status = _attribute(rng, "status", category)
     contamination = _attribute(rng, "contamination", category)
     servicing = _attribute(rng, "servicing", category)
-    if contamination in ("verdacht", "untersucht") or (category == "brachflaeche" and rng.random() < 0.3):
+    if contamination in rules.SUSPECTED_CONTAMINATION or (category == "brachflaeche" and rng.random() < 0.3):
         restriction = 2
     elif servicing != "erschlossen" or rng.random() < 0.15:
         restriction = 1
