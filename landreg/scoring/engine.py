@@ -131,8 +131,9 @@ def _copy_frame(conn: Connection, query: str) -> pd.DataFrame:
             buffer.write(block)
     buffer.seek(0)
     text_columns = ["parcel_id", "ags", "category", *[a for a in _ATTRIBUTES if a != "restriction_class"]]
-    frame = pd.read_csv(buffer, dtype={c: "object" for c in text_columns})
-    for flag in ("in_flood_zone", "in_protected_area"):
+    flags = ("in_flood_zone", "in_protected_area")  # 't', 'f' or empty (unknown): read as text, mapped below
+    frame = pd.read_csv(buffer, dtype={c: "object" for c in (*text_columns, *flags)})
+    for flag in flags:
         frame[flag] = frame[flag].map({"t": True, "f": False})
     return frame
 
