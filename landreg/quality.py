@@ -93,10 +93,16 @@ class Finding:
         return self.label_en if lang == "en" else self.label_de
 
 
-def _box_overlap(a_box: str, b_box: str) -> str:
-    """SQL: the area two overlapping boxes share (box2d; for boxes apart a meaningless number)."""
-    return f"""(least(ST_XMax({a_box}), ST_XMax({b_box})) - greatest(ST_XMin({a_box}), ST_XMin({b_box})))
-              * (least(ST_YMax({a_box}), ST_YMax({b_box})) - greatest(ST_YMin({a_box}), ST_YMin({b_box})))"""
+def _edges(box: str) -> tuple[str, str, str, str]:
+    """SQL: west, south, east and north of a box2d."""
+    return f"ST_XMin({box})", f"ST_YMin({box})", f"ST_XMax({box})", f"ST_YMax({box})"
+
+
+def _box_overlap(a_box: str, b_box: str, edges=_edges) -> str:
+    """SQL: the area two overlapping boxes share (for boxes apart a meaningless number); ``edges``
+    gives a box's west, south, east and north (default: of a box2d)."""
+    (aw, as_, ae, an), (bw, bs, be, bn) = edges(a_box), edges(b_box)
+    return f"(least({ae}, {be}) - greatest({aw}, {bw})) * (least({an}, {bn}) - greatest({as_}, {bs}))"
 
 
 def _twins(a: str, b: str, a_box: str, b_box: str) -> str:
@@ -242,6 +248,13 @@ _SPATIAL_PER_PARCEL = f"""
          CROSS JOIN LATERAL (SELECT Box2D(p.geom) AS box OFFSET 0) pb
     )"""
 
+
+def _cell_edges(row: str) -> tuple[str, str, str, str]:
+    """SQL: west, south, east and north of the box of a row of ``boxes``/``cells`` below: numbers,
+    taken from its box2d once (the pairs of a cell compare them tens of millions of times)."""
+    return f"{row}.w", f"{row}.s", f"{row}.e", f"{row}.n"
+
+
 # … or set-wise, when a large share of the register is refreshed (an import). Duplicates: the boxes of
 # the current and the refreshed parcels on a grid of cells about three times a parcel's size, the pairs
 # of boxes in a cell joined by sorting on the cell (no index look-up per parcel), each pair once (in the
@@ -250,37 +263,36 @@ _SPATIAL_PER_PARCEL = f"""
 # Borders: from each piece of a municipality to the parcels in its box (681 pieces; the piece,
 # repeated, is prepared once for the intersection tests).
 # An import of 100,000 parcels: 21 s → 6 s; of 1,000,000: over 40 min → 103 s (a shared 2-core machine).
+# The boxes' edges are kept as numbers (:func:`_cell_edges`): a cell's pairs compare them tens of millions
+# of times at 1M parcels, and ST_XMin & co. of a box2d cost a cast and a call each.
 _SPATIAL_SET_WISE = f"""
     boxes AS MATERIALIZED (
-        SELECT p.id, p.area_m2, Box2D(p.geom) AS box, p.retired_at IS NULL AS current, t.id IS NOT NULL AS refreshed
-          FROM parcel p LEFT JOIN todo t ON t.id = p.id
+        SELECT p.id, p.area_m2, ST_XMin(b.box) AS w, ST_YMin(b.box) AS s, ST_XMax(b.box) AS e, ST_YMax(b.box) AS n,
+               p.retired_at IS NULL AS current, t.id IS NOT NULL AS refreshed
+          FROM parcel p LEFT JOIN todo t ON t.id = p.id CROSS JOIN LATERAL (SELECT Box2D(p.geom) AS box OFFSET 0) b
          WHERE p.retired_at IS NULL OR t.id IS NOT NULL
     ),
     grid AS MATERIALIZED (SELECT greatest(1, 3 * avg(sqrt(area_m2))) AS side FROM boxes),
     cells AS MATERIALIZED (
         SELECT b.*, x, y FROM boxes b CROSS JOIN grid
-         CROSS JOIN generate_series(floor(ST_XMin(b.box) / side)::int, floor(ST_XMax(b.box) / side)::int) x
-         CROSS JOIN generate_series(floor(ST_YMin(b.box) / side)::int, floor(ST_YMax(b.box) / side)::int) y
+         CROSS JOIN generate_series(floor(b.w / side)::int, floor(b.e / side)::int) x
+         CROSS JOIN generate_series(floor(b.s / side)::int, floor(b.n / side)::int) y
     ),
     candidates AS MATERIALIZED (  -- as (p, q): q current, p refreshed (both, when both are)
         SELECT a.refreshed AND b.current AS for_a, b.refreshed AND a.current AS for_b,
                CASE WHEN a.refreshed AND b.current THEN a.id ELSE b.id END AS p_id,
-               CASE WHEN a.refreshed AND b.current THEN a.box ELSE b.box END AS p_box,
-               CASE WHEN a.refreshed AND b.current THEN b.id ELSE a.id END AS q_id,
-               CASE WHEN a.refreshed AND b.current THEN b.box ELSE a.box END AS q_box
+               CASE WHEN a.refreshed AND b.current THEN b.id ELSE a.id END AS q_id
           FROM cells a JOIN cells b ON b.x = a.x AND b.y = a.y AND b.id > a.id CROSS JOIN grid
          WHERE (a.refreshed AND b.current OR b.refreshed AND a.current)
-           AND ST_XMin(a.box) <= ST_XMax(b.box) AND ST_XMin(b.box) <= ST_XMax(a.box)
-           AND ST_YMin(a.box) <= ST_YMax(b.box) AND ST_YMin(b.box) <= ST_YMax(a.box)
-           AND floor(greatest(ST_XMin(a.box), ST_XMin(b.box)) / side) = a.x
-           AND floor(greatest(ST_YMin(a.box), ST_YMin(b.box)) / side) = a.y
-           AND {_box_overlap("a.box", "b.box")} >= {DUPLICATE_OVERLAP} * least(a.area_m2, b.area_m2)
+           AND a.w <= b.e AND b.w <= a.e AND a.s <= b.n AND b.s <= a.n
+           AND floor(greatest(a.w, b.w) / side) = a.x AND floor(greatest(a.s, b.s) / side) = a.y
+           AND {_box_overlap("a", "b", _cell_edges)} >= {DUPLICATE_OVERLAP} * least(a.area_m2, b.area_m2)
     ),
     twins AS MATERIALIZED (  -- both, when both were refreshed: the overlap is symmetric
         SELECT p.id AS p_id, q.id AS q_id, c.for_a AND c.for_b AS both_ways FROM candidates c
          CROSS JOIN LATERAL (SELECT * FROM parcel p WHERE p.id = c.p_id OFFSET 0) p  -- by id, not p × q
          CROSS JOIN LATERAL (SELECT * FROM parcel q WHERE q.id = c.q_id OFFSET 0) q
-         CROSS JOIN LATERAL (SELECT c.p_box AS box) pb CROSS JOIN LATERAL (SELECT c.q_box AS box) qb
+         CROSS JOIN LATERAL (SELECT Box2D(p.geom) AS box) pb CROSS JOIN LATERAL (SELECT Box2D(q.geom) AS box) qb
          WHERE {_TWIN}
     ),
     foreign_area AS MATERIALIZED (
