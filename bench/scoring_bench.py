@@ -19,9 +19,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from common import VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from landreg.db import make_engine
 from landreg.parcels import update_parcel
 from landreg.scoring.criteria import CATALOGUE, normalise
 from landreg.scoring.methods import weighted_sum
@@ -97,7 +98,9 @@ def peer_scores(engine) -> None:
 
 
 def edit_latency(url: str, edits: int = 30) -> list[float]:
-    engine = create_engine(url)
+    """Milliseconds per edit and its re-scoring, on the sessions the API and the commands use
+    (``make_engine``: without JIT, which compiled the quality refresh's statement for 60 ms)."""
+    engine = make_engine(url)
     with engine.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM parcel ORDER BY id LIMIT :n"), {"n": edits}).scalars())
     timings = []

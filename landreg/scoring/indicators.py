@@ -12,8 +12,8 @@ a residential layer of Essen says nothing about how far a Dortmund parcel is fro
 
 A batch (a full run, an import) takes a faster route to the same values (:func:`compute`): the
 service level of each stop is worked out once per stop instead of once per parcel and stop, the
-nearest stops are searched within the radius only (:func:`_transit`), and the coverage tests are
-mostly settled by a grid over the coverages (:func:`_grid`): a cell whose centre lies far enough
+nearest features are searched only as far as a grid cell says they lie at most (:func:`_knn_by_cell`),
+and the coverage tests are mostly settled by a grid over the coverages (:func:`_grid`): a cell whose centre lies far enough
 inside (or outside) a coverage settles them for the parcels whose point lies in it, with bounds on
 their distance to its edge; only the others take the tests on the layers.
 """
@@ -92,30 +92,27 @@ def _knn_by_cell(kind: str) -> str:
     return f"(SELECT CASE WHEN {g}.feature_max IS NULL THEN {_knn(kind)} ELSE {bounded} END AS d)"
 
 
-def _transit(stops: str, bounded: bool) -> str:
+def _transit(stops: str) -> str:
     """The best of the nearest stops: its service level, less with distance (none from the radius on).
     Among stops equally near (several inside the parcel, at 0 m) the better served come first, so
     that which of them count is decided by the rule, not by the order of the index.
 
-    ``bounded``: searched among the stops within the radius only (those beyond add nothing, the
-    best of none being 0 where the layer has any stop): several times fewer index pages to read.
-    It takes the stops as near as the last of the nearest ones all (``WITH TIES``) instead of
-    sorting them by service: the best of them is the same (the better served of those equally near
-    is among the rule's), and the stops come in the index's order, unsorted (15 % less time)."""
-    order = (
-        f"WHERE ST_DWithin(c.geom, p.geom, {TRANSIT_RADIUS_M}) ORDER BY c.geom <-> p.geom "
-        f"FETCH FIRST {TRANSIT_CANDIDATES} ROWS WITH TIES"
-        if bounded
-        else f"ORDER BY c.geom <-> p.geom, c.service DESC LIMIT {TRANSIT_CANDIDATES}"
-    )
+    Searched among the stops within the radius only (those beyond add nothing, the best of none
+    being 0 where the layer has any stop): a few index pages, not every stop of the layer (an edited
+    parcel's indicators took 24 ms at 14,567 stops, nearly all of it here). The stops as near as the
+    last of the nearest ones are taken all (``WITH TIES``) instead of sorted by service: the best of
+    them is the same (the better served of those equally near is among the rule's), and they come
+    in the index's order, unsorted (a batch: 15 % less time)."""
     search = f"""(SELECT max(service * greatest(0, 1 - d / {TRANSIT_RADIUS_M}))
-                    FROM (SELECT c.service, ST_Distance(c.geom, p.geom) AS d FROM {stops} c {order}) near)"""
-    return f"coalesce({search}, (SELECT 0 FROM {stops} c LIMIT 1))" if bounded else search
+                    FROM (SELECT c.service, ST_Distance(c.geom, p.geom) AS d FROM {stops} c
+                           WHERE ST_DWithin(c.geom, p.geom, {TRANSIT_RADIUS_M}) ORDER BY c.geom <-> p.geom
+                           FETCH FIRST {TRANSIT_CANDIDATES} ROWS WITH TIES) near)"""
+    return f"coalesce({search}, (SELECT 0 FROM {stops} c LIMIT 1))"
 
 
 def _expressions(known=_known, stops: str = _STOPS, bounded: bool = False) -> dict[str, tuple[str, str]]:
     """Each indicator column: the kind of layer it needs and its SQL on the parcel ``p`` (``bounded``:
-    the batch route's searches, :func:`_transit` and :func:`_knn_by_cell`)."""
+    the batch route's nearest-feature search, :func:`_knn_by_cell`)."""
 
     def nearest(kind: str, *searches: str) -> str:
         """The distance to the nearest feature, where it is known (0: touching one is known anywhere)."""
@@ -132,7 +129,7 @@ def _expressions(known=_known, stops: str = _STOPS, bounded: bool = False) -> di
         "dist_rail_station_m": ("bahnhof", nearest("bahnhof")),
         "transit_access": (
             "haltestelle",
-            f"""CASE WHEN {known("haltestelle", str(TRANSIT_RADIUS_M))} THEN {_transit(stops, bounded)} END""",
+            f"""CASE WHEN {known("haltestelle", str(TRANSIT_RADIUS_M))} THEN {_transit(stops)} END""",
         ),
         "dist_motorway_m": ("autobahnanschluss", nearest("autobahnanschluss")),
         "dist_port_m": ("hafen", nearest("hafen")),
