@@ -292,7 +292,8 @@ _SPATIAL_SET_WISE = f"""
         SELECT p.id AS p_id, q.id AS q_id, c.for_a AND c.for_b AS both_ways FROM candidates c
          CROSS JOIN LATERAL (SELECT * FROM parcel p WHERE p.id = c.p_id OFFSET 0) p  -- by id, not p × q
          CROSS JOIN LATERAL (SELECT * FROM parcel q WHERE q.id = c.q_id OFFSET 0) q
-         CROSS JOIN LATERAL (SELECT Box2D(p.geom) AS box) pb CROSS JOIN LATERAL (SELECT Box2D(q.geom) AS box) qb
+         CROSS JOIN LATERAL (SELECT Box2D(p.geom) AS box OFFSET 0) pb
+         CROSS JOIN LATERAL (SELECT Box2D(q.geom) AS box OFFSET 0) qb
          WHERE {_TWIN}
     ),
     foreign_area AS MATERIALIZED (
