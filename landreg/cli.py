@@ -487,7 +487,7 @@ def score(
         typer.Option(
             "--missing",
             help="Only the parcels whose score is missing or stale (e.g. left by an import killed before "
-            "scoring; /ready counts them), under every profile.",
+            "scoring; /ready counts them), under every profile; more than 100,000 of them: a full run.",
         ),
     ] = False,
 ) -> None:
@@ -501,14 +501,20 @@ def score(
     engine = make_engine()
     _require_schema(engine)
     if missing:
-        from landreg.scoring.unscored import score_missing
+        from landreg.scoring.unscored import pending, score_missing
 
         if profile:
             raise _fail("--missing scores under every profile; leave out --profile")
-        with engine.begin() as conn:
-            scored = score_missing(conn)
-        typer.echo(f"scored {scored} parcels whose score was missing or stale")
-        return
+        with engine.connect() as conn:
+            left = pending(conn)
+        if left <= SCORE_IN_IMPORT_MAX:
+            with engine.begin() as conn:
+                scored = score_missing(conn)
+            typer.echo(f"scored {scored} parcels whose score was missing or stale")
+            return
+        # as after a large import: one transaction on one connection would take minutes, a full run
+        # (parallel) about one per million parcels
+        typer.echo(f"{left} parcels with a missing or stale score (more than {SCORE_IN_IMPORT_MAX:,}): a full run")
     console = Console(stderr=True)
     started = time.perf_counter()
     with console.status("scoring") as status:

@@ -110,6 +110,36 @@ def test_an_import_killed_before_scoring_is_reported_by_ready_and_scored_by_scor
     assert unscored_of(scored_registry) == 0
 
 
+def test_many_unscored_parcels_are_scored_by_a_full_run(scored_registry, tmp_path, monkeypatch):
+    """More missing scores than an import scores in its transaction: ``score --missing`` runs the full,
+    parallel scoring (as after a large import), not chunk after chunk on one connection."""
+    from typer.testing import CliRunner
+
+    from landreg import cli
+    from landreg.settings import get_settings
+
+    path = tmp_path / "reserven.gpkg"
+    parcels(["bauluecke", "brachflaeche", "industrieflaeche", "gewerbeflaeche"]).to_file(path)
+    with scored_registry.begin() as conn:
+        import_file(conn, path, ImportOptions(actor="t", score=False))
+    assert unscored_of(scored_registry) == 4
+    runs = "SELECT count(*) FROM scoring_run"
+    with scored_registry.connect() as conn:
+        before, profiles = conn.execute(text(f"SELECT ({runs}), count(DISTINCT name) FROM scoring_profile")).one()
+    monkeypatch.setattr(cli, "SCORE_IN_IMPORT_MAX", 3)
+    monkeypatch.setenv("LANDREG_DATABASE_URL", database_url(scored_registry))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.commands(), ["score", "--missing"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "4 parcels with a missing or stale score (more than 3): a full run" in result.output
+    assert unscored_of(scored_registry) == 0
+    with scored_registry.connect() as conn:  # a full run: recorded once per profile (a chunk records none)
+        assert conn.execute(text(runs)).scalar_one() == before + profiles
+
+
 def test_scores_lost_after_the_commit_are_found_and_scored_again(scored_registry, tmp_path):
     """The other way to leave parcels unscored: their scores deleted after the import committed."""
     path = tmp_path / "reserven.gpkg"

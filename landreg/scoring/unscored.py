@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from landreg.scoring.engine import rescore, rescore_stale
+from landreg.scoring.indicators import stale_parcel_ids
 
 _CHUNK = 50_000
 
@@ -42,6 +43,11 @@ def count(conn: Connection) -> int:
 
 def parcel_ids(conn: Connection) -> list:
     return list(conn.execute(text(_UNSCORED.format(what="DISTINCT p.id"))).scalars())
+
+
+def pending(conn: Connection) -> int:
+    """How many parcels :func:`score_missing` would score: stale indicators or a missing score."""
+    return len(set(stale_parcel_ids(conn)) | set(parcel_ids(conn)))
 
 
 def score_missing(conn: Connection) -> int:
