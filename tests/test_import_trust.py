@@ -125,7 +125,8 @@ def test_many_unscored_parcels_are_scored_by_a_full_run(scored_registry, tmp_pat
     assert unscored_of(scored_registry) == 4
     runs = "SELECT count(*) FROM scoring_run"
     with scored_registry.connect() as conn:
-        before, profiles = conn.execute(text(f"SELECT ({runs}), count(DISTINCT name) FROM scoring_profile")).one()
+        before = conn.execute(text(runs)).scalar_one()
+        profiles = conn.execute(text("SELECT count(DISTINCT name) FROM scoring_profile")).scalar_one()
     monkeypatch.setattr(cli, "SCORE_IN_IMPORT_MAX", 3)
     monkeypatch.setenv("LANDREG_DATABASE_URL", database_url(scored_registry))
     get_settings.cache_clear()

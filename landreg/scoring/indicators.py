@@ -12,10 +12,11 @@ a residential layer of Essen says nothing about how far a Dortmund parcel is fro
 
 A batch (a full run, an import) takes a faster route to the same values (:func:`compute`): the
 service level of each stop is worked out once per stop instead of once per parcel and stop, the
-nearest features are searched only as far as a grid cell says they lie at most (:func:`_knn_by_cell`),
-and the coverage tests are mostly settled by a grid over the coverages (:func:`_grid`): a cell whose centre lies far enough
-inside (or outside) a coverage settles them for the parcels whose point lies in it, with bounds on
-their distance to its edge; only the others take the tests on the layers.
+nearest features are searched only as far as a grid cell says they lie at most
+(:func:`_knn_by_cell`), and the coverage tests are mostly settled by a grid over the coverages
+(:func:`_grid`): a cell whose centre lies far enough inside (or outside) a coverage settles them
+for the parcels whose point lies in it, with bounds on their distance to its edge; only the
+others take the tests on the layers.
 """
 
 from __future__ import annotations
