@@ -26,6 +26,14 @@ edit's announcement has arrived, milliseconds after its commit):
 3. The register's day (:func:`landreg.clock.today`) is part of each entry: a notice's period ending makes parcels public
    at midnight without any write, so a new day empties the cache.
 
+A missing entry is rendered once per process however many ask for it at once (request
+coalescing, as nginx's ``proxy_cache_lock``): the first request renders, the others wait for it
+(at most ``wait_s``, the statement timeout's length) and take what it stored. A cold cache or an
+edit under a busy map otherwise renders the same low-zoom tile for every visitor at once, each
+costing up to a second of database time. A waiting request takes the entry only if it was stored,
+that is, if no invalidation the cache processed meanwhile touches it (the rule of point 2 above);
+else it renders itself.
+
 Storage: a least-recently-used map bounded in bytes (``LANDREG_TILE_CACHE_MB``), per process. A
 shared cache across processes and machines is the job of the reverse proxy or CDN in front, which
 the tiles' ETag and Cache-Control allow; a directory on disk would add file locking and a second
@@ -70,6 +78,8 @@ _FORGET_AFTER_S = 3600.0
 _FORGET_LISTENING_S = 12 * 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
 _ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
+#: How long a request waits for another one rendering the same entry (the statement timeout's length).
+COALESCE_WAIT_S = 30.0
 
 #: Where a hot standby's replay stands (bytes of WAL), NULL on the primary.
 _REPLAYED = "CASE WHEN pg_is_in_recovery() THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END"
@@ -162,8 +172,11 @@ class TileCache:
         margin_units: Callable[[int], float],
         sync_interval_s: float = 0.0,
         announcements: Announcements | None = None,
+        wait_s: float = COALESCE_WAIT_S,
     ) -> None:
         self.max_bytes = max_bytes
+        self.wait_s = wait_s
+        self._rendering: dict[Hashable, threading.Event] = {}  # key -> set when its first renderer is done
         self.announcements = announcements
         self._applied = -1  # the announcements (count) the last sync covered
         self._synced_epoch = -1  # the listener's connection at the last sync
@@ -238,17 +251,48 @@ class TileCache:
         if self.max_bytes <= 0 or not self._ready(conn, strict):
             body = render()
             return CachedTile(body, etag_of(body), None), "bypass"
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.day == self._today:
-                self._entries.move_to_end(key)
-                return entry, "hit"
-            generation, today = self._generation, self._today
-        body = render()
-        entry = CachedTile(body, etag_of(body), today)
-        with self._lock:
-            if self._still_valid(key, generation) and today == self._today:
-                self._store(key, entry)
+
+        def kept(entry) -> bool:
+            return isinstance(entry, CachedTile) and entry.day == self._today
+
+        def make(today: dt.date) -> tuple[CachedTile, Callable[[int], bool]]:
+            body = render()
+            return CachedTile(body, etag_of(body), today), lambda generation: self._still_valid(key, generation)
+
+        return self._coalesced(key, kept, make)
+
+    def _coalesced(self, key: Hashable, kept: Callable, make: Callable) -> tuple:
+        """The entry under ``key`` when ``kept(entry)``, else made by ``make(today)`` (the value and
+        whether it may be stored, given the generation its making began at) and stored; with ``hit``
+        or ``miss``. One request per key makes it at a time: the others wait for it and take what it
+        stored (a ``hit``), or make it themselves when it stored nothing (or took longer than
+        ``wait_s``)."""
+        waited = False
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                if kept(entry):
+                    self._entries.move_to_end(key)
+                    return entry, "hit"
+                generation, today = self._generation, self._today
+                first = self._rendering.get(key)
+                done = None
+                if first is None:
+                    done = self._rendering[key] = threading.Event()
+            if done is not None or waited:
+                break
+            first.wait(self.wait_s)
+            waited = True
+        try:
+            entry, valid = make(today)
+            with self._lock:
+                if valid(generation) and today == self._today:
+                    self._store(key, entry)
+        finally:
+            if done is not None:
+                with self._lock:
+                    del self._rendering[key]
+                done.set()
         return entry, "miss"
 
     def _ready(self, conn: Connection, strict: bool) -> bool:
@@ -266,19 +310,17 @@ class TileCache:
         far more than the sync's query, and it shows an edit at once, from whichever process."""
         if self.max_bytes <= 0 or not self.sync(conn):
             return compute(), "bypass"
-        key = ("answer", key)  # never equal to a TileKey
-        with self._lock:
-            kept = self._entries.get(key)
-            if isinstance(kept, _Answer) and kept.day == self._today:  # an invalidation removed older ones
-                self._entries.move_to_end(key)
-                return kept.value, "hit"
-            generation, today = self._generation, self._today
-        value = compute()
-        size = (len(value) if isinstance(value, bytes) else footprint(value)) + _ENTRY_OVERHEAD
-        with self._lock:
-            if generation == self._generation and today == self._today:  # nothing arrived meanwhile
-                self._store(key, _Answer(value, today, size))
-        return value, "miss"
+
+        def kept(entry) -> bool:  # an invalidation removed older ones
+            return isinstance(entry, _Answer) and entry.day == self._today
+
+        def make(today: dt.date) -> tuple[_Answer, Callable[[int], bool]]:
+            value = compute()
+            size = (len(value) if isinstance(value, bytes) else footprint(value)) + _ENTRY_OVERHEAD
+            return _Answer(value, today, size), lambda generation: generation == self._generation  # nothing arrived
+
+        entry, outcome = self._coalesced(("answer", key), kept, make)  # never equal to a TileKey
+        return entry.value, outcome
 
     def sync(self, conn: Connection) -> bool:
         """Apply the invalidations committed since the last sync; False: this connection's database

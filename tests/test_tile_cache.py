@@ -432,3 +432,89 @@ def test_the_listener_comes_back_after_its_connection_is_killed_and_never_breaks
     gone = Announcements()
     gone.listening, gone._fd = True, 4000  # no such descriptor (and above select()'s limit of 1024)
     assert gone.quiet() is False
+
+
+def test_a_burst_of_visitors_on_a_missing_tile_renders_it_once(committed_db, monkeypatch):
+    """A cold cache (or an edit) under a busy map: the visitors asking for the same tile at once wait
+    for one rendering of it instead of each costing the database the same work; another tile is
+    rendered beside it, not after it."""
+    record(committed_db,
+           {"local_ref": "A", "name": "A0", "category": "gewerbeflaeche", "publication_allowed": True,
+            "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)},
+           {"local_ref": "E", "name": "Essen", "category": "brachflaeche", "publication_allowed": True,
+            "geom": shapely.box(EX, EY, EX + 60, EY + 40)})  # fmt: skip
+    from api import tiles as api_tiles
+    from api.app import create_app
+    from tests.helpers import database_url
+
+    real, renders = api_tiles.tiles.render_tile, []
+
+    def slow_render(conn, statement, values):
+        renders.append((values["z"], values["x"], values["y"]))
+        time.sleep(0.4)  # as long as a low-zoom tile takes: the other visitors arrive meanwhile
+        return real(conn, statement, values)
+
+    monkeypatch.setattr(api_tiles.tiles, "render_tile", slow_render)
+    here, far = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 15), WMQ.tile(*ESSEN_HBF, 15)
+    asked = [here] * 6 + [far] * 2
+    start, answers = threading.Barrier(len(asked)), []
+
+    def visit(tile, base: str) -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            start.wait()
+            answers.append((tile, http.get(_url(tile))))
+
+    with live_server(create_app(database_url(committed_db))) as base:
+        visitors = [threading.Thread(target=visit, args=(t, base)) for t in asked]
+        for v in visitors:
+            v.start()
+        for v in visitors:
+            v.join(timeout=60)
+    assert len(answers) == len(asked) and all(r.status_code == 200 for _, r in answers)
+    assert sorted(renders) == sorted([(here.z, here.x, here.y), (far.z, far.x, far.y)])
+    for tile, names in ((here, {"A0"}), (far, {"Essen"})):
+        got = [r for t, r in answers if t == tile]
+        assert len({r.content for r in got}) == 1 and _names(got[0]) == names
+        assert sorted(r.headers["x-cache"] for r in got) == ["hit"] * (len(got) - 1) + ["miss"]
+
+
+def test_a_request_waiting_for_a_rendering_takes_no_tile_older_than_an_edit_it_saw(committed_db):
+    """The first request renders from before an edit; a second, which synced after the edit, waits for
+    that rendering but does not take it: it renders the tile again. The second's tile is kept."""
+    record(committed_db, {"local_ref": "A", "name": "A0", "category": "gewerbeflaeche", "publication_allowed": True,
+                          "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)})  # fmt: skip
+    from landreg import tiles
+    from landreg.tilecache import TileCache, TileKey
+
+    cache = TileCache(16 * 1024**2, tiles.cache_margin_units)
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    key = TileKey("parcels", "planner", None, here.z, here.x, here.y)
+    rendering, finish, got = threading.Event(), threading.Event(), {}
+
+    def first() -> None:
+        def render() -> bytes:
+            rendering.set()
+            assert finish.wait(10)
+            return b"before the edit"
+
+        with committed_db.connect() as conn:
+            got["first"] = cache.tile(conn, key, render)
+
+    def second() -> None:
+        with committed_db.connect() as conn:
+            got["second"] = cache.tile(conn, key, lambda: b"after the edit")
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert rendering.wait(10)
+    _edit(committed_db, PLANNER, "A", name="A1")
+    two = threading.Thread(target=second)
+    two.start()
+    time.sleep(0.5)  # the second syncs (and learns of the edit), then waits for the first's rendering
+    finish.set()
+    one.join(timeout=10)
+    two.join(timeout=10)
+    assert got["first"][0].body == b"before the edit"
+    assert got["second"] == (got["second"][0], "miss") and got["second"][0].body == b"after the edit"
+    with committed_db.connect() as conn:
+        assert cache.tile(conn, key, lambda: b"not asked") == (got["second"][0], "hit")
