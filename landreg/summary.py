@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, Integer, cast, func, select
 
 from landreg import rules
@@ -9,10 +11,11 @@ from landreg.access import View, visible_rows
 from landreg.models import Municipality
 
 
-def by_group(conn: Connection, groups: list[str], view: View):
+def by_group(conn: Connection, groups: list[str], view: View, ags: Sequence[str] | None = None):
     """Count, area, the area of each figure of :data:`landreg.rules.FIGURES` (``<figure>_area_m2``)
     and counts by status of the current parcels ``view`` may see, in the state it sees them
-    (:func:`landreg.access.visible_rows`: reviewed, unless it sees the latest), per group.
+    (:func:`landreg.access.visible_rows`: reviewed, unless it sees the latest), per group; ``ags``:
+    of these municipalities only (a planner's own, of the whole register's published parcels).
 
     ``groups`` come from a fixed set (municipality, category); aggregates reveal no single parcel.
     """
@@ -31,6 +34,7 @@ def by_group(conn: Connection, groups: list[str], view: View):
         )
         .select_from(r.id.table)
         .join(Municipality, Municipality.ags == r.ags)
+        .where(*([] if ags is None else [r.ags.in_(list(ags))]))
         .group_by(*keys, *names, r.status)
         .subquery("s")
     )

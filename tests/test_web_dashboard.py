@@ -27,6 +27,7 @@ from landreg.errors import InvalidParameter
 from landreg.parcels import create_parcel, retire_parcel, update_parcel
 from landreg.quality import quality_by_municipality
 from landreg.safeguarding.balance import balance, balance_dates, balance_series, supply_by_municipality
+from landreg.summary import by_group
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, ESSEN_HBF, app_client, record, utm
 from tests.web import PASSWORD, axe_violations, chromium, describe, needs_browser, people, screenshot, sign_in
 
@@ -182,6 +183,21 @@ def test_the_rows_are_the_hand_computed_figures_and_the_core_functions(ruhr):
     with ruhr.connect() as conn:  # a planner: their own municipality only
         (own,) = dashboard.municipality_rows(conn, view_of(ESSEN_PLANNER))
     assert own["ags"] == ESSEN and own["reserve_gewerbeflaeche_ha"] == pytest.approx(1.5)  # their latest state
+
+
+def test_figures_of_some_municipalities_are_those_of_the_whole_register_for_them(ruhr):
+    """A planner's dashboard reads only their municipalities' parcels and history (at a million
+    parcels 1.4 s instead of 4.7 s): the same figures as computed over everything the view sees."""
+    now = dt.datetime.now(dt.UTC)
+    with ruhr.connect() as conn:
+        for view in (FULL, view_of(ESSEN_PLANNER)):
+            supply = supply_by_municipality(conn, now, 3.0, view=view)
+            stocks = [dict(r) for r in by_group(conn, ["municipality", "category"], view)]
+            assert {ESSEN, DORTMUND} <= set(supply) and {ESSEN, DORTMUND} <= {r["ags"] for r in stocks}
+            for chosen in ([ESSEN], [DORTMUND], [ESSEN, DORTMUND]):
+                assert supply_by_municipality(conn, now, 3.0, view=view, ags=chosen) == {a: supply[a] for a in chosen}
+                some = [dict(r) for r in by_group(conn, ["municipality", "category"], view, chosen)]
+                assert some == [r for r in stocks if r["ags"] in chosen]
 
 
 def test_a_municipality_outside_the_rvr_with_parcels_gets_a_row(ruhr):

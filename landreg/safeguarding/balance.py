@@ -219,15 +219,22 @@ def supply_by_municipality(
     window_years: float = 3.0,
     categories: tuple[str, ...] = INDUSTRIAL_CATEGORIES,
     view: View = FULL,
+    ags: Sequence[str] | None = None,
 ) -> dict[str, dict]:
     """Per municipality at ``at``: restriction-free available reserve, annual take-up and years of
     supply, as :func:`balance` computes them, in one pass over the history of the parcels ``view``
-    may see."""
+    may see; ``ags``: of these municipalities only (a planner's own: their history, not the whole
+    register's published one).
+
+    With ``ags``, the history read is that of the parcels that ever lay in them (each version still
+    counts where it lay): a parcel moved across a border keeps its earlier versions for the window."""
     rows = conn.execute(
         text(f"""
         WITH versions AS (
             SELECT v.*, {_BEFORE}
               FROM parcel_version v WHERE v.category = ANY(:categories) AND {visible_versions_sql(view, "v")}
+               AND (CAST(:ags AS char(8)[]) IS NULL OR v.parcel_id IN (
+                       SELECT o.parcel_id FROM parcel_version o WHERE o.ags = ANY(CAST(:ags AS char(8)[]))))
             WINDOW w AS (PARTITION BY v.parcel_id ORDER BY v.version)
         )
         SELECT v.ags,
@@ -236,9 +243,12 @@ def supply_by_municipality(
                    AND {rules.sql(rules.is_restriction_free, "v")}), 0) AS free_m2,
                coalesce(sum(v.previous_area) FILTER (WHERE {rules.sql(rules.is_taken_up, "v")} AND v.was_reserve
                    AND v.valid_from > :since AND v.valid_from <= :at), 0) AS taken_m2
-          FROM versions v GROUP BY v.ags
+          FROM versions v
+         WHERE CAST(:ags AS char(8)[]) IS NULL OR v.ags = ANY(CAST(:ags AS char(8)[]))
+         GROUP BY v.ags
     """),
         {
+            "ags": None if ags is None else list(ags),
             "categories": list(categories),
             "at": at,
             "since": at - dt.timedelta(days=round(365.25 * window_years)),
