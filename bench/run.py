@@ -6,7 +6,8 @@
 Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
 own venv, geopandas from landreg's venv), measures with warm-up and repetition, and reports
 ratios against the peer measured in the same run. The figures of every benchmark and one summary
-table go to ``bench/results/<date>.md``; the summary is printed at the end.
+table go to ``bench/results/<date>.md``; the summary is printed at the end. The file is written after
+every step: a step that fails, or a run stopped, keeps the figures of the steps before it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import api_bench
 import cells_bench
@@ -73,28 +75,46 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     reports, timings = [], []
+    out = RESULTS / f"{dt.date.today():%Y-%m-%d}{'-quick' if args.quick else ''}.md"
     shared = BenchDatabase()
+    steps = plan(args.quick, shared)
+    failed = None
     try:
-        for name, step in plan(args.quick, shared):
+        for name, step in steps:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
-            reports.append(step())
-            timings.append(f"{name}: {time.perf_counter() - t0:.0f} s")
+            try:
+                reports.append(step())
+            except Exception as error:  # keep what the steps before measured (an hour at 1M)
+                failed = f"{name}: {type(error).__name__}: {error}"
+                raise
+            finally:
+                timings.append(f"{name}: {time.perf_counter() - t0:.0f} s")
+                # written after every step: a step that fails (or a run stopped) keeps the others' figures
+                _write(
+                    out, args.quick, reports, timings, time.perf_counter() - started, len(reports) < len(steps), failed
+                )
             print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     finally:
         shared.close()
-    total = time.perf_counter() - started
+    print(markdown_table(SUMMARY_HEADER, [row for report in reports for row in report.summary]))
+    print(f"\ntotal {(time.perf_counter() - started) / 60:.1f} min; written to {out}")
+
+
+def _write(
+    out: Path, quick: bool, reports: list, timings: list[str], total: float, partial: bool, failed: str | None
+) -> None:
     summary = markdown_table(SUMMARY_HEADER, [row for report in reports for row in report.summary])
+    state = ""
+    if partial:
+        state = f"**Incomplete**: {f'failed at {failed}' if failed else 'the run is still going, or was stopped'}.\n\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.date.today():%Y-%m-%d}{'-quick' if args.quick else ''}.md"
     out.write_text(
-        f"# landreg benchmarks {dt.datetime.now():%Y-%m-%d %H:%M}{' (quick)' if args.quick else ''}\n\n"
-        f"`python bench/run.py{' --quick' if args.quick else ''}` on this machine (2 cores); total {total / 60:.1f} min "
+        f"# landreg benchmarks {dt.datetime.now():%Y-%m-%d %H:%M}{' (quick)' if quick else ''}\n\n{state}"
+        f"`python bench/run.py{' --quick' if quick else ''}` on this machine (2 cores); total {total / 60:.1f} min "
         f"({', '.join(timings)}). Ratios compare with the peer measured in the same run; >1 means landreg is "
         f"faster or smaller.\n\n## Summary\n\n{summary}\n\n" + "\n".join(r.markdown() for r in reports)
     )
-    print(summary)
-    print(f"\ntotal {total / 60:.1f} min; written to {out}")
 
 
 if __name__ == "__main__":
