@@ -4,7 +4,7 @@ demo:
 	./run demo
 test:
 	./run test
-# Not part of the tests: about 20 minutes on 2 cores (bench-quick: about 3).
+# Not part of the tests: about 50 minutes on 2 cores (bench-quick: about 10).
 bench:
 	./run bench
 bench-quick:
