@@ -8,12 +8,19 @@ process): the first request renders each tile (``X-Cache: miss``), the second is
 cache (``hit``, checked). The raw SQL is the statement the API runs, over one psycopg connection;
 the HTTP floor is an empty ASGI application on the same uvicorn sending bodies of the same sizes.
 A third round sends ``If-None-Match`` (304 from the cache), as a revalidating proxy would.
+
+A burst: 8 clients ask for the same missing z11 tile (aggregated, a large share of the parcels) at
+the same moment, as visitors do when a cold cache or an edit meets a busy map. Its time until the
+last of them is answered is compared with one client's request for such a tile (other z11 tiles,
+each fetched once): the cache renders the tile once for all of them (one ``miss``, checked), where
+each rendering it would take about 8 renderings' time on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 
 import httpx
@@ -77,11 +84,15 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
             revalidated, _, _ = _fetch(client, urls, "hit", etags)
             floor, _, _ = _fetch_echo(client, echo, sizes)
             empty, _, _ = _fetch_echo(client, echo, [0] * len(sizes))
+            z11 = [ours + PATH.format(z=t.z, x=t.x, y=t.y) for t in dict.fromkeys(tile_set(BURST_ZOOM, 200, seed=5))]
+            single, _, _ = _fetch(client, z11[: len(z11) // 2], "miss")
+        bursts = [_burst(url, BURST_CLIENTS) for url in z11[len(z11) // 2 :][:BURSTS]]
     finally:
         stop_servers(servers)
         if own:
             db.close()
     u, c, r, s, f, e = (stats(v) for v in (uncached, cached, revalidated, sql, floor, empty))
+    one, burst = stats(single), stats(bursts)
     kib = sum(sizes) / len(sizes) / 1024
     rows = [
         ["z16 cached (X-Cache: hit)", f"{c['median']:.2f} / {c['p95']:.2f} ms", f"HTTP floor, same bytes: {f['median']:.2f} ms",
@@ -91,6 +102,9 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
         ["z16 uncached (X-Cache: miss)", f"{u['median']:.2f} / {u['p95']:.2f} ms",
          f"raw SQL + HTTP floor: {s['median']:.2f} + {f['median']:.2f} ms", f"{u['median'] / (s['median'] + f['median']):.2f}",
          "<= 2"],
+        [f"z{BURST_ZOOM} missing, {BURST_CLIENTS} clients at once (until the last is answered; {len(bursts)} tiles)",
+         f"{burst['median']:.0f} / {burst['p95']:.0f} ms", f"one client, one such tile: {one['median']:.0f} ms",
+         f"{burst['median'] / one['median']:.2f}", "—"],
     ]  # fmt: skip
     table = markdown_table(
         [
@@ -106,6 +120,36 @@ def run(size: int, n_tiles: int = 100, db: BenchDatabase | None = None, name: st
     return Report(
         f"Tile cache benchmark, {size:,} parcels", f"python bench/tile_cache_bench.py --size {size}", table, summary
     )
+
+
+BURST_ZOOM, BURST_CLIENTS, BURSTS = 11, 8, 6
+
+
+def _burst(url: str, clients: int) -> float:
+    """Milliseconds from ``clients`` asking for ``url`` at once until the last answer; the cache
+    must have rendered it once (one miss, the others hits)."""
+    start, outcomes, ends = threading.Barrier(clients + 1), [], []
+    connections = [httpx.Client(timeout=120) for _ in range(clients)]
+
+    def ask(client: httpx.Client) -> None:
+        client.get(url.split("/collections/")[0] + "/health")  # a connection open before the burst
+        start.wait()
+        response = client.get(url)
+        ends.append(time.perf_counter())
+        outcomes.append(response.headers.get("x-cache") if response.status_code == 200 else response.status_code)
+
+    threads = [threading.Thread(target=ask, args=(c,)) for c in connections]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    for c in connections:
+        c.close()
+    if sorted(map(str, outcomes)) != ["hit"] * (clients - 1) + ["miss"]:
+        raise RuntimeError(f"{url}: a burst of {clients} gave {outcomes}, not one miss")
+    return (max(ends) - began) * 1000
 
 
 def _fetch_echo(client: httpx.Client, echo: str, sizes: list[int]):
