@@ -41,7 +41,11 @@ def make_cache() -> TileCache:
     settings = get_settings()
     notices = Announcements() if settings.tile_cache_listen and settings.tile_cache_mb > 0 else None
     return TileCache(
-        settings.tile_cache_mb * 1024**2, tiles.cache_margin_units, settings.tile_cache_sync_ms / 1000, notices
+        settings.tile_cache_mb * 1024**2,
+        tiles.cache_margin_units,
+        settings.tile_cache_sync_ms / 1000,
+        notices,
+        wait_s=settings.statement_timeout_ms / 1000 + 1,  # a rendering waited for ends by then, or fails
     )
 
 

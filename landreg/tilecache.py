@@ -22,17 +22,19 @@ edit's announcement has arrived, milliseconds after its commit):
    committed before the request arrived; with N > 0 it may be up to N ms late. On a lagging
    replica (its snapshot older than the last one seen) the cache is bypassed for that request.
 2. A missing tile is rendered *after* the sync, so it shows at least what the sync saw; it is stored
-   only if no invalidation processed meanwhile (by another thread) touches it.
+   only if no invalidation processed since that sync (by another thread) touches it.
 3. The register's day (:func:`landreg.clock.today`) is part of each entry: a notice's period ending makes parcels public
    at midnight without any write, so a new day empties the cache.
 
 A missing entry is rendered once per process however many ask for it at once (request
 coalescing, as nginx's ``proxy_cache_lock``): the first request renders, the others wait for it
-(at most ``wait_s``, the statement timeout's length) and take what it stored. A cold cache or an
-edit under a busy map otherwise renders the same low-zoom tile for every visitor at once, each
+(at most ``wait_s``, the API gives the statement timeout) and take what it stored. A cold cache or
+an edit under a busy map otherwise renders the same low-zoom tile for every visitor at once, each
 costing up to a second of database time. A waiting request takes the entry only if it was stored,
-that is, if no invalidation the cache processed meanwhile touches it (the rule of point 2 above);
-else it renders itself.
+that is, if no invalidation applied after the renderer's sync touches it (the rule of point 2
+above, counted from the generation the renderer's *sync* reached, not from when it began to render:
+its database may be a replica that has not replayed an edit another request's sync applied
+meanwhile); else the next request renders it, and the rest wait for that one.
 
 Storage: a least-recently-used map bounded in bytes (``LANDREG_TILE_CACHE_MB``), per process. A
 shared cache across processes and machines is the job of the reverse proxy or CDN in front, which
@@ -78,7 +80,7 @@ _FORGET_AFTER_S = 3600.0
 _FORGET_LISTENING_S = 12 * 3600.0
 _RECENT = 10_000  # invalidations remembered for tiles rendered while another thread synced
 _ENTRY_OVERHEAD = 200  # bytes of a key and its bookkeeping
-#: How long a request waits for another one rendering the same entry (the statement timeout's length).
+#: How long a request waits for others rendering the same entry, in all (the API gives the statement timeout).
 COALESCE_WAIT_S = 30.0
 
 #: Where a hot standby's replay stands (bytes of WAL), NULL on the primary.
@@ -248,7 +250,8 @@ class TileCache:
         sync with the database first, so that no edit committed before this call is missed. Else
         (public tiles, which shared caches may keep for seconds anyway) an announcement still on
         its way (:mod:`landreg.tilenotices`) may be missed."""
-        if self.max_bytes <= 0 or not self._ready(conn, strict):
+        state = self._ready(conn, strict) if self.max_bytes > 0 else None
+        if state is None:
             body = render()
             return CachedTile(body, etag_of(body), None), "bypass"
 
@@ -259,30 +262,35 @@ class TileCache:
             body = render()
             return CachedTile(body, etag_of(body), today), lambda generation: self._still_valid(key, generation)
 
-        return self._coalesced(key, kept, make)
+        return self._coalesced(key, kept, make, state)
 
-    def _coalesced(self, key: Hashable, kept: Callable, make: Callable) -> tuple:
+    def _coalesced(self, key: Hashable, kept: Callable, make: Callable, state: tuple[int, dt.date]) -> tuple:
         """The entry under ``key`` when ``kept(entry)``, else made by ``make(today)`` (the value and
         whether it may be stored, given the generation its making began at) and stored; with ``hit``
-        or ``miss``. One request per key makes it at a time: the others wait for it and take what it
-        stored (a ``hit``), or make it themselves when it stored nothing (or took longer than
-        ``wait_s``)."""
-        waited = False
+        or ``miss``. ``state``: the generation and day of what this request's database shows (its
+        sync's, :meth:`_ready`), not of the moment it renders: another request's sync may apply an
+        edit in between that this request's database (a lagging replica) does not show yet.
+
+        One request per key makes it at a time: the others wait for it (and for whoever makes it
+        next, when it stored nothing), for ``wait_s`` in all, and take what was stored (a ``hit``);
+        after that they make it themselves."""
+        generation, today = state
+        deadline, waited_on = time.monotonic() + self.wait_s, None
         while True:
             with self._lock:
                 entry = self._entries.get(key)
                 if kept(entry):
                     self._entries.move_to_end(key)
                     return entry, "hit"
-                generation, today = self._generation, self._today
                 first = self._rendering.get(key)
                 done = None
                 if first is None:
                     done = self._rendering[key] = threading.Event()
-            if done is not None or waited:
-                break
-            first.wait(self.wait_s)
-            waited = True
+            left = deadline - time.monotonic()
+            if done is not None or first is waited_on or left <= 0:
+                break  # making it, or the one waited for is still at it after all this time
+            first.wait(left)
+            waited_on = first
         try:
             entry, valid = make(today)
             with self._lock:
@@ -295,11 +303,15 @@ class TileCache:
                 done.set()
         return entry, "miss"
 
-    def _ready(self, conn: Connection, strict: bool) -> bool:
+    def _ready(self, conn: Connection, strict: bool) -> tuple[int, dt.date] | None:
         """Synced as far as a request needs: not at all when not ``strict``, :meth:`current` and
         ``conn`` is the primary (what it renders is at least as new as the last sync; a hot standby
-        may lag behind it); else :meth:`sync`."""
-        return (not strict and self.current() and not on_replica(conn)) or self.sync(conn)
+        may lag behind it); else :meth:`sync`. The generation and day the request's database shows,
+        or None: bypass the cache."""
+        if not strict and self.current() and not on_replica(conn):
+            with self._lock:
+                return self._generation, self._today
+        return self._sync(conn)
 
     def answer(self, conn: Connection, key: Hashable, compute: Callable[[], object]) -> tuple[object, str]:
         """A public answer from the cache, or computed (and kept while nothing is invalidated), with
@@ -308,7 +320,8 @@ class TileCache:
         context features) and that are the same for every caller; the caller must not change the
         value it gets (it is shared). Synced on every call, as a signed-in tile: such a page costs
         far more than the sync's query, and it shows an edit at once, from whichever process."""
-        if self.max_bytes <= 0 or not self.sync(conn):
+        state = self._sync(conn) if self.max_bytes > 0 else None
+        if state is None:
             return compute(), "bypass"
 
         def kept(entry) -> bool:  # an invalidation removed older ones
@@ -319,12 +332,16 @@ class TileCache:
             size = (len(value) if isinstance(value, bytes) else footprint(value)) + _ENTRY_OVERHEAD
             return _Answer(value, today, size), lambda generation: generation == self._generation  # nothing arrived
 
-        entry, outcome = self._coalesced(("answer", key), kept, make)  # never equal to a TileKey
+        entry, outcome = self._coalesced(("answer", key), kept, make, state)  # never equal to a TileKey
         return entry.value, outcome
 
     def sync(self, conn: Connection) -> bool:
         """Apply the invalidations committed since the last sync; False: this connection's database
         is behind what the cache has seen (a lagging replica), so bypass the cache."""
+        return self._sync(conn) is not None
+
+    def _sync(self, conn: Connection) -> tuple[int, dt.date] | None:
+        """:meth:`sync`; the generation and day this connection's database shows (None: bypass)."""
         started = time.monotonic()
         with self._sync_lock:
             if self._synced_from >= started - self._sync_interval:
@@ -332,7 +349,7 @@ class TileCache:
                 # database may be a replica that has not replayed what that sync applied: then what it
                 # renders must not be kept under the current generation
                 snapshot, replayed = conn.exec_driver_sql(_SNAPSHOT).one()
-                return _xmax(snapshot) >= self._xmax and self._replayed_enough(replayed)
+                return self._shown(_xmax(snapshot) >= self._xmax and self._replayed_enough(replayed))
             began = time.monotonic()
             today = clock.today()
             notices = self.announcements
@@ -346,11 +363,11 @@ class TileCache:
                     self._generation += 1  # renders under way store nothing
                     self._recent.append((self._generation, Invalidation("*", None)))
                 self._accept(snapshot, today, began, announced, epoch, replayed is None or replayed >= announced_lsn)
-                return self._replayed_enough(replayed)
+                return self._shown(self._replayed_enough(replayed))
             rows = conn.exec_driver_sql(_SYNC, {"last": self._snapshot}).all()
             snapshot, replayed = rows[0][0], rows[0][1]
             if _xmax(snapshot) < self._xmax:
-                return False
+                return None
             found = [
                 Invalidation(layer, None if x1 is None else (x1, y1, x2, y2))
                 for _, _, layer, x1, y1, x2, y2 in rows
@@ -367,7 +384,14 @@ class TileCache:
                         self._recent.append((self._generation, inv))
                         self._invalidate(inv)
             self._accept(snapshot, today, began, announced, epoch, replayed is None or replayed >= announced_lsn)
-            return self._replayed_enough(replayed)
+            return self._shown(self._replayed_enough(replayed))
+
+    def _shown(self, usable: bool) -> tuple[int, dt.date] | None:
+        """The generation and day the last sync reached (called under the sync lock), if ``usable``."""
+        if not usable:
+            return None
+        with self._lock:
+            return self._generation, self._today
 
     def _accept(self, snapshot: str, today: dt.date, began: float, announced: int, epoch: int, covers: bool) -> None:
         """Take a sync's state; ``covers``: its database has everything announced before it began

@@ -436,8 +436,8 @@ def test_the_listener_comes_back_after_its_connection_is_killed_and_never_breaks
 
 def test_a_burst_of_visitors_on_a_missing_tile_renders_it_once(committed_db, monkeypatch):
     """A cold cache (or an edit) under a busy map: the visitors asking for the same tile at once wait
-    for one rendering of it instead of each costing the database the same work; another tile is
-    rendered beside it, not after it."""
+    for one rendering of it instead of each costing the database the same work; another tile asked
+    for at the same time has its own rendering."""
     record(committed_db,
            {"local_ref": "A", "name": "A0", "category": "gewerbeflaeche", "publication_allowed": True,
             "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)},
@@ -518,3 +518,124 @@ def test_a_request_waiting_for_a_rendering_takes_no_tile_older_than_an_edit_it_s
     assert got["second"] == (got["second"][0], "miss") and got["second"][0].body == b"after the edit"
     with committed_db.connect() as conn:
         assert cache.tile(conn, key, lambda: b"not asked") == (got["second"][0], "hit")
+
+
+def _rename(engine, ref: str, name: str) -> None:
+    """A direct edit of the parcel's name (no review), committed."""
+    from landreg.parcels import update_parcel
+
+    with Session(engine) as session:
+        update_parcel(session, _parcel_id(engine, ref), "test", name=name)
+        session.commit()
+
+
+def test_a_rendering_on_a_database_behind_another_request_s_sync_is_not_kept(committed_db, monkeypatch):
+    """A request syncs on a database that then stays behind (here a snapshot from before an edit, as
+    on a lagging replica); another request's sync applies the edit before the first one renders.
+    What the first renders answers the first only: the second, waiting for it, renders the edit."""
+    record(committed_db, {"local_ref": "A", "name": "A0", "category": "gewerbeflaeche", "publication_allowed": True,
+                          "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)})  # fmt: skip
+    from landreg import tiles
+    from landreg.tilecache import TileCache, TileKey
+
+    cache = TileCache(16 * 1024**2, tiles.cache_margin_units)
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    key = TileKey("parcels", "planner", None, here.z, here.x, here.y)
+    synced = {"behind": threading.Event(), "ahead": threading.Event()}
+    go = {"behind": threading.Event(), "ahead": threading.Event()}
+    rendering, finish, got = threading.Event(), threading.Event(), {}
+    ready = cache._ready
+
+    def ready_then_pause(conn, strict):  # between a request's sync and its look into the cache
+        state = ready(conn, strict)
+        me = threading.current_thread().name
+        if me in synced:
+            synced[me].set()
+            assert go[me].wait(10)
+        return state
+
+    monkeypatch.setattr(cache, "_ready", ready_then_pause)
+
+    def name(conn) -> bytes:
+        return conn.execute(text("SELECT name FROM parcel WHERE local_ref = 'A'")).scalar_one().encode()
+
+    def behind() -> None:
+        with committed_db.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+
+            def render() -> bytes:
+                rendering.set()
+                assert finish.wait(10)
+                return name(conn)  # the snapshot of its sync: before the edit
+
+            got["behind"] = cache.tile(conn, key, render)
+
+    def ahead() -> None:
+        with committed_db.connect() as conn:
+            got["ahead"] = cache.tile(conn, key, lambda: name(conn))
+
+    one = threading.Thread(target=behind, name="behind")
+    one.start()
+    assert synced["behind"].wait(10)
+    _rename(committed_db, "A", "A1")
+    two = threading.Thread(target=ahead, name="ahead")
+    two.start()
+    assert synced["ahead"].wait(10)  # the edit is applied to the cache
+    go["behind"].set()
+    assert rendering.wait(10)  # the first renders now, with what its database shows
+    go["ahead"].set()
+    time.sleep(0.3)  # the second finds it rendering and waits
+    finish.set()
+    one.join(timeout=10)
+    two.join(timeout=10)
+    assert got["behind"][0].body == b"A0"
+    assert got["ahead"][0].body == b"A1" and got["ahead"][1] == "miss"
+    with committed_db.connect() as conn:
+        assert cache.tile(conn, key, lambda: b"not asked")[0].body == b"A1"
+
+
+def test_requests_waiting_for_a_rendering_that_kept_nothing_wait_for_the_next_one(committed_db):
+    """The first rendering is from before an edit and is not kept; of the three requests waiting for
+    it, one renders the tile again and the other two take that: two renderings, not four."""
+    record(committed_db, {"local_ref": "A", "name": "A0", "category": "gewerbeflaeche", "publication_allowed": True,
+                          "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 40)})  # fmt: skip
+    from landreg import tiles
+    from landreg.tilecache import TileCache, TileKey
+
+    cache = TileCache(16 * 1024**2, tiles.cache_margin_units)
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    key = TileKey("parcels", "planner", None, here.z, here.x, here.y)
+    rendering, finish, renders, got = threading.Event(), threading.Event(), [], {}
+
+    def first() -> None:
+        def render() -> bytes:
+            renders.append("first")
+            rendering.set()
+            assert finish.wait(10)
+            return b"before the edit"
+
+        with committed_db.connect() as conn:
+            got["first"] = cache.tile(conn, key, render)
+
+    def later(i: int) -> None:
+        def render() -> bytes:
+            renders.append(i)
+            time.sleep(0.3)  # the others look meanwhile
+            return b"after the edit"
+
+        with committed_db.connect() as conn:
+            got[i] = cache.tile(conn, key, render)
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert rendering.wait(10)
+    _rename(committed_db, "A", "A1")
+    threads += [threading.Thread(target=later, args=(i,)) for i in range(3)]
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.5)  # they sync (and learn of the edit), then wait for the first rendering
+    finish.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(renders) == 2 and renders[0] == "first"
+    assert [got[i][0].body for i in range(3)] == [b"after the edit"] * 3
+    assert sorted(got[i][1] for i in range(3)) == ["hit", "hit", "miss"]
