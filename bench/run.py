@@ -6,8 +6,9 @@
 Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
 own venv, geopandas from landreg's venv), measures with warm-up and repetition, and reports
 ratios against the peer measured in the same run. The figures of every benchmark and one summary
-table go to ``bench/results/<date>.md``; the summary is printed at the end. The file is written after
-every step: a step that fails, or a run stopped, keeps the figures of the steps before it.
+table go to ``bench/results/<date>.md``; the summary is printed at the end. Until the run is complete, the
+file is ``<date>-incomplete.md``, written after every step: a step that fails, or a run stopped,
+keeps the figures of the steps before it (and a complete file of the same day stays).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def main() -> None:
     started = time.perf_counter()
     reports, timings = [], []
     out = RESULTS / f"{dt.date.today():%Y-%m-%d}{'-quick' if args.quick else ''}.md"
+    # until the run is complete its file is "...-incomplete.md": a stopped run keeps a finished one of the day
+    unfinished = out.with_name(f"{out.stem}-incomplete.md")
     shared = BenchDatabase()
     steps = plan(args.quick, shared)
     failed = None
@@ -91,9 +94,18 @@ def main() -> None:
             finally:
                 timings.append(f"{name}: {time.perf_counter() - t0:.0f} s")
                 # written after every step: a step that fails (or a run stopped) keeps the others' figures
+                complete = len(reports) == len(steps)
                 _write(
-                    out, args.quick, reports, timings, time.perf_counter() - started, len(reports) < len(steps), failed
+                    out if complete else unfinished,
+                    args.quick,
+                    reports,
+                    timings,
+                    time.perf_counter() - started,
+                    not complete,
+                    failed,
                 )
+                if complete:
+                    unfinished.unlink(missing_ok=True)
             print(f"[bench] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     finally:
         shared.close()

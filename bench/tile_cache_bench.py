@@ -128,7 +128,7 @@ BURST_ZOOM, BURST_CLIENTS, BURSTS = 11, 8, 6
 def _burst(url: str, clients: int) -> float:
     """Milliseconds from ``clients`` asking for ``url`` at once until the last answer; the cache
     must have rendered it once (one miss, the others hits)."""
-    start, outcomes, ends = threading.Barrier(clients + 1), [], []
+    start, outcomes, ends = threading.Barrier(clients + 1, timeout=60), [], []  # broken if a client fails
     connections = [httpx.Client(timeout=120) for _ in range(clients)]
 
     def ask(client: httpx.Client) -> None:
