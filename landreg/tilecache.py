@@ -266,8 +266,8 @@ class TileCache:
 
     def _coalesced(self, key: Hashable, kept: Callable, make: Callable, state: tuple[int, dt.date]) -> tuple:
         """The entry under ``key`` when ``kept(entry)``, else made by ``make(today)`` (the value and
-        whether it may be stored, given the generation its making began at) and stored; with ``hit``
-        or ``miss``. ``state``: the generation and day of what this request's database shows (its
+        whether it may be stored, given the generation of ``state``) and stored; with ``hit`` or
+        ``miss``. ``state``: the generation and day of what this request's database shows (its
         sync's, :meth:`_ready`), not of the moment it renders: another request's sync may apply an
         edit in between that this request's database (a lagging replica) does not show yet.
 
