@@ -61,6 +61,20 @@ def unbounded_statements() -> Iterator[None]:
         _UNBOUNDED.reset(token)
 
 
+@contextmanager
+def local_settings(conn: Connection, **settings: str) -> Iterator[None]:
+    """These settings for the statements inside, in the caller's transaction, and the previous
+    values again after them (not restored after an error: the rollback of the caller's
+    (sub)transaction undoes them)."""
+    names = {f"n{i}": name for i, name in enumerate(settings)}
+    read = ", ".join(f"current_setting(:{n})" for n in names)
+    previous = dict(zip(names, conn.execute(text(f"SELECT {read}"), names).one(), strict=True))
+    change = "SELECT " + ", ".join(f"set_config(:{n}, :v{n}, true)" for n in names)
+    conn.execute(text(change), names | {f"v{n}": settings[name] for n, name in names.items()})
+    yield
+    conn.execute(text(change), names | {f"v{n}": value for n, value in previous.items()})
+
+
 def _session_timeout(engine: Engine, milliseconds: int) -> None:
     """The statement timeout as a setting of each new session, set once it is set up (the driver's
     and SQLAlchemy's first queries on it are not bounded: a tiny timeout would break them): every

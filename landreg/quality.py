@@ -35,8 +35,8 @@ own municipalities, the ministry for all, the public neither sees nor filters on
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Integer, SmallInteger, String, column, table, text
@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from landreg import clock, fields, rules, vocab
 from landreg.access import AccessDenied, View
+from landreg.db import local_settings
 from landreg.errors import InvalidParameter
 
 #: The fields each category needs to be useful, with the reason. What counts as filled: not NULL,
@@ -400,16 +401,11 @@ def refresh_all(conn: Connection) -> int:
         ).rowcount
 
 
-@contextmanager
-def _settings(conn: Connection, set_wise: bool) -> Iterator[None]:
+def _settings(conn: Connection, set_wise: bool):
     """Settings for a refresh statement, restored after it in the caller's transaction: no JIT
     (compiling the statement's many expressions took 1–4 s, more than it saves), and for a set-wise
     refresh room to sort the grid's cells in memory."""
-    jit, work_mem = conn.execute(text("SELECT current_setting('jit'), current_setting('work_mem')")).one()
-    change = "SELECT set_config('jit', :jit, true), set_config('work_mem', :work_mem, true)"
-    conn.execute(text(change), {"jit": "off", "work_mem": _BULK_WORK_MEM if set_wise else work_mem})
-    yield  # not restored after an error: the rollback of the caller's (sub)transaction undoes them
-    conn.execute(text(change), {"jit": jit, "work_mem": work_mem})
+    return local_settings(conn, jit="off", **({"work_mem": _BULK_WORK_MEM} if set_wise else {}))
 
 
 def due_ids(conn: Connection) -> list:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+import time
+import uuid
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from sqlalchemy import text
 
 from landreg.parcels import create_parcel, update_parcel
 from landreg.scoring.criteria import normalise
-from landreg.scoring.engine import _normalised, score_profile
+from landreg.scoring.engine import Evaluation, PublicVariant, _normalised, _replace, score_profile
 from landreg.scoring.profiles import save_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
@@ -83,3 +86,40 @@ def test_a_full_run_replaces_the_profiles_scores(conn, session):
     score_profile(conn, profile, "t")
     fresh = rows(conn, profile.id)
     assert {k: v[:6] for k, v in fresh.items()} == {k: v[:6] for k, v in after.items()}
+
+
+def _evaluation(profile, parcel_ids: list, score: float) -> Evaluation:
+    """Scores of these (made-up) parcels under the profile: all ``score``, none excluded."""
+    n = len(parcel_ids)
+    frame = pd.DataFrame({"parcel_id": parcel_ids, "parcel_version": np.ones(n, dtype=int)})
+    scores, nothing = np.full(n, score), [[] for _ in range(n)]
+    empty = np.empty((n, 0))
+    return Evaluation(profile, frame, [], empty, np.array([]), scores, np.ones(n), nothing,
+                      public=PublicVariant(scores, nothing))  # fmt: skip
+
+
+def test_scores_replace_in_linear_time_whatever_the_statistics_say(committed_db):
+    """After the scores were emptied and the table vacuumed, the planner takes ``parcel_score`` for
+    empty: probed once per staged row, scanning all rows added so far, 60,000 scores took minutes.
+    Staged and merged again before any ANALYZE, the stored ones are then there but not counted."""
+    with committed_db.begin() as conn:
+        profile, _ = save_profile(conn, "linear", "Linear", "t", {"criteria": {"size": 1.0}}, "t")
+    with committed_db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DELETE FROM parcel_score"))
+        conn.execute(text("VACUUM ANALYZE parcel_score"))
+    first = [str(uuid.uuid4()) for _ in range(60_000)]
+    second = first[20_000:] + [str(uuid.uuid4()) for _ in range(20_000)]  # 20,000 gone, 40,000 kept, 20,000 new
+    for ids, score in ((first, 10.0), (second, 20.0)):
+        with committed_db.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = '20s'"))  # several minutes with the probing plan
+            started = time.perf_counter()
+            _replace(conn, _evaluation(profile, ids, score))
+            elapsed = time.perf_counter() - started
+        with committed_db.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    text("SELECT parcel_id::text, score FROM parcel_score WHERE profile_id = :p"), {"p": profile.id}
+                ).all()
+            )
+        assert stored == dict.fromkeys(ids, score)
+        assert elapsed < 20

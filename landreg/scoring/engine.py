@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
+from landreg.db import local_settings
 from landreg.scoring import indicators
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, normalise
 from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
@@ -244,7 +245,13 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
 
     The same rows as deleting all and inserting the new ones, but an update leaves the profile alone,
     so the foreign key on it is checked only for the added rows (a check per row took more time than
-    the writing itself)."""
+    the writing itself).
+
+    The three statements match whole sets, so they run as hash joins whatever the statistics of
+    ``parcel_score`` say: an emptied and vacuumed table counts as empty until analysed again, and the
+    planner then probed it once per staged row with a scan of all it held, the rows being added
+    included (a full run of 1M parcels whose scores had been emptied and the table vacuumed had not
+    ended after 14 minutes)."""
     conn.execute(
         text("""
         DROP TABLE IF EXISTS pg_temp.score_staged;
@@ -253,7 +260,12 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
     )
     _store(conn, evaluation, "score_staged")
     conn.execute(text("ANALYZE pg_temp.score_staged"))
-    profile = {"p": evaluation.profile.id}
+    with local_settings(conn, enable_nestloop="off", jit="off"):
+        _merge_staged(conn, evaluation.profile.id)
+
+
+def _merge_staged(conn: Connection, profile_id: int) -> None:
+    profile = {"p": profile_id}
     conn.execute(
         text("""
         DELETE FROM parcel_score s
