@@ -194,6 +194,10 @@ def restore(engine: Engine, archive: Path) -> Restored:
             f"the restored database does not hold what the backup counted ({listed}); "
             "do not use it: drop it and restore again"
         )
+    with engine.begin() as conn:
+        # pg_restore brings no planner statistics (PostgreSQL's documentation advises ANALYZE after
+        # it): until autovacuum gets to them, the first bulk statements would be planned blind
+        conn.execute(text("ANALYZE"))
     return Restored(manifest, needs_migration)
 
 
