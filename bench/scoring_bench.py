@@ -2,7 +2,11 @@
 
 Both score the same parcels (generated, tessellating the RVR) against the real stations and the
 14,567 real transit stops, under the same three default profiles, and write the scores back to
-PostGIS. Also measured: re-scoring one edited parcel (the core's edit path), target < 50 ms.
+PostGIS. landreg runs twice: the first scoring of a register imported without it (the indicators
+and scores are all new rows, each checked against its foreign key), then a full rescoring that
+replaces every stored indicator and score, as a changed context layer does (the goal of #19:
+< 60 s at 1M). The peer writes a new table each time. Also measured: re-scoring one edited parcel
+(the core's edit path), target < 50 ms.
 
     python bench/scoring_bench.py --size 1000000
 """
@@ -18,7 +22,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from common import VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured
+from common import VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, run_measured, vacuum
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -127,7 +131,10 @@ def run(size: int, db: BenchDatabase | None = None, name: str = "bench_scoring")
     try:
         url = load_parcels(db, name, size)
         env = {"LANDREG_DATABASE_URL": url}
-        ours = run_measured([str(VENV_BIN / "landreg"), "score", "--actor", "bench"], env)
+        command = [str(VENV_BIN / "landreg"), "score", "--actor", "bench"]
+        first = run_measured(command, env)
+        vacuum(url)  # as autovacuum does after a million new rows: the rescoring finds them settled
+        ours = run_measured(command, env)
         bench_dir = Path(__file__).resolve().parent
         peer = run_measured(
             [str(VENV_BIN / "python"), "-c", PEER.format(bench=str(bench_dir), root=str(bench_dir.parent), url=url)]
@@ -140,17 +147,25 @@ def run(size: int, db: BenchDatabase | None = None, name: str = "bench_scoring")
         f"median {statistics.median(edits):.1f} ms, p95 {sorted(edits)[int(0.95 * (len(edits) - 1))]:.1f} ms, "
         f"max {max(edits):.1f} ms"
     )
+    peer_figure = f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB"
+    initial = [
+        f"first scoring (nothing stored yet), {size:,} parcels, 3 profiles",
+        f"{first.seconds:.1f} s, {first.peak_rss_mb:,.0f} MB",
+        peer_figure,
+        f"{peer.seconds / first.seconds:.2f}",
+    ]
     full = [
-        f"full rescoring, {size:,} parcels, 3 profiles",
+        f"full rescoring (every stored score replaced), {size:,} parcels, 3 profiles",
         f"{ours.seconds:.1f} s, {ours.peak_rss_mb:,.0f} MB",
-        f"{peer.seconds:.1f} s, {peer.peak_rss_mb:,.0f} MB",
-        f"{peer.seconds / ours.seconds:.2f}",
+        peer_figure,
+        f"{peer.seconds / ours.seconds:.2f}" + (f"; goal < 60 s: {60 / ours.seconds:.2f}" if size == 1_000_000 else ""),
     ]
     table = markdown_table(
         ["what", "landreg", "peer: geopandas sjoin_nearest", "ratio (peer / landreg, >1: landreg faster)"],
-        [full, ["one parcel edited and re-scored (30 edits)", edit_figure, "—", "target < 50 ms"]],
+        [initial, full, ["one parcel edited and re-scored (30 edits)", edit_figure, "—", "target < 50 ms"]],
     )
     summary = [
+        [initial[0], initial[1], f"geopandas: {initial[2]}", initial[3]],
         [full[0], full[1], f"geopandas: {full[2]}", full[3]],
         [f"one parcel edit re-scored ({size:,} parcels)", edit_figure, "— (target < 50 ms)", "—"],
     ]
