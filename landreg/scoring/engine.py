@@ -380,7 +380,9 @@ def recompute(
         with engine.begin() as conn:
             return score_profile(conn, profile, actor, parcels)
 
-    with ThreadPoolExecutor(workers) as pool:
+    # a thread per profile (at most twice ``workers``): while one evaluates in Python, the others'
+    # statements run (1M, 3 profiles: 15 s after reading the parcels instead of 21 s with two threads)
+    with ThreadPoolExecutor(max(1, min(len(profiles), 2 * workers))) as pool:
         evaluations += pool.map(score, profiles)
     return evaluations
 
