@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from landreg.parcels import create_parcel, update_parcel
 from landreg.scoring.criteria import normalise
-from landreg.scoring.engine import Evaluation, PublicVariant, _normalised, _replace, score_profile
+from landreg.scoring.engine import Evaluation, PublicVariant, _normalised, _replace, _store, score_profile
 from landreg.scoring.profiles import save_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
@@ -123,3 +123,30 @@ def test_scores_replace_in_linear_time_whatever_the_statistics_say(committed_db)
             )
         assert stored == dict.fromkeys(ids, score)
         assert elapsed < 20
+
+
+def test_stored_scores_are_the_computed_ones_rounded_to_six_places_and_missing_ones_null(conn, session):
+    profile, _ = save_profile(conn, "exact", "Exact", "t", {"criteria": {"size": 1.0}}, "t")
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    scores = np.array([12.345678949, math.nan, 1e-7, 100.0, 2 / 3])
+    excluded = [[], ["owner_objection"], [], ["flood_zone", "protected_area"], []]
+    public = np.array([12.3456784, math.nan, math.nan, 0.0, 1 / 3])
+    frame = pd.DataFrame({"parcel_id": [uuid.UUID(i) for i in ids], "parcel_version": [1, 2, 3, 4, 5]})
+    evaluation = Evaluation(
+        profile, frame, [], np.empty((5, 0)), np.array([]), scores, np.array([1.0, 0.5, 0.25, 1.0, 0.75]), excluded,
+        public=PublicVariant(public, [[], [], ["owner_objection"], [], []]),
+    )  # fmt: skip
+    conn.execute(text("CREATE TEMP TABLE stored (LIKE parcel_score INCLUDING DEFAULTS)"))
+    _store(conn, evaluation, "stored")
+    rows = conn.execute(
+        text("""SELECT parcel_id::text, profile_id, parcel_version, score, coverage, excluded_by, public_score,
+                       public_excluded_by FROM stored""")
+    ).all()
+    expected = {
+        ids[0]: (profile.id, 1, 12.345679, 1.0, [], 12.345678, []),
+        ids[1]: (profile.id, 2, None, 0.5, ["owner_objection"], None, []),
+        ids[2]: (profile.id, 3, 0.0, 0.25, [], None, ["owner_objection"]),
+        ids[3]: (profile.id, 4, 100.0, 1.0, ["flood_zone", "protected_area"], 0.0, []),
+        ids[4]: (profile.id, 5, 0.666667, 0.75, [], 0.333333, []),
+    }
+    assert {r[0]: tuple(r[1:]) for r in rows} == expected

@@ -1,4 +1,4 @@
-"""Why an import is refused as a whole, and how a message names the option that would fix it.
+r"""Why an import is refused as a whole, and how a message names the option that would fix it.
 
 The importer is called from the command line (``landreg import --crs 25832``) and over HTTP (a form
 field ``crs=25832``). Its messages name options neutrally, with :func:`option`; each adapter spells
