@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, QueuePool, text
 
 from landreg.db import local_settings
 from landreg.scoring import indicators
@@ -247,11 +247,11 @@ def _store(conn: Connection, evaluation: Evaluation, table: str = "parcel_score"
             "public_excluded_by": names(evaluation.public.excluded_by),
         }
     )
-    buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+    sink = pa.BufferOutputStream()  # Arrow's own stream: a Python file object takes the GIL for each chunk
+    pacsv.write_csv(rows, sink, pacsv.WriteOptions(include_header=False))
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {table} ({_SCORE_COLUMNS}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getbuffer())
+        copy.write(memoryview(sink.getvalue()))
 
 
 def _replace(conn: Connection, evaluation: Evaluation) -> None:
@@ -262,11 +262,12 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
     so the foreign key on it is checked only for the added rows (a check per row took more time than
     the writing itself).
 
-    The three statements match whole sets, so they run as hash joins whatever the statistics of
-    ``parcel_score`` say: an emptied and vacuumed table counts as empty until analysed again, and the
-    planner then probed it once per staged row with a scan of all it held, the rows being added
+    The three statements match whole sets, so they run without nested loops whatever the statistics
+    of ``parcel_score`` say: an emptied and vacuumed table counts as empty until analysed again, and
+    the planner then probed it once per staged row with a scan of all it held, the rows being added
     included (a full run of 1M parcels whose scores had been emptied and the table vacuumed had not
-    ended after 14 minutes)."""
+    ended after 14 minutes). The tile triggers these statements fire plan with their own setting
+    (migration 0031): a few removed or added scores are looked up in ``parcel`` by key."""
     conn.execute(
         text("""
         DROP TABLE IF EXISTS pg_temp.score_staged;
@@ -275,7 +276,7 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
     )
     _store(conn, evaluation, "score_staged")
     conn.execute(text("ANALYZE pg_temp.score_staged"))
-    with local_settings(conn, enable_nestloop="off", jit="off"):
+    with local_settings(conn, enable_nestloop="off"):
         _merge_staged(conn, evaluation.profile.id)
 
 
@@ -382,7 +383,7 @@ def recompute(
             conn.execute(text("SET LOCAL jit = off"))
             return indicators.compute(conn, shard=(i, workers))
 
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(max(1, min(workers, _pool_room(engine)))) as pool:
         list(pool.map(shard, range(workers)))
     evaluations = []
     with engine.begin() as conn:
@@ -395,11 +396,21 @@ def recompute(
         with engine.begin() as conn:
             return score_profile(conn, profile, actor, parcels)
 
-    # a thread per profile (at most twice ``workers``): while one evaluates in Python, the others'
-    # statements run (1M, 3 profiles: 15 s after reading the parcels instead of 21 s with two threads)
-    with ThreadPoolExecutor(max(1, min(len(profiles), 2 * workers))) as pool:
+    # a thread per profile (at most twice ``workers``, and no more than the pool holds): while one
+    # evaluates in Python, the others' statements run (1M, 3 profiles: 15 s after reading the parcels
+    # instead of 21 s with two threads)
+    with ThreadPoolExecutor(max(1, min(len(profiles), 2 * workers, _pool_room(engine)))) as pool:
         evaluations += pool.map(score, profiles)
     return evaluations
+
+
+def _pool_room(engine: Engine) -> int:
+    """How many connections the engine's pool gives out at once (a thread more would wait for one,
+    and time out: a profile at 1M takes longer than the pool's 30 s)."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool) or pool._max_overflow < 0:  # noqa: SLF001 (no public accessor)
+        return 1_000
+    return pool.size() + pool._max_overflow  # noqa: SLF001
 
 
 def rescore(conn: Connection, parcel_ids: Sequence) -> None:
