@@ -5,8 +5,8 @@ Both score the same parcels (generated, tessellating the RVR) against the real s
 PostGIS. landreg runs twice: the first scoring of a register imported without it (the indicators
 and scores are all new rows, each checked against its foreign key), then a full rescoring that
 replaces every stored indicator and score, as a changed context layer does (the goal of #19:
-< 60 s at 1M). The peer runs once (it always writes a new table); both rows compare with it. Also measured: re-scoring one edited parcel
-(the core's edit path), target < 50 ms.
+< 60 s at 1M). The peer runs once (it always writes a new table); both rows compare with it.
+Also measured: re-scoring one edited parcel (the core's edit path), target < 50 ms.
 
     python bench/scoring_bench.py --size 1000000
 """

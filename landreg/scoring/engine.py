@@ -407,10 +407,10 @@ def recompute(
 def _pool_room(engine: Engine) -> int:
     """How many connections the engine's pool gives out at once (a thread more would wait for one,
     and time out: a profile at 1M takes longer than the pool's 30 s)."""
-    pool = engine.pool
-    if not isinstance(pool, QueuePool) or pool._max_overflow < 0:  # noqa: SLF001 (no public accessor)
+    pool = engine.pool  # QueuePool has no public accessor for its overflow limit
+    if not isinstance(pool, QueuePool) or pool._max_overflow < 0:
         return 1_000
-    return pool.size() + pool._max_overflow  # noqa: SLF001
+    return pool.size() + pool._max_overflow
 
 
 def rescore(conn: Connection, parcel_ids: Sequence) -> None:
