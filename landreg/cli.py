@@ -490,6 +490,15 @@ def score(
             "scoring; /ready counts them), under every profile; more than 100,000 of them: a full run.",
         ),
     ] = False,
+    all_indicators: Annotated[
+        bool,
+        typer.Option(
+            "--all-indicators",
+            help="Compute every parcel's indicators again, also the current ones (by default a run computes "
+            "only missing or stale ones: of an older parcel version, from before a context layer changed, "
+            "or by another release's definition).",
+        ),
+    ] = False,
 ) -> None:
     """Recompute the scores of all current parcels (indicators in PostGIS, then each profile)."""
     import time
@@ -497,6 +506,7 @@ def score(
     from rich.console import Console
 
     from landreg.scoring import ProfileError, recompute
+    from landreg.scoring.engine import INDICATORS_COMPUTED
 
     engine = make_engine()
     _require_schema(engine)
@@ -505,6 +515,8 @@ def score(
 
         if profile:
             raise _fail("--missing scores under every profile; leave out --profile")
+        if all_indicators:
+            raise _fail("--missing computes only missing or stale indicators; leave out --all-indicators")
         with engine.connect() as conn:
             left = pending(conn)
         if left <= SCORE_IN_IMPORT_MAX:
@@ -518,8 +530,14 @@ def score(
     console = Console(stderr=True)
     started = time.perf_counter()
     with console.status("scoring") as status:
+
+        def progress(step: str) -> None:
+            status.update(f"scoring: {step}")
+            if step.startswith(INDICATORS_COMPUTED):
+                typer.echo(step + ("" if all_indicators else " (the others' were current)"))
+
         try:
-            evaluations = recompute(engine, actor, profile, progress=lambda step: status.update(f"scoring: {step}"))
+            evaluations = recompute(engine, actor, profile, progress=progress, all_indicators=all_indicators)
         except ProfileError as exc:
             raise _fail(str(exc)) from None
     for ev in evaluations:

@@ -131,11 +131,14 @@ def test_many_unscored_parcels_are_scored_by_a_full_run(scored_registry, tmp_pat
     monkeypatch.setenv("LANDREG_DATABASE_URL", database_url(scored_registry))
     get_settings.cache_clear()
     try:
+        refused = CliRunner().invoke(cli.commands(), ["score", "--missing", "--all-indicators"])
         result = CliRunner().invoke(cli.commands(), ["score", "--missing"])
     finally:
         get_settings.cache_clear()
+    assert refused.exit_code != 0 and "leave out --all-indicators" in refused.output
     assert result.exit_code == 0, result.output
     assert "4 parcels with a missing or stale score (more than 3): a full run" in result.output
+    assert "indicators computed for parcels: 4 (the others' were current)" in result.output
     assert unscored_of(scored_registry) == 0
     with scored_registry.connect() as conn:  # a full run: recorded once per profile (a chunk records none)
         assert conn.execute(text(runs)).scalar_one() == before + profiles

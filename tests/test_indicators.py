@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import shapely
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from landreg import context
 from landreg.parcels import create_parcel
-from landreg.scoring import indicators
+from landreg.scoring import indicators, recompute
+from landreg.scoring.engine import INDICATORS_COMPUTED
+from landreg.scoring.profiles import save_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
@@ -156,3 +159,95 @@ def test_among_equally_near_stops_the_better_served_count(conn, session, tmp_pat
             text("SELECT transit_access FROM parcel_indicator WHERE parcel_id = :id"), {"id": created.id}
         ).scalar_one()
         assert value == pytest.approx(1.0), f"BATCH={batch}"
+
+
+def test_a_run_for_stale_indicators_computes_those_and_keeps_current_ones(conn, region, monkeypatch):
+    """A full scoring run computes only indicators that are not current: missing, of an older parcel
+    version, from before a context layer changed, or by another definition. A current row is kept as
+    stored (here a planted wrong value shows that it was not computed again)."""
+    ids = region["ids"]
+    indicators.compute(conn, ids)
+    truth = stored(conn, ids)
+    older_version, other_definition, before_change, missing, current = [i for i in ids if truth[i][0] is not None][:5]
+    stale = {older_version, other_definition, before_change, missing}
+    for batch in (10**9, 1):  # per parcel and the batch route
+        monkeypatch.setattr(indicators, "BATCH", batch)
+        planted = [older_version, other_definition, before_change, current]
+        conn.execute(
+            text("UPDATE parcel_indicator SET dist_rail_station_m = -1 WHERE parcel_id = ANY(:ids)"), {"ids": planted}
+        )
+        for sql, parcel in (
+            ("UPDATE parcel_indicator SET parcel_version = parcel_version - 1 WHERE parcel_id = :id", older_version),
+            ("UPDATE parcel_indicator SET definition = 'an older release' WHERE parcel_id = :id", other_definition),
+            (
+                """UPDATE parcel_indicator SET computed_at = (SELECT changed_at FROM context_state) - interval '1 s'
+                    WHERE parcel_id = :id""",
+                before_change,
+            ),
+            ("DELETE FROM parcel_indicator WHERE parcel_id = :id", missing),
+        ):
+            conn.execute(text(sql), {"id": parcel})
+        assert {str(i) for i in indicators.stale_parcel_ids(conn, ids)} == stale
+        assert indicators.compute(conn, ids, stale_only=True) == len(stale)
+        again = stored(conn, ids)
+        assert {i: again[i] for i in ids if i != current} == {i: truth[i] for i in ids if i != current}
+        assert again[current][0] == -1  # kept as stored
+        assert indicators.stale_parcel_ids(conn, ids) == []
+        assert indicators.compute(conn, ids) == len(ids)  # every one: the planted value is gone
+        assert stored(conn, ids) == truth
+
+
+def test_the_fingerprint_follows_the_definition(monkeypatch):
+    """Another radius of the transit search (a constant inside the SQL) is another definition; the
+    same SQL gives the same fingerprint (computed by another process alike: no address or salt)."""
+    assert indicators.fingerprint(indicators._expressions()) == indicators.DEFINITION
+    monkeypatch.setattr(indicators, "TRANSIT_RADIUS_M", indicators.TRANSIT_RADIUS_M + 1)
+    assert indicators.fingerprint(indicators._expressions()) != indicators.DEFINITION
+
+
+def test_a_full_run_scores_with_current_indicators_and_computes_only_the_others(committed_db, tmp_path):
+    """``landreg score`` keeps the current indicators (and scores with them); with ``--all-indicators``
+    (``all_indicators``) it computes every one again."""
+    with Session(committed_db) as session:
+        ids = [
+            str(create_parcel(session, "t", local_ref=f"F{n}", category="gewerbeflaeche",
+                              geom=shapely.box(X0 + 300 * n, Y0, X0 + 300 * n + 100, Y0 + 100)).id)
+            for n in range(6)
+        ]  # fmt: skip
+        session.commit()
+    with committed_db.begin() as conn:
+        load(conn, tmp_path, "bahnhoefe", "bahnhof", [shapely.Point(X0 - 500, Y0 + 50)])
+        rail = {"criteria": {"rail_station": 1.0}, "categories": ["gewerbeflaeche"]}
+        profile, _ = save_profile(conn, "rail", "Rail", "t", rail, "t")
+
+    def run(**options) -> tuple[list[str], dict, dict]:
+        said: list[str] = []
+        recompute(committed_db, "t", progress=said.append, **options)
+        with committed_db.connect() as conn:
+            distances = dict(
+                conn.execute(text("SELECT parcel_id::text, dist_rail_station_m FROM parcel_indicator")).all()
+            )
+            scores = dict(
+                conn.execute(
+                    text("SELECT parcel_id::text, score FROM parcel_score WHERE profile_id = :p"), {"p": profile.id}
+                ).all()
+            )
+        return [s for s in said if s.startswith(INDICATORS_COMPUTED)], distances, scores
+
+    counted, truth, scores = run()
+    assert counted == [f"{INDICATORS_COMPUTED} 0"]  # loading the layer computed them all
+    assert all(truth[i] > 400 for i in ids) and len(set(scores.values())) == 6
+    older, current = ids[0], ids[1]
+    with committed_db.begin() as conn:
+        conn.execute(
+            text("UPDATE parcel_indicator SET dist_rail_station_m = 0 WHERE parcel_id = ANY(:ids)"),
+            {"ids": [older, current]},
+        )
+        conn.execute(text("UPDATE parcel_indicator SET definition = 'older' WHERE parcel_id = :id"), {"id": older})
+    counted, distances, planted = run()
+    assert counted == [f"{INDICATORS_COMPUTED} 1"]
+    assert distances == truth | {current: 0.0}  # the older one computed again, the current one kept
+    assert planted[current] > scores[current] and planted[older] == scores[older]  # scored as stored
+    counted, distances, again = run(all_indicators=True)
+    assert counted == [f"{INDICATORS_COMPUTED} 6"]
+    assert (distances, again) == (truth, scores)

@@ -366,25 +366,36 @@ def save_scored_profile(
     return profile, notes
 
 
+#: The progress message of :func:`recompute` that says how many parcels' indicators it computed.
+INDICATORS_COMPUTED = "indicators computed for parcels:"
+
+
 def recompute(
     engine: Engine,
     actor: str,
     profile_name: str | None = None,
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
+    all_indicators: bool = False,
 ) -> list[Evaluation]:
-    """Full rescoring: indicators for all current parcels (in parallel), then the profiles (in
-    parallel, each in its own transaction: a read sees a profile's old or new scores)."""
+    """Full rescoring: the indicators of all current parcels that lack current ones (``all_indicators``:
+    of all of them; in parallel), then the profiles (in parallel, each in its own transaction: a read
+    sees a profile's old or new scores).
+
+    Current indicators (of the parcel's version, by this release's definition, computed after the
+    last change of a context layer) are the values a computation would give, so they are kept: at
+    1M parcels computing them is more than half of a run's work."""
     say = progress or (lambda _: None)
     say("indicators")
 
     def shard(i: int) -> int:
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL jit = off"))
-            return indicators.compute(conn, shard=(i, workers))
+            return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators)
 
     with ThreadPoolExecutor(max(1, min(workers, _pool_room(engine)))) as pool:
-        list(pool.map(shard, range(workers)))
+        computed = sum(pool.map(shard, range(workers)))
+    say(f"{INDICATORS_COMPUTED} {computed:,}")
     evaluations = []
     with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)

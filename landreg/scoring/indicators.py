@@ -22,6 +22,7 @@ others take the tests on the layers.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import threading
 from collections.abc import Sequence
@@ -147,6 +148,25 @@ def _expressions(known=_known, stops: str = _STOPS, bounded: bool = False) -> di
 _EXPRESSIONS = _expressions()
 _BATCH_EXPRESSIONS = _expressions(_known_by_cell, _BATCH_STOPS, bounded=True)
 COLUMNS = tuple(_EXPRESSIONS)
+
+
+#: A fingerprint of the definition (the SQL of each column), stored with every row it computes: a row
+#: computed by another release's definition is stale like one older than its parcel, so that a full
+#: run may keep current rows instead of computing them again (:func:`compute` with ``stale_only``).
+def fingerprint(expressions: dict[str, tuple[str, str]]) -> str:
+    return hashlib.sha256(repr(sorted(expressions.items())).encode()).hexdigest()[:16]
+
+
+DEFINITION = fingerprint(_EXPRESSIONS)
+
+
+def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
+    """Whether the stored row ``i`` holds the indicators of the parcel ``p`` as they are now: of its
+    version, by this definition (parameter ``definition``), computed after ``since`` (the last change
+    of a context layer)."""
+    return f"(i.parcel_version = p.version AND i.definition = :definition AND i.computed_at >= {since})"
+
+
 #: The type of each indicator column (of a NULL where no layer is loaded): a number unless named here.
 _TYPES, _NUMBER = {"in_flood_zone": "boolean", "in_protected_area": "boolean"}, "double precision"
 #: The kind of context layer each indicator column needs.
@@ -162,16 +182,15 @@ def loaded_layers(conn: Connection) -> set[str]:
 
 def stale_parcel_ids(conn: Connection, parcel_ids: Sequence | None = None) -> list:
     """Current parcels (of ``parcel_ids``, default all) whose indicators are missing, or older than
-    the parcel or the context layers."""
+    the parcel or the context layers, or computed by another definition."""
     return list(
         conn.execute(
             text(f"""
-        SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
+        SELECT p.id FROM parcel p
          WHERE p.retired_at IS NULL {"" if parcel_ids is None else "AND p.id = ANY(:ids)"}
-           AND (i.parcel_id IS NULL OR i.parcel_version <> p.version
-                OR i.computed_at < (SELECT changed_at FROM context_state))
+           AND NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {_current()})
     """),
-            {} if parcel_ids is None else {"ids": list(parcel_ids)},
+            {"definition": DEFINITION} | ({} if parcel_ids is None else {"ids": list(parcel_ids)}),
         ).scalars()
     )
 
@@ -195,8 +214,8 @@ def select_list(layers: set[str], columns: Sequence[str] = COLUMNS, batch: bool 
 def differing(conn: Connection, kinds: Sequence[str], candidates: str, fresh_since) -> list:
     """Current parcels matching ``candidates`` (SQL on the parcel ``p``) whose indicators of these
     ``kinds``, computed now, differ from the stored ones, or whose stored ones are missing or stale
-    (older than their parcel, or than ``fresh_since``): the parcels a change of a context layer
-    affects (:mod:`landreg.context`)."""
+    (older than their parcel or than ``fresh_since``, or computed by another definition): the parcels
+    a change of a context layer affects (:mod:`landreg.context`)."""
     columns = [c for c in COLUMNS if KIND_OF[c] in kinds]
     if not columns:
         return []
@@ -208,10 +227,9 @@ def differing(conn: Connection, kinds: Sequence[str], candidates: str, fresh_sin
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
          CROSS JOIN LATERAL (SELECT {select_list(loaded_layers(conn), columns)}) f
          WHERE p.retired_at IS NULL AND ({candidates})
-           AND (i.parcel_id IS NULL OR i.parcel_version <> p.version OR i.computed_at < :since
-                OR ROW({now}) IS DISTINCT FROM ROW({stored}))
+           AND (i.parcel_id IS NULL OR NOT {_current(":since")} OR ROW({now}) IS DISTINCT FROM ROW({stored}))
     """),
-            {"since": fresh_since},
+            {"since": fresh_since, "definition": DEFINITION},
         ).scalars()
     )
 
@@ -351,19 +369,23 @@ def compute(
     parcel_ids: Sequence | None = None,
     shard: tuple[int, int] | None = None,
     layers: set[str] | None = None,
+    stale_only: bool = False,
 ) -> int:
     """(Re)compute the indicators of the given parcels (default: all current ones); returns how many.
 
     ``shard = (i, n)`` computes only parcels whose id hashes to ``i`` of ``n``, so that ``n``
-    connections can share a full run. From :data:`BATCH` parcels on, the values come from the
+    connections can share a full run; ``stale_only`` only those whose stored indicators are not
+    current (:func:`stale_parcel_ids`). From :data:`BATCH` parcels on, the values come from the
     batch tables (:func:`select_list` with ``batch``): the same values, sooner.
     """
     layers = loaded_layers(conn) if layers is None else layers
     where = ["p.retired_at IS NULL"]
-    params: dict = {}
+    params: dict = {"definition": DEFINITION}
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
+    if stale_only:
+        where.append(f"NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {_current()})")
     if shard is not None:
         where.append("abs(hashtext(p.id::text)) % :shards = :shard")
         params |= {"shard": shard[0], "shards": shard[1]}
@@ -377,11 +399,11 @@ def compute(
                          FROM parcel p CROSS JOIN LATERAL (SELECT ST_PointOnSurface(p.geom) AS pos OFFSET 0) s
                         WHERE {" AND ".join(where)} OFFSET 0) p {cells}"""
         where, params = ["true"], params | grid
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", *COLUMNS))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
     return conn.execute(
         text(f"""
-        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, {", ".join(COLUMNS)})
-        SELECT p.id, p.version, clock_timestamp(), {select_list(layers, batch=batch)}
+        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, definition, {", ".join(COLUMNS)})
+        SELECT p.id, p.version, clock_timestamp(), :definition, {select_list(layers, batch=batch)}
           FROM {parcels}
          WHERE {" AND ".join(where)}
         ON CONFLICT (parcel_id) DO UPDATE SET {updates}

@@ -1,0 +1,35 @@
+"""Each stored indicator row records the definition that computed it.
+
+``parcel_indicator.definition`` holds a fingerprint of the indicators' SQL
+(:data:`landreg.scoring.indicators.DEFINITION`). A row computed by another definition counts as
+stale, like one older than its parcel or than a change of a context layer, so that a full scoring
+run keeps current rows and computes only the others (``landreg score --all-indicators`` computes
+every row again).
+
+The rows stored before this revision were computed by some earlier release, which one is not
+recorded: they are left without a fingerprint and count as stale. The first ``landreg score`` after
+the upgrade computes them all again, as every full run did before.
+
+Revision ID: 0032
+Revises: 0031
+Create Date: 2026-12-03
+"""
+
+from alembic import op
+
+revision = "0032"
+down_revision = "0031"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        ALTER TABLE parcel_indicator ADD COLUMN definition text;
+        COMMENT ON COLUMN parcel_indicator.definition IS
+            'fingerprint of the indicators'' definition that computed the row; another (or none): stale';
+    """)
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE parcel_indicator DROP COLUMN definition")
