@@ -8,7 +8,9 @@ every row again).
 
 The rows stored before this revision were computed by some earlier release, which one is not
 recorded: they are left without a fingerprint and count as stale. The first ``landreg score`` after
-the upgrade computes them all again, as every full run did before.
+the upgrade computes them all again, as every full run did before (at 1M parcels about a minute on
+two cores). Run it soon after upgrading: until then a saved profile would compute them first, on one
+connection, and the profile preview reads the stored values and says that they are stale.
 
 Revision ID: 0032
 Revises: 0031
