@@ -195,6 +195,11 @@ def test_a_run_for_stale_indicators_computes_those_and_keeps_current_ones(conn, 
         assert indicators.stale_parcel_ids(conn, ids) == []
         assert indicators.compute(conn, ids) == len(ids)  # every one: the planted value is gone
         assert stored(conn, ids) == truth
+    # a row from before fingerprints were kept is stale too, also for a change of a context layer
+    conn.execute(text("UPDATE parcel_indicator SET definition = NULL WHERE parcel_id = :id"), {"id": current})
+    assert [str(i) for i in indicators.stale_parcel_ids(conn, ids)] == [current]
+    since = conn.execute(text("SELECT changed_at FROM context_state")).scalar_one()
+    assert [str(i) for i in indicators.differing(conn, ["bahnhof"], "true", since)] == [current]
 
 
 def test_the_fingerprint_follows_the_definition(monkeypatch):

@@ -150,21 +150,22 @@ _BATCH_EXPRESSIONS = _expressions(_known_by_cell, _BATCH_STOPS, bounded=True)
 COLUMNS = tuple(_EXPRESSIONS)
 
 
-#: A fingerprint of the definition (the SQL of each column), stored with every row it computes: a row
-#: computed by another release's definition is stale like one older than its parcel, so that a full
-#: run may keep current rows instead of computing them again (:func:`compute` with ``stale_only``).
 def fingerprint(expressions: dict[str, tuple[str, str]]) -> str:
     return hashlib.sha256(repr(sorted(expressions.items())).encode()).hexdigest()[:16]
 
 
+#: A fingerprint of the definition (the SQL of each column), stored with every row it computes: a row
+#: computed by another release's definition is stale like one older than its parcel, so that a full
+#: run may keep current rows instead of computing them again (:func:`compute` with ``stale_only``).
 DEFINITION = fingerprint(_EXPRESSIONS)
 
 
 def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
     """Whether the stored row ``i`` holds the indicators of the parcel ``p`` as they are now: of its
     version, by this definition (parameter ``definition``), computed after ``since`` (the last change
-    of a context layer)."""
-    return f"(i.parcel_version = p.version AND i.definition = :definition AND i.computed_at >= {since})"
+    of a context layer). False, never NULL, for a row without a fingerprint (from before they were kept)."""
+    return f"""(i.parcel_version = p.version AND i.definition IS NOT DISTINCT FROM :definition
+                AND i.computed_at >= {since})"""
 
 
 #: The type of each indicator column (of a NULL where no layer is loaded): a number unless named here.
