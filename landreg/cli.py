@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from landreg import migrate as migrations
 from landreg.db import make_engine, resolve_database_url
+from landreg.errors import InvalidParameter
 from landreg.localdb import LocalCluster, LocalDatabaseError
 from landreg.settings import get_settings
 from landreg.vocab import IMPORT_MODES
@@ -534,11 +535,11 @@ def score(
         def progress(step: str) -> None:
             status.update(f"scoring: {step}")
             if step.startswith(INDICATORS_COMPUTED):
-                typer.echo(step + ("" if all_indicators else " (the others' were current)"))
+                typer.echo(step)
 
         try:
             evaluations = recompute(engine, actor, profile, progress=progress, all_indicators=all_indicators)
-        except ProfileError as exc:
+        except (ProfileError, InvalidParameter) as exc:
             raise _fail(str(exc)) from None
     for ev in evaluations:
         scored = int((~np.isnan(ev.scores)).sum())

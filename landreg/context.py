@@ -761,6 +761,7 @@ def _rescoring(conn: Connection, layer_id: int | None, kinds: list[str]) -> Iter
     """
     from landreg.scoring import engine, indicators
 
+    indicators.hold_context(conn, exclusive=True)  # after every computation under way, before any new one
     fresh_since = conn.execute(text("SELECT changed_at FROM context_state")).scalar_one()
     kinds_before = indicators.loaded_layers(conn)
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.context_change_area"))

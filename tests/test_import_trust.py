@@ -138,7 +138,7 @@ def test_many_unscored_parcels_are_scored_by_a_full_run(scored_registry, tmp_pat
     assert refused.exit_code != 0 and "leave out --all-indicators" in refused.output
     assert result.exit_code == 0, result.output
     assert "4 parcels with a missing or stale score (more than 3): a full run" in result.output
-    assert "indicators computed for parcels: 4 (the others' were current)" in result.output
+    assert "indicators computed for parcels: 4 of 4" in result.output
     assert unscored_of(scored_registry) == 0
     with scored_registry.connect() as conn:  # a full run: recorded once per profile (a chunk records none)
         assert conn.execute(text(runs)).scalar_one() == before + profiles

@@ -3,12 +3,16 @@ per-parcel definition, and both agree with an independent computation in shapely
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from landreg import context
@@ -203,11 +207,26 @@ def test_a_run_for_stale_indicators_computes_those_and_keeps_current_ones(conn, 
 
 
 def test_the_fingerprint_follows_the_definition(monkeypatch):
-    """Another radius of the transit search (a constant inside the SQL) is another definition; the
-    same SQL gives the same fingerprint (computed by another process alike: no address or salt)."""
-    assert indicators.fingerprint(indicators._expressions()) == indicators.DEFINITION
-    monkeypatch.setattr(indicators, "TRANSIT_RADIUS_M", indicators.TRANSIT_RADIUS_M + 1)
-    assert indicators.fingerprint(indicators._expressions()) != indicators.DEFINITION
+    """Another radius of the transit search (inside the SQL), another slack of the batch route's grid
+    or another revision of its Python side is another definition; the same module gives the same
+    fingerprint, in other processes too (another hash seed: no salt)."""
+    for seed in ("1", "2"):
+        other = subprocess.run(
+            [sys.executable, "-c", "from landreg.scoring.indicators import DEFINITION; print(DEFINITION)"],
+            env=os.environ | {"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert other.stdout.strip() == indicators.DEFINITION == indicators.fingerprint()
+    for name, value in (
+        ("TRANSIT_RADIUS_M", indicators.TRANSIT_RADIUS_M + 1),
+        ("GRID_SLACK", indicators.GRID_SLACK * 2),
+        ("REVISION", indicators.REVISION + 1),
+    ):
+        with monkeypatch.context() as patched:
+            patched.setattr(indicators, name, value)
+            assert indicators.fingerprint() != indicators.DEFINITION, name
 
 
 def test_a_full_run_scores_with_current_indicators_and_computes_only_the_others(committed_db, tmp_path):
@@ -240,7 +259,7 @@ def test_a_full_run_scores_with_current_indicators_and_computes_only_the_others(
         return [s for s in said if s.startswith(INDICATORS_COMPUTED)], distances, scores
 
     counted, truth, scores = run()
-    assert counted == [f"{INDICATORS_COMPUTED} 0"]  # loading the layer computed them all
+    assert counted == [f"{INDICATORS_COMPUTED} 0 of 6"]  # loading the layer computed them all
     assert all(truth[i] > 400 for i in ids) and len(set(scores.values())) == 6
     older, current = ids[0], ids[1]
     with committed_db.begin() as conn:
@@ -250,9 +269,52 @@ def test_a_full_run_scores_with_current_indicators_and_computes_only_the_others(
         )
         conn.execute(text("UPDATE parcel_indicator SET definition = 'older' WHERE parcel_id = :id"), {"id": older})
     counted, distances, planted = run()
-    assert counted == [f"{INDICATORS_COMPUTED} 1"]
+    assert counted == [f"{INDICATORS_COMPUTED} 1 of 6"]
     assert distances == truth | {current: 0.0}  # the older one computed again, the current one kept
     assert planted[current] > scores[current] and planted[older] == scores[older]  # scored as stored
     counted, distances, again = run(all_indicators=True)
-    assert counted == [f"{INDICATORS_COMPUTED} 6"]
+    assert counted == [f"{INDICATORS_COMPUTED} 6 of 6"]
     assert (distances, again) == (truth, scores)
+
+
+def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_under_way(committed_db, tmp_path):
+    """A change begun while indicators are computed would otherwise be missed by them: computed from
+    the layers as they were, they are stored after the change and count as current."""
+    with Session(committed_db) as session:
+        parcel = str(create_parcel(session, "t", local_ref="W", category="gewerbeflaeche",
+                                   geom=shapely.box(X0, Y0, X0 + 100, Y0 + 100)).id)  # fmt: skip
+        session.commit()
+    with committed_db.begin() as conn:
+        save_profile(conn, "rail", "Rail", "t", {"criteria": {"rail_station": 1.0}}, "t")
+    stations = iter((f"bahnhoefe-{n}", shapely.Point(X0 - 500 * n, Y0)) for n in range(1, 9))
+
+    def change_waits() -> bool:
+        """Whether loading a station layer (a change) has to wait: it is given 0.3 s."""
+        try:
+            with committed_db.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                name, station = next(stations)
+                load(conn, tmp_path, name, "bahnhof", [station])
+        except OperationalError as exc:
+            assert "lock timeout" in str(exc)
+            return True
+        return False
+
+    with committed_db.begin() as conn:  # an edit or import computing its parcels' indicators
+        indicators.compute(conn, [parcel])
+        assert change_waits()
+    waited = []
+
+    def progress(step: str) -> None:  # between the run's indicators and its scores
+        if step == "reading parcels":
+            waited.append(change_waits())
+
+    recompute(committed_db, "t", progress=progress)
+    assert waited == [True]
+    assert not change_waits()  # nothing under way
+
+    with committed_db.begin() as change:  # and a computation waits for a change under way
+        indicators.hold_context(change, exclusive=True)
+        with pytest.raises(OperationalError, match="lock timeout"), committed_db.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            indicators.compute(conn, [parcel])

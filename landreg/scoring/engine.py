@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, QueuePool, text
 
 from landreg.db import local_settings
+from landreg.errors import InvalidParameter
 from landreg.scoring import indicators
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, normalise
 from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
@@ -383,9 +384,35 @@ def recompute(
     sees a profile's old or new scores).
 
     Current indicators (of the parcel's version, by this release's definition, computed after the
-    last change of a context layer) are the values a computation would give, so they are kept: at
-    1M parcels computing them is more than half of a run's work."""
+    last change of a context layer) are taken to be the values a computation would give, so they are
+    kept: at 1M parcels computing them is more than half of a run's work. A change of a context layer
+    waits for the run, and the run for a change under way (:func:`indicators.hold_context`): the
+    scores are of the indicators it read."""
     say = progress or (lambda _: None)
+    if _pool_room(engine) < 2:
+        raise InvalidParameter(
+            "a full scoring run needs 2 database connections at least: set LANDREG_DB_POOL_SIZE to 2 or more",
+            "LANDREG_DB_POOL_SIZE",
+        )
+    with engine.connect() as guard:  # holds the lock for the whole run: one connection less for the work
+        indicators.hold_context(guard, session=True)
+        guard.commit()  # the lock stays, the connection idles outside a transaction
+        try:
+            return _recompute(engine, actor, profile_name, workers, say, all_indicators, _pool_room(engine) - 1)
+        finally:
+            guard.execute(text("SELECT pg_advisory_unlock_shared(:key)"), {"key": indicators.CONTEXT_LOCK})
+            guard.commit()
+
+
+def _recompute(
+    engine: Engine,
+    actor: str,
+    profile_name: str | None,
+    workers: int,
+    say: Callable[[str], None],
+    all_indicators: bool,
+    room: int,
+) -> list[Evaluation]:
     say("indicators")
 
     def shard(i: int) -> int:
@@ -393,14 +420,13 @@ def recompute(
             conn.execute(text("SET LOCAL jit = off"))
             return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators)
 
-    with ThreadPoolExecutor(max(1, min(workers, _pool_room(engine)))) as pool:
+    with ThreadPoolExecutor(max(1, min(workers, room))) as pool:
         computed = sum(pool.map(shard, range(workers)))
-    say(f"{INDICATORS_COMPUTED} {computed:,}")
-    evaluations = []
     with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
         say("reading parcels")
         parcels = load(conn, None)
+    say(f"{INDICATORS_COMPUTED} {computed:,} of {len(parcels):,}")
 
     def score(profile: Profile) -> Evaluation:
         say(f"profile {profile.name} v{profile.version}")
@@ -410,9 +436,8 @@ def recompute(
     # a thread per profile (at most twice ``workers``, and no more than the pool holds): while one
     # evaluates in Python, the others' statements run (1M, 3 profiles: 15 s after reading the parcels
     # instead of 21 s with two threads)
-    with ThreadPoolExecutor(max(1, min(len(profiles), 2 * workers, _pool_room(engine)))) as pool:
-        evaluations += pool.map(score, profiles)
-    return evaluations
+    with ThreadPoolExecutor(max(1, min(len(profiles), 2 * workers, room))) as pool:
+        return list(pool.map(score, profiles))
 
 
 def _pool_room(engine: Engine) -> int:
@@ -429,6 +454,7 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
     transaction."""
     if not parcel_ids:
         return
+    indicators.hold_context(conn)  # before reading which layers there are
     layers = indicators.loaded_layers(conn)
     indicators.compute(conn, parcel_ids, layers=layers)  # also without profiles: the Abstand class needs them
     profiles = current_profiles(conn)

@@ -150,14 +150,36 @@ _BATCH_EXPRESSIONS = _expressions(_known_by_cell, _BATCH_STOPS, bounded=True)
 COLUMNS = tuple(_EXPRESSIONS)
 
 
-def fingerprint(expressions: dict[str, tuple[str, str]]) -> str:
-    return hashlib.sha256(repr(sorted(expressions.items())).encode()).hexdigest()[:16]
+#: Raised by hand when the batch route's Python side (:func:`_grid`, :func:`_batch_tables`) changes
+#: how it settles values; its SQL and constants are in the fingerprint already.
+REVISION = 1
 
 
-#: A fingerprint of the definition (the SQL of each column), stored with every row it computes: a row
-#: computed by another release's definition is stale like one older than its parcel, so that a full
-#: run may keep current rows instead of computing them again (:func:`compute` with ``stale_only``).
-DEFINITION = fingerprint(_EXPRESSIONS)
+def fingerprint() -> str:
+    """How the values are computed, as this module says now: the SQL of each column, per parcel
+    and in a batch, the batch route's constants and :data:`REVISION` (sha256, no salt: the same in
+    every process)."""
+    batch = _expressions(_known_by_cell, _BATCH_STOPS, bounded=True)
+    parts = (sorted(_expressions().items()), sorted(batch.items()), _PARCEL_CELL, GRID_SLACK, REVISION)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+#: The :func:`fingerprint` stored with every row :func:`compute` writes: a row computed by another
+#: release is stale like one older than its parcel, so that a full run may keep current rows instead
+#: of computing them again (:func:`compute` with ``stale_only``). Not covered: the PostGIS and GEOS
+#: versions (after upgrading them: ``landreg score --all-indicators``).
+DEFINITION = fingerprint()
+#: Indicators are computed from the context layers as a transaction sees them. A change of a layer
+#: (:mod:`landreg.context`) holds this advisory lock exclusively, each computation (and a whole full
+#: run) shared: no computation that began before a change commits its values after it, where they
+#: would count as current (computed after the change).
+CONTEXT_LOCK = 0x1A4D_2E7
+
+
+def hold_context(conn: Connection, exclusive: bool = False, session: bool = False) -> None:
+    """Take :data:`CONTEXT_LOCK` until the transaction ends (``session``: until released)."""
+    name = f"pg_advisory{'' if session else '_xact'}_lock{'' if exclusive else '_shared'}"
+    conn.execute(text(f"SELECT {name}(:key)"), {"key": CONTEXT_LOCK})
 
 
 def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
@@ -379,6 +401,7 @@ def compute(
     current (:func:`stale_parcel_ids`). From :data:`BATCH` parcels on, the values come from the
     batch tables (:func:`select_list` with ``batch``): the same values, sooner.
     """
+    hold_context(conn)
     layers = loaded_layers(conn) if layers is None else layers
     where = ["p.retired_at IS NULL"]
     params: dict = {"definition": DEFINITION}
@@ -393,7 +416,8 @@ def compute(
     batch = parcel_ids is None or len(parcel_ids) >= BATCH
     parcels = "parcel p"
     if batch:
-        # the grid over all of a full run's parcels: its shards share one
+        # the grid over all the parcels to compute, not only the shard's: the shards of a run that
+        # computes every parcel share one (of a run of stale ones, unless one shard commits first)
         extent = " AND ".join(w for w in where if "hashtext" not in w)
         cells, grid = _batch_tables(conn, layers, extent, params)
         parcels = f"""(SELECT p.id, p.version, p.geom, {_PARCEL_CELL}

@@ -8,9 +8,13 @@ every row again).
 
 The rows stored before this revision were computed by some earlier release, which one is not
 recorded: they are left without a fingerprint and count as stale. The first ``landreg score`` after
-the upgrade computes them all again, as every full run did before (at 1M parcels about a minute on
-two cores). Run it soon after upgrading: until then a saved profile would compute them first, on one
-connection, and the profile preview reads the stored values and says that they are stale.
+the upgrade computes them all again, as every full run did before (at 1M parcels a little over a
+minute on two cores). Run it soon after upgrading (with the servers of the older release stopped:
+they would write rows without a fingerprint). Until then every parcel's indicators count as stale:
+a saved profile computes them all first, on one connection; an explanation computes its parcel's
+in the query; the profile preview reads the stored values and says that they are stale; a change
+of a context layer computes and re-scores every parcel in its area, not only those whose values
+change.
 
 Revision ID: 0032
 Revises: 0031
