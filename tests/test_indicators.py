@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -318,3 +320,43 @@ def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_u
         with pytest.raises(OperationalError, match="lock timeout"), committed_db.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
             indicators.compute(conn, [parcel])
+
+
+def test_a_change_asked_for_during_a_full_run_waits_for_it_and_the_run_goes_on(committed_db, tmp_path):
+    """The run's connections must not queue behind the waiting change: the change waits for the run
+    to end, and the run for them (the server sees no deadlock, the client waits for ever)."""
+    with Session(committed_db) as session:
+        create_parcel(
+            session, "t", local_ref="Q", category="gewerbeflaeche", geom=shapely.box(X0, Y0, X0 + 90, Y0 + 90)
+        )
+        session.commit()
+    with committed_db.begin() as conn:
+        save_profile(conn, "rail", "Rail", "t", {"criteria": {"rail_station": 1.0}}, "t")
+    outcome: list = []
+
+    def change() -> None:
+        try:
+            with committed_db.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+                load(conn, tmp_path, "bahnhoefe", "bahnhof", [shapely.Point(X0 - 700, Y0)])
+            outcome.append("loaded")
+        except OperationalError as exc:
+            outcome.append(str(exc))
+
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND NOT granted"
+    changer = threading.Thread(target=change)
+
+    def progress(step: str) -> None:
+        if step == "indicators":  # before the shards: the change queues for the lock the run holds
+            changer.start()
+            deadline = time.monotonic() + 10
+            with committed_db.connect() as conn:
+                while not conn.execute(text(waiting), {"key": indicators.CONTEXT_LOCK}).scalar_one():
+                    assert time.monotonic() < deadline, "the change never waited for the run"
+                    time.sleep(0.02)
+
+    started = time.monotonic()
+    recompute(committed_db, "t", progress=progress)
+    took = time.monotonic() - started
+    changer.join(30)
+    assert outcome == ["loaded"] and took < 15, (outcome, took)

@@ -418,7 +418,7 @@ def _recompute(
     def shard(i: int) -> int:
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL jit = off"))
-            return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators)
+            return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators, context_held=True)
 
     with ThreadPoolExecutor(max(1, min(workers, room))) as pool:
         computed = sum(pool.map(shard, range(workers)))

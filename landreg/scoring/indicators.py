@@ -393,6 +393,7 @@ def compute(
     shard: tuple[int, int] | None = None,
     layers: set[str] | None = None,
     stale_only: bool = False,
+    context_held: bool = False,
 ) -> int:
     """(Re)compute the indicators of the given parcels (default: all current ones); returns how many.
 
@@ -400,8 +401,13 @@ def compute(
     connections can share a full run; ``stale_only`` only those whose stored indicators are not
     current (:func:`stale_parcel_ids`). From :data:`BATCH` parcels on, the values come from the
     batch tables (:func:`select_list` with ``batch``): the same values, sooner.
+
+    ``context_held``: the caller holds :data:`CONTEXT_LOCK` on another connection already (a full
+    run). Asked for again here, the lock would be queued behind a change waiting for the run: a
+    deadlock the server cannot see, as the run waits for this connection in the client.
     """
-    hold_context(conn)
+    if not context_held:
+        hold_context(conn)
     layers = loaded_layers(conn) if layers is None else layers
     where = ["p.retired_at IS NULL"]
     params: dict = {"definition": DEFINITION}
