@@ -288,7 +288,9 @@ def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_u
         session.commit()
     with committed_db.begin() as conn:
         save_profile(conn, "rail", "Rail", "t", {"criteria": {"rail_station": 1.0}}, "t")
-    stations = iter((f"bahnhoefe-{n}", shapely.Point(X0 - 500 * n, Y0)) for n in range(1, 9))
+        load(conn, tmp_path, "bahnhoefe-0", "bahnhof", [shapely.Point(X0 - 500, Y0)])
+    # each change: a layer with a station farther away, which changes no value (and locks no row)
+    stations = iter((f"bahnhoefe-{n}", shapely.Point(X0 - 2000 - 500 * n, Y0)) for n in range(1, 9))
 
     def change_waits() -> bool:
         """Whether loading a station layer (a change) has to wait: it is given 0.3 s."""
