@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from landreg import context
 from landreg.parcels import create_parcel
 from landreg.scoring import indicators, recompute
-from landreg.scoring.engine import INDICATORS_COMPUTED
+from landreg.scoring.engine import INDICATORS_COMPUTED, score_profile
 from landreg.scoring.profiles import save_profile
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
@@ -287,7 +287,7 @@ def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_u
                                    geom=shapely.box(X0, Y0, X0 + 100, Y0 + 100)).id)  # fmt: skip
         session.commit()
     with committed_db.begin() as conn:
-        save_profile(conn, "rail", "Rail", "t", {"criteria": {"rail_station": 1.0}}, "t")
+        rail, _ = save_profile(conn, "rail", "Rail", "t", {"criteria": {"rail_station": 1.0}}, "t")
         load(conn, tmp_path, "bahnhoefe-0", "bahnhof", [shapely.Point(X0 - 500, Y0)])
     # each change: a layer with a station farther away, which changes no value (and locks no row)
     stations = iter((f"bahnhoefe-{n}", shapely.Point(X0 - 2000 - 500 * n, Y0)) for n in range(1, 9))
@@ -322,6 +322,9 @@ def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_u
         with pytest.raises(OperationalError, match="lock timeout"), committed_db.begin() as conn:
             conn.execute(text("SET LOCAL lock_timeout = '300ms'"))
             indicators.compute(conn, [parcel])
+        with pytest.raises(OperationalError, match="lock timeout"), committed_db.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '300ms'"))  # a saved profile's scoring, nothing stale
+            score_profile(conn, rail, "t")
 
 
 def test_a_change_asked_for_during_a_full_run_waits_for_it_and_the_run_goes_on(committed_db, tmp_path):

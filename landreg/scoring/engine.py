@@ -327,7 +327,8 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
     ``parcels`` (from ``load`` with the profile None) spares reading them again for each profile;
     without it, stale indicators are refreshed and the parcels read here.
     """
-    if parcels is None:
+    if parcels is None:  # the caller's run holds the context lock otherwise (:func:`recompute`)
+        indicators.hold_context(conn)  # the scores are of the indicators read here, as a change leaves them
         indicators.refresh_stale(conn)
         frame = load(conn, profile)
     else:
@@ -456,7 +457,9 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
         return
     indicators.hold_context(conn)  # before reading which layers there are
     layers = indicators.loaded_layers(conn)
-    indicators.compute(conn, parcel_ids, layers=layers)  # also without profiles: the Abstand class needs them
+    indicators.compute(
+        conn, parcel_ids, layers=layers, context_held=True
+    )  # also without profiles: the Abstand class needs them
     profiles = current_profiles(conn)
     if not profiles:
         return

@@ -402,9 +402,10 @@ def compute(
     current (:func:`stale_parcel_ids`). From :data:`BATCH` parcels on, the values come from the
     batch tables (:func:`select_list` with ``batch``): the same values, sooner.
 
-    ``context_held``: the caller holds :data:`CONTEXT_LOCK` on another connection already (a full
-    run). Asked for again here, the lock would be queued behind a change waiting for the run: a
-    deadlock the server cannot see, as the run waits for this connection in the client.
+    ``context_held``: the caller holds :data:`CONTEXT_LOCK` already, in this transaction or (a full
+    run) on another connection. A full run's shards asking for it again would be queued behind a
+    change waiting for the run: a deadlock the server cannot see, as the run waits for them in the
+    client.
     """
     if not context_held:
         hold_context(conn)
