@@ -28,6 +28,7 @@ from api import (
     tiles,
     web,
 )
+from api.admission import ReadAdmission, Turns
 from api.errors import add_exception_handlers
 from api.itemhits import PublicItems
 from api.limits import RequestLimits
@@ -41,7 +42,7 @@ from api.timing import ServerTimingMiddleware
 from landreg import __version__
 from landreg.auth import TokenUsage
 from landreg.routing import primary_of, serving_engine
-from landreg.settings import get_settings
+from landreg.settings import get_settings, reads_at_once
 from landreg.tilenotices import listen
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
     async def lifespan(app: FastAPI):
         app.state.engine = serving_engine(database_url, read_database_urls)  # with replicas: a RoutingEngine
         app.state.token_usage = TokenUsage()
+        app.state.read_turns = Turns(reads_at_once())
         app.state.tile_cache = tiles.make_cache()
         notices = app.state.tile_cache.announcements
         stop_listening = listen(notices, primary_of(app.state.engine)) if notices is not None else None
@@ -99,6 +101,7 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
         redoc_url=None,
     )
     app.add_middleware(RequestLimits)  # innermost: a refused body is answered before any other work
+    app.add_middleware(ReadAdmission)  # reads at once per process (api.admission); the fast paths below wait too
     app.add_middleware(CachedPublicTiles)  # public tiles without parameters: no routing (api.tilehits)
     app.add_middleware(PublicItems)  # one public feature without parameters: no routing (api.itemhits)
     app.add_middleware(ReadRouting)  # reads from a replica when there are replicas (landreg.routing)

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.admission import turn
 from api.errors import handler_for
 from api.ogc import item_answer, router
 from landreg.access import view_of
@@ -45,7 +46,8 @@ class PublicItems:
         scope["route"] = self._route  # the request log and metrics name the route
         request = Request(scope, receive)
         try:
-            response = await run_in_threadpool(item_answer, request, collection, feature_id, view_of(None))
+            async with turn(scope):  # a read's turn (api.admission)
+                response = await run_in_threadpool(item_answer, request, collection, feature_id, view_of(None))
         except Exception as exc:
             handler = handler_for(scope["app"], exc)
             if handler is None:

@@ -81,6 +81,13 @@ POOL = Gauge(
     ["database", "state"],
     multiprocess_mode="livesum",
 )
+READS = Gauge(
+    "landreg_reads",
+    "Reads (GET, HEAD) the worker processes work on at most at once (limit) and that wait for a turn "
+    "(waiting), summed over the worker processes (api.admission)",
+    ["state"],
+    multiprocess_mode="livesum",
+)
 CACHE = Counter("landreg_cache_requests", "Cache look-ups by cache and result (hit, miss)", ["cache", "result"])
 
 
@@ -161,6 +168,14 @@ def sample_pools(app) -> None:
         POOL.labels(label, "limit").set(pool.size() + max(0, getattr(pool, "_max_overflow", 0)))
 
 
+def sample_reads(app) -> None:
+    """Set the gauges of the reads' turns (:class:`api.admission.Turns`)."""
+    turns = getattr(app.state, "read_turns", None)
+    if turns is not None:
+        READS.labels("limit").set(turns.at_once)
+        READS.labels("waiting").set(turns.waiting)
+
+
 # -- imports ---------------------------------------------------------------------------------------
 _IMPORTS = text("""
     SELECT status, count(*), sum(rows_read), sum(inserted), sum(changed), sum(unchanged), sum(rejected), sum(retired)
@@ -225,6 +240,7 @@ def exposition(app) -> bytes:
     counted = generate_latest(imports)
     if app is not None:
         sample_pools(app)  # after counting the imports: their connection is open, as under load
+        sample_reads(app)
     if _MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

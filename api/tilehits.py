@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.admission import turn
 from api.errors import handler_for
 from api.metrics import record_cache
 from api.tiles import MVT, public_tile, router, tile_headers
@@ -58,7 +59,8 @@ class CachedPublicTiles:
         scope["route"] = self._route  # the request log and metrics name the route
         if entry is None:
             try:
-                entry, outcome = await run_in_threadpool(public_tile, scope["app"], collection, z, x, y)
+                async with turn(scope):  # a read's turn (api.admission)
+                    entry, outcome = await run_in_threadpool(public_tile, scope["app"], collection, z, x, y)
             except Exception as exc:
                 handler = handler_for(scope["app"], exc)
                 if handler is None:

@@ -18,7 +18,7 @@ from landreg import migrate as migrations
 from landreg.db import make_engine, resolve_database_url
 from landreg.errors import InvalidParameter
 from landreg.localdb import LocalCluster, LocalDatabaseError
-from landreg.settings import get_settings
+from landreg.settings import get_settings, reads_at_once
 from landreg.vocab import IMPORT_MODES
 
 app = typer.Typer(
@@ -213,11 +213,14 @@ def serve(
     # the workers read their pool size from the environment (and their settings anew)
     os.environ["LANDREG_DB_POOL_SIZE"] = str(plan.pool_size)
     os.environ["LANDREG_DB_MAX_OVERFLOW"] = str(plan.max_overflow)
+    reads = reads_at_once(workers)
+    os.environ["LANDREG_READS_AT_ONCE"] = str(reads)  # the cores' share of each worker (api.admission)
     get_settings.cache_clear()
     replicas = len(replica_urls(settings))
     typer.echo(
         f"{workers} worker(s), each with up to {plan.per_worker} database connections "
-        f"({plan.pool_size} kept + {plan.max_overflow} + 1 listening for changes) of {budget} ({source})"
+        f"({plan.pool_size} kept + {plan.max_overflow} + 1 listening for changes) of {budget} ({source}), "
+        f"working on up to {reads} reads at once"
         + (f"; reads from {replicas} replica(s), each the same per worker" if replicas else "")
     )
     host, port = host or settings.host, port or settings.port

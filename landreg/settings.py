@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     #: workers stay within ``LANDREG_DB_MAX_CONNECTIONS`` (see :func:`landreg.db.pool_plan`).
     db_pool_size: int = 29
     db_max_overflow: int = 0
+    #: Reads (GET, HEAD) one process works on at once, the others waiting their turn
+    #: (:mod:`api.admission`). Unset: 4 × the CPU cores the process may use; ``landreg serve``
+    #: divides that among its workers.
+    reads_at_once: int | None = None
     #: Hot standbys for reads, comma-separated URLs (unset: everything reads from the primary).
     read_database_urls: str | None = None
     #: Seconds a replica may lag behind the primary and still serve reads.
@@ -137,3 +141,16 @@ def public_address(value: str, name: str) -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+#: Reads at once per CPU core when ``LANDREG_READS_AT_ONCE`` is not set (:mod:`api.admission`).
+READS_PER_CORE = 4
+
+
+def reads_at_once(workers: int = 1) -> int:
+    """Reads (GET, HEAD) one process works on at once: ``LANDREG_READS_AT_ONCE``, else its share of
+    4 × the CPU cores the server may use among ``workers`` processes."""
+    configured = get_settings().reads_at_once
+    if configured is not None:
+        return configured
+    return max(1, READS_PER_CORE * len(os.sched_getaffinity(0)) // workers)

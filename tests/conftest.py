@@ -130,3 +130,17 @@ def committed_db(committed_engine):
                 "notification, app_user, web_session, login_failure, alkis_flurstueck, saved_search, enquiry, enquiry_attempt CASCADE"
             )
         )
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    """Change landreg settings for one test: ``settings(MAX_VERTICES=1000)``."""
+
+    def change(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(f"LANDREG_{name}", str(value))
+        get_settings.cache_clear()
+
+    yield change
+    monkeypatch.undo()
+    get_settings.cache_clear()

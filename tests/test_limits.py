@@ -31,20 +31,6 @@ X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
 
 
-@pytest.fixture
-def settings(monkeypatch):
-    """Change landreg settings for one test: ``settings(MAX_VERTICES=1000)``."""
-
-    def change(**values):
-        for name, value in values.items():
-            monkeypatch.setenv(f"LANDREG_{name}", str(value))
-        get_settings.cache_clear()
-
-    yield change
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
 def circle(vertices: int, radius: float = 50.0) -> shapely.Polygon:
     """A polygon of ``vertices`` vertices (the closing one included) in Dortmund."""
     angles = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
@@ -298,6 +284,9 @@ def test_landreg_serve_passes_the_keep_alive_setting_to_uvicorn(committed_db, se
     from landreg import cli
 
     settings(DATABASE_URL=database_url(committed_db), KEEP_ALIVE_S=90)
+    for set_by_serve in ("LANDREG_DB_POOL_SIZE", "LANDREG_DB_MAX_OVERFLOW", "LANDREG_READS_AT_ONCE"):
+        monkeypatch.setenv(set_by_serve, "")  # remembered as unset: serve's values leave with the test
+        monkeypatch.delenv(set_by_serve)
     served = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))
     cli.serve(None, None, workers=1)  # one worker: uvicorn alone (more: gunicorn, tests/test_workers.py)

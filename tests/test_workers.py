@@ -23,6 +23,7 @@ from landreg.db import (
     connection_budget,
     pool_plan,
 )
+from landreg.settings import READS_PER_CORE
 from tests.helpers import database_url
 
 LANDREG = str(Path(sys.executable).with_name("landreg"))
@@ -121,6 +122,8 @@ def test_two_workers_answer_and_a_killed_one_is_replaced(committed_engine, tmp_p
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "LANDREG_DATABASE_URL": database_url(committed_engine)}
+    env.pop("LANDREG_READS_AT_ONCE", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [LANDREG, "serve", "--workers", "2", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -132,6 +135,11 @@ def test_two_workers_answer_and_a_killed_one_is_replaced(committed_engine, tmp_p
         )
         output = (tmp_path / "serve.log").read_text()
         assert "2 worker(s), each with up to" in output
+        # the reads each worker works on at once: its share of 4 per core (api.admission)
+        share = max(1, READS_PER_CORE * len(os.sched_getaffinity(0)) // 2)
+        assert f"working on up to {share} reads at once" in output
+        metrics = httpx.get(base + "/metrics", timeout=10).text  # one worker's (no multiprocess directory)
+        assert f'landreg_reads{{state="limit"}} {share}.0' in metrics
         # each worker answers alone while the other is stopped: both serve
         for stopped in (first, second):
             os.kill(stopped, signal.SIGSTOP)
