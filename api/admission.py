@@ -3,13 +3,13 @@
 Reads (GET, HEAD) are what many clients send at once: a map's tiles, lists of parcels. Working on
 all of them at once does not finish them sooner on a few cores. Their statements and their Python
 share the cores, and each switch between them costs time. Measured with 1M parcels, one process on
-2 cores (``/tmp/exp/threads2.py``), items with bbox and limit 100 from 32 clients at once:
+2 cores, items with bbox and limit 100 from 32 clients at once (``bench/api_bench.py``; the server
+it starts inherits ``LANDREG_READS_AT_ONCE``), in one run each against tipg:
 
-* 40 at once (anyio's thread limit): 217–227 req/s, p95 260–363 ms;
-* 8 at once: 247–268 req/s, p95 151–191 ms;
-* 4 at once: 240–241 req/s, p95 187–201 ms.
+* 40 at once (anyio's thread limit, as before): 178 req/s, p95 454 ms, 1.57 × tipg's throughput;
+* 8 at once (the default here): 248 and 238 req/s, p95 206 and 202 ms, 2.04 and 2.00 × tipg's.
 
-From 8 clients, 4 at once even answered more (270–274 against 245–250 req/s).
+Between 4 and 8 at once the differences stayed within the noise.
 
 ``LANDREG_READS_AT_ONCE`` sets the number per process. Unset, it is 4 × the CPU cores the process
 may use, and ``landreg serve`` divides that among its workers.
