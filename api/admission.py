@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.maps import STATIC_PATH as MAP_ASSETS
 from api.web.pages import STATIC_PATH as WORKSPACE_ASSETS
+from landreg.settings import checked_reads
 
 _READS = frozenset({"GET", "HEAD"})
 _PROBES = frozenset({"/health", "/ready", "/metrics"})
@@ -52,9 +53,7 @@ class Turns:
     """The turns of one process: a semaphore, made in the event loop on first use."""
 
     def __init__(self, at_once: int) -> None:
-        if at_once < 1:
-            raise ValueError(f"LANDREG_READS_AT_ONCE={at_once}: at least 1 read must be worked on; use 1 or more")
-        self.at_once = at_once
+        self.at_once = checked_reads(at_once)
         self._semaphore: anyio.Semaphore | None = None
 
     @property
@@ -69,14 +68,15 @@ class Turns:
         return 0 if self._semaphore is None else self._semaphore.statistics().tasks_waiting
 
 
-def turns_of(scope: Scope) -> Turns | None:
-    return getattr(scope["app"].state, "read_turns", None)
+def turns_for(scope: Scope) -> Turns | None:
+    """The process's turns when the request waits for one (:func:`waits_for_turn`), else None."""
+    return getattr(scope["app"].state, "read_turns", None) if waits_for_turn(scope) else None
 
 
 @asynccontextmanager
 async def turn(scope: Scope):
     """A turn for a read worked on outside routing (the fast paths); none needed for other requests."""
-    turns = turns_of(scope) if waits_for_turn(scope) else None
+    turns = turns_for(scope)
     if turns is None:
         yield
         return
@@ -92,7 +92,7 @@ class ReadAdmission:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        turns = turns_of(scope) if waits_for_turn(scope) else None
+        turns = turns_for(scope)
         if turns is None:
             await self.app(scope, receive, send)
             return

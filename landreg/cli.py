@@ -213,7 +213,10 @@ def serve(
     # the workers read their pool size from the environment (and their settings anew)
     os.environ["LANDREG_DB_POOL_SIZE"] = str(plan.pool_size)
     os.environ["LANDREG_DB_MAX_OVERFLOW"] = str(plan.max_overflow)
-    reads = reads_at_once(workers)
+    try:
+        reads = reads_at_once(workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     os.environ["LANDREG_READS_AT_ONCE"] = str(reads)  # the cores' share of each worker (api.admission)
     get_settings.cache_clear()
     replicas = len(replica_urls(settings))

@@ -152,5 +152,12 @@ def reads_at_once(workers: int = 1) -> int:
     4 × the CPU cores the server may use among ``workers`` processes."""
     configured = get_settings().reads_at_once
     if configured is not None:
-        return configured
+        return checked_reads(configured)
     return max(1, READS_PER_CORE * len(os.sched_getaffinity(0)) // workers)
+
+
+def checked_reads(at_once: int) -> int:
+    """``at_once``, or ValueError naming the setting and the fix when no read could be worked on."""
+    if at_once < 1:
+        raise ValueError(f"LANDREG_READS_AT_ONCE={at_once}: at least 1 read must be worked on; use 1 or more")
+    return at_once

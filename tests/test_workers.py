@@ -118,6 +118,20 @@ def test_too_many_workers_are_refused_with_the_number_that_fits(committed_engine
     assert "LANDREG_DB_MAX_CONNECTIONS=20" in result.stderr and "Use --workers 6 or fewer" in result.stderr
 
 
+def test_no_reads_at_once_is_refused_naming_the_setting(committed_engine):
+    env = {**os.environ, "LANDREG_DATABASE_URL": database_url(committed_engine), "LANDREG_READS_AT_ONCE": "0"}
+    result = subprocess.run(
+        [LANDREG, "serve", "--workers", "1", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "LANDREG_READS_AT_ONCE=0: at least 1 read must be worked on; use 1 or more" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_two_workers_answer_and_a_killed_one_is_replaced(committed_engine, tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
