@@ -103,15 +103,21 @@ def _answers(base: str, path: str = "/health") -> int:
         return 0
 
 
-def test_too_many_workers_are_refused_with_the_number_that_fits(committed_engine):
-    env = {**os.environ, "LANDREG_DATABASE_URL": database_url(committed_engine), "LANDREG_DB_MAX_CONNECTIONS": "20"}
-    result = subprocess.run(
-        [LANDREG, "serve", "--workers", "7", "--port", str(_free_port())],
+def _serve_refused(engine, workers: int, **settings: str) -> subprocess.CompletedProcess:
+    """``landreg serve`` with these LANDREG_ settings, expected to refuse to start."""
+    env = {**os.environ, "LANDREG_DATABASE_URL": database_url(engine)}
+    env |= {f"LANDREG_{name}": value for name, value in settings.items()}
+    return subprocess.run(
+        [LANDREG, "serve", "--workers", str(workers), "--port", str(_free_port())],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_too_many_workers_are_refused_with_the_number_that_fits(committed_engine):
+    result = _serve_refused(committed_engine, 7, DB_MAX_CONNECTIONS="20")
     assert result.returncode == 2
     # each worker: a connection for requests, one for background work, one listening for changes
     assert "--workers 7 needs 3 database connections per worker (21)" in result.stderr
@@ -119,14 +125,7 @@ def test_too_many_workers_are_refused_with_the_number_that_fits(committed_engine
 
 
 def test_no_reads_at_once_is_refused_naming_the_setting(committed_engine):
-    env = {**os.environ, "LANDREG_DATABASE_URL": database_url(committed_engine), "LANDREG_READS_AT_ONCE": "0"}
-    result = subprocess.run(
-        [LANDREG, "serve", "--workers", "1", "--port", str(_free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _serve_refused(committed_engine, 1, READS_AT_ONCE="0")
     assert result.returncode == 2
     assert "LANDREG_READS_AT_ONCE=0: at least 1 read must be worked on; use 1 or more" in result.stderr
     assert "Traceback" not in result.stderr
