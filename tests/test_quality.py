@@ -296,3 +296,25 @@ def test_landreg_quality_recomputes_what_is_due_and_all(registry, committed_db):
     assert "data quality of 1 parcels" in due.stdout and "        2  doppelte_geometrie" in due.stdout
     everything = landreg("quality", "--all", **env)
     assert everything.returncode == 0 and "data quality of 6 parcels" in everything.stdout, everything.stderr
+
+
+def test_truncating_the_parcels_takes_their_derived_rows_along(session, conn):
+    """Quality, indicators and scores have no foreign key to the parcel (it locked each parcel a row
+    was written for: seconds at 1M); a TRUNCATE of the parcels, the one way they go, empties them."""
+    from landreg.scoring import ensure_default_profiles, rescore
+
+    ensure_default_profiles(conn)
+    pid = parcel(session, "ABGELEITET", 0, **CLEAN).id
+    session.flush()
+    rescore(conn, [pid])
+    derived = ("parcel_quality", "parcel_indicator", "parcel_score")
+
+    def rows() -> dict:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t} WHERE parcel_id = :id"), {"id": pid}).scalar_one()
+                for t in derived}  # fmt: skip
+
+    assert rows() == {"parcel_quality": 1, "parcel_indicator": 1, "parcel_score": 1}  # one profile ranks Gewerbeflächen
+    conn.execute(text("TRUNCATE parcel CASCADE"))
+    assert {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in derived} == dict.fromkeys(
+        derived, 0
+    )
