@@ -90,12 +90,29 @@ def stored(conn, ids) -> dict:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def nearest_named_by_cell(conn, ids) -> dict:
+    """{kind: parcels whose cell names their nearest feature} for the stations and ports, as the
+    batch route decides it (its grid built again: cached, the same)."""
+    joins, grid = indicators._batch_tables(conn, indicators.loaded_layers(conn), "p.id = ANY(:ids)", {"ids": ids})
+    named = ", ".join(
+        f"count(*) FILTER (WHERE cell_{k}.feature_max < cell_{k}.others_min - p.spread) AS {k}"
+        for k in ("bahnhof", "hafen")
+    )
+    row = conn.execute(
+        text(f"""SELECT {named} FROM (SELECT p.id, {indicators._PARCEL_CELL} FROM parcel p
+                   CROSS JOIN LATERAL (SELECT ST_PointOnSurface(p.geom) AS pos) s WHERE p.id = ANY(:ids)) p {joins}"""),
+        {"ids": ids} | grid,
+    )
+    return dict(row.mappings().one())
+
+
 def test_the_batch_route_gives_the_values_of_the_definition(conn, region, monkeypatch):
     ids = region["ids"]
     assert len(ids) > 150
     monkeypatch.setattr(indicators, "BATCH", 10**9)  # the definition: every test on the layers, per parcel
     assert indicators.compute(conn, ids) == len(ids)
     by_definition = stored(conn, ids)
+    named = {}
     for cells in (40_000, 50):  # a fine grid settles most parcels, a coarse one leaves many to the layers
         monkeypatch.setattr(indicators, "BATCH", 1)
         monkeypatch.setattr(indicators, "GRID_CELLS", cells)
@@ -107,6 +124,9 @@ def test_the_batch_route_gives_the_values_of_the_definition(conn, region, monkey
         assert stored(conn, ids) == by_definition
         states = dict(conn.execute(text("SELECT coalesce(state, '?'), count(*) FROM indicator_cell GROUP BY 1")).all())
         assert states.get("in") and states.get("out") and states.get("?")  # all three ways were taken
+        named[cells] = nearest_named_by_cell(conn, ids)
+    # the fine grid names the nearest station and port of some parcels and leaves the others to the search
+    assert all(0 < n < len(ids) for n in named[40_000].values()), named
     values = list(by_definition.values())
     for column in (0, 1, 3):  # stations, stops, ports: known and unknown values alike
         known = sum(v[column] is not None for v in values)

@@ -12,8 +12,8 @@ a residential layer of Essen says nothing about how far a Dortmund parcel is fro
 
 A batch (a full run, an import) takes a faster route to the same values (:func:`compute`): the
 service level of each stop is worked out once per stop instead of once per parcel and stop, the
-nearest features are searched only as far as a grid cell says they lie at most
-(:func:`_knn_by_cell`), and the coverage tests are mostly settled by a grid over the coverages
+nearest features are searched only as far as a grid cell says they lie at most, or not at all where
+the cell says which one is nearest (:func:`_knn_by_cell`), and the coverage tests are mostly settled by a grid over the coverages
 (:func:`_grid`): a cell whose centre lies far enough inside (or outside) a coverage settles them
 for the parcels whose point lies in it, with bounds on their distance to its edge; only the
 others take the tests on the layers.
@@ -88,10 +88,14 @@ def _knn(kind: str, where: str = "") -> str:
 
 def _knn_by_cell(kind: str) -> str:
     """:func:`_knn`, searched only as far as the parcel's cell says the nearest feature lies at most
-    (:func:`_grid`): fewer index pages to read."""
+    (:func:`_grid`): fewer index pages to read. Where the cell names the nearest feature of every
+    parcel in it that spreads no farther than it allows (``feature_id``), the distance to that
+    feature, which is the one the search would find: no search."""
     g = f"cell_{kind}"
     bounded = _knn(kind, f"AND ST_DWithin(c.geom, p.geom, {g}.feature_max)")
-    return f"(SELECT CASE WHEN {g}.feature_max IS NULL THEN {_knn(kind)} ELSE {bounded} END AS d)"
+    named = f"(SELECT ST_Distance(c.geom, p.geom) FROM context_feature c WHERE c.id = {g}.feature_id)"
+    return f"""(SELECT CASE WHEN {g}.feature_max < {g}.others_min - p.spread THEN {named}
+                            WHEN {g}.feature_max IS NULL THEN {_knn(kind)} ELSE {bounded} END AS d)"""
 
 
 def _transit(stops: str) -> str:
@@ -271,7 +275,7 @@ def _grid(
     extent: tuple[float, float, float, float],
     cells: int,
     coverages: tuple[tuple[str, bytes], ...],
-    features: tuple[tuple[str, tuple[bytes, ...]], ...],
+    features: tuple[tuple[str, tuple[int, ...], tuple[bytes, ...]], ...],
 ) -> tuple[dict, str]:
     """A grid of some ``cells`` over ``extent`` (where the parcels lie) and the coverages (kind, WKB)
     there: its origin and cell size, and per kind and cell (CSV rows of ``indicator_cell``) what it
@@ -281,8 +285,13 @@ def _grid(
       from its edge than the half diagonal: then so does every point of the cell;
     * ``edge_min``, ``edge_max``: bounds on the distance of a point of the cell to the coverage's edge
       (the centre's, less and plus the half diagonal and the slack);
-    * ``feature_max``: for the kinds given ``features`` (kind, WKBs), how far the nearest feature lies
-      from a point of the cell at most (the centre's nearest, plus the half diagonal and the slack).
+    * ``feature_max``: for the kinds given ``features`` (kind, ids, WKBs), how far the nearest feature
+      lies from a point of the cell at most (the centre's nearest, plus the half diagonal and the slack);
+    * ``feature_id``, ``others_min``: that feature of the centre, and how near any other feature comes to
+      a point of the cell at least (the centre's second nearest, less the half diagonal and the slack;
+      searched within :data:`OTHERS_MARGIN` beyond the nearest, the edge of that search where none lies
+      within). A parcel whose point lies in the cell and whose other points lie at most ``spread`` from it
+      has that feature nearest when ``feature_max < others_min - spread`` (:func:`_knn_by_cell`).
 
     For a parcel whose point lies in the cell the edge is then at least ``edge_min`` less its spread
     away, and at most ``edge_max``: :func:`_known_by_cell`. Cached: a full run's connections, and
@@ -310,20 +319,54 @@ def _grid(
             sure = distance > half + GRID_SLACK
             done[wkb] = (np.where(sure & inside, "in", np.where(sure & ~inside, "out", "")), distance)
         state, distance = done[wkb]
-        nearest = np.full(len(centres), np.nan)
-        if kind in dict(features):
-            tree = shapely.STRtree(shapely.from_wkb(list(dict(features)[kind])))
-            (which, _), found = tree.query_nearest(centres, return_distance=True, all_matches=False)
-            nearest[which] = found
+        nearest, nearest_id, others = np.full(len(centres), np.nan), pd.array([None] * len(centres), "Int64"), np.nan
+        for _, ids, wkbs in (f for f in features if f[0] == kind):
+            nearest, nearest_id, others = _nearest_two(centres, half, np.array(ids), shapely.from_wkb(list(wkbs)))
         frames.append(
             pd.DataFrame(
                 {"kind": kind, "i": i, "j": j, "state": state}
                 | {"edge_min": distance - half - GRID_SLACK, "edge_max": distance + half + GRID_SLACK}
-                | {"feature_max": nearest + half + GRID_SLACK}
+                | {"feature_max": nearest + half + GRID_SLACK, "feature_id": nearest_id}
+                | {"others_min": others - half - GRID_SLACK}
             )
         )
     rows = pd.concat(frames).to_csv(index=False, header=False)  # floats as repr: exact
     return {"grid_x": float(x0), "grid_y": float(y0), "grid_size": float(size)}, rows
+
+
+#: How far beyond a cell centre's nearest feature :func:`_grid` looks for the next one, in metres
+#: (besides the cell's diagonal): a bound for parcels that spread up to about this far.
+OTHERS_MARGIN = 1_000
+
+
+def _nearest_two(
+    centres: np.ndarray, half: float, ids: np.ndarray, geoms: np.ndarray
+) -> tuple[np.ndarray, pd.arrays.IntegerArray, np.ndarray]:
+    """For each centre of a cell (``half``: half its diagonal): the distance to its nearest feature
+    and that feature's id, and the distance to the next nearest (as near, for a tie), or the radius
+    searched where no other lies within it (the nearest's distance plus the cell's diagonal plus
+    :data:`OTHERS_MARGIN`: then :func:`_knn_by_cell` holds for parcels spreading less than the margin)."""
+    tree = shapely.STRtree(geoms)
+    (which, index), found = tree.query_nearest(centres, return_distance=True, all_matches=False)
+    nearest, nearest_id, unknown = (
+        np.full(len(centres), np.nan),
+        np.zeros(len(centres), np.int64),
+        np.ones(len(centres), bool),
+    )
+    nearest[which], nearest_id[which], unknown[which] = found, ids[index], False
+    radius = nearest + 2 * half + OTHERS_MARGIN
+    searched = np.flatnonzero(~np.isnan(radius))
+    centre, feature = tree.query(centres[searched], predicate="dwithin", distance=radius[searched])
+    centre = searched[centre]
+    distance = shapely.distance(centres[centre], geoms[feature])
+    order = np.lexsort((distance, centre))
+    centre, distance = centre[order], distance[order]
+    first = np.flatnonzero(np.r_[True, centre[1:] != centre[:-1]]) if len(centre) else np.array([], dtype=int)
+    count = np.diff(np.r_[first, len(centre)])
+    others = radius.copy()
+    two = first[count >= 2]
+    others[centre[two]] = distance[two + 1]
+    return nearest, pd.arrays.IntegerArray(nearest_id, unknown), others
 
 
 def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict) -> tuple[str, dict]:
@@ -336,7 +379,8 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
         CREATE TEMP TABLE {_BATCH_STOPS} ON COMMIT DROP AS SELECT * FROM {_STOPS} c;
         CREATE INDEX ON pg_temp.{_BATCH_STOPS} USING gist (geom);
         CREATE TEMP TABLE indicator_cell (
-            kind text, i int, j int, state text, edge_min float8, edge_max float8, feature_max float8
+            kind text, i int, j int, state text, edge_min float8, edge_max float8, feature_max float8,
+            feature_id bigint, others_min float8
         ) ON COMMIT DROP;
     """)
     )
@@ -360,7 +404,7 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
     bounded = [k for k in kinds if any(f"cell_{k}.feature_max" in e for _, e in _BATCH_EXPRESSIONS.values())]
     features = conn.execute(
         text("""
-        SELECT kind, array_agg(ST_AsBinary(geom) ORDER BY id) FROM context_feature
+        SELECT kind, array_agg(id ORDER BY id), array_agg(ST_AsBinary(geom) ORDER BY id) FROM context_feature
          WHERE kind = ANY(:kinds) GROUP BY kind ORDER BY kind
     """),
         {"kinds": bounded},
@@ -373,7 +417,7 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
                 tuple(float(v) for v in extent[:4]),
                 cells,
                 tuple((k, bytes(w)) for k, w in coverages),
-                tuple((k, tuple(bytes(w) for w in wkbs)) for k, wkbs in features),
+                tuple((k, tuple(ids), tuple(bytes(w) for w in wkbs)) for k, ids, wkbs in features),
             )
         with conn.connection.driver_connection.cursor().copy(
             "COPY indicator_cell FROM STDIN (FORMAT csv, NULL '')"
