@@ -59,12 +59,19 @@ def write_floor(url: str) -> float:
                     "parcel_past_version, parcel CASCADE"
                 )
             )
-            conn.execute(text("SET LOCAL jit = off; SET LOCAL landreg.locations_checked = 'on'"))
+            conn.execute(
+                text(
+                    "SET LOCAL jit = off; SET LOCAL landreg.locations_checked = 'on'; "
+                    "SET LOCAL landreg.public_since_derived = 'on'"
+                )
+            )
             started = time.perf_counter()
             conn.execute(
                 text(f"""
-                INSERT INTO parcel (ags, {fields}, geom, created_by, updated_by)
-                SELECT ags, {fields}, geom, 'bench', 'bench' FROM prepared ORDER BY geom
+                INSERT INTO parcel (ags, {fields}, geom, created_by, updated_by, public_since)
+                SELECT ags, {fields}, geom, 'bench', 'bench', notice.since FROM prepared
+                 CROSS JOIN LATERAL parcel_notice_since(ags, category, publication_allowed) notice
+                 ORDER BY geom
             """)
             )
             seconds = time.perf_counter() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import shapely
 from sqlalchemy import text
@@ -239,3 +240,59 @@ def test_a_written_parcel_finds_its_municipality_s_notices_by_index(conn):
     assert scans_after == scans_before
     # the municipality's entries (and perhaps a few left dead by rolled-back tests), not everyone's
     assert own <= entries_after - entries_before < everyone
+
+
+def test_an_import_derives_public_since_by_the_notices_as_a_single_write_does(bottrop, tmp_path):
+    """An import writes its new parcels' ``public_since`` in its own statement (migration 0034), from
+    the same notices the per-row trigger reads: the same days as ``parcel_public_since``, and a parcel
+    written afterwards by anything else is derived by the trigger again."""
+    import geopandas as gpd
+
+    from landreg.importer import ImportOptions, import_file
+
+    rows = [  # reference, category, selected, east of the Rathaus
+        ("IGE", "gewerbeflaeche", True, 0),
+        ("IBL", "bauluecke", True, 300),
+        ("INO", "gewerbeflaeche", False, 600),
+        ("INN", "gewerbeflaeche", None, 900),  # empty cell: the default, not selected
+    ]
+    path = tmp_path / "bottrop.geojson"
+    gpd.GeoDataFrame(
+        {
+            "Flaechen_Nr": [r[0] for r in rows],
+            "Kategorie": [r[1] for r in rows],
+            "veroeffentlichung": pd.array([r[2] for r in rows], dtype="boolean"),
+        },
+        geometry=[shapely.box(X0 + dx, Y0 + 600, X0 + dx + 80, Y0 + 680) for *_, dx in rows],
+        crs=25832,
+    ).to_file(path)
+    with bottrop.begin() as conn:
+        notice = publication.announce(conn, PLANNER, BOTTROP, dt.date(2025, 3, 3), categories=["gewerbeflaeche"])
+        report = import_file(conn, path, ImportOptions(actor="planer.bottrop", municipality=BOTTROP))
+        assert report.inserted == 4, report.rejections
+        derived = dict(
+            conn.execute(
+                text("""SELECT local_ref, public_since IS NOT DISTINCT FROM
+                               parcel_public_since(id, ags, category, publication_allowed)
+                          FROM parcel WHERE local_ref LIKE 'I%'""")
+            ).all()
+        )
+        assert derived == dict.fromkeys(("IGE", "IBL", "INO", "INN"), True)
+        assert _state(conn, "IGE") == notice["public_from"]  # its category, selected: public
+        assert _state(conn, "IBL") is _state(conn, "INO") is _state(conn, "INN") is None
+        # after the import, a parcel written by anything else is derived by the trigger again, whatever it says
+        conn.execute(
+            text("""INSERT INTO parcel (ags, local_ref, category, publication_allowed, public_since, geom,
+                                        created_by, updated_by)
+                    VALUES (:ags, 'AFTER', 'bauluecke', true, DATE '2000-01-01',
+                            ST_Multi(ST_GeomFromText(:wkt, 25832)), 't', 't')"""),
+            {"ags": BOTTROP, "wkt": shapely.box(X0 + 1200, Y0 + 600, X0 + 1280, Y0 + 680).wkt},
+        )
+        assert _state(conn, "AFTER") is None  # no notice for Baulücken
+        # an update of other fields keeps the day; a change of category derives it again
+        conn.execute(text("UPDATE parcel SET name = 'Gewerbe am Rathaus' WHERE local_ref = 'IGE'"))
+        assert _state(conn, "IGE") == notice["public_from"]
+        conn.execute(text("UPDATE parcel SET category = 'gewerbeflaeche' WHERE local_ref = 'AFTER'"))
+        assert _state(conn, "AFTER") == notice["public_from"]
+        conn.execute(text("UPDATE parcel SET category = 'bauluecke' WHERE local_ref = 'IGE'"))
+        assert _state(conn, "IGE") is None
