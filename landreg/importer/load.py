@@ -57,7 +57,7 @@ def create_staging(conn: Connection) -> None:
         geom                geometry(MultiPolygon, 25832) NOT NULL,
         ags                 char(8),
         share               double precision,
-        parcel_id           uuid,
+        parcel_id           uuid DEFAULT gen_random_uuid(),  -- an existing parcel's (classify), or the new one's
         action              text NOT NULL DEFAULT 'new',  -- or 'changed', 'unchanged' (classify)
         rejected            boolean NOT NULL DEFAULT false
     ) ON COMMIT DROP;
@@ -381,8 +381,8 @@ def apply(conn: Connection, fields: list[str], actor: str, rows: Rows | None = N
     values = ", ".join(_value(f) for f in PARCEL_FIELDS)
     conn.execute(
         text(f"""
-    INSERT INTO parcel (ags, {", ".join(PARCEL_FIELDS)}, geom, created_by, updated_by, public_since)
-    SELECT s.ags, {values}, s.geom, :actor, :actor, notice.since
+    INSERT INTO parcel (id, ags, {", ".join(PARCEL_FIELDS)}, geom, created_by, updated_by, public_since)
+    SELECT s.parcel_id, s.ags, {values}, s.geom, :actor, :actor, notice.since
       FROM import_staging s
      CROSS JOIN LATERAL parcel_notice_since(s.ags, {_value("category")}, {_value("publication_allowed")}) notice
      WHERE s.action = 'new' AND NOT s.rejected{window}
@@ -426,13 +426,10 @@ def rejected_reasons(conn: Connection) -> Iterator[tuple[int, str]]:
 
 
 def written_ids(conn: Connection) -> list:
-    """The parcels the import wrote (new and changed rows), to be scored."""
+    """The parcels the import wrote (new and changed rows), to be scored: their ids as staged (a new
+    parcel's given to it by ``apply``), not looked up (a join of 1M rows with the register: 6–9 s)."""
     return list(
         conn.execute(
-            text("""
-        SELECT p.id FROM import_staging s
-          JOIN parcel p ON p.ags = s.ags AND p.local_ref = s.local_ref AND p.retired_at IS NULL
-         WHERE NOT s.rejected AND s.action IN ('new', 'changed')
-    """)
+            text("SELECT parcel_id FROM import_staging WHERE NOT rejected AND action IN ('new', 'changed')")
         ).scalars()
     )
