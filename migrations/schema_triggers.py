@@ -171,6 +171,19 @@ PUBLICATION_STATE_0015 = """
     END $$;
 """
 
+#: 0016's: a retired parcel keeps its day (its retirement may wait for review); from 0034 on the
+#: triggers' WHEN conditions choose the rows (its downgrade restores this). Prefixed like the one above.
+PUBLICATION_STATE_0016 = """
+    FUNCTION parcel_publication_state() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' OR NEW.category IS DISTINCT FROM OLD.category OR NEW.ags IS DISTINCT FROM OLD.ags
+           OR NEW.publication_allowed IS DISTINCT FROM OLD.publication_allowed THEN
+            NEW.public_since := parcel_public_since(NEW.id, NEW.ags, NEW.category, NEW.publication_allowed);
+        END IF;
+        RETURN NEW;
+    END $$;
+"""
+
 #: 0015's derivation of ``public_since`` after a notice or an objection (0016 includes retired parcels
 #: whose retirement waits for review; its downgrade restores this). Prefixed like the one above.
 PUBLICATION_CHANGED_0015 = """

@@ -23,7 +23,12 @@ Create Date: 2026-12-02
 """
 
 from alembic import op
-from schema_triggers import PUBLICATION_CHANGED_0015, PUBLICATION_STATE_0015, vouched_before_write
+from schema_triggers import (
+    PUBLICATION_CHANGED_0015,
+    PUBLICATION_STATE_0015,
+    PUBLICATION_STATE_0016,
+    vouched_before_write,
+)
 
 revision = "0016"
 down_revision = "0015"
@@ -94,15 +99,7 @@ def upgrade() -> None:
     ALTER TABLE api_token ADD COLUMN email text CONSTRAINT api_token_email CHECK (email ~ '^[^@\\s]+@[^@\\s]+$');
 
     -- a retired parcel keeps the day it became public (its retirement may wait for review)
-    CREATE OR REPLACE FUNCTION parcel_publication_state() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' OR NEW.category IS DISTINCT FROM OLD.category OR NEW.ags IS DISTINCT FROM OLD.ags
-           OR NEW.publication_allowed IS DISTINCT FROM OLD.publication_allowed THEN
-            NEW.public_since := parcel_public_since(NEW.id, NEW.ags, NEW.category, NEW.publication_allowed);
-        END IF;
-        RETURN NEW;
-    END $$;
-
+    CREATE OR REPLACE {PUBLICATION_STATE_0016}
     CREATE OR REPLACE FUNCTION publication_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
         concerned uuid[];

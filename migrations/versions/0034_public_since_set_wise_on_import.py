@@ -16,12 +16,16 @@ trigger, 12.8 s without; 2026-12-04).
   objection); on UPDATE only when the category, the municipality or the selection for publication
   changes (the function checked that itself, after being called for every row).
 
+Like ``landreg.locations_checked`` this is a guard of the data, not a boundary of access: a role that
+may write parcels may set ``public_since`` on an update anyway; only the registry's own code writes them.
+
 Revision ID: 0034
 Revises: 0033
 Create Date: 2026-12-04
 """
 
 from alembic import op
+from schema_triggers import PUBLICATION_STATE_0016
 
 revision = "0034"
 down_revision = "0033"
@@ -69,17 +73,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("""
+    op.execute(f"""
     DROP TRIGGER parcel_publication_state_insert ON parcel;
     DROP TRIGGER parcel_publication_state_update ON parcel;
-    CREATE OR REPLACE FUNCTION parcel_publication_state() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' OR NEW.category IS DISTINCT FROM OLD.category OR NEW.ags IS DISTINCT FROM OLD.ags
-           OR NEW.publication_allowed IS DISTINCT FROM OLD.publication_allowed THEN
-            NEW.public_since := parcel_public_since(NEW.id, NEW.ags, NEW.category, NEW.publication_allowed);
-        END IF;
-        RETURN NEW;
-    END $$;
+    CREATE OR REPLACE {PUBLICATION_STATE_0016}
     CREATE TRIGGER parcel_publication_state BEFORE INSERT OR UPDATE ON parcel
         FOR EACH ROW EXECUTE FUNCTION parcel_publication_state();
     CREATE OR REPLACE FUNCTION parcel_public_since(p_id uuid, p_ags text, p_category text, p_selected boolean)
