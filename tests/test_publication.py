@@ -274,7 +274,8 @@ def test_an_import_derives_public_since_by_the_notices_as_a_single_write_does(bo
             conn.execute(
                 text("""SELECT local_ref, public_since IS NOT DISTINCT FROM
                                parcel_public_since(id, ags, category, publication_allowed)
-                          FROM parcel WHERE local_ref LIKE 'I%'""")
+                          FROM parcel WHERE ags = :ags AND local_ref = ANY(:refs)"""),
+                {"ags": BOTTROP, "refs": [r[0] for r in rows]},
             ).all()
         )
         assert derived == dict.fromkeys(("IGE", "IBL", "INO", "INN"), True)
