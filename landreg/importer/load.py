@@ -425,6 +425,12 @@ def rejected_reasons(conn: Connection) -> Iterator[tuple[int, str]]:
         rows.close()
 
 
+#: The parcels the import wrote, as :func:`landreg.quality.refresh_selected` takes them: a new one was
+#: created by the import's transaction (``fresh``).
+WRITTEN = """SELECT DISTINCT parcel_id AS id, action = 'new' AS fresh FROM import_staging
+              WHERE NOT rejected AND action IN ('new', 'changed')"""
+
+
 def written_ids(conn: Connection) -> list:
     """The parcels the import wrote (new and changed rows), to be scored: their ids as staged (a new
     parcel's given to it by ``apply``), not looked up (a join of 1M rows with the register: 6–9 s)."""
