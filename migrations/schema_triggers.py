@@ -202,3 +202,42 @@ PUBLICATION_CHANGED_0015 = """
         RETURN NULL;
     END $$;
 """
+
+
+#: How :func:`tile_changed` counts the rows a statement changed: 0025 every one; 0036 up to 1,001,
+#: all it compares (with 0 and 1,000), without joining a million rows to the parcels to count them.
+COUNT_EVERY_ROW = "'SELECT count(*) FROM (' || TG_ARGV[0] || ') AS c'"
+COUNT_UP_TO_1001 = "'SELECT count(*) FROM (SELECT FROM (' || TG_ARGV[0] || ') AS c LIMIT 1001) AS c'"
+
+
+def tile_changed(count: str, settings: str = "") -> str:
+    """0025's statement trigger that records the outlines a statement changed in ``tile_invalidation``:
+    ``count`` (an SQL text expression) counts them, ``settings`` are the function's SET clauses."""
+    return f"""
+CREATE OR REPLACE FUNCTION tile_changed() RETURNS trigger LANGUAGE plpgsql{settings} AS $$
+    DECLARE
+        rows_changed bigint;
+    BEGIN
+        -- TG_ARGV[0]: the changed outlines (columns layer, g) over this operation's transition tables
+        EXECUTE {count} INTO rows_changed;
+        IF rows_changed = 0 THEN
+            RETURN NULL;
+        END IF;
+        IF rows_changed > 1000 AND TG_TABLE_NAME = 'parcel_score' THEN
+            INSERT INTO tile_invalidation (layer) VALUES ('scores');
+        ELSE
+            -- one row per outline (1 m cells), or per 2 km cell of a large statement
+            EXECUTE 'INSERT INTO tile_invalidation (layer, west, south, east, north)
+                     SELECT layer, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                       FROM (SELECT layer, ST_Transform(ST_SetSRID(ST_Extent(g)::geometry, 25832), 3857) AS e
+                               FROM (' || TG_ARGV[0] || ') AS c
+                              GROUP BY layer, floor(ST_XMin(g) / $1::float8), floor(ST_YMin(g) / $1::float8)) AS cells'
+            USING CASE WHEN rows_changed > 1000 THEN 2000.0 ELSE 1.0 END;
+        END IF;
+        IF random() < 0.01 THEN
+            DELETE FROM tile_invalidation WHERE changed_at < clock_timestamp() - interval '1 day';
+        END IF;
+        RETURN NULL;
+    END $$;
+
+"""

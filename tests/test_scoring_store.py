@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from landreg.parcels import create_parcel, update_parcel
 from landreg.scoring.criteria import normalise
@@ -86,6 +89,46 @@ def test_a_full_run_replaces_the_profiles_scores(conn, session):
     score_profile(conn, profile, "t")
     fresh = rows(conn, profile.id)
     assert {k: v[:6] for k, v in fresh.items()} == {k: v[:6] for k, v in after.items()}
+
+
+def test_a_score_names_a_profile_that_exists_and_profile_versions_stay(conn):
+    """What the foreign key to the profiles guaranteed, checked once per statement (migration 0035):
+    no score of an unknown profile, by INSERT, COPY or UPDATE; no profile version deleted or renumbered."""
+    profile, _ = save_profile(conn, "kept", "Kept", "t", {"criteria": {"size": 1.0}}, "t")
+    unknown = profile.id + 1000
+    parcel = uuid.uuid4()
+
+    def refused(sql: str, **params) -> str:
+        with pytest.raises(DBAPIError) as caught, conn.begin_nested():
+            conn.execute(text(sql), params)
+        return caught.value.orig.sqlstate
+
+    insert = "INSERT INTO parcel_score (parcel_id, profile_id, parcel_version, coverage) VALUES (:id, :p, 1, 1)"
+    assert refused(insert, id=parcel, p=unknown) == "23503"  # foreign_key_violation, as the key said
+    evaluation = _evaluation(profile, [parcel], 50.0)
+    evaluation.profile = dataclasses.replace(profile, id=unknown)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match=f"scoring profile {unknown}"), conn.begin_nested():
+        _store(conn, evaluation)  # COPY, a full run's way
+    conn.execute(text(insert), {"id": parcel, "p": profile.id})  # a known one is written
+    assert refused("UPDATE parcel_score SET profile_id = :p WHERE parcel_id = :id", id=parcel, p=unknown) == "23503"
+    conn.execute(
+        text("UPDATE parcel_score SET score = 40 WHERE parcel_id = :id"), {"id": parcel}
+    )  # other columns: free
+    assert refused("DELETE FROM scoring_profile WHERE id = :p", p=profile.id) == "23001"  # restrict_violation
+    assert refused("UPDATE scoring_profile SET id = DEFAULT WHERE id = :p", p=profile.id) == "23001"
+    assert conn.execute(text("SELECT score FROM parcel_score WHERE parcel_id = :id"), {"id": parcel}).scalar_one() == 40
+
+
+def test_a_truncate_of_the_profiles_takes_their_scores_along(committed_db):
+    with committed_db.begin() as conn:
+        profile, _ = save_profile(conn, "gone", "Gone", "t", {"criteria": {"size": 1.0}}, "t")
+        conn.execute(
+            text("INSERT INTO parcel_score (parcel_id, profile_id, parcel_version, coverage) VALUES (:id, :p, 1, 1)"),
+            {"id": uuid.uuid4(), "p": profile.id},
+        )
+    with committed_db.begin() as conn:
+        conn.execute(text("TRUNCATE scoring_profile CASCADE"))
+        assert conn.execute(text("SELECT count(*) FROM parcel_score")).scalar_one() == 0
 
 
 def _evaluation(profile, parcel_ids: list, score: float) -> Evaluation:

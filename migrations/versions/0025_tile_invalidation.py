@@ -26,6 +26,7 @@ Create Date: 2026-12-02
 """
 
 from alembic import op
+from schema_triggers import COUNT_EVERY_ROW, tile_changed
 
 revision = "0025"
 down_revision = "0024"
@@ -82,39 +83,16 @@ _WATCHED = {
     },
 }
 
-_FUNCTION = """
-CREATE FUNCTION tile_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        rows_changed bigint;
-    BEGIN
-        -- TG_ARGV[0]: the changed outlines (columns layer, g) over this operation's transition tables
-        EXECUTE 'SELECT count(*) FROM (' || TG_ARGV[0] || ') AS c' INTO rows_changed;
-        IF rows_changed = 0 THEN
-            RETURN NULL;
-        END IF;
-        IF rows_changed > 1000 AND TG_TABLE_NAME = 'parcel_score' THEN
-            INSERT INTO tile_invalidation (layer) VALUES ('scores');
-        ELSE
-            -- one row per outline (1 m cells), or per 2 km cell of a large statement
-            EXECUTE 'INSERT INTO tile_invalidation (layer, west, south, east, north)
-                     SELECT layer, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-                       FROM (SELECT layer, ST_Transform(ST_SetSRID(ST_Extent(g)::geometry, 25832), 3857) AS e
-                               FROM (' || TG_ARGV[0] || ') AS c
-                              GROUP BY layer, floor(ST_XMin(g) / $1::float8), floor(ST_YMin(g) / $1::float8)) AS cells'
-            USING CASE WHEN rows_changed > 1000 THEN 2000.0 ELSE 1.0 END;
-        END IF;
-        IF random() < 0.01 THEN
-            DELETE FROM tile_invalidation WHERE changed_at < clock_timestamp() - interval '1 day';
-        END IF;
-        RETURN NULL;
-    END $$;
-
+_FUNCTION = (
+    tile_changed(COUNT_EVERY_ROW)
+    + """
 CREATE FUNCTION tile_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO tile_invalidation (layer) VALUES ('*');
         RETURN NULL;
     END $$;
 """
+)
 
 
 def _quoted(sql: str) -> str:
