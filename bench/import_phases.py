@@ -3,11 +3,12 @@
 ``bench/import_bench.py`` gives the totals; this one runs the default import of a generated file
 in this process (``landreg.importer.import_file``, scoring left to the full run after the commit,
 as ``landreg import`` does above 100,000 parcels) with each database step of the importer timed,
-then that full rescoring. The reference in the same run is the write floor of ``import_bench``
+then that full rescoring: without and with the indicators computed by a second process during the
+import (:mod:`landreg.scoring.ahead`, as ``landreg import`` does), alternately. The reference in the same run is the write floor of ``import_bench``
 (the same rows written again by one INSERT … SELECT into an emptied ``parcel`` table, rolled
 back): the steps' shares say what to work on next, the floor what the write itself cannot go below.
 
-    python bench/import_phases.py --size 1000000   # not part of `make bench`: a diagnosis
+    python bench/import_phases.py --size 1000000 --pairs 2   # not part of `make bench`: a diagnosis
 
 Sizes much below 20,000 make the generator's cells larger than a parcel may be (refused).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import sys
 import time
@@ -43,60 +45,97 @@ def _timed(times: collections.Counter, owner, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def run(size: int) -> Report:
+def _one(db: BenchDatabase, path, ahead: bool) -> tuple[collections.Counter, float, int, str]:
+    """One default import into a fresh registry, as ``landreg import`` runs it (with or without the
+    indicators computed during it), and the full rescoring after it: (step times, import, parcels, url)."""
     import landreg.importer as importer
     from landreg.db import make_engine
     from landreg.importer import load
     from landreg.scoring import recompute
+    from landreg.scoring.ahead import IndicatorsAhead
 
+    url = db.fresh("phases")
+    env = {"LANDREG_DATABASE_URL": url}
+    run_measured([str(VENV_BIN / "landreg"), "migrate"], env)
+    run_measured([str(VENV_BIN / "landreg"), "seed", "--count", "0"], env)
+    times: collections.Counter = collections.Counter()
+    originals = {name: getattr(load, name) for name in STEPS}
+    originals_quality, originals_rescore = importer.quality.refresh_selected, importer.rescore
+    for name in STEPS:
+        _timed(times, load, name, f"load.{name}")
+    _timed(times, importer.quality, "refresh_selected", "quality.refresh_selected (data quality, set-wise)")
+    _timed(times, importer, "rescore", "scoring in the import's transaction (up to 100,000 parcels)")
+    engine = make_engine(url)
+    try:
+        with IndicatorsAhead(engine, SCORE_IN_IMPORT_MAX) if ahead else contextlib.nullcontext() as computing:
+            options = importer.ImportOptions(actor="bench", score_max=SCORE_IN_IMPORT_MAX, ahead=computing)
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                report = importer.import_file(conn, path, options)
+            total = time.perf_counter() - started
+            if report.status != "committed":  # small sizes make cells larger than a parcel may be
+                raise SystemExit(f"the import was {report.status}: {report.rejections[:3]}")
+            started = time.perf_counter()
+            if computing is not None:
+                adopted = computing.adopt()
+                times[ADOPTED] = time.perf_counter() - started
+                assert adopted == report.inserted or report.inserted <= SCORE_IN_IMPORT_MAX, computing.failure
+        recompute(engine, "bench")
+        times[RESCORED] = time.perf_counter() - started
+    finally:
+        engine.dispose()
+        for name, original in originals.items():
+            setattr(load, name, original)
+        importer.quality.refresh_selected, importer.rescore = originals_quality, originals_rescore
+    return times, total, report.inserted, url
+
+
+SCORE_IN_IMPORT_MAX = 100_000
+ADOPTED = "of which adopting the indicators computed during the import"
+RESCORED = "scoring after the commit (adoption and full rescoring)"
+
+
+def run(size: int, pairs: int) -> Report:
     path = generate(size)
     db = BenchDatabase()
+    results = []
     try:
-        url = db.fresh("phases")
-        env = {"LANDREG_DATABASE_URL": url}
-        run_measured([str(VENV_BIN / "landreg"), "migrate"], env)
-        run_measured([str(VENV_BIN / "landreg"), "seed", "--count", "0"], env)
-        times: collections.Counter = collections.Counter()
-        for name in STEPS:
-            _timed(times, load, name, f"load.{name}")
-        _timed(times, importer.quality, "refresh_selected", "quality.refresh_selected (data quality, set-wise)")
-        _timed(times, importer, "rescore", "scoring in the import's transaction (up to 100,000 parcels)")
-        engine = make_engine(url)
-        started = time.perf_counter()
-        with engine.begin() as conn:
-            report = importer.import_file(conn, path, importer.ImportOptions(actor="bench", score_max=100_000))
-        total = time.perf_counter() - started
-        if report.status != "committed":  # small sizes make cells larger than a parcel may be
-            raise SystemExit(f"the import was {report.status}: {report.rejections[:3]}")
-        started = time.perf_counter()
-        recompute(engine, "bench")
-        rescoring = time.perf_counter() - started
-        engine.dispose()
-        floor = write_floor(url)
-        check = create_engine(url)
+        for _ in range(pairs):  # alternately: this machine's speed drifts by ±15 % between runs
+            for ahead in (False, True):
+                results.append((ahead, *_one(db, path, ahead)))
+        floor = write_floor(results[-1][4])
+        check = create_engine(results[-1][4])
         with check.connect() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM parcel").scalar_one() == report.inserted
+            assert conn.exec_driver_sql("SELECT count(*) FROM parcel").scalar_one() == results[-1][3]
         check.dispose()
     finally:
         db.close()
-    rows = [[step, f"{seconds:.1f} s", f"{seconds / total:.0%}"] for step, seconds in times.most_common()]
-    rows.append(["rest (reading and preparing rows not overlapped, report, record)",
-                 f"{total - sum(times.values()):.1f} s", f"{(total - sum(times.values())) / total:.0%}"])  # fmt: skip
-    rows.append([f"**import of {report.inserted:,} parcels**", f"**{total:.1f} s**", "100%"])
-    rescored = "full rescoring after it (`landreg import` above 100,000 parcels; every parcel's indicators)"
-    rows.append([rescored, f"{rescoring:.1f} s", ""])
-    rows.append(["write floor (INSERT … SELECT of the same rows; `load.apply` / floor)", f"{floor:.1f} s",
-                 f"{times['load.apply'] / floor:.2f}"])  # fmt: skip
-    table = markdown_table(["step", "time", "share of the import"], rows)
-    summary = [[f"import {report.inserted:,}: write / floor", f"{times['load.apply']:.1f} s", f"{floor:.1f} s",
-                f"{floor / times['load.apply']:.2f}"]]  # fmt: skip
-    return Report("Import phases", f"python bench/import_phases.py --size {size}", table, summary)
+    steps = list(dict.fromkeys(step for _, times, *_ in results for step in times if step not in (ADOPTED, RESCORED)))
+    names = ["with indicators computed during it" if ahead else "without" for ahead, *_ in results]
+    rows = [[step, *(f"{times[step]:.1f} s" for _, times, *_ in results)] for step in steps]
+    rows.append([f"**import of {results[0][3]:,} parcels**", *(f"**{total:.1f} s**" for _, _, total, *_ in results)])
+    rows.append([RESCORED, *(f"{times[RESCORED]:.1f} s" for _, times, *_ in results)])
+    rows.append([ADOPTED, *(f"{times[ADOPTED]:.1f} s" if ahead else "—" for ahead, times, *_ in results)])
+    rows.append(
+        ["**import with its scoring**", *(f"**{total + times[RESCORED]:.1f} s**" for _, times, total, *_ in results)]
+    )
+    rows.append(["… / write floor", *(f"{(total + times[RESCORED]) / floor:.2f}" for _, times, total, *_ in results)])
+    table = (
+        markdown_table(["step", *names], rows)
+        + f"\n\nWrite floor (INSERT … SELECT of the same rows, last run's database): {floor:.1f} s."
+    )
+    summary = [[f"import {results[0][3]:,} with its scoring / write floor ({name})", f"{total + times[RESCORED]:.1f} s",
+                f"{floor:.1f} s", f"{floor / (total + times[RESCORED]):.2f}"]
+               for name, (_, times, total, *_) in zip(names, results, strict=True)]  # fmt: skip
+    return Report("Import phases", f"python bench/import_phases.py --size {size} --pairs {pairs}", table, summary)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
-    report = run(parser.parse_args().size)
+    parser.add_argument("--pairs", type=int, default=1, help="runs without and with the indicators computed ahead")
+    args = parser.parse_args()
+    report = run(args.size, args.pairs)
     print(report.table)
     print(f"written to {report.save('import-phases')}", file=sys.stderr)
 

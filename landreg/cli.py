@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -363,6 +364,7 @@ def import_(
 
     from landreg.importer import ImportOptions, ImportRefused, import_file
     from landreg.scoring import recompute
+    from landreg.scoring.ahead import IndicatorsAhead
 
     options = ImportOptions(
         actor=actor,
@@ -388,22 +390,28 @@ def import_(
     )
     engine = make_engine()
     _require_schema(engine)
-    try:
-        with Progress(transient=True) as bar, engine.begin() as conn:
-            task = bar.add_task(f"importing {file.name}", total=None)
-            report = import_file(conn, file, options, progress=lambda n: bar.advance(task, n))
-    except ImportRefused as exc:
-        raise _fail(f"import refused: {exc.render(_flag)}") from None
-    for line in report.lines(spell=_flag):
-        typer.echo(line)
-    if report.scored:
-        typer.echo(f"scored {report.scored} new and changed parcels with the import")
-    if report.unscored and score:  # too many to score in the import's transaction: all of them now
-        typer.echo("scoring every parcel after this large import (if interrupted: `landreg score --missing`)")
-        evaluations = recompute(engine, actor)
-        typer.echo(f"scored every current parcel under {len(evaluations)} profiles")
-    elif report.unscored:
-        typer.echo("`landreg score --missing` scores them")
+    # above the limit the scoring follows the commit: the parcels' indicators computed meanwhile
+    ahead = IndicatorsAhead(engine, SCORE_IN_IMPORT_MAX) if score and not dry_run else None
+    options.ahead = ahead
+    with ahead or contextlib.nullcontext():
+        try:
+            with Progress(transient=True) as bar, engine.begin() as conn:
+                task = bar.add_task(f"importing {file.name}", total=None)
+                report = import_file(conn, file, options, progress=lambda n: bar.advance(task, n))
+        except ImportRefused as exc:
+            raise _fail(f"import refused: {exc.render(_flag)}") from None
+        for line in report.lines(spell=_flag):
+            typer.echo(line)
+        if report.scored:
+            typer.echo(f"scored {report.scored} new and changed parcels with the import")
+        if report.unscored and score:  # too many to score in the import's transaction: all of them now
+            typer.echo("scoring every parcel after this large import (if interrupted: `landreg score --missing`)")
+            if ahead is not None and (adopted := ahead.adopt()):
+                typer.echo(f"indicators of {adopted:,} parcels computed during the import")
+            evaluations = recompute(engine, actor)
+            typer.echo(f"scored every current parcel under {len(evaluations)} profiles")
+        elif report.unscored:
+            typer.echo("`landreg score --missing` scores them")
     if report.status == "rejected":
         raise typer.Exit(code=1)
 

@@ -8,6 +8,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -293,3 +296,22 @@ def pool_plan(workers: int, budget: int, source: str = "LANDREG_DB_MAX_CONNECTIO
     # made a worker open and close connections all the time (each new one loads PostGIS, tens of
     # ms): 1M parcels, items: 73 req/s against 130 with all of them kept
     return PoolPlan(workers, budget, per_worker - LISTENING_CONNECTIONS, 0)
+
+
+class _EWKB(Dumper):
+    """EWKB bytes as they are: the binary form PostGIS reads for a geometry value."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: bytes) -> bytes:
+        return obj
+
+
+def geometry_copy(conn: Connection) -> tuple[psycopg.Cursor, int]:
+    """A cursor of ``conn``'s driver connection that sends ``bytes`` as geometry values (EWKB, no
+    text formatting) in a binary COPY, and the geometry type's oid for ``Copy.set_types``."""
+    driver = conn.connection.driver_connection
+    geometry = driver.execute("SELECT 'geometry'::regtype::oid").fetchone()[0]
+    cursor = driver.cursor()
+    cursor.adapters.register_dumper(bytes, type(f"WKB{geometry}", (_EWKB,), {"oid": geometry}))
+    return cursor, geometry

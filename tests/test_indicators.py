@@ -93,7 +93,9 @@ def stored(conn, ids) -> dict:
 def nearest_named_by_cell(conn, ids) -> dict:
     """{kind: parcels whose cell names their nearest feature} for the stations and ports, as the
     batch route decides it (its grid built again: cached, the same)."""
-    joins, grid = indicators._batch_tables(conn, indicators.loaded_layers(conn), "p.id = ANY(:ids)", {"ids": ids})
+    joins, grid, _ = indicators._batch_tables(
+        conn, indicators.loaded_layers(conn), "parcel p WHERE p.id = ANY(:ids)", {"ids": ids}
+    )
     named = ", ".join(
         f"count(*) FILTER (WHERE cell_{k}.feature_max < cell_{k}.others_min - p.spread) AS {k}"
         for k in ("bahnhof", "hafen")

@@ -69,6 +69,7 @@ from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS, staging_rows
 from landreg.importer.sources import Batch, Reading, SourceError, open_source
 from landreg.messages import Message, message
 from landreg.scoring import rescore
+from landreg.scoring.ahead import IndicatorsAhead
 from landreg.settings import get_settings
 from landreg.vocab import IMPORT_MODES
 
@@ -84,6 +85,7 @@ __all__ = [
 
 MODES = IMPORT_MODES
 _AGS, _LOCAL_REF = STAGING_COLUMNS.index("ags"), STAGING_COLUMNS.index("local_ref")
+_GEOM = STAGING_COLUMNS.index("geom")
 _IMPORT_LOCK = 0x1A4D_2E6  # one import at a time: concurrent upserts of one municipality would collide
 _SCORE_CHUNK = 50_000  # parcels scored at a time (their raw values are held in memory)
 ENCODING_EXAMPLES = ("utf-8", "cp1252", "latin-1")
@@ -115,6 +117,8 @@ class ImportOptions:
     batch_size: int = 20_000
     score: bool = True  # score the new and changed parcels in the import's transaction
     score_max: int | None = None  # more written parcels than this are left to a full run after the commit
+    # their indicators computed on another connection meanwhile, for that run (landreg.scoring.ahead)
+    ahead: IndicatorsAhead | None = None
     from_alkis: bool = False  # the file holds ALKIS Flurstücke (NAS or ALKIS vereinfacht): landreg.importer.alkis
     group_by: str | None = None  # from_alkis: one parcel per value of this column (default: one per Flurstück)
     spell: Spelling = neutral  # how the caller names options, in what the import stores and writes
@@ -283,8 +287,13 @@ def import_file(
                 if streaming:
                     window = (int(batch.rows[0]), int(batch.rows[-1]))
                     streaming = _write_batch(conn, options, fields, window, done, claim_fix)
+                if streaming and options.ahead is not None:
+                    written = load.written_rows(conn, window)
+                    options.ahead.feed((r[_AGS], r[_LOCAL_REF], r[_GEOM]) for r in rows if r[0] in written)
             if progress:
                 progress(len(batch.rows))
+        if options.ahead is not None:
+            options.ahead.finish()  # its last geometries are computed while the import goes on
         if report.rows_read == 0:
             raise SourceError(message("import.no_features", file=path.name))
         end = report.rows_read
@@ -367,6 +376,8 @@ def _score(conn: Connection, report: ImportReport, options: ImportOptions) -> No
     if not options.score or (options.score_max is not None and written > options.score_max):
         report.unscored = written
         return
+    if options.ahead is not None:  # scored here: the indicators of the other connection are not needed
+        options.ahead.discard()
     ids = load.written_ids(conn)
     for start in range(0, len(ids), _SCORE_CHUNK):
         rescore(conn, ids[start : start + _SCORE_CHUNK])

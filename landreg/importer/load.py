@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from sqlalchemy import Connection, text
 
 from landreg import fields
+from landreg.db import geometry_copy
 from landreg.importer.refusals import kept, value_json
 from landreg.importer.report import KEPT_MAX, REASONS_PER_FIELD, ImportReport, Issues, RowIssue
 from landreg.importer.rows import PARCEL_FIELDS, STAGING_COLUMNS
@@ -72,21 +71,9 @@ def create_staging(conn: Connection) -> None:
     )
 
 
-class _WKB(Dumper):
-    """EWKB bytes as they are: the binary form PostGIS reads for a geometry value."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: bytes) -> bytes:
-        return obj
-
-
 def copy_rows(conn: Connection, rows: Iterable[tuple]) -> int:
     """Bulk-load staging rows through binary COPY (no text formatting of the geometries)."""
-    driver = conn.connection.driver_connection
-    geometry = driver.execute("SELECT 'geometry'::regtype::oid").fetchone()[0]
-    cursor = driver.cursor()
-    cursor.adapters.register_dumper(bytes, type(f"WKB{geometry}", (_WKB,), {"oid": geometry}))
+    cursor, geometry = geometry_copy(conn)
     n = 0
     with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
         # geom, then ags (char(8) reads the binary form of text) and share
@@ -429,8 +416,14 @@ def rejected_reasons(conn: Connection) -> Iterator[tuple[int, str]]:
 
 #: The parcels the import wrote, as :func:`landreg.quality.refresh_selected` takes them: a new one was
 #: created by the import's transaction (``fresh``).
-WRITTEN = """SELECT DISTINCT parcel_id AS id, action = 'new' AS fresh FROM import_staging
-              WHERE NOT rejected AND action IN ('new', 'changed')"""
+_WRITES = "NOT rejected AND action IN ('new', 'changed')"  # a staging row the import writes
+WRITTEN = f"SELECT DISTINCT parcel_id AS id, action = 'new' AS fresh FROM import_staging WHERE {_WRITES}"
+
+
+def written_rows(conn: Connection, rows: Rows) -> set[int]:
+    """The numbers of the rows of this window the import writes (new and changed ones)."""
+    window, params = _window(rows)
+    return set(conn.execute(text(f"SELECT row_no FROM import_staging WHERE {_WRITES}{window}"), params).scalars())
 
 
 def written_ids(conn: Connection) -> list:

@@ -369,10 +369,10 @@ def _nearest_two(
     return nearest, pd.arrays.IntegerArray(nearest_id, unknown), others
 
 
-def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict) -> tuple[str, dict]:
+def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict) -> tuple[str, dict, int]:
     """Create this transaction's batch tables (the stops with their service level, the coverage grid
-    over the ``parcels``, SQL on ``p``); returns the joins that give the
-    parcel ``p`` its cell of each kind's grid, and their parameters."""
+    over the ``parcels``: a FROM item ``p`` with a ``geom`` and its condition); returns the joins that
+    give the parcel ``p`` its cell of each kind's grid, their parameters, and how many parcels there are."""
     conn.execute(
         text(f"""
         DROP TABLE IF EXISTS pg_temp.{_BATCH_STOPS}, pg_temp.indicator_cell;
@@ -390,7 +390,7 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
         text(f"""
         SELECT floor(ST_XMin(e) / 1000) * 1000, floor(ST_YMin(e) / 1000) * 1000,
                ceil(ST_XMax(e) / 1000) * 1000, ceil(ST_YMax(e) / 1000) * 1000, n
-          FROM (SELECT ST_Extent(p.geom) AS e, count(*) AS n FROM parcel p WHERE {parcels}) s
+          FROM (SELECT ST_Extent(p.geom) AS e, count(*) AS n FROM {parcels}) s
     """),
         params,
     ).one()
@@ -428,7 +428,28 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
         f"LEFT JOIN indicator_cell cell_{k} ON cell_{k}.kind = '{k}' AND cell_{k}.i = p.cell_i AND cell_{k}.j = p.cell_j"
         for k in kinds
     )
-    return joins, grid
+    return joins, grid, extent[4]
+
+
+def batch_source(
+    conn: Connection, layers: set[str], source: str, columns: str, where: Sequence[str], params: dict
+) -> tuple[str, dict] | None:
+    """The batch route's FROM item: the rows of ``source`` (a FROM item ``p`` with a ``geom``) that
+    match ``where``, as ``p`` with these ``columns``, its geometry and its cell of each kind's grid
+    (:func:`_batch_tables`, created here), for :func:`select_list` with ``batch``; and the grid's
+    parameters. The grid lies over all the rows to compute, not only a shard's (a condition on
+    ``hashtext``): the shards of a run that computes every parcel share one (of a run of stale
+    ones, unless one shard commits first). None where no row is to be computed (in any shard)."""
+    extent = " AND ".join(w for w in where if "hashtext" not in w) or "true"
+    cells, grid, count = _batch_tables(conn, layers, f"{source} WHERE {extent}", params)
+    if not count:
+        return None
+    return (
+        f"""(SELECT {columns}, p.geom, {_PARCEL_CELL}
+               FROM {source} CROSS JOIN LATERAL (SELECT ST_PointOnSurface(p.geom) AS pos OFFSET 0) s
+              WHERE {" AND ".join(where) or "true"} OFFSET 0) p {cells}""",
+        grid,
+    )
 
 
 def compute(
@@ -467,13 +488,10 @@ def compute(
     batch = parcel_ids is None or len(parcel_ids) >= BATCH
     parcels = "parcel p"
     if batch:
-        # the grid over all the parcels to compute, not only the shard's: the shards of a run that
-        # computes every parcel share one (of a run of stale ones, unless one shard commits first)
-        extent = " AND ".join(w for w in where if "hashtext" not in w)
-        cells, grid = _batch_tables(conn, layers, extent, params)
-        parcels = f"""(SELECT p.id, p.version, p.geom, {_PARCEL_CELL}
-                         FROM parcel p CROSS JOIN LATERAL (SELECT ST_PointOnSurface(p.geom) AS pos OFFSET 0) s
-                        WHERE {" AND ".join(where)} OFFSET 0) p {cells}"""
+        source = batch_source(conn, layers, "parcel p", "p.id, p.version", where, params)
+        if source is None:  # nothing to compute (a full run after the import's indicators were adopted)
+            return 0
+        parcels, grid = source
         where, params = ["true"], params | grid
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
     return conn.execute(

@@ -1,0 +1,167 @@
+"""Indicators computed by a second process during a large import (:mod:`landreg.scoring.ahead`): the
+values a full run would compute, adopted only for parcels whose geometry they were computed from,
+under the context lock from the first computation to the adoption."""
+
+from __future__ import annotations
+
+import time
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import shapely.affinity
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from landreg.importer import ImportOptions, import_file
+from landreg.scoring import ensure_default_profiles, indicators, recompute
+from landreg.scoring.ahead import IndicatorsAhead
+from landreg.scoring.engine import INDICATORS_COMPUTED
+from tests.helpers import database_url
+from tests.test_indicators import PRODUCTS, X0, Y0, load
+
+N = 60
+
+
+@pytest.fixture
+def registry(committed_db, tmp_path):
+    """Dortmund's stations, stops, a port and a flood zone (committed: the second process sees them)."""
+    rng = np.random.default_rng(7)
+    points = [shapely.Point(X0 + dx, Y0 + dy) for dx, dy in rng.uniform(-3000, 3000, (60, 2))]
+    with committed_db.begin() as conn:
+        ensure_default_profiles(conn)
+        load(conn, tmp_path, "bahnhoefe", "bahnhof", points[:5])
+        load(
+            conn, tmp_path, "haltestellen", "haltestelle", points[5:50], products=[PRODUCTS[i % 10] for i in range(45)]
+        )
+        load(conn, tmp_path, "haefen", "hafen", points[50:52])
+        load(conn, tmp_path, "aue", "ueberschwemmungsgebiet", [p.buffer(700) for p in points[52:54]])
+    return committed_db
+
+
+def parcel_file(tmp_path, n: int = N):
+    rng = np.random.default_rng(11)
+    corners = rng.uniform(-2500, 2500, (n, 2))
+    frame = gpd.GeoDataFrame(
+        {"ref": [f"V-{i}" for i in range(n)], "category": ["gewerbeflaeche"] * n},
+        geometry=[shapely.box(X0 + x, Y0 + y, X0 + x + 40 + i % 7, Y0 + y + 30) for i, (x, y) in enumerate(corners)],
+        crs=25832,
+    )
+    path = tmp_path / "gewerbe.gpkg"
+    frame.to_file(path)
+    return path
+
+
+def stored(engine) -> dict:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"""SELECT p.local_ref, i.parcel_version = p.version, {", ".join(f"i.{c}" for c in indicators.COLUMNS)}
+                       FROM parcel p JOIN parcel_indicator i ON i.parcel_id = p.id""")
+        )
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def by_definition(engine, monkeypatch) -> dict:
+    """Every parcel's indicators computed again by the per-parcel definition (rolled back)."""
+    monkeypatch.setattr(indicators, "BATCH", 10**9)
+    with engine.connect() as conn, conn.begin() as transaction:
+        ids = conn.execute(text("SELECT id FROM parcel")).scalars().all()
+        indicators.compute(conn, ids)
+        rows = conn.execute(
+            text(f"""SELECT p.local_ref, i.parcel_version = p.version, {", ".join(f"i.{c}" for c in indicators.COLUMNS)}
+                       FROM parcel p JOIN parcel_indicator i ON i.parcel_id = p.id""")
+        )
+        values = {r[0]: tuple(r[1:]) for r in rows}
+        transaction.rollback()
+    return values
+
+
+def test_a_large_import_adopts_the_values_a_full_run_computes(registry, tmp_path, monkeypatch):
+    """Streamed in batches of 7, computed in chunks of 15 (a grid each), adopted after the commit:
+    every parcel has the values of the definition, as current ones, and the full run computes none."""
+    ahead = IndicatorsAhead(registry, start_after=10, chunk=15)
+    options = ImportOptions(actor="t", score_max=10, batch_size=7, ahead=ahead)
+    with ahead:
+        with registry.begin() as conn:
+            report = import_file(conn, parcel_file(tmp_path), options)
+        assert (report.inserted, report.unscored) == (N, N)
+        assert ahead.adopt() == N, ahead.failure
+    adopted = stored(registry)
+    assert len(adopted) == N and all(row[0] for row in adopted.values())  # of the parcels' versions
+    assert adopted == by_definition(registry, monkeypatch)
+    values = np.array([row[1:] for row in adopted.values()], dtype=object)
+    assert all(any(v is not None for v in column) for column in values.T[[0, 1, 3]])  # stations, stops, ports
+    with registry.connect() as conn:
+        assert indicators.stale_parcel_ids(conn) == []
+    said = []
+    recompute(registry, "t", progress=said.append)
+    assert f"{INDICATORS_COMPUTED} 0 of {N}" in said
+
+
+def test_only_a_parcel_with_the_same_geometry_takes_the_values(registry, tmp_path):
+    """A geometry moved by a millimetre is another geometry, and a reference of no parcel adopts nothing."""
+    with registry.begin() as conn:
+        import_file(conn, parcel_file(tmp_path, 12), ImportOptions(actor="t", score=False))
+        rows = conn.execute(text("SELECT ags, local_ref, ST_AsEWKB(geom) FROM parcel ORDER BY local_ref")).all()
+    fed = [(ags, ref, bytes(g)) for ags, ref, g in rows]
+    moved = shapely.set_srid(shapely.affinity.translate(shapely.from_wkb(fed[0][2]), 0.001, 0), 25832)
+    fed[0] = (fed[0][0], fed[0][1], shapely.to_wkb(moved, include_srid=True))
+    fed.append((fed[1][0], "nicht-im-register", fed[1][2]))
+    with IndicatorsAhead(registry, start_after=0, chunk=5) as ahead:
+        ahead.feed(fed)
+        assert ahead.adopt() == 11, ahead.failure
+    adopted = stored(registry)
+    assert set(adopted) == {ref for _, ref, _ in fed[1:12]} and fed[0][1] not in adopted
+
+
+def test_the_context_lock_is_held_until_the_end_and_released_when_discarded(registry, tmp_path):
+    """While the process computes, a change of a context layer waits (it would make the values
+    stale between computation and adoption); a discarded computation lets it go at once."""
+    with registry.begin() as conn:
+        import_file(conn, parcel_file(tmp_path, 5), ImportOptions(actor="t", score=False))
+        rows = conn.execute(text("SELECT ags, local_ref, ST_AsEWKB(geom) FROM parcel")).all()
+
+    def exclusive_free() -> bool:
+        with registry.connect() as conn:
+            free = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": indicators.CONTEXT_LOCK}).scalar_one()
+            if free:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": indicators.CONTEXT_LOCK})
+            return free
+
+    def waits_for(expected: bool) -> bool:
+        deadline = time.monotonic() + 60
+        while exclusive_free() != expected:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    with IndicatorsAhead(registry, start_after=0) as ahead:
+        ahead.feed([(a, r, bytes(g)) for a, r, g in rows])
+        assert waits_for(False)  # the process took the lock (shared): an exclusive one waits
+        ahead.discard()
+        assert waits_for(True)
+        assert ahead.adopt() == 0
+    assert stored(registry) == {}
+
+
+def test_the_command_line_says_what_it_adopted_and_scores_everything(registry, tmp_path, monkeypatch):
+    from landreg import cli
+    from landreg.settings import get_settings
+
+    monkeypatch.setattr(cli, "SCORE_IN_IMPORT_MAX", 5)
+    monkeypatch.setenv("LANDREG_DATABASE_URL", database_url(registry))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.commands(), ["import", str(parcel_file(tmp_path, 20)), "--actor", "t"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "indicators of 20 parcels computed during the import" in result.output
+    with registry.connect() as conn:
+        unscored = conn.execute(
+            text("""SELECT count(*) FROM parcel p WHERE NOT EXISTS (
+                      SELECT FROM parcel_score s WHERE s.parcel_id = p.id AND s.parcel_version = p.version)""")
+        ).scalar_one()
+    assert unscored == 0
