@@ -4,7 +4,10 @@ under the context lock from the first computation to the adoption."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +25,7 @@ from tests.helpers import database_url
 from tests.test_indicators import PRODUCTS, X0, Y0, load
 
 N = 60
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -101,10 +105,7 @@ def test_a_large_import_adopts_the_values_a_full_run_computes(registry, tmp_path
 
 def test_only_a_parcel_with_the_same_geometry_takes_the_values(registry, tmp_path):
     """A geometry moved by a millimetre is another geometry, and a reference of no parcel adopts nothing."""
-    with registry.begin() as conn:
-        import_file(conn, parcel_file(tmp_path, 12), ImportOptions(actor="t", score=False))
-        rows = conn.execute(text("SELECT ags, local_ref, ST_AsEWKB(geom) FROM parcel ORDER BY local_ref")).all()
-    fed = [(ags, ref, bytes(g)) for ags, ref, g in rows]
+    fed = fed_rows(registry, tmp_path, 12)
     moved = shapely.set_srid(shapely.affinity.translate(shapely.from_wkb(fed[0][2]), 0.001, 0), 25832)
     fed[0] = (fed[0][0], fed[0][1], shapely.to_wkb(moved, include_srid=True))
     fed.append((fed[1][0], "nicht-im-register", fed[1][2]))
@@ -115,35 +116,83 @@ def test_only_a_parcel_with_the_same_geometry_takes_the_values(registry, tmp_pat
     assert set(adopted) == {ref for _, ref, _ in fed[1:12]} and fed[0][1] not in adopted
 
 
-def test_the_context_lock_is_held_until_the_end_and_released_when_discarded(registry, tmp_path):
-    """While the process computes, a change of a context layer waits (it would make the values
-    stale between computation and adoption); a discarded computation lets it go at once."""
-    with registry.begin() as conn:
-        import_file(conn, parcel_file(tmp_path, 5), ImportOptions(actor="t", score=False))
+def exclusive_free(engine) -> bool:
+    """Whether a change of a context layer could take its lock now."""
+    with engine.connect() as conn:
+        free = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": indicators.CONTEXT_LOCK}).scalar_one()
+        if free:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": indicators.CONTEXT_LOCK})
+        return free
+
+
+def waits_for(engine, free: bool) -> bool:
+    deadline = time.monotonic() + 60
+    while exclusive_free(engine) != free:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def fed_rows(engine, tmp_path, n: int = 5) -> list[tuple]:
+    with engine.begin() as conn:
+        import_file(conn, parcel_file(tmp_path, n), ImportOptions(actor="t", score=False))
         rows = conn.execute(text("SELECT ags, local_ref, ST_AsEWKB(geom) FROM parcel")).all()
+    return [(a, r, bytes(g)) for a, r, g in rows]
 
-    def exclusive_free() -> bool:
-        with registry.connect() as conn:
-            free = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": indicators.CONTEXT_LOCK}).scalar_one()
-            if free:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": indicators.CONTEXT_LOCK})
-            return free
 
-    def waits_for(expected: bool) -> bool:
-        deadline = time.monotonic() + 60
-        while exclusive_free() != expected:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
-
+def test_the_context_lock_is_held_from_the_start_to_the_adoption(registry, tmp_path):
+    """While the process computes and until it has adopted, a change of a context layer waits (it
+    would make the values stale between computation and adoption); then, or when discarded, it may."""
+    rows = fed_rows(registry, tmp_path)
+    with IndicatorsAhead(registry, start_after=0, chunk=2) as ahead:
+        ahead.feed(rows)
+        ahead.finish()
+        assert waits_for(registry, free=False)  # the process took the lock (shared): an exclusive one waits
+        assert ahead.adopt() == 5, ahead.failure
+        assert waits_for(registry, free=True)
     with IndicatorsAhead(registry, start_after=0) as ahead:
-        ahead.feed([(a, r, bytes(g)) for a, r, g in rows])
-        assert waits_for(False)  # the process took the lock (shared): an exclusive one waits
+        ahead.feed(rows)
+        assert waits_for(registry, free=False)
         ahead.discard()
-        assert waits_for(True)
-        assert ahead.adopt() == 0
-    assert stored(registry) == {}
+        assert waits_for(registry, free=True)
+
+
+ORPHAN = """
+import sys, time
+from landreg.db import make_engine
+from landreg.scoring.ahead import IndicatorsAhead
+
+if __name__ == "__main__":
+    ahead = IndicatorsAhead(make_engine(sys.argv[1]), start_after=0)
+    ahead.feed([(ags, ref, bytes.fromhex(wkb)) for ags, ref, wkb in (line.split() for line in sys.stdin)])
+    time.sleep(600)
+"""
+
+
+def test_a_killed_importer_leaves_no_process_holding_the_lock(registry, tmp_path):
+    """An importer killed outright (SIGKILL, the OOM killer) cleans nothing up: its second process
+    notices within seconds and ends, and its session, lock and tables with it."""
+    rows = fed_rows(registry, tmp_path)
+    script = tmp_path / "importer.py"
+    script.write_text(ORPHAN)
+    importer = subprocess.Popen(
+        [sys.executable, str(script), database_url(registry)], stdin=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        importer.stdin.write("".join(f"{a} {r} {g.hex()}\n" for a, r, g in rows))
+        importer.stdin.close()
+        assert waits_for(registry, free=False)
+    finally:
+        importer.kill()
+        importer.wait()
+    assert waits_for(registry, free=True)
+    with registry.connect() as conn:
+        left = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'landreg-indicators-ahead'"
+        deadline = time.monotonic() + 30
+        while conn.execute(text(left)).scalar_one() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert conn.execute(text(left)).scalar_one() == 0
 
 
 def test_the_command_line_says_what_it_adopted_and_scores_everything(registry, tmp_path, monkeypatch):

@@ -287,7 +287,7 @@ def import_file(
                 if streaming:
                     window = (int(batch.rows[0]), int(batch.rows[-1]))
                     streaming = _write_batch(conn, options, fields, window, done, claim_fix)
-                if streaming and options.ahead is not None:
+                if streaming and options.ahead is not None and not options.ahead.stopped:
                     written = load.written_rows(conn, window)
                     options.ahead.feed((r[_AGS], r[_LOCAL_REF], r[_GEOM]) for r in rows if r[0] in written)
             if progress:

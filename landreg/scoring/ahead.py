@@ -13,8 +13,11 @@ The work runs in a process of its own, not a thread: its Python part (a coverage
 3–4 s each) would otherwise hold the interpreter lock the import's reading and COPY need. Its
 connection holds the context lock (shared, :data:`indicators.CONTEXT_LOCK`) from before its first
 computation until the adoption: no change of a context layer can fall between them (a change
-waits as it waits for a full run). Whatever goes wrong here costs time, never a value: a failed or
-stopped computation adopts nothing, and the full run computes those parcels as before.
+waits as it waits for a full run, here for the rest of the import too: at 1M parcels some two
+minutes). Like a full run, it needs a session of its own, not a pooler's in transaction mode. The
+process ends with the importer however that ends (a process left behind would keep the lock).
+Whatever goes wrong here costs time, never a value: a failed or stopped computation adopts nothing,
+and the full run computes those parcels as before.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import signal
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, text
@@ -40,6 +44,9 @@ CHUNK = 200_000
 TEMP_BUFFERS = "256MB"
 #: How long :meth:`IndicatorsAhead.adopt` waits for the computation still under way, at most (seconds).
 ADOPT_WAIT_S = 3_600
+#: Batches waiting for the process at most: one that falls this far behind is stopped (the full run
+#: computes the rest) rather than the import holding ever more geometries in memory for it.
+BACKLOG = 64
 _COLUMNS = ", ".join(indicators.COLUMNS)
 _TYPES = ", ".join(f"{c} {indicators._TYPES.get(c, indicators._NUMBER)}" for c in indicators.COLUMNS)
 _FINISH, _ADOPT_NOW = "finish", "adopt"  # messages to the process besides batches of geometries
@@ -71,26 +78,45 @@ class IndicatorsAhead:
     def __exit__(self, *_) -> None:
         self.close()
 
-    def feed(self, rows: Iterable[tuple]) -> None:
-        """Geometries the import writes, with the AGS and reference of their parcel."""
+    @property
+    def stopped(self) -> bool:
+        """Whether it takes no more geometries (stopped, or its process ended)."""
         if self._process is not None and not self._process.is_alive():  # failed: its answer waits for adopt
             self._stopped = True
-        if self._stopped:
+        return self._stopped
+
+    def feed(self, rows: Iterable[tuple]) -> None:
+        """Geometries the import writes, with the AGS and reference of their parcel. Never fails the
+        import: whatever goes wrong stops this, and the full run computes them."""
+        if self.stopped:
             return
-        rows = [r for r in rows if r[0] is not None and r[1] is not None]
-        self.fed += len(rows)
-        if self._process is None:
-            self._waiting.extend(rows)
-            if self.fed <= self.start_after:
-                return
-            rows, self._waiting = self._waiting, []
-            self._start()
-        self._inbox.put(rows)
+        try:
+            rows = [r for r in rows if r[0] is not None and r[1] is not None]
+            self.fed += len(rows)
+            if self._process is None:
+                self._waiting.extend(rows)
+                if self.fed <= self.start_after:
+                    return
+                rows, self._waiting = self._waiting, []
+                self._start()
+            self._inbox.put_nowait(rows)
+        except queue.Full:
+            self._give_up(f"the second process fell more than {BACKLOG} batches behind")
+        except Exception as exc:
+            self._give_up(f"{type(exc).__name__}: {exc}")
 
     def finish(self) -> None:
         """No more geometries: compute the rest now."""
-        if self._process is not None and not self._stopped:
-            self._inbox.put(_FINISH)
+        if self._process is not None and not self.stopped:
+            try:
+                self._inbox.put_nowait(_FINISH)
+            except Exception as exc:
+                self._give_up(f"{type(exc).__name__}: {exc}")
+
+    def _give_up(self, why: str) -> None:
+        self.failure = why
+        log.warning("computing the indicators during the import stopped (the full run computes them): %s", why)
+        self.discard()
 
     def discard(self) -> None:
         """Stop computing (the import scores its parcels itself, or failed): adopt nothing. The
@@ -108,9 +134,13 @@ class IndicatorsAhead:
         geometry is the one they were computed from; returns how many parcels got theirs."""
         if self._process is None:
             return 0
-        if self._process.is_alive():
-            self._inbox.put(_FINISH)
-            self._inbox.put(_ADOPT_NOW)
+        for message in (_FINISH, _ADOPT_NOW):
+            while self._process.is_alive():  # the backlog empties as it computes
+                try:
+                    self._inbox.put(message, timeout=1)
+                    break
+                except queue.Full:
+                    continue
         outcome = self._answer()
         self.close()
         if isinstance(outcome, int):
@@ -141,7 +171,7 @@ class IndicatorsAhead:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads and connections
-        self._inbox, self._outbox = context.Queue(), context.Queue()
+        self._inbox, self._outbox = context.Queue(BACKLOG), context.Queue()
         self._process = context.Process(
             target=_serve,
             args=(self.url, self.chunk, self._inbox, self._outbox),
@@ -152,13 +182,22 @@ class IndicatorsAhead:
 
 
 def _serve(url: str, chunk: int, inbox: multiprocessing.Queue, outbox: multiprocessing.Queue) -> None:
-    """The process: store and compute what arrives, adopt when asked, answer with the count (or why not)."""
-    engine = make_engine(url, application_name="landreg-indicators-ahead")
+    """The process: store and compute what arrives, adopt when asked, answer with the count (or why not).
+
+    It ends with the importer: a process left behind would hold the context lock (and a change of a
+    context layer waiting for it, and everyone queued behind that) for as long as it lives. Ctrl-C is
+    the importer's to handle: it stops this process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    engine = None
     try:
+        engine = make_engine(url, application_name="landreg-indicators-ahead")
         with engine.connect() as conn:
             _prepare(conn)
             waiting, finished = 0, False
-            while (message := inbox.get()) != _ADOPT_NOW:
+            while (message := _next(inbox, parent)) != _ADOPT_NOW:
+                if message is None:  # the importer is gone: so is the session, its lock and tables
+                    return
                 if message == _FINISH:
                     finished = True
                 else:
@@ -170,7 +209,18 @@ def _serve(url: str, chunk: int, inbox: multiprocessing.Queue, outbox: multiproc
     except Exception as exc:  # reported to the importer, which leaves the parcels to the full run
         outbox.put(f"{type(exc).__name__}: {exc}")
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+
+
+def _next(inbox: multiprocessing.Queue, parent: multiprocessing.process.BaseProcess | None):
+    """The next message, or None once the importer's process has ended (looked at every second)."""
+    while True:
+        try:
+            return inbox.get(timeout=1)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return None
 
 
 def _prepare(conn: Connection) -> None:
