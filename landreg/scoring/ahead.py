@@ -48,7 +48,6 @@ ADOPT_WAIT_S = 3_600
 #: computes the rest) rather than the import holding ever more geometries in memory for it.
 BACKLOG = 64
 _COLUMNS = ", ".join(indicators.COLUMNS)
-_TYPES = ", ".join(f"{c} {indicators._TYPES.get(c, indicators._NUMBER)}" for c in indicators.COLUMNS)
 _FINISH, _ADOPT_NOW = "finish", "adopt"  # messages to the process besides batches of geometries
 
 
@@ -237,7 +236,7 @@ def _prepare(conn: Connection) -> None:
             text(f"""
             CREATE TEMP TABLE ahead_geom (ags char(8), local_ref text, geom geometry(MultiPolygon, 25832));
             CREATE TEMP TABLE ahead_indicator (
-                ags char(8), local_ref text, geom geometry(MultiPolygon, 25832), computed_at timestamptz, {_TYPES}
+                ags char(8), local_ref text, geom geometry(MultiPolygon, 25832), computed_at timestamptz, {indicators.COLUMN_TYPES}
             );
         """)
         )
@@ -293,7 +292,6 @@ _ADOPT = f"""
       JOIN parcel p ON p.ags = a.ags AND p.local_ref = a.local_ref AND p.retired_at IS NULL
      WHERE p.geom = a.geom AND a.computed_at >= (SELECT changed_at FROM context_state)
      ORDER BY p.id
-    ON CONFLICT (parcel_id) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *indicators.COLUMNS))}
+    ON CONFLICT (parcel_id) DO UPDATE SET {indicators.UPSERT_SET}
      WHERE parcel_indicator.parcel_version <= EXCLUDED.parcel_version
 """

@@ -196,6 +196,10 @@ def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
 
 #: The type of each indicator column (of a NULL where no layer is loaded): a number unless named here.
 _TYPES, _NUMBER = {"in_flood_zone": "boolean", "in_protected_area": "boolean"}, "double precision"
+#: Every indicator column with its SQL type (for a table that holds them on the way, :mod:`landreg.scoring.ahead`).
+COLUMN_TYPES = ", ".join(f"{c} {_TYPES.get(c, _NUMBER)}" for c in COLUMNS)
+#: What an upsert of a parcel's stored row replaces: the row's stamps and every value.
+UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
 #: The kind of context layer each indicator column needs.
 KIND_OF = {column: kind for column, (kind, _) in _EXPRESSIONS.items()}
 
@@ -493,14 +497,13 @@ def compute(
             return 0
         parcels, grid = source
         where, params = ["true"], params | grid
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
     return conn.execute(
         text(f"""
         INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, definition, {", ".join(COLUMNS)})
         SELECT p.id, p.version, clock_timestamp(), :definition, {select_list(layers, batch=batch)}
           FROM {parcels}
          WHERE {" AND ".join(where)}
-        ON CONFLICT (parcel_id) DO UPDATE SET {updates}
+        ON CONFLICT (parcel_id) DO UPDATE SET {UPSERT_SET}
     """),
         params,
     ).rowcount
