@@ -45,11 +45,36 @@ def cluster():
     shutil.rmtree(root, ignore_errors=True)
 
 
+#: The pytest-xdist worker running this process ("gw0", "gw1", …; empty in a run without workers).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _per_worker(name: str) -> str:
+    """A database name of this worker's own: workers sharing a server (LANDREG_TEST_DATABASE_URL)
+    must not migrate, fill or drop each other's databases."""
+    return f"{name}_{WORKER}" if WORKER else name
+
+
 @pytest.fixture(scope="session")
-def database_url(cluster) -> str:
-    if cluster is None:
-        return sqlalchemy_url(os.environ["LANDREG_TEST_DATABASE_URL"])
-    return cluster.url()
+def database_url(cluster):
+    """The main test database: the embedded cluster's, or LANDREG_TEST_DATABASE_URL's (with test
+    workers, a database of this worker's beside it, dropped at the end)."""
+    if cluster is not None:
+        yield cluster.url()
+        return
+    url = sqlalchemy_url(os.environ["LANDREG_TEST_DATABASE_URL"])
+    if not WORKER:
+        yield url
+        return
+    name = _per_worker(make_url(url).database)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +84,7 @@ def make_database(database_url):
     created = []
 
     def make(name: str) -> str:
+        name = _per_worker(name)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))

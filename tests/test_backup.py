@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from landreg import migrate
@@ -167,9 +168,10 @@ def test_command_line_backup_and_restore_into_a_new_database(source, configured,
     assert bad_name.exit_code == 2 and "--into" in bad_name.output
 
     target = make_database("landreg_restore_cli")  # dropped at the end; the command creates it again
+    name = make_url(target).database
     with source.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text('DROP DATABASE "landreg_restore_cli"'))
-    restored = runner.invoke(commands(), ["restore", str(out), "--into", "landreg_restore_cli"])
+        conn.execute(text(f'DROP DATABASE "{name}"'))
+    restored = runner.invoke(commands(), ["restore", str(out), "--into", name])
     assert restored.exit_code == 0, restored.output
     assert "counts checked" in restored.output
     engine = create_engine(target)
