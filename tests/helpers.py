@@ -23,6 +23,26 @@ def utm(lon: float, lat: float) -> tuple[float, float]:
     return _TO_UTM.transform(lon, lat)
 
 
+def squares_in_dortmund(conn, count: int, prefix: str, origin: tuple[float, float], per_row: int = 100) -> None:
+    """``count`` 20 m squares (Gewerbeflächen ``prefix``0, ``prefix``1, …), ``per_row`` in a row 30 m
+    apart from ``origin`` (EPSG:25832) in Dortmund, written in one statement in ``conn``'s transaction
+    (locations vouched for, as the importer does)."""
+    from sqlalchemy import text
+
+    conn.execute(text("SELECT set_config('landreg.locations_checked', 'on', true)"))
+    conn.execute(
+        text("""
+        INSERT INTO parcel (ags, local_ref, category, status, geom, created_by, updated_by)
+        SELECT '05913000', :prefix || i, 'gewerbeflaeche', 'verfuegbar',
+               ST_Multi(ST_MakeEnvelope(:x + (i % :per_row) * 30, :y + (i / :per_row) * 30,
+                                        :x + (i % :per_row) * 30 + 20, :y + (i / :per_row) * 30 + 20, 25832)),
+               'test', 'test'
+          FROM generate_series(0, :n - 1) AS i
+    """),
+        {"prefix": prefix, "x": origin[0], "y": origin[1], "n": count, "per_row": per_row},
+    )
+
+
 def square_at(lonlat: tuple[float, float], width: float, height: float | None = None) -> shapely.Polygon:
     """An axis-parallel rectangle of ``width`` × ``height`` metres centred on a WGS84 point."""
     x, y = utm(*lonlat)

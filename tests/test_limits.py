@@ -25,7 +25,15 @@ from landreg.parcels import ParcelError, create_parcel
 from landreg.safeguarding import PlanError, check_plan
 from landreg.scoring import ensure_default_profiles
 from landreg.settings import get_settings
-from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, database_url, live_server, utm
+from tests.helpers import (
+    DORTMUND_REINOLDIKIRCHE,
+    app_client,
+    bearers,
+    database_url,
+    live_server,
+    squares_in_dortmund,
+    utm,
+)
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
 TO_WGS84 = Transformer.from_crs(25832, 4326, always_xy=True)
@@ -157,20 +165,9 @@ def test_a_body_over_the_limit_is_413_by_its_length_or_by_the_bytes_that_arrive(
 
 # -- statement timeout ------------------------------------------------------------------------
 def _many_parcels(engine, count: int) -> None:
-    """``count`` 20 m squares in central Dortmund, written in one statement (locations vouched for)."""
+    """``count`` 20 m squares in central Dortmund, written in one statement."""
     with engine.begin() as conn:
-        conn.execute(text("SELECT set_config('landreg.locations_checked', 'on', true)"))
-        conn.execute(
-            text("""
-            INSERT INTO parcel (ags, local_ref, category, status, geom, created_by, updated_by)
-            SELECT '05913000', 'T-' || i, 'gewerbeflaeche', 'verfuegbar',
-                   ST_Multi(ST_MakeEnvelope(:x + (i % 100) * 30, :y + (i / 100) * 30,
-                                            :x + (i % 100) * 30 + 20, :y + (i / 100) * 30 + 20, 25832)),
-                   'test', 'test'
-              FROM generate_series(0, :n - 1) AS i
-            """),
-            {"x": X0 - 1500, "y": Y0 - 1500, "n": count},
-        )
+        squares_in_dortmund(conn, count, "T-", (X0 - 1500, Y0 - 1500))
 
 
 def test_a_statement_over_the_timeout_is_cancelled_and_answers_503(committed_db, settings):

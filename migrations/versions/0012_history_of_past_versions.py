@@ -57,7 +57,7 @@ def upgrade() -> None:
     COMMENT ON TABLE parcel_past_version IS 'the ended versions of parcels, each valid in [valid_from, valid_to)';
 
     """)
-    op.execute(history_sql(VERSIONED))
+    op.execute(history_sql(VERSIONED, planned_each_time=False))
 
 
 def downgrade() -> None:

@@ -71,7 +71,7 @@ def upgrade() -> None:
     COMMENT ON COLUMN alkis_flurstueck.amtliche_flaeche IS 'the amtliche Fläche in m² as ALKIS states it';
     COMMENT ON COLUMN alkis_flurstueck.source IS 'the file it was loaded from (its name)';
     """)
-    op.execute(history_sql(VERSIONED))
+    op.execute(history_sql(VERSIONED, planned_each_time=False))
 
 
 def downgrade() -> None:
@@ -81,7 +81,7 @@ def downgrade() -> None:
     DROP FUNCTION parcel_refuse_flurstueckskennzeichen();
     DROP VIEW parcel_version;
     """)
-    op.execute(history_sql(_m0012.VERSIONED))
+    op.execute(history_sql(_m0012.VERSIONED, planned_each_time=False))
     op.execute("""
     ALTER TABLE parcel_past_version DROP COLUMN flurstueckskennzeichen;
     ALTER TABLE parcel DROP COLUMN flurstueckskennzeichen;
