@@ -33,8 +33,7 @@ def after_update_function(columns: list[str], planned_each_time: bool = True) ->
           FROM new_rows n JOIN old_rows o ON o.id = n.id
          WHERE o.retired_at IS NULL AND (n.version <> o.version OR n.retired_at IS NOT NULL)"""
     if planned_each_time:
-        assert "'" not in statement
-        statement = f"EXECUTE '{statement}'"
+        statement = "EXECUTE '" + statement.replace("'", "''") + "'"
     return f"""
     CREATE OR REPLACE FUNCTION parcel_history_after_update() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN

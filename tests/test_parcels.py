@@ -180,7 +180,8 @@ def test_a_large_update_after_a_small_one_ends_in_seconds(engine):
     with engine.connect() as conn:
         conn.execute(text("SELECT set_config('statement_timeout', '60s', true)"))
         squares_in_dortmund(conn, 20_000, "L-", (x - 1900, y - 1700), per_row=150)
-        conn.execute(text("UPDATE parcel SET name = 'eins' WHERE local_ref = 'L-1'"))  # the session's first
+        conn.execute(text("DISCARD PLANS"))  # a pooled connection: plan as a new session would
+        conn.execute(text("UPDATE parcel SET name = 'eins' WHERE local_ref = 'L-1'"))  # its first update
         assert conn.execute(text("UPDATE parcel SET name = name WHERE local_ref LIKE 'L-%'")).rowcount == 20_000
         assert (
             conn.execute(text("UPDATE parcel SET status = 'reserviert' WHERE local_ref LIKE 'L-%'")).rowcount == 20_000

@@ -658,9 +658,11 @@ def _trigger_plans(conn, statement: str) -> list[dict]:
     driver = conn.connection.driver_connection
     handler = lambda notice: notices.append(notice.message_primary)  # noqa: E731
     conn.execute(text("LOAD 'auto_explain'"))
-    settings = {"log_min_duration": "0", "log_nested_statements": "on", "log_level": "notice", "log_format": "json"}
-    for name, value in settings.items() | {"log_settings": "on"}.items():
-        conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": f"auto_explain.{name}", "value": value})
+    settings = {"min_duration": "0", "nested_statements": "on", "level": "notice", "format": "json", "settings": "on"}
+    for name, value in settings.items():
+        conn.execute(
+            text("SELECT set_config(:name, :value, true)"), {"name": f"auto_explain.log_{name}", "value": value}
+        )
     conn.execute(text("SELECT set_config('client_min_messages', 'notice', true)"))
     driver.add_notice_handler(handler)
     try:
