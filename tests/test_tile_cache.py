@@ -272,6 +272,12 @@ def test_public_and_signed_in_tiles_are_never_mixed(api, committed_db):
     assert theirs.headers["x-cache"] == "miss" and _names(theirs) == set()
 
 
+def _mercator_bounds(outline: shapely.Geometry) -> tuple[float, float, float, float]:
+    """The bounds of an outline (EPSG:25832) in EPSG:3857, as ``tile_invalidation`` records them."""
+    mercator = Transformer.from_crs(25832, 3857, always_xy=True)
+    return shapely.transform(outline, lambda c: np.column_stack(mercator.transform(c[:, 0], c[:, 1]))).bounds
+
+
 def test_unchanged_writes_invalidate_nothing(api, committed_db):
     with committed_db.begin() as conn:
         before = conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one()
@@ -280,12 +286,10 @@ def test_unchanged_writes_invalidate_nothing(api, committed_db):
         conn.execute(text("UPDATE parcel SET name = 'x' WHERE local_ref = 'E'"))
         rows = conn.execute(text("SELECT layer, west, south, east, north FROM tile_invalidation ORDER BY seq")).all()
     layer, west, south, east, north = rows[-1]
-    mercator = Transformer.from_crs(25832, 3857, always_xy=True)
-    outline = shapely.transform(
-        shapely.box(EX, EY, EX + 60, EY + 40), lambda c: np.column_stack(mercator.transform(c[:, 0], c[:, 1]))
-    )
     assert layer == "parcels" and len(rows) == before + 1
-    assert (west, south, east, north) == pytest.approx(outline.bounds, abs=0.01)
+    assert (west, south, east, north) == pytest.approx(
+        _mercator_bounds(shapely.box(EX, EY, EX + 60, EY + 40)), abs=0.01
+    )
 
 
 def test_no_tile_is_older_than_the_edit_it_shows_under_concurrent_edits(committed_db):
@@ -710,3 +714,75 @@ def test_an_update_of_many_rows_plans_the_trigger_without_nested_loops(conn, row
     assert conn.execute(text("UPDATE parcel SET name = 'neu' WHERE local_ref LIKE 'H-%'")).rowcount == rows
     recorded = conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one() - before
     assert recorded == rows if rows <= 1_000 else 1 <= recorded < rows  # an outline each, or 2 km cells
+
+
+def _scans_of(node: dict, relation: str) -> list[dict]:
+    found = [node] if node.get("Relation Name") == relation else []
+    return found + [n for child in node.get("Plans", []) for n in _scans_of(child, relation)]
+
+
+def _nodes_comparing(node: dict) -> list[dict]:
+    """The plan's nodes that compare old and new values."""
+    found = [node] if "IS DISTINCT FROM" in node.get("Join Filter", "") + node.get("Filter", "") else []
+    return found + [n for child in node.get("Plans", []) for n in _nodes_comparing(child)]
+
+
+def test_indicators_computed_again_are_compared_before_any_parcel_is_read(conn):
+    """A full run computes every indicator again; the tile trigger compares old and new rows before it
+    looks up outlines in ``parcel``: it looked up every updated row's outline first (at 1M parcels a
+    scan of the table: 0.67 s for 125,000 unchanged indicators instead of 0.20 s). Whether the planner
+    then reads ``parcel`` at all depends on the sizes (a small table is hashed first), so the test
+    checks the plan's order. Unchanged values invalidate nothing, a changed one its parcel's outline."""
+    squares_in_dortmund(conn, 1_500, "I-", (X0 - 750, Y0 + 900), per_row=50)
+    conn.execute(
+        text("""
+        INSERT INTO parcel_indicator (parcel_id, parcel_version, dist_port_m)
+        SELECT id, version, 100 FROM parcel WHERE local_ref LIKE 'I-%'
+    """)
+    )
+    before = conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one()
+    recomputed = """UPDATE parcel_indicator SET computed_at = clock_timestamp(), dist_port_m = 100
+                     WHERE parcel_id IN (SELECT id FROM parcel WHERE local_ref LIKE 'I-%')"""
+    (count,) = _trigger_plans(conn, recomputed)
+    assert conn.execute(text("SELECT count(*) FROM tile_invalidation")).scalar_one() == before
+    comparing = _nodes_comparing(count["Plan"])
+    assert comparing and not any(_scans_of(node, "parcel") for node in comparing), json.dumps(count["Plan"], indent=1)
+    conn.execute(
+        text("""UPDATE parcel_indicator SET dist_port_m = CASE WHEN p.local_ref = 'I-7' THEN 250 ELSE 100 END
+                  FROM parcel p WHERE p.id = parcel_id AND p.local_ref LIKE 'I-%'""")
+    )
+    rows = conn.execute(
+        text("SELECT layer, west, south, east, north FROM tile_invalidation ORDER BY seq OFFSET :n"), {"n": before}
+    ).all()
+    x, y = X0 - 750 + 7 * 30, Y0 + 900  # I-7: the eighth square of the first row
+    assert len(rows) == 1 and rows[0][0] == "parcels"
+    assert rows[0][1:] == pytest.approx(_mercator_bounds(shapely.box(x, y, x + 20, y + 20)), abs=0.01)
+
+
+def test_a_full_run_that_changes_no_score_keeps_the_score_tiles(conn):
+    """A full run rewrites every score of a profile. The tile cache hears of the scores that changed
+    what a tile shows (a parcel's score, its public variant's, the version they are of): a run that
+    left them as they were kept every cached tile with scores (before: more than 1,000 updated rows
+    emptied them all); a changed score invalidates its parcel's outline."""
+    from landreg.scoring.engine import score_profile
+    from landreg.scoring.profiles import save_profile
+
+    squares_in_dortmund(conn, 1_200, "J-", (X0 - 750, Y0 - 1_800), per_row=40)
+    profile, _ = save_profile(conn, "kachel", "Kachel", "t", {"criteria": {"size": 1.0}}, "t")
+    score_profile(conn, profile, "t")
+    invalidations = "SELECT layer, west, south, east, north FROM tile_invalidation WHERE seq > :seq ORDER BY seq"
+    seq = conn.execute(text("SELECT coalesce(max(seq), 0) FROM tile_invalidation")).scalar_one()
+    score_profile(conn, profile, "t")  # the same scores again
+    assert conn.execute(text(invalidations), {"seq": seq}).all() == []
+    conn.execute(text("UPDATE parcel_score SET coverage = coverage, excluded_by = excluded_by"))  # no tile shows them
+    assert conn.execute(text(invalidations), {"seq": seq}).all() == []
+    conn.execute(
+        text("""UPDATE parcel_score s SET score = s.score + 1 FROM parcel p
+                 WHERE p.id = s.parcel_id AND p.local_ref = 'J-41' AND s.profile_id = :p"""),
+        {"p": profile.id},
+    )
+    (row,) = conn.execute(text(invalidations), {"seq": seq}).all()
+    x, y = X0 - 750 + 30, Y0 - 1_800 + 30  # J-41: the second square of the second row
+    assert row[0] == "scores" and row[1:] == pytest.approx(
+        _mercator_bounds(shapely.box(x, y, x + 20, y + 20)), abs=0.01
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -93,15 +94,20 @@ def load(
     profile: Profile | None,
     parcel_ids: Sequence | None = None,
     computing_with: set[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile).
 
     The indicators are the stored ones of each parcel's current version; ``computing_with`` (the
     loaded context layers) computes them in the query instead, storing nothing (for reads of a
-    few parcels whose stored indicators are missing or stale).
+    few parcels whose stored indicators are missing or stale). ``shard = (i, n)``: the parcels of
+    shard ``i`` of ``n`` only (:data:`indicators.SHARD_CONDITION`).
     """
     where = ["p.retired_at IS NULL"]
     params: dict = {}
+    shard_params = {} if shard is None else {"shard": shard[0], "shards": shard[1]}
+    if shard is not None:
+        where.append(indicators.SHARD_CONDITION)
     if profile and profile.categories:
         where.append("p.category = ANY(:categories)")
         params["categories"] = list(profile.categories)
@@ -120,17 +126,21 @@ def load(
           FROM parcel p {indicator_join}
          WHERE {" AND ".join(where)}
     """
-    if not params:  # all parcels: COPY and a CSV reader are several times faster than row objects
-        return _copy_frame(conn, query)
-    rows = conn.execute(text(query), params)
+    if not params:  # all parcels (of a shard): COPY and a CSV reader are several times faster than row objects
+        return _copy_frame(conn, query, shard_params)
+    rows = conn.execute(text(query), params | shard_params)
     return pd.DataFrame(rows.all(), columns=list(rows.keys()))
 
 
-def _copy_frame(conn: Connection, query: str) -> pd.DataFrame:
-    """The result of a parameterless query, read with COPY ... TO STDOUT (CSV)."""
+def _copy_frame(conn: Connection, query: str, params: dict) -> pd.DataFrame:
+    """The result of a query, read with COPY ... TO STDOUT (CSV); its ``:name`` parameters are bound
+    by the driver (COPY takes none of its own)."""
     buffer = io.BytesIO()
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+    statement = re.sub(
+        r"(?<!:):(\w+)", r"%(\1)s", f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)".replace("%", "%%")
+    )
+    with cursor.copy(statement, params) as copy:
         for block in copy:
             buffer.write(block)
     buffer.seek(0)
@@ -261,7 +271,8 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
 
     The same rows as deleting all and inserting the new ones, but an update leaves the profile alone,
     so the foreign key on it is checked only for the added rows (a check per row took more time than
-    the writing itself).
+    the writing itself). Where the update found a row for every staged score, nothing is added and
+    the search for new ones is skipped (a profile of 550,000 parcels: 1.1 s).
 
     The three statements match whole sets, so they run without nested loops whatever the statistics
     of ``parcel_score`` say: an emptied and vacuumed table counts as empty until analysed again, and
@@ -278,10 +289,11 @@ def _replace(conn: Connection, evaluation: Evaluation) -> None:
     _store(conn, evaluation, "score_staged")
     conn.execute(text("ANALYZE pg_temp.score_staged"))
     with local_settings(conn, enable_nestloop="off"):
-        _merge_staged(conn, evaluation.profile.id)
+        _merge_staged(conn, evaluation.profile.id, len(evaluation.frame))
 
 
-def _merge_staged(conn: Connection, profile_id: int) -> None:
+def _merge_staged(conn: Connection, profile_id: int, staged: int) -> None:
+    """The profile's scores made the ``staged`` ones of ``score_staged``."""
     profile = {"p": profile_id}
     conn.execute(
         text("""
@@ -291,13 +303,15 @@ def _merge_staged(conn: Connection, profile_id: int) -> None:
         profile,
     )
     changed = ", ".join(f"{c} = n.{c}" for c in _SCORE_COLUMNS.split(", ")[2:])
-    conn.execute(
+    updated = conn.execute(
         text(f"""
         UPDATE parcel_score s SET {changed}, computed_at = n.computed_at
           FROM score_staged n WHERE s.profile_id = :p AND s.parcel_id = n.parcel_id
     """),
         profile,
-    )
+    ).rowcount
+    if updated == staged:  # every staged score had a row (the parcels ranked as in the last run)
+        return
     conn.execute(
         text(f"""
         INSERT INTO parcel_score ({_SCORE_COLUMNS}, computed_at) SELECT {_SCORE_COLUMNS}, computed_at FROM score_staged n
@@ -417,17 +431,20 @@ def _recompute(
 ) -> list[Evaluation]:
     say("indicators")
 
-    def shard(i: int) -> int:
+    def shard(i: int) -> tuple[int, pd.DataFrame]:
+        """The shard's indicators, then its parcels read with them: the shards read on every core
+        (1M parcels: 2.5 s, not 5 s one after the other)."""
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL jit = off"))
-            return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators, context_held=True)
+            computed = indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators, context_held=True)
+            return computed, load(conn, None, shard=(i, workers))
 
     with ThreadPoolExecutor(max(1, min(workers, room))) as pool:
-        computed = sum(pool.map(shard, range(workers)))
+        shards = list(pool.map(shard, range(workers)))
+    computed = sum(n for n, _ in shards)
+    parcels = pd.concat([frame for _, frame in shards], ignore_index=True)
     with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
-        say("reading parcels")
-        parcels = load(conn, None)
     say(f"{INDICATORS_COMPUTED} {computed:,} of {len(parcels):,}")
 
     def score(profile: Profile) -> Evaluation:

@@ -24,11 +24,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import shapely
 from sqlalchemy import Connection, text
 
@@ -280,7 +284,7 @@ def _grid(
     cells: int,
     coverages: tuple[tuple[str, bytes], ...],
     features: tuple[tuple[str, tuple[int, ...], tuple[bytes, ...]], ...],
-) -> tuple[dict, str]:
+) -> tuple[dict, bytes]:
     """A grid of some ``cells`` over ``extent`` (where the parcels lie) and the coverages (kind, WKB)
     there: its origin and cell size, and per kind and cell (CSV rows of ``indicator_cell``) what it
     settles for a point in the cell:
@@ -307,35 +311,60 @@ def _grid(
     i, j = i.ravel(), j.ravel()
     x, y = x0 + (i + 0.5) * size, y0 + (j + 0.5) * size
     centres, half = shapely.points(x, y), size * math.sqrt(0.5)
-    frames, done = [], {}
-    for kind, wkb in coverages:
-        if wkb not in done:  # kinds often share a coverage (stations and stops of one region)
-            coverage = shapely.from_wkb(wkb)
-            rings = shapely.get_rings(shapely.get_parts(coverage))
-            coords, ring = shapely.get_coordinates(rings, return_index=True)
-            same = ring[1:] == ring[:-1]
-            edge = shapely.STRtree(shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1)))
-            (which, _), found = edge.query_nearest(centres, return_distance=True, all_matches=False)
-            distance = np.empty(len(centres))
-            distance[which] = found
-            shapely.prepare(coverage)
-            inside = shapely.contains_xy(coverage, x, y)
-            sure = distance > half + GRID_SLACK
-            done[wkb] = (np.where(sure & inside, "in", np.where(sure & ~inside, "out", "")), distance)
-        state, distance = done[wkb]
-        nearest, nearest_id, others = np.full(len(centres), np.nan), pd.array([None] * len(centres), "Int64"), np.nan
-        for _, ids, wkbs in (f for f in features if f[0] == kind):
-            nearest, nearest_id, others = _nearest_two(centres, half, np.array(ids), shapely.from_wkb(list(wkbs)))
-        frames.append(
-            pd.DataFrame(
-                {"kind": kind, "i": i, "j": j, "state": state}
-                | {"edge_min": distance - half - GRID_SLACK, "edge_max": distance + half + GRID_SLACK}
-                | {"feature_max": nearest + half + GRID_SLACK, "feature_id": nearest_id}
-                | {"others_min": others - half - GRID_SLACK}
+    shared = {wkb: None for _, wkb in coverages}  # kinds often share a coverage (stations and stops of one region)
+    searched = [(kind, ids, wkbs) for kind, ids, wkbs in features if any(kind == k for k, _ in coverages)]
+    # GEOS leaves the GIL while it searches: the coverages and features in threads, on every core
+    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(shared) + len(searched)))) as pool:
+        edges = dict(zip(shared, pool.map(lambda wkb: _edge_cells(wkb, centres, x, y, half), shared), strict=True))
+        nearest_of = dict(
+            zip(
+                (kind for kind, _, _ in searched),
+                pool.map(lambda f: _nearest_two(centres, half, np.array(f[1]), shapely.from_wkb(list(f[2]))), searched),
+                strict=True,
             )
         )
-    rows = pd.concat(frames).to_csv(index=False, header=False)  # floats as repr: exact
-    return {"grid_x": float(x0), "grid_y": float(y0), "grid_size": float(size)}, rows
+    blank = (np.full(len(centres), np.nan), pd.array([None] * len(centres), "Int64"), np.full(len(centres), np.nan))
+    tables = []
+    for kind, wkb in coverages:
+        state, distance = edges[wkb]
+        nearest, nearest_id, others = nearest_of.get(kind, blank)
+        tables.append(
+            pa.table(
+                {
+                    "kind": pa.array([kind] * len(centres), pa.string()),
+                    "i": pa.array(i, pa.int32()),
+                    "j": pa.array(j, pa.int32()),
+                    "state": pa.array(state, pa.string()),
+                    "edge_min": pa.array(distance - half - GRID_SLACK),
+                    "edge_max": pa.array(distance + half + GRID_SLACK),
+                    "feature_max": pa.array(nearest + half + GRID_SLACK, from_pandas=True),  # NaN: null
+                    "feature_id": pa.array(nearest_id, pa.int64()),
+                    "others_min": pa.array(others - half - GRID_SLACK, from_pandas=True),
+                }
+            )
+        )
+    sink = pa.BufferOutputStream()  # Arrow writes numbers in their shortest exact form, a null as an empty field
+    pacsv.write_csv(pa.concat_tables(tables), sink, pacsv.WriteOptions(include_header=False))
+    return {"grid_x": float(x0), "grid_y": float(y0), "grid_size": float(size)}, sink.getvalue().to_pybytes()
+
+
+def _edge_cells(
+    wkb: bytes, centres: np.ndarray, x: np.ndarray, y: np.ndarray, half: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each centre of a cell (``half``: half its diagonal): whether the whole cell lies inside
+    the coverage ('in'), outside ('out') or neither for sure (None), and the centre's distance to its edge."""
+    coverage = shapely.from_wkb(wkb)
+    rings = shapely.get_rings(shapely.get_parts(coverage))
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    edge = shapely.STRtree(shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1)))
+    (which, _), found = edge.query_nearest(centres, return_distance=True, all_matches=False)
+    distance = np.empty(len(centres))
+    distance[which] = found
+    shapely.prepare(coverage)
+    inside = shapely.contains_xy(coverage, x, y)
+    sure = distance > half + GRID_SLACK
+    return np.where(sure & inside, "in", np.where(sure & ~inside, "out", None)), distance
 
 
 #: How far beyond a cell centre's nearest feature :func:`_grid` looks for the next one, in metres
@@ -444,7 +473,7 @@ def batch_source(
     parameters. The grid lies over all the rows to compute, not only a shard's (a condition on
     ``hashtext``): the shards of a run that computes every parcel share one (of a run of stale
     ones, unless one shard commits first). None where no row is to be computed (in any shard)."""
-    extent = " AND ".join(w for w in where if "hashtext" not in w) or "true"
+    extent = " AND ".join(w for w in where if w != SHARD_CONDITION) or "true"
     cells, grid, count = _batch_tables(conn, layers, f"{source} WHERE {extent}", params)
     if not count:
         return None
@@ -454,6 +483,10 @@ def batch_source(
               WHERE {" AND ".join(where) or "true"} OFFSET 0) p {cells}""",
         grid,
     )
+
+
+#: The parcels ``p`` of shard ``shard`` of ``shards``: how a full run's connections share them.
+SHARD_CONDITION = "abs(hashtext(p.id::text)) % :shards = :shard"
 
 
 def compute(
@@ -487,7 +520,7 @@ def compute(
     if stale_only:
         where.append(f"NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {_current()})")
     if shard is not None:
-        where.append("abs(hashtext(p.id::text)) % :shards = :shard")
+        where.append(SHARD_CONDITION)
         params |= {"shard": shard[0], "shards": shard[1]}
     batch = parcel_ids is None or len(parcel_ids) >= BATCH
     parcels = "parcel p"
