@@ -37,6 +37,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from landreg import rules
+from landreg.db import local_settings
 
 #: B-Plan uses (``bplan`` layers) that bring housing, so that the Abstandserlass applies to them:
 #: the registry's residential designations and the XPlanung uses the plan check reads as one of
@@ -202,6 +203,8 @@ def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
 _TYPES, _NUMBER = {"in_flood_zone": "boolean", "in_protected_area": "boolean"}, "double precision"
 #: Every indicator column with its SQL type (for a table that holds them on the way, :mod:`landreg.scoring.ahead`).
 COLUMN_TYPES = ", ".join(f"{c} {_TYPES.get(c, _NUMBER)}" for c in COLUMNS)
+#: The columns of a stored row of indicators, in the order :func:`compute` writes them.
+_STORED = f"parcel_id, parcel_version, computed_at, definition, {', '.join(COLUMNS)}"
 #: What an upsert of a parcel's stored row replaces: the row's stamps and every value.
 UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
 #: The kind of context layer each indicator column needs.
@@ -408,7 +411,7 @@ def _batch_tables(conn: Connection, layers: set[str], parcels: str, params: dict
     give the parcel ``p`` its cell of each kind's grid, their parameters, and how many parcels there are."""
     conn.execute(
         text(f"""
-        DROP TABLE IF EXISTS pg_temp.{_BATCH_STOPS}, pg_temp.indicator_cell;
+        DROP TABLE IF EXISTS pg_temp.{_BATCH_STOPS}, pg_temp.indicator_cell, pg_temp.indicator_computed;
         CREATE TEMP TABLE {_BATCH_STOPS} ON COMMIT DROP AS SELECT * FROM {_STOPS} c;
         CREATE INDEX ON pg_temp.{_BATCH_STOPS} USING gist (geom);
         CREATE TEMP TABLE indicator_cell (
@@ -522,21 +525,56 @@ def compute(
     if shard is not None:
         where.append(SHARD_CONDITION)
         params |= {"shard": shard[0], "shards": shard[1]}
-    batch = parcel_ids is None or len(parcel_ids) >= BATCH
-    parcels = "parcel p"
-    if batch:
-        source = batch_source(conn, layers, "parcel p", "p.id, p.version", where, params)
-        if source is None:  # nothing to compute (a full run after the import's indicators were adopted)
-            return 0
-        parcels, grid = source
-        where, params = ["true"], params | grid
-    return conn.execute(
+    if parcel_ids is not None and len(parcel_ids) < BATCH:
+        return conn.execute(
+            text(f"""
+            INSERT INTO parcel_indicator ({_STORED})
+            SELECT p.id, p.version, clock_timestamp(), :definition, {select_list(layers)}
+              FROM parcel p
+             WHERE {" AND ".join(where)}
+            ON CONFLICT (parcel_id) DO UPDATE SET {UPSERT_SET}
+        """),
+            params,
+        ).rowcount
+    source = batch_source(conn, layers, "parcel p", "p.id, p.version", where, params)
+    if source is None:  # nothing to compute (a full run after the import's indicators were adopted)
+        return 0
+    parcels, grid = source
+    computed = conn.execute(
         text(f"""
-        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, definition, {", ".join(COLUMNS)})
-        SELECT p.id, p.version, clock_timestamp(), :definition, {select_list(layers, batch=batch)}
+        CREATE TEMP TABLE indicator_computed ON COMMIT DROP AS
+        SELECT p.id AS parcel_id, p.version AS parcel_version, clock_timestamp() AS computed_at,
+               CAST(:definition AS text) AS definition, {select_list(layers, batch=True)}
           FROM {parcels}
-         WHERE {" AND ".join(where)}
-        ON CONFLICT (parcel_id) DO UPDATE SET {UPSERT_SET}
     """),
-        params,
+        params | grid,
     ).rowcount
+    _store_computed(conn, computed)
+    return computed
+
+
+def _store_computed(conn: Connection, computed: int) -> None:
+    """Store the ``computed`` rows of ``indicator_computed``: the stored rows updated, the missing
+    ones added. Faster than one upsert, which looks up each row in the key's index and locks it
+    before updating it (250,000 rows of a full run: 19.5 s instead of 21.0 s with the computing);
+    the rows added still upsert, since another transaction (an edit) may add one meanwhile. The
+    statements match whole sets: they run without nested loops, whatever the planner expects of
+    the table just created."""
+    conn.execute(text("ANALYZE pg_temp.indicator_computed"))
+    changed = ", ".join(f"{c} = c.{c}" for c in _STORED.split(", ")[1:])
+    with local_settings(conn, enable_nestloop="off"):
+        updated = conn.execute(
+            text(f"""
+            UPDATE parcel_indicator i SET {changed} FROM indicator_computed c WHERE i.parcel_id = c.parcel_id
+        """)
+        ).rowcount
+        if updated < computed:
+            conn.execute(
+                text(f"""
+                INSERT INTO parcel_indicator ({_STORED})
+                SELECT {_STORED} FROM indicator_computed c
+                 WHERE NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = c.parcel_id)
+                 ORDER BY c.parcel_id
+                ON CONFLICT (parcel_id) DO UPDATE SET {UPSERT_SET}
+            """)
+            )
