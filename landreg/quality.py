@@ -118,12 +118,15 @@ def _twins(a: str, b: str, a_box: str, b_box: str) -> str:
 
     Two upper bounds of the overlap rule out nearly every neighbour before the outlines are
     intersected: the overlap of the boxes (arithmetic), then the area of each outline within the
-    other's box (a clip by a rectangle, linear in the vertices; a hair of slack for its rounding)."""
+    other's box (a clip by a rectangle, linear in the vertices; a hair of slack for its rounding).
+    The CASE keeps that order: as a condition of its own the intersection, which needs no box, was
+    tested where the two rows met, before the bounds (an import of 1M parcels: 252,777 pairs
+    intersected, 9.1 s, where the bounds leave none)."""
     needed = f"{DUPLICATE_OVERLAP} * least({a}.area_m2, {b}.area_m2)"
     return f"""({_box_overlap(a_box, b_box)} >= {needed}
-            AND ST_Area(ST_ClipByBox2D({a}.geom, {b_box})) >= (1 - 1e-9) * {needed}
-            AND ST_Area(ST_ClipByBox2D({b}.geom, {a_box})) >= (1 - 1e-9) * {needed}
-            AND ST_Area(ST_Intersection({a}.geom, {b}.geom)) >= {needed})"""
+            AND CASE WHEN ST_Area(ST_ClipByBox2D({a}.geom, {b_box})) >= (1 - 1e-9) * {needed}
+                      AND ST_Area(ST_ClipByBox2D({b}.geom, {a_box})) >= (1 - 1e-9) * {needed}
+                     THEN ST_Area(ST_Intersection({a}.geom, {b}.geom)) >= {needed} ELSE false END)"""
 
 
 #: The facts of parcel ``p`` that involve other parcels or the municipal boundaries; the findings
@@ -336,6 +339,8 @@ def _write_candidates(conn: Connection) -> int:
     with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
         for block in copy:
             buffer.write(block)
+    if not buffer.tell():  # no parcel at all (Arrow reads no CSV without a row)
+        return 0
     buffer.seek(0)
     names = ["id", "area", "w", "s", "e", "n", "current", "refreshed"]
     boxes = pacsv.read_csv(

@@ -172,3 +172,30 @@ def test_a_reimport_that_moves_a_parcel_off_its_twin(session, conn, tmp_path, pl
     expected = expected_spatial_findings(conn, everyone)
     assert expected[outside] == expected[r0] == []
     assert {pid: spatial(row[2]) for pid, row in stored(conn).items()} == expected
+
+
+def _conditions(node: dict) -> list[str]:
+    """Every filter of a plan (EXPLAIN's JSON) and its children."""
+    own = [node[key] for key in ("Filter", "Join Filter") if key in node]
+    return own + [c for child in node.get("Plans", []) for c in _conditions(child)]
+
+
+def test_a_pair_is_intersected_only_once_its_bounds_allow_a_twin(conn):
+    """The outlines of a candidate pair are intersected (the costly test) only after the bounds that
+    rule out nearly every pair: a condition of its own, the planner tested it where the two rows met,
+    before the boxes the bounds need (an import of 1M parcels: 252,777 pairs intersected, 9.1 s, 3.9 s
+    after). The plan of the set-wise statement, whatever the data, says where it is tested."""
+    conn.execute(text("CREATE TEMP TABLE quality_todo ON COMMIT DROP AS SELECT id, false AS fresh FROM parcel"))
+    quality._write_candidates(conn)
+    statement = quality._upsert_sql("SELECT id, fresh FROM pg_temp.quality_todo", set_wise=True)
+    (plan,) = conn.execute(text("EXPLAIN (FORMAT JSON) " + statement), {"today": "2026-12-05"}).scalar_one()
+    intersecting = [c for c in _conditions(plan["Plan"]) if "st_intersection(p.geom, q.geom" in c]
+    assert intersecting and all("st_clipbybox2d" in c for c in intersecting), intersecting
+
+
+def test_refreshing_everything_in_an_empty_register_finds_nothing(conn):
+    """``landreg quality --all`` before the first import: no parcel, no box to read (it failed on the
+    empty CSV of boxes)."""
+    conn.execute(text("UPDATE parcel SET retired_at = now() WHERE retired_at IS NULL"))
+    conn.execute(text("DELETE FROM parcel_quality"))
+    assert quality.refresh_all(conn) == 0
