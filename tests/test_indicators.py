@@ -332,7 +332,7 @@ def test_a_change_of_a_context_layer_waits_for_a_full_run_and_for_computations_u
     waited = []
 
     def progress(step: str) -> None:  # between the run's indicators and its scores
-        if step.startswith(INDICATORS_COMPUTED):
+        if step == "reading parcels":
             waited.append(change_waits())
 
     recompute(committed_db, "t", progress=progress)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -106,20 +105,15 @@ def load(
     profile: Profile | None,
     parcel_ids: Sequence | None = None,
     computing_with: set[str] | None = None,
-    shard: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile).
 
     The indicators are the stored ones of each parcel's current version; ``computing_with`` (the
     loaded context layers) computes them in the query instead, storing nothing (for reads of a
-    few parcels whose stored indicators are missing or stale). ``shard = (i, n)``: the parcels of
-    shard ``i`` of ``n`` only (:data:`indicators.SHARD_CONDITION`).
+    few parcels whose stored indicators are missing or stale).
     """
     where = ["p.retired_at IS NULL"]
     params: dict = {}
-    shard_params = {} if shard is None else {"shard": shard[0], "shards": shard[1]}
-    if shard is not None:
-        where.append(indicators.SHARD_CONDITION)
     if profile and profile.categories:
         where.append("p.category = ANY(:categories)")
         params["categories"] = list(profile.categories)
@@ -138,21 +132,17 @@ def load(
           FROM parcel p {indicator_join}
          WHERE {" AND ".join(where)}
     """
-    if not params:  # all parcels (of a shard): COPY and a CSV reader are several times faster than row objects
-        return _copy_frame(conn, query, shard_params)
-    rows = conn.execute(text(query), params | shard_params)
+    if not params:  # all parcels: COPY and a CSV reader are several times faster than row objects
+        return _copy_frame(conn, query)
+    rows = conn.execute(text(query), params)
     return pd.DataFrame(rows.all(), columns=list(rows.keys()))
 
 
-def _copy_frame(conn: Connection, query: str, params: dict) -> pd.DataFrame:
-    """The result of a query, read with COPY ... TO STDOUT (CSV); its ``:name`` parameters are bound
-    by the driver (COPY takes none of its own)."""
+def _copy_frame(conn: Connection, query: str) -> pd.DataFrame:
+    """The result of a parameterless query, read with COPY ... TO STDOUT (CSV)."""
     buffer = io.BytesIO()
     cursor = conn.connection.driver_connection.cursor()
-    statement = re.sub(
-        r"(?<!:):(\w+)", r"%(\1)s", f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)".replace("%", "%%")
-    )
-    with cursor.copy(statement, params) as copy:
+    with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         for block in copy:
             buffer.write(block)
     buffer.seek(0)
@@ -443,20 +433,17 @@ def _recompute(
 ) -> list[Evaluation]:
     say("indicators")
 
-    def shard(i: int) -> tuple[int, pd.DataFrame]:
-        """The shard's indicators, then its parcels read with them: the shards read on every core
-        (1M parcels: 2.5 s, not 5 s one after the other)."""
+    def shard(i: int) -> int:
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL jit = off"))
-            computed = indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators, context_held=True)
-            return computed, load(conn, None, shard=(i, workers))
+            return indicators.compute(conn, shard=(i, workers), stale_only=not all_indicators, context_held=True)
 
     with ThreadPoolExecutor(max(1, min(workers, room))) as pool:
-        shards = list(pool.map(shard, range(workers)))
-    computed = sum(n for n, _ in shards)
-    parcels = pd.concat([frame for _, frame in shards], ignore_index=True)
+        computed = sum(pool.map(shard, range(workers)))
     with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
+        say("reading parcels")
+        parcels = load(conn, None)
     say(f"{INDICATORS_COMPUTED} {computed:,} of {len(parcels):,}")
 
     def score(profile: Profile) -> Evaluation:

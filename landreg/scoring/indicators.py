@@ -203,10 +203,12 @@ def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
 _TYPES, _NUMBER = {"in_flood_zone": "boolean", "in_protected_area": "boolean"}, "double precision"
 #: Every indicator column with its SQL type (for a table that holds them on the way, :mod:`landreg.scoring.ahead`).
 COLUMN_TYPES = ", ".join(f"{c} {_TYPES.get(c, _NUMBER)}" for c in COLUMNS)
+#: What a stored row of indicators holds besides its parcel: its stamps and every value.
+_REPLACED = ("parcel_version", "computed_at", "definition", *COLUMNS)
 #: The columns of a stored row of indicators, in the order :func:`compute` writes them.
-_STORED = f"parcel_id, parcel_version, computed_at, definition, {', '.join(COLUMNS)}"
-#: What an upsert of a parcel's stored row replaces: the row's stamps and every value.
-UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("parcel_version", "computed_at", "definition", *COLUMNS))
+_STORED = ", ".join(("parcel_id", *_REPLACED))
+#: What an upsert of a parcel's stored row replaces.
+UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in _REPLACED)
 #: The kind of context layer each indicator column needs.
 KIND_OF = {column: kind for column, (kind, _) in _EXPRESSIONS.items()}
 
@@ -561,7 +563,7 @@ def _store_computed(conn: Connection, computed: int) -> None:
     statements match whole sets: they run without nested loops, whatever the planner expects of
     the table just created."""
     conn.execute(text("ANALYZE pg_temp.indicator_computed"))
-    changed = ", ".join(f"{c} = c.{c}" for c in _STORED.split(", ")[1:])
+    changed = ", ".join(f"{c} = c.{c}" for c in _REPLACED)
     with local_settings(conn, enable_nestloop="off"):
         updated = conn.execute(
             text(f"""
