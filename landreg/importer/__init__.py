@@ -35,8 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from landreg.importer import crs as crs_checks
 from landreg.importer.crs import CRSProblem
 from landreg.importer.mapping import Mapping, ValueRejected
 from landreg.importer.places import Municipalities
+from landreg.importer.readahead import read_ahead
 from landreg.importer.refusals import (
     FileTooLarge,
     ImportRefused,
@@ -277,7 +277,7 @@ def import_file(
             return rows, keys is not None and keys.repeated(rows), issues
 
         done = _Done()
-        for batch, (rows, repeated, issues) in _read_ahead(source.batches(options.batch_size), prepare):
+        for batch, (rows, repeated, issues) in read_ahead(source.batches(options.batch_size), prepare):
             report.rows_read += len(batch.rows)
             load.copy_rows(conn, rows)
             load.copy_issues(conn, issues)
@@ -392,26 +392,6 @@ def _refused_write(exc: IntegrityError) -> str:
         + (f" (rule {diag.constraint_name})" if diag.constraint_name else "")
         + (f"; {detail[:200]}{'…' if len(detail) > 200 else ''}" if detail else "")
     )
-
-
-def _read_ahead(batches: Iterator[Batch], prepare: Callable[[int, Batch], tuple]):
-    """(batch, prepared rows), the next batch read and prepared in a thread while this one is copied.
-
-    Reading (GDAL) and the geometry work (GEOS) release the GIL, so the two overlap on two cores;
-    at most two batches are in memory.
-    """
-
-    def next_prepared(i: int):
-        batch = next(batches, None)
-        return None if batch is None else (batch, prepare(i, batch))
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as pool:
-        ahead = pool.submit(next_prepared, 0)
-        i = 0
-        while (done := ahead.result()) is not None:
-            i += 1
-            ahead = pool.submit(next_prepared, i)
-            yield done
 
 
 @dataclass
