@@ -92,6 +92,16 @@ def run_measured(cmd: list[str], env: dict | None = None, timeout: float = COMMA
     return Run(seconds, int(lines[-1]) / 1024, result.stdout + "\n".join(lines[:-1]))
 
 
+def cpu_busy_seconds() -> float:
+    """CPU-seconds this machine has spent busy since boot, all cores and processes (``/proc/stat``:
+    user, nice, system, irq and softirq; not idle, I/O wait or time stolen by the hypervisor). The
+    difference over a step is the work it made the machine do, the database's included; divided by
+    the cores, the least time any schedule of that work can take here."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, *_ = (int(v) for v in stat.readline().split()[1:])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

@@ -7,6 +7,9 @@ then that full rescoring: without and with the indicators computed by a second p
 import (:mod:`landreg.scoring.ahead`, as ``landreg import`` does), alternately. The reference in the same run is the write floor of ``import_bench``
 (the same rows written again by one INSERT … SELECT into an emptied ``parcel`` table, rolled
 back): the steps' shares say what to work on next, the floor what the write itself cannot go below.
+The machine's busy CPU-seconds over the import and its scoring (``/proc/stat``, every process and
+the database's) divided by the cores are the least time that work can take on this machine, however
+well it is spread over them.
 
     python bench/import_phases.py --size 1000000 --pairs 2   # not part of `make bench`: a diagnosis
 
@@ -19,10 +22,11 @@ import argparse
 import collections
 import contextlib
 import functools
+import os
 import sys
 import time
 
-from common import VENV_BIN, BenchDatabase, Report, markdown_table, run_measured
+from common import VENV_BIN, BenchDatabase, Report, cpu_busy_seconds, markdown_table, run_measured
 from generate import generate
 from import_bench import write_floor
 from sqlalchemy import create_engine
@@ -69,10 +73,12 @@ def _one(db: BenchDatabase, path, ahead: bool) -> tuple[collections.Counter, flo
     try:
         with IndicatorsAhead(engine, SCORE_IN_IMPORT_MAX) if ahead else contextlib.nullcontext() as computing:
             options = importer.ImportOptions(actor="bench", score_max=SCORE_IN_IMPORT_MAX, ahead=computing)
+            busy = cpu_busy_seconds()
             started = time.perf_counter()
             with engine.begin() as conn:
                 report = importer.import_file(conn, path, options)
             total = time.perf_counter() - started
+            times[BUSY_IMPORT] = cpu_busy_seconds() - busy
             if report.status != "committed":  # small sizes make cells larger than a parcel may be
                 raise SystemExit(f"the import was {report.status}: {report.rejections[:3]}")
             started = time.perf_counter()
@@ -82,6 +88,7 @@ def _one(db: BenchDatabase, path, ahead: bool) -> tuple[collections.Counter, flo
                 assert adopted == report.inserted or report.inserted <= SCORE_IN_IMPORT_MAX, computing.failure
         recompute(engine, "bench")
         times[RESCORED] = time.perf_counter() - started
+        times[BUSY] = cpu_busy_seconds() - busy
     finally:
         engine.dispose()
         for name, original in originals.items():
@@ -93,6 +100,9 @@ def _one(db: BenchDatabase, path, ahead: bool) -> tuple[collections.Counter, flo
 SCORE_IN_IMPORT_MAX = 100_000
 ADOPTED = "of which adopting the indicators computed during the import"
 RESCORED = "scoring after the commit (adoption and full rescoring)"
+BUSY_IMPORT = "CPU-seconds of the import (all processes, both cores)"
+BUSY = "CPU-seconds of the import with its scoring"
+CORES = os.cpu_count() or 1
 
 
 def run(size: int, pairs: int) -> Report:
@@ -110,7 +120,8 @@ def run(size: int, pairs: int) -> Report:
         check.dispose()
     finally:
         db.close()
-    steps = list(dict.fromkeys(step for _, times, *_ in results for step in times if step not in (ADOPTED, RESCORED)))
+    summaries = (ADOPTED, RESCORED, BUSY_IMPORT, BUSY)
+    steps = list(dict.fromkeys(step for _, times, *_ in results for step in times if step not in summaries))
     names = ["with indicators computed during it" if ahead else "without" for ahead, *_ in results]
     rows = [[step, *(f"{times[step]:.1f} s" for _, times, *_ in results)] for step in steps]
     rows.append([f"**import of {results[0][3]:,} parcels**", *(f"**{total:.1f} s**" for _, _, total, *_ in results)])
@@ -120,9 +131,18 @@ def run(size: int, pairs: int) -> Report:
         ["**import with its scoring**", *(f"**{total + times[RESCORED]:.1f} s**" for _, times, total, *_ in results)]
     )
     rows.append(["… / write floor", *(f"{(total + times[RESCORED]) / floor:.2f}" for _, times, total, *_ in results)])
+    rows.append([BUSY_IMPORT, *(f"{times[BUSY_IMPORT]:.0f} s" for _, times, *_ in results)])
+    rows.append([BUSY, *(f"{times[BUSY]:.0f} s" for _, times, *_ in results)])
+    rows.append(
+        [
+            f"… / {CORES} cores: the least time this work can take here",
+            *(f"{times[BUSY] / CORES:.1f} s" for _, times, *_ in results),
+        ]
+    )
     table = (
         markdown_table(["step", *names], rows)
         + f"\n\nWrite floor (INSERT … SELECT of the same rows, last run's database): {floor:.1f} s."
+        + "\nCPU-seconds: the machine's busy time over the step (/proc/stat), the database's included."
     )
     summary = [[f"import {results[0][3]:,} with its scoring / write floor ({name})", f"{total + times[RESCORED]:.1f} s",
                 f"{floor:.1f} s", f"{floor / (total + times[RESCORED]):.2f}"]
