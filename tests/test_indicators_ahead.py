@@ -4,6 +4,7 @@ under the context lock from the first computation to the adoption."""
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import time
@@ -114,6 +115,29 @@ def test_only_a_parcel_with_the_same_geometry_takes_the_values(registry, tmp_pat
         assert ahead.adopt() == 11, ahead.failure
     adopted = stored(registry)
     assert set(adopted) == {ref for _, ref, _ in fed[1:12]} and fed[0][1] not in adopted
+
+
+def test_a_process_that_cannot_start_costs_the_import_nothing(registry, tmp_path, monkeypatch):
+    """The second process cannot be started (no memory, no processes left): the import commits, the
+    indicators are left to the full run, and why is kept."""
+
+    def refused(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", refused)
+    ahead = IndicatorsAhead(registry, start_after=10, chunk=15)
+    with ahead:
+        with registry.begin() as conn:
+            report = import_file(
+                conn, parcel_file(tmp_path), ImportOptions(actor="t", score_max=10, batch_size=7, ahead=ahead)
+            )
+        assert (report.status, report.inserted, report.unscored) == ("committed", N, N)
+        assert ahead.stopped and "Resource temporarily unavailable" in ahead.failure
+        assert ahead.adopt() == 0
+    assert stored(registry) == {}
+    said = []
+    recompute(registry, "t", progress=said.append)
+    assert f"{INDICATORS_COMPUTED} {N} of {N}" in said
 
 
 def exclusive_free(engine) -> bool:

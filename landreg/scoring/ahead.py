@@ -171,13 +171,14 @@ class IndicatorsAhead:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads and connections
         self._inbox, self._outbox = context.Queue(BACKLOG), context.Queue()
-        self._process = context.Process(
+        process = context.Process(
             target=_serve,
             args=(self.url, self.chunk, self._inbox, self._outbox),
             name="landreg-indicators-ahead",
             daemon=True,
         )
-        self._process.start()
+        process.start()  # one that could not start (no memory, no processes left) is nothing to stop
+        self._process = process
 
 
 def _serve(url: str, chunk: int, inbox: multiprocessing.Queue, outbox: multiprocessing.Queue) -> None:
