@@ -6,7 +6,9 @@ thread needs it back after every answer of the server (a COPY's flush, a stateme
 with CPython's switch interval of 5 ms it waited up to that long each time. While a file is read
 ahead the interval is 0.5 ms (:func:`short_switches`): an import of 1M parcels took 91.8 s and
 97.0 s instead of 100.3 s and 101.5 s (paired, alternately), writing the staging rows 9.5–10.7 s
-instead of 12.6–13.0 s, of which the importer's thread computed 1.6 s.
+instead of 12.6–13.0 s, of which the importer's thread computed 1.6 s. With the indicators computed
+by a second process beside it (:mod:`landreg.scoring.ahead`) both cores are busy throughout and the
+gain is about 2 s: what the importer's thread then waits for is a core, not the GIL.
 """
 
 from __future__ import annotations
