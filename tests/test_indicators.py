@@ -135,6 +135,32 @@ def test_the_batch_route_gives_the_values_of_the_definition(conn, region, monkey
         assert 15 < known < len(values) - 15, (column, known, len(values))
 
 
+def test_a_full_run_leaves_the_indicators_an_edit_stored_for_a_newer_version(conn, region, monkeypatch):
+    """An edit that commits while a full run computes stores its parcel's indicators for the new
+    version; the run, which read the parcel before, does not put its older values back. (The edit's
+    row is made here by raising a stored row's version: the run reads the version it had.)"""
+    ids = region["ids"]
+    monkeypatch.setattr(indicators, "BATCH", 1)
+    assert indicators.compute(conn, ids) == len(ids)
+    edited, others = ids[0], ids[1:]
+    conn.execute(
+        text(
+            "UPDATE parcel_indicator SET parcel_version = parcel_version + 1, dist_rail_station_m = -7 WHERE parcel_id = :id"
+        ),
+        {"id": edited},
+    )
+    before = stored(conn, others)
+    conn.execute(text("UPDATE parcel_indicator SET dist_rail_station_m = -1 WHERE parcel_id <> :id"), {"id": edited})
+    assert indicators.compute(conn, ids) == len(ids)
+    assert stored(conn, others) == before  # computed again, and stored
+    assert conn.execute(
+        text(
+            "SELECT i.parcel_version - p.version, i.dist_rail_station_m FROM parcel_indicator i JOIN parcel p ON p.id = i.parcel_id WHERE p.id = :id"
+        ),
+        {"id": edited},
+    ).one() == (1, -7)
+
+
 def test_the_values_agree_with_shapely(conn, region):
     ids, dortmund = region["ids"], region["dortmund"]
     indicators.compute(conn, shard=None, parcel_ids=None)  # a full run: the batch route

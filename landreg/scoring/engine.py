@@ -246,7 +246,7 @@ def _store(conn: Connection, evaluation: Evaluation, table: str = "parcel_score"
         return pa.array(values, type=pa.float64(), from_pandas=True)  # NaN: null
 
     def names(rows: list[tuple[str, ...]]) -> pa.Array:
-        return pa.array(["{" + ",".join(e) + "}" if e else "{}" for e in rows], type=pa.string())
+        return pa.array(["{" + ",".join(e) + "}" for e in rows], type=pa.string())
 
     rows = pa.table(
         {

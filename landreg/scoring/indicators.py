@@ -559,15 +559,17 @@ def _store_computed(conn: Connection, computed: int) -> None:
     """Store the ``computed`` rows of ``indicator_computed``: the stored rows updated, the missing
     ones added. Faster than one upsert, which looks up each row in the key's index and locks it
     before updating it (250,000 rows of a full run: 19.5 s instead of 21.0 s with the computing);
-    the rows added still upsert, since another transaction (an edit) may add one meanwhile. The
-    statements match whole sets: they run without nested loops, whatever the planner expects of
-    the table just created."""
+    the rows added still upsert, since another transaction (an edit) may add one meanwhile. A row an
+    edit has stored meanwhile for a newer version of its parcel stays (as the adoption of
+    :mod:`landreg.scoring.ahead` leaves it). The statements match whole sets: they run without
+    nested loops, whatever the planner expects of the table just created."""
     conn.execute(text("ANALYZE pg_temp.indicator_computed"))
     changed = ", ".join(f"{c} = c.{c}" for c in _REPLACED)
     with local_settings(conn, enable_nestloop="off"):
         updated = conn.execute(
             text(f"""
-            UPDATE parcel_indicator i SET {changed} FROM indicator_computed c WHERE i.parcel_id = c.parcel_id
+            UPDATE parcel_indicator i SET {changed} FROM indicator_computed c
+             WHERE i.parcel_id = c.parcel_id AND i.parcel_version <= c.parcel_version
         """)
         ).rowcount
         if updated < computed:
@@ -578,5 +580,6 @@ def _store_computed(conn: Connection, computed: int) -> None:
                  WHERE NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = c.parcel_id)
                  ORDER BY c.parcel_id
                 ON CONFLICT (parcel_id) DO UPDATE SET {UPSERT_SET}
+                 WHERE parcel_indicator.parcel_version <= EXCLUDED.parcel_version
             """)
             )
