@@ -472,6 +472,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{file} ist {default}: gelesen in {crs}, wie ⟦crs⟧ angibt",
         "{file} is {default}: it is read in {crs} as ⟦crs⟧ says",
     ),
+    "import.municipality_not_yours": (
+        "⟦municipality⟧ {ags}: dafür dürfen Sie nicht importieren; geben Sie eine Ihrer Gemeinden an ({allowed}) "
+        "oder lassen Sie das Feld leer",
+        "⟦municipality⟧ {ags}: you may not import for it; give one of your municipalities ({allowed}) or leave it "
+        "empty",
+    ),
     "import.no_municipalities": (
         "das Register enthält noch keine Gemeinden: laden Sie sie zuerst mit `landreg seed`",
         "the registry holds no municipalities yet: load them first with `landreg seed`",

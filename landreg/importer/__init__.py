@@ -46,7 +46,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from landreg import quality, review
-from landreg.access import Principal
+from landreg.access import AccessDenied, Principal
 from landreg.importer import alkis, load
 from landreg.importer import crs as crs_checks
 from landreg.importer.crs import CRSProblem
@@ -175,8 +175,29 @@ def _claim_fix(mapping: Mapping, options: ImportOptions) -> Message | str:
     return ""
 
 
+def import_scope(options: ImportOptions) -> tuple[str, ...] | None:
+    """The municipalities an import may write and retire parcels in, decided here for every adapter:
+    a planner's own (``allowed_ags`` can only narrow them); without a principal (the command line,
+    run by whoever holds the database's password) ``allowed_ags``, None: any. Another role imports
+    nothing (AccessDenied)."""
+    principal = options.principal
+    if principal is None:
+        return options.allowed_ags
+    if principal.role != "planner":
+        raise AccessDenied(f"the role {principal.role} may not import parcels; planners of the municipality may")
+    allowed = options.allowed_ags
+    return principal.ags if allowed is None else tuple(a for a in principal.ags if a in allowed)
+
+
 def check_options(options: ImportOptions) -> None:
-    """Refuse malformed options before the file is opened (InvalidOption, naming the option)."""
+    """Refuse malformed options before the file is opened (InvalidOption, naming the option), and a
+    municipality the importer may not import for."""
+    scope = import_scope(options)
+    if options.municipality and scope is not None and options.municipality not in scope:
+        raise InvalidOption(
+            message("import.municipality_not_yours", ags=options.municipality, allowed=", ".join(scope) or "—"),
+            field="municipality",
+        )
     if options.mode not in MODES:
         raise InvalidOption(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}", field="mode")
     if options.encoding is not None:
@@ -207,6 +228,7 @@ def import_file(
 ) -> ImportReport:
     """Import one file (or layer). Raises ImportRefused when the file as a whole is unusable."""
     check_options(options)
+    scope = import_scope(options)
     path = Path(path)
     started = dt.datetime.now(dt.UTC)
     if options.from_alkis:
@@ -298,7 +320,7 @@ def import_file(
             raise SourceError(message("import.no_features", file=path.name))
         end = report.rows_read
         if done.validated < end:
-            load.validate(conn, options.checks, options.allowed_ags, _rest(done.validated, end), claim_fix)
+            load.validate(conn, options.checks, scope, _rest(done.validated, end), claim_fix)
         if done.written < end:  # all rows written: the unique (AGS, reference) constraint held for each
             load.reject_duplicates(conn)
         if done.classified < end:
@@ -310,7 +332,7 @@ def import_file(
             else None
         )
         municipalities = [options.municipality] if options.municipality else None
-        missing = [] if options.from_alkis else load.find_missing(conn, municipalities, categories)  # ALKIS: a few
+        missing = [] if options.from_alkis else load.find_missing(conn, municipalities, categories, scope)
         report.missing = [(ags, ref) for ags, ref, _ in missing]
 
         if options.dry_run:
@@ -326,7 +348,7 @@ def import_file(
         if done.written < end:
             load.apply(conn, fields, options.actor, _rest(done.written, end))
         if options.retire_missing:
-            report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor)
+            report.retired = load.retire(conn, [pid for _, _, pid in missing], options.actor, scope)
             quality.refresh(conn, [pid for _, _, pid in missing])  # a retired duplicate leaves its twin
         report.status = "committed"
         _score(conn, report, options)
@@ -410,7 +432,7 @@ def _write_batch(
 
     Rows written here are undone with the savepoint if a later row is refused.
     """
-    load.validate(conn, options.checks, options.allowed_ags, window, claim_fix)
+    load.validate(conn, options.checks, import_scope(options), window, claim_fix)
     done.validated = window[1]
     if load.has_errors(conn, window):
         return False

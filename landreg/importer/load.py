@@ -9,7 +9,7 @@ every value is a bound parameter or travels through COPY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -326,23 +326,35 @@ def collect(conn: Connection, report: ImportReport, kept: int = KEPT_MAX) -> Non
     report.inserted, report.changed, report.unchanged = (counts.get(a, 0) for a in ("new", "changed", "unchanged"))
 
 
-def find_missing(conn: Connection, municipalities: list[str] | None, categories: list[str] | None) -> list[tuple]:
-    """Current parcels of the file's municipalities (and categories) that the file does not contain."""
+def find_missing(
+    conn: Connection, municipalities: list[str] | None, categories: list[str] | None, scope: Sequence[str] | None = None
+) -> list[tuple]:
+    """Current parcels of the file's municipalities (and categories) that the file does not contain.
+
+    A file speaks for the municipalities of the rows it delivers (a refused row's claim counts for
+    nothing: a row refused as another municipality's would otherwise retire that municipality's
+    parcels) and for ``municipalities`` (the option); only those in ``scope`` (None: any), the ones
+    the importer may change (:func:`landreg.importer.import_scope`)."""
     return [
         tuple(r)
         for r in conn.execute(
             text("""
     SELECT p.ags, p.local_ref, p.id FROM parcel p
      WHERE p.retired_at IS NULL
-       AND p.ags IN (SELECT ags FROM import_staging WHERE ags IS NOT NULL
+       AND p.ags IN (SELECT ags FROM import_staging WHERE ags IS NOT NULL AND NOT rejected
                      UNION SELECT unnest(CAST(:municipalities AS text[])))
+       AND (CAST(:scope AS text[]) IS NULL OR p.ags = ANY(CAST(:scope AS text[])))
        AND (CAST(:categories AS text[]) IS NULL OR p.category = ANY(CAST(:categories AS text[])))
        AND NOT EXISTS (SELECT FROM import_staging s WHERE s.ags = p.ags AND s.local_ref = p.local_ref)
      ORDER BY p.ags, p.local_ref
     """),
-            {"municipalities": municipalities or [], "categories": categories},
+            {"municipalities": municipalities or [], "categories": categories, "scope": _scope(scope)},
         )
     ]
+
+
+def _scope(scope: Sequence[str] | None) -> list[str] | None:
+    return None if scope is None else list(scope)
 
 
 def apply(conn: Connection, fields: list[str], actor: str, rows: Rows | None = None) -> None:
@@ -387,16 +399,17 @@ def _value(name: str) -> str:
     return f"coalesce(s.{name}, {_NOT_NULL_DEFAULTS[name]})" if name in _NOT_NULL_DEFAULTS else f"s.{name}"
 
 
-def retire(conn: Connection, parcel_ids: list, actor: str) -> int:
-    """Retire the parcels a complete delivery no longer lists, with that as their reason."""
+def retire(conn: Connection, parcel_ids: list, actor: str, scope: Sequence[str] | None = None) -> int:
+    """Retire the parcels a complete delivery no longer lists, with that as their reason; none
+    outside ``scope`` (None: any), the municipalities the importer may change, whatever the list."""
     if not parcel_ids:
         return 0
     return conn.execute(
         text("""
     UPDATE parcel SET retired_at = now(), retired_by = :actor, updated_by = :actor, retire_reason = :reason
-     WHERE id = ANY(:ids) AND retired_at IS NULL
+     WHERE id = ANY(:ids) AND retired_at IS NULL AND (CAST(:scope AS text[]) IS NULL OR ags = ANY(CAST(:scope AS text[])))
     """),
-        {"actor": actor, "ids": parcel_ids, "reason": RETIRE_REASON_IMPORT},
+        {"actor": actor, "ids": parcel_ids, "reason": RETIRE_REASON_IMPORT, "scope": _scope(scope)},
     ).rowcount
 
 
