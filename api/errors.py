@@ -146,8 +146,21 @@ def _database_refusal(exc: Exception) -> tuple[str, str] | None:
     return None
 
 
+def _holds_nul(exc: Exception) -> bool:
+    """A text value with a NUL character, which the driver refuses to send (PostgreSQL's text cannot
+    hold it): the request's fault wherever a check before the database missed it."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(orig, psycopg.DataError) and "NUL (0x00)" in str(orig)
+
+
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 with Retry-After for a database that is away or a statement that ran too long."""
+    """503 with Retry-After for a database that is away or a statement that ran too long; 400 for a
+    value the driver cannot send (a NUL character)."""
+    if _holds_nul(exc):
+        message = f"{text('request.nul', 'de')} / {text('request.nul')}"
+        if _is_page(request):
+            return _page(request, 400, message)
+        return JSONResponse(error_body(400, message), status_code=400)
     refusal = _database_refusal(exc)
     if refusal is None:
         raise exc
@@ -175,6 +188,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(psycopg.OperationalError, database_error)  # a driver error SQLAlchemy did not wrap
+    app.add_exception_handler(psycopg.DataError, database_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 from landreg.db import unbounded_statements
+from landreg.messages import text
 from landreg.settings import get_settings
 
 _IMPORT_UPLOAD = ("POST", re.compile(r"/imports/?"))
@@ -140,6 +142,36 @@ class RequestLimits:
             headers={"Connection": "close"},  # the rest of the body is not read
         )
         await response(scope, receive, send)
+
+
+class AddressLimits:
+    """ASGI middleware: an address with a NUL character, which no route can use (PostgreSQL's text
+    cannot hold it), is answered with a 400 naming the parameter, before the fast paths look it up."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = _nul_in_address(scope) if scope["type"] == "http" else None
+        if name is None:
+            await self.app(scope, receive, send)
+            return
+        message = f"{text('request.nul_parameter', 'de', name=name)} / {text('request.nul_parameter', name=name)}"
+        await JSONResponse(error_body(400, message, name), status_code=400)(scope, receive, send)
+
+
+def _nul_in_address(scope: Scope) -> str | None:
+    """The query parameter (or ``path``) of the request's address that holds a NUL character, which
+    no route can use (PostgreSQL's text cannot hold it); None: none does."""
+    if "\x00" in scope["path"]:
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return "query"
 
 
 class ClientRate:

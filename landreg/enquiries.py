@@ -31,7 +31,7 @@ from sqlalchemy import Connection, select, text
 from landreg import inbox
 from landreg.access import PUBLIC, AccessDenied, Principal, visible_rows
 from landreg.errors import DomainError, InvalidParameter, NotFound
-from landreg.users import CsrfRefused, Throttled
+from landreg.users import CsrfRefused, Throttled, same_secret
 
 MAX_MESSAGE, MAX_NAME, MAX_EMAIL = 4_000, 200, 254
 RATE_LIMIT, RATE_WINDOW_S = 20, 60
@@ -270,7 +270,7 @@ def check_form_token(conn: Connection, token) -> None:
         raise refused
     payload, _, mac = token.rpartition(".")
     issued = payload.partition(".")[0]
-    if not hmac.compare_digest(sign(conn, payload), mac) or not issued.isdigit():
+    if not same_secret(sign(conn, payload), mac) or not issued.isdigit():
         raise refused
     if not -60 <= time.time() - int(issued) <= FORM_TOKEN_HOURS * 3600:
         raise refused

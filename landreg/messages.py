@@ -82,6 +82,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "der Grund „{label}“ braucht einen Kommentar, der sagt, warum die Fläche stillgelegt wird",
         "the reason {code} needs a comment that says why the parcel is retired",
     ),
+    # a NUL character, which PostgreSQL's text cannot hold, in a request's address or in a value
+    "request.nul_parameter": (
+        "{name} enthält ein NUL-Zeichen (%00), das nicht gelesen werden kann; bitte entfernen",
+        "{name} contains a NUL character (%00), which cannot be read; remove it",
+    ),
+    "request.nul": (
+        "eine Eingabe enthält ein NUL-Zeichen (0x00), das nicht gespeichert werden kann; bitte entfernen",
+        "a value contains a NUL character (0x00), which cannot be stored; remove it",
+    ),
     # the database went away (down, restarting, unreachable): try again
     "database.unavailable": (
         "Datenbank vorübergehend nicht erreichbar; bitte in einigen Sekunden erneut versuchen",

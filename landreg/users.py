@@ -259,9 +259,16 @@ def sign_out(conn: Connection, session_id: str | None) -> None:
         )
 
 
+def same_secret(expected: str, sent: object) -> bool:
+    """Whether ``sent`` (whatever a form or address carried: any text, a file, nothing) is the secret
+    ``expected``, compared in constant time. ``hmac.compare_digest`` refuses text with non-ASCII
+    characters with a TypeError: compared as UTF-8 bytes, such a token is simply wrong."""
+    return isinstance(sent, str) and hmac.compare_digest(expected.encode(), sent.encode("utf-8", "replace"))
+
+
 def check_csrf(current: Session | None, sent: str | None) -> None:
     """A form's CSRF token must be the session's (compared in constant time)."""
-    if current is None or not sent or not hmac.compare_digest(current.csrf_token, sent):
+    if current is None or not sent or not same_secret(current.csrf_token, sent):
         raise CsrfRefused(
             "Das Formular ist abgelaufen oder stammt nicht von dieser Sitzung; bitte neu laden. / "
             "The form expired or does not come from this session; reload it.",

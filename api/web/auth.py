@@ -69,8 +69,7 @@ async def login(request: Request):
     username, password = str(form.get("username", ""))[:200], str(form.get("password", ""))[: users.MAX_PASSWORD]
     next_ = _next(str(form.get("next", "")))
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
-    sent = str(form.get("login_csrf", ""))
-    if not cookie or not secrets.compare_digest(cookie, sent):
+    if not cookie or not users.same_secret(cookie, form.get("login_csrf")):
         expired = "Das Formular ist abgelaufen; bitte erneut anmelden. / The form expired; sign in again."
         return _form(request, 403, expired, username, next_)
     client = request.client.host if request.client else None

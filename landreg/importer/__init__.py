@@ -203,13 +203,13 @@ def check_options(options: ImportOptions) -> None:
     if options.encoding is not None:
         try:  # a byte (an empty string is decoded without looking the codec up); LookupError also for rot13
             b" ".decode(options.encoding)
-        except LookupError:
+        except UnicodeError:
+            pass  # a known encoding of wider units (utf-16)
+        except (LookupError, ValueError):  # ValueError: a name with a NUL character
             raise InvalidOption(
                 f"unknown text encoding {options.encoding!r}; use a name such as {', '.join(ENCODING_EXAMPLES)}",
                 field="encoding",
             ) from None
-        except UnicodeError:
-            pass  # a known encoding of wider units (utf-16)
     if options.crs is not None:
         crs_checks.parse_crs(options.crs)
     alkis.check_options(options)

@@ -338,11 +338,21 @@ def parse_ags(raw: Any) -> str:
     return text
 
 
+#: The largest mapping file read (a mapping of a few hundred columns and codes is some kilobytes).
+MAPPING_MAX_BYTES = 1 << 20
+
+
 def _read_mapping_file(path: Path) -> dict:
     """The sections of a mapping file, each a mapping (empty when absent)."""
     name = Path(path).name
     try:
+        if Path(path).stat().st_size > MAPPING_MAX_BYTES:
+            raise MappingError(
+                f"mapping file {name}: larger than {MAPPING_MAX_BYTES // 1024:,} KiB; a mapping is far smaller"
+            )
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except RecursionError:  # brackets nested thousands deep
+        raise MappingError(f"mapping file {name}: nests too deeply; a mapping has sections of name: value") from None
     except UnicodeDecodeError:
         raise MappingError(f"mapping file {name}: is not UTF-8 text") from None
     except OSError as exc:

@@ -1,0 +1,93 @@
+"""Input that no route can use is refused with a 4xx naming what to fix, never a 500 (found by a
+fuzzing review of the running demo): a NUL character in an address or in a value, tokens of
+forms with non-ASCII characters or sent as a file, an import encoding with a NUL character, a
+mapping file nested thousands deep."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from landreg import users
+from landreg.importer import ImportOptions, check_options
+from landreg.importer.mapping import Mapping, MappingError
+from landreg.importer.refusals import InvalidOption
+from tests.helpers import app_client, bearers
+from tests.web import PASSWORD
+
+ESSEN = "05113000"
+
+
+@pytest.mark.parametrize(
+    ("address", "named"),
+    [
+        ("/collections/municipalities/items/%00", "path"),
+        ("/profiles/%00/ranking", "path"),
+        ("/profiles/investor-industrie/ranking?category=%00", "category"),
+        ("/collections/parcels/tiles/WebMercatorQuad/5/16/10?profile=a%00b", "profile"),
+        ("/safeguarding/balance?dates=2024-01-01&ags=%00", "ags"),
+        ("/app/flaechen?suche=%00", "suche"),
+    ],
+)
+def test_a_nul_character_in_the_address_is_a_400_naming_the_parameter(committed_db, address, named):
+    with app_client(committed_db) as client:
+        answer = client.get(address, follow_redirects=False)
+    assert answer.status_code == 400, answer.text[:300]
+    body = answer.json()
+    assert body["field"] == named and "NUL" in body["detail"] and "bitte entfernen" in body["detail"]
+
+
+def test_a_nul_character_in_a_value_no_check_caught_is_a_400_not_a_500(committed_db):
+    """The last net (api.errors): the driver refuses such text before the database sees it."""
+    headers = bearers(committed_db, planner=("planer.essen", "planner", [ESSEN]))["planner"]
+    with app_client(committed_db) as client:
+        answer = client.post(
+            "/publication/notices",
+            headers=headers,
+            json={"ags": ESSEN, "announced_on": "2026-01-01", "reference": "Amtsblatt\u0000 12/2026"},
+        )
+    assert answer.status_code == 400, answer.text[:300]
+    assert "NUL" in answer.json()["detail"]
+
+
+def test_form_tokens_with_non_ascii_characters_or_as_a_file_are_refused_as_expired(committed_db):
+    with committed_db.begin() as conn:
+        users.create_user(conn, "pruefung.rvr", "reviewer", PASSWORD)
+    with app_client(committed_db) as client:
+        page = client.get("/app/login")
+        token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+        refused = client.post(
+            "/app/login", data={"username": "pruefung.rvr", "password": PASSWORD, "login_csrf": token + "ä"}
+        )
+        assert refused.status_code == 403 and "abgelaufen" in refused.text
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/app/login").text).group(1)
+        signed_in = client.post(
+            "/app/login",
+            data={"username": "pruefung.rvr", "password": PASSWORD, "login_csrf": token},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303
+        for sent in ({"data": {"csrf_token": "ä"}}, {"files": {"csrf_token": ("t.txt", b"x")}}):
+            answer = client.post("/app/logout", follow_redirects=False, **sent)
+            assert answer.status_code == 403, answer.text[:300]
+        alarm = client.post("/standorte/alarm", data={"form_token": "1.x.ä", "email": ""})
+        assert alarm.status_code in (400, 403) and "abgelaufen" in alarm.text
+
+
+def test_an_encoding_with_a_nul_character_is_an_unknown_encoding():
+    with pytest.raises(InvalidOption) as refused:
+        check_options(ImportOptions(actor="t", encoding="utf-8\x00"))
+    assert refused.value.field == "encoding"
+    check_options(ImportOptions(actor="t", encoding="utf-16"))  # a codec of wider units is still known
+
+
+def test_a_mapping_file_nested_thousands_deep_or_too_large_is_refused(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("columns: " + "[" * 20_000 + "]" * 20_000)
+    with pytest.raises(MappingError, match="nests too deeply"):
+        Mapping.build(["ref"], deep, {})
+    large = tmp_path / "large.yaml"
+    large.write_text("columns:\n" + "".join(f"  c{i}: local_ref\n" for i in range(80_000)))
+    with pytest.raises(MappingError, match="larger than 1,024 KiB"):
+        Mapping.build(["ref"], large, {})
