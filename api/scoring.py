@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from sqlalchemy import text
 
 from api import models
 from api.security import ERRORS, MinistryDep, ViewDep
-from landreg.errors import NotFound
+from landreg import params
+from landreg.errors import InvalidParameter, NotFound
 from landreg.register import OFFSET_MAX
 from landreg.scoring import ProfileError, current_profile, ranking, sensitivity
 from landreg.scoring.engine import save_scored_profile
@@ -57,9 +58,11 @@ def list_profiles(request: Request) -> list[dict]:
 
 
 @router.get("/{name}", summary="A profile's current version", response_model=models.ScoringProfile)
-def get_profile(request: Request, name: str) -> dict:
+def get_profile(request: Request, response: Response, name: str) -> dict:
     with request.app.state.engine.connect() as conn:
-        return _public(_profile(conn, name))
+        profile = _profile(conn, name)
+    response.headers["ETag"] = params.etag(profile.version)  # for If-Match on PUT
+    return _public(profile)
 
 
 @router.get(
@@ -100,10 +103,24 @@ def put_profile(
     title: Annotated[str, Body()],
     purpose: Annotated[str, Body()],
     definition: Annotated[dict, Body()],
+    if_match: Annotated[
+        str | None, Header(description='The version edited, as GET sent it (ETag "3"); another one saved since: 412')
+    ] = None,
 ) -> dict:
+    based_on = _based_on(if_match)
     with request.app.state.engine.begin() as conn:  # a ProfileError (refused definition) answers 422
-        profile, notes = save_scored_profile(conn, name, title, purpose, definition, principal.owner)
+        profile, notes = save_scored_profile(conn, name, title, purpose, definition, principal.owner, based_on)
     return {"profile": _public(profile), "notes": notes}
+
+
+def _based_on(if_match: str | None) -> int | None:
+    """The one version an If-Match names (none or ``*``: saved whatever the current version is)."""
+    expected = params.expected_versions(if_match)
+    if expected is None or expected == "*":
+        return None
+    if len(expected) != 1:
+        raise InvalidParameter('If-Match: give the one version you edited, as GET sent it (e.g. "3")', "If-Match")
+    return next(iter(expected))
 
 
 @router.get(

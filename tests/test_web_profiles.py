@@ -319,3 +319,21 @@ def test_the_ministry_moves_a_weight_and_the_preview_follows_the_core(world):
     with world.connect() as conn:
         profile = current_profile(conn, PROFILE)
         assert profile.version == 2 and profile.weights["size"] > profile.weights["transit"]
+
+
+def test_a_form_opened_before_another_save_does_not_overwrite_it_unseen(world):
+    """Two ministry editors open version 1; the first saves (version 2); the second's save is a 409
+    that shows the saved version under their change, and saving that form again makes version 3."""
+    with app_client(world) as client:
+        token = signed_in(client, "ministerium")
+        opened = client.get(EDITOR)
+        assert 'name="based_on" value="1"' in opened.text
+        first = client.post(EDITOR, data={"weight.size": "70", "csrf_token": token, "based_on": "1"},
+                            follow_redirects=False)  # fmt: skip
+        assert first.headers["location"] == f"{EDITOR}?saved=2"
+        late = client.post(EDITOR, data={"weight.transit": "40", "csrf_token": token, "based_on": "1"})
+        assert late.status_code == 409 and "inzwischen wurde Version 2 dieses Profils gespeichert" in late.text
+        assert 'name="based_on" value="2"' in late.text
+        again = client.post(EDITOR, data={"weight.transit": "40", "csrf_token": token, "based_on": "2"},
+                            follow_redirects=False)  # fmt: skip
+        assert again.headers["location"] == f"{EDITOR}?saved=3"

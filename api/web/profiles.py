@@ -26,7 +26,7 @@ from api.web.texts import t as text_of
 from landreg import fields, users
 from landreg.access import view_of
 from landreg.db import unbounded_statements
-from landreg.errors import InvalidParameter, NotFound
+from landreg.errors import Conflict, InvalidParameter, NotFound, VersionConflict
 from landreg.scoring import preview as previews
 from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import save_scored_profile
@@ -129,6 +129,12 @@ register(
             "Nothing changed: still version {version}.",
         ),
         "profiles.invalid": ("Bitte prüfen: {message}", "Please check: {message}"),
+        "profiles.conflict": (
+            "inzwischen wurde Version {version} dieses Profils gespeichert; unten steht Ihre Änderung über der "
+            "gespeicherten Version: prüfen Sie sie und speichern Sie erneut",
+            "version {version} of this profile has been saved meanwhile; your change is shown below over the saved "
+            "version: check it and save again",
+        ),
         "profiles.moved": (
             "{moved} Flächen rücken um mehr als {places} Plätze",
             "{moved} parcels move by more than {places} places",
@@ -453,10 +459,23 @@ def save(request: Request, name: str, current: Editor, form: CheckedForm):
         draft = previews.definition_from_form(profile, values)
     except InvalidParameter as exc:
         return _editor(request, current, profile, values=values, error=exc, status=_status_of(exc))
-    with unbounded_statements(), request.app.state.engine.begin() as conn:  # rescoring takes long by design
-        saved, notes = save_scored_profile(
-            conn, profile.name, draft.title, draft.purpose, draft.definition, current.user.username
-        )
+    based_on = form.get("based_on")
+    try:
+        with unbounded_statements(), request.app.state.engine.begin() as conn:  # rescoring takes long by design
+            saved, notes = save_scored_profile(
+                conn,
+                profile.name,
+                draft.title,
+                draft.purpose,
+                draft.definition,
+                current.user.username,
+                int(based_on) if isinstance(based_on, str) and based_on.isdigit() else None,
+            )
+    except VersionConflict:  # saved by someone else since the form was opened: their version, not this one
+        with request.app.state.engine.connect() as conn:
+            profile = _profile(conn, name)
+        error = Conflict(_texts(lang_of(request))("profiles.conflict", version=profile.version))
+        return _editor(request, current, profile, values=values, error=error, status=409)
     unchanged = any(n.startswith("unchanged") for n in notes)
     query = f"?unchanged={saved.version}" if unchanged else f"?saved={saved.version}"
     return RedirectResponse(_url(profile.name, query), status_code=303)

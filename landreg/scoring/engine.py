@@ -374,12 +374,12 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
 
 
 def save_scored_profile(
-    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str
+    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str, based_on: int | None = None
 ) -> tuple[Profile, list[str]]:
     """Save a profile (:func:`~landreg.scoring.profiles.save_profile`) and, when that made a new
     version, score every parcel it ranks at once, in the caller's transaction: how a changed profile
     is published, by ``PUT /profiles/{name}`` and by the workspace's profile editor alike."""
-    profile, notes = save_profile(conn, name, title, purpose, definition, actor)
+    profile, notes = save_profile(conn, name, title, purpose, definition, actor, based_on)
     if not any(n.startswith("unchanged") for n in notes):
         score_profile(conn, profile, actor)
     return profile, notes

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from landreg.errors import VersionConflict
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, CriterionError, ValueFunction
 from landreg.vocab import CATEGORY
 
@@ -28,7 +29,11 @@ METHODS = ("weighted_sum", "topsis")
 
 
 class ProfileError(ValueError):
-    pass
+    """A profile or its definition refused; ``field`` names the input at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,51 @@ def validate_definition(definition: dict) -> tuple[dict, list[str]]:
     }, notes
 
 
+#: The longest name, title and purpose of a profile (characters).
+NAME_MAX, TITLE_MAX, PURPOSE_MAX = 100, 200, 2_000
+#: The advisory lock class of saving a profile (the second key: the hash of its name).
+_SAVE_LOCK = 0x1A4D
+
+
+def _check_text(value: object, name: str, limit: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(f"{name}: give a text", name)
+    if len(value) > limit:
+        raise ProfileError(f"{name}: {len(value):,} characters; at most {limit:,}", name)
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise ProfileError(f"{name}: control characters (such as NUL) cannot be stored; remove them", name)
+
+
 def save_profile(
-    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str
+    conn: Connection,
+    name: str,
+    title: str,
+    purpose: str,
+    definition: dict,
+    actor: str,
+    based_on: int | None = None,
 ) -> tuple[Profile, list[str]]:
-    """Store a profile; a changed definition becomes the next version, an unchanged one is kept."""
+    """Store a profile; a changed definition becomes the next version, an unchanged one is kept.
+
+    Saves of one profile take turns (an advisory lock on its name): two at once would both take the
+    same next version. ``based_on``: the version the caller edited; when another version has been
+    saved since, VersionConflict instead of overwriting it unseen."""
+    for value, field, limit in (
+        (name, "name", NAME_MAX),
+        (title, "title", TITLE_MAX),
+        (purpose, "purpose", PURPOSE_MAX),
+    ):
+        _check_text(value, field, limit)
     stored, notes = validate_definition(definition)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:class, hashtext(:name))"), {"class": _SAVE_LOCK, "name": name})
     current = current_profile(conn, name, missing_ok=True)
+    if based_on is not None and (current.version if current else 0) != based_on:
+        saved = current.version if current else 0
+        raise VersionConflict(
+            f"profile {name!r} has been saved as version {saved} since version {based_on} was opened: "
+            "open it again and redo the change",
+            saved,
+        )
     if current and (current.title, current.purpose) == (title, purpose) and _definition_of(conn, current.id) == stored:
         return current, notes + [f"unchanged: still version {current.version}"]
     row = conn.execute(
