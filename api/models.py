@@ -204,7 +204,7 @@ class SavedProfile(_Model):
 class RankedParcel(_Model):
     parcel_id: str
     score: float
-    coverage: float
+    coverage: float | None  # of the score shown (the public variant's: none until its first scoring run)
     stale: bool
     ags: str
     local_ref: str

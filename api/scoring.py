@@ -137,7 +137,6 @@ def get_ranking(
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> dict:
-    # the score counts every criterion, confidential ones too: a public variant is a later change (issue 20)
     with request.app.state.engine.connect() as conn:
         profile = _profile(conn, name)
         rows = ranking(conn, profile, ags, category, limit, offset, view=view)
@@ -164,7 +163,6 @@ def get_explanation(
     view: ViewDep,
     lang: Annotated[str, Query(pattern="^(de|en)$")] = "de",
 ) -> dict:
-    # the score counts every criterion, confidential ones too: a public variant is a later change (issue 20)
     with request.app.state.engine.connect() as conn:
         return explanation(conn, view, parcel_id, _profile(conn, name), lang)
 

@@ -139,7 +139,7 @@ def _evaluation(profile, parcel_ids: list, score: float) -> Evaluation:
     scores, nothing = np.full(n, score), [[] for _ in range(n)]
     empty = np.empty((n, 0))
     return Evaluation(profile, frame, [], empty, np.array([]), scores, np.ones(n), nothing,
-                      public=PublicVariant(scores, nothing))  # fmt: skip
+                      public=PublicVariant(scores, nothing, np.ones(n)))  # fmt: skip
 
 
 def test_scores_replace_in_linear_time_whatever_the_statistics_say(committed_db):
@@ -186,20 +186,20 @@ def test_stored_scores_are_the_computed_ones_rounded_to_six_places_and_missing_o
     frame = pd.DataFrame({"parcel_id": [uuid.UUID(i) for i in ids], "parcel_version": [1, 2, 3, 4, 5]})
     evaluation = Evaluation(
         profile, frame, [], np.empty((5, 0)), np.array([]), scores, np.array([1.0, 0.5, 0.25, 1.0, 0.75]), excluded,
-        public=PublicVariant(public, [[], [], ["owner_objection"], [], []]),
+        public=PublicVariant(public, [[], [], ["owner_objection"], [], []], np.array([0.5, 0.5, 0.25, 1.0, 0.5])),
     )  # fmt: skip
     conn.execute(text("CREATE TEMP TABLE stored (LIKE parcel_score INCLUDING DEFAULTS)"))
     _store(conn, evaluation, "stored")
     rows = conn.execute(
         text("""SELECT parcel_id::text, profile_id, parcel_version, score, coverage, excluded_by, public_score,
-                       public_excluded_by FROM stored""")
+                       public_excluded_by, public_coverage FROM stored""")
     ).all()
     expected = {
-        ids[0]: (profile.id, 1, 12.345679, 1.0, [], 12.345678, []),
-        ids[1]: (profile.id, 2, None, 0.5, ["owner_objection"], None, []),
-        ids[2]: (profile.id, 3, 0.0, 0.25, [], None, ["owner_objection"]),
-        ids[3]: (profile.id, 4, 100.0, 1.0, ["flood_zone", "protected_area"], 0.0, []),
-        ids[4]: (profile.id, 5, 0.666667, 0.75, [], 0.333333, []),
+        ids[0]: (profile.id, 1, 12.345679, 1.0, [], 12.345678, [], 0.5),
+        ids[1]: (profile.id, 2, None, 0.5, ["owner_objection"], None, [], 0.5),
+        ids[2]: (profile.id, 3, 0.0, 0.25, [], None, ["owner_objection"], 0.25),
+        ids[3]: (profile.id, 4, 100.0, 1.0, ["flood_zone", "protected_area"], 0.0, [], 1.0),
+        ids[4]: (profile.id, 5, 0.666667, 0.75, [], 0.333333, [], 0.5),
     }
     assert {r[0]: tuple(r[1:]) for r in rows} == expected
 

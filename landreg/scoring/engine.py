@@ -67,6 +67,7 @@ class PublicVariant:
 
     scores: np.ndarray
     excluded_by: list[tuple[str, ...]]
+    coverage: np.ndarray  # the share of the weights it had values for (none built on a confidential field)
     reference: TopsisReference | None = None
 
 
@@ -86,7 +87,8 @@ def public_variant(
     public = np.array([not EXCLUSIONS[e].confidential for e in exclusions], dtype=bool)
     excluded = excluded[:, public]
     scores = np.where(excluded.any(axis=1), np.nan, scores)
-    return PublicVariant(scores, _names_per_row(excluded, [e for e, p in zip(exclusions, public) if p]), reference)
+    names = _names_per_row(excluded, [e for e, p in zip(exclusions, public) if p])
+    return PublicVariant(scores, names, coverage(values, weights), reference)
 
 
 def _names_per_row(flags: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
@@ -230,7 +232,10 @@ def evaluate(
     )
 
 
-_SCORE_COLUMNS = "parcel_id, profile_id, parcel_version, score, coverage, excluded_by, public_score, public_excluded_by"
+_SCORE_COLUMNS = (
+    "parcel_id, profile_id, parcel_version, score, coverage, excluded_by, public_score, public_excluded_by, "
+    "public_coverage"
+)
 
 
 def _store(conn: Connection, evaluation: Evaluation, table: str = "parcel_score") -> None:
@@ -258,6 +263,7 @@ def _store(conn: Connection, evaluation: Evaluation, table: str = "parcel_score"
             "excluded_by": names(evaluation.excluded_by),
             "public_score": number(np.round(evaluation.public.scores, 6)),
             "public_excluded_by": names(evaluation.public.excluded_by),
+            "public_coverage": number(evaluation.public.coverage),
         }
     )
     sink = pa.BufferOutputStream()  # Arrow's own stream: a Python file object takes the GIL for each chunk

@@ -24,7 +24,14 @@ from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
 from landreg.scoring.engine import _last_reference, _raw, evaluate, load
 from landreg.scoring.methods import coverage, topsis, weighted_sum
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import PUBLIC_VARIANT, SCORE, score_of, sees_full_score, visible_score
+from landreg.scoring.visible import (
+    PUBLIC_VARIANT,
+    SCORE,
+    score_of,
+    sees_full_score,
+    visible_coverage,
+    visible_score,
+)
 
 _CONTEXT_STATE = table("context_state", column("changed_at"))
 #: How a withheld criterion is labelled, and what of it is left out.
@@ -48,7 +55,7 @@ def ranking(
         select(
             s.c.parcel_id,
             score.label("score"),
-            s.c.coverage,
+            visible_coverage(view, p.ags).label("coverage"),
             (s.c.computed_at < select(_CONTEXT_STATE.c.changed_at).scalar_subquery()).label("stale"),
             p.ags,
             p.local_ref,

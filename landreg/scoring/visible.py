@@ -25,6 +25,7 @@ SCORE = table(
     column("computed_at"),
     column("public_score"),
     column("public_excluded_by"),
+    column("public_coverage"),
 )
 
 #: How the public variant is named where a score is shown.
@@ -48,6 +49,16 @@ def visible_score(view: View, ags_column, scores=SCORE) -> ColumnElement:
     if view.kind == "public":
         return scores.c.public_score
     return case((own_municipality(view, ags_column), scores.c.score), else_=scores.c.public_score)
+
+
+def visible_coverage(view: View, ags_column, scores=SCORE) -> ColumnElement:
+    """The coverage of the score ``view`` may see (:func:`visible_score`): the public variant's counts
+    no confidential criterion, so that it does not tell whether such a value is known."""
+    if view.kind == "full":
+        return scores.c.coverage
+    if view.kind == "public":
+        return scores.c.public_coverage
+    return case((own_municipality(view, ags_column), scores.c.coverage), else_=scores.c.public_coverage)
 
 
 def sees_full_score(view: View, ags: str) -> bool:
