@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Connection, Date, Float, Numeric, cast, func, select, text
+from sqlalchemy import Connection, Date, Float, Numeric, cast, func, literal, select, text
 
 from landreg import cql, fields, rules
 from landreg.access import View
@@ -17,6 +17,7 @@ from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
 from landreg.scoring.visible import SCORE, score_of, visible_score
+from landreg.sites.changes import latest_change
 
 PARCELS = COLLECTIONS["parcels"]
 
@@ -46,9 +47,16 @@ class Selection:
     def summary(self, conn: Connection) -> dict:
         """Count, data date, whether sample data is among them, and the extent (CRS84).
 
-        The data date is the newest survey date of the parcels shown, else the registry's last change."""
+        The data date is the newest survey date of the parcels shown, else the registry's last change
+        as the view may know it: a view that sees every field its last edit, any other the last
+        change the public saw (:func:`landreg.sites.changes.latest_change`), so that an edit of a
+        confidential field or one waiting for review does not move the date."""
         p = self.src.properties
-        last_change = select(cast(func.max(Parcel.updated_at), Date)).scalar_subquery()
+        if self.view.kind == "full":
+            last_change = select(cast(func.max(Parcel.updated_at), Date)).scalar_subquery()
+        else:
+            seen = latest_change(conn)
+            last_change = cast(literal(seen.date() if seen else None), Date)
         row = conn.execute(
             select(
                 func.count(),

@@ -267,3 +267,27 @@ def test_cli_writes_a_self_contained_map_file(world, tmp_path):
         [cli, "map", "standortkarte", "-o", str(out), "--category", "wiese"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "category: unknown wiese" in bad.stderr
+
+
+def test_the_datenstand_of_a_public_map_is_the_last_change_the_public_saw(conn, monkeypatch):
+    """Without survey dates the map's Datenstand falls back to the register's last change: for the
+    public the last public change (an edit of a confidential field or one waiting for review must not
+    move it), for a view that sees everything the last edit of any parcel."""
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    import maps.data
+    from landreg.access import FULL, PUBLIC
+    from landreg.parcels import create_parcel
+
+    x, y = utm(*DORTMUND_REINOLDIKIRCHE)
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+        create_parcel(session, "seed", local_ref="D-1", category="bauluecke", publication_allowed=True,
+                      internal_notes="heute geändert", geom=shapely.box(x, y, x + 40, y + 40))  # fmt: skip
+        session.commit()
+    seen = dt.datetime(2020, 5, 17, 9, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(maps.data, "latest_change", lambda _conn: seen)
+    today = conn.execute(text("SELECT CAST(max(updated_at) AS date) FROM parcel")).scalar_one()
+    assert maps.data.Selection(PUBLIC).summary(conn)["data_date"] == dt.date(2020, 5, 17)
+    assert maps.data.Selection(FULL).summary(conn)["data_date"] == today
