@@ -118,6 +118,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "⟦intended_use={value}⟧ ist keine Nutzung, die die Planprüfung kennt; erlaubt: {allowed}",
         "⟦intended_use={value}⟧ is not a use the plan check knows; give one of {allowed}",
     ),
+    "plan.unknown_class_category": (
+        "{value} ist keine Kategorie; Abstandsklassen gibt es für: {allowed}",
+        "{value} is not a category; classes are given for: {allowed}",
+    ),
+    "plan.name_missing": ("die Prüfung braucht einen Namen", "the check needs a name"),
+    "plan.name_invalid": (
+        "der Name ist {length} Zeichen lang (höchstens {limit}) oder enthält ein NUL-Zeichen",
+        "the name is {length:,} characters long (at most {limit:,}) or contains a NUL character",
+    ),
     "plan.unknown_class": (
         "unbekannte Abstandsklasse {value}; Klassen: {allowed}",
         "unknown Abstandserlass class {value}; classes: {allowed}",

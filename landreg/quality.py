@@ -48,7 +48,7 @@ import shapely
 from sqlalchemy import Connection, Integer, SmallInteger, String, column, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from landreg import clock, fields, rules, vocab
+from landreg import clock, fields, known, rules, vocab
 from landreg.access import AccessDenied, View
 from landreg.db import local_settings
 from landreg.errors import InvalidParameter
@@ -539,6 +539,8 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
     """
     if view.kind == "public":
         raise AccessDenied("data quality is for the planners of a municipality and the ministry")
+    if ags:
+        known.check_municipalities(conn, ags, "ags")
     chosen = list(ags) if ags else None
     malformed = [a for a in chosen or () if not (len(a) == 8 and a.isascii() and a.isdigit())]
     if malformed:

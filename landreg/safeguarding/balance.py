@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-from landreg import clock, rules
+from landreg import clock, known, rules
 from landreg.access import FULL, View, still_approved_sql, visible_versions_sql
 from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
@@ -124,6 +124,9 @@ def balance(
     :data:`WINDOW_YEARS`; :class:`InvalidParameter` otherwise.
     """
     _check_count(len(dates), "dates")
+    known.check_categories(categories, "category")
+    if ags is not None:
+        known.check_municipalities(conn, [ags], "ags")
     for at in dates:
         _in_range(at.date(), at.isoformat(), "dates")
     _check_order(list(dates), "dates")

@@ -34,6 +34,7 @@ from landreg.safeguarding.abstand import DEFAULT_CLASSES
 from landreg.safeguarding.plans import PlanError, plan_geometry, read_plan_file
 from landreg.scoring.criteria import ABSTAND_CLASSES
 from landreg.scoring.visible import SCORE, visible_score
+from landreg.vocab import CATEGORY
 
 #: Designations a plan check accepts as the intended use.
 USES = rules.INDUSTRIAL_DESIGNATIONS + rules.RESIDENTIAL_DESIGNATIONS + ("SO", "F")
@@ -142,7 +143,13 @@ def check_plan(
     if intended_use is not None and intended_use not in USES:
         said = message("plan.unknown_use", value=intended_use, allowed=", ".join(USES))
         raise PlanError(said, field="intended_use")
+    if record is not None:
+        _check_name(record[1])
     classes = DEFAULT_CLASSES | (classes or {})
+    categories = [c for c in classes if c not in CATEGORY.codes]
+    if categories:
+        said = message("plan.unknown_class_category", value=str(categories[0])[:40], allowed=", ".join(CATEGORY.codes))
+        raise PlanError(said, field="classes")
     unknown = {c for c in classes.values() if c not in ABSTAND_CLASSES}
     if unknown:
         said = message("plan.unknown_class", value=", ".join(sorted(unknown)), allowed=", ".join(ABSTAND_CLASSES))
@@ -404,6 +411,17 @@ def _abstand_conflicts(conn: Connection, view: View, housing, classes: dict[str,
                 | {"abstand_class": klass, "required_m": required, "conflict": "abstandserlass"}
             )
     return conflicts
+
+
+#: The longest name of a recorded plan check (characters), as the workspace's form allows.
+NAME_MAX = 200
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise PlanError(message("plan.name_missing"), field="name")
+    if len(name) > NAME_MAX or "\x00" in name:
+        raise PlanError(message("plan.name_invalid", length=len(name), limit=NAME_MAX), field="name")
 
 
 def _record(conn: Connection, check: PlanCheck, plan, actor: str, name: str) -> int:

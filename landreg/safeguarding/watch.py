@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, text
 
-from landreg import rules
+from landreg import known, rules
 from landreg.access import FULL, AccessDenied, View
 
 
@@ -29,6 +29,8 @@ def watch_list(
     municipalities only (they name unpublished parcels, plans and people), the public none."""
     if view.kind == "public":
         raise AccessDenied("the watch list is for the planners of a municipality and the ministry")
+    if ags:
+        known.check_municipalities(conn, ags, "ags")
     if view.kind == "planner":
         ags = [a for a in (ags or view.ags) if view.owns(a)]
         if not ags:

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, column, func, select, table, text
 
+from landreg import known
 from landreg.access import FULL, View, sees_confidential, visible_rows
-from landreg.errors import NotFound
+from landreg.errors import InvalidParameter, NotFound
 from landreg.models import Parcel
 from landreg.scoring import indicators
 from landreg.scoring.criteria import CATALOGUE, EXCLUSIONS
@@ -48,7 +49,17 @@ def ranking(
     view: View = FULL,
 ) -> list[dict]:
     """Ranked parcels of a profile among those ``view`` may see, with rank overall, in their
-    municipality and in their category."""
+    municipality and in their category; an unknown municipality or a category the profile does not
+    rank is refused (InvalidParameter), not answered with no parcels."""
+    if category is not None:
+        known.check_categories([category], "category")
+        if profile.categories and category not in profile.categories:
+            raise InvalidParameter(
+                f"category: profile {profile.name} ranks {', '.join(profile.categories)} only, not {category}",
+                "category",
+            )
+    if ags is not None:
+        known.check_municipalities(conn, [ags], "ags")
     s, p = SCORE, visible_rows(view).c  # the state of each parcel the view sees
     score = visible_score(view, p.ags)
     ranked = (
