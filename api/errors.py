@@ -108,17 +108,34 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     first_field = None
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":  # loc: ("body", position); msg: "JSON decode error"
+            first_field = first_field or "body"
+            reason = (error.get("ctx") or {}).get("error", "")
+            problems.append(f"body: not valid JSON at character {loc[-1]}{f' ({reason})' if reason else ''}")
+            continue
         location = [part for part in loc if part not in ("query", "path", "body", "header")]
         name = ".".join(location) or (loc[0] if loc else "request")  # the body as a whole: "body"
         first_field = first_field or name
-        problems.append(f"{name}: {error.get('msg', 'invalid')}")
+        problem = f"{name}: {error.get('msg', 'invalid')}"
+        if loc == ["body"] and "json" not in request.headers.get("content-type", ""):
+            problem += f"; {_SEND_JSON}"
+        problems.append(problem)
     if _is_page(request):
         return _page(request, 400, "; ".join(problems), first_field)
     return JSONResponse(error_body(400, "; ".join(problems), first_field), status_code=400)
 
 
+#: How a JSON body is sent, said where one could not be read.
+_SEND_JSON = "send a JSON object with Content-Type: application/json"
+#: FastAPI's words for a body its JSON parser gave up on (nested thousands deep, or not JSON at all).
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """HTTPExceptions raised by routes and by Starlette (404 of an unknown path, 405), same shape."""
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        message = f"body: could not be read (JSON nested too deeply, or not JSON); {_SEND_JSON}"
+        return JSONResponse(error_body(400, message, "body"), status_code=400)
     if _is_page(request):
         return _page(request, exc.status_code, str(exc.detail), headers=exc.headers)
     return JSONResponse(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)

@@ -81,7 +81,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID, fields
 from landreg.errors import InvalidParameter
-from landreg.features import _CRS_BOUNDS, CRSS, Source, bbox_numbers, envelope_filter
+from landreg.features import _CRS_BOUNDS, CRSS, Source, bbox_numbers, degrees_in_metres, envelope_filter
 from landreg.vocab import CodeList
 
 # -- Limits of one filter (see the module docstring for the measurements behind them) -------------
@@ -592,6 +592,8 @@ def _geometry_literal(value: Any, srid: int, flip: bool, what: str, may_cut: boo
     x1, y1, x2, y2 = shape.bounds
     if limits is not None and not (limits[0] <= x1 and x2 <= limits[2] and limits[1] <= y1 and y2 <= limits[3]):
         raise FilterError(f"{what}: the geometry must lie within {limits} (x min, y min, x max, y max) of EPSG:{srid}")
+    if (why := degrees_in_metres(srid, x1, y1, x2, y2)) is not None:
+        raise FilterError(f"{what}: {why} (filter-crs)")
     if not shape.is_valid:  # after the bounds: GEOS overflows on coordinates like 1e300
         raise FilterError(f"{what}: the geometry is not valid: {shapely.is_valid_reason(shape)}")
     domain = _DOMAINS.get(srid)

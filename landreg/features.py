@@ -59,6 +59,19 @@ _CRS_BOUNDS = {
 }
 
 
+def degrees_in_metres(srid: int, x1: float, y1: float, x2: float, y2: float) -> str | None:
+    """Why coordinates look like longitude and latitude although their CRS counts metres (EPSG:25832,
+    3857): all of them within ±180/±90, a spot of a few hundred metres in the Gulf of Guinea, where the
+    register has nothing. None: they do not. A search there would answer "nothing here" with
+    confidence for what is a CRS mix-up."""
+    if srid == 4326 or not (-180 <= x1 <= x2 <= 180 and -90 <= y1 <= y2 <= 90):
+        return None
+    return (
+        f"the coordinates look like degrees (longitude, latitude), but EPSG:{srid} counts metres: give them "
+        "in metres, or in CRS84 (the default) without naming a CRS"
+    )
+
+
 class QueryError(InvalidParameter):
     """A query parameter that cannot be answered; the message names it."""
 
@@ -308,6 +321,8 @@ def bbox_numbers(bbox: list[float], srid: int, flip: bool) -> tuple[float, float
         raise QueryError(
             f"bbox: {bbox} must lie within {limits} of EPSG:{srid} (minimum before maximum on each axis)", "bbox"
         )
+    if (why := degrees_in_metres(srid, x1, y1, x2, y2)) is not None:
+        raise QueryError(f"bbox: {bbox}: {why} (bbox-crs)", "bbox")
     return x1, y1, x2, y2
 
 

@@ -91,3 +91,42 @@ def test_a_mapping_file_nested_thousands_deep_or_too_large_is_refused(tmp_path):
     large.write_text("columns:\n" + "".join(f"  c{i}: local_ref\n" for i in range(80_000)))
     with pytest.raises(MappingError, match="larger than 1,024 KiB"):
         Mapping.build(["ref"], large, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        ('{"name": ', "application/json", "not valid JSON at character"),
+        ('{"a":' * 5000 + "1" + "}" * 5000, "application/json", "nested too deeply"),
+        ('{"name": "B-Plan 1"}', "text/plain", "Content-Type: application/json"),
+    ],
+    ids=["broken", "nested", "text-plain"],
+)
+def test_a_body_that_is_no_readable_json_object_is_a_400_saying_how_to_send_it(committed_db, body, content_type, words):
+    headers = bearers(committed_db, planner=("planer.essen", "planner", [ESSEN]))["planner"]
+    with app_client(committed_db) as client:
+        answer = client.post(
+            "/safeguarding/plan-checks", content=body, headers=headers | {"Content-Type": content_type}
+        )
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["field"] == "body" and words in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("bbox=7,51,8,52&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/25832", "bbox"),
+        ("bbox=7,51,8,52&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857", "bbox"),
+        (
+            "filter=S_INTERSECTS(geometry,POLYGON((7 51,8 51,8 52,7 51)))"
+            "&filter-crs=http://www.opengis.net/def/crs/EPSG/0/25832",
+            "filter",
+        ),
+    ],
+)
+def test_degrees_declared_as_metres_are_refused_not_answered_with_nothing(committed_db, query, field):
+    with app_client(committed_db) as client:
+        answer = client.get(f"/collections/parcels/items?{query}")
+        assert answer.status_code == 400, answer.text[:300]
+        assert answer.json()["field"] == field and "look like degrees" in answer.json()["detail"]
+        assert client.get("/collections/parcels/items?bbox=7,51,8,52").status_code == 200  # CRS84: degrees
