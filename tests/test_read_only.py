@@ -99,3 +99,42 @@ def test_the_reader_role_really_cannot_write(reader_url):
             conn.execute(text("UPDATE api_token SET last_used_at = now()"))
     finally:
         engine.dispose()
+
+
+def test_every_workspace_page_answers_a_signed_in_person_from_a_read_only_role(committed_engine, world, reader_url):
+    """The workspace's pages (``/app``) as a planner, a reviewer and the ministry see them: sessions
+    opened on the primary, every page then read from the read-only role. A page that writes (a last
+    seen time, a session extended on a read) answers 500 there."""
+    from landreg import users
+    from tests.web import PASSWORD
+
+    sessions = {}
+    with committed_engine.begin() as conn:
+        for name, role, ags in (("ro.planung", "planner", ["05913000"]), ("ro.pruefung", "reviewer", None),
+                                ("ro.ministerium", "ministry", None)):  # fmt: skip
+            users.create_user(conn, name, role, PASSWORD, ags)
+            sessions[role] = users.sign_in(conn, name, PASSWORD)[0]
+    app = create_app(reader_url)
+    values = path_values(world, committed_engine)
+    problems, answered = [], {}
+    with TestClient(app) as client:
+        pages = [(p, r) for p, r in get_routes(app) if p == "/app" or p.startswith("/app/")]
+        assert len(pages) > 20, pages
+        for path, route in pages:
+            for url in urls_of(path, route, values, world):
+                for role, session_id in sessions.items():
+                    client.cookies.clear()
+                    try:
+                        cookie = {"Cookie": f"landreg_session={session_id}"}
+                        response = client.get(url, headers=cookie, follow_redirects=False)
+                    except Exception as exc:  # noqa: BLE001 - the app raised: name the page and the cause
+                        problems.append(f"{role} GET {url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                        continue
+                    if response.status_code >= 500 or "read-only transaction" in response.text:
+                        problems.append(f"{role} GET {url}: {response.status_code} {response.text[:300]}")
+                    answered.setdefault(path, set()).add(response.status_code)
+    assert not problems, "\n".join(problems)
+    # the sessions were recognised: most pages answered someone with a page, none sent everyone to sign in
+    redirected = {p for p, codes in answered.items() if codes == {303} and p != "/app"}  # /app: the role's start
+    assert not redirected, redirected
+    assert sum(200 in codes for codes in answered.values()) >= len(answered) * 2 // 3, answered
