@@ -102,6 +102,52 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: What a workspace page says, in German, of a parameter the framework refused (pydantic's error
+#: type -> text with its context); any other type keeps pydantic's English words.
+_GERMAN = {
+    "greater_than_equal": "muss mindestens {ge} sein",
+    "less_than_equal": "darf höchstens {le} sein",
+    "greater_than": "muss größer als {gt} sein",
+    "less_than": "muss kleiner als {lt} sein",
+    "int_parsing": "muss eine ganze Zahl sein",
+    "int_type": "muss eine ganze Zahl sein",
+    "int_from_float": "muss eine ganze Zahl sein",
+    "float_parsing": "muss eine Zahl sein",
+    "float_type": "muss eine Zahl sein",
+    "finite_number": "muss eine endliche Zahl sein",
+    "bool_parsing": "muss ja oder nein sein (true oder false)",
+    "missing": "fehlt",
+    "string_too_long": "ist zu lang (höchstens {max_length} Zeichen)",
+    "string_too_short": "ist zu kurz (mindestens {min_length} Zeichen)",
+    "string_pattern_mismatch": "hat nicht die verlangte Form",
+    "literal_error": "erlaubt: {expected}",
+    "enum": "erlaubt: {expected}",
+    "uuid_parsing": "ist keine gültige Kennung (UUID)",
+    "date_parsing": "ist kein Datum (JJJJ-MM-TT)",
+    "date_from_datetime_parsing": "ist kein Datum (JJJJ-MM-TT)",
+}
+
+
+def _page_lang(request: Request) -> str:
+    """The language of a workspace page's answer (German unless chosen otherwise); the API's: English."""
+    if not _is_page(request):
+        return "en"
+    from api.web.pages import lang_of
+
+    return lang_of(request)
+
+
+def _said(error: dict, lang: str) -> str:
+    """Pydantic's refusal of one value, in German for a German page where the catalogue above has it."""
+    template = _GERMAN.get(error.get("type", "")) if lang == "de" else None
+    if template is None:
+        return error.get("msg", "invalid")
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return error.get("msg", "invalid")
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A parameter of the wrong type or range: 400, naming it and what it takes."""
     problems = []
@@ -116,7 +162,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         location = [part for part in loc if part not in ("query", "path", "body", "header")]
         name = ".".join(location) or (loc[0] if loc else "request")  # the body as a whole: "body"
         first_field = first_field or name
-        problem = f"{name}: {error.get('msg', 'invalid')}"
+        problem = f"{name}: {_said(error, _page_lang(request))}"
         if loc == ["body"] and "json" not in request.headers.get("content-type", ""):
             problem += f"; {_SEND_JSON}"
         problems.append(problem)

@@ -146,13 +146,17 @@ class RequestLimits:
 
 class AddressLimits:
     """ASGI middleware: an address with a NUL character, which no route can use (PostgreSQL's text
-    cannot hold it), is answered with a 400 naming the parameter, before the fast paths look it up."""
+    cannot hold it), is answered with a 400 naming the parameter, before the fast paths look it up.
+    The workspace's pages check their parameters themselves and answer with a page (a value that
+    reaches the database anyway: :func:`api.errors.database_error`)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = _nul_in_address(scope) if scope["type"] == "http" else None
+        path = scope.get("path", "")
+        page = path == "/app" or path.startswith("/app/")
+        name = _nul_in_address(scope) if scope["type"] == "http" and not page else None
         if name is None:
             await self.app(scope, receive, send)
             return

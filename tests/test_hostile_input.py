@@ -27,7 +27,6 @@ ESSEN = "05113000"
         ("/profiles/investor-industrie/ranking?category=%00", "category"),
         ("/collections/parcels/tiles/WebMercatorQuad/5/16/10?profile=a%00b", "profile"),
         ("/safeguarding/balance?dates=2024-01-01&ags=%00", "ags"),
-        ("/app/flaechen?suche=%00", "suche"),
     ],
 )
 def test_a_nul_character_in_the_address_is_a_400_naming_the_parameter(committed_db, address, named):
@@ -36,6 +35,14 @@ def test_a_nul_character_in_the_address_is_a_400_naming_the_parameter(committed_
     assert answer.status_code == 400, answer.text[:300]
     body = answer.json()
     assert body["field"] == named and "NUL" in body["detail"] and "bitte entfernen" in body["detail"]
+
+
+def test_a_nul_character_in_a_sign_in_is_a_page_saying_so(committed_db):
+    """The workspace answers with a page: its sign-in looked the name up before any check."""
+    with app_client(committed_db) as client:
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/app/login").text).group(1)
+        answer = client.post("/app/login", data={"username": "a\x00b", "password": "x", "login_csrf": token})
+    assert answer.status_code == 400 and "<html" in answer.text and "NUL-Zeichen" in answer.text
 
 
 def test_a_nul_character_in_a_value_no_check_caught_is_a_400_not_a_500(committed_db):
@@ -130,3 +137,18 @@ def test_degrees_declared_as_metres_are_refused_not_answered_with_nothing(commit
         assert answer.status_code == 400, answer.text[:300]
         assert answer.json()["field"] == field and "look like degrees" in answer.json()["detail"]
         assert client.get("/collections/parcels/items?bbox=7,51,8,52").status_code == 200  # CRS84: degrees
+
+
+def test_a_page_says_in_german_what_is_wrong_with_a_parameter_the_api_in_english(committed_db):
+    with committed_db.begin() as conn:
+        users.create_user(conn, "pruefung.rvr", "reviewer", PASSWORD)
+    with app_client(committed_db) as client:
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/app/login").text).group(1)
+        client.post("/app/login", data={"username": "pruefung.rvr", "password": PASSWORD, "login_csrf": token})
+        german = client.get("/app/posteingang?page=0")
+        assert german.status_code == 400 and "page: muss mindestens 1 sein" in german.text
+        assert "muss eine ganze Zahl sein" in client.get("/app/posteingang?page=abc").text
+        english = client.get("/app/posteingang?page=0&lang=en")
+        assert english.status_code == 400 and "greater than or equal to 1" in english.text
+        api = client.get("/profiles/investor-industrie/ranking?limit=0")
+        assert api.status_code == 400 and "greater than or equal to 1" in api.json()["detail"]
