@@ -64,8 +64,21 @@ def list_() -> None:
 
 @user_app.command("disable")
 def disable(username: str) -> None:
-    """The account can no longer sign in; its open sessions end at once."""
-    _run(lambda conn: users.disable_user(conn, username) or f"user {username} disabled, sessions ended")
+    """The account can no longer sign in; its open sessions end at once. API tokens are not the
+    account's: those owned under the same name are listed to revoke (``landreg token revoke ID``)."""
+
+    def disabled(conn) -> str:
+        tokens = users.disable_user(conn, username)
+        said = f"user {username} disabled, sessions ended"
+        if tokens:
+            ids = ", ".join(map(str, tokens))
+            said += (
+                f"\nAPI tokens owned by {username!r} stay valid (tokens belong to programs, not accounts): {ids}; "
+                "if they were this person's, revoke them with `landreg token revoke ID`"
+            )
+        return said
+
+    _run(disabled)
 
 
 @user_app.command("enable")

@@ -156,11 +156,20 @@ def list_users(conn: Connection) -> list[dict]:
     ]
 
 
-def disable_user(conn: Connection, username: str) -> None:
-    """The account can no longer sign in; its open sessions end now."""
+def disable_user(conn: Connection, username: str) -> list[int]:
+    """The account can no longer sign in; its open sessions end now. Returns the ids of the API
+    tokens still valid whose owner is written as the account's name: tokens belong to no account
+    (they are for programs), so they stay valid, and the caller says which may be this person's."""
     user = get_user(conn, username)
     conn.execute(text("UPDATE app_user SET disabled_at = coalesce(disabled_at, now()) WHERE id = :i"), {"i": user.id})
     _revoke_all(conn, user.id)
+    return list(
+        conn.execute(
+            text("""SELECT id FROM api_token WHERE lower(btrim(owner)) = :name AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > now()) ORDER BY id"""),
+            {"name": user.username},
+        ).scalars()
+    )
 
 
 def enable_user(conn: Connection, username: str) -> None:

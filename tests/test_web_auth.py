@@ -133,3 +133,17 @@ def test_signing_in_in_a_browser_and_the_sign_in_page_is_accessible(committed_db
             assert "pruefung.rvr" in driver.find_element(By.CSS_SELECTOR, "header .who").text
     finally:
         driver.quit()
+
+
+def test_disabling_an_account_names_the_api_tokens_owned_under_its_name(conn):
+    """Tokens belong to programs, not accounts, and stay valid; those written with the account's name
+    are named, so that the operator can revoke them (found in review: a disabled person's token kept
+    working unnoticed)."""
+    from landreg.auth import create_token, revoke_token
+
+    users.create_user(conn, "planung.essen", "planner", PASSWORD, ["05113000"])
+    own = create_token(conn, "Planung.Essen ", "planner", ["05113000"])[0]
+    revoked = create_token(conn, "planung.essen", "planner", ["05113000"])[0]
+    revoke_token(conn, revoked)
+    create_token(conn, "gis-server.essen", "planner", ["05113000"])
+    assert users.disable_user(conn, "planung.essen") == [own]
