@@ -57,6 +57,8 @@ class Field:
     shapefile_name: str | None = None  # when longer than the 10 characters of a Shapefile field
     synonyms: tuple[str, ...] = ()  # column names an import recognises (normalised), besides the name
     derived_from: tuple[str, ...] = ()  # the fields a derived value is computed from
+    # derived from a confidential field and yet public: declared here, with the reason in the description
+    public_on_purpose: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -245,7 +247,7 @@ DERIVED: tuple[Field, ...] = (
     ),
     Field(
         "contamination_flag", "bool", "Altlastverdacht", "Suspected contamination", editable=False,
-        shapefile_name="contam_flg", derived_from=("contamination",),
+        shapefile_name="contam_flg", derived_from=("contamination",), public_on_purpose=True,
         description="public on purpose: whether contamination is suspected or under investigation, not which "
         "(one bit, the same for 'verdacht' and 'untersucht'); never used to score for the public",
     ),
@@ -279,6 +281,23 @@ ALL: tuple[Field, ...] = (AGS, *ATTRIBUTES, *DERIVED)
 _BY_NAME = {f.name: f for f in ALL}
 
 
+def check_derivations(fields: tuple[Field, ...]) -> None:
+    """A field derived from a confidential one is confidential itself or declared public on purpose:
+    a derived field added without either fails here, when the module is imported, instead of
+    becoming public unnoticed."""
+    by_name = {f.name: f for f in fields}
+    for f in fields:
+        secret = [name for name in f.derived_from if name in by_name and by_name[name].confidential]
+        if secret and not f.confidential and not f.public_on_purpose:
+            raise ValueError(
+                f"field {f.name}: derived from the confidential {', '.join(secret)}; make it confidential, or "
+                "declare it public_on_purpose with the reason in its description"
+            )
+
+
+check_derivations(ALL)
+
+
 def field(name: str) -> Field:
     return _BY_NAME[name]
 
@@ -299,8 +318,12 @@ KEPT_ON_REPLACE = frozenset({AGS.name, "geom", *(f.name for f in ATTRIBUTES if f
 
 def public(fields: tuple[Field, ...] = ALL) -> tuple[Field, ...]:
     """The fields anyone may see: not confidential and not derived from a confidential field
-    unless declared public on purpose (see ``contamination_flag``)."""
-    return tuple(f for f in fields if not f.confidential)
+    unless declared public on purpose (see ``contamination_flag`` and :func:`check_derivations`)."""
+    return tuple(f for f in fields if not f.confidential and (f.public_on_purpose or not _from_confidential(f)))
+
+
+def _from_confidential(f: Field) -> bool:
+    return any(_BY_NAME[name].confidential for name in f.derived_from if name in _BY_NAME)
 
 
 def confidential(fields: tuple[Field, ...] = ALL) -> tuple[Field, ...]:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from landreg import fields
 from landreg.access import FULL, PUBLIC
 from landreg.features import COLLECTIONS, source
@@ -177,3 +179,21 @@ def test_the_public_view_shows_exactly_the_public_fields():
     assert {"owner_contact", "internal_notes", "contamination", "owner_willing", "publication_allowed"} <= {
         f.name for f in fields.confidential()
     }
+
+
+def test_a_field_derived_from_a_confidential_one_is_confidential_or_public_on_purpose():
+    """A derived field added without either is refused when the module is imported, and never
+    counted public (the review found public() trusting ``confidential`` alone)."""
+    from landreg.fields import Field, check_derivations, public
+
+    secret = Field("secret", "text", "Geheim", "Secret", confidential=True)
+    careless = Field("secret_len", "integer", "Länge", "Length", editable=False, derived_from=("secret",))
+    declared = Field(
+        "has_secret", "bool", "Hat", "Has", editable=False, derived_from=("secret",), public_on_purpose=True
+    )
+    with pytest.raises(ValueError, match="secret_len: derived from the confidential secret"):
+        check_derivations((secret, careless))
+    check_derivations((secret, declared))
+    shown = {f.name for f in public()}
+    assert "contamination_flag" in shown  # the one declared public on purpose
+    assert not {"quality_score", "quality_findings", "public_since", "contamination"} & shown
