@@ -171,7 +171,7 @@ def post_layer(
         meta = context.Metadata(source, licence or None, context.parse_date(date))
         layer_name = context.check_name(name) if name else context.default_name(kind, path.name)
         with unbounded_statements(), request.app.state.engine.begin() as conn:
-            return context.load(conn, principal.owner, layer_name, features, meta, given).as_dict()
+            return context.load(conn, principal, layer_name, features, meta, given).as_dict()
 
 
 @router.put(
@@ -208,7 +208,7 @@ def put_layer(
             )
             meta = context.Metadata(source) if source else None
             change = context.replace(
-                conn, principal.owner, name, features, meta, given, licence or None, context.parse_date(date)
+                conn, principal, name, features, meta, given, licence or None, context.parse_date(date)
             )
             return change.as_dict()
 
@@ -217,4 +217,4 @@ def put_layer(
 def delete_layer(request: Request, principal: AdminDep, name: LayerName) -> dict:
     """The parcels the layer informed are re-scored without it before the answer."""
     with unbounded_statements(), request.app.state.engine.begin() as conn:
-        return context.remove(conn, principal.owner, name).as_dict()
+        return context.remove(conn, principal, name).as_dict()

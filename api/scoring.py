@@ -109,7 +109,7 @@ def put_profile(
 ) -> dict:
     based_on = _based_on(if_match)
     with request.app.state.engine.begin() as conn:  # a ProfileError (refused definition) answers 422
-        profile, notes = save_scored_profile(conn, name, title, purpose, definition, principal.owner, based_on)
+        profile, notes = save_scored_profile(conn, name, title, purpose, definition, principal, based_on)
     return {"profile": _public(profile), "notes": notes}
 
 

@@ -335,6 +335,18 @@ class AccessDenied(PermissionError):
     """The principal may not do this; the message says what it may do instead."""
 
 
+def acting(who: Principal | str, roles: tuple[str, ...], what: str) -> str:
+    """The name a change by ``who`` is recorded under: a principal of one of ``roles`` (AccessDenied
+    for any other), or a name given on the command line, by the operator who holds the database's
+    password. Use cases that change what many callers see take ``who`` and check it here, so that
+    an adapter cannot forget to."""
+    if isinstance(who, Principal):
+        if who.role not in roles:
+            raise AccessDenied(f"{what} is for the role {' or '.join(roles)}, not {who.role}")
+        return who.owner
+    return who
+
+
 def require_edit(principal: Principal | None, ags: str | None) -> None:
     if principal is None:
         raise AccessDenied("changes need a planner's token")

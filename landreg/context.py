@@ -32,6 +32,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from landreg import STORAGE_SRID, clock, rules
+from landreg.access import Principal, acting
 from landreg.errors import Conflict, NotFound
 from landreg.importer.refusals import ImportRefused, InvalidOption, option
 from landreg.vocab import CONTEXT_KIND
@@ -471,12 +472,21 @@ def designations_near(
 
 # --- changing the register -----------------------------------------------------------------------
 
+#: Who changes context layers (besides the operator on the command line).
+_CHANGERS = ("admin",)
+
 
 def load(
-    conn: Connection, actor: str, name: str, features: Features, meta: Metadata, coverage: Coverage = Coverage()
+    conn: Connection,
+    actor: str | Principal,
+    name: str,
+    features: Features,
+    meta: Metadata,
+    coverage: Coverage = Coverage(),
 ) -> Change:
     """A new layer; :class:`~landreg.errors.Conflict` when the name is taken or the same content
-    is loaded already as a layer of the kind."""
+    is loaded already as a layer of the kind. ``actor``: an admin, or the operator's name."""
+    actor = acting(actor, _CHANGERS, "changing context layers")
     check_name(name)
     _check_meta(meta)
     coverage = _coverage_of(conn, features, coverage)
@@ -511,7 +521,7 @@ def load(
 
 def replace(
     conn: Connection,
-    actor: str,
+    actor: str | Principal,
     name: str,
     features: Features | None = None,
     meta: Metadata | None = None,
@@ -521,6 +531,7 @@ def replace(
 ) -> Change:
     """Replace a layer's features (``features``), source, licence, date and/or coverage; what is not
     given stays. Compared by content: the same features, metadata and coverage change nothing."""
+    actor = acting(actor, _CHANGERS, "changing context layers")
     old = _row(conn, name)
     if old is None:
         layer(conn, name)  # NotFound, with the message
@@ -597,8 +608,9 @@ def put(
     return replace(conn, actor, name, features, meta, coverage)
 
 
-def remove(conn: Connection, actor: str, name: str) -> Change:
+def remove(conn: Connection, actor: str | Principal, name: str) -> Change:
     """Remove a layer and its features; the parcels it informed are re-scored without it."""
+    actor = acting(actor, _CHANGERS, "changing context layers")
     old = _row(conn, name)
     if old is None:
         layer(conn, name)  # NotFound, with the message

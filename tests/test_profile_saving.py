@@ -86,3 +86,21 @@ def test_put_with_an_if_match_of_a_replaced_version_is_a_412(committed_db):
         assert late.status_code == 412 and late.headers["etag"] == '"2"', late.text
         long = client.put("/profiles/api-basis", headers=headers, json=body | {"title": "x" * 201})
         assert long.status_code == 422 and long.json()["field"] == "title"
+
+
+def test_the_core_checks_who_saves_a_profile_or_changes_a_context_layer(conn):
+    """Not only the adapters: a use case given a principal refuses a role it is not for (found in
+    review: the roles were checked by the API's and the workspace's dependencies alone)."""
+    from landreg import context
+    from landreg.access import AccessDenied, Principal
+    from landreg.scoring.engine import save_scored_profile
+
+    reviewer = Principal(1, "pruefer", "reviewer")
+    with pytest.raises(AccessDenied, match="saving a scoring profile is for the role ministry"):
+        save_scored_profile(conn, "rollen", "Titel", "Zweck", DEFINITION, reviewer)
+    ministry = Principal(2, "ministerium", "ministry")
+    profile, _ = save_scored_profile(conn, "rollen", "Titel", "Zweck", DEFINITION, ministry)
+    created_by = conn.execute(text("SELECT created_by FROM scoring_profile WHERE id = :i"), {"i": profile.id})
+    assert created_by.scalar_one() == "ministerium"
+    with pytest.raises(AccessDenied, match="changing context layers is for the role admin"):
+        context.remove(conn, ministry, "db-bahnhoefe")

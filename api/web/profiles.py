@@ -468,7 +468,7 @@ def save(request: Request, name: str, current: Editor, form: CheckedForm):
                 draft.title,
                 draft.purpose,
                 draft.definition,
-                current.user.username,
+                current.user.principal,
                 int(based_on) if isinstance(based_on, str) and based_on.isdigit() else None,
             )
     except VersionConflict:  # saved by someone else since the form was opened: their version, not this one

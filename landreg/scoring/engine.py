@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, QueuePool, text
 
+from landreg.access import Principal, acting
 from landreg.db import local_settings
 from landreg.errors import InvalidParameter
 from landreg.scoring import indicators
@@ -380,11 +381,19 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
 
 
 def save_scored_profile(
-    conn: Connection, name: str, title: str, purpose: str, definition: dict, actor: str, based_on: int | None = None
+    conn: Connection,
+    name: str,
+    title: str,
+    purpose: str,
+    definition: dict,
+    actor: str | Principal,
+    based_on: int | None = None,
 ) -> tuple[Profile, list[str]]:
     """Save a profile (:func:`~landreg.scoring.profiles.save_profile`) and, when that made a new
     version, score every parcel it ranks at once, in the caller's transaction: how a changed profile
-    is published, by ``PUT /profiles/{name}`` and by the workspace's profile editor alike."""
+    is published, by ``PUT /profiles/{name}`` and by the workspace's profile editor alike.
+    ``actor``: the ministry, or the operator's name on the command line."""
+    actor = acting(actor, ("ministry",), "saving a scoring profile")
     profile, notes = save_profile(conn, name, title, purpose, definition, actor, based_on)
     if not any(n.startswith("unchanged") for n in notes):
         score_profile(conn, profile, actor)
