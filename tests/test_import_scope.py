@@ -67,6 +67,9 @@ def test_a_planner_naming_another_municipality_is_refused_before_the_file_is_rea
     assert refused.value.field == "municipality"
     assert "05113000" in str(refused.value) and GELSENKIRCHEN in str(refused.value)
     assert "dafür dürfen Sie nicht importieren" in refused.value.text("de")
+    short = ImportOptions(actor="planer.ge", principal=PLANNER_GE, municipality=ESSEN.lstrip("0"))  # as a number
+    with pytest.raises(InvalidOption, match="05113000: you may not import for it"):
+        import_file(conn, tmp_path / "not-even-there.gpkg", short)
     assert _current(conn) == {GELSENKIRCHEN: ["GE-0", "GE-1", "GE-2"], ESSEN: ["E-0", "E-1"]}
 
 

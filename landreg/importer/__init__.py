@@ -50,7 +50,7 @@ from landreg.access import AccessDenied, Principal
 from landreg.importer import alkis, load
 from landreg.importer import crs as crs_checks
 from landreg.importer.crs import CRSProblem
-from landreg.importer.mapping import Mapping, ValueRejected
+from landreg.importer.mapping import Mapping, ValueRejected, parse_ags
 from landreg.importer.places import Municipalities
 from landreg.importer.readahead import read_ahead
 from landreg.importer.refusals import (
@@ -193,11 +193,16 @@ def check_options(options: ImportOptions) -> None:
     """Refuse malformed options before the file is opened (InvalidOption, naming the option), and a
     municipality the importer may not import for."""
     scope = import_scope(options)
-    if options.municipality and scope is not None and options.municipality not in scope:
-        raise InvalidOption(
-            message("import.municipality_not_yours", ags=options.municipality, allowed=", ".join(scope) or "—"),
-            field="municipality",
-        )
+    if options.municipality and scope is not None:
+        try:
+            ags = parse_ags(options.municipality)
+        except ValueRejected:  # malformed: refused with the mapping's defaults, saying what an AGS is
+            ags = None
+        if ags is not None and ags not in scope:
+            raise InvalidOption(
+                message("import.municipality_not_yours", ags=ags, allowed=", ".join(scope) or "—"),
+                field="municipality",
+            )
     if options.mode not in MODES:
         raise InvalidOption(f"unknown mode {options.mode!r}; use {' or '.join(MODES)}", field="mode")
     if options.encoding is not None:
@@ -331,7 +336,7 @@ def import_file(
             if "category" in mapping.defaults and "category" not in mapping.columns
             else None
         )
-        municipalities = [options.municipality] if options.municipality else None
+        municipalities = [parse_ags(options.municipality)] if options.municipality else None
         missing = [] if options.from_alkis else load.find_missing(conn, municipalities, categories, scope)
         report.missing = [(ags, ref) for ags, ref, _ in missing]
 
