@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, text
 
-from landreg import clock, rules, summary, vocab
+from landreg import clock, known, rules, summary, vocab
 from landreg.access import AccessDenied, View
 from landreg.errors import InvalidParameter
 from landreg.quality import quality_by_municipality
@@ -208,11 +208,7 @@ def check_start_year(value: str | int | None, today: dt.date, name: str = "start
 
 def check_categories(values: Sequence[str], name: str = "category") -> tuple[str, ...]:
     """Categories from a form, in the code list's order; none: commercial and industrial land."""
-    unknown = [v for v in values if v not in CATEGORIES]
-    if unknown:
-        raise InvalidParameter(
-            f"{name}: {unknown[0][:40]!r} is not a category; give one or more of {', '.join(CATEGORIES)}", name
-        )
+    known.check_categories(values, name)
     return tuple(c for c in CATEGORIES if c in values) or SUPPLY_CATEGORIES
 
 

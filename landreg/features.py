@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from landreg import STORAGE_SRID, fields, rules
 from landreg.access import PUBLIC, View, sees_confidential, still_approved, visible_rows, visible_versions
 from landreg.errors import InvalidParameter
+from landreg.importer.crs import degrees_like
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
 from landreg.quality import QUALITY
 from landreg.safeguarding.abstand import abstand_columns
@@ -64,7 +65,7 @@ def degrees_in_metres(srid: int, x1: float, y1: float, x2: float, y2: float) -> 
     3857): all of them within ±180/±90, a spot of a few hundred metres in the Gulf of Guinea, where the
     register has nothing. None: they do not. A search there would answer "nothing here" with
     confidence for what is a CRS mix-up."""
-    if srid == 4326 or not (-180 <= x1 <= x2 <= 180 and -90 <= y1 <= y2 <= 90):
+    if srid == 4326 or not degrees_like((x1, x2), (y1, y2)):
         return None
     return (
         f"the coordinates look like degrees (longitude, latitude), but EPSG:{srid} counts metres: give them "

@@ -317,13 +317,10 @@ KEPT_ON_REPLACE = frozenset({AGS.name, "geom", *(f.name for f in ATTRIBUTES if f
 
 
 def public(fields: tuple[Field, ...] = ALL) -> tuple[Field, ...]:
-    """The fields anyone may see: not confidential and not derived from a confidential field
-    unless declared public on purpose (see ``contamination_flag`` and :func:`check_derivations`)."""
-    return tuple(f for f in fields if not f.confidential and (f.public_on_purpose or not _from_confidential(f)))
-
-
-def _from_confidential(f: Field) -> bool:
-    return any(_BY_NAME[name].confidential for name in f.derived_from if name in _BY_NAME)
+    """The fields anyone may see: the ones not confidential. A field derived from a confidential one
+    is confidential itself unless declared public on purpose (``contamination_flag``), which
+    :func:`check_derivations` holds every field to when this module is imported."""
+    return tuple(f for f in fields if not f.confidential)
 
 
 def confidential(fields: tuple[Field, ...] = ALL) -> tuple[Field, ...]:

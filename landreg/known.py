@@ -20,7 +20,7 @@ def check_categories(values: Sequence[str], name: str = "category") -> tuple[str
     for value in values:
         if value not in CATEGORY.codes:
             raise InvalidParameter(
-                f"{name}: {value[:40]!r} is not a category; give one of {', '.join(CATEGORY.codes)}", name
+                f"{name}: {value[:40]!r} is not a category; give one or more of {', '.join(CATEGORY.codes)}", name
             )
     return tuple(values)
 

@@ -539,12 +539,12 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
     """
     if view.kind == "public":
         raise AccessDenied("data quality is for the planners of a municipality and the ministry")
-    if ags:
-        known.check_municipalities(conn, ags, "ags")
     chosen = list(ags) if ags else None
     malformed = [a for a in chosen or () if not (len(a) == 8 and a.isascii() and a.isdigit())]
     if malformed:
         raise InvalidParameter(f"ags: {malformed[0]!r} is not a Gemeindeschlüssel of 8 digits", "ags")
+    if chosen:
+        known.check_municipalities(conn, chosen, "ags")
     if view.kind == "planner":
         foreign = sorted(set(chosen or ()) - set(view.ags))
         if foreign:

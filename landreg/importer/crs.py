@@ -198,6 +198,11 @@ def _fix(guess: int | None, otherwise: Message) -> Message:
     return message("crs.fix.guess", usual=usual(guess), code=str(guess)) if guess else otherwise
 
 
+def degrees_like(x, y) -> bool:
+    """Whether every coordinate could be a longitude (x) and latitude (y) in degrees."""
+    return bool(np.all((np.abs(np.asarray(x)) <= 180) & (np.abs(np.asarray(y)) <= 90)))
+
+
 def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray, said_by: str = "file") -> Message | None:
     """Why coordinates (centroids, in the file's CRS) do not lie in NRW, or None when most do.
 
@@ -209,14 +214,14 @@ def diagnose(crs: CRS, x: np.ndarray, y: np.ndarray, said_by: str = "file") -> M
     sx, sy = _to_storage(crs, x, y)
     if np.mean(_inside_nrw(sx, sy)) >= 0.5:
         return None
-    degrees_like = np.all((np.abs(x) <= 180) & (np.abs(y) <= 90))
+    in_degrees = degrees_like(x, y)
     name, said = describe(crs), _said(crs, said_by)
     first_x, first_y = float(x[0]), float(y[0])
-    if not crs.is_geographic and degrees_like:
+    if not crs.is_geographic and in_degrees:
         lon_first = np.median(x) < np.median(y)
         swap = "" if lon_first else message("crs.swap_columns")
         return message("crs.looks_degrees", x=round(first_x, 5), y=round(first_y, 5), said=said, swap=swap)
-    if crs.is_geographic and not degrees_like:
+    if crs.is_geographic and not in_degrees:
         geojson = said_by == "geojson"
         return message(
             "crs.looks_metres",

@@ -42,23 +42,25 @@ def score_of(parcel_id, version, profile_id) -> ColumnElement:
     return (SCORE.c.parcel_id == parcel_id) & (SCORE.c.parcel_version == version) & (SCORE.c.profile_id == profile_id)
 
 
+def _seen(view: View, ags_column, full: ColumnElement, public: ColumnElement) -> ColumnElement:
+    """Of a stored score's ``full`` and ``public`` variant of a value, the one ``view`` may see of a
+    parcel in municipality ``ags_column``."""
+    if view.kind == "full":
+        return full
+    if view.kind == "public":
+        return public
+    return case((own_municipality(view, ags_column), full), else_=public)
+
+
 def visible_score(view: View, ags_column, scores=SCORE) -> ColumnElement:
     """The score ``view`` may see of a parcel in municipality ``ags_column``."""
-    if view.kind == "full":
-        return scores.c.score
-    if view.kind == "public":
-        return scores.c.public_score
-    return case((own_municipality(view, ags_column), scores.c.score), else_=scores.c.public_score)
+    return _seen(view, ags_column, scores.c.score, scores.c.public_score)
 
 
 def visible_coverage(view: View, ags_column, scores=SCORE) -> ColumnElement:
     """The coverage of the score ``view`` may see (:func:`visible_score`): the public variant's counts
     no confidential criterion, so that it does not tell whether such a value is known."""
-    if view.kind == "full":
-        return scores.c.coverage
-    if view.kind == "public":
-        return scores.c.public_coverage
-    return case((own_municipality(view, ags_column), scores.c.coverage), else_=scores.c.public_coverage)
+    return _seen(view, ags_column, scores.c.coverage, scores.c.public_coverage)
 
 
 def sees_full_score(view: View, ags: str) -> bool:
