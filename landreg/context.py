@@ -798,6 +798,9 @@ def _rescoring(conn: Connection, layer_id: int | None, kinds: list[str]) -> Iter
                           WHERE p.id = t.parcel_id AND t.parcel_version = p.version AND t.computed_at >= :since"""),
                 {"since": fresh_since},
             )
+    # the approved versions others see of parcels whose change waits for review: few, all computed
+    # again (after the layers' time of change above, so that they count as current)
+    engine.rescore_approved(conn)
     conn.execute(text("DROP TABLE context_change_area"))
 
 

@@ -151,7 +151,8 @@ def _subquery(
     return Source(sub, {n: sub.c[n] for n in columns}, sub.c.id, sub.c.geom, sub.c.row_version if extra else None)
 
 
-_INDICATOR = table("parcel_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
+#: The stored indicators of each version shown (the latest, or a pending parcel's approved one).
+_INDICATOR = table("version_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
 #: The layer a context feature belongs to (landreg.context), named with each feature.
 _LAYER = table("context_layer", column("id"), column("name", String))
 _LAYER_OF_FEATURE = (
@@ -220,8 +221,8 @@ def _build_source(
         table = ParcelVersion if at is not None else visible_rows(view, include_retired, own_only, part).c
         key = table.parcel_id if at is not None else table.id
         columns = _parcel_columns(view, table, at is None)
-        # the Abstand class from the distance to housing of the current version (indicators exist
-        # for current versions only); one outer join, which PostgreSQL drops when unused
+        # the Abstand class from the distance to housing of the version shown (indicators are kept
+        # for the versions someone sees, none for past ones); one outer join, dropped when unused
         distance = _INDICATOR.c.dist_residential_m if at is None else null()
         name, number = abstand_columns(distance)
         columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)

@@ -94,8 +94,9 @@ def record(
         conn.execute(text("DELETE FROM parcel_pending WHERE parcel_id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})
         return None
     # the version the others see from now on: kept if the parcel already waits, else the one before
-    conn.execute(
-        text("""
+    now_pending = (
+        conn.execute(
+            text("""
         INSERT INTO parcel_pending (parcel_id, approved_version, geom)
         SELECT c.id, v.version, v.geom  -- with the approved outline, for the spatial index (0018)
           FROM unnest(CAST(:ids AS uuid[]), CAST(:versions AS int[]), CAST(:kinds AS text[])) AS c(id, version, kind)
@@ -103,9 +104,17 @@ def record(
             ON v.parcel_id = c.id
            AND v.version = CASE c.kind WHEN 'anlage' THEN NULL WHEN 'stilllegung' THEN c.version ELSE c.version - 1 END
         ON CONFLICT (parcel_id) DO NOTHING
+        RETURNING parcel_id
     """),
-        {"ids": ids, "versions": [c.version for c in changes], "kinds": [c.kind for c in changes]},
+            {"ids": ids, "versions": [c.version for c in changes], "kinds": [c.kind for c in changes]},
+        )
+        .scalars()
+        .all()
     )
+    if now_pending:  # others see the approved version from now on: scored as every version shown is
+        from landreg.scoring.engine import rescore_approved  # pandas and numpy: for the writers only
+
+        rescore_approved(conn, now_pending)
     submission_kind = kind or changes[0].kind
     submission_id = conn.execute(
         text("""

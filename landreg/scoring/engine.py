@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, QueuePool, text
 from landreg.access import Principal, acting
 from landreg.db import local_settings
 from landreg.errors import InvalidParameter
-from landreg.scoring import indicators
+from landreg.scoring import approved, indicators
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, normalise
 from landreg.scoring.methods import TopsisReference, coverage, topsis, weighted_sum
 from landreg.scoring.profiles import Profile, current_profile, current_profiles, save_profile
@@ -108,12 +108,16 @@ def load(
     profile: Profile | None,
     parcel_ids: Sequence | None = None,
     computing_with: set[str] | None = None,
+    part: str = "current",
 ) -> pd.DataFrame:
     """Raw values of the parcels a profile ranks (current parcels of its categories; all without profile).
 
     The indicators are the stored ones of each parcel's current version; ``computing_with`` (the
     loaded context layers) computes them in the query instead, storing nothing (for reads of a
     few parcels whose stored indicators are missing or stale).
+
+    ``part`` (:data:`landreg.access.ROW_PARTS`): ``approved`` reads the approved versions of the
+    parcels whose latest change waits for review (:mod:`landreg.scoring.approved`) instead.
     """
     where = ["p.retired_at IS NULL"]
     params: dict = {}
@@ -123,8 +127,9 @@ def load(
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
+    stored = "approved_indicator" if part == "approved" else "parcel_indicator"
     indicator_join = (
-        "LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version"
+        f"LEFT JOIN {stored} i ON i.parcel_id = p.id AND i.parcel_version = p.version"
         if computing_with is None
         else f"LEFT JOIN LATERAL (SELECT {indicators.select_list(computing_with)}) i ON true"
     )
@@ -132,7 +137,7 @@ def load(
         SELECT p.id AS parcel_id, p.version AS parcel_version, p.ags, p.category,
                {", ".join("p." + a for a in _ATTRIBUTES)}, p.area_m2 / 10000.0 AS area_ha,
                {", ".join("i." + c for c in indicators.COLUMNS)}
-          FROM parcel p {indicator_join}
+          FROM {approved.ROWS if part == "approved" else "parcel"} p {indicator_join}
          WHERE {" AND ".join(where)}
     """
     if not params:  # all parcels: COPY and a CSV reader are several times faster than row objects
@@ -358,8 +363,11 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
     else:
         frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
         frame = frame.reset_index(drop=True)
-    evaluation = evaluate(profile, frame, indicators.loaded_layers(conn))
+    layers = indicators.loaded_layers(conn)
+    evaluation = evaluate(profile, frame, layers)
     _replace(conn, evaluation)
+    public_reference = evaluation.public.reference
+    _score_approved(conn, profile, layers, (evaluation.reference, public_reference))
     reference = evaluation.reference.to_json() if evaluation.reference else {}
     if evaluation.public.reference is not None:
         reference["public"] = evaluation.public.reference.to_json()
@@ -456,6 +464,9 @@ def _recompute(
     with ThreadPoolExecutor(max(1, min(workers, room))) as pool:
         computed = sum(pool.map(shard, range(workers)))
     with engine.begin() as conn:
+        # the approved versions of parcels whose change waits for review: few, computed one by one
+        approved.store_indicators(conn, approved.pending_ids(conn), indicators.loaded_layers(conn))
+    with engine.begin() as conn:
         profiles = [current_profile(conn, profile_name)] if profile_name else current_profiles(conn)
         say("reading parcels")
         parcels = load(conn, None)
@@ -507,9 +518,47 @@ def rescore(conn: Connection, parcel_ids: Sequence) -> None:
             _store(conn, evaluate(profile, frame.reset_index(drop=True), layers, *references))
 
 
+def _score_approved(
+    conn: Connection,
+    profile: Profile,
+    layers: set[str],
+    references: tuple[TopsisReference | None, TopsisReference | None],
+    parcel_ids: Sequence | None = None,
+) -> None:
+    """Score the approved versions of pending parcels (``parcel_ids``; None: all) under the profile,
+    replacing their stored scores: against ``references``, the TOPSIS ideals of the latest versions'
+    scores, so that a version others see ranks among those."""
+    chosen = "" if parcel_ids is None else " AND parcel_id = ANY(CAST(:ids AS uuid[]))"
+    params = {"p": profile.id} | ({} if parcel_ids is None else {"ids": [str(i) for i in parcel_ids]})
+    conn.execute(text(f"DELETE FROM approved_score WHERE profile_id = :p{chosen}"), params)
+    if parcel_ids is not None and not parcel_ids:
+        return
+    frame = load(conn, profile, parcel_ids, part="approved")
+    if len(frame):
+        _store(conn, evaluate(profile, frame, layers, *references), "approved_score")
+
+
+def rescore_approved(conn: Connection, parcel_ids: Sequence | None = None) -> int:
+    """Recompute the indicators and scores of the approved versions of these pending parcels (None:
+    all), in the caller's transaction: when a change starts to wait for review (the version others
+    see is no longer the latest) and after a change of the context layers."""
+    indicators.hold_context(conn)
+    layers = indicators.loaded_layers(conn)
+    ids = approved.pending_ids(conn, parcel_ids)
+    approved.store_indicators(conn, ids, layers)
+    for profile in current_profiles(conn):
+        references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)
+        _score_approved(conn, profile, layers, references, ids)
+    return len(ids)
+
+
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:
-    """Re-score every current parcel whose score is missing or older than the parcel or the context layers."""
+    """Re-score every current parcel whose score is missing or older than the parcel or the context
+    layers, and the approved versions others see of pending parcels whose scores are so."""
     ids = indicators.stale_parcel_ids(conn)
     for start in range(0, len(ids), chunk):
         rescore(conn, ids[start : start + chunk])
+    stale = approved.stale_ids(conn, current_profiles(conn))
+    if stale:
+        rescore_approved(conn, stale)
     return len(ids)

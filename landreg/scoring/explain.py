@@ -118,21 +118,22 @@ def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang:
     ).one_or_none()
     if row is None:
         raise NotFound(f"no parcel {parcel_id}")
-    if row.version != row.current:
-        raise NotFound(
-            f"parcel {parcel_id}: its score is explained again once the change that waits for review is approved"
-        )
-    return explain(conn, parcel_id, profile, lang, public=not row.confidential)
+    part = "current" if row.version == row.current else "approved"  # a change waits for review
+    return explain(conn, parcel_id, profile, lang, public=not row.confidential, part=part)
 
 
-def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de", public: bool = False) -> dict:
+def explain(
+    conn: Connection, parcel_id, profile: Profile, lang: str = "de", public: bool = False, part: str = "current"
+) -> dict:
     """Each criterion's raw value, normalised value, weight and contribution, and what would help most;
-    ``public``: of the public variant, with the criteria built on a confidential field withheld.
+    ``public``: of the public variant, with the criteria built on a confidential field withheld;
+    ``part``: ``approved`` explains the approved version of a parcel whose change waits for review.
 
-    Reads only: the parcel's stored indicators where they are current, else computed in the query."""
+    Reads only: the parcel's stored indicators where they are current, else computed in the query
+    (always for an approved version: one parcel, and no question of which stored row is current)."""
     layers = indicators.loaded_layers(conn)
-    stale = bool(indicators.stale_parcel_ids(conn, [parcel_id]))
-    frame = load(conn, profile, [parcel_id], computing_with=layers if stale else None)
+    stale = part == "approved" or bool(indicators.stale_parcel_ids(conn, [parcel_id]))
+    frame = load(conn, profile, [parcel_id], computing_with=layers if stale else None, part=part)
     if frame.empty:
         raise NotFound(
             f"parcel {parcel_id} is retired, unknown, or not ranked by profile {profile.name} "
@@ -185,11 +186,12 @@ def explain(conn: Connection, parcel_id, profile: Profile, lang: str = "de", pub
         c.note = notes.get(CATALOGUE[c.key].layer) if c.available is False else None
     stored = conn.execute(
         text(f"""
-        SELECT s.{"public_score" if public else "score"} AS score, s.parcel_version <> p.version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
-          FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
+        SELECT s.{"public_score" if public else "score"} AS score,
+               s.parcel_version <> :version OR s.computed_at < (SELECT changed_at FROM context_state) AS stale
+          FROM {"approved_score" if part == "approved" else "parcel_score"} s
          WHERE s.profile_id = :p AND s.parcel_id = :id
     """),
-        {"p": profile.id, "id": parcel_id},
+        {"p": profile.id, "id": parcel_id, "version": int(frame["parcel_version"][0])},
     ).one_or_none()
     helpful = sorted((c for c in criteria if c.gain_if_best), key=lambda c: -c.gain_if_best)
     return {

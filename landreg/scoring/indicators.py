@@ -191,7 +191,7 @@ def hold_context(conn: Connection, exclusive: bool = False, session: bool = Fals
     conn.execute(text(f"SELECT {name}(:key)"), {"key": CONTEXT_LOCK})
 
 
-def _current(since: str = "(SELECT changed_at FROM context_state)") -> str:
+def current_sql(since: str = "(SELECT changed_at FROM context_state)") -> str:
     """Whether the stored row ``i`` holds the indicators of the parcel ``p`` as they are now: of its
     version, by this definition (parameter ``definition``), computed after ``since`` (the last change
     of a context layer). False, never NULL, for a row without a fingerprint (from before they were kept)."""
@@ -228,7 +228,7 @@ def stale_parcel_ids(conn: Connection, parcel_ids: Sequence | None = None) -> li
             text(f"""
         SELECT p.id FROM parcel p
          WHERE p.retired_at IS NULL {"" if parcel_ids is None else "AND p.id = ANY(:ids)"}
-           AND NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {_current()})
+           AND NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {current_sql()})
     """),
             {"definition": DEFINITION} | ({} if parcel_ids is None else {"ids": list(parcel_ids)}),
         ).scalars()
@@ -267,7 +267,7 @@ def differing(conn: Connection, kinds: Sequence[str], candidates: str, fresh_sin
         SELECT p.id FROM parcel p LEFT JOIN parcel_indicator i ON i.parcel_id = p.id
          CROSS JOIN LATERAL (SELECT {select_list(loaded_layers(conn), columns)}) f
          WHERE p.retired_at IS NULL AND ({candidates})
-           AND (i.parcel_id IS NULL OR NOT {_current(":since")} OR ROW({now}) IS DISTINCT FROM ROW({stored}))
+           AND (i.parcel_id IS NULL OR NOT {current_sql(":since")} OR ROW({now}) IS DISTINCT FROM ROW({stored}))
     """),
             {"since": fresh_since, "definition": DEFINITION},
         ).scalars()
@@ -523,7 +523,7 @@ def compute(
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
     if stale_only:
-        where.append(f"NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {_current()})")
+        where.append(f"NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {current_sql()})")
     if shard is not None:
         where.append(SHARD_CONDITION)
         params |= {"shard": shard[0], "shards": shard[1]}

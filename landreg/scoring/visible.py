@@ -13,9 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from landreg.access import View, own_municipality
 
-#: The stored scores (one row per profile and parcel).
+#: The stored scores of every version someone sees (one row per profile and version): each parcel's
+#: latest, and the approved version of a parcel whose change waits for review
+#: (:mod:`landreg.scoring.approved`).
 SCORE = table(
-    "parcel_score",
+    "version_score",
     column("parcel_id"),
     column("profile_id"),
     column("parcel_version"),
@@ -36,9 +38,8 @@ PUBLIC_VARIANT = {
 
 
 def score_of(parcel_id, version, profile_id) -> ColumnElement:
-    """How a parcel row finds its stored score: the score of that very version under the profile (a
-    row that shows an older, approved version of a parcel whose change waits for review has none:
-    the stored score is the changed version's)."""
+    """How a parcel row finds its stored score: the score of that very version under the profile, the
+    latest or, for a view that sees a pending parcel's approved version, that one's."""
     return (SCORE.c.parcel_id == parcel_id) & (SCORE.c.parcel_version == version) & (SCORE.c.profile_id == profile_id)
 
 

@@ -340,11 +340,11 @@ class SitePage:
     profile: str = PROFILE
 
 
-_SCORE = table(
-    "parcel_score", column("parcel_id"), column("profile_id"), column("parcel_version"), column("public_score")
+_SCORE = table(  # the stored scores and indicators of each version shown (landreg.scoring.approved)
+    "version_score", column("parcel_id"), column("profile_id"), column("parcel_version"), column("public_score")
 )
 _INDICATOR = table(
-    "parcel_indicator",
+    "version_indicator",
     column("parcel_id"),
     column("parcel_version"),
     *(column(c) for c, _ in DISTANCES.values()),
