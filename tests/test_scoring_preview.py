@@ -197,16 +197,35 @@ def test_stale_indicators_are_computed_as_the_engine_would(conn, world):
     assert [(r.parcel_id, r.rank) for r in shown.after] == listed(conn, new, 20)
 
 
-def test_parcels_waiting_for_review_are_left_out_as_the_ranking_leaves_them_out(conn, session, world):
-    first = ranking(conn, world, limit=1)[0]
-    changed = update_parcel(session, first["parcel_id"], "planung.do", availability="langfristig")
+@pytest.mark.parametrize("method", ["weighted_sum", "topsis"])
+def test_parcels_waiting_for_review_are_ranked_in_their_approved_version_as_the_ranking_ranks_them(
+    conn, session, world, method
+):
+    """The ranking shows the version a reviewer approved of a parcel whose change waits (with its
+    scores: landreg.scoring.approved); the preview ranks the same versions: one whose availability
+    changed, one moved next to the flood zone, one being retired."""
+    if method != world.method:
+        world, _ = save_scored_profile(
+            conn, world.name, world.title, world.purpose, DEFINITION | {"method": method}, "t"
+        )
+    top = ranking(conn, world, limit=3)
+    first, second, third = (r["parcel_id"] for r in top)
+    planner = Principal(None, "planung.do", "planner", (top[0]["ags"],))
+    changes = [
+        update_parcel(session, first, "planung.do", availability="nicht_verfuegbar", name="neu"),
+        update_parcel(session, second, "planung.do", geom=shapely.box(X0 + 2100, Y0, X0 + 2200, Y0 + 100)),
+    ]
     session.flush()
-    planner = Principal(None, "planung.do", "planner", (changed.ags,))
-    review.record(conn, planner, [review.Change(changed.id, changed.version, "aenderung")])  # waits for review
+    review.record(conn, planner, [review.Change(c.id, c.version, "aenderung") for c in changes])
+    retired = retire_parcel(session, third, "planung.do", "bebaut")
+    session.flush()
+    review.record(conn, planner, [review.Change(retired.id, retired.version, "stilllegung")])
+    assert listed(conn, world, 3) == [(str(r["parcel_id"]), r["rank"]) for r in top]  # as approved
     draft = definition_from_form(world, {"weight.size": "30"})
     shown = preview(conn, world, draft.profile, top=60)
-    ids = {r.parcel_id for r in shown.before} | {r.parcel_id for r in shown.after}
-    assert str(first["parcel_id"]) not in ids
+    if method == "weighted_sum":  # TOPSIS: the stored scores measure against the ideals of the last run
+        assert [(r.parcel_id, r.rank) for r in shown.before] == listed(conn, world, 60)
+    assert {r.parcel_id: r.name for r in shown.before}[str(first)] == top[0]["name"]  # not "neu"
     assert [(r.parcel_id, r.rank) for r in shown.after] == listed(conn, saved(conn, world, draft), 60)
 
 

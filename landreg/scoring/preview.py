@@ -65,7 +65,7 @@ from landreg.scoring import indicators
 from landreg.scoring.criteria import ABSTAND_CLASSES, CATALOGUE, EXCLUSIONS, CriterionError, ValueFunction, normalise
 from landreg.scoring.criteria import _code as table_code
 from landreg.scoring.engine import load
-from landreg.scoring.methods import topsis, weighted_sum
+from landreg.scoring.methods import TopsisReference, topsis, weighted_sum
 from landreg.scoring.profiles import Profile, ProfileError, validate_definition
 
 #: A parcel "moves" when its rank changes by more than this many places.
@@ -599,10 +599,8 @@ def _normalised(profile: Profile, key: str, reg: Register, rows: np.ndarray) -> 
     return normalise(spec, raw)
 
 
-def scores(profile: Profile, reg: Register) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (register indices) a profile ranks and their scores, as
-    :func:`~landreg.scoring.engine.evaluate` computes them (NaN: excluded or nothing to score)."""
-    rows = _rows(profile, reg)
+def _matrix(profile: Profile, reg: Register, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised values of ``rows`` (parcels × the profile's criteria) and the weights."""
     criteria = list(profile.weights)
     weights = np.array([profile.weights[c] for c in criteria])
     unavailable = {c for c in criteria if CATALOGUE[c].layer and CATALOGUE[c].layer not in reg.layers}
@@ -613,7 +611,25 @@ def scores(profile: Profile, reg: Register) -> tuple[np.ndarray, np.ndarray]:
         if len(rows)
         else np.empty((0, len(criteria)))
     )
-    result = topsis(normalised, weights) if profile.method == "topsis" else weighted_sum(normalised, weights)
+    return normalised, weights
+
+
+def scores(profile: Profile, reg: Register, scored: Register | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (register indices) a profile ranks and their scores, as
+    :func:`~landreg.scoring.engine.evaluate` computes them (NaN: excluded or nothing to score).
+
+    ``scored``: the register of every current parcel, where ``reg`` holds some parcels in another
+    version (:func:`_as_seen`): TOPSIS measures against the ideals of the current parcels, as the
+    engine scores an approved version against its run's."""
+    rows = _rows(profile, reg)
+    normalised, weights = _matrix(profile, reg, rows)
+    if profile.method == "topsis":
+        reference = None
+        if scored is not None and scored is not reg:
+            reference = TopsisReference.of(_matrix(profile, scored, _rows(profile, scored))[0], weights)
+        result = topsis(normalised, weights, reference)
+    else:
+        result = weighted_sum(normalised, weights)
     excluded = np.zeros(len(rows), dtype=bool)
     for name in profile.exclusions:
         exclusion = EXCLUSIONS[name]
@@ -628,19 +644,31 @@ def scores(profile: Profile, reg: Register) -> tuple[np.ndarray, np.ndarray]:
     return rows, np.where(excluded, np.nan, result)
 
 
-def _hidden(conn: Connection, view: View) -> list[str]:
-    """Parcels the engine scores but ``ranking`` leaves out for ``view``: those the view sees in
-    another version than their current one, or not at all (changes waiting for review). For views
-    that see every parcel, only parcels waiting for review can be such."""
+def _seen_otherwise(conn: Connection, view: View) -> list[str]:
+    """Parcels ``view`` sees in another version than their current one, or not at all (changes
+    waiting for review). For views that see every parcel, only parcels waiting for review can be such."""
     if view.kind != "full":
         raise InvalidParameter("the preview ranks every parcel: it is for those who see all of them", "view")
     rows = visible_rows(view)
+    current = select(rows.c.id).where(rows.c.id == Parcel.id, rows.c.version == Parcel.version)
     query = (
         select(PENDING.c.parcel_id)
-        .join(Parcel, Parcel.id == PENDING.c.parcel_id)
-        .where(~select(rows.c.id).where(rows.c.id == Parcel.id, rows.c.version == Parcel.version).exists())
+        .join(Parcel, Parcel.id == PENDING.c.parcel_id)  # a retirement waiting: seen as it was, unretired
+        .where(~current.exists() | Parcel.retired_at.is_not(None))
     )
-    return [str(i) for i in conn.execute(query).scalars()]
+    return sorted(str(i) for i in conn.execute(query).scalars())
+
+
+def _as_seen(conn: Connection, reg: Register, otherwise: list[str]) -> tuple[Register, frozenset[str]]:
+    """The register as the view sees it: the parcels it sees ``otherwise`` with the raw values of
+    their approved version (with its stored indicators, as the engine scores it:
+    :mod:`landreg.scoring.approved`), or left out where it sees none; and the ids of those shown
+    in their approved version."""
+    if not otherwise:
+        return reg, frozenset()
+    frame = load(conn, None, [uuid.UUID(i) for i in otherwise], part="approved")
+    frame["parcel_id"] = frame["parcel_id"].astype(str)
+    return _patched(reg, otherwise, frame), frozenset(frame["parcel_id"])
 
 
 @dataclass
@@ -652,21 +680,23 @@ class Ranks:
     ranks: np.ndarray
 
 
-def _ranks(rows: np.ndarray, raw_scores: np.ndarray, hidden: np.ndarray) -> Ranks:
+def _ranks(rows: np.ndarray, raw_scores: np.ndarray) -> Ranks:
     rounded = np.round(raw_scores, SCORE_DECIMALS)
-    shown = ~np.isnan(rounded) & ~hidden[rows]
+    shown = ~np.isnan(rounded)
     rows, rounded = rows[shown], rounded[shown]
     descending = np.sort(-rounded)
     return Ranks(rows, rounded, np.searchsorted(descending, -rounded, side="left") + 1)
 
 
-def _ranking(profile: Profile, reg: Register, hidden: np.ndarray, hidden_key: tuple, remember: bool) -> Ranks:
+def _ranking(profile: Profile, seen: Register, reg: Register, seen_key: tuple, remember: bool) -> Ranks:
+    """The ranking of the register as the view sees it (``seen``, :func:`_as_seen`), kept with the
+    register of current parcels ``reg`` under ``seen_key`` (which parcels it sees otherwise)."""
     key = (profile.id, profile.method, tuple(profile.categories), repr(profile.weights), repr(profile.functions),
-           profile.exclusions, profile.abstand_class, hidden_key)  # fmt: skip
+           profile.exclusions, profile.abstand_class, seen_key)  # fmt: skip
     if key in reg.rankings:
         return reg.rankings[key]
-    rows, raw = scores(profile, reg)
-    ranks = _ranks(rows, raw, hidden)
+    rows, raw = scores(profile, seen, reg)
+    ranks = _ranks(rows, raw)
     if remember:
         reg.rankings.clear()  # the current version's ranking, for the next preview of the profile
         reg.rankings[key] = ranks
@@ -716,8 +746,11 @@ class Preview:
     ranks: Mapping[str, tuple[int | None, int | None]] = field(repr=False, default_factory=dict)
 
 
-def _top(conn: Connection, reg: Register, ranks: Ranks, other: _Lookup, n: int) -> list[Row]:
-    """The first ``n`` parcels of a ranking as ``ranking`` lists them (by rank, then local reference)."""
+def _top(
+    conn: Connection, reg: Register, ranks: Ranks, other: _Lookup, n: int, approved: frozenset[str] = frozenset()
+) -> list[Row]:
+    """The first ``n`` parcels of a ranking as ``ranking`` lists them (by rank, then local reference),
+    with the facts of the version the view sees (``approved``: the approved one of these)."""
     if not len(ranks.rows) or n <= 0:
         return []
     last = np.partition(ranks.ranks, min(n, len(ranks.ranks)) - 1)[min(n, len(ranks.ranks)) - 1]
@@ -730,12 +763,17 @@ def _top(conn: Connection, reg: Register, ranks: Ranks, other: _Lookup, n: int) 
         SELECT t.id::text AS id, t.rank, p.local_ref, p.name, p.ags, m.name AS municipality, p.category,
                p.area_m2 / 10000.0 AS area_ha
           FROM unnest(CAST(:ids AS uuid[]), CAST(:ranks AS bigint[])) AS t(id, rank)
-          JOIN parcel p ON p.id = t.id
+          JOIN parcel c ON c.id = t.id
+          LEFT JOIN parcel_pending pp ON pp.parcel_id = t.id AND t.id = ANY(CAST(:approved AS uuid[]))
+          LEFT JOIN parcel_past_version v ON v.parcel_id = pp.parcel_id AND v.version = pp.approved_version
+          CROSS JOIN LATERAL (SELECT c.local_ref, c.name, c.ags, c.category, c.area_m2 WHERE v.parcel_id IS NULL
+                              UNION ALL
+                              SELECT v.local_ref, v.name, v.ags, v.category, v.area_m2 WHERE v.parcel_id IS NOT NULL) p
           LEFT JOIN municipality m ON m.ags = p.ags
          ORDER BY t.rank, p.local_ref
          LIMIT :n
     """),
-        {"ids": list(at), "ranks": [int(ranks.ranks[i]) for i in at.values()], "n": n},
+        {"ids": list(at), "ranks": [int(ranks.ranks[i]) for i in at.values()], "n": n, "approved": sorted(approved)},
     ).all()
     rows = []
     for r in found:
@@ -756,18 +794,15 @@ def preview(
         raise InvalidParameter(f"top: a whole number from 1 to {TOP_MAX}, not {top!r}", "top")
     started = time.perf_counter()
     changed = as_stored(conn, changed)
-    hidden_ids = _hidden(conn, view)
+    otherwise = _seen_otherwise(conn, view)
     reg, cached = register(conn)
-    hidden = np.zeros(len(reg.ids), dtype=bool)
-    if hidden_ids:
-        at = reg.ids.get_indexer(hidden_ids)
-        hidden[at[at >= 0]] = True
-    hidden_key = (view, tuple(sorted(hidden_ids)))
-    before = _ranking(current, reg, hidden, hidden_key, remember=True)
-    after = _ranking(changed, reg, hidden, hidden_key, remember=False)
-    rank_before = np.zeros(len(reg.ids), dtype=np.int64)
+    seen, approved = _as_seen(conn, reg, otherwise)
+    seen_key = (view, tuple(otherwise))
+    before = _ranking(current, seen, reg, seen_key, remember=True)
+    after = _ranking(changed, seen, reg, seen_key, remember=False)
+    rank_before = np.zeros(len(seen.ids), dtype=np.int64)
     rank_before[before.rows] = before.ranks
-    rank_after = np.zeros(len(reg.ids), dtype=np.int64)
+    rank_after = np.zeros(len(seen.ids), dtype=np.int64)
     rank_after[after.rows] = after.ranks
     both = (rank_before > 0) & (rank_after > 0)
     shift = np.abs(rank_before[both] - rank_after[both])
@@ -775,8 +810,8 @@ def preview(
     result = Preview(
         changed,
         list(notes),
-        _top(conn, reg, before, _Lookup(rank_after), top),
-        _top(conn, reg, after, _Lookup(rank_before), top),
+        _top(conn, seen, before, _Lookup(rank_after), top, approved),
+        _top(conn, seen, after, _Lookup(rank_before), top, approved),
         int((shift > MOVED_PLACES).sum()),
         int((shift > 0).sum()),
         int(((rank_after > 0) & (rank_before == 0)).sum()),
@@ -789,7 +824,7 @@ def preview(
         reg.refreshed if cached else None,
         0.0,
     )
-    result.ranks = _RanksView(reg.ids, ranked, rank_before, rank_after)
+    result.ranks = _RanksView(seen.ids, ranked, rank_before, rank_after)
     result.seconds = time.perf_counter() - started
     return result
 
