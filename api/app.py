@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
@@ -35,6 +35,7 @@ from api.limits import AddressLimits, RequestLimits
 from api.logs import RequestLog
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
+from api.repeats import single_values
 from api.replicas import ReadRouting
 from api.security import flush_token_usage
 from api.tilehits import GZIP_LEVEL, GZIP_MINIMUM, CachedPublicTiles
@@ -99,6 +100,7 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: api.web.landing, from the vendored files (no CDN)
         redoc_url=None,
+        dependencies=[Depends(single_values)],  # a parameter that takes one value, given twice: 400
     )
     app.add_middleware(RequestLimits)  # innermost: a refused body is answered before any other work
     app.add_middleware(ReadAdmission)  # reads at once per process (api.admission); the fast paths below wait too

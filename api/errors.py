@@ -105,6 +105,7 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
 #: What a workspace page says, in German, of a parameter the framework refused (pydantic's error
 #: type -> text with its context); any other type keeps pydantic's English words.
 _GERMAN = {
+    "repeated": "{count}-mal angegeben; nur einmal angeben",
     "greater_than_equal": "muss mindestens {ge} sein",
     "less_than_equal": "darf höchstens {le} sein",
     "greater_than": "muss größer als {gt} sein",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from api import models, render
+from api.repeats import refuse_repeats
 from api.security import ERRORS, PlannerDep, ViewDep
 from landreg import fields, params, register, vocab
 from landreg.access import View
@@ -315,6 +316,7 @@ def items(
             f"{', '.join(sorted(_ITEMS_PARAMS))} and the queryables",
             unknown[0],
         )
+    refuse_repeats(request, set(q) & set(queryable))  # several values: a CQL2 filter says how they combine
     query.equals = {name: q[name] for name in set(q) & set(queryable)}
     with request.app.state.engine.connect() as conn:
         page = register.features_page(single_statements(conn), query)

@@ -152,3 +152,33 @@ def test_a_page_says_in_german_what_is_wrong_with_a_parameter_the_api_in_english
         assert english.status_code == 400 and "greater than or equal to 1" in english.text
         api = client.get("/profiles/investor-industrie/ranking?limit=0")
         assert api.status_code == 400 and "greater than or equal to 1" in api.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("address", "named"),
+    [
+        ("/profiles/investor-industrie/ranking?limit=1&limit=500", "limit"),
+        ("/collections/parcels/items?limit=1&offset=0&limit=2", "limit"),
+        ("/collections/parcels/items?category=bauluecke&category=brachflaeche", "category"),
+        ("/collections/parcels/tiles/WebMercatorQuad/14/5448/8531?profile=a&profile=b", "profile"),
+    ],
+)
+def test_a_parameter_that_takes_one_value_given_twice_is_refused_not_read_as_the_last(committed_db, address, named):
+    """The framework kept the last value: ``limit=1&limit=500`` answered 500 parcels."""
+    with app_client(committed_db) as client:
+        answer = client.get(address)
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["field"] == named and "given 2 times; give it once" in answer.json()["detail"]
+
+
+def test_parameters_that_take_several_values_still_take_them_and_pages_refuse_repeats_in_german(committed_db):
+    with committed_db.begin() as conn:
+        users.create_user(conn, "pruefung.rvr", "reviewer", PASSWORD)
+    with app_client(committed_db) as client:
+        assert client.get("/standorte?category=gewerbeflaeche&category=industrieflaeche").status_code == 200
+        balance = client.get("/safeguarding/balance?dates=2024-01-01&category=gewerbeflaeche&category=industrieflaeche")
+        assert balance.status_code == 200, balance.text[:300]
+        token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/app/login").text).group(1)
+        client.post("/app/login", data={"username": "pruefung.rvr", "password": PASSWORD, "login_csrf": token})
+        page = client.get("/app/posteingang?page=1&page=2")
+        assert page.status_code == 400 and "page: 2-mal angegeben; nur einmal angeben" in page.text
