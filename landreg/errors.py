@@ -7,14 +7,21 @@ Messages name the field and say what would be accepted; they never contain serve
 from __future__ import annotations
 
 from landreg.access import AccessDenied
+from landreg.messages import Message
 
 
 class DomainError(Exception):
-    """Base of the refusals a caller can act on; ``field`` names the input at fault, if one is."""
+    """Base of the refusals a caller can act on; ``field`` names the input at fault, if one is. A
+    :class:`~landreg.messages.Message` is said in English where the text is read (API, command line)
+    and in a person's language by :meth:`text` (the workspace)."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str | Message, field: str | None = None):
+        super().__init__(str(message))
         self.field = field
+        self.said = message if isinstance(message, Message) else None
+
+    def text(self, lang: str = "en") -> str:
+        return self.said.text(lang) if self.said is not None else str(self)
 
 
 class InvalidParameter(DomainError, ValueError):

@@ -68,6 +68,52 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "der Umriss muss ein Polygon oder MultiPolygon sein, kein {kind}",
         "geometry must be a Polygon or MultiPolygon, not a {kind}",
     ),
+    # parameters of lists and pages (the API says them in English, the workspace in the person's language)
+    "param.whole_number": (
+        "{name}: muss eine ganze Zahl sein, nicht „{value}“",
+        "{name} must be a whole number, not {value!r}",
+    ),
+    "param.range": ("{name}: muss zwischen {low} und {high} liegen", "{name} must lie between {low} and {high}"),
+    "param.unknown_code": (
+        "{field}: unbekannter Wert „{value}“; erlaubt: {allowed}",
+        "{field}: unknown {what} {value!r}; allowed: {allowed}",
+    ),
+    "param.ags_form": (
+        "ags: eine Gemeinde ist ein 8-stelliger Gemeindeschlüssel (AGS), nicht „{value}“",
+        "ags: a municipality is an 8-digit AGS (Gemeindeschlüssel), not {value!r}",
+    ),
+    "param.not_own_ags": (
+        "ags: Sie pflegen die Flächen von {own}, nicht von {ags}",
+        "ags: you keep the parcels of {own}, not of {ags}",
+    ),
+    "param.search_too_long": (
+        "q: der Suchtext hat {length} Zeichen; höchstens {limit}",
+        "q: the search text has {length} characters; at most {limit}",
+    ),
+    "param.search_control": (
+        "q: der Suchtext darf keine Steuerzeichen enthalten",
+        "q: the search text may not contain control characters",
+    ),
+    "param.flag": ("{name}: 1 oder nichts, nicht „{value}“", "{name}: 1 or nothing, not {value!r}"),
+    "param.direction": ("dir: asc oder desc, nicht „{value}“", "dir: asc or desc, not {value!r}"),
+    "param.page_size": ("limit: Flächen je Seite sind eine von {sizes}", "limit: parcels per page are one of {sizes}"),
+    "param.offset": ("offset: von 0 bis {high}", "offset: from 0 to {high:,}"),
+    # an outline sent as GeoJSON (the API's bodies, the workspace's drawing)
+    "geojson.invalid": ("keine GeoJSON-Geometrie ({error})", "geometry: not a GeoJSON geometry ({error})"),
+    "geojson.has_z": (
+        "Flächen sind 2D; bitte die Z-Werte (die dritte Zahl jeder Position) weglassen",
+        "geometry: parcels are 2D; drop the Z values (the third number of each position)",
+    ),
+    "geojson.metres": (
+        "die Koordinaten sehen nach Metern aus (etwa UTM, EPSG:25832), nicht nach Längen- und "
+        "Breitengraden; geben Sie den Umriss in Grad an (EPSG:{srid}, z. B. [7.466, 51.514])",
+        "geometry: the coordinates look like metres (e.g. UTM, EPSG:25832), not longitude and latitude; give "
+        "the outline in degrees (EPSG:{srid}, e.g. [7.466, 51.514]) or name its CRS",
+    ),
+    "geojson.unplaceable": (
+        "Koordinaten, die EPSG:{srid} nicht verorten kann",
+        "geometry: coordinates outside what EPSG:{srid} can place",
+    ),
     # retiring a parcel
     "retire.already": ("wurde bereits am {date} stillgelegt", "was already retired on {date}"),
     "retire.reason_missing": (
@@ -180,6 +226,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "plan.unreadable": (
         "lässt sich nicht als Geodatendatei lesen ({reason})",
         "cannot be read as a geodata file ({reason})",
+    ),
+    "plan.no_layers": (
+        "die Datei enthält keine Ebene mit Geodaten; laden Sie die Planfläche als GeoJSON, GeoPackage, "
+        "Shapefile (als ZIP) oder XPlanGML hoch",
+        "the file holds no layer of geodata; upload the plan area as GeoJSON, GeoPackage, Shapefile (as a ZIP) "
+        "or XPlanGML",
     ),
     "plan.several_layers": (
         "{file} hat mehrere Ebenen ({layers}); wählen Sie eine mit ⟦layer⟧",

@@ -12,6 +12,7 @@ import math
 
 from landreg.errors import InvalidParameter
 from landreg.features import CRS84, CRSS
+from landreg.messages import message
 
 
 def crs(uri: str | None, name: str = "crs") -> tuple[int, bool]:
@@ -32,9 +33,9 @@ def whole_number(value: str | None, name: str, default: int, low: int, high: int
     try:
         number = int(value)
     except ValueError:
-        raise InvalidParameter(f"{name} must be a whole number, not {value!r}", name) from None
+        raise InvalidParameter(message("param.whole_number", name=name, value=value[:40]), name) from None
     if not low <= number <= high:
-        raise InvalidParameter(f"{name} must lie between {low} and {high}", name)
+        raise InvalidParameter(message("param.range", name=name, low=str(low), high=str(high)), name)
     return number
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -147,22 +147,31 @@ def geometry_from_geojson(geometry: Any, srid: int = 4326, flip: bool = False) -
     try:
         geom = shapely.geometry.shape(geometry)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
-        raise InvalidParameter(f"geometry: not a GeoJSON geometry ({exc})", "geometry") from None
+        raise InvalidParameter(message("geojson.invalid", error=str(exc)[:200]), "geometry") from None
     if shapely.has_z(geom):  # refused, not dropped unseen: the third value may be a misplaced coordinate
-        raise InvalidParameter(
-            "geometry: parcels are 2D; drop the Z values (the third number of each position)", "geometry"
-        )
+        raise InvalidParameter(message("geojson.has_z"), "geometry")
     problem = size_problem(geom)  # before transforming it
     if problem:
         raise InvalidParameter(f"geometry {problem}", "geometry")
     if flip:
         geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
     if srid != STORAGE_SRID:
+        from landreg.importer.crs import degrees_like  # (the importer imports this module)
+
+        xy = shapely.get_coordinates(geom)
+        metres = len(xy) and np.all(np.abs(xy) < 2e7) and not degrees_like(xy[:, 0], xy[:, 1])
+        if metres and _geographic(srid):  # pasted UTM: say so, not only that it cannot be placed
+            raise InvalidParameter(message("geojson.metres", srid=srid), "geometry")
         t = _to_storage(srid)
         geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
         if not np.isfinite(shapely.get_coordinates(geom)).all():
-            raise InvalidParameter(f"geometry: coordinates outside what EPSG:{srid} can place", "geometry")
+            raise InvalidParameter(message("geojson.unplaceable", srid=srid), "geometry")
     return geom
+
+
+@lru_cache(maxsize=16)
+def _geographic(srid: int) -> bool:
+    return CRS.from_epsg(srid).is_geographic
 
 
 @lru_cache(maxsize=16)

@@ -29,6 +29,7 @@ from landreg import due, quality, register, vocab
 from landreg.access import AccessDenied, Principal, View, view_of
 from landreg.errors import InvalidParameter
 from landreg.features import COLLECTIONS
+from landreg.messages import message
 from landreg.review import states as review_states
 
 #: Columns the list sorts by (a fixed set; each either way).
@@ -77,10 +78,8 @@ def _one_of(value: str | None, allowed, field: str, what: str) -> str | None:
     if value is None:
         return None
     if value not in allowed:
-        raise InvalidParameter(
-            f"{field}: unknown {what} {value[:40]!r}; allowed: {', '.join(allowed)}",
-            field,
-        )
+        said = message("param.unknown_code", field=field, what=what, value=value[:40], allowed=", ".join(allowed))
+        raise InvalidParameter(said, field)
     return value
 
 
@@ -102,13 +101,13 @@ def own_municipalities(principal: Principal, view: View, ags: str | None) -> lis
     """The municipalities the list shows: a planner's own (or one of them), anyone's for those who
     see all (None: every one)."""
     if ags is not None and not _AGS.fullmatch(ags):
-        raise InvalidParameter(f"ags: a municipality is an 8-digit AGS (Gemeindeschlüssel), not {ags[:20]!r}", "ags")
+        raise InvalidParameter(message("param.ags_form", value=ags[:20]), "ags")
     if view.kind == "full":
         return [ags] if ags else None
     if view.kind != "planner" or not view.ags:
         raise AccessDenied("the list of parcels is for planners, reviewers, the ministry and admins")
     if ags is not None and ags not in view.ags:
-        raise InvalidParameter(f"ags: you keep the parcels of {', '.join(view.ags)}, not of {ags}", "ags")
+        raise InvalidParameter(message("param.not_own_ags", own=", ".join(view.ags), ags=ags), "ags")
     return [ags] if ags else list(view.ags)
 
 
@@ -125,9 +124,9 @@ def feature_query(principal: Principal | None, request: ListRequest, today: dt.d
     if r.q is not None:
         q = r.q.strip()
         if len(q) > SEARCH_MAX:
-            raise InvalidParameter(f"q: the search text has {len(q)} characters; at most {SEARCH_MAX}", "q")
+            raise InvalidParameter(message("param.search_too_long", length=len(q), limit=SEARCH_MAX), "q")
         if _CONTROL.search(q):
-            raise InvalidParameter("q: the search text may not contain control characters", "q")
+            raise InvalidParameter(message("param.search_control"), "q")
         if q:
             conditions.append({"op": "or", "args": [_contains("local_ref", q), _contains("name", q)]})
     category = _one_of(r.category, vocab.CATEGORY.codes, "category", "category")
@@ -146,9 +145,9 @@ def feature_query(principal: Principal | None, request: ListRequest, today: dt.d
     review = _one_of(r.review, tuple(review_states.PARCEL_STATES), "review", "review state")
     sort = _one_of(r.sort, SORTABLE, "sort", "sort column")
     if r.limit not in PAGE_SIZES:
-        raise InvalidParameter(f"limit: parcels per page are one of {', '.join(map(str, PAGE_SIZES))}", "limit")
+        raise InvalidParameter(message("param.page_size", sizes=", ".join(map(str, PAGE_SIZES))), "limit")
     if not 0 <= r.offset <= OFFSET_MAX:
-        raise InvalidParameter(f"offset: from 0 to {OFFSET_MAX:,}", "offset")
+        raise InvalidParameter(message("param.offset", high=OFFSET_MAX), "offset")
     if not conditions:
         filter_ = None
     else:

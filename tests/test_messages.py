@@ -88,6 +88,12 @@ SAMPLES = {
     "share": 100,
     "claimed_name": "Essen",
     "detail": message("import.at_byte", reason="invalid start byte", byte=17),
+    "error": "Expecting value",
+    "own": "05113000",
+    "high": 10000,
+    "low": "1",
+    "sizes": "20, 50, 100",
+    "field": "category",
 }
 
 

@@ -47,6 +47,13 @@ def as_geojson(polygon: shapely.Polygon) -> dict:
     )
 
 
+#: An outline near Essen Hbf in EPSG:25832 metres, as pasted from a GIS into a form that wants degrees.
+UTM_OUTLINE = {
+    "type": "Polygon",
+    "coordinates": [[[362000, 5701000], [362100, 5701000], [362100, 5701100], [362000, 5701000]]],
+}
+
+
 def _sign_in(client, username: str) -> str:
     """Signed in through the form; the session's CSRF token."""
     form = client.get("/app/login")
@@ -102,6 +109,8 @@ def test_a_geojson_outline_is_transformed_to_the_storage_crs_with_x_y_order():
         ({"type": "Polygon", "coordinates": "x"}, "not a GeoJSON geometry"),
         ({"type": "Polygon", "coordinates": [[[7, 51, 3], [7.1, 51, 3], [7.1, 51.1, 3], [7, 51, 3]]]}, "2D"),
         ({"type": "Polygon", "coordinates": [[[700, 51], [710, 51], [710, 60], [700, 51]]]}, "EPSG:4326"),
+        ({"type": "Polygon", "coordinates": [[[1e308, 51], [7.1, 51], [7.1, 51.1], [1e308, 51]]]}, "can place"),
+        (UTM_OUTLINE, "the coordinates look like metres (e.g. UTM, EPSG:25832), not longitude and latitude"),
     ],
 )
 def test_an_outline_that_cannot_be_one_is_refused_naming_the_geometry(geometry, says):
@@ -208,6 +217,9 @@ def test_field_errors_are_shown_at_their_field_with_the_outline_kept(planners):
         ):  # fmt: skip
             answer = new_parcel(client, csrf, bad)
             assert answer.status_code == 422 and 'id="err-geometry"' in answer.text, bad[:80]
+        utm = new_parcel(client, csrf, UTM_OUTLINE)  # pasted from a GIS in EPSG:25832
+        assert utm.status_code == 422 and 'id="err-geometry"' in utm.text
+        assert ": die Koordinaten sehen nach Metern aus (etwa UTM, EPSG:25832), nicht nach Längen- und" in utm.text
         nul = new_parcel(client, csrf, geojson, name="Zeche\x00Zollverein")
         assert nul.status_code == 422 and 'id="error-summary"' in nul.text
         assert new_parcel(client, csrf, geojson).status_code == 303

@@ -340,6 +340,14 @@ def test_the_list_page_shows_own_parcels_with_filters_and_refuses_bad_values_nam
             assert "<script>" not in refused.text.split("<main", 1)[1].split("</main>", 1)[0].replace(
                 '<script type="application/json"', ""
             ), query
+        for query, german in (  # the core's reason, in the page's language too
+            ({"limit": "7"}, "limit: Flächen je Seite sind eine von"),
+            ({"offset": "-5"}, "offset: muss zwischen 0 und"),
+            ({"dir": "seitwärts"}, "dir: asc oder desc, nicht „seitwärts“"),
+            ({"q": "x" * 500}, "q: der Suchtext hat 500 Zeichen"),
+            ({"category": "schloss"}, "category: unbekannter Wert „schloss“"),
+        ):
+            assert german in client.get("/app/flaechen", params=query).text, query
         geojson = client.get("/app/flaechen.geojson", params={"category": "bauluecke"})
         assert geojson.headers["content-type"].startswith("application/geo+json")
         assert [f["properties"]["local_ref"] for f in geojson.json()["features"]] == ["E-03", "E-08"]

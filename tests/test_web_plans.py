@@ -287,6 +287,7 @@ def test_refusals_are_shown_at_the_form_field_german_first(dortmund, tmp_path):
     for layer in ("wohnen", "gewerbe"):
         gpd.GeoDataFrame(geometry=[PLAN], crs=25832).to_file(layers, layer=layer)
     no_crs = _shapefile_zip(tmp_path)
+    empty_kml = b'<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document></Document></kml>'
     point = json.dumps({"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": list(DORTMUND_REINOLDIKIRCHE)}}).encode()  # fmt: skip
     with _client(dortmund) as client:
         csrf = _sign_in(client, "ministerium")
@@ -303,6 +304,7 @@ def test_refusals_are_shown_at_the_form_field_german_first(dortmund, tmp_path):
             (dict(content=point, filename="punkt.geojson"), "file", 422, file_ + "der Geltungsbereich muss ein Polygon oder Multipolygon sein"),
             (dict(content=json.dumps(crossing).encode(), filename="kreuz.geojson"), "file", 422, file_ + "kreuz.geojson: die Flächen der Datei lassen sich nicht zu einem Geltungsbereich vereinen"),
             (dict(content=layers.read_bytes(), filename="zwei.gpkg"), "layer", 422, layer + "zwei.gpkg hat mehrere Ebenen (wohnen, gewerbe); wählen Sie eine mit „Ebene (Layer)“"),
+            (dict(content=empty_kml, filename="leer.kml"), "file", 422, file_ + "leer.kml: die Datei enthält keine Ebene mit Geodaten; laden Sie die Planfläche als GeoJSON"),  # not "several layers ()"
             (dict(content=layers.read_bytes(), filename="zwei.gpkg", layer="gruen"), "layer", 422, layer + "zwei.gpkg hat keine Ebene „gruen“; Ebenen: wohnen, gewerbe"),
             (dict(content=no_crs, filename="plan.zip"), "crs", 422, crs + "plan.zip nennt kein Koordinatensystem; geben Sie es unter „Koordinatensystem (EPSG-Code)“ an"),
             (dict(content=no_crs, filename="plan.zip", crs="99999"), "crs", 422, crs + "EPSG:99999 ist kein bekanntes Koordinatensystem; geben Sie den EPSG-Code der Koordinaten an, z. B. „Koordinatensystem (EPSG-Code)“ = 25832"),

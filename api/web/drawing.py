@@ -333,7 +333,7 @@ def parse_geometry(raw: str, lang: str) -> tuple[shapely.Geometry | None, shapel
     try:
         stored = geometry_from_geojson(value, 4326)
     except InvalidParameter as exc:
-        return None, None, str(exc)
+        return None, None, exc.text(lang)
     return shapely.geometry.shape(value), stored, None
 
 

@@ -37,6 +37,7 @@ from landreg import fields, params, quality, register, users, versions, worklist
 from landreg.access import require_edit, view_of
 from landreg.errors import InvalidParameter, NotFound, VersionConflict
 from landreg.features import COLLECTIONS
+from landreg.messages import message
 from landreg.parcels import MAX_TEXT, ParcelError, value_from_text
 from landreg.review import KINDS, STATES
 from landreg.review.states import PARCEL_STATES, review_states, submissions_of
@@ -385,10 +386,10 @@ class ListInput:
         v = self.values
         due = v["due"]
         if due is not None and due not in ("1", "true", "on"):
-            raise InvalidParameter(f"due: 1 or nothing, not {due[:20]!r}", "due")
+            raise InvalidParameter(message("param.flag", name="due", value=due[:20]), "due")
         direction = v["dir"] or "asc"
         if direction not in ("asc", "desc"):
-            raise InvalidParameter(f"dir: asc or desc, not {direction[:20]!r}", "dir")
+            raise InvalidParameter(message("param.direction", value=direction[:20]), "dir")
         return worklist.ListRequest(
             q=v["q"],
             ags=v["ags"],
@@ -442,7 +443,7 @@ def parcel_list(request: Request, current: Reader):
             result = worklist.list_page(conn, person, wanted)
         except InvalidParameter as exc:
             name = exc.field if exc.field in LIST_FIELDS else "q"
-            error = {"field": name, "message": str(exc), "label": t(LIST_FIELDS[name], lang)}
+            error = {"field": name, "message": exc.text(lang), "label": t(LIST_FIELDS[name], lang)}
         states = review_states(conn, worklist.ids_of(result.rows), view) if result else {}
     for row in result.rows if result else ():
         if row.get("data_date"):

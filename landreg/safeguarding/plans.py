@@ -107,6 +107,8 @@ def _read_layer(path: Path, layer: str | None, crs: int | None) -> tuple[shapely
     except (DataSourceError, OSError) as exc:
         raise PlanError(message("plan.unreadable", reason=reason(exc, path)), "file", path.name) from None
     listed = ", ".join(layers)
+    if not layers:  # e.g. a ZIP without a file GDAL reads
+        raise PlanError(message("plan.no_layers"), "file", path.name)
     if layer is None:
         if len(layers) != 1:
             raise PlanError(message("plan.several_layers", file=path.name, layers=listed), field="layer")
