@@ -209,3 +209,15 @@ def test_scoring_runs_keep_and_restore_the_approved_versions_scores(world):
     with world["engine"].begin() as conn:
         rescore_stale(conn)
     assert _public(world) == before
+
+
+def test_a_retirement_waiting_for_review_keeps_the_site_and_its_score_public(world):
+    """A retirement leaves the approved version the latest one: read once, not twice."""
+    before = _public(world)
+    with Session(world["engine"]) as session:
+        register.retire(session, PLANNER, world["ids"]["A"], "*", "bebaut")
+        session.commit()
+    assert _public(world) == before
+    with app_client(world["engine"]) as client:
+        items = client.get("/collections/parcels/items", params={"local_ref": "A"}).json()
+    assert items["numberMatched"] == 1

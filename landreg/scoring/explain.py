@@ -112,13 +112,19 @@ def explanation(conn: Connection, view: View, parcel_id, profile: Profile, lang:
     view that may not see the parcel's confidential facts."""
     rows = visible_rows(view).c
     row = conn.execute(
-        select(rows.version, Parcel.version.label("current"), sees_confidential(view, rows.ags).label("confidential"))
+        select(
+            rows.version,
+            Parcel.version.label("current"),
+            Parcel.retired_at,
+            sees_confidential(view, rows.ags).label("confidential"),
+        )
         .join(Parcel, Parcel.id == rows.id)
         .where(rows.id == parcel_id)
     ).one_or_none()
     if row is None:
         raise NotFound(f"no parcel {parcel_id}")
-    part = "current" if row.version == row.current else "approved"  # a change waits for review
+    # a change waits for review (a retirement's approved version is the latest one, unretired)
+    part = "current" if row.version == row.current and row.retired_at is None else "approved"
     return explain(conn, parcel_id, profile, lang, public=not row.confidential, part=part)
 
 
