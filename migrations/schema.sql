@@ -1911,21 +1911,18 @@ ALTER TABLE public.tile_invalidation ALTER COLUMN seq ADD GENERATED ALWAYS AS ID
 --
 
 CREATE VIEW public.version_indicator AS
- SELECT i.parcel_id,
-    i.parcel_version,
-    i.computed_at,
-    i.dist_rail_station_m,
-    i.transit_access,
-    i.dist_motorway_m,
-    i.dist_port_m,
-    i.dist_residential_m,
-    i.in_flood_zone,
-    i.in_protected_area,
-    i.definition
-   FROM public.parcel_indicator i
-  WHERE (NOT (EXISTS ( SELECT
-           FROM public.approved_indicator a
-          WHERE ((a.parcel_id = i.parcel_id) AND (a.parcel_version = i.parcel_version)))))
+ SELECT parcel_indicator.parcel_id,
+    parcel_indicator.parcel_version,
+    parcel_indicator.computed_at,
+    parcel_indicator.dist_rail_station_m,
+    parcel_indicator.transit_access,
+    parcel_indicator.dist_motorway_m,
+    parcel_indicator.dist_port_m,
+    parcel_indicator.dist_residential_m,
+    parcel_indicator.in_flood_zone,
+    parcel_indicator.in_protected_area,
+    parcel_indicator.definition
+   FROM public.parcel_indicator
 UNION ALL
  SELECT approved_indicator.parcel_id,
     approved_indicator.parcel_version,
@@ -1951,20 +1948,17 @@ COMMENT ON VIEW public.version_indicator IS 'the stored indicators of every vers
 --
 
 CREATE VIEW public.version_score AS
- SELECT s.parcel_id,
-    s.profile_id,
-    s.parcel_version,
-    s.score,
-    s.coverage,
-    s.excluded_by,
-    s.computed_at,
-    s.public_score,
-    s.public_excluded_by,
-    s.public_coverage
-   FROM public.parcel_score s
-  WHERE (NOT (EXISTS ( SELECT
-           FROM public.approved_score a
-          WHERE ((a.profile_id = s.profile_id) AND (a.parcel_id = s.parcel_id) AND (a.parcel_version = s.parcel_version)))))
+ SELECT parcel_score.parcel_id,
+    parcel_score.profile_id,
+    parcel_score.parcel_version,
+    parcel_score.score,
+    parcel_score.coverage,
+    parcel_score.excluded_by,
+    parcel_score.computed_at,
+    parcel_score.public_score,
+    parcel_score.public_excluded_by,
+    parcel_score.public_coverage
+   FROM public.parcel_score
 UNION ALL
  SELECT approved_score.parcel_id,
     approved_score.profile_id,

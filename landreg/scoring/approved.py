@@ -47,23 +47,29 @@ def pending_ids(conn: Connection, ids: Sequence | None = None) -> list:
 
 
 def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
-    """The indicators of these pending parcels' approved versions, replacing stored ones. The caller
-    holds the context lock (:func:`indicators.hold_context`).
+    """The indicators of these pending parcels' approved versions. The caller holds the context lock
+    (:func:`indicators.hold_context`).
 
-    Where the approved outline is the latest one (a change of attributes only), the latest version's
-    indicators are the same values, so they are copied where they are current; the others are
-    computed, one parcel at a time (few wait for review at once)."""
+    * An approved past version whose outline is the latest one (a change of attributes only) has the
+      latest version's indicators, copied where they are current; another past one's are computed,
+      one parcel at a time (few wait for review at once). Both replace its ``approved_indicator``.
+    * An approved version that is the latest one (a retirement waiting for review) keeps its own
+      row in ``parcel_indicator``, computed again where not current: one row per version, so that
+      ``version_indicator`` holds it once."""
     if not ids:
         return
     params = {"ids": [str(i) for i in ids], "definition": indicators.DEFINITION}
+    past = "p.id = ANY(CAST(:ids AS uuid[])) AND p.version <> c.version"
     conn.execute(text("DELETE FROM approved_indicator WHERE parcel_id = ANY(CAST(:ids AS uuid[]))"), params)
     conn.execute(
         text(f"""
         INSERT INTO approved_indicator (parcel_id, parcel_version, definition, {_STORED})
-        SELECT pp.parcel_id, pp.approved_version, i.definition, {", ".join("i." + c for c in indicators.COLUMNS)}
-          FROM parcel_pending pp JOIN parcel p ON p.id = pp.parcel_id
-          JOIN parcel_indicator i ON i.parcel_id = p.id AND {indicators.current_sql()}
-         WHERE pp.parcel_id = ANY(CAST(:ids AS uuid[])) AND pp.geom = p.geom
+        SELECT p.id, p.version, i.definition, {", ".join("i." + c for c in indicators.COLUMNS)}
+          FROM {ROWS} p JOIN parcel c ON c.id = p.id
+          JOIN parcel_indicator i ON i.parcel_id = c.id AND i.parcel_version = c.version
+                                 AND i.definition IS NOT DISTINCT FROM :definition
+                                 AND i.computed_at >= (SELECT changed_at FROM context_state)
+         WHERE {past} AND p.geom = c.geom
     """),
         params,
     )
@@ -71,9 +77,20 @@ def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
         text(f"""
         INSERT INTO approved_indicator (parcel_id, parcel_version, definition, {_STORED})
         SELECT p.id, p.version, :definition, i.*
-          FROM {ROWS} p, LATERAL (SELECT {indicators.select_list(layers)}) i
+          FROM {ROWS} p JOIN parcel c ON c.id = p.id, LATERAL (SELECT {indicators.select_list(layers)}) i
+         WHERE {past} AND NOT EXISTS (SELECT FROM approved_indicator a WHERE a.parcel_id = p.id)
+    """),
+        params,
+    )
+    conn.execute(
+        text(f"""
+        INSERT INTO parcel_indicator (parcel_id, parcel_version, computed_at, definition, {_STORED})
+        SELECT p.id, p.version, clock_timestamp(), :definition, i.*
+          FROM {ROWS} p JOIN parcel c ON c.id = p.id AND c.version = p.version,
+               LATERAL (SELECT {indicators.select_list(layers)}) i
          WHERE p.id = ANY(CAST(:ids AS uuid[]))
-           AND NOT EXISTS (SELECT FROM approved_indicator a WHERE a.parcel_id = p.id)
+           AND NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {indicators.current_sql()})
+        ON CONFLICT (parcel_id) DO UPDATE SET {indicators.UPSERT_SET}
     """),
         params,
     )
@@ -85,7 +102,7 @@ def stale_ids(conn: Connection, profiles: Sequence[Profile]) -> list:
     rows = conn.execute(
         text(f"""
         SELECT p.id, p.category,
-               EXISTS (SELECT FROM approved_indicator i
+               EXISTS (SELECT FROM version_indicator i
                         WHERE i.parcel_id = p.id AND i.parcel_version = p.version
                           AND i.definition IS NOT DISTINCT FROM :definition
                           AND i.computed_at >= (SELECT changed_at FROM context_state)) AS indicators,

@@ -127,7 +127,8 @@ def load(
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
-    stored = "approved_indicator" if part == "approved" else "parcel_indicator"
+    # an approved version's: in approved_indicator, or the latest row where it is the latest version
+    stored = "version_indicator" if part == "approved" else "parcel_indicator"
     indicator_join = (
         f"LEFT JOIN {stored} i ON i.parcel_id = p.id AND i.parcel_version = p.version"
         if computing_with is None

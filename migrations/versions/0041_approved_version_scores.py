@@ -10,8 +10,10 @@ change waited for review, even one of a confidential field only (found in review
   ``parcel_score`` (``LIKE``; a column added to those later is added here and to the views too), for the approved version (``parcel_version``) of each pending parcel that has
   one. They go with the pending row (``ON DELETE CASCADE``): an approval leaves only the latest.
 * ``version_indicator``, ``version_score``: both together, the stored values of every version
-  someone sees. A read matches them on the version of the row it shows, as before. A retirement
-  that waits for review leaves the approved version the latest one: its own row is the one read.
+  someone sees. A read matches them on the version of the row it shows, as before. Plain unions of
+  the tables, so that a read's conditions reach their indexes; one row per version: a retirement
+  that waits for review leaves the approved version the latest one, whose indicators stay in
+  ``parcel_indicator`` and whose scores, which no current parcel has, are in ``approved_score``.
 * Tile triggers as on the tables they mirror (0025), with the approved outline.
 
 Rows for parcels pending at the upgrade come with the next scoring run (``landreg score``).
@@ -66,16 +68,12 @@ def upgrade() -> None:
     """)
     op.execute(f"""
         CREATE VIEW version_indicator AS
-            SELECT {_INDICATOR_COLUMNS} FROM parcel_indicator i
-             WHERE NOT EXISTS (SELECT FROM approved_indicator a
-                                WHERE a.parcel_id = i.parcel_id AND a.parcel_version = i.parcel_version)
+            SELECT {_INDICATOR_COLUMNS} FROM parcel_indicator
             UNION ALL SELECT {_INDICATOR_COLUMNS} FROM approved_indicator;
         COMMENT ON VIEW version_indicator IS
             'the stored indicators of every version someone sees: the latest, and the approved one of a pending parcel';
         CREATE VIEW version_score AS
-            SELECT {_SCORE_COLUMNS} FROM parcel_score s
-             WHERE NOT EXISTS (SELECT FROM approved_score a WHERE a.profile_id = s.profile_id
-                                  AND a.parcel_id = s.parcel_id AND a.parcel_version = s.parcel_version)
+            SELECT {_SCORE_COLUMNS} FROM parcel_score
             UNION ALL SELECT {_SCORE_COLUMNS} FROM approved_score;
         COMMENT ON VIEW version_score IS
             'the stored scores of every version someone sees: the latest, and the approved one of a pending parcel';
