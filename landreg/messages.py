@@ -76,7 +76,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "param.range": ("{name}: muss zwischen {low} und {high} liegen", "{name} must lie between {low} and {high}"),
     "param.unknown_code": (
         "{field}: unbekannter Wert „{value}“; erlaubt: {allowed}",
-        "{field}: unknown {what} {value!r}; allowed: {allowed}",
+        "{field}: unknown value {value!r}; allowed: {allowed}",
     ),
     "param.ags_form": (
         "ags: eine Gemeinde ist ein 8-stelliger Gemeindeschlüssel (AGS), nicht „{value}“",

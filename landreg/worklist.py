@@ -74,11 +74,11 @@ class ListPage:
     request: ListRequest
 
 
-def _one_of(value: str | None, allowed, field: str, what: str) -> str | None:
+def _one_of(value: str | None, allowed, field: str) -> str | None:
     if value is None:
         return None
     if value not in allowed:
-        said = message("param.unknown_code", field=field, what=what, value=value[:40], allowed=", ".join(allowed))
+        said = message("param.unknown_code", field=field, value=value[:40], allowed=", ".join(allowed))
         raise InvalidParameter(said, field)
     return value
 
@@ -129,12 +129,12 @@ def feature_query(principal: Principal | None, request: ListRequest, today: dt.d
             raise InvalidParameter(message("param.search_control"), "q")
         if q:
             conditions.append({"op": "or", "args": [_contains("local_ref", q), _contains("name", q)]})
-    category = _one_of(r.category, vocab.CATEGORY.codes, "category", "category")
-    status = _one_of(r.status, vocab.STATUS.codes, "status", "status")
+    category = _one_of(r.category, vocab.CATEGORY.codes, "category")
+    status = _one_of(r.status, vocab.STATUS.codes, "status")
     for name, value in (("category", category), ("status", status)):
         if value is not None:
             conditions.append({"op": "=", "args": [{"property": name}, value]})
-    finding = _one_of(r.finding, tuple(quality.FINDINGS), "finding", "quality finding")
+    finding = _one_of(r.finding, tuple(quality.FINDINGS), "finding")
     if finding is not None:  # one code of the comma-separated list (codes contain no comma)
         pattern = {"op": "like", "args": [{"property": "quality_findings"}, like_pattern(finding)]}
         conditions.append(pattern)
@@ -142,8 +142,8 @@ def feature_query(principal: Principal | None, request: ListRequest, today: dt.d
         cutoff = due.stale_before(due.STALE_MONTHS, today)
         stale = {"op": "<", "args": [{"property": "data_date"}, {"date": cutoff.isoformat()}]}
         conditions.append({"op": "or", "args": [stale, {"op": "isNull", "args": [{"property": "data_date"}]}]})
-    review = _one_of(r.review, tuple(review_states.PARCEL_STATES), "review", "review state")
-    sort = _one_of(r.sort, SORTABLE, "sort", "sort column")
+    review = _one_of(r.review, tuple(review_states.PARCEL_STATES), "review")
+    sort = _one_of(r.sort, SORTABLE, "sort")
     if r.limit not in PAGE_SIZES:
         raise InvalidParameter(message("param.page_size", sizes=", ".join(map(str, PAGE_SIZES))), "limit")
     if not 0 <= r.offset <= OFFSET_MAX:
