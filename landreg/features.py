@@ -41,6 +41,7 @@ from landreg.importer.crs import degrees_like
 from landreg.models import ContextFeature, Municipality, Parcel, ParcelVersion
 from landreg.quality import QUALITY
 from landreg.safeguarding.abstand import abstand_columns
+from landreg.scoring.visible import INDICATOR
 from landreg.vocab import CONTEXT_KIND
 
 # Output CRSs: URI -> (SRID, whether the URI's axis order is latitude first)
@@ -151,8 +152,6 @@ def _subquery(
     return Source(sub, {n: sub.c[n] for n in columns}, sub.c.id, sub.c.geom, sub.c.row_version if extra else None)
 
 
-#: The stored indicators of each version shown (the latest, or a pending parcel's approved one).
-_INDICATOR = table("version_indicator", column("parcel_id"), column("parcel_version"), column("dist_residential_m"))
 #: The layer a context feature belongs to (landreg.context), named with each feature.
 _LAYER = table("context_layer", column("id"), column("name", String))
 _LAYER_OF_FEATURE = (
@@ -223,7 +222,7 @@ def _build_source(
         columns = _parcel_columns(view, table, at is None)
         # the Abstand class from the distance to housing of the version shown (indicators are kept
         # for the versions someone sees, none for past ones); one outer join, dropped when unused
-        distance = _INDICATOR.c.dist_residential_m if at is None else null()
+        distance = INDICATOR.c.dist_residential_m if at is None else null()
         name, number = abstand_columns(distance)
         columns["abstand_class_possible"], columns["abstand_class_possible_number"] = name, cast(number, Integer)
         # public on purpose (see the field registry): suspected or investigated, not which
@@ -239,9 +238,9 @@ def _build_source(
                 score, findings = case((own, score), else_=null()), case((own, findings), else_=null())
             columns["quality_score"], columns["quality_findings"] = score, findings
         if at is None:  # the rows the view sees, each with its indicators and quality if current
-            rows = table.id.table.outerjoin(
-                _INDICATOR, (_INDICATOR.c.parcel_id == key) & (_INDICATOR.c.parcel_version == table.version)
-            ).outerjoin(QUALITY, (QUALITY.c.parcel_id == key) & (QUALITY.c.parcel_version == table.version))
+            rows = INDICATOR.joined(table.id.table, key, table.version).outerjoin(
+                QUALITY, (QUALITY.c.parcel_id == key) & (QUALITY.c.parcel_version == table.version)
+            )
             return _subquery(columns, true(), key, table.geom, rows, table.version)
         period = and_(
             ParcelVersion.valid_from <= at,

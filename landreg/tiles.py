@@ -48,7 +48,7 @@ from landreg import STORAGE_SRID, fields, sqltext
 from landreg.access import View
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import SCORE, score_of, visible_score
+from landreg.scoring.visible import scored, visible_score
 from landreg.vocab import CATEGORY
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -162,7 +162,7 @@ def _build(
     score = None
     if with_score:
         profile_id = value("profile_id", Integer)
-        rows = rows.outerjoin(SCORE, score_of(src.id_column, src.version_column, profile_id))
+        rows = scored(rows, src.id_column, src.version_column, profile_id)
         score = cast(func.round(cast(visible_score(view, src.properties["ags"]), Numeric), 1), Float)
     where = [src.geometry.op("&&")(search), *conditions]
     if aggregated:

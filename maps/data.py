@@ -16,7 +16,7 @@ from landreg.access import View
 from landreg.features import COLLECTIONS, Source, source
 from landreg.models import Parcel
 from landreg.scoring.profiles import Profile
-from landreg.scoring.visible import SCORE, score_of, visible_score
+from landreg.scoring.visible import scored, visible_score
 from landreg.sites.changes import latest_change
 
 PARCELS = COLLECTIONS["parcels"]
@@ -35,7 +35,7 @@ class Selection:
     def _rows(self):
         rows = self.src.query
         if self.profile is not None:
-            rows = rows.outerjoin(SCORE, score_of(self.src.id_column, self.src.version_column, self.profile.id))
+            rows = scored(rows, self.src.id_column, self.src.version_column, self.profile.id)
         return rows
 
     def _score(self):

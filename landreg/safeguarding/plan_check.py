@@ -348,10 +348,13 @@ def _touched(view: View) -> Select:
     """The industrial parcels ``view`` sees that the plan area ``:plan`` touches: the area inside it
     and inside ``:changing``, whether it is reserve, the best score the view may see of it."""
     p, plan, changing = _parcels(view), _area("plan"), _area("changing")
-    best = (
-        select(func.max(visible_score(view, p.ags)))
-        .where(SCORE.c.parcel_id == p.id, SCORE.c.parcel_version == p.row_version)
-        .scalar_subquery()
+    best = func.greatest(  # of the stored scores of the version shown (in one of the tables)
+        *(
+            select(func.max(visible_score(view, p.ags, stored)))
+            .where(stored.c.parcel_id == p.id, stored.c.parcel_version == p.row_version)
+            .scalar_subquery()
+            for stored in (SCORE.latest, SCORE.approved)
+        )
     )
     affected = func.ST_Area(func.ST_Intersection(p.geom, plan))
     return (

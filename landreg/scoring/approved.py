@@ -4,8 +4,9 @@ municipality sees (:func:`landreg.access.visible_rows`), with its own stored ind
 Without them, such a parcel had no score and no distances for the public: a missing value that
 told anyone a change was waiting, even a change of a confidential field only. So the approved
 version is scored like any other (``approved_indicator``, ``approved_score``, migration 0041), and
-reads match the stored values on the version of the row they show (``version_indicator``,
-``version_score``). The rows go with the parcel's pending state: an approval removes them.
+reads match the stored values on the version of the row they show
+(:class:`landreg.scoring.visible.Stored`). The rows go with the parcel's pending state: an approval
+removes them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ ROWS = """(SELECT v.parcel_id AS id, v.version, v.ags, v.category, v.restriction
              FROM parcel_pending pp
              JOIN parcel_past_version v ON v.parcel_id = pp.parcel_id AND v.version = pp.approved_version)"""
 _STORED = ", ".join(indicators.COLUMNS)
+#: The stored indicators ``i`` of an approved version ``p`` (:data:`ROWS`): its own row, or, where
+#: it is the latest version (a retirement waiting), the latest row (:func:`store_indicators`).
+INDICATOR_JOIN = f"""LEFT JOIN approved_indicator a ON a.parcel_id = p.id AND a.parcel_version = p.version
+                     LEFT JOIN parcel_indicator l ON l.parcel_id = p.id AND l.parcel_version = p.version
+                     CROSS JOIN LATERAL (SELECT {", ".join(f"coalesce(a.{c}, l.{c}) AS {c}" for c in indicators.COLUMNS)},
+                                                coalesce(a.computed_at, l.computed_at) AS computed_at,
+                                                coalesce(a.definition, l.definition) AS definition) i"""
 
 
 def _chosen(ids: Sequence | None, column: str) -> tuple[str, dict]:
@@ -54,8 +62,8 @@ def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
       latest version's indicators, copied where they are current; another past one's are computed,
       one parcel at a time (few wait for review at once). Both replace its ``approved_indicator``.
     * An approved version that is the latest one (a retirement waiting for review) keeps its own
-      row in ``parcel_indicator``, computed again where not current: one row per version, so that
-      ``version_indicator`` holds it once."""
+      row in ``parcel_indicator``, computed again where not current: a version has one row, in
+      one of the tables."""
     if not ids:
         return
     params = {"ids": [str(i) for i in ids], "definition": indicators.DEFINITION}
@@ -96,16 +104,22 @@ def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
     )
 
 
+#: Whether the approved version ``p`` has current stored indicators (in either table: see above).
+_FRESH_INDICATORS = " OR ".join(
+    f"""EXISTS (SELECT FROM {stored} i WHERE i.parcel_id = p.id AND i.parcel_version = p.version
+                   AND i.definition IS NOT DISTINCT FROM :definition
+                   AND i.computed_at >= (SELECT changed_at FROM context_state))"""
+    for stored in ("approved_indicator", "parcel_indicator")
+)
+
+
 def stale_ids(conn: Connection, profiles: Sequence[Profile]) -> list:
     """Pending parcels whose approved version lacks current indicators, or a current score under one
     of ``profiles`` that ranks its category (after an upgrade, or a change of the context layers)."""
     rows = conn.execute(
         text(f"""
         SELECT p.id, p.category,
-               EXISTS (SELECT FROM version_indicator i
-                        WHERE i.parcel_id = p.id AND i.parcel_version = p.version
-                          AND i.definition IS NOT DISTINCT FROM :definition
-                          AND i.computed_at >= (SELECT changed_at FROM context_state)) AS indicators,
+               {_FRESH_INDICATORS} AS indicators,
                ARRAY(SELECT s.profile_id FROM approved_score s
                       WHERE s.parcel_id = p.id AND s.parcel_version = p.version
                         AND s.computed_at >= (SELECT changed_at FROM context_state)) AS scored

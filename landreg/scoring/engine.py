@@ -103,6 +103,9 @@ def _names_per_row(flags: np.ndarray, names: list[str]) -> list[tuple[str, ...]]
     return [combinations[code] for code in codes.tolist()]
 
 
+_INDICATOR_JOIN = "LEFT JOIN parcel_indicator i ON i.parcel_id = p.id AND i.parcel_version = p.version"
+
+
 def load(
     conn: Connection,
     profile: Profile | None,
@@ -127,10 +130,8 @@ def load(
     if parcel_ids is not None:
         where.append("p.id = ANY(:ids)")
         params["ids"] = list(parcel_ids)
-    # an approved version's: in approved_indicator, or the latest row where it is the latest version
-    stored = "version_indicator" if part == "approved" else "parcel_indicator"
     indicator_join = (
-        f"LEFT JOIN {stored} i ON i.parcel_id = p.id AND i.parcel_version = p.version"
+        (approved.INDICATOR_JOIN if part == "approved" else _INDICATOR_JOIN)
         if computing_with is None
         else f"LEFT JOIN LATERAL (SELECT {indicators.select_list(computing_with)}) i ON true"
     )

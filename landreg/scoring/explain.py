@@ -28,7 +28,7 @@ from landreg.scoring.profiles import Profile
 from landreg.scoring.visible import (
     PUBLIC_VARIANT,
     SCORE,
-    score_of,
+    scored,
     sees_full_score,
     visible_coverage,
     visible_score,
@@ -64,7 +64,7 @@ def ranking(
     score = visible_score(view, p.ags)
     ranked = (
         select(
-            s.c.parcel_id,
+            p.id.label("parcel_id"),
             score.label("score"),
             visible_coverage(view, p.ags).label("coverage"),
             (s.c.computed_at < select(_CONTEXT_STATE.c.changed_at).scalar_subquery()).label("stale"),
@@ -78,7 +78,7 @@ def ranking(
             func.rank().over(partition_by=p.ags, order_by=score.desc()).label("rank_in_municipality"),
             func.rank().over(partition_by=p.category, order_by=score.desc()).label("rank_in_category"),
         )
-        .join_from(p.id.table, s, score_of(p.id, p.version, profile.id))
+        .select_from(scored(p.id.table, p.id, p.version, profile.id))
         .where(score.is_not(None))
         .cte("ranked")
     )

@@ -8,26 +8,65 @@ a missing score gives a confidential value away.
 
 from __future__ import annotations
 
-from sqlalchemy import case, column, table
+from types import SimpleNamespace
+
+from sqlalchemy import and_, case, column, func, table
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause, TableClause
 
 from landreg.access import View, own_municipality
 
-#: The stored scores of every version someone sees (one row per profile and version): each parcel's
-#: latest, and the approved version of a parcel whose change waits for review
-#: (:mod:`landreg.scoring.approved`).
-SCORE = table(
-    "version_score",
-    column("parcel_id"),
-    column("profile_id"),
-    column("parcel_version"),
-    column("score"),
-    column("coverage"),
-    column("excluded_by"),
-    column("computed_at"),
-    column("public_score"),
-    column("public_excluded_by"),
-    column("public_coverage"),
+
+class Stored:
+    """Values stored per parcel version in two tables: the latest version's (``latest``) and the
+    approved version's of a parcel whose change waits for review (``approved``,
+    :mod:`landreg.scoring.approved`); a version has a row in one of them at most.
+
+    A row is joined to both, each on the version it shows (:meth:`joined`), and ``c`` reads a
+    column from whichever has it. Two outer joins, not a view uniting the tables: PostgreSQL
+    estimates a join to each table from its statistics, where a join to a union has none (the site
+    search took 1.4 times as long through a view)."""
+
+    def __init__(self, name: str, approved: str, *names: str):
+        self.latest: TableClause = table(name, *(column(n) for n in names))
+        self.approved: TableClause = table(approved, *(column(n) for n in names))
+        self.c = SimpleNamespace(**{n: func.coalesce(self.latest.c[n], self.approved.c[n]) for n in names})
+
+    def joined(self, rows: FromClause, parcel_id, version, **keys) -> FromClause:
+        """``rows`` with the stored values of the version each shows (``keys``: further columns to
+        match, e.g. the profile)."""
+        for stored in (self.latest, self.approved):
+            matched = [stored.c.parcel_id == parcel_id, stored.c.parcel_version == version]
+            matched += [stored.c[k] == v for k, v in keys.items()]
+            rows = rows.outerjoin(stored, and_(*matched))
+        return rows
+
+
+#: The stored scores of the version a row shows, one row per profile and version.
+SCORE = Stored(
+    "parcel_score",
+    "approved_score",
+    "parcel_id",
+    "profile_id",
+    "parcel_version",
+    "score",
+    "coverage",
+    "excluded_by",
+    "computed_at",
+    "public_score",
+    "public_excluded_by",
+    "public_coverage",
+)
+#: The stored indicators of the version a row shows (the distances that are public facts).
+INDICATOR = Stored(
+    "parcel_indicator",
+    "approved_indicator",
+    "parcel_id",
+    "parcel_version",
+    "dist_rail_station_m",
+    "dist_motorway_m",
+    "dist_port_m",
+    "dist_residential_m",
 )
 
 #: How the public variant is named where a score is shown.
@@ -37,10 +76,10 @@ PUBLIC_VARIANT = {
 }
 
 
-def score_of(parcel_id, version, profile_id) -> ColumnElement:
-    """How a parcel row finds its stored score: the score of that very version under the profile, the
-    latest or, for a view that sees a pending parcel's approved version, that one's."""
-    return (SCORE.c.parcel_id == parcel_id) & (SCORE.c.parcel_version == version) & (SCORE.c.profile_id == profile_id)
+def scored(rows: FromClause, parcel_id, version, profile_id) -> FromClause:
+    """``rows`` with the stored score of the version each shows under the profile: the latest
+    version's or, for a view that sees a pending parcel's approved version, that one's."""
+    return SCORE.joined(rows, parcel_id, version, profile_id=profile_id)
 
 
 def _seen(view: View, ags_column, full: ColumnElement, public: ColumnElement) -> ColumnElement:

@@ -32,6 +32,7 @@ from landreg.errors import InvalidParameter
 from landreg.features import COLLECTIONS, source
 from landreg.scoring import indicators
 from landreg.scoring.profiles import current_profile
+from landreg.scoring.visible import INDICATOR, SCORE, scored
 from landreg.vocab import AVAILABILITY, CATEGORY, DESIGNATION, SERVICING
 
 #: The profile whose (public) score ranks the sites.
@@ -340,15 +341,6 @@ class SitePage:
     profile: str = PROFILE
 
 
-_SCORE = table(  # the stored scores and indicators of each version shown (landreg.scoring.approved)
-    "version_score", column("parcel_id"), column("profile_id"), column("parcel_version"), column("public_score")
-)
-_INDICATOR = table(
-    "version_indicator",
-    column("parcel_id"),
-    column("parcel_version"),
-    *(column(c) for c, _ in DISTANCES.values()),
-)
 _MUNICIPALITY = table("municipality", column("ags"), column("name"), column("district_ags"), column("district_name"))
 #: What each site of a page carries (public fields, or values derived from public ones only).
 SITE_FIELDS = (
@@ -363,20 +355,11 @@ def _statement(profile_id: int | None, query: SiteQuery):
     site's version and its municipality; the conditions of every criterion but the distances, and
     the distance columns by parameter."""
     src = source(COLLECTIONS["parcels"], PUBLIC)
-    s, i, m = _SCORE.alias("s"), _INDICATOR.alias("i"), _MUNICIPALITY.alias("m")
+    s, i, m = SCORE, INDICATOR, _MUNICIPALITY.alias("m")
     p = src.properties
-    frm = (
-        src.query.outerjoin(
-            s,
-            and_(
-                s.c.parcel_id == src.id_column,
-                s.c.parcel_version == src.version_column,
-                s.c.profile_id == (profile_id if profile_id is not None else -1),
-            ),
-        )
-        .outerjoin(i, and_(i.c.parcel_id == src.id_column, i.c.parcel_version == src.version_column))
-        .outerjoin(m, m.c.ags == p["ags"])  # outer joins on unique keys: dropped where unused
-    )
+    frm = scored(src.query, src.id_column, src.version_column, profile_id if profile_id is not None else -1)
+    frm = i.joined(frm, src.id_column, src.version_column)
+    frm = frm.outerjoin(m, m.c.ags == p["ags"])  # outer joins on unique keys: dropped where unused
     conditions: list[ColumnElement] = [rules.is_offered(_Row(p))]
     for name in ("category", "availability", "servicing", "designation"):
         chosen = getattr(query, name)
@@ -390,7 +373,7 @@ def _statement(profile_id: int | None, query: SiteQuery):
         conditions.append(p["area_m2"] >= query.min_ha * 10_000)
     if query.max_ha is not None:
         conditions.append(p["area_m2"] <= query.max_ha * 10_000)
-    distances = {name: i.c[col] for name, (col, _) in DISTANCES.items()}
+    distances = {name: getattr(i.c, col) for name, (col, _) in DISTANCES.items()}
     return src, s, m, frm, conditions, distances
 
 
