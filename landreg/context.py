@@ -414,19 +414,23 @@ def changes(conn: Connection, name: str | None = None, limit: int = 100) -> list
     return out
 
 
-def unknown_notes(conn: Connection, parcel_id, kinds: Sequence[str], lang: str = "de") -> dict[str, str]:
+def unknown_notes(
+    conn: Connection, parcel_id, kinds: Sequence[str], lang: str = "de", approved: bool = False
+) -> dict[str, str]:
     """Why the values of these kinds are unknown for a parcel, by kind: outside the coverage of
-    the layers that speak for it, or so near its edge that a feature beyond could be nearer."""
+    the layers that speak for it, or so near its edge that a feature beyond could be nearer.
+    ``approved``: of the approved outline of a parcel whose change waits for review."""
+    outlines = "(SELECT parcel_id AS id, geom FROM parcel_pending)" if approved else "parcel"
     notes = {}
     for kind in dict.fromkeys(kinds):
         row = conn.execute(
-            text("""
+            text(f"""
             SELECT EXISTS (SELECT FROM context_coverage_part v
                             WHERE v.kind = :kind AND ST_Intersects(v.geom, ST_PointOnSurface(p.geom)))
                    AND NOT EXISTS (SELECT FROM context_coverage_edge e WHERE e.kind = :kind AND ST_Intersects(e.geom, p.geom))
                    AS inside,
                    (SELECT array_agg(name ORDER BY name) FROM context_layer WHERE :kind = ANY (covers)) AS names
-              FROM parcel p WHERE p.id = :id
+              FROM {outlines} p WHERE p.id = :id
         """),
             {"kind": kind, "id": parcel_id},
         ).one_or_none()

@@ -11,6 +11,8 @@ version's distances, checked here against shapely.
 
 from __future__ import annotations
 
+import uuid
+
 import geopandas as gpd
 import mapbox_vector_tile
 import morecantile
@@ -21,10 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from landreg import context, register, review
-from landreg.access import Principal
+from landreg.access import FULL, PUBLIC, Principal
 from landreg.parcels import create_parcel
 from landreg.scoring import ensure_default_profiles, recompute
 from landreg.scoring.engine import rescore_stale
+from landreg.scoring.explain import drivers
+from landreg.scoring.profiles import current_profile
 from landreg.sites.expose import expose
 from landreg.sites.search import SiteQuery, search_sites
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, app_client, bearers, utm
@@ -97,6 +101,7 @@ def _public(world, at: shapely.Polygon = OUTLINE) -> dict:
     with world["engine"].connect() as conn:
         found = {s["id"]: s for s in search_sites(conn, SiteQuery(motorway_km=5)).sites}
         shown = expose(conn, a, with_surroundings=False)
+        strengths = drivers(conn, current_profile(conn, PROFILE), [uuid.UUID(a)], view=PUBLIC)  # the priority map's
     assert explained.status_code == 200, explained.text
     return {
         "ranking": ranking.get(a),
@@ -105,6 +110,7 @@ def _public(world, at: shapely.Polygon = OUTLINE) -> dict:
         "tile": tile,
         "search": found.get(a),
         "expose": (shown["score"], shown["distances"], shown["reasons"]),
+        "drivers": strengths,
     }
 
 
@@ -228,3 +234,76 @@ def test_a_retirement_waiting_for_review_keeps_the_site_and_its_score_public(wor
                                                  USING (profile_id, parcel_id, parcel_version))""")
         ).one()
     assert tuple(twice) == (0, 0)
+
+
+def test_the_public_explanation_says_why_a_value_is_unknown_of_the_outline_it_shows(world):
+    """A port layer that covers a place 4 km east only: the site lies outside, so its port distance
+    is unknown, saying why. Moved into the coverage, the site's municipality sees a distance; the
+    public still sees the approved outline's "outside the coverage", not a note of the new place."""
+    a = world["ids"]["A"]
+    moved = shapely.affinity.translate(OUTLINE, 4000)
+    port = shapely.Point(X0 + 4900, Y0 + 100)
+    with world["engine"].begin() as conn:
+        ports = world["tmp_path"] / "haefen.gpkg"
+        gpd.GeoDataFrame({"name": ["Hafen"]}, crs=25832, geometry=[port]).to_file(ports)
+        coverage = context.Coverage(moved.buffer(1500), note="Testgebiet")
+        context.load(conn, "test", "haefen", context.read_features(ports, "hafen"), META, coverage)
+    before = _public(world)
+    unknown = {c["key"]: c for c in before["explanation"]["criteria"]}["port"]
+    assert unknown["available"] is False and "haefen" in unknown["note"]
+    _change(world, geom=moved)
+    assert _public(world) == before
+    planner = bearers(world["engine"], planner=("planer.do", "planner", [DORTMUND]))["planner"]
+    with app_client(world["engine"]) as client:
+        own = client.get(f"/profiles/{PROFILE}/parcels/{a}/explanation", headers=planner).json()
+    known = {c["key"]: c for c in own["criteria"]}["port"]
+    assert known["available"] and known["raw"] == pytest.approx(moved.distance(port), abs=0.01)
+
+
+def test_a_waiting_retirements_distances_follow_a_changed_context_layer(world):
+    """Its indicators are the latest row's, which a change of a layer recomputes only for current
+    parcels: computed again for it too, so that its stored score is the explained one."""
+    with Session(world["engine"]) as session:
+        register.retire(session, PLANNER, world["ids"]["A"], "*", "bebaut")
+        session.commit()
+    moved_junction = shapely.Point(X0 - 500, Y0 + 50)
+    with world["engine"].begin() as conn:
+        replaced = _junctions(world["tmp_path"], "naeher", (moved_junction.x, moved_junction.y))
+        context.replace(conn, "test", "anschluesse", replaced, META)
+    explained = _public(world)["explanation"]
+    motorway = {c["key"]: c for c in explained["criteria"]}["motorway"]
+    assert motorway["raw"] == pytest.approx(OUTLINE.distance(moved_junction), abs=0.01)
+    assert (explained["stored_score"], explained["stored_score_stale"]) == (explained["score"], False)
+
+
+def test_a_planners_import_leaves_each_version_scored_once(conn, tmp_path):
+    """An import by a planner retires what its file no longer lists (without rescoring) and may be
+    told not to score: the approved versions it leaves are scored, and not also as latest ones."""
+    from landreg.importer import ImportOptions, import_file
+    from landreg.scoring import ranking
+
+    ensure_default_profiles(conn)
+    rows = [(f"DO-{i}", X0 + 100 * i) for i in range(3)]
+
+    def delivered(name: str, refs: list[tuple[str, float]], category: str = "bauluecke"):
+        frame = gpd.GeoDataFrame(
+            [{"ref": r, "category": category, "publication_allowed": True, "geometry": shapely.box(x, Y0, x + 40, Y0 + 40)}
+             for r, x in refs], crs=25832,
+        )  # fmt: skip
+        frame.to_file(tmp_path / f"{name}.gpkg")
+        return tmp_path / f"{name}.gpkg"
+
+    import_file(conn, delivered("all", rows), ImportOptions(actor="seed"))
+    profile = current_profile(conn, "wohnen-bauluecken")
+    before = {r["local_ref"]: r["score"] for r in ranking(conn, profile, view=FULL)}  # as reviewed
+    assert set(before) == {"DO-0", "DO-1", "DO-2"}
+    changed = [("DO-0", X0), ("DO-1", X0 + 100 + 5)]  # DO-1 moved 5 m, DO-2 no longer delivered
+    options = ImportOptions(actor="planer.do", principal=PLANNER, retire_missing=True, score=False)
+    report = import_file(conn, delivered("changed", changed), options)
+    assert report.retired == 1 and report.submission_id is not None
+    twice = conn.execute(
+        text("""SELECT (SELECT count(*) FROM parcel_indicator JOIN approved_indicator USING (parcel_id, parcel_version)),
+                       (SELECT count(*) FROM parcel_score JOIN approved_score USING (profile_id, parcel_id, parcel_version))""")
+    ).one()
+    assert tuple(twice) == (0, 0)
+    assert {r["local_ref"]: r["score"] for r in ranking(conn, profile, view=FULL)} == before

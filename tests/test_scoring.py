@@ -330,8 +330,8 @@ def test_the_public_score_does_not_depend_on_a_confidential_value(conn, session,
         update_parcel(session, parcels["B"], "t", contamination=contamination, owner_willing=willing)
         score_profile(conn, p, "t")
         full, public = conn.execute(
-            select(SCORE.c.score, SCORE.c.public_score).where(
-                SCORE.c.parcel_id == parcels["B"], SCORE.c.profile_id == p.id
+            select(SCORE.latest.c.score, SCORE.latest.c.public_score).where(
+                SCORE.latest.c.parcel_id == parcels["B"], SCORE.latest.c.profile_id == p.id
             )
         ).one()
         assert (full is None) == (willing == "nein")  # the full ranking excludes an objection

@@ -62,13 +62,19 @@ def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
       latest version's indicators, copied where they are current; another past one's are computed,
       one parcel at a time (few wait for review at once). Both replace its ``approved_indicator``.
     * An approved version that is the latest one (a retirement waiting for review) keeps its own
-      row in ``parcel_indicator``, computed again where not current: a version has one row, in
+      row in ``parcel_indicator``, computed again (a change of a context layer computes again only
+      the current parcels' that differ, and a retired parcel is none): a version has one row, in
       one of the tables."""
     if not ids:
         return
     params = {"ids": [str(i) for i in ids], "definition": indicators.DEFINITION}
     past = "p.id = ANY(CAST(:ids AS uuid[])) AND p.version <> c.version"
     conn.execute(text("DELETE FROM approved_indicator WHERE parcel_id = ANY(CAST(:ids AS uuid[]))"), params)
+    conn.execute(  # a past version's indicators are in approved_indicator only (a stale latest row of it)
+        text(f"""DELETE FROM parcel_indicator i USING {ROWS} p JOIN parcel c ON c.id = p.id
+                  WHERE i.parcel_id = p.id AND i.parcel_version = p.version AND {past}"""),
+        params,
+    )
     conn.execute(
         text(f"""
         INSERT INTO approved_indicator (parcel_id, parcel_version, definition, {_STORED})
@@ -97,7 +103,6 @@ def store_indicators(conn: Connection, ids: Sequence, layers: set[str]) -> None:
           FROM {ROWS} p JOIN parcel c ON c.id = p.id AND c.version = p.version,
                LATERAL (SELECT {indicators.select_list(layers)}) i
          WHERE p.id = ANY(CAST(:ids AS uuid[]))
-           AND NOT EXISTS (SELECT FROM parcel_indicator i WHERE i.parcel_id = p.id AND {indicators.current_sql()})
         ON CONFLICT (parcel_id) DO UPDATE SET {indicators.UPSERT_SET}
     """),
         params,
@@ -111,6 +116,18 @@ _FRESH_INDICATORS = " OR ".join(
                    AND i.computed_at >= (SELECT changed_at FROM context_state))"""
     for stored in ("approved_indicator", "parcel_indicator")
 )
+
+
+def stale_indicator_ids(conn: Connection) -> list:
+    """Pending parcels whose approved version lacks current stored indicators."""
+    return (
+        conn.execute(
+            text(f"SELECT p.id FROM {ROWS} p WHERE NOT ({_FRESH_INDICATORS}) ORDER BY p.id"),
+            {"definition": indicators.DEFINITION},
+        )
+        .scalars()
+        .all()
+    )
 
 
 def stale_ids(conn: Connection, profiles: Sequence[Profile]) -> list:

@@ -361,6 +361,7 @@ def score_profile(conn: Connection, profile: Profile, actor: str, parcels: pd.Da
     if parcels is None:  # the caller's run holds the context lock otherwise (:func:`recompute`)
         indicators.hold_context(conn)  # the scores are of the indicators read here, as a change leaves them
         indicators.refresh_stale(conn)
+        approved.store_indicators(conn, approved.stale_indicator_ids(conn), indicators.loaded_layers(conn))
         frame = load(conn, profile)
     else:
         frame = parcels[parcels["category"].isin(profile.categories)] if profile.categories else parcels
@@ -537,16 +538,48 @@ def _score_approved(
         return
     frame = load(conn, profile, parcel_ids, part="approved")
     if len(frame):
-        _store(conn, evaluate(profile, frame, layers, *references), "approved_score")
+        _store_approved(conn, evaluate(profile, frame, layers, *references))
+    # a version's score is in one table: not also as the latest one's (a retirement, an unscored import)
+    conn.execute(
+        text(f"""DELETE FROM parcel_score s USING parcel_pending pp
+                  WHERE s.profile_id = :p AND pp.parcel_id = s.parcel_id AND pp.approved_version = s.parcel_version
+                        {chosen.replace("parcel_id", "s.parcel_id")}"""),
+        params,
+    )
+
+
+def _store_approved(conn: Connection, evaluation: Evaluation) -> None:
+    """Store approved versions' scores for the versions that are still the approved ones: a full
+    run reads them in its own transaction, and meanwhile a change may have started to wait (and
+    had its approved version scored) or been approved (its rows gone)."""
+    conn.execute(
+        text("""
+        DROP TABLE IF EXISTS pg_temp.approved_staged;
+        CREATE TEMP TABLE approved_staged (LIKE approved_score INCLUDING DEFAULTS) ON COMMIT DROP;
+    """)
+    )
+    _store(conn, evaluation, "approved_staged")
+    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_SCORE_COLUMNS.split(", ")[2:], "computed_at"))
+    conn.execute(
+        text(f"""
+        INSERT INTO approved_score ({_SCORE_COLUMNS}, computed_at)
+        SELECT {_SCORE_COLUMNS}, computed_at FROM approved_staged n
+         WHERE EXISTS (SELECT FROM parcel_pending pp WHERE pp.parcel_id = n.parcel_id
+                          AND pp.approved_version = n.parcel_version)
+        ON CONFLICT (profile_id, parcel_id) DO UPDATE SET {changed}
+    """)
+    )
 
 
 def rescore_approved(conn: Connection, parcel_ids: Sequence | None = None) -> int:
     """Recompute the indicators and scores of the approved versions of these pending parcels (None:
     all), in the caller's transaction: when a change starts to wait for review (the version others
     see is no longer the latest) and after a change of the context layers."""
+    ids = approved.pending_ids(conn, parcel_ids)
+    if not ids:  # e.g. new parcels: nothing approved to see
+        return 0
     indicators.hold_context(conn)
     layers = indicators.loaded_layers(conn)
-    ids = approved.pending_ids(conn, parcel_ids)
     approved.store_indicators(conn, ids, layers)
     for profile in current_profiles(conn):
         references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)

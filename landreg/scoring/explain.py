@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Connection, column, func, select, table, text
 
 from landreg import known
-from landreg.access import FULL, View, sees_confidential, visible_rows
+from landreg.access import FULL, View, row_parts, sees_confidential, visible_rows
 from landreg.errors import InvalidParameter, NotFound
 from landreg.models import Parcel
 from landreg.scoring import indicators
@@ -187,7 +187,8 @@ def explain(
     unchecked = [
         e for e in profile.exclusions if EXCLUSIONS[e].layer in layers and pd.isna(frame[EXCLUSIONS[e].column][0])
     ]
-    notes = unknown_notes(conn, parcel_id, [*unknown, *(EXCLUSIONS[e].layer for e in unchecked)], lang)
+    kinds = [*unknown, *(EXCLUSIONS[e].layer for e in unchecked)]
+    notes = unknown_notes(conn, parcel_id, kinds, lang, approved=part == "approved")
     for c in criteria:
         c.note = notes.get(CATALOGUE[c.key].layer) if c.available is False else None
     stored = conn.execute(
@@ -230,7 +231,7 @@ def drivers(
     Strengths are ranked by weight x normalised value (in a weighted sum, the score points the
     criterion adds); the weakness is the criterion whose shortfall costs most (weight x (1 - value)).
     """
-    frame = load(conn, profile, parcel_ids)
+    frame = _seen_versions(conn, profile, parcel_ids, view)
     if frame.empty:
         return {}
     references = _last_reference(conn, profile) if profile.method == "topsis" else (None, None)
@@ -254,6 +255,21 @@ def drivers(
             "weakness": labels[worst] if worst is not None and shortfall[i, worst] > 0 else None,
         }
     return result
+
+
+def _seen_versions(conn: Connection, profile: Profile, parcel_ids: list, view: View) -> pd.DataFrame:
+    """``load``'s raw values of these parcels in the version ``view`` sees: the approved one of a
+    parcel whose change waits for review, where the view sees that one, else the latest."""
+    approved = set()
+    if "approved" in row_parts(view):
+        rows = visible_rows(view, part="approved").c
+        wanted = [str(i) for i in parcel_ids]
+        approved = {str(i) for i in conn.execute(select(rows.id).where(rows.id.in_(wanted))).scalars()}
+    latest = [i for i in parcel_ids if str(i) not in approved]
+    frames = [load(conn, profile, latest)] if latest else []
+    if approved:
+        frames.append(load(conn, profile, sorted(approved), part="approved"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _score(profile: Profile, values: np.ndarray, weights: np.ndarray, reference) -> np.ndarray:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from landreg.scoring import approved
 from landreg.scoring.engine import rescore, rescore_stale
 from landreg.scoring.indicators import stale_parcel_ids
+from landreg.scoring.profiles import current_profiles
 
 _CHUNK = 50_000
 
@@ -37,8 +39,11 @@ _UNSCORED = """
 
 
 def count(conn: Connection) -> int:
-    """How many current parcels lack a score of their current version."""
-    return conn.execute(text(_UNSCORED.format(what="count(DISTINCT p.id)"))).scalar_one()
+    """How many current parcels lack a score of their current version, and how many approved
+    versions others see of parcels whose change waits for review lack theirs (after an upgrade:
+    :mod:`landreg.scoring.approved`)."""
+    latest = conn.execute(text(_UNSCORED.format(what="count(DISTINCT p.id)"))).scalar_one()
+    return latest + len(approved.stale_ids(conn, current_profiles(conn)))
 
 
 def parcel_ids(conn: Connection) -> list:
@@ -47,7 +52,9 @@ def parcel_ids(conn: Connection) -> list:
 
 def pending(conn: Connection) -> int:
     """How many parcels :func:`score_missing` would score: stale indicators or a missing score."""
-    return len(set(stale_parcel_ids(conn)) | set(parcel_ids(conn)))
+    return len(set(stale_parcel_ids(conn)) | set(parcel_ids(conn))) + len(
+        approved.stale_ids(conn, current_profiles(conn))
+    )
 
 
 def score_missing(conn: Connection) -> int:
