@@ -52,7 +52,10 @@ def _worktree() -> str:
 
 def make_pending(url: str, share: float) -> int:
     """Changes waiting for review on ``share`` of the public parcels, as a planner's edits leave them:
-    the parcel's new version, its old one in the history, a submission and ``parcel_pending``."""
+    the parcel's new version, its old one in the history, a submission and ``parcel_pending``, the
+    new version scored and the approved one too (migration 0041)."""
+    from landreg.scoring.engine import rescore, rescore_approved
+
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL landreg.locations_checked = 'on'"))
@@ -82,6 +85,9 @@ def make_pending(url: str, share: float) -> int:
                     SELECT :s, p.id, p.version, pp.approved_version FROM parcel_pending pp JOIN parcel p ON p.id = pp.parcel_id"""),
             {"s": submission},
         )
+        waiting = conn.execute(text("SELECT parcel_id FROM parcel_pending")).scalars().all()
+        rescore(conn, waiting)
+        rescore_approved(conn, waiting)
     engine.dispose()
     return n
 
