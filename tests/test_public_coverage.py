@@ -50,3 +50,28 @@ def test_the_public_ranking_shows_the_public_variants_coverage(committed_db):
     for ref, row in public.items():
         assert row["coverage"] == pytest.approx(explained[ref]["coverage"], abs=1e-4)
         assert "contamination" in explained[ref]["withheld"]
+
+
+def test_scores_stored_before_0040_get_their_public_coverage_from_the_demos_seed(committed_db):
+    """The seed (and ``landreg score --missing``) scores parcels whose score lacks the public
+    variant's coverage: after the upgrade, the demo's ranking showed ``coverage: null`` until a
+    full run."""
+    from sqlalchemy import text
+
+    from landreg.scoring import rescore_stale
+    from landreg.scoring.unscored import pending
+
+    with committed_db.begin() as conn:
+        ensure_default_profiles(conn)
+    record(committed_db, {"local_ref": "ALT", "category": "brachflaeche", "publication_allowed": True,
+                          "geom": shapely.box(X0, Y0, X0 + 60, Y0 + 50)})  # fmt: skip
+    recompute(committed_db, "test")
+    with app_client(committed_db) as client:
+        before = client.get(f"/profiles/{PROFILE}/ranking").json()["parcels"]
+    with committed_db.begin() as conn:
+        conn.execute(text("UPDATE parcel_score SET public_coverage = NULL"))  # as 0040 left them
+        assert pending(conn) == 1
+        assert rescore_stale(conn) == 1
+    with app_client(committed_db) as client:
+        after = client.get(f"/profiles/{PROFILE}/ranking").json()["parcels"]
+    assert before[0]["coverage"] is not None and after == before

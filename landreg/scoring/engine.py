@@ -587,10 +587,25 @@ def rescore_approved(conn: Connection, parcel_ids: Sequence | None = None) -> in
     return len(ids)
 
 
+def without_public_coverage(conn: Connection) -> list:
+    """Current parcels with a score stored before 0040, which has no coverage of its public variant:
+    until scored again, a ranking shows callers of public scores none (the demo's seed and
+    ``landreg score --missing`` score them)."""
+    return (
+        conn.execute(
+            text("""SELECT DISTINCT s.parcel_id FROM parcel_score s JOIN parcel p ON p.id = s.parcel_id
+                     WHERE s.public_coverage IS NULL AND p.retired_at IS NULL""")
+        )
+        .scalars()
+        .all()
+    )
+
+
 def rescore_stale(conn: Connection, chunk: int = 50_000) -> int:
     """Re-score every current parcel whose score is missing or older than the parcel or the context
-    layers, and the approved versions others see of pending parcels whose scores are so."""
-    ids = indicators.stale_parcel_ids(conn)
+    layers, or lacks the public variant's coverage (stored since 0040), and the approved versions
+    others see of pending parcels whose scores are so."""
+    ids = sorted(set(indicators.stale_parcel_ids(conn)) | set(without_public_coverage(conn)))
     for start in range(0, len(ids), chunk):
         rescore(conn, ids[start : start + chunk])
     stale = approved.stale_ids(conn, current_profiles(conn))

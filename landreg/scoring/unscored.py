@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from landreg.scoring import approved
-from landreg.scoring.engine import rescore, rescore_stale
+from landreg.scoring.engine import rescore, rescore_stale, without_public_coverage
 from landreg.scoring.indicators import stale_parcel_ids
 from landreg.scoring.profiles import current_profiles
 
@@ -52,9 +52,8 @@ def parcel_ids(conn: Connection) -> list:
 
 def pending(conn: Connection) -> int:
     """How many parcels :func:`score_missing` would score: stale indicators or a missing score."""
-    return len(set(stale_parcel_ids(conn)) | set(parcel_ids(conn))) + len(
-        approved.stale_ids(conn, current_profiles(conn))
-    )
+    latest = set(stale_parcel_ids(conn)) | set(parcel_ids(conn)) | set(without_public_coverage(conn))
+    return len(latest) + len(approved.stale_ids(conn, current_profiles(conn)))
 
 
 def score_missing(conn: Connection) -> int:
