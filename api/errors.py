@@ -96,7 +96,8 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(exc.retry_after_s)
     if _is_page(request):
-        return _page(request, status, str(exc), getattr(exc, "field", None), headers)
+        said = exc.text(_page_lang(request)) if isinstance(exc, DomainError) else str(exc)
+        return _page(request, status, said, getattr(exc, "field", None), headers)
     return JSONResponse(
         error_body(status, str(exc), getattr(exc, "field", None), **extra), status_code=status, headers=headers
     )

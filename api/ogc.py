@@ -376,6 +376,7 @@ def item(
 def item_answer(request: Request, collection_id: str, feature_id: str, view: View) -> Response:
     """The answer of :func:`item`; also :mod:`api.itemhits`' for a public feature asked without parameters."""
     _only(request, {"f", "lang", "crs", "datetime", "unreviewed"})
+    refuse_repeats(request, ("f", "lang", "crs", "datetime", "unreviewed"))  # read from the address, undeclared
     c = _collection(collection_id)
     fmt = _format(request)
     srid, flip = params.crs(request.query_params.get("crs"), "crs")

@@ -94,6 +94,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "q: der Suchtext darf keine Steuerzeichen enthalten",
         "q: the search text may not contain control characters",
     ),
+    "param.repeated": (
+        "{name}: {count}-mal angegeben; nur einmal angeben",
+        "{name}: given {count} times; give it once",
+    ),
     "param.flag": ("{name}: 1 oder nichts, nicht „{value}“", "{name}: 1 or nothing, not {value!r}"),
     "param.direction": ("dir: asc oder desc, nicht „{value}“", "dir: asc or desc, not {value!r}"),
     "param.page_size": ("limit: Flächen je Seite sind eine von {sizes}", "limit: parcels per page are one of {sizes}"),

@@ -35,7 +35,7 @@ def whole_number(value: str | None, name: str, default: int, low: int, high: int
     except ValueError:
         raise InvalidParameter(message("param.whole_number", name=name, value=value[:40]), name) from None
     if not low <= number <= high:
-        raise InvalidParameter(message("param.range", name=name, low=str(low), high=str(high)), name)
+        raise InvalidParameter(message("param.range", name=name, low=low, high=high), name)
     return number
 
 

@@ -159,13 +159,14 @@ def geometry_from_geojson(geometry: Any, srid: int = 4326, flip: bool = False) -
         from landreg.importer.crs import degrees_like  # (the importer imports this module)
 
         xy = shapely.get_coordinates(geom)
-        metres = len(xy) and np.all(np.abs(xy) < 2e7) and not degrees_like(xy[:, 0], xy[:, 1])
+        # every coordinate as far from 0 as projected metres of the region are (UTM, Gauß-Krüger)
+        metres = len(xy) and np.all((np.abs(xy) >= 1e5) & (np.abs(xy) < 2e7)) and not degrees_like(xy[:, 0], xy[:, 1])
         if metres and _geographic(srid):  # pasted UTM: say so, not only that it cannot be placed
-            raise InvalidParameter(message("geojson.metres", srid=srid), "geometry")
+            raise InvalidParameter(message("geojson.metres", srid=str(srid)), "geometry")
         t = _to_storage(srid)
         geom = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
         if not np.isfinite(shapely.get_coordinates(geom)).all():
-            raise InvalidParameter(message("geojson.unplaceable", srid=srid), "geometry")
+            raise InvalidParameter(message("geojson.unplaceable", srid=str(srid)), "geometry")
     return geom
 
 

@@ -161,6 +161,7 @@ def test_a_page_says_in_german_what_is_wrong_with_a_parameter_the_api_in_english
         ("/collections/parcels/items?limit=1&offset=0&limit=2", "limit"),
         ("/collections/parcels/items?category=bauluecke&category=brachflaeche", "category"),
         ("/collections/parcels/tiles/WebMercatorQuad/14/5448/8531?profile=a&profile=b", "profile"),
+        ("/collections/parcels/items/x?crs=a&crs=b", "crs"),  # read from the address, not declared
     ],
 )
 def test_a_parameter_that_takes_one_value_given_twice_is_refused_not_read_as_the_last(committed_db, address, named):

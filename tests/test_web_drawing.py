@@ -108,7 +108,7 @@ def test_a_geojson_outline_is_transformed_to_the_storage_crs_with_x_y_order():
         ("not a geometry", "not a GeoJSON geometry"),
         ({"type": "Polygon", "coordinates": "x"}, "not a GeoJSON geometry"),
         ({"type": "Polygon", "coordinates": [[[7, 51, 3], [7.1, 51, 3], [7.1, 51.1, 3], [7, 51, 3]]]}, "2D"),
-        ({"type": "Polygon", "coordinates": [[[700, 51], [710, 51], [710, 60], [700, 51]]]}, "EPSG:4326"),
+        ({"type": "Polygon", "coordinates": [[[700, 51], [710, 51], [710, 60], [700, 51]]]}, "EPSG:4326 can place"),
         ({"type": "Polygon", "coordinates": [[[1e308, 51], [7.1, 51], [7.1, 51.1], [1e308, 51]]]}, "can place"),
         (UTM_OUTLINE, "the coordinates look like metres (e.g. UTM, EPSG:25832), not longitude and latitude"),
     ],
@@ -220,6 +220,7 @@ def test_field_errors_are_shown_at_their_field_with_the_outline_kept(planners):
         utm = new_parcel(client, csrf, UTM_OUTLINE)  # pasted from a GIS in EPSG:25832
         assert utm.status_code == 422 and 'id="err-geometry"' in utm.text
         assert ": die Koordinaten sehen nach Metern aus (etwa UTM, EPSG:25832), nicht nach Längen- und" in utm.text
+        assert "geben Sie den Umriss in Grad an (EPSG:4326, z. B." in utm.text  # a code, not "4.326"
         nul = new_parcel(client, csrf, geojson, name="Zeche\x00Zollverein")
         assert nul.status_code == 422 and 'id="error-summary"' in nul.text
         assert new_parcel(client, csrf, geojson).status_code == 303

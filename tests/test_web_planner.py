@@ -346,8 +346,11 @@ def test_the_list_page_shows_own_parcels_with_filters_and_refuses_bad_values_nam
             ({"dir": "seitwärts"}, "dir: asc oder desc, nicht „seitwärts“"),
             ({"q": "x" * 500}, "q: der Suchtext hat 500 Zeichen"),
             ({"category": "schloss"}, "category: unbekannter Wert „schloss“"),
+            ([("limit", "20"), ("limit", "100")], "limit: 2-mal angegeben; nur einmal angeben"),
         ):
             assert german in client.get("/app/flaechen", params=query).text, query
+        geojson = client.get("/app/flaechen.geojson", params={"limit": "7"})  # an error page of the core's
+        assert geojson.status_code == 400 and "limit: Flächen je Seite sind eine von" in geojson.text
         geojson = client.get("/app/flaechen.geojson", params={"category": "bauluecke"})
         assert geojson.headers["content-type"].startswith("application/geo+json")
         assert [f["properties"]["local_ref"] for f in geojson.json()["features"]] == ["E-03", "E-08"]

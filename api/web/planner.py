@@ -369,20 +369,24 @@ LIST_FIELDS = {
 
 
 def _list_request(query) -> ListInput:
-    return ListInput({name: query.get(name) for name in LIST_FIELDS})
+    repeated = {name: n for name in LIST_FIELDS if (n := len(query.getlist(name))) > 1}
+    return ListInput({name: query.get(name) for name in LIST_FIELDS}, repeated)
 
 
 class ListInput:
     """The list form's values as given (text; empty is none), for re-showing them."""
 
-    def __init__(self, values: dict[str, str | None]):
+    def __init__(self, values: dict[str, str | None], repeated: dict[str, int] | None = None):
         self.values = {k: (v if v not in (None, "") else None) for k, v in values.items()}
+        self.repeated = repeated or {}
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
 
     def checked(self) -> worklist.ListRequest:
         """The core's request; an InvalidParameter names the form field at fault."""
+        for name, count in self.repeated.items():  # read as one value (the last) otherwise
+            raise InvalidParameter(message("param.repeated", name=name, count=count), name)
         v = self.values
         due = v["due"]
         if due is not None and due not in ("1", "true", "on"):
