@@ -155,7 +155,8 @@ def seed(
     """Load the bundled data: NRW municipalities, context layers (stations, stops, ports, the Rhine's
     floodplain), sample parcels (Beispieldaten)."""
     from landreg import quality
-    from landreg.scoring import ensure_default_profiles, rescore_stale
+    from landreg.scoring import ensure_default_profiles
+    from landreg.scoring.unscored import score_missing
     from landreg.seed import seed as run_seed
 
     settings = get_settings()
@@ -167,7 +168,9 @@ def seed(
         typer.echo(line)
     with engine.begin() as conn:
         created = ensure_default_profiles(conn)
-        scored = rescore_stale(conn)
+        # also the sample changes waiting for review, whose indicators the seed computed before
+        # there were profiles: current indicators, no scores (/ready counted them unscored)
+        scored = score_missing(conn)
         checked = quality.refresh_due(conn)
     for profile in created:
         typer.echo(f"created scoring profile {profile.name} (version {profile.version})")

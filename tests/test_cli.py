@@ -50,6 +50,22 @@ def test_migrate_and_seed_through_the_command(make_database):
     assert "schema at revision base" in down.stdout
 
 
+def test_the_seed_scores_its_sample_changes_waiting_for_review(make_database):
+    """Their indicators were computed before there were profiles: /ready counted them unscored."""
+    from sqlalchemy import create_engine
+
+    from landreg.scoring import unscored
+
+    url = make_database("landreg_cli_review")
+    landreg("migrate", LANDREG_DATABASE_URL=url)
+    seeded = landreg("seed", "--count", "600", LANDREG_DATABASE_URL=url)
+    assert "sample submissions for review" in seeded.stdout, seeded.stdout + seeded.stderr
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        assert unscored.count(conn) == 0
+    engine.dispose()
+
+
 def test_unreachable_database_is_one_clear_message():
     result = landreg("migrate", LANDREG_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode == 2
