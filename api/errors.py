@@ -72,9 +72,18 @@ def _status_of(exc: Exception) -> int:
     return next(code for cls, code in STATUS_CODES.items() if isinstance(exc, cls))
 
 
+#: Where people read answers as pages: the workspace and the public site search (its saved
+#: searches' feeds are read by feed readers, which get JSON as the API's callers do).
+PAGE_PREFIXES = ("/app", "/standorte")
+
+
+def is_page_path(path: str) -> bool:
+    """Whether an address is a page's, whose errors are answered with a page, not with JSON."""
+    return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES) and not path.endswith(".atom")
+
+
 def _is_page(request: Request) -> bool:
-    """Workspace pages answer errors with a page, the API with JSON."""
-    return request.url.path == "/app" or request.url.path.startswith("/app/")
+    return is_page_path(request.url.path)
 
 
 def _page(request: Request, status: int, message: str, field: str | None = None, headers: dict | None = None):

@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from api.errors import error_body, is_page_path
 from landreg.db import unbounded_statements
 from landreg.messages import text
 from landreg.settings import get_settings
@@ -147,15 +147,14 @@ class RequestLimits:
 class AddressLimits:
     """ASGI middleware: an address with a NUL character, which no route can use (PostgreSQL's text
     cannot hold it), is answered with a 400 naming the parameter, before the fast paths look it up.
-    The workspace's pages check their parameters themselves and answer with a page (a value that
+    Pages (:func:`api.errors.is_page_path`) check their parameters themselves and answer with a page (a value that
     reaches the database anyway: :func:`api.errors.database_error`)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        page = path == "/app" or path.startswith("/app/")
+        page = is_page_path(scope.get("path", ""))
         name = _nul_in_address(scope) if scope["type"] == "http" and not page else None
         if name is None:
             await self.app(scope, receive, send)

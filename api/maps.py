@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.ogc import _base, _lang
+from api.repeats import refuse_repeats
 from api.security import ERRORS, PrincipalDep
 from landreg.access import view_of
 from landreg.settings import get_settings
@@ -46,6 +47,7 @@ def options_from(request: Request) -> MapOptions:
     unknown = sorted(set(q) - set(_LISTS) - set(_NUMBERS) - set(_TEXTS))
     if unknown:
         raise HTTPException(400, f"unknown query parameter(s): {', '.join(unknown)}")
+    refuse_repeats(request, (*_NUMBERS, *_TEXTS))  # a list may repeat; these take one value
     values: dict = {}
     for name in _LISTS:
         chosen = [v for raw in q.getlist(name) for v in raw.split(",") if v]

@@ -45,6 +45,15 @@ def test_a_nul_character_in_a_sign_in_is_a_page_saying_so(committed_db):
     assert answer.status_code == 400 and "<html" in answer.text and "NUL-Zeichen" in answer.text
 
 
+@pytest.mark.parametrize("address", ["/standorte?category=%00", "/standorte?near=%00", "/standorte/vergleich?ids=%00"])
+def test_the_public_site_search_answers_a_nul_character_with_its_page_not_json(committed_db, address):
+    """Investors read the site search as pages: a refusal is a page in their language, as the workspace's."""
+    with app_client(committed_db) as client:
+        answer = client.get(address)
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html"), answer.text[:200]
+    assert '<html lang="de"' in answer.text
+
+
 def test_a_nul_character_in_a_value_no_check_caught_is_a_400_not_a_500(committed_db):
     """The last net (api.errors): the driver refuses such text before the database sees it."""
     headers = bearers(committed_db, planner=("planer.essen", "planner", [ESSEN]))["planner"]
@@ -183,3 +192,17 @@ def test_parameters_that_take_several_values_still_take_them_and_pages_refuse_re
         client.post("/app/login", data={"username": "pruefung.rvr", "password": PASSWORD, "login_csrf": token})
         page = client.get("/app/posteingang?page=1&page=2")
         assert page.status_code == 400 and "page: 2-mal angegeben; nur einmal angeben" in page.text
+        # options these pages read from the address themselves, not from a declaration
+        for address, named in (
+            ("/app/gemeinden?sort=name&sort=reserve_ha", "sort"),
+            ("/app/gemeinden?unreviewed=0&unreviewed=1", "unreviewed"),
+            ("/app/bilanz?start=2020&start=2021", "start"),
+            ("/app/bilanz?ags=05913000&ags=05911000", "ags"),
+            ("/standorte?offset=0&offset=20", "offset"),
+        ):
+            page = client.get(address)
+            assert page.status_code == 400 and f"{named}: 2-mal angegeben; nur einmal angeben" in page.text, address
+        assert client.get("/app/bilanz?category=gewerbeflaeche&category=industrieflaeche").status_code == 200
+        maps = client.get("/maps/standortkarte?zoom=10&zoom=12")
+        assert maps.status_code == 400 and "zoom" in maps.text, maps.text[:300]
+        assert client.get("/maps/standortkarte?category=gewerbeflaeche&category=industrieflaeche").status_code == 200

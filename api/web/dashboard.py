@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from api.repeats import refuse_repeats
 from api.web.pages import error_page, lang_of, page
 from api.web.session import require
 from api.web.texts import register, t
@@ -226,6 +227,7 @@ def _categories_text(categories, lang: str) -> str:
 
 
 def _flag(request: Request, name: str) -> bool:
+    refuse_repeats(request, (name,))
     value = request.query_params.get(name, "")
     if value in ("", "0", "false"):
         return False
@@ -248,6 +250,7 @@ def _view(current: users.Session, unreviewed: bool) -> View:
 
 def _table(request: Request, current: users.Session):
     """The rows of the municipalities' table as asked for, and the options they were asked with."""
+    refuse_repeats(request, ("sort", "dir", "ags"))
     column, direction = dashboard.check_sort(request.query_params.get("sort"), request.query_params.get("dir"))
     unreviewed = _flag(request, "unreviewed")
     view = _view(current, unreviewed)
@@ -330,6 +333,7 @@ def municipalities_csv(request: Request, current: Reader):
 
 def _balance_input(request: Request, current: users.Session, today: dt.date):
     params = request.query_params
+    refuse_repeats(request, ("start", "ags"))  # categories may repeat
     unreviewed = _flag(request, "unreviewed")
     view = _view(current, unreviewed)
     start = dashboard.check_start_year(params.get("start"), today)

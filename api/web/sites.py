@@ -22,6 +22,7 @@ from markupsafe import Markup
 from sqlalchemy import text
 
 from api.limits import ClientRate
+from api.repeats import refuse_repeats
 from api.web.alerts import enquiry_context
 from api.web.pages import TEMPLATES, error_page, lang_of, page
 from api.web.texts import register, t
@@ -195,6 +196,7 @@ def _municipalities() -> str:
 
 
 def _paging(request: Request) -> tuple[int, int]:
+    refuse_repeats(request, ("offset",))
     offset = params.whole_number(request.query_params.get("offset"), "offset", 0, 0, 100_000)
     return PAGE_SIZE, offset
 

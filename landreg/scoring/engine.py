@@ -531,7 +531,10 @@ def _score_approved(
     """Score the approved versions of pending parcels (``parcel_ids``; None: all) under the profile,
     replacing their stored scores: against ``references``, the TOPSIS ideals of the latest versions'
     scores, so that a version others see ranks among those."""
-    chosen = "" if parcel_ids is None else " AND parcel_id = ANY(CAST(:ids AS uuid[]))"
+    chosen, scored = "", ""
+    if parcel_ids is not None:
+        chosen = " AND parcel_id = ANY(CAST(:ids AS uuid[]))"
+        scored = " AND s.parcel_id = ANY(CAST(:ids AS uuid[]))"
     params = {"p": profile.id} | ({} if parcel_ids is None else {"ids": [str(i) for i in parcel_ids]})
     conn.execute(text(f"DELETE FROM approved_score WHERE profile_id = :p{chosen}"), params)
     if parcel_ids is not None and not parcel_ids:
@@ -543,7 +546,7 @@ def _score_approved(
     conn.execute(
         text(f"""DELETE FROM parcel_score s USING parcel_pending pp
                   WHERE s.profile_id = :p AND pp.parcel_id = s.parcel_id AND pp.approved_version = s.parcel_version
-                        {chosen.replace("parcel_id", "s.parcel_id")}"""),
+                        {scored}"""),
         params,
     )
 
