@@ -104,12 +104,13 @@ def create_app(database_url: str | None = None, read_database_urls: list[str] | 
     )
     app.add_middleware(RequestLimits)  # innermost: a refused body is answered before any other work
     app.add_middleware(ReadAdmission)  # reads at once per process (api.admission); the fast paths below wait too
-    app.add_middleware(CachedPublicTiles)  # public tiles without parameters: no routing (api.tilehits)
     app.add_middleware(PublicItems)  # one public feature without parameters: no routing (api.itemhits)
-    app.add_middleware(AddressLimits)  # a NUL character in the address: 400 before the fast paths
-    app.add_middleware(ReadRouting)  # reads from a replica when there are replicas (landreg.routing)
     # level 1: 3.6 ms for 200 KB of GeoJSON or tiles where level 9 takes 16 ms, for 19 % more bytes
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
+    # public tiles without parameters: no routing (api.tilehits); it compresses them itself, once a tile
+    app.add_middleware(CachedPublicTiles)
+    app.add_middleware(AddressLimits)  # a NUL character in the address: 400 before the fast paths
+    app.add_middleware(ReadRouting)  # reads from a replica when there are replicas (landreg.routing)
     app.add_middleware(ServerTimingMiddleware)  # outermost: the time includes compressing
     app.add_middleware(RequestMetrics)  # /metrics: requests by route template, latency, pools
     app.add_middleware(RequestLog)  # outermost: request id (header, SQL comment), one JSON line each

@@ -122,4 +122,12 @@ class RequestLog:
                 "client": scope["client"][0] if scope.get("client") else None,
             } | _caller(scope.get("state", {}))
             level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
-            log.log(level, "%s %s %s", scope["method"], fields["route"], status, extra={"fields": fields})
+            if log.isEnabledFor(level):
+                _emit(level, (scope["method"], fields["route"], status), fields)
+
+
+def _emit(level: int, args: tuple, fields: dict) -> None:
+    """Log the request's line as ``log.log`` would, without its search of the stack for the caller
+    (a file and line no formatter of this log shows): some 5 µs of every request."""
+    record = log.makeRecord(log.name, level, __file__, 0, "%s %s %s", args, None, extra={"fields": fields})
+    log.handle(record)

@@ -1,9 +1,9 @@
 """``/metrics`` in Prometheus' text format: requests, latency, database pools, caches, imports.
 
 * Requests are counted by route *template* (``/collections/{collectionId}/items``), never the raw
-  path, so the number of series stays bounded whatever clients ask for; requests that match no
-  route are counted under ``<unmatched>``.
-* Database pools (in use, open, limit) are sampled after each request and at each scrape.
+  path, and by method, an unknown one as ``OTHER``, so the number of series stays bounded whatever
+  clients ask for; requests that match no route are counted under ``<unmatched>``.
+* Database pools (in use, open, limit) are sampled at each scrape.
 * Caches report hits and misses through :func:`record_cache` (the tile cache calls it).
 * Imports are counted from ``import_run`` at scrape time: committed imports only, from every
   process including the command line, and the figures survive restarts.
@@ -93,7 +93,21 @@ CACHE = Counter("landreg_cache_requests", "Cache look-ups by cache and result (h
 
 def record_cache(hit: bool, cache: str) -> None:
     """Count one look-up in ``cache`` (a fixed name such as ``tiles``: it becomes a label)."""
-    CACHE.labels(cache, "hit" if hit else "miss").inc()
+    _child(CACHE, (cache, "hit" if hit else "miss")).inc()
+
+
+#: Labelled series by metric and label values: ``labels()`` checks and locks each time, some 4 µs
+#: of the 55 µs the application spends on a cached tile. The keys are bounded as the labels are.
+_CHILDREN: dict[tuple, object] = {}
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _child(metric, values: tuple):
+    key = (id(metric), *values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN.setdefault(key, metric.labels(*values))
+    return child
 
 
 def mark_worker_dead(pid: int) -> None:
@@ -135,8 +149,9 @@ class RequestMetrics:
         finally:
             IN_PROGRESS.dec()
             route = route_of(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            _child(REQUESTS, (method, route, status)).inc()
+            _child(LATENCY, (method, route)).observe(time.perf_counter() - started)
 
 
 # -- database pools -----------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ signed-in caller, another method) goes on to the route in :mod:`api.tiles`, whic
 way; the answers are the same bytes and headers (tested), and an error is answered by the app's
 own handlers (:mod:`api.errors`).
 
-It sits inside the request log, metrics, Server-Timing, compression and replica routing, so a tile
-is logged, counted, timed and read from a replica like every request; a body it sends gzipped
-passes the compression untouched, and one it sends as it is gets the same treatment as the
-route's (the ``Vary: Accept-Encoding`` from the compression layer).
+It sits inside the request log, metrics, Server-Timing and replica routing, so a tile is logged,
+counted, timed and read from a replica like every request, and outside the compression layer: it
+sends a tile of :data:`GZIP_MINIMUM` bytes or more gzipped itself (compressed once, kept beside the
+tile), with the headers that layer gives the route's answer (``Vary: Accept-Encoding`` on every body
+of that size, gzipped or not), and skips the layer's per-request work.
 """
 
 from __future__ import annotations
@@ -96,9 +97,11 @@ async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str, kee
         await _send(send, 304, headers, b"")
         return
     body = entry.body
+    if len(body) >= GZIP_MINIMUM:
+        headers["Vary"] += ", Accept-Encoding"  # as the compression layer says of a body this large
     if b"gzip" in asked.get(b"accept-encoding", b"") and len(body) >= GZIP_MINIMUM:
-        # sent gzipped (the compression layer passes it on); compressed once per kept tile, large
-        # ones off the event loop (as the compression layer does from 128 KiB)
+        # compressed once per kept tile, large ones off the event loop (as the compression layer
+        # does from 128 KiB)
         if entry.gzipped is None:
             gzipped = await run_in_threadpool(_gzip, body) if len(body) >= GZIP_IN_THREAD else _gzip(body)
             keep(gzipped)
@@ -106,7 +109,6 @@ async def _answer(scope: Scope, send: Send, entry: CachedTile, outcome: str, kee
         else:
             body = entry.gzipped
         headers["Content-Encoding"] = "gzip"
-        headers["Vary"] += ", Accept-Encoding"
     headers["Content-Type"] = MVT
     await _send(send, 200, headers, body)
 

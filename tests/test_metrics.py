@@ -89,6 +89,19 @@ def test_requests_are_counted_by_route_template_and_status(client):
     assert value(after, "landreg_http_request_duration_seconds_bucket", method="GET", route=template, le="+Inf") >= 3
 
 
+def test_methods_no_route_knows_are_counted_as_one_series_not_one_each(client):
+    """A client choosing its method must not grow /metrics by a series per made-up method."""
+    before = scrape(client)
+    for method in ("PROPFIND", "BREW", "X-SCAN-1", "X-SCAN-2"):
+        assert client.request(method, "/collections").status_code == 405
+    after = scrape(client)
+    counted = "landreg_http_requests_total"
+    other = dict(method="OTHER", route="/collections", status="405")
+    assert value(after, counted, **other) - value(before, counted, **other) == 4
+    methods = {dict(labels).get("method") for (name, labels) in after if name == counted}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}, methods
+
+
 def test_pool_cache_and_import_figures(client, committed_db, tmp_path):
     found = scrape(client)
     pools = {dict(labels)["state"]: v for (name, labels), v in found.items() if name == "landreg_db_pool_connections"}
