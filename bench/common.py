@@ -102,6 +102,30 @@ def cpu_busy_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU-seconds (user and system) a process and its children have spent so far (``/proc``): a
+    server's, gunicorn's workers included. A process that is gone counts nothing."""
+    ticks, parents = 0, {pid}
+    stats_ = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats_.append((int(entry), int(fields[1]), int(fields[11]) + int(fields[12])))
+    changed = True
+    while changed:  # children at any depth
+        changed = False
+        for p, ppid, _ in stats_:
+            if ppid in parents and p not in parents:
+                parents.add(p)
+                changed = True
+    ticks = sum(t for p, _, t in stats_ if p in parents)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
