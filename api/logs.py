@@ -128,6 +128,9 @@ class RequestLog:
 
 def _emit(level: int, args: tuple, fields: dict) -> None:
     """Log the request's line as ``log.log`` would, without its search of the stack for the caller
-    (a file and line no formatter of this log shows): some 5 µs of every request."""
-    record = log.makeRecord(log.name, level, __file__, 0, "%s %s %s", args, None, extra={"fields": fields})
+    (some 5 µs of every request): the caller is the frame above, and says so to any formatter."""
+    caller = sys._getframe(1)
+    record = log.makeRecord(
+        log.name, level, __file__, caller.f_lineno, "%s %s %s", args, None, caller.f_code.co_name, {"fields": fields}
+    )
     log.handle(record)

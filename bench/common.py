@@ -104,7 +104,8 @@ def cpu_busy_seconds() -> float:
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU-seconds (user and system) a process and its children have spent so far (``/proc``): a
-    server's, gunicorn's workers included. A process that is gone counts nothing."""
+    server's, gunicorn's workers included, and those of children that exited and were waited for
+    (in their parent's ``cutime``/``cstime``), so a worker restarted during a round still counts."""
     ticks, parents = 0, {pid}
     stats_ = []
     for entry in os.listdir("/proc"):
@@ -114,7 +115,8 @@ def tree_cpu_seconds(pid: int) -> float:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            stats_.append((int(entry), int(fields[1]), int(fields[11]) + int(fields[12])))
+            # after "pid (comm)": [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime
+            stats_.append((int(entry), int(fields[1]), sum(int(v) for v in fields[11:15])))
     changed = True
     while changed:  # children at any depth
         changed = False

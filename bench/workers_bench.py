@@ -21,11 +21,12 @@ ceiling is below it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
 
-from api_bench import measure
+from api_bench import _load, _requests
 from common import (
     VENV_BIN,
     BenchDatabase,
@@ -35,6 +36,7 @@ from common import (
     load_parcels,
     markdown_table,
     start_server,
+    stats,
     stop_servers,
     tree_cpu_seconds,
     vacuum,
@@ -76,15 +78,13 @@ def run(size: int, requests: int = 300, db: BenchDatabase | None = None, name: s
             bases[workers] = f"http://127.0.0.1:{port}"
         for _ in range(2):  # alternating
             for workers in (1, 2):
-                pid = servers[workers].pid
-                cpu, busy, served, wall = (
-                    time.process_time(),
-                    cpu_busy_seconds(),
-                    tree_cpu_seconds(pid),
-                    time.perf_counter(),
-                )
-                m = measure(bases[workers], "parcels", ids, "bbox", CONCURRENCY, requests)
-                seconds = time.perf_counter() - wall
+                pid, base = servers[workers].pid, bases[workers]
+                asyncio.run(_load(_requests("bbox", base, "parcels", ids, 20, seed=99), CONCURRENCY))  # warm-up
+                cpu, busy, served = time.process_time(), cpu_busy_seconds(), tree_cpu_seconds(pid)
+                latencies, seconds = asyncio.run(
+                    _load(_requests("bbox", base, "parcels", ids, requests, seed=7), CONCURRENCY)
+                )  # as api_bench.measure, the CPU read around the timed requests only
+                m = stats(latencies) | {"rps": requests / seconds}
                 m["client_cores"] = (time.process_time() - cpu) / seconds
                 m["server_cores"] = (tree_cpu_seconds(pid) - served) / seconds
                 m["busy_cores"] = (cpu_busy_seconds() - busy) / seconds

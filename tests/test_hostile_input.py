@@ -54,6 +54,15 @@ def test_the_public_site_search_answers_a_nul_character_with_its_page_not_json(c
     assert '<html lang="de"' in answer.text
 
 
+def test_a_saved_searchs_feed_answers_a_refusal_as_json_for_feed_readers(committed_db):
+    """Feeds are read by programs: their refusals stay JSON (api.errors.is_page_path), NUL included."""
+    with app_client(committed_db) as client:
+        for address in ("/standorte/alarm/%00.atom", "/standorte/alarm/kein-token.atom"):
+            answer = client.get(address)
+            assert 400 <= answer.status_code < 500, (address, answer.status_code)
+            assert answer.headers["content-type"].startswith("application/json"), (address, answer.text[:200])
+
+
 def test_a_nul_character_in_a_value_no_check_caught_is_a_400_not_a_500(committed_db):
     """The last net (api.errors): the driver refuses such text before the database sees it."""
     headers = bearers(committed_db, planner=("planer.essen", "planner", [ESSEN]))["planner"]
@@ -198,11 +207,16 @@ def test_parameters_that_take_several_values_still_take_them_and_pages_refuse_re
             ("/app/gemeinden?unreviewed=0&unreviewed=1", "unreviewed"),
             ("/app/bilanz?start=2020&start=2021", "start"),
             ("/app/bilanz?ags=05913000&ags=05911000", "ags"),
-            ("/standorte?offset=0&offset=20", "offset"),
         ):
             page = client.get(address)
             assert page.status_code == 400 and f"{named}: 2-mal angegeben; nur einmal angeben" in page.text, address
+        assert client.get("/app/gemeinden?ags=05913000&ags=05911000").status_code == 200  # not an option there
         assert client.get("/app/bilanz?category=gewerbeflaeche&category=industrieflaeche").status_code == 200
+        # the site search re-shows its form, as for a repeat of its other options
+        search = client.get("/standorte?offset=0&offset=20")
+        assert search.status_code == 400 and 'id="search-error"' in search.text
+        assert "nur ein Wert, nicht 2" in search.text and 'name="category"' in search.text
         maps = client.get("/maps/standortkarte?zoom=10&zoom=12")
-        assert maps.status_code == 400 and "zoom" in maps.text, maps.text[:300]
+        assert maps.status_code == 400 and maps.json()["field"] == "zoom", maps.text[:300]
+        assert "given 2 times; give it once" in maps.json()["detail"]
         assert client.get("/maps/standortkarte?category=gewerbeflaeche&category=industrieflaeche").status_code == 200

@@ -250,7 +250,7 @@ def _view(current: users.Session, unreviewed: bool) -> View:
 
 def _table(request: Request, current: users.Session):
     """The rows of the municipalities' table as asked for, and the options they were asked with."""
-    refuse_repeats(request, ("sort", "dir", "ags"))
+    refuse_repeats(request, ("sort", "dir"))
     column, direction = dashboard.check_sort(request.query_params.get("sort"), request.query_params.get("dir"))
     unreviewed = _flag(request, "unreviewed")
     view = _view(current, unreviewed)

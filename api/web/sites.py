@@ -22,7 +22,6 @@ from markupsafe import Markup
 from sqlalchemy import text
 
 from api.limits import ClientRate
-from api.repeats import refuse_repeats
 from api.web.alerts import enquiry_context
 from api.web.pages import TEMPLATES, error_page, lang_of, page
 from api.web.texts import register, t
@@ -41,6 +40,7 @@ from landreg.sites.search import (
     SiteQuery,
     SiteQueryError,
     available_distances,
+    one_value,
     search_sites,
 )
 from landreg.tilecache import TileCache
@@ -196,8 +196,8 @@ def _municipalities() -> str:
 
 
 def _paging(request: Request) -> tuple[int, int]:
-    refuse_repeats(request, ("offset",))
-    offset = params.whole_number(request.query_params.get("offset"), "offset", 0, 0, 100_000)
+    # a repeat is refused as the search's own options are: the form re-shown, the field marked
+    offset = params.whole_number(one_value(request.query_params.getlist("offset"), "offset"), "offset", 0, 0, 100_000)
     return PAGE_SIZE, offset
 
 

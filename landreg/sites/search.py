@@ -166,7 +166,7 @@ class SiteQuery:
         for name in DISTANCES:
             kw[name] = _number(values.get(name, []), name, MIN_KM, MAX_KM, "km")
         kw["near"] = _point(values.get("near", []))
-        sort = _one(values.get("sort", []), "sort") or "score"
+        sort = one_value(values.get("sort", []), "sort") or "score"
         if sort not in SORTS:
             raise SiteQueryError(
                 "sort",
@@ -239,7 +239,8 @@ def _values(params: Mapping, name: str) -> list[str]:
     return out
 
 
-def _one(values: list[str], name: str) -> str | None:
+def one_value(values: list[str], name: str) -> str | None:
+    """The one value given for a parameter (None: none); more than one is a :class:`SiteQueryError`."""
     if len(values) > 1:
         raise SiteQueryError(name, f"nur ein Wert, nicht {len(values)}", f"one value only, not {len(values)}")
     return values[0] if values else None
@@ -271,7 +272,7 @@ def _pattern(values: list[str], name: str, pattern: re.Pattern, most: int, what:
 
 
 def _number(values: list[str], name: str, low: float, high: float, unit: str) -> float | None:
-    text = _one(values, name)
+    text = one_value(values, name)
     if text is None:
         return None
     try:
