@@ -14,7 +14,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
-from sqlalchemy import text
+from sqlalchemy import Float, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -24,6 +24,8 @@ from landreg.auth import create_token
 from landreg.errors import InvalidParameter
 from landreg.parcels import create_parcel, update_parcel
 from landreg.safeguarding import PlanError, balance, check_plan, strictest_class, watch_list
+from landreg.safeguarding.abstand import abstand_columns
+from landreg.scoring.criteria import ABSTAND_CLASSES
 from tests.helpers import DORTMUND_REINOLDIKIRCHE, utm
 
 X0, Y0 = utm(*DORTMUND_REINOLDIKIRCHE)
@@ -155,6 +157,27 @@ def test_strictest_class_that_fits():
     assert strictest_class(320) == "V"
     assert strictest_class(99) == "keine"
     assert strictest_class(None) is None
+
+
+def test_the_sql_class_is_the_python_class_at_every_boundary(engine):
+    """The feature queries' columns (width_bucket over the class distances) against strictest_class,
+    the rule written out in Python: each distance of the classes, just below it, NULL and far away."""
+    ordered = list(ABSTAND_CLASSES)
+    distances = [None, -1.0, 0.0, 1e7, float("inf")]
+    for metres in ABSTAND_CLASSES.values():
+        distances += [metres - 0.001, float(metres), metres + 0.001]
+    name, number = abstand_columns(literal_column("v.d", Float))
+    given = text("(SELECT unnest(CAST(:ds AS double precision[])) AS d) v")
+    with engine.connect() as conn:
+        rows = conn.execute(select(literal_column("v.d"), name, number).select_from(given), {"ds": distances}).all()
+    assert len(rows) == len(distances)
+    for distance, got_name, got_number in rows:
+        expected = strictest_class(distance)
+        assert got_name == (expected or "unbekannt"), distance
+        if expected is None:
+            assert got_number is None
+        else:
+            assert got_number == (ordered.index(expected) + 1 if expected in ordered else len(ordered) + 1), distance
 
 
 def test_plan_check_api_records_conflicts_for_the_watch_list(committed_db):
