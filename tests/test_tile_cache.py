@@ -357,6 +357,25 @@ def test_a_new_register_day_publishes_without_any_write_and_empties_the_cache(ap
     assert client.get(item).status_code == 200
 
 
+def test_a_small_public_tile_before_routing_has_the_routes_headers(api, committed_db):
+    """api.tilehits sits outside the compression layer: a tile under its threshold must still get
+    exactly the route's headers (no Vary: Accept-Encoding, no Content-Encoding), for every encoding."""
+    client, _ = api
+    record(committed_db, {"local_ref": "K1", "name": "Klein", "category": "gewerbeflaeche",
+                          "publication_allowed": True, "geom": shapely.box(X0, Y0 - 50, X0 + 30, Y0 - 20)})  # fmt: skip
+    here = WMQ.tile(*DORTMUND_REINOLDIKIRCHE, 16)
+    _get(client, here)  # rendered and kept
+    for encoding in ("gzip", "identity", "br", "gzip;q=0"):
+        headers = {"Accept-Encoding": encoding}
+        kept = _get(client, here, headers)
+        routed = client.get(_url(here) + "?filter-lang=cql2-text", headers=headers)
+        assert kept.headers["x-cache"] == routed.headers["x-cache"] == "hit"
+        assert 0 < len(kept.content) < 1024 and kept.content == routed.content
+        for name in ("etag", "cache-control", "vary", "content-type", "content-encoding", "content-length"):
+            assert kept.headers.get(name) == routed.headers.get(name), (encoding, name)
+        assert kept.headers["vary"] == "Authorization" and "content-encoding" not in kept.headers
+
+
 def test_a_kept_public_tile_needs_no_database_until_a_change_is_announced(api, committed_db):
     """api.tilehits answers kept public tiles before routing: same bytes and headers as the route,
     no statement; after an announced change the touched tile is new; without the listener every
