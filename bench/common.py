@@ -106,8 +106,7 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU-seconds (user and system) a process and its children have spent so far (``/proc``): a
     server's, gunicorn's workers included, and those of children that exited and were waited for
     (in their parent's ``cutime``/``cstime``), so a worker restarted during a round still counts."""
-    ticks, parents = 0, {pid}
-    stats_ = []
+    processes = []  # (pid, parent pid, clock ticks)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -116,15 +115,15 @@ def tree_cpu_seconds(pid: int) -> float:
             except OSError:
                 continue
             # after "pid (comm)": [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime
-            stats_.append((int(entry), int(fields[1]), sum(int(v) for v in fields[11:15])))
-    changed = True
+            processes.append((int(entry), int(fields[1]), sum(int(v) for v in fields[11:15])))
+    tree, changed = {pid}, True
     while changed:  # children at any depth
         changed = False
-        for p, ppid, _ in stats_:
-            if ppid in parents and p not in parents:
-                parents.add(p)
+        for p, ppid, _ in processes:
+            if ppid in tree and p not in tree:
+                tree.add(p)
                 changed = True
-    ticks = sum(t for p, _, t in stats_ if p in parents)
+    ticks = sum(t for p, _, t in processes if p in tree)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
