@@ -38,13 +38,17 @@ def resolve_database_url(settings: Settings | None = None, start: bool = True) -
     return cluster.url()
 
 
-#: The API request a statement serves (set by ``api.logs``; letters, digits, ``._-`` only): written
-#: before the statement as ``/* request_id=… */``, so pg_stat_activity and the server log show it.
+#: The API request a statement serves (set by ``api.logs``; letters, digits, ``._-`` only). The
+#: serving engine passes it to the database: in the session's ``application_name`` after the engine's
+#: name (``landreg-replica 6786d0ee…``, :func:`_name_with_request`) where statements are prepared,
+#: else as a comment before each statement, ``/* request_id=… */`` (:func:`_tag_with_request`); either
+#: way pg_stat_activity and the server log (``%a`` in ``log_line_prefix``, or the STATEMENT line) show it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("landreg_request_id", default=None)
 
 
 def _tag_with_request(conn, cursor, statement, parameters, context, executemany):
-    """A listener before each statement: the request id as a comment (no extra round trip)."""
+    """A listener before each statement: the request id as a comment (no extra round trip, but each
+    statement's text unique: nothing can be prepared)."""
     request_id = REQUEST_ID.get()
     return (f"/* request_id={request_id} */ {statement}" if request_id else statement), parameters
 
@@ -119,36 +123,85 @@ def _unbounded_when_asked(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", before_statement)
 
 
+#: Runs of a statement on a connection after which psycopg prepares it (its default): statements
+#: run once or twice are not prepared at all.
+PREPARE_THRESHOLD = 5
+
 #: Seconds a pooled connection may have been idle before it is checked at checkout: less than a
 #: restart of the database takes (stopping and starting, a few tenths of a second at the least).
 PING_AFTER_IDLE_S = 0.1
 
 
-def _ping_when_idle(engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
-    """Check a connection at checkout when it sat in the pool longer than ``idle_s``.
+def _check_at_checkout(engine: Engine, name: str | None = None, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """At checkout, name the session after the request it serves (``name``: the engine's
+    ``application_name``, for :func:`_name_with_request`), else check a connection that sat in the
+    pool longer than ``idle_s``.
 
     Instead of SQLAlchemy's ``pool_pre_ping``, which pings at every checkout: a round trip per
     request (0.3-0.4 ms of a 2 ms tile or feature on this machine). Under load a connection goes
     back out within milliseconds and is not checked; one idle for longer than a database restart
     takes is, so the first request after a restart gets a new connection, not an error. (Had the
     server gone away within the last tenth of a second, the request using the connection then
-    failed, and SQLAlchemy invalidates the whole pool on a lost connection.) A check that fails (:class:`~sqlalchemy.exc.DisconnectionError`)
-    makes the pool discard the connection and take another, as pre-ping does."""
+    failed, and SQLAlchemy invalidates the whole pool on a lost connection.) Naming the session is
+    a round trip too, so it is the check when it happens. A check that fails
+    (:class:`~sqlalchemy.exc.DisconnectionError`) makes the pool discard the connection and take
+    another, as pre-ping does."""
 
     def checkin(dbapi_connection, record) -> None:
         record.info["idle_since"] = time.monotonic()
 
     def checkout(dbapi_connection, record, proxy) -> None:
         since = record.info.pop("idle_since", None)
-        if since is None or time.monotonic() - since <= idle_s:
-            return
         try:
+            if name is not None and _name_with_request(dbapi_connection, record, name):
+                return
+            if since is None or time.monotonic() - since <= idle_s:
+                return
             engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # the driver's error of a connection that is gone
             raise DisconnectionError(str(exc)) from exc
 
     event.listen(engine, "checkin", checkin)
     event.listen(engine, "checkout", checkout)
+
+
+#: What the session's ``application_name`` was last set to (in the pool's record of the connection).
+_NAMED = "landreg_application_name"
+
+
+def _name_with_request(dbapi_connection, record, name: str) -> bool:
+    """Set the session's ``application_name`` to ``name`` and the request's id (:data:`REQUEST_ID`)
+    unless it already is; True when it was set (a round trip: the connection works).
+
+    Sent by libpq directly, outside a transaction (the connection is idle at checkout) and outside
+    psycopg's statement cache. The request id is letters, digits and ``._-`` (``api.logs``), and a
+    parameter anyway. PostgreSQL shows the first 63 bytes in pg_stat_activity: a 32-character id
+    after the engine's name fits."""
+    request_id = REQUEST_ID.get()
+    wanted = f"{name} {request_id}" if request_id else name
+    if record.info.get(_NAMED) == wanted:
+        return False
+    record.info.pop(_NAMED, None)
+    result = dbapi_connection.pgconn.exec_params(b"SELECT set_config('application_name', $1, false)", [wanted.encode()])
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        raise psycopg.OperationalError(result.get_error_message() or "application_name not set")
+    record.info[_NAMED] = wanted
+    return True
+
+
+def _rollback_keeping_prepared(dbapi_connection) -> None:
+    """End the connection's transaction, keeping its prepared statements.
+
+    psycopg forgets (and deallocates) every prepared statement of a connection on ``rollback()``,
+    and SQLAlchemy rolls back each connection that goes back to the pool within a transaction: a
+    read in a transaction would cost the next requests their prepared statements and a
+    ``DEALLOCATE ALL``. Statements prepared on the wire are not transactional, and PostgreSQL
+    plans a statement again when a table it uses changed, so they stay valid."""
+    if dbapi_connection.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    result = dbapi_connection.pgconn.exec_(b"ROLLBACK")
+    if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+        raise psycopg.OperationalError(result.get_error_message() or "ROLLBACK failed")
 
 
 def single_statements(conn: Connection) -> Connection:
@@ -178,18 +231,25 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     * the border tolerance (``LANDREG_BORDER_TOLERANCE_M``) for the parcel trigger's municipality check;
     * JIT off: PostgreSQL's JIT compilation (triggered by the large cost estimates of spatial
       joins) costs more than it saves;
-    * no prepared statements and custom plans always: a generic plan cannot know how selective a
-      bounding box or filter is (a wrong guess costs far more than the millisecond of planning it
-      saves), and unprepared statements also pass through PgBouncer in transaction mode;
+    * statements of the API (``serving``) prepared and planned as PostgreSQL chooses (a generic
+      plan once it costs no more than the custom ones): parsing and planning were a third to a half
+      of the database's time for a feature, a bounding box's page or a tile. A generic plan misses
+      how selective a large bounding box is: measured at 1M parcels, a page of items is 2.3 times as
+      fast with it for a 2 km box (2,000 parcels), as fast for 38,000, and up to 1.75 times as slow
+      for the whole region (190 against 340 ms). ``LANDREG_DB_PREPARED_STATEMENTS=false`` turns this
+      off, e.g. behind PgBouncer in transaction mode before 1.21 (from 1.21 it needs
+      ``max_prepared_statements``); everything else (the command line, imports, scoring) plans
+      each statement for its values and prepares nothing;
     * a pool that keeps every connection it opened, up to enough for a busy API (a new connection
       first loads PostGIS and its catalogue caches: tens of milliseconds), reusing the most recent
       one first so that idle extras are not kept warm needlessly; a connection idle for more than a tenth of a second
-      is checked at checkout (:func:`_ping_when_idle`), so that a restarted database is reconnected
+      is checked at checkout (:func:`_check_at_checkout`), so that a restarted database is reconnected
       without an error (and a session the server ended as it stopped is dropped, not pooled:
       :func:`_ended_by_server`); its size per process is ``LANDREG_DB_POOL_SIZE`` +
       ``LANDREG_DB_MAX_OVERFLOW`` (``landreg serve`` divides the database's connections among its
       workers, :func:`pool_plan`);
-    * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica);
+    * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica),
+      followed by the request's id while it serves one (:data:`REQUEST_ID`);
     * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
       bounding-box queries of a request take; those that aggregate much ask for them themselves.
       And each statement is cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``, the last net under
@@ -197,7 +257,8 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
       ``SET LOCAL`` per transaction cost one, 0.1-0.2 ms of a 1.5 ms feature request), except in
       transactions begun inside :func:`unbounded_statements`.
     """
-    server_settings = "-c jit=off -c plan_cache_mode=force_custom_plan"
+    prepared = serving and get_settings().db_prepared_statements
+    server_settings = "-c jit=off" + ("" if prepared else " -c plan_cache_mode=force_custom_plan")
     # the parcel trigger accepts a claimed municipality this near, as the import does (migration 0022)
     server_settings += f" -c landreg.border_tolerance_m={float(get_settings().border_tolerance_m):g}"
     timeout = get_settings().statement_timeout_ms if serving else 0
@@ -209,7 +270,8 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
         "pool_use_lifo": True,
         "connect_args": {
             "options": server_settings,
-            "prepare_threshold": None,
+            # psycopg's default: a statement is prepared on its sixth run on a connection
+            "prepare_threshold": PREPARE_THRESHOLD if prepared else None,
         }
         | ({"application_name": application_name} if application_name else {}),
     }
@@ -217,9 +279,11 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     if timeout > 0:
         _session_timeout(engine, timeout)
         _unbounded_when_asked(engine)
-    if serving:
+    if prepared:
+        engine.dialect.do_rollback = _rollback_keeping_prepared
+    elif serving:
         event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
-    _ping_when_idle(engine)
+    _check_at_checkout(engine, (application_name or "landreg") if prepared else None)
     event.listen(engine, "handle_error", _ended_by_server)
     return engine
 

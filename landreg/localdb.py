@@ -153,6 +153,8 @@ class LocalCluster:
             f"listen_addresses = '{self.listen}'",
             f"unix_socket_directories = '{self.socket_dir}'",
             f"port = {self.port}",
+            # each line names its session: the API's engine and the request it serves (landreg.db)
+            "log_line_prefix = '%m [%p] %q%a '",
         ]
         if self.fast_unsafe:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     #: workers stay within ``LANDREG_DB_MAX_CONNECTIONS`` (see :func:`landreg.db.pool_plan`).
     db_pool_size: int = 29
     db_max_overflow: int = 0
+    #: The API's statements prepared on each connection and planned generically where PostgreSQL
+    #: finds that no dearer (:func:`landreg.db.make_engine`); false for a pooler that cannot keep
+    #: them (PgBouncer in transaction mode before 1.21). The request id then goes to the database
+    #: as a comment before each statement instead of in ``application_name``.
+    db_prepared_statements: bool = True
     #: Reads (GET, HEAD) one process works on at once, the others waiting their turn
     #: (:mod:`api.admission`). Unset: 4 × the CPU cores the process may use; ``landreg serve``
     #: divides that among its workers.

@@ -74,21 +74,49 @@ def test_the_caller_is_named_and_the_token_never_written(client, committed_db, l
     assert "Authorization" not in json.dumps(lines())
 
 
-def test_the_request_id_comes_before_each_statement(committed_db):
-    """pg_stat_activity shows the statement being run with the comment (an independent read)."""
-    engine = make_engine(database_url(committed_db), serving=True)
+def _seen_by_the_server(engine) -> tuple[str, str]:
+    """The session's application_name and its running statement, as pg_stat_activity shows them."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT application_name, query FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        ).one()
+
+
+def test_the_request_id_names_the_session(committed_db):
+    """Statements are prepared (their text the same for every request): the id follows the engine's
+    name in application_name while the request runs, and goes when the connection serves no request."""
+    engine = make_engine(database_url(committed_db), serving=True, application_name="landreg-primary")
     token = REQUEST_ID.set("core-check-1")
     try:
-        with engine.connect() as conn:
-            query = conn.execute(text("SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid()")).scalar_one()
+        name, query = _seen_by_the_server(engine)
+        assert name == "landreg-primary core-check-1"
+        assert query.startswith("SELECT application_name, query FROM pg_stat_activity")
+        REQUEST_ID.set("core-check-2")
+        assert _seen_by_the_server(engine)[0] == "landreg-primary core-check-2"
+    finally:
+        REQUEST_ID.reset(token)
+    try:
+        assert _seen_by_the_server(engine)[0] == "landreg-primary"  # background work after it
+    finally:
+        engine.dispose()
+
+
+def test_without_prepared_statements_the_request_id_comes_before_each_statement(committed_db, settings):
+    """For a pooler that cannot keep prepared statements: the id as a comment, the name unchanged."""
+    settings(DB_PREPARED_STATEMENTS="false")
+    engine = make_engine(database_url(committed_db), serving=True, application_name="landreg-primary")
+    token = REQUEST_ID.set("core-check-1")
+    try:
+        name, query = _seen_by_the_server(engine)
     finally:
         REQUEST_ID.reset(token)
         engine.dispose()
-    assert query.startswith("/* request_id=core-check-1 */ SELECT query FROM pg_stat_activity")
+    assert name == "landreg-primary"
+    assert query.startswith("/* request_id=core-check-1 */ SELECT application_name, query FROM pg_stat_activity")
 
 
 def test_a_running_request_is_found_in_pg_stat_activity_by_its_id(committed_db):
-    """A request blocked on a lock the test holds: its statement, with the id, is seen from outside."""
+    """A request blocked on a lock the test holds: its statement, under its id, is seen from outside."""
     found: list[str] = []
     with live_server(create_app(database_url(committed_db))) as url:
         httpx.get(f"{url}/conformance")  # the server is up and its pool warm
@@ -107,7 +135,9 @@ def test_a_running_request_is_found_in_pg_stat_activity_by_its_id(committed_db):
                 for _ in range(100):
                     found = (
                         observer.execute(
-                            text("SELECT query FROM pg_stat_activity WHERE query LIKE '/* request_id=blocked-42 */%'")
+                            text(
+                                "SELECT query FROM pg_stat_activity WHERE application_name = 'landreg-primary blocked-42'"
+                            )
                         )
                         .scalars()
                         .all()

@@ -1,0 +1,76 @@
+"""The API's statements are prepared on each connection and kept, also past a rolled-back read."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from landreg.db import PREPARE_THRESHOLD, make_engine
+from tests.helpers import database_url
+
+_BY_ID = text("SELECT count(*) FROM parcel WHERE id = :id")
+_PREPARED = text("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+
+
+def _read_in_a_transaction(engine) -> None:
+    """A read that leaves its transaction open: the pool rolls it back as the connection returns."""
+    with engine.connect() as conn:
+        conn.execute(_BY_ID, {"id": uuid.uuid4()})
+
+
+def test_a_repeated_statement_is_prepared_planned_generically_and_kept_past_rollbacks(committed_db):
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(PREPARE_THRESHOLD + 8):
+            _read_in_a_transaction(engine)
+        with engine.connect() as conn:
+            prepared = {row.statement: row for row in conn.execute(_PREPARED)}
+    finally:
+        engine.dispose()
+    (by_id,) = [row for statement, row in prepared.items() if "FROM parcel WHERE id = $1" in statement]
+    # prepared on the sixth run, and still there after the rollback of each of the next eight
+    assert by_id.generic_plans + by_id.custom_plans == 8
+    assert by_id.generic_plans > 0  # PostgreSQL's choice for a lookup by key
+
+
+def test_the_rollback_that_keeps_them_still_undoes_the_transaction(committed_db):
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE TEMP TABLE probe (x int)"))  # of this session: the one connection
+            conn.commit()
+        for _ in range(PREPARE_THRESHOLD + 2):
+            with engine.connect() as conn:
+                conn.execute(text("INSERT INTO probe VALUES (1)"))  # not committed: rolled back at checkin
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM probe")).scalar_one() == 0
+            statements = conn.execute(_PREPARED).scalars().all()
+    finally:
+        engine.dispose()
+    assert [s for s in statements if s.startswith("INSERT INTO probe")]
+
+
+def test_nothing_is_prepared_when_turned_off(committed_db, settings):
+    settings(DB_PREPARED_STATEMENTS="false")
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(PREPARE_THRESHOLD + 3):
+            _read_in_a_transaction(engine)
+        with engine.connect() as conn:
+            assert conn.execute(_PREPARED).all() == []
+    finally:
+        engine.dispose()
+
+
+def test_the_command_line_prepares_nothing(committed_db):
+    """Imports and scoring run large statements once each: planned for their values every time."""
+    engine = make_engine(database_url(committed_db), pool_size=1, max_overflow=0)
+    try:
+        for _ in range(PREPARE_THRESHOLD + 3):
+            _read_in_a_transaction(engine)
+        with engine.connect() as conn:
+            assert conn.execute(_PREPARED).all() == []
+            assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+    finally:
+        engine.dispose()
