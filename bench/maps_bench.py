@@ -130,6 +130,28 @@ def time_sql(conninfo: str, statements: list[str], z: int) -> list[float]:
     return latencies
 
 
+def time_prepared(url: str, tileset: list[morecantile.Tile]) -> list[float]:
+    """The API's own statements with their parameters, through landreg's serving engine in this
+    process (prepared from a statement's sixth run and planned as PostgreSQL chooses, as in the
+    API): the database's part of a tile as the API gets it, without HTTP and the request's path."""
+    from landreg.db import make_engine, single_statements
+
+    engine = make_engine(url, serving=True, pool_size=1, max_overflow=0)
+    latencies = []
+    try:
+        for t in tileset:
+            statement, params = tiles.tile_query(COLLECTIONS["parcels"], PUBLIC, tiles.TileRequest(t.z, t.x, t.y))
+            with engine.connect() as conn:
+                if t.z >= tiles.DETAIL_ZOOM:
+                    single_statements(conn)
+                started = time.perf_counter()
+                tiles.render_tile(conn, statement, params)
+                latencies.append((time.perf_counter() - started) * 1000)
+    finally:
+        engine.dispose()
+    return latencies
+
+
 def first_parcel_seconds(url: str, runs: int) -> list[float]:
     """Seconds from navigation until the first parcel path is in the page, in fresh browser tabs."""
     from selenium import webdriver
@@ -218,21 +240,25 @@ def run(
                         client, [ours + path_of.format(z=t.z, x=t.x, y=t.y) for t in tileset]
                     )
                     sql_t = time_sql(conninfo, [raw_sql(t) for t in tileset], z)
+                    prepared_t = time_prepared(url, warm + tileset)[len(warm) :]
                     tipg_t, tipg_sizes, _ = time_http(
                         client, [peer + tipg_of.format(z=t.z, x=t.x, y=t.y) for t in tileset]
                     )
                     # the same bodies, uncompressed, from a server that does nothing else
                     echo_t, _, _ = time_http(client, [f"{echo}/?bytes={n}" for n in ours_sizes])
                 o, a, s, p, e = stats(ours_t), stats(ours_app), stats(sql_t), stats(tipg_t), stats(echo_t)
+                r = stats(prepared_t)
                 rows.append(
                     [
                         f"tile z{z} ({n_tiles} tiles)",
                         f"{o['median']:.1f} / {o['p95']:.1f} ms, {sum(ours_sizes) / len(ours_sizes) / 1024:.0f} KiB",
                         f"{a['median']:.1f} / {a['p95']:.1f} ms",
                         f"{s['median']:.1f} / {s['p95']:.1f} ms",
+                        f"{r['median']:.1f} / {r['p95']:.1f} ms",
                         f"{p['median']:.1f} / {p['p95']:.1f} ms, {sum(tipg_sizes) / len(tipg_sizes) / 1024:.0f} KiB",
                         f"{e['median']:.1f} ms",
                         f"{a['median'] / s['median']:.2f}",
+                        f"{a['median'] / r['median']:.2f}",
                         f"{o['median'] / s['median']:.2f}",
                         f"{p['median'] / o['median']:.2f}",
                     ]
@@ -243,6 +269,14 @@ def run(
                         f"{a['median']:.1f} ms",
                         f"raw SQL: {s['median']:.1f} ms",
                         f"{s['median'] / a['median']:.2f} (goal >= 0.77)",
+                    ]
+                )
+                summary.append(
+                    [
+                        f"tile z{z}, generated in the API vs its own statement prepared (in process)",
+                        f"{a['median']:.1f} ms",
+                        f"prepared: {r['median']:.1f} ms",
+                        f"{r['median'] / a['median']:.2f}",
                     ]
                 )
                 summary.append(
@@ -289,9 +323,11 @@ def run(
             "landreg API (HTTP round trip)",
             "landreg API (Server-Timing: in the application)",
             "raw SQL (floor)",
+            "the API's statement, prepared (landreg's engine, in process)",
             "tipg (HTTP round trip)",
             "HTTP floor: same bytes from an empty ASGI app",
             "landreg application / raw SQL (goal <= 1.3)",
+            "landreg application / its statement prepared",
             "landreg HTTP / raw SQL",
             "tipg / landreg HTTP (>1: landreg faster)",
         ],
