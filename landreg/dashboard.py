@@ -46,6 +46,7 @@ from sqlalchemy import Connection, text
 
 from landreg import clock, known, rules, summary, vocab
 from landreg.access import AccessDenied, View
+from landreg.db import plan_each_time
 from landreg.errors import InvalidParameter
 from landreg.quality import quality_by_municipality
 from landreg.safeguarding.balance import EARLIEST_DATE, balance_dates, balance_series, supply_by_municipality
@@ -81,7 +82,8 @@ DIRECTIONS = ("asc", "desc")
 def _aggregating(conn: Connection) -> None:
     """The statements below aggregate the whole register: in memory rather than on disk, and with
     parallel workers (which the API's connections leave off for short requests), for the rest of
-    the caller's transaction."""
+    the caller's transaction; each planned for its values and these settings (:func:`plan_each_time`)."""
+    plan_each_time(conn)
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 2")
 
 

@@ -189,6 +189,30 @@ def _name_with_request(dbapi_connection, record, name: str) -> bool:
     return True
 
 
+#: An execution option (see :func:`plan_each_time`).
+PLAN_EACH_TIME = "landreg_plan_each_time"
+
+
+def plan_each_time(conn: Connection) -> Connection:
+    """Let the statements on ``conn`` run unprepared, planned for their values and the session's
+    settings each time: for statements that aggregate much of the register.
+
+    A generic plan is made once, for the settings of the moment and without the values: it keeps
+    no parallel workers that a transaction asks for later, and a bounding box of a tenth of the
+    region counts as a few rows. Measured at 1M parcels: a z10 tile with 10,000 parcels waiting
+    for review took 469 ms instead of 290. The planning such a statement saves is under a
+    millisecond of hundreds."""
+    return conn.execution_options(**{PLAN_EACH_TIME: True})
+
+
+def _unprepared_when_asked(cursor, statement, parameters, context) -> bool:
+    """A ``do_execute`` listener: run the statement without preparing it under :func:`plan_each_time`."""
+    if not context.execution_options.get(PLAN_EACH_TIME):
+        return False  # SQLAlchemy runs it as always
+    cursor.execute(statement, parameters, prepare=False)
+    return True
+
+
 def _rollback_keeping_prepared(dbapi_connection) -> None:
     """End the connection's transaction, keeping its prepared statements.
 
@@ -281,6 +305,7 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
         _unbounded_when_asked(engine)
     if prepared:
         engine.dialect.do_rollback = _rollback_keeping_prepared
+        event.listen(engine, "do_execute", _unprepared_when_asked)
     elif serving:
         event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
     _check_at_checkout(engine, (application_name or "landreg") if prepared else None)

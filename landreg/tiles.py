@@ -46,6 +46,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from landreg import STORAGE_SRID, fields, sqltext
 from landreg.access import View
+from landreg.db import plan_each_time
 from landreg.features import COLLECTIONS, Collection, Source, source
 from landreg.scoring.profiles import Profile
 from landreg.scoring.visible import scored, visible_score
@@ -248,7 +249,9 @@ def render_tile(conn: Connection, statement: Select | str, params: dict) -> byte
         # aggregating groups a few hundred thousand parcels: in memory, not on disk; and with
         # parallel workers (which the API's connections leave off for short requests) only while no
         # other aggregation runs in this process: alone, a tile gets every core; under load, each
-        # takes one, and more cores serve more tiles instead of the workers fighting over them
+        # takes one, and more cores serve more tiles instead of the workers fighting over them;
+        # planned for this tile and these settings each time, never generically (plan_each_time)
+        plan_each_time(conn)
         conn.exec_driver_sql(
             "SET LOCAL work_mem = '64MB'" + ("; SET LOCAL max_parallel_workers_per_gather = 2" if alone else "")
         )

@@ -6,7 +6,8 @@ import uuid
 
 from sqlalchemy import text
 
-from landreg.db import PREPARE_THRESHOLD, make_engine
+from landreg import tiles
+from landreg.db import PREPARE_THRESHOLD, make_engine, plan_each_time
 from tests.helpers import database_url
 
 _BY_ID = text("SELECT count(*) FROM parcel WHERE id = :id")
@@ -72,5 +73,45 @@ def test_the_command_line_prepares_nothing(committed_db):
         with engine.connect() as conn:
             assert conn.execute(_PREPARED).all() == []
             assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+    finally:
+        engine.dispose()
+
+
+def _tile_statements_prepared(engine, z: int, runs: int) -> list[str]:
+    from landreg.access import PUBLIC
+    from landreg.db import single_statements
+    from landreg.features import COLLECTIONS
+
+    for _ in range(runs):
+        with engine.connect() as conn:
+            essen = tiles.TMS.tile(7.012, 51.455, z)
+            request = tiles.TileRequest(z, essen.x, essen.y)
+            statement, params = tiles.tile_query(COLLECTIONS["parcels"], PUBLIC, request)
+            if z >= tiles.DETAIL_ZOOM:
+                single_statements(conn)
+            tiles.render_tile(conn, statement, params)
+    with engine.connect() as conn:
+        return [s for s in conn.execute(_PREPARED).scalars() if "ST_AsMVT" in s or "st_asmvt" in s.lower()]
+
+
+def test_aggregated_tiles_are_planned_each_time_detailed_ones_prepared(committed_db):
+    """A low-zoom tile aggregates much of the register with settings of its transaction (parallel
+    workers when alone): a generic plan would know neither (plan_each_time)."""
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        assert _tile_statements_prepared(engine, 10, PREPARE_THRESHOLD + 3) == []
+        assert len(_tile_statements_prepared(engine, 16, PREPARE_THRESHOLD + 3)) == 1
+    finally:
+        engine.dispose()
+
+
+def test_plan_each_time_lasts_for_the_connection_it_is_given(committed_db):
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(PREPARE_THRESHOLD + 3):
+            with engine.connect() as conn:
+                plan_each_time(conn).execute(_BY_ID, {"id": uuid.uuid4()})
+        with engine.connect() as conn:
+            assert conn.execute(_PREPARED).all() == []
     finally:
         engine.dispose()
