@@ -249,6 +249,20 @@ def _ended_by_server(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+#: SQLSTATE (feature_not_supported) of "cached plan must not change result type".
+_PLAN_CHANGED = "0A000"
+
+
+def _prepared_gone_stale(context: ExceptionContext) -> None:
+    """A ``handle_error`` listener of the engines that prepare: a prepared statement whose result
+    changed shape under it (a migration added a column to a table it reads as ``t.*`` while the API
+    ran) fails on every later run on its connection, and psycopg keeps it. Counted as a lost
+    connection: SQLAlchemy drops this one and renews the pool's others, which prepare afresh; the
+    request gets 503 with Retry-After, the next ones their answer."""
+    if getattr(context.original_exception, "sqlstate", None) == _PLAN_CHANGED:
+        context.is_disconnect = True
+
+
 def make_engine(url: str | None = None, serving: bool = False, application_name: str | None = None, **kwargs) -> Engine:
     """An engine for landreg's work: short queries over spatial indexes.
 
@@ -306,6 +320,7 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     if prepared:
         engine.dialect.do_rollback = _rollback_keeping_prepared
         event.listen(engine, "do_execute", _unprepared_when_asked)
+        event.listen(engine, "handle_error", _prepared_gone_stale)
     elif serving:
         event.listen(engine, "before_cursor_execute", _tag_with_request, retval=True)
     _check_at_checkout(engine, (application_name or "landreg") if prepared else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from landreg import tiles
@@ -115,3 +116,34 @@ def test_plan_each_time_lasts_for_the_connection_it_is_given(committed_db):
             assert conn.execute(_PREPARED).all() == []
     finally:
         engine.dispose()
+
+
+def test_a_statement_a_migration_changed_under_it_fails_once_then_answers(committed_db):
+    """A column added to a table a prepared ``t.*`` reads (a migration while the API runs): the next
+    run fails as a lost connection (503 in the API), the pool renews, and the run after it answers
+    with the new column; without that, every later run on the connection failed."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    read = text("SELECT t.* FROM migration_probe t WHERE t.id = :id")
+    try:
+        with committed_db.begin() as conn:
+            conn.execute(text("CREATE TABLE migration_probe (id int, name text)"))
+            conn.execute(text("INSERT INTO migration_probe VALUES (1, 'Zeche')"))
+        for _ in range(PREPARE_THRESHOLD + 2):
+            with engine.connect() as conn:
+                assert conn.execute(read, {"id": 1}).all() == [(1, "Zeche")]
+        with committed_db.begin() as conn:
+            conn.execute(text("ALTER TABLE migration_probe ADD COLUMN area_m2 int"))
+        with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                conn.execute(read, {"id": 1})
+        assert failed.value.connection_invalidated
+        assert "cached plan must not change result type" in str(failed.value)
+        for _ in range(PREPARE_THRESHOLD + 2):
+            with engine.connect() as conn:
+                assert conn.execute(read, {"id": 1}).all() == [(1, "Zeche", None)]
+    finally:
+        engine.dispose()
+        with committed_db.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS migration_probe"))
