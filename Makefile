@@ -4,7 +4,7 @@ demo:
 	./run demo
 test:
 	./run test
-# Not part of the tests: about 50 minutes on 2 cores (bench-quick: about 10).
+# Not part of the tests: 25-30 minutes on 2 cores (bench-quick: about 5-10).
 bench:
 	./run bench
 bench-quick:

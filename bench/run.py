@@ -1,6 +1,6 @@
 """All benchmarks in one run (``make bench``): landreg against its peers, side by side, at state scale.
 
-    python bench/run.py            # 100k / 300k / 1M parcels; about 50 minutes on 2 cores (46.7 on 2026-12-03)
+    python bench/run.py            # 100k / 300k / 1M parcels; 25-30 minutes on 2 cores (25.0 on 2026-12-05)
     python bench/run.py --quick    # 100k parcels only; about 10 minutes
 
 Each benchmark generates (and caches) its data, installs its peer (ogr2ogr from apt, tipg in its
