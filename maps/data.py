@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Connection, Date, Float, Numeric, cast, func, literal, select, text
+from sqlalchemy import Connection, Date, Float, Numeric, cast, func, select, text
 
 from landreg import cql, fields, rules
 from landreg.access import View
@@ -52,24 +52,29 @@ class Selection:
         change the public saw (:func:`landreg.sites.changes.latest_change`), so that an edit of a
         confidential field or one waiting for review does not move the date."""
         p = self.src.properties
-        if self.view.kind == "full":
-            last_change = select(cast(func.max(Parcel.updated_at), Date)).scalar_subquery()
-        else:
-            seen = latest_change(conn)
-            last_change = cast(literal(seen.date() if seen else None), Date)
         row = conn.execute(
             select(
                 func.count(),
-                func.coalesce(func.max(p["data_date"]), last_change),
+                func.max(p["data_date"]),
                 func.bool_or(p["is_sample"]),
                 # the extent of the boxes in EPSG:25832, transformed once (not every parcel)
                 func.ST_Transform(func.ST_SetSRID(cast(func.ST_Extent(self.src.geometry), Geometry), 25832), 4326),
             ).where(*self.where)
         ).one()
+        # the last change only where no survey date is known: for the public it reads the whole
+        # history (3.4 of the 3.9 s a map page took at 1M parcels)
+        data_date = row[1] if row[1] is not None else self._last_change(conn)
         box = None
         if row[3] is not None:
             box = list(to_shape(row[3]).bounds)
-        return {"count": row[0], "data_date": row[1], "sample": bool(row[2]), "bbox": box}
+        return {"count": row[0], "data_date": data_date, "sample": bool(row[2]), "bbox": box}
+
+    def _last_change(self, conn: Connection) -> dt.date | None:
+        """The register's last change as the view may know it (see :meth:`summary`)."""
+        if self.view.kind == "full":
+            return conn.execute(select(cast(func.max(Parcel.updated_at), Date))).scalar_one()
+        seen = latest_change(conn)
+        return seen.date() if seen else None
 
     def features(
         self, conn: Connection, limit: int | None = None, ranked: bool = False, ids: list[str] | None = None

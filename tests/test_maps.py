@@ -269,6 +269,32 @@ def test_cli_writes_a_self_contained_map_file(world, tmp_path):
     assert bad.returncode == 2 and "category: unknown wiese" in bad.stderr
 
 
+def test_the_datenstand_with_survey_dates_does_not_read_the_history(conn, monkeypatch):
+    """The newest survey date of the parcels shown is the Datenstand; the register's last change
+    (which reads the whole history: 3.4 of the 3.9 s a map page took at 1M parcels) is not asked for."""
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    import maps.data
+    from landreg.access import PUBLIC
+    from landreg.parcels import create_parcel
+
+    x, y = utm(*DORTMUND_REINOLDIKIRCHE)
+    with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+        create_parcel(session, "seed", local_ref="D-2", category="bauluecke", publication_allowed=True,
+                      data_date=dt.date(2031, 3, 4), geom=shapely.box(x, y, x + 40, y + 40))  # fmt: skip
+        session.commit()
+
+    def not_asked(_conn):
+        raise AssertionError("the last change was read although survey dates are known")
+
+    monkeypatch.setattr(maps.data, "latest_change", not_asked)
+    summary = maps.data.Selection(PUBLIC).summary(conn)
+    newest = conn.execute(text("SELECT max(data_date) FROM parcel")).scalar_one()
+    assert summary["data_date"] == newest >= dt.date(2031, 3, 4)
+
+
 def test_the_datenstand_of_a_public_map_is_the_last_change_the_public_saw(conn, monkeypatch):
     """Without survey dates the map's Datenstand falls back to the register's last change: for the
     public the last public change (an edit of a confidential field or one waiting for review must not
