@@ -2,9 +2,10 @@
 
 The request id is the caller's ``X-Request-ID`` when it is 1 to 64 characters of letters, digits,
 ``.``, ``_`` and ``-`` (what nginx's ``$request_id``, UUIDs and tracing ids use), else a new one; it
-is returned in ``X-Request-ID``, written in the request's log line and put before every SQL
-statement of the request as a comment, ``/* request_id=… */`` (:data:`landreg.db.REQUEST_ID`), so
-``pg_stat_activity`` and the server log show which request a running statement serves.
+is returned in ``X-Request-ID``, written in the request's log line and passed to the database
+(:data:`landreg.db.REQUEST_ID`): in the session's ``application_name`` after the engine's name, or,
+with prepared statements turned off, as a comment before each statement, so ``pg_stat_activity``
+and the server log show which request a running statement serves.
 
 A line holds time, level, request id, method, route template, path (without the query, which may
 carry personal search terms), status, duration in ms, client address and, when someone is signed

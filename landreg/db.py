@@ -142,8 +142,10 @@ def _check_at_checkout(engine: Engine, name: str | None = None, idle_s: float = 
     back out within milliseconds and is not checked; one idle for longer than a database restart
     takes is, so the first request after a restart gets a new connection, not an error. (Had the
     server gone away within the last tenth of a second, the request using the connection then
-    failed, and SQLAlchemy invalidates the whole pool on a lost connection.) Naming the session is
-    a round trip too, so it is the check when it happens. A check that fails
+    failed, and SQLAlchemy invalidates the whole pool on a lost connection.) Where statements are
+    prepared, the session is named after each request at its checkout instead: a round trip at
+    every checkout for a request (measured: it takes a third of what preparing saves), and the
+    check then. A check that fails
     (:class:`~sqlalchemy.exc.DisconnectionError`) makes the pool discard the connection and take
     another, as pre-ping does."""
 
@@ -206,22 +208,31 @@ def plan_each_time(conn: Connection) -> Connection:
 
 
 def _unprepared_when_asked(cursor, statement, parameters, context) -> bool:
-    """A ``do_execute`` listener: run the statement without preparing it under :func:`plan_each_time`."""
-    if not context.execution_options.get(PLAN_EACH_TIME):
+    """A ``do_execute`` listener: run the statement without preparing it under :func:`plan_each_time`
+    and inside :func:`unbounded_statements` (an upload's import, a rescoring: work of minutes, each
+    statement planned for its values)."""
+    if not (context.execution_options.get(PLAN_EACH_TIME) or _UNBOUNDED.get()):
         return False  # SQLAlchemy runs it as always
     cursor.execute(statement, parameters, prepare=False)
     return True
 
 
 def _rollback_keeping_prepared(dbapi_connection) -> None:
-    """End the connection's transaction, keeping its prepared statements.
+    """End the connection's transaction, keeping its prepared statements unless it failed.
 
     psycopg forgets (and deallocates) every prepared statement of a connection on ``rollback()``,
     and SQLAlchemy rolls back each connection that goes back to the pool within a transaction: a
     read in a transaction would cost the next requests their prepared statements and a
     ``DEALLOCATE ALL``. Statements prepared on the wire are not transactional, and PostgreSQL
-    plans a statement again when a table it uses changed, so they stay valid."""
-    if dbapi_connection.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+    plans a statement again when a table it uses changed, so they stay valid. A transaction that
+    failed is rolled back by psycopg itself: the failure may have left its record of prepared
+    statements out of step with the server's (a statement prepared in a pipeline whose
+    preparation failed, a cached plan gone stale), and it starts afresh."""
+    status = dbapi_connection.pgconn.transaction_status
+    if status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    if status != psycopg.pq.TransactionStatus.INTRANS:
+        dbapi_connection.rollback()
         return
     result = dbapi_connection.pgconn.exec_(b"ROLLBACK")
     if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
@@ -249,18 +260,29 @@ def _ended_by_server(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
-#: SQLSTATE (feature_not_supported) of "cached plan must not change result type".
-_PLAN_CHANGED = "0A000"
+def is_stale_prepared(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is PostgreSQL's "cached plan must not change result type": a prepared
+    statement whose result changed shape under it (SQLSTATE 0A000, which other unsupported features
+    share, raised where the server revalidates a cached plan: the source function tells, whatever
+    the server's language)."""
+    diag = getattr(exc, "diag", None)
+    return (
+        getattr(exc, "sqlstate", None) == "0A000"
+        and diag is not None
+        and diag.source_function == "RevalidateCachedQuery"
+    )
 
 
 def _prepared_gone_stale(context: ExceptionContext) -> None:
     """A ``handle_error`` listener of the engines that prepare: a prepared statement whose result
-    changed shape under it (a migration added a column to a table it reads as ``t.*`` while the API
-    ran) fails on every later run on its connection, and psycopg keeps it. Counted as a lost
-    connection: SQLAlchemy drops this one and renews the pool's others, which prepare afresh; the
-    request gets 503 with Retry-After, the next ones their answer."""
-    if getattr(context.original_exception, "sqlstate", None) == _PLAN_CHANGED:
+    changed shape (a migration added a column to a table it reads as ``t.*`` while the API ran)
+    fails on every later run on its connection, and psycopg keeps it. That connection is dropped as
+    if lost (the request gets 503 with Retry-After); the pool's others stay, each failing so once
+    if it had the statement prepared (:mod:`landreg.routing` does not take a replica out of use
+    for it)."""
+    if is_stale_prepared(context.original_exception):
         context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
 
 
 def make_engine(url: str | None = None, serving: bool = False, application_name: str | None = None, **kwargs) -> Engine:
@@ -276,8 +298,9 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
       fast with it for a 2 km box (2,000 parcels), as fast for 38,000, and up to 1.75 times as slow
       for the whole region (190 against 340 ms). ``LANDREG_DB_PREPARED_STATEMENTS=false`` turns this
       off, e.g. behind PgBouncer in transaction mode before 1.21 (from 1.21 it needs
-      ``max_prepared_statements``); everything else (the command line, imports, scoring) plans
-      each statement for its values and prepares nothing;
+      ``max_prepared_statements``); in the API, aggregations of much of the register
+      (:func:`plan_each_time`) and work inside :func:`unbounded_statements` (uploads, rescoring)
+      are planned for their values each time, and the command line prepares nothing;
     * a pool that keeps every connection it opened, up to enough for a busy API (a new connection
       first loads PostGIS and its catalogue caches: tens of milliseconds), reusing the most recent
       one first so that idle extras are not kept warm needlessly; a connection idle for more than a tenth of a second

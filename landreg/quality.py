@@ -50,7 +50,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from landreg import clock, fields, known, rules, vocab
 from landreg.access import AccessDenied, View
-from landreg.db import local_settings
+from landreg.db import local_settings, plan_each_time
 from landreg.errors import InvalidParameter
 
 #: The fields each category needs to be useful, with the reason. What counts as filled: not NULL,
@@ -543,6 +543,7 @@ def quality_by_municipality(conn: Connection, view: View, ags: Sequence[str] | N
     malformed = [a for a in chosen or () if not (len(a) == 8 and a.isascii() and a.isdigit())]
     if malformed:
         raise InvalidParameter(f"ags: {malformed[0]!r} is not a Gemeindeschlüssel of 8 digits", "ags")
+    plan_each_time(conn)  # all municipalities or some: a generic plan would serve both the same
     if chosen:
         known.check_municipalities(conn, chosen, "ags")
     if view.kind == "planner":

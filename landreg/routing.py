@@ -46,7 +46,7 @@ from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from landreg.db import make_engine, sqlalchemy_url
+from landreg.db import is_stale_prepared, make_engine, sqlalchemy_url
 from landreg.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -155,13 +155,14 @@ class Replica:
         """A ``handle_error`` listener. A read cancelled by a conflict with recovery tells the
         request and leaves the replica in use (replay went on as it should; also when the conflict
         ended the session). A connection that broke otherwise (the server stopped or went away)
-        takes the replica out of use at once, not at the next check, and tells the request."""
+        takes the replica out of use at once, not at the next check, and tells the request (not a
+        prepared statement that a replayed migration made stale: the replica is fine)."""
         route = _ROUTE.get()
         ours = route is not None and route.replica is self
         if getattr(context.original_exception, "sqlstate", None) in RECOVERY_CONFLICT:
             if ours:
                 route.recovery_conflict = True
-        elif context.is_disconnect:
+        elif context.is_disconnect and not is_stale_prepared(context.original_exception):
             self.mark_down(context.original_exception)
             if ours:
                 route.replica_lost = True

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Integer, cast, func, select
 
 from landreg import rules
 from landreg.access import View, visible_rows
+from landreg.db import plan_each_time
 from landreg.models import Municipality
 
 
@@ -19,6 +20,7 @@ def by_group(conn: Connection, groups: list[str], view: View, ags: Sequence[str]
 
     ``groups`` come from a fixed set (municipality, category); aggregates reveal no single parcel.
     """
+    plan_each_time(conn)  # all municipalities or some: a generic plan would serve both the same
     r = visible_rows(view).c  # one row per parcel, with the parcel's columns
     keys = [{"municipality": r.ags, "category": r.category}[g] for g in groups]
     names = [Municipality.name.label("municipality_name")] if "municipality" in groups else []

@@ -106,16 +106,24 @@ def test_aggregated_tiles_are_planned_each_time_detailed_ones_prepared(committed
         engine.dispose()
 
 
-def test_plan_each_time_lasts_for_the_connection_it_is_given(committed_db):
+def _prepared_after_runs(committed_db, work) -> list[str]:
+    """The statements prepared on the one connection after ``work(conn)`` ran on it eight times."""
     engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
     try:
         for _ in range(PREPARE_THRESHOLD + 3):
             with engine.connect() as conn:
-                plan_each_time(conn).execute(_BY_ID, {"id": uuid.uuid4()})
+                work(conn)
         with engine.connect() as conn:
-            assert conn.execute(_PREPARED).all() == []
+            return conn.execute(_PREPARED).scalars().all()
     finally:
         engine.dispose()
+
+
+def test_plan_each_time_lasts_for_the_connection_it_is_given(committed_db):
+    assert (
+        _prepared_after_runs(committed_db, lambda conn: plan_each_time(conn).execute(_BY_ID, {"id": uuid.uuid4()}))
+        == []
+    )
 
 
 def test_a_statement_a_migration_changed_under_it_fails_once_then_answers(committed_db):
@@ -147,3 +155,52 @@ def test_a_statement_a_migration_changed_under_it_fails_once_then_answers(commit
         engine.dispose()
         with committed_db.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS migration_probe"))
+
+
+def test_another_unsupported_feature_is_an_error_not_a_lost_connection(committed_db):
+    """SQLSTATE 0A000 is shared by other unsupported features: only the stale plan drops a connection."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                conn.execute(text("SELECT count(*) FROM parcel FOR UPDATE"))
+        assert failed.value.orig.sqlstate == "0A000"
+        assert not failed.value.connection_invalidated
+    finally:
+        engine.dispose()
+
+
+def test_after_a_failed_transaction_the_connection_prepares_afresh(committed_db):
+    """A failed transaction is rolled back by psycopg itself, which forgets the prepared statements
+    (its record may be out of step after a failure): the next runs prepare them again and answer."""
+    engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(PREPARE_THRESHOLD + 2):
+            _read_in_a_transaction(engine)
+        with engine.connect() as conn:
+            with pytest.raises(Exception, match="division by zero"):
+                conn.execute(text("SELECT 1 / 0"))
+        with engine.connect() as conn:
+            assert [s for s in conn.execute(_PREPARED).scalars() if "FROM parcel WHERE id" in s] == []
+        for _ in range(PREPARE_THRESHOLD + 2):
+            _read_in_a_transaction(engine)
+        with engine.connect() as conn:
+            assert [s for s in conn.execute(_PREPARED).scalars() if "FROM parcel WHERE id" in s]
+    finally:
+        engine.dispose()
+
+
+def test_the_whole_register_aggregations_are_planned_each_time(committed_db):
+    """Their SQL serves all municipalities or some (``:ags IS NULL OR …``): a generic plan could not
+    use the index for one municipality after serving all."""
+    from landreg import summary
+    from landreg.access import FULL
+    from landreg.quality import quality_by_municipality
+
+    def both(conn) -> None:
+        summary.by_group(conn, ["municipality"], FULL)
+        quality_by_municipality(conn, FULL)
+
+    assert _prepared_after_runs(committed_db, both) == []

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from landreg import clock, known, rules
 from landreg.access import FULL, View, still_approved_sql, visible_versions_sql
+from landreg.db import plan_each_time
 from landreg.errors import InvalidParameter
 from landreg.rules import INDUSTRIAL_CATEGORIES
 from landreg.settings import get_settings
@@ -131,6 +132,7 @@ def balance(
         _in_range(at.date(), at.isoformat(), "dates")
     _check_order(list(dates), "dates")
     check_window_years(window_years)
+    plan_each_time(conn)  # all municipalities or one: a generic plan would serve both the same
     base = {"categories": list(categories), "ags": ags}
     state_at = _STATE_AT.format(visible=visible_versions_sql(view, "v"), still_approved=still_approved_sql(view, "v"))
     stocks = []

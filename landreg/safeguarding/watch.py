@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 
 from landreg import known, rules
 from landreg.access import FULL, AccessDenied, View
+from landreg.db import plan_each_time
 
 
 def _changed(predicate) -> str:
@@ -31,6 +32,7 @@ def watch_list(
         raise AccessDenied("the watch list is for the planners of a municipality and the ministry")
     if ags:
         known.check_municipalities(conn, ags, "ags")
+    plan_each_time(conn)  # all municipalities or some: a generic plan would serve both the same
     if view.kind == "planner":
         ags = [a for a in (ags or view.ags) if view.owns(a)]
         if not ags:
