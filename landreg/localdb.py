@@ -119,9 +119,20 @@ class LocalCluster:
         return (self.pgdata / "PG_VERSION").exists()
 
     def is_running(self) -> bool:
-        if not self.initialised:
+        if not self.initialised or self._postmaster_pid_reused():
             return False
         return self._pg("pg_ctl", "status", "-D", str(self.pgdata), check=False).returncode == 0
+
+    def _postmaster_pid_reused(self) -> bool:
+        """True when ``postmaster.pid`` names a live process that is not a PostgreSQL server: the
+        server died without removing the file and the system gave its pid to another process.
+        ``pg_ctl`` would call the cluster running and ``pg_ctl stop`` send that process SIGINT."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+        except (OSError, ValueError):
+            return False  # no file, no such process, or no /proc: pg_ctl decides
+        return Path(argv0.decode(errors="replace")).name != "postgres"
 
     # -- lifecycle -----------------------------------------------------------------------
     def ensure_running(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,27 @@ def test_a_cluster_keeps_its_data_across_stop_and_start():
             assert conn.execute(text("SELECT x FROM kept")).scalar_one() == 42
         engine.dispose()
     finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_a_running_cluster():
+    """A server that died leaves postmaster.pid; when its pid goes to another process, pg_ctl would
+    call the cluster running and ``stop`` send that process SIGINT (pg_ctl stop -m fast). Run as
+    root, pg_ctl runs as the service user and cannot signal root's processes: then the test holds
+    either way; run as a normal user (.ci/run as tester) it fails without the check."""
+    root = Path(tempfile.mkdtemp(prefix="landreg-stale-"))
+    cluster = LocalCluster(root=root, bindir=find_bindir(), fast_unsafe=True)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        cluster.ensure_running()
+        cluster.stop()
+        (cluster.pgdata / "postmaster.pid").write_text(f"{other.pid}\n{cluster.pgdata}\n")
+        assert cluster.is_running() is False
+        assert cluster.stop() is False
+        assert other.poll() is None  # alive: not signalled
+    finally:
+        other.kill()
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
