@@ -74,7 +74,7 @@ def raw_sql(tile: morecantile.Tile) -> str:
 def z10_throughput(base: str, n: int) -> list[str]:
     """Throughput of uncached z10 tiles (each aggregates a large share of the parcels) with 1 and 8
     clients: does a second core help when many ask at once (issue #19: it did not, each query took
-    both cores with its parallel workers). The machine's busy cores (``/proc/stat``) and the CPU
+    both cores with its parallel workers; now each tile takes one). The machine's busy cores (``/proc/stat``) and the CPU
     each tile cost say why: when 8 clients keep every core busy, their rate is the cores ÷ the CPU
     per tile, and a ratio of 2 needs one client to keep less than half of the machine busy."""
     path = base + "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -119,10 +119,9 @@ def time_sql(conninfo: str, statements: list[str], z: int) -> list[float]:
     with psycopg.connect(conninfo) as conn:
         conn.execute("SET jit = off")
         conn.execute("SET statement_timeout = '120s'")  # as the API's limit bounds its own
+        conn.execute("SET max_parallel_workers_per_gather = 0")
         if z < tiles.DETAIL_ZOOM:
             conn.execute("SET work_mem = '64MB'")
-        else:
-            conn.execute("SET max_parallel_workers_per_gather = 0")
         for sql in statements:
             started = time.perf_counter()
             conn.execute(sql).fetchone()

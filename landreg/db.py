@@ -200,8 +200,8 @@ def plan_each_time(conn: Connection) -> Connection:
     settings each time: for statements that aggregate much of the register.
 
     A generic plan is made once, for the settings of the moment and without the values: it keeps
-    no parallel workers that a transaction asks for later, and a bounding box of a tenth of the
-    region counts as a few rows. Measured at 1M parcels: a z10 tile with 10,000 parcels waiting
+    no parallel workers that a transaction asks for later (the dashboard's), and a bounding box of
+    a tenth of the region counts as a few rows. Measured at 1M parcels: a z10 tile with 10,000 parcels waiting
     for review took 469 ms instead of 290. The planning such a statement saves is under a
     millisecond of hundreds."""
     return conn.execution_options(**{PLAN_EACH_TIME: True})
@@ -312,7 +312,7 @@ def make_engine(url: str | None = None, serving: bool = False, application_name:
     * ``application_name`` names the engine in ``pg_stat_activity`` (landreg-primary, landreg-replica),
       followed by the request's id while it serves one (:data:`REQUEST_ID`);
     * ``serving`` (the API): no parallel workers. Starting them costs 10-30 ms, more than the
-      bounding-box queries of a request take; those that aggregate much ask for them themselves.
+      bounding-box queries of a request take; the ministry's dashboard asks for them itself.
       And each statement is cancelled after ``LANDREG_STATEMENT_TIMEOUT_MS``, the last net under
       the limits of each parameter: a setting of the session, so it costs no round trip (a
       ``SET LOCAL`` per transaction cost one, 0.1-0.2 ms of a 1.5 ms feature request), except in

@@ -96,8 +96,8 @@ def _tile_statements_prepared(engine, z: int, runs: int) -> list[str]:
 
 
 def test_aggregated_tiles_are_planned_each_time_detailed_ones_prepared(committed_db):
-    """A low-zoom tile aggregates much of the register with settings of its transaction (parallel
-    workers when alone): a generic plan would know neither (plan_each_time)."""
+    """A low-zoom tile aggregates a share of the register that depends on where it lies, with
+    settings of its transaction (work_mem): a generic plan would know neither (plan_each_time)."""
     engine = make_engine(database_url(committed_db), serving=True, pool_size=1, max_overflow=0)
     try:
         assert _tile_statements_prepared(engine, 10, PREPARE_THRESHOLD + 3) == []
