@@ -221,6 +221,32 @@ def test_the_datenstand_moves_with_public_changes_only(register, downloads):
     assert "Geheimer Name" not in set(_read(downloads, public, ".csv")["name"])
 
 
+@pytest.mark.parametrize("rounds", [(64, 4096), (1, 4096), (2, 8)], ids=["default", "rounds", "whole-history"])
+def test_the_latest_change_is_found_behind_many_newer_edits_the_public_cannot_see(register, monkeypatch, rounds):
+    """latest_change reads the parcels of the newest versions first: seventy later edits of an
+    unpublished parcel hide nothing, in rounds that widen until the public change is reached, or in
+    the whole history; the answer is the one the whole history gives."""
+    from landreg.sites import changes
+
+    monkeypatch.setattr(changes, "_FIRST_ROUND", rounds[0])
+    monkeypatch.setattr(changes, "_LAST_ROUND", rounds[1])
+    with register.begin() as conn:
+        conn.execute(text("UPDATE parcel SET availability = 'kurzfristig' WHERE local_ref = 'C'"))
+    for i in range(70):
+        with register.begin() as conn:
+            conn.execute(text("UPDATE parcel SET name = :n WHERE local_ref = 'GEHEIM'"), {"n": f"Geheim {i}"})
+            conn.execute(text("UPDATE parcel SET internal_notes = :n WHERE local_ref = 'A'"), {"n": f"Notiz {i}"})
+    with register.connect() as conn:
+        public_change = conn.execute(text("SELECT updated_at FROM parcel WHERE local_ref = 'C'")).scalar_one()
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM parcel_version WHERE valid_from > :t"), {"t": public_change}
+            ).scalar_one()
+            >= 140
+        )
+        assert changes.latest_change(conn) == public_change == changes._latest(conn, None)
+
+
 def test_a_reviewed_change_is_dated_by_its_approval_not_by_the_edit(register, downloads):
     """The public sees a planner's change when a reviewer approves it: the Datenstand stays while it
     waits and then moves to the approval's time, later than the edit."""

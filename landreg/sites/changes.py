@@ -73,6 +73,50 @@ def changed_at(conn: Connection, ids: list[str]) -> dict[str, dt.datetime]:
 
 
 def latest_change(conn: Connection) -> dt.datetime | None:
-    """The latest public change of any site public now; None when no site is public."""
-    dated = _dated_versions(None)
+    """The latest public change of any site public now; None when no site is public.
+
+    Read from the parcels with the newest versions and approvals first, not from the whole history
+    (3.4 s at 1M parcels): a version of any other parcel reached the public no later than the
+    oldest time among those read, so a change found at or after it is the latest. Where the newest
+    activity is none the public sees (confidential edits, parcels not public), each round reads four
+    times as many, and after :data:`_LAST_ROUND` the whole history."""
+    n = _FIRST_ROUND
+    while n <= _LAST_ROUND:
+        ids, cutoff = _newest_activity(conn, n)
+        found = _latest(conn, sorted(ids))
+        if cutoff is None or (found is not None and found >= cutoff):
+            return found
+        n *= 4
+    return _latest(conn, None)
+
+
+#: Versions and approvals read in the first round of :func:`latest_change`, and at most.
+_FIRST_ROUND, _LAST_ROUND = 64, 4096
+
+
+def _newest_activity(conn: Connection, n: int) -> tuple[set[str], dt.datetime | None]:
+    """The parcels of the ``n`` newest versions and of the ``n`` newest approvals, and the time
+    no version or approval of any other parcel is newer than (None: there is no other)."""
+    v = ParcelVersion
+    approved = (
+        select(SUBMITTED.c.parcel_id, _SUBMISSION.c.reviewed_at)
+        .join(_SUBMISSION, _SUBMISSION.c.id == SUBMITTED.c.submission_id)
+        .where(SUBMITTED.c.state == "freigegeben", _SUBMISSION.c.reviewed_at.is_not(None))
+        .order_by(_SUBMISSION.c.reviewed_at.desc())
+    )
+    ids: set[str] = set()
+    cutoff = None
+    for newest in (select(v.parcel_id, v.valid_from).order_by(v.valid_from.desc()), approved):
+        rows = conn.execute(newest.limit(n)).all()
+        ids.update(str(parcel_id) for parcel_id, _ in rows)
+        if len(rows) == n:  # more may follow, none newer than the last
+            cutoff = rows[-1][1] if cutoff is None else max(cutoff, rows[-1][1])
+    return ids, cutoff
+
+
+def _latest(conn: Connection, ids: list[str] | None) -> dt.datetime | None:
+    """The latest public change of the public sites of ``ids`` (None: of all)."""
+    if ids is not None and not ids:
+        return None
+    dated = _dated_versions(ids)
     return conn.execute(select(func.max(dated.c.valid_from)).where(dated.c.changed)).scalar_one()
