@@ -221,30 +221,102 @@ def test_the_datenstand_moves_with_public_changes_only(register, downloads):
     assert "Geheimer Name" not in set(_read(downloads, public, ".csv")["name"])
 
 
-@pytest.mark.parametrize("rounds", [(64, 4096), (1, 4096), (2, 8)], ids=["default", "rounds", "whole-history"])
-def test_the_latest_change_is_found_behind_many_newer_edits_the_public_cannot_see(register, monkeypatch, rounds):
-    """latest_change reads the parcels of the newest versions first: seventy later edits of an
-    unpublished parcel hide nothing, in rounds that widen until the public change is reached, or in
-    the whole history; the answer is the one the whole history gives."""
+def _hidden_edits(engine, count: int) -> None:
+    """``count`` edits the public cannot see, each in its own transaction (its own time): a name of
+    the unpublished parcel, internal notes of a published one."""
+    for i in range(count):
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE parcel SET name = :n WHERE local_ref = 'GEHEIM'"), {"n": f"Geheim {i}"})
+            conn.execute(text("UPDATE parcel SET internal_notes = :n WHERE local_ref = 'A'"), {"n": f"Notiz {i}"})
+
+
+def _asked(monkeypatch) -> list:
+    """The parcels each reading of public versions was restricted to (None: the whole history)."""
+    from landreg.sites import changes
+
+    asked, latest = [], changes._latest
+    monkeypatch.setattr(changes, "_latest", lambda conn, ids: asked.append(ids) or latest(conn, ids))
+    return asked
+
+
+def _updated_at(conn, ref: str) -> dt.datetime:
+    return conn.execute(text("SELECT updated_at FROM parcel WHERE local_ref = :r"), {"r": ref}).scalar_one()
+
+
+@pytest.mark.parametrize(
+    "rounds, reads", [((64, 4096), 2), ((1, 4096), 5), ((2, 8), 3)], ids=["default", "rounds", "whole-history"]
+)
+def test_the_latest_change_is_found_behind_many_newer_edits_the_public_cannot_see(register, monkeypatch, rounds, reads):
+    """latest_change reads the parcels of the newest versions first: 140 later edits the public
+    cannot see hide nothing, in rounds that widen until the public change is reached (64, 256: all
+    versions; 1, 4, 16, 64, 256), or in the whole history after the last round (2, 8); the answer is
+    the one the whole history gives."""
     from landreg.sites import changes
 
     monkeypatch.setattr(changes, "_FIRST_ROUND", rounds[0])
     monkeypatch.setattr(changes, "_LAST_ROUND", rounds[1])
     with register.begin() as conn:
         conn.execute(text("UPDATE parcel SET availability = 'kurzfristig' WHERE local_ref = 'C'"))
-    for i in range(70):
-        with register.begin() as conn:
-            conn.execute(text("UPDATE parcel SET name = :n WHERE local_ref = 'GEHEIM'"), {"n": f"Geheim {i}"})
-            conn.execute(text("UPDATE parcel SET internal_notes = :n WHERE local_ref = 'A'"), {"n": f"Notiz {i}"})
+    _hidden_edits(register, 70)
+    asked = _asked(monkeypatch)
     with register.connect() as conn:
-        public_change = conn.execute(text("SELECT updated_at FROM parcel WHERE local_ref = 'C'")).scalar_one()
+        public_change = _updated_at(conn, "C")
+        later = text("SELECT count(*) FROM parcel_version WHERE valid_from > :t")
+        assert conn.execute(later, {"t": public_change}).scalar_one() == 140
+        assert changes.latest_change(conn) == public_change
+        assert len(asked) == reads and (asked[-1] is None) == (rounds == (2, 8))
+        assert public_change == changes._latest(conn, None)
+
+
+def test_the_latest_change_among_the_newest_versions_needs_one_round(register, monkeypatch):
+    """The usual case: the newest edit is public, and the first round of 64 versions (of 140 and
+    more) finds it, reading the public versions of those parcels only."""
+    from landreg.sites import changes
+
+    _hidden_edits(register, 70)
+    with register.begin() as conn:
+        conn.execute(text("UPDATE parcel SET availability = 'kurzfristig' WHERE local_ref = 'C'"))
+    with register.connect() as conn:
+        whole_history = changes._latest(conn, None)
+    asked = _asked(monkeypatch)
+    with register.connect() as conn:
+        assert changes.latest_change(conn) == _updated_at(conn, "C") == whole_history
+    assert len(asked) == 1 and asked[0] is not None and len(asked[0]) <= 3  # C and the two edited
+
+
+def test_an_approval_newer_than_every_version_is_the_latest_change(register, monkeypatch):
+    """A change that waited for review dates by its approval: approved after a public change that is
+    newer than every other version, it is found through the newest approvals (one version and one
+    approval a round here), not through the versions."""
+    from sqlalchemy.orm import Session
+
+    from landreg import register as registry
+    from landreg import review
+    from landreg.sites import changes
+
+    monkeypatch.setattr(changes, "_FIRST_ROUND", 1)
+    with Session(register) as session:
+        b = session.execute(text("SELECT id FROM parcel WHERE local_ref = 'B'")).scalar_one()
+        registry.update(session, PLANNER, b, "*", {"name": "Gewerbepark Süd"})
+        session.commit()
+    _hidden_edits(register, 5)
+    with register.begin() as conn:
+        conn.execute(text("UPDATE parcel SET availability = 'kurzfristig' WHERE local_ref = 'C'"))
+    with register.begin() as conn:
+        waiting = conn.execute(text("SELECT id FROM submission WHERE state = 'wartend'")).scalars().all()
+        review.approve(conn, Principal(2, "pruefung", "reviewer"), waiting)
+    with register.connect() as conn:
+        whole_history = changes._latest(conn, None)
+    asked = _asked(monkeypatch)
+    with register.connect() as conn:
+        approved = conn.execute(text("SELECT max(reviewed_at) FROM submission")).scalar_one()
         assert (
-            conn.execute(
-                text("SELECT count(*) FROM parcel_version WHERE valid_from > :t"), {"t": public_change}
-            ).scalar_one()
-            >= 140
+            approved
+            > _updated_at(conn, "C")
+            == conn.execute(text("SELECT max(valid_from) FROM parcel_version")).scalar_one()
         )
-        assert changes.latest_change(conn) == public_change == changes._latest(conn, None)
+        assert changes.latest_change(conn) == approved == whole_history
+    assert len(asked) == 1 and asked[0] is not None
 
 
 def test_a_reviewed_change_is_dated_by_its_approval_not_by_the_edit(register, downloads):
