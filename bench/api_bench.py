@@ -31,6 +31,7 @@ from common import (
     stats,
     stop_servers,
     vacuum,
+    warm_rows,
 )
 from sqlalchemy import create_engine, text
 
@@ -117,6 +118,7 @@ def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | N
             ]
         engine.dispose()
         vacuum(url)
+        warm_rows(url, ids)
         ours_port, tipg_port = _port(), _port()
         servers.append(
             _start(

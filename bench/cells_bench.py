@@ -32,6 +32,7 @@ from common import (
     stats,
     stop_servers,
     vacuum,
+    warm_rows,
 )
 from generate_cells import generate_cells
 from maps_bench import tile_set, time_http
@@ -57,6 +58,7 @@ def _measure_table(db: BenchDatabase, name: str, requests: int, n_tiles: int, ti
     url = db.cluster.url(name)
     ids, count = _public_ids(url)
     vacuum(url)
+    warm_rows(url, ids)
     servers = []
     rows = []
     try:
