@@ -271,7 +271,8 @@ def test_cli_writes_a_self_contained_map_file(world, tmp_path):
 
 def test_the_datenstand_with_survey_dates_does_not_read_the_history(conn, monkeypatch):
     """The newest survey date of the parcels shown is the Datenstand; the register's last change
-    (which reads the whole history: 3.4 of the 3.9 s a map page took at 1M parcels) is not asked for."""
+    (which reads the history: before 0042 3.4 of the 3.9 s a map page took at 1M parcels) is not
+    asked for."""
     import datetime as dt
 
     from sqlalchemy.orm import Session

@@ -284,6 +284,34 @@ def test_the_latest_change_among_the_newest_versions_needs_one_round(register, m
     assert len(asked) == 1 and asked[0] is not None and len(asked[0]) <= 3  # C and the two edited
 
 
+@pytest.mark.parametrize("n", [1, 5, 64, 500])
+def test_the_newest_versions_are_those_of_the_view_parcel_version(register, n):
+    """_newest_activity reads the view's two parts (current rows, ended versions) each by its index
+    rather than the view itself: its parcels and its bound are those the view's own newest
+    versions give, so the two cannot drift apart unnoticed."""
+    from landreg.sites import changes
+
+    _hidden_edits(register, 20)
+    with register.begin() as conn:  # retired: its current row leaves the view, its ended versions stay
+        conn.execute(
+            text(
+                "UPDATE parcel SET retired_at = now(), retired_by = 't', retire_reason = 'bebaut' WHERE local_ref = 'C'"
+            )
+        )
+    with register.connect() as conn:
+        ids, cutoff = changes._newest_activity(conn, n)
+        view = conn.execute(
+            text("SELECT parcel_id::text, valid_from FROM parcel_version ORDER BY valid_from DESC LIMIT :n"), {"n": n}
+        ).all()
+        if len(view) < n:
+            assert cutoff is None and ids == {p for p, _ in view}
+        else:
+            assert cutoff == view[-1][1]  # no review in this register: the versions alone bound it
+            since = text("SELECT DISTINCT parcel_id::text FROM parcel_version WHERE valid_from >= :t")
+            newer = {p for p, t in view if t > cutoff}
+            assert newer <= ids <= set(conn.execute(since, {"t": cutoff}).scalars())  # ties at the bound either way
+
+
 def test_an_approval_newer_than_every_version_is_the_latest_change(register, monkeypatch):
     """A change that waited for review dates by its approval: approved after a public change that is
     newer than every other version, it is found through the newest approvals (one version and one
