@@ -15,7 +15,7 @@ A third round sends ``If-None-Match`` (304 from the cache), as a revalidating pr
 
 The cached tile and its floors are measured in :data:`ROUNDS` rounds, interleaved (landreg, floor,
 gzipped floor, 304, empty floor, then again), and each ratio is the median of the rounds' ratios,
-given with its range. One round of each, one after the other, gave ratios from 0.93 to 1.78 for the
+given with its range. One round of each, one after the other, gave ratios from 0.93 to 2.17 for the
 same server: this machine has spells of 50–100 ms in which every answer is slower, whichever server
 gives it, and a spell that falls on one server's only round decides the ratio. The round right after
 the rendering and the raw SQL's (each tile's first hit) is its own row: it came out slower in most
