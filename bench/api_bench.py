@@ -27,6 +27,7 @@ from common import (
     free_port,
     load_parcels,
     markdown_table,
+    ratio_of_rounds,
     run_checked,
     start_server,
     stats,
@@ -115,7 +116,7 @@ def compare(
 
     One round each, one after the other, let a slow spell of this machine (50–100 ms in which every
     answer is slower, whoever gives it: ``tile_cache_bench``) decide a ratio: single features at 8
-    clients, 300 requests in about 0.4 s, came out at 1.08 to 1.90 times tipg's from run to run."""
+    clients, 300 requests in about 0.4 s, came out at 1.00 to 1.90 times tipg's from run to run."""
     runs: dict[str, list[tuple[list[float], float]]] = {"ours": [], "peer": []}
     for r in range(ROUNDS):
         for side in ("ours", "peer") if r % 2 == 0 else ("peer", "ours"):
@@ -126,8 +127,8 @@ def compare(
         | {"rps": n * ROUNDS / sum(s for _, s in rounds)}
         for side, rounds in runs.items()
     }
-    ratios = sorted(peer_s / ours_s for (_, ours_s), (_, peer_s) in zip(runs["ours"], runs["peer"], strict=True))
-    return pooled["ours"], pooled["peer"], f"{ratios[len(ratios) // 2]:.2f} [{ratios[0]:.2f}–{ratios[-1]:.2f}]"
+    ratios = [peer_s / ours_s for (_, ours_s), (_, peer_s) in zip(runs["ours"], runs["peer"], strict=True)]
+    return pooled["ours"], pooled["peer"], ratio_of_rounds(ratios)
 
 
 def run(size: int, requests: int, db: BenchDatabase | None = None, name: str | None = None) -> Report:

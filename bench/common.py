@@ -133,6 +133,13 @@ def stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ordered), "p95": p95, "min": ordered[0], "max": ordered[-1]}
 
 
+def ratio_of_rounds(ratios: list[float]) -> str:
+    """A ratio measured in several rounds in turn: the median of the rounds' ratios, with their range
+    in brackets (a slow spell of this machine shows in the range, not in the ratio)."""
+    ordered = sorted(ratios)
+    return f"{statistics.median(ordered):.2f} [{ordered[0]:.2f}–{ordered[-1]:.2f}]"
+
+
 class BenchDatabase:
     """A fresh embedded PostGIS cluster for one benchmark run (ordinary durable settings)."""
 

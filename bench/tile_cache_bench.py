@@ -43,7 +43,18 @@ from pathlib import Path
 
 import httpx
 from api_bench import _port, _start
-from common import ROOT, VENV_BIN, BenchDatabase, Report, load_parcels, markdown_table, stats, stop_servers, vacuum
+from common import (
+    ROOT,
+    VENV_BIN,
+    BenchDatabase,
+    Report,
+    load_parcels,
+    markdown_table,
+    ratio_of_rounds,
+    stats,
+    stop_servers,
+    vacuum,
+)
 from maps_bench import raw_sql, tile_set, time_sql
 
 PATH = "/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -230,11 +241,12 @@ def _interleaved(
 def _ratio(rounds: dict[str, list[list[float]]], kind: str, floor: str) -> str:
     """The median over the rounds of ``kind``'s median against ``floor``'s in the same round, with
     their range."""
-    ratios = sorted(
-        statistics.median(ours) / statistics.median(base)
-        for ours, base in zip(rounds[kind], rounds[floor], strict=True)
+    return ratio_of_rounds(
+        [
+            statistics.median(ours) / statistics.median(base)
+            for ours, base in zip(rounds[kind], rounds[floor], strict=True)
+        ]
     )
-    return f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}–{ratios[-1]:.2f}]"
 
 
 def main() -> None:
